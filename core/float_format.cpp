@@ -1,0 +1,115 @@
+#include "core/float_format.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/errors.h"
+
+namespace attn {
+
+double FloatFormat::max_finite() const {
+  return std::ldexp(2.0 - std::ldexp(1.0, 1 - precision), emax);
+}
+double FloatFormat::min_normal() const { return std::ldexp(1.0, emin); }
+double FloatFormat::min_subnormal() const { return std::ldexp(1.0, emin - precision + 1); }
+
+void FloatFormat::validate() const {
+  if (precision < 2 || precision > 53)
+    throw Error(std::string("FloatFormat ") + name + ": precision must be in [2, 53]");
+  if (emin >= emax) throw Error(std::string("FloatFormat ") + name + ": emin must be < emax");
+  if (emin < -1022 || emax > 1023)
+    throw Error(std::string("FloatFormat ") + name + ": exponent range exceeds double's");
+  const int bias = (1 << (exponent_bits - 1)) - 1;
+  if (emax != bias || emin != 1 - bias)
+    throw Error(std::string("FloatFormat ") + name + ": exponent_bits inconsistent with emin/emax");
+}
+
+const FloatFormat& format_of(DType dtype) {
+  switch (dtype) {
+    case DType::fp16: return kFp16;
+    case DType::bf16: return kBf16;
+    case DType::fp32: return kFp32;
+    case DType::fp64: return kFp64;
+  }
+  throw Error("format_of: unknown dtype");
+}
+
+std::string_view dtype_name(DType dtype) { return format_of(dtype).name; }
+
+DType parse_dtype(std::string_view text) {
+  if (text == "fp16" || text == "float16" || text == "half") return DType::fp16;
+  if (text == "bf16" || text == "bfloat16") return DType::bf16;
+  if (text == "fp32" || text == "float32" || text == "float") return DType::fp32;
+  if (text == "fp64" || text == "float64" || text == "double") return DType::fp64;
+  throw ProblemError("unknown dtype '" + std::string(text) + "' (allowed: fp16, bf16, fp32, fp64)");
+}
+
+double round_to_format(double x, const FloatFormat& f) {
+  if (!std::isfinite(x) || x == 0.0) return x;
+  int e = 0;
+  std::frexp(x, &e);                 // |x| = m * 2^e, m in [0.5, 1): leading bit has exponent e-1
+  int exponent = e - 1;
+  if (exponent < f.emin) exponent = f.emin;           // subnormal range: fixed quantum
+  const int quantum_exponent = exponent - (f.precision - 1);
+  // Scaling by a power of two is exact here, so nearbyint (ties-to-even under the default
+  // rounding mode) performs the one and only rounding.
+  const double scaled = std::ldexp(x, -quantum_exponent);
+  const double rounded = std::ldexp(std::nearbyint(scaled), quantum_exponent);
+  if (std::fabs(rounded) > f.max_finite())
+    return std::copysign(std::numeric_limits<double>::infinity(), x);
+  return rounded;
+}
+
+double ulp_of(double x, const FloatFormat& f) {
+  if (!std::isfinite(x)) return std::numeric_limits<double>::quiet_NaN();
+  if (x == 0.0) return f.min_subnormal();
+  int e = 0;
+  std::frexp(x, &e);
+  int exponent = e - 1;
+  if (exponent < f.emin) exponent = f.emin;
+  if (exponent > f.emax) exponent = f.emax;   // beyond the largest binade: its ulp
+  return std::ldexp(1.0, exponent - (f.precision - 1));
+}
+
+uint64_t encode_bits(double x, const FloatFormat& f) {
+  const int mbits = f.mantissa_bits();
+  const uint64_t exp_all_ones = (uint64_t{1} << f.exponent_bits) - 1;
+  const uint64_t sign = std::signbit(x) ? uint64_t{1} << (f.exponent_bits + mbits) : 0;
+  if (std::isnan(x)) return (exp_all_ones << mbits) | (uint64_t{1} << (mbits - 1));
+  if (std::isinf(x)) return sign | (exp_all_ones << mbits);
+  if (round_to_format(x, f) != x)
+    throw Error(std::string("encode_bits: value not representable in ") + f.name);
+  const double a = std::fabs(x);
+  if (a == 0.0) return sign;
+  int e = 0;
+  std::frexp(a, &e);
+  const int exponent = e - 1;
+  if (exponent < f.emin) {  // subnormal: mantissa = a / min_subnormal
+    const uint64_t m = static_cast<uint64_t>(std::ldexp(a, -(f.emin - mbits)));
+    return sign | m;
+  }
+  const uint64_t biased = static_cast<uint64_t>(exponent + f.emax);
+  const uint64_t m = static_cast<uint64_t>(std::ldexp(a, mbits - exponent)) - (uint64_t{1} << mbits);
+  return sign | (biased << mbits) | m;
+}
+
+double decode_bits(uint64_t bits, const FloatFormat& f) {
+  const int mbits = f.mantissa_bits();
+  const uint64_t exp_all_ones = (uint64_t{1} << f.exponent_bits) - 1;
+  const bool negative = (bits >> (f.exponent_bits + mbits)) & 1;
+  const uint64_t biased = (bits >> mbits) & exp_all_ones;
+  const uint64_t m = bits & ((uint64_t{1} << mbits) - 1);
+  double value;
+  if (biased == exp_all_ones) {
+    value = m ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+  } else if (biased == 0) {
+    value = std::ldexp(static_cast<double>(m), f.emin - mbits);
+  } else {
+    value = std::ldexp(static_cast<double>(m + (uint64_t{1} << mbits)),
+                       static_cast<int>(biased) - f.emax - mbits);
+  }
+  return negative ? -value : value;
+}
+
+}  // namespace attn

@@ -1,0 +1,31 @@
+// registry.h: every runnable implementation registers under a stable name; sweeps, tests,
+// benchmarks and reports enumerate the registry instead of hand-kept switches. Libraries expose
+// a register_*() function (explicit, so that static linking never drops a registration).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/kernel.h"
+
+namespace attn {
+
+class Registry {
+ public:
+  /// Throws attn::Error if the name is taken.
+  void add(Kernel kernel);
+  /// Throws attn::Error naming the unknown kernel and listing close and available names.
+  const Kernel& get(const std::string& name) const;
+  const Kernel* find(const std::string& name) const;
+  /// Kernels whose name matches a glob pattern ('*' and '?'), in registration order.
+  std::vector<const Kernel*> matching(const std::string& pattern) const;
+  std::vector<const Kernel*> all() const;
+  size_t size() const { return kernels_.size(); }
+
+ private:
+  std::vector<Kernel> kernels_;
+};
+
+bool glob_match(const std::string& pattern, const std::string& text);
+
+}  // namespace attn

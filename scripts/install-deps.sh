@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs attnscope's build and run dependencies from Debian's packages (idempotent).
+# Used by the README's two commands and by .ci/run. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libeigen3-dev libboost-dev libmpfr-dev libmpfi-dev libgmp-dev
+  libcli11-dev catch2 nlohmann-json3-dev libsqlite3-dev libtomlplusplus-dev
+  gnuplot-nox sqlite3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs dependencies (Debian packages), builds (CUDA when nvcc is found) and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset="${ATTNSCOPE_PRESET:-default}"
+bash scripts/install-deps.sh
+cmake --preset "$preset"
+cmake --build --preset "$preset" -j "$(nproc)"
+ctest --preset "$preset" -j "$(nproc)"
