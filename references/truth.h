@@ -1,0 +1,32 @@
+// truth.h: the ground truth every error is measured against (DESIGN.md, "Truth"): the exact
+// attention of the quantized inputs. FP64 (Eigen, multithreaded) is used where a certified MPFI
+// enclosure shows it is within 1e-3 ULP of the output dtype; otherwise multiprecision (MPFR).
+// The check is recorded in the result, never assumed.
+#pragma once
+
+#include <string>
+
+#include "core/kernel.h"
+
+namespace attn {
+
+struct TruthOptions {
+  int mpfr_bits = 128;            ///< multiprecision working precision
+  int certify_rows = 8;           ///< rows (spread over batch/heads/positions) certified with MPFI
+  double max_fp64_gap_ulps = 1e-3;///< FP64 accepted as truth only below this gap (in output-dtype ULPs)
+  bool force_multiprecision = false;
+};
+
+struct Truth {
+  Tensor<double> o;    ///< [B, S_q, H_q, D], not rounded to any dtype
+  Tensor<double> lse;  ///< [B, H_q, S_q], natural log
+  std::string method;  ///< "fp64" or "mpfr-<bits>"
+  int certified_rows = 0;            ///< rows checked against the MPFI enclosure
+  double fp64_gap_ulps = 0;          ///< max |fp64 - enclosure midpoint| + radius, in output-dtype ULPs
+  double enclosure_max_radius_ulps = 0;  ///< widest certified interval, in output-dtype ULPs
+};
+
+/// Truth for `problem` on `inputs` (values already quantized to problem.dtype).
+Truth compute_truth(const Problem& problem, const AttentionInputs& inputs, const TruthOptions& options = {});
+
+}  // namespace attn
