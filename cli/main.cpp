@@ -1,2 +1,24 @@
-// attnscope command line (placeholder until the CLI issue lands).
-int main() { return 0; }
+// attnscope: the command line. Each subcommand is defined in its own file (cli/commands.h).
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/errors.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"attnscope: numerical accuracy of attention kernels"};
+  app.require_subcommand(1);
+  attn::cli::add_run_command(app);
+  attn::cli::add_list_command(app);
+  attn::cli::add_attribute_command(app);
+  attn::cli::add_diagnose_command(app);
+  attn::cli::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const attn::Error& e) {
+    std::cerr << "attnscope: error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,12 @@
+// commands.h: each `attnscope` subcommand lives in its own file and adds itself to the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace attn::cli {
+void add_run_command(CLI::App& app);        // run.cpp: one configuration -> metrics table
+void add_list_command(CLI::App& app);       // list.cpp: registered kernels and traits
+void add_attribute_command(CLI::App& app);  // attribute_command.cpp: Shapley attribution
+void add_diagnose_command(CLI::App& app);   // diagnose_command.cpp: semantic diagnosis of a dump
+void add_bench_command(CLI::App& app);      // bench_command.cpp: GPU benchmark vs peers
+}  // namespace attn::cli
