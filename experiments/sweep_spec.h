@@ -1,0 +1,50 @@
+// sweep_spec.h: a sweep is a TOML file naming kernels (registry globs) and the axes to sweep
+// (S_q, S_k or cache depth, heads, head dim, dtype, mask, input distribution, seed). It expands
+// into points in a fixed order; the point key makes results resumable and shards mergeable.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/generators.h"
+#include "core/problem.h"
+#include "core/registry.h"
+
+namespace attn {
+
+struct SweepSpec {
+  std::string name = "default";
+  std::vector<std::string> kernels;       ///< registry globs used on the CPU (emulator, references)
+  std::vector<std::string> gpu_kernels;   ///< globs used instead when a GPU is present (may be empty)
+  std::vector<DType> dtypes{DType::fp16};
+  std::vector<int64_t> batch{1};
+  std::vector<int64_t> seqlen_q{64};
+  std::vector<int64_t> seqlen_k;          ///< explicit key lengths; empty: use cache_depth
+  std::vector<int64_t> cache_depth{0};    ///< S_k = S_q + depth (bottom-right: depth keys precede the queries)
+  std::vector<std::pair<int64_t, int64_t>> heads{{8, 2}};  ///< (H_q, H_kv)
+  std::vector<int64_t> head_dim{64};
+  std::vector<Mask> masks{Mask{}};
+  std::vector<Distribution> distributions{Distribution::normal};
+  std::vector<uint64_t> seeds{0};
+  bool attribution = true;                ///< Shapley attribution for emulator kernels
+  bool allow_masked_rows = false;         ///< run problems with fully masked rows (else INVALID)
+};
+
+struct SweepPoint {
+  std::string kernel;
+  Problem problem;
+  InputSpec inputs;
+  std::string key() const;   ///< "kernel|b1.sq10.sk74.h8:2.d64.fp16.causal|normal|seed0"
+};
+
+/// Parses a TOML sweep file; throws attn::Error naming the file, the key and what was expected.
+SweepSpec parse_sweep_spec(const std::string& path);
+SweepSpec parse_sweep_spec_text(const std::string& toml_text, const std::string& origin = "<string>");
+
+/// Expands the spec over the registry: kernels matched by the globs (gpu_kernels when
+/// `use_gpu` and non-empty), in glob order then registry order, times every axis.
+/// Throws if a glob matches no kernel (naming it and the registered names).
+std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& registry, bool use_gpu);
+
+}  // namespace attn
