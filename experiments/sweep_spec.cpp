@@ -141,16 +141,17 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
   }
   std::vector<SweepPoint> points;
   const std::vector<int64_t> key_axis = spec.seqlen_k.empty() ? spec.cache_depth : spec.seqlen_k;
-  for (const std::string& kernel : kernels)
-    for (DType dtype : spec.dtypes)
-      for (int64_t batch : spec.batch)
-        for (int64_t sq : spec.seqlen_q)
-          for (int64_t key_value : key_axis)
-            for (const auto& [hq, hkv] : spec.heads)
-              for (int64_t d : spec.head_dim)
-                for (const Mask& mask : spec.masks)
-                  for (Distribution dist : spec.distributions)
-                    for (uint64_t seed : spec.seeds) {
+  // The kernel axis is innermost: consecutive points share inputs and truth (computed once).
+  for (DType dtype : spec.dtypes)
+    for (int64_t batch : spec.batch)
+      for (int64_t sq : spec.seqlen_q)
+        for (int64_t key_value : key_axis)
+          for (const auto& [hq, hkv] : spec.heads)
+            for (int64_t d : spec.head_dim)
+              for (const Mask& mask : spec.masks)
+                for (Distribution dist : spec.distributions)
+                  for (uint64_t seed : spec.seeds)
+                    for (const std::string& kernel : kernels) {
                       SweepPoint p;
                       p.kernel = kernel;
                       p.problem.batch = batch;

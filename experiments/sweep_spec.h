@@ -42,8 +42,8 @@ struct SweepPoint {
 SweepSpec parse_sweep_spec(const std::string& path);
 SweepSpec parse_sweep_spec_text(const std::string& toml_text, const std::string& origin = "<string>");
 
-/// Expands the spec over the registry: kernels matched by the globs (gpu_kernels when
-/// `use_gpu` and non-empty), in glob order then registry order, times every axis.
+/// Expands the spec over the registry: every axis times the kernels matched by the globs
+/// (gpu_kernels when `use_gpu` and non-empty; glob order, then registry order; kernels innermost).
 /// Throws if a glob matches no kernel (naming it and the registered names).
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& registry, bool use_gpu);
 

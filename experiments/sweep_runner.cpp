@@ -1,0 +1,148 @@
+#include "experiments/sweep_runner.h"
+
+#include <memory>
+
+#include "analysis/metrics.h"
+#include "core/errors.h"
+
+namespace attn {
+namespace {
+
+// The FlashAttention test rule: kernel error <= k x same-precision baseline error + slack.
+constexpr double kFaRuleFactor = 2.0;
+constexpr double kFaRuleSlack = 1e-5;
+
+nlohmann::json metrics_json(const ErrorMetrics& m) {
+  return {{"max_abs", m.max_abs}, {"mean_abs", m.mean_abs}, {"rmse", m.rmse}, {"rel_fro", m.rel_fro},
+          {"ulp_max", m.ulp_max}, {"ulp_p99", m.ulp_p99},   {"ulp_histogram", m.ulp_histogram},
+          {"nan_count", m.nan_count}, {"inf_count", m.inf_count}, {"count", m.count}};
+}
+
+nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
+  const Problem& pr = p.problem;
+  return {{"kernel", k.info.name},
+          {"family", k.info.family},
+          {"planted_bug", k.info.planted_bug},
+          {"traits", k.info.traits},
+          {"batch", pr.batch},
+          {"seqlen_q", pr.seqlen_q},
+          {"seqlen_k", pr.seqlen_k},
+          {"cache_depth", pr.seqlen_k - pr.seqlen_q},
+          {"num_heads_q", pr.num_heads_q},
+          {"num_heads_kv", pr.num_heads_kv},
+          {"gqa_ratio", pr.group_size()},
+          {"head_dim", pr.head_dim},
+          {"dtype", std::string(dtype_name(pr.dtype))},
+          {"mask", mask_name(pr.mask)},
+          {"scale", pr.scale()},
+          {"distribution", distribution_name(p.inputs.distribution)},
+          {"seed", p.inputs.seed},
+          {"label", pr.label()}};
+}
+
+}  // namespace
+
+nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& out, const Truth& truth,
+                               const AttentionOutputs* baseline) {
+  const ErrorMetrics kernel = compute_metrics(out.o, truth.o, out.out_dtype);
+  const ErrorMetrics floor = rounding_floor(truth.o, out.out_dtype);
+  nlohmann::json j{{"kernel", metrics_json(kernel)},
+                   {"floor", metrics_json(floor)},
+                   {"out_dtype", std::string(dtype_name(out.out_dtype))},
+                   {"truth_method", truth.method},
+                   {"truth_fp64_gap_ulps", truth.fp64_gap_ulps},
+                   {"fully_masked_rows", problem.fully_masked_rows()}};
+  // excess = kernel rmse / floor rmse; a zero floor (truth exactly representable) leaves it undefined.
+  j["excess"] = floor.rmse > 0 ? nlohmann::json(kernel.rmse / floor.rmse) : nlohmann::json(nullptr);
+  if (baseline) {
+    const ErrorMetrics base = compute_metrics(baseline->o, truth.o, baseline->out_dtype);
+    const double bound = kFaRuleFactor * base.max_abs + kFaRuleSlack;
+    j["baseline"] = metrics_json(base);
+    j["fa_rule_bound"] = bound;
+    j["fa_rule_ratio"] = kernel.max_abs / (base.max_abs + kFaRuleSlack);
+    j["fa_rule_pass"] = kernel.max_abs <= bound && kernel.nan_count == 0 && kernel.inf_count == 0;
+  }
+  return j;
+}
+
+SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsDb& db, const SweepOptions& opt) {
+  if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
+    throw Error("shard " + std::to_string(opt.shard_index) + "/" + std::to_string(opt.shard_count) +
+                " is not valid (need 0 <= index < count)");
+  const std::vector<SweepPoint> points = expand_sweep(spec, registry, opt.use_gpu);
+  const std::set<std::string> done = db.done_points(spec.name);
+  SweepSummary summary;
+
+  // Inputs, truth and baseline of the current data point: expand_sweep puts kernels innermost,
+  // so consecutive points share them and one cached entry suffices.
+  struct Shared {
+    std::string key;
+    AttentionInputs inputs;
+    Truth truth;
+    std::unique_ptr<AttentionOutputs> baseline;
+  };
+  std::unique_ptr<Shared> shared;
+
+  for (size_t index = 0; index < points.size(); ++index) {
+    if (static_cast<int>(index % static_cast<size_t>(opt.shard_count)) != opt.shard_index) continue;
+    const SweepPoint& point = points[index];
+    ++summary.points;
+    if (done.count(point.key())) {
+      ++summary.already_done;
+      continue;
+    }
+    const Kernel& kernel = registry.get(point.kernel);
+    ResultRow row{spec.name, point.key(), kernel.info.name, "ok", "", config_json(point, kernel), nullptr, nullptr,
+                  opt.provenance};
+    try {
+      point.problem.validate();
+      std::optional<std::string> invalid = kernel.invalid_reason ? kernel.invalid_reason(point.problem) : std::nullopt;
+      if (!invalid && !spec.allow_masked_rows && point.problem.fully_masked_rows() > 0) {
+        try {
+          point.problem.require_no_fully_masked_rows();
+        } catch (const ProblemError& e) {
+          invalid = e.what();
+        }
+      }
+      if (invalid) {
+        row.status = "invalid";
+        row.message = *invalid;
+      } else {
+        const std::string data_key = point.problem.label() + "|" + distribution_name(point.inputs.distribution) +
+                                     "|" + std::to_string(point.inputs.seed);
+        if (!shared || shared->key != data_key) {
+          shared = std::make_unique<Shared>();
+          shared->key = data_key;
+          shared->inputs = generate_inputs(point.problem, point.inputs);
+          shared->truth = compute_truth(point.problem, shared->inputs);
+          const std::string baseline_name = std::string("naive-") + std::string(dtype_name(point.problem.dtype));
+          if (const Kernel* base = registry.find(baseline_name))
+            if (!base->invalid_reason || !base->invalid_reason(point.problem))
+              shared->baseline = std::make_unique<AttentionOutputs>(base->run(point.problem, shared->inputs));
+        }
+        const AttentionOutputs out = kernel.run(point.problem, shared->inputs);
+        row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
+        if (spec.attribution && opt.attribute)
+          row.attribution = opt.attribute(kernel, point.problem, shared->inputs, shared->truth);
+      }
+    } catch (const std::exception& e) {
+      row.status = "error";
+      row.message = e.what();
+    }
+    db.insert(row);
+    if (row.status == "ok") ++summary.ok;
+    else if (row.status == "invalid") ++summary.invalid;
+    else ++summary.errors;
+    if (opt.log) {
+      std::string line = "[" + std::to_string(index + 1) + "/" + std::to_string(points.size()) + "] " + point.key() +
+                         ": " + row.status;
+      if (row.status == "ok" && row.metrics.contains("kernel"))
+        line += " max_abs=" + std::to_string(row.metrics["kernel"]["max_abs"].get<double>());
+      if (!row.message.empty()) line += " (" + row.message + ")";
+      opt.log(line);
+    }
+  }
+  return summary;
+}
+
+}  // namespace attn
