@@ -1,0 +1,141 @@
+// emulator.h: the FlashAttention-2 forward run on the CPU exactly as the GPU kernel runs it
+// (tiles, KV-block order, online softmax, tensor-core arithmetic), with a precision policy per
+// stage (core/kernel_config.h Stage): "kernel" = as the GPU does it, "exact" = double arithmetic
+// with no rounding step at that stage. Mutants are flags of the same code (AlgorithmConfig).
+// What it is not: a reference (references/ are the trustworthy ones; the all-exact emulator is
+// checked against them in tests), nor a fast kernel.
+//
+// ============================== THE KERNEL CONTRACT ==============================
+// The GPU kernels (kernels/prefill/*.cuh, decode) and this emulator agree on the following
+// arithmetic; "RN" is FP32 round-to-nearest-even, "f16" the input dtype (FP16 or BF16).
+// Per (batch b, query head h, query row i); K/V of KV head kv_head(h); L = keys of batch b.
+//  0. scale_log2 = RN(softmax_scale * log2 e), computed once on the host.
+//  1. qk_product: s_ij = MMA chain over D in k-steps of 16 (m16n8k16), accumulator starting at
+//     0, each step modelled by analysis/tensor_core_model.h (H100: 16 products + accumulator,
+//     aligned, truncated, FP32). Exact: the double dot product.
+//  2. masking (not a rounding stage): s_ij = -inf where core/mask.h says key j is invisible;
+//     keys past L inside the last tile are zero-filled (K = V = 0) and masked.
+//  3. per KV tile (BLOCK_N keys, visited in the configured order; the GPU prefill is forward):
+//     exp stage:  tile_max = RN(max_j s_ij * scale_log2) (the running max m lives in log2
+//                 units); p_ij = ex2(fma_rn(s_ij, scale_log2, -m_new)). ex2.approx.ftz.f32 has
+//                 a documented max error of 2 ulp; the model is the correctly rounded exp2f
+//                 with results below 2^-126 flushed to 0 (a known, reported gap to the GPU).
+//                 Exact: m = max s * scale * log2 e and p = exp2(s*scale*log2e - m) in double.
+//     rescale stage (online-softmax bookkeeping): m_new = max(m_old, tile_max) (lazy variant:
+//                 only when tile_max > RN(m_old + threshold)); alpha = ex2(RN(m_old - m_new))
+//                 (0 on the first visible tile); O_acc = RN(O_acc * alpha); the row sum is held
+//                 as 4 partial sums, one per thread of the quad: partial q sums the tile's
+//                 columns 8n + 2q + c (n ascending, then c = 0, 1) sequentially in FP32 from 0,
+//                 then l_q = fma_rn(l_q, alpha, tile_sum_q) (nvcc contracts l*a + sum);
+//                 at the end l = RN(RN(l_0 + l_1) + RN(l_2 + l_3)). The FP32 P before the cast
+//                 feeds the row sum (as in FA2). Exact: alpha, O_acc * alpha and l in double.
+//     p_cast stage: P rounded to f16 (RNE, cvt.rn). Precise mode: hi = f16(P),
+//                 lo = f16(RN(P - hi)), two MMAs per k-step (hi first). Exact: P kept in double.
+//     pv_accumulate stage: O_acc = MMA(P[16 keys], V[16 keys, d], O_acc) per 16-key k-step,
+//                 key order ascending inside the tile. Exact: double sums.
+//  4. normalize stage: inv = RN(1 / l) (IEEE division, not fast-math), O = RN(O_acc * inv).
+//     Exact: O_acc / l. A row with l = 0 (fully masked) outputs 0 and LSE -inf.
+//  5. split-KV (flash-decoding; emulator and decode kernels): the padded key range is cut into
+//     num_splits runs of ceil(tiles / num_splits) tiles; each split runs 3-4 on its tiles and
+//     keeps O_s (normalized) and lse2_s = RN(m_s + RN(log2 l_s)) (base 2). Combine (owned by
+//     pv_accumulate): M = max lse2_s; sum = sequential RN sum of ex2(RN(lse2_s - M)); T =
+//     RN(M + RN(log2 sum)); O = fma_rn(ex2(RN(lse2_s - T)), O_s, O) over splits in order.
+//  6. output_round stage: O rounded to the output dtype (RNE). Exact: O kept in double.
+//  LSE output (not a stage): m ln2 + ln l evaluated in double from the final state.
+// Mutants (one flag each, same code; "cache path" = the problem has a KV cache, i.e.
+// Problem::seqlens_k is set, or is decode-like, S_q < S_k):
+//  top-left-cache        cache path: causal bottom-right mask applied top-left (j <= i).
+//  unmasked-tile-edges   padded keys past L in the last tile are judged like key L-1 (no
+//                        bounds check): they enter the softmax with score 0 and V = 0.
+//  interleaved-gqa-cache cache path: query head h reads KV head h % H_kv.
+//  stale-seqlens         cache path: the kernel uses L - 1 keys (the newest key is not read).
+//  p-cast-before-max     rescale stage: P taken against the stale max (the tile max on the
+//                        first tile), alpha = 1 (never rescaled). Active when rescale = kernel.
+//  rescale-fp16          rescale stage: alpha rounded to FP16. Active when rescale = kernel.
+//  base2-lse-combine     split combine uses natural exp/log on base-2 LSEs (any policy).
+// The GPU prefill kernel (kernels/prefill/mask.cuh) applies top-left and interleaved-GQA
+// unconditionally; in a non-cache problem with S_q = S_k and H_q = H_kv both are no-ops.
+// ==================================================================================
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/tensor_core_model.h"
+#include "core/kernel.h"
+#include "core/kernel_config.h"
+
+namespace attn {
+
+/// One emulator configuration: the kernel variant, the per-stage policy and the MMA model.
+struct EmulatorConfig {
+  AlgorithmConfig algorithm;
+  PrecisionPolicy policy;                        ///< default: every stage as the kernel does it
+  TensorCoreModel tensor_core = TensorCoreModel::h100();
+  int threads = 0;                               ///< 0: std::thread::hardware_concurrency()
+};
+
+/// Empty when the emulator can run `problem` with `algorithm`; otherwise why not (FP16/BF16
+/// only, BLOCK_N a positive multiple of 16, BLOCK_M >= 1, 1 <= num_splits <= 64).
+std::optional<std::string> emulator_invalid_reason(const Problem& problem, const AlgorithmConfig& algorithm);
+
+/// Runs the emulated kernel on every (batch, head). Deterministic: the same bits for any thread
+/// count (rows are independent; each row's arithmetic order is fixed by the config).
+/// Throws attn::Error (with emulator_invalid_reason's text) for an unsupported configuration.
+AttentionOutputs emulate_attention(const Problem& problem, const AttentionInputs& inputs, const EmulatorConfig& config);
+
+/// True when `problem` takes the kernel's cache path (seqlens_k set, or S_q < S_k).
+bool is_cache_path(const Problem& problem);
+
+/// The pipeline of one (batch, query head) split into its three phases, so that attribution can
+/// reuse scores across policies: scores (qk_product) -> accumulate (exp, rescale, p_cast,
+/// pv_accumulate) -> finalize (split combine, normalize, output_round).
+class HeadEmulator {
+ public:
+  HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
+               const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core);
+
+  int64_t seqlen_q() const { return seqlen_q_; }
+  int64_t head_dim() const { return head_dim_; }
+  int64_t padded_keys() const { return padded_keys_; }  ///< row stride of a score buffer
+  int num_row_blocks() const { return static_cast<int>((seqlen_q_ + block_m_ - 1) / block_m_); }
+  int64_t row_begin(int row_block) const { return static_cast<int64_t>(row_block) * block_m_; }
+  int64_t row_end(int row_block) const;
+  int num_splits() const { return num_splits_; }
+  /// Doubles per (row, split) in a state buffer: O_acc (D), l, m.
+  int64_t state_stride() const { return head_dim_ + 2; }
+
+  /// KV tiles a row block visits in split `split`, in the configured order.
+  std::vector<int> tile_schedule(int row_block, int split) const;
+  /// Scores of the rows of `row_block`: (rows, padded_keys), -inf where masked or unvisited.
+  void compute_scores(int row_block, bool exact, double* scores) const;
+  /// Online softmax + PV over the visited tiles; states: (rows, splits, state_stride()).
+  void accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy, double* states) const;
+  /// Split combine, normalization and output rounding; out: (rows, D); lse: (rows), natural log.
+  void finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
+                     double* lse) const;
+
+ private:
+  bool visible(int64_t i, int64_t j) const;
+
+  int64_t seqlen_q_ = 0, keys_ = 0, padded_keys_ = 0, head_dim_ = 0;
+  int64_t block_m_ = 64, block_n_ = 64;
+  int num_splits_ = 1;
+  Mask mask_{};
+  DType dtype_ = DType::fp16;
+  AlgorithmConfig algorithm_;
+  TensorCoreModel tensor_core_;
+  double scale_ = 1;
+  std::vector<double> q_;   // (S_q, D)
+  std::vector<double> k_;   // (padded_keys, D), zero rows past the key length
+  std::vector<double> vt_;  // (D, padded_keys): V transposed so a 16-key k-step is contiguous
+};
+
+/// Runs `body(index)` for index in [0, count) on `threads` threads (0: hardware concurrency).
+/// Every index runs exactly once; results must not depend on which thread runs it.
+void parallel_for(int64_t count, int threads, const std::function<void(int64_t)>& body);
+
+}  // namespace attn

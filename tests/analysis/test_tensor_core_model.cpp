@@ -1,0 +1,82 @@
+// test_tensor_core_model.cpp: the H100 MMA model on hand-built cases where per-term truncation,
+// round-toward-zero and round-to-nearest give different FP32 results (expected values built from
+// integers with ldexp), the bit-pattern entry point, and a property test against the exact sum.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "analysis/tensor_core_model.h"
+
+using namespace attn;
+
+namespace {
+uint16_t fp16_bits(double x) { return static_cast<uint16_t>(encode_bits(x, kFp16)); }
+}  // namespace
+
+TEST_CASE("tensor core: final rounding is toward zero, RNE differs", "[tensor_core]") {
+  // 1 + 3*2^-25 = 1 + 0.75 ulp(1): RZ gives 1, RNE gives 1 + 2^-23, exact is neither.
+  const double a[] = {1.0, std::ldexp(1, -12)};
+  const double b[] = {1.0, std::ldexp(3, -13)};
+  const TensorCoreModel h100 = TensorCoreModel::h100();
+  CHECK(tc_group_fma(a, b, 2, 0.0, h100) == 1.0);
+  CHECK(tc_group_fma(a, b, 2, 0.0, TensorCoreModel::wide_nearest()) == 1.0 + std::ldexp(1, -23));
+  // Same through the bit-pattern entry point used by the device comparison.
+  const uint16_t abits[] = {fp16_bits(1.0), fp16_bits(std::ldexp(1, -12))};
+  const uint16_t bbits[] = {fp16_bits(1.0), fp16_bits(std::ldexp(3, -13))};
+  CHECK(mma_dot(abits, bbits, 2, 0.0f, DType::fp16) == 1.0f);
+  CHECK(mma_dot(abits, bbits, 2, 0.0f, DType::fp16, TensorCoreModel::wide_nearest()) ==
+        static_cast<float>(1.0 + std::ldexp(1, -23)));
+}
+
+TEST_CASE("tensor core: each term is truncated at alignment before the sum", "[tensor_core]") {
+  // c = 1 and two products 3*2^-26: exact sum 1 + 0.75 ulp. With 2 extra bits the quantum is
+  // 2^-25, each 3*2^-26 truncates to 2^-25, the sum is 1 + 0.5 ulp, truncated to 1. With more
+  // alignment bits and RNE the exact sum rounds up.
+  const double a[] = {std::ldexp(1, -13), std::ldexp(1, -13)};
+  const double b[] = {std::ldexp(3, -13), std::ldexp(3, -13)};
+  TensorCoreModel model = TensorCoreModel::h100();
+  CHECK(tc_group_fma(a, b, 2, 1.0, model) == 1.0);
+  model.final_rounding = TcFinalRounding::nearest_even;  // 1 + 2^-24 is a tie: even is 1
+  CHECK(tc_group_fma(a, b, 2, 1.0, model) == 1.0);
+  model.extra_alignment_bits = 3;  // quantum 2^-26: terms kept, sum 1 + 0.75 ulp, RNE up
+  CHECK(tc_group_fma(a, b, 2, 1.0, model) == 1.0 + std::ldexp(1, -23));
+  // Negative terms truncate toward zero too: 1 - 3*2^-26 -> 1 - 2^-25 -> RZ to 1 - 2^-24.
+  const double bn[] = {-std::ldexp(3, -13)};
+  CHECK(tc_group_fma(a, bn, 1, 1.0, TensorCoreModel::h100()) == 1.0 - std::ldexp(1, -24));
+}
+
+TEST_CASE("tensor core: the accumulator is aligned like a product, groups chain in FP32", "[tensor_core]") {
+  // A small accumulator below the quantum of a large product vanishes entirely.
+  const double a[] = {std::ldexp(1, 10)};
+  const double b[] = {1.0};
+  CHECK(tc_group_fma(a, b, 1, std::ldexp(1, -20), TensorCoreModel::h100()) == 1024.0);
+  // k = 32 is two chained steps: the first step's FP32 result feeds the second.
+  std::vector<double> x(32, 1.0), y(32, 1.0);
+  y[31] = std::ldexp(1, -22);  // last element of the second group: 16 + 15 + 2^-22
+  CHECK(tc_dot(x.data(), y.data(), 32, 0.0, TensorCoreModel::h100()) == 31.0);  // 2^-22 < quantum at 2^4
+}
+
+TEST_CASE("tensor core: property: model within its truncation bound of the exact sum", "[tensor_core]") {
+  // For all-positive terms truncation only lowers the sum: exact - bound <= model <= exact, with
+  // bound = (n + 1) quanta + one FP32 ulp of the result.
+  const TensorCoreModel model = TensorCoreModel::h100();
+  for (uint64_t trial = 0; trial < 2000; ++trial) {
+    double a[16], b[16];
+    double exact = 0, largest = 0;
+    for (int t = 0; t < 16; ++t) {
+      const uint32_t r = static_cast<uint32_t>((trial * 2654435761ULL + static_cast<uint64_t>(t) * 40503ULL) % 2048);
+      a[t] = round_to_format(std::ldexp(1 + r / 2048.0, static_cast<int>(r % 13) - 6), kFp16);
+      b[t] = round_to_format(std::ldexp(1 + (r * 7 % 2048) / 2048.0, static_cast<int>(r % 5) - 2), kFp16);
+      exact += a[t] * b[t];  // exact enough: the bound below is 2^20 times coarser
+      largest = std::max(largest, a[t] * b[t]);
+    }
+    const double result = tc_group_fma(a, b, 16, 0.0, model);
+    const int e = std::ilogb(largest);
+    const double bound = 17 * std::ldexp(1, e - 25) + std::ldexp(1, std::ilogb(exact) - 23);
+    REQUIRE(result <= exact);
+    REQUIRE(result >= exact - bound);
+    REQUIRE(static_cast<double>(static_cast<float>(result)) == result);
+  }
+}
