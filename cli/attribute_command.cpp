@@ -1,9 +1,212 @@
+// attribute_command.cpp: `attnscope attribute` — where one configuration's error comes from:
+// Shapley attribution over the emulator's stages (per stage and per category, as shares of RMSE^2
+// and of max_abs, with ablation deltas), the order-sensitivity summary and batch invariance.
+// Not `attnscope run` (metrics of registered kernels) nor `diagnose` (semantic diagnosis).
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "analysis/attribution.h"
+#include "analysis/emulator.h"
+#include "analysis/order_sensitivity.h"
 #include "cli/commands.h"
+#include "core/errors.h"
+#include "core/generators.h"
 
 namespace attn::cli {
-// Placeholder until the attribute work lands: the subcommand exists and says it is not built yet.
-void add_attribute_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("attribute", "(not built yet)");
-  sub->callback([] { throw CLI::RuntimeError("attnscope attribute: not implemented in this build", 2); });
+namespace {
+
+struct AttributeFlags {
+  int64_t batch = 1, seqlen_q = 512, seqlen_k = 512, head_dim = 64;
+  std::string heads = "1:1", dtype = "fp16", mask = "causal", dist = "normal", order = "forward", mutant = "none";
+  uint64_t seed = 0, order_seed = 1;
+  int block_m = 64, block_n = 64, splits = 1, threads = 0, extra_bits = 2, max_splits = 8;
+  std::string tc_rounding = "toward-zero";
+  bool precise = false, json = false, time = false, no_order = false, allow_masked_rows = false;
+};
+
+KvBlockOrder parse_order(const std::string& text) {
+  if (text == "forward") return KvBlockOrder::forward;
+  if (text == "reverse") return KvBlockOrder::reverse;
+  if (text == "random") return KvBlockOrder::random;
+  throw Error("--order '" + text + "' (allowed: forward, reverse, random)");
 }
+
+void parse_heads(const std::string& text, Problem& p) {
+  const auto colon = text.find(':');
+  try {
+    if (colon == std::string::npos) {
+      p.num_heads_q = p.num_heads_kv = std::stoll(text);
+    } else {
+      p.num_heads_q = std::stoll(text.substr(0, colon));
+      p.num_heads_kv = std::stoll(text.substr(colon + 1));
+    }
+  } catch (const std::exception&) {
+    throw ProblemError("--heads '" + text + "' must be HQ:HKV (e.g. 8:2) or H");
+  }
+}
+
+std::string pct(double part, double total) {
+  if (!(total > 0)) return "    -";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%6.1f%%", 100.0 * part / total);
+  return buf;
+}
+
+void run_attribute(const AttributeFlags& f) {
+  const auto start = std::chrono::steady_clock::now();
+  Problem problem;
+  problem.batch = f.batch;
+  problem.seqlen_q = f.seqlen_q;
+  problem.seqlen_k = f.seqlen_k;
+  parse_heads(f.heads, problem);
+  problem.head_dim = f.head_dim;
+  problem.dtype = parse_dtype(f.dtype);
+  problem.mask = parse_mask(f.mask);
+  problem.validate();
+  if (!f.allow_masked_rows) problem.require_no_fully_masked_rows();
+  InputSpec spec;
+  spec.distribution = parse_distribution(f.dist);
+  spec.seed = f.seed;
+
+  AlgorithmConfig algorithm;
+  algorithm.tiles = {f.block_m, f.block_n, f.splits, parse_order(f.order), f.order_seed};
+  algorithm.p_cast = f.precise ? PCastMode::split_hi_lo : PCastMode::input_dtype;
+  algorithm.mutant = parse_mutant(f.mutant);
+  TensorCoreModel tc = TensorCoreModel::h100();
+  tc.extra_alignment_bits = f.extra_bits;
+  if (f.tc_rounding == "nearest") tc.final_rounding = TcFinalRounding::nearest_even;
+  else if (f.tc_rounding != "toward-zero") throw Error("--tc-rounding '" + f.tc_rounding + "' (allowed: toward-zero, nearest)");
+  tc.validate();
+  if (auto why = emulator_invalid_reason(problem, algorithm)) throw ProblemError(*why);
+
+  const AttentionInputs inputs = generate_inputs(problem, spec);
+  AttributionOptions options;
+  options.algorithm = algorithm;
+  options.tensor_core = tc;
+  options.threads = f.threads;
+  const AttributionResult attribution = attribute_error(problem, inputs, options);
+
+  OrderSensitivityResult order;
+  double order_seconds = 0;
+  if (!f.no_order) {
+    const auto order_start = std::chrono::steady_clock::now();
+    OrderSensitivityOptions order_options;
+    order_options.base = algorithm;
+    order_options.tensor_core = tc;
+    order_options.threads = f.threads;
+    order_options.max_splits = f.max_splits;
+    order = order_sensitivity(problem, inputs, order_options);
+    order_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - order_start).count();
+  }
+  const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (f.json) {
+    nlohmann::json j;
+    j["problem"] = problem.label();
+    j["config"] = algorithm.describe();
+    j["distribution"] = f.dist;
+    j["seed"] = f.seed;
+    j["truth"] = "emulator all-exact (double), mutant off";
+    j["tensor_core"] = {{"group_size", tc.group_size}, {"extra_alignment_bits", tc.extra_alignment_bits},
+                        {"final_rounding", f.tc_rounding}};
+    j["total"] = {{"mse", attribution.total_mse}, {"rmse", std::sqrt(attribution.total_mse)},
+                  {"max_abs", attribution.total_max_abs}};
+    j["semantic"] = {{"mse", attribution.semantic_mse}, {"max_abs", attribution.semantic_max_abs}};
+    for (const StageAttribution& s : attribution.stages)
+      j["stages"].push_back({{"stage", stage_name(s.stage)}, {"category", stage_category(s.stage)},
+                             {"shapley_mse", s.shapley_mse}, {"shapley_max_abs", s.shapley_max_abs},
+                             {"ablation_mse", s.ablation_mse}, {"ablation_max_abs", s.ablation_max_abs}});
+    for (const CategoryAttribution& c : attribution.categories)
+      j["categories"].push_back(
+          {{"category", c.category}, {"shapley_mse", c.shapley_mse}, {"shapley_max_abs", c.shapley_max_abs}});
+    j["dominant_category"] = dominant_category(attribution);
+    if (!f.no_order) {
+      for (const OrderVariantResult& v : order.variants)
+        j["order_sensitivity"]["variants"].push_back(
+            {{"name", v.name}, {"max_abs_vs_truth", v.max_abs_vs_truth}, {"rmse_vs_truth", v.rmse_vs_truth},
+             {"max_abs_vs_base", v.max_abs_vs_base}, {"rmse_vs_base", v.rmse_vs_base},
+             {"fraction_changed", v.fraction_changed}});
+      j["order_sensitivity"]["spread_max_abs"] = order.spread_max_abs;
+      j["order_sensitivity"]["spread_rmse"] = order.spread_rmse;
+      j["order_sensitivity"]["batch_invariant"] = order.batch_invariant;
+      j["order_sensitivity"]["batch_invariance_detail"] = order.batch_invariance_detail;
+    }
+    j["seconds"] = {{"attribution", attribution.seconds}, {"order_sensitivity", order_seconds}, {"total", total_seconds}};
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+
+  std::printf("attribution of %s, emulator %s, inputs %s seed %llu\n", problem.label().c_str(),
+              algorithm.describe().c_str(), f.dist.c_str(), static_cast<unsigned long long>(f.seed));
+  std::printf("truth: all-exact emulator (double arithmetic, no mutant)\n");
+  std::printf("total error: rmse %.4e  max_abs %.4e   (semantic, every stage exact: rmse %.4e max_abs %.4e)\n\n",
+              std::sqrt(attribution.total_mse), attribution.total_max_abs, std::sqrt(attribution.semantic_mse),
+              attribution.semantic_max_abs);
+  std::printf("%-14s %-24s %9s %9s %12s %12s\n", "stage", "category", "RMSE^2", "max_abs", "ablation", "ablation");
+  std::printf("%-14s %-24s %9s %9s %12s %12s\n", "", "", "share", "share", "d(RMSE^2)", "d(max_abs)");
+  for (const StageAttribution& s : attribution.stages)
+    std::printf("%-14s %-24s %9s %9s %12.3e %12.3e\n", stage_name(s.stage), stage_category(s.stage),
+                pct(s.shapley_mse, attribution.total_mse).c_str(), pct(s.shapley_max_abs, attribution.total_max_abs).c_str(),
+                s.ablation_mse, s.ablation_max_abs);
+  std::printf("%-14s %-24s %9s %9s\n", "(all exact)", "semantic", pct(attribution.semantic_mse, attribution.total_mse).c_str(),
+              pct(attribution.semantic_max_abs, attribution.total_max_abs).c_str());
+  std::printf("\n%-24s %9s %9s\n", "category", "RMSE^2", "max_abs");
+  for (const CategoryAttribution& c : attribution.categories)
+    std::printf("%-24s %9s %9s\n", c.category.c_str(), pct(c.shapley_mse, attribution.total_mse).c_str(),
+                pct(c.shapley_max_abs, attribution.total_max_abs).c_str());
+  std::printf("%-24s %9s %9s\n", "semantic", pct(attribution.semantic_mse, attribution.total_mse).c_str(),
+              pct(attribution.semantic_max_abs, attribution.total_max_abs).c_str());
+  std::printf("dominant: %s\n", dominant_category(attribution).c_str());
+  if (!f.no_order) {
+    std::printf("\norder sensitivity (same precision, other KV orders and splits):\n");
+    std::printf("%-10s %12s %12s %12s %12s %9s\n", "variant", "max_abs", "rmse", "max_abs", "rmse", "changed");
+    std::printf("%-10s %12s %12s %12s %12s %9s\n", "", "vs truth", "vs truth", "vs base", "vs base", "");
+    for (const OrderVariantResult& v : order.variants)
+      std::printf("%-10s %12.4e %12.4e %12.4e %12.4e %8.1f%%\n", v.name.c_str(), v.max_abs_vs_truth, v.rmse_vs_truth,
+                  v.max_abs_vs_base, v.rmse_vs_base, 100 * v.fraction_changed);
+    std::printf("spread from order alone: max_abs %.4e, rmse %.4e\n", order.spread_max_abs, order.spread_rmse);
+    std::printf("batch invariance: %s (%s)\n", order.batch_invariant ? "yes" : "NO",
+                order.batch_invariance_detail.c_str());
+  }
+  if (f.time)
+    std::printf("\ntime: attribution %.3f s (128 policy subsets), order sensitivity %.3f s, total %.3f s\n",
+                attribution.seconds, order_seconds, total_seconds);
+}
+
+}  // namespace
+
+void add_attribute_command(CLI::App& app) {
+  auto flags = std::make_shared<AttributeFlags>();
+  auto* sub = app.add_subcommand("attribute", "Shapley attribution of one configuration's error over the emulator's stages");
+  sub->add_option("--batch", flags->batch, "batch size")->capture_default_str();
+  sub->add_option("--seqlen-q", flags->seqlen_q, "query length S_q")->capture_default_str();
+  sub->add_option("--seqlen-k", flags->seqlen_k, "key length S_k")->capture_default_str();
+  sub->add_option("--heads", flags->heads, "HQ:HKV (GQA) or H")->capture_default_str();
+  sub->add_option("--dim", flags->head_dim, "head dimension D")->capture_default_str();
+  sub->add_option("--dtype", flags->dtype, "fp16 | bf16")->capture_default_str();
+  sub->add_option("--mask", flags->mask, "causal | causal-br | top-left | none | window:L,R")->capture_default_str();
+  sub->add_option("--dist", flags->dist, "normal | uniform | outliers | large-logits | sink")->capture_default_str();
+  sub->add_option("--seed", flags->seed, "input seed")->capture_default_str();
+  sub->add_option("--block-m", flags->block_m, "BLOCK_M")->capture_default_str();
+  sub->add_option("--block-n", flags->block_n, "BLOCK_N (multiple of 16)")->capture_default_str();
+  sub->add_option("--splits", flags->splits, "split-KV partitions")->capture_default_str();
+  sub->add_option("--order", flags->order, "KV tile order: forward | reverse | random")->capture_default_str();
+  sub->add_option("--order-seed", flags->order_seed, "seed of --order random")->capture_default_str();
+  sub->add_flag("--precise", flags->precise, "P split into hi + lo (two PV products)");
+  sub->add_option("--mutant", flags->mutant, "planted bug (emulator mutant), e.g. rescale-fp16")->capture_default_str();
+  sub->add_option("--tc-extra-bits", flags->extra_bits, "tensor-core model: extra alignment bits")->capture_default_str();
+  sub->add_option("--tc-rounding", flags->tc_rounding, "tensor-core model final rounding: toward-zero | nearest")
+      ->capture_default_str();
+  sub->add_option("--threads", flags->threads, "worker threads (0: all cores)")->capture_default_str();
+  sub->add_option("--max-splits", flags->max_splits, "order sensitivity: split variants 2..N")->capture_default_str();
+  sub->add_flag("--no-order", flags->no_order, "skip the order-sensitivity and batch-invariance runs");
+  sub->add_flag("--allow-masked-rows", flags->allow_masked_rows, "accept rows that see no key (output 0)");
+  sub->add_flag("--json", flags->json, "machine-readable output");
+  sub->add_flag("--time", flags->time, "print elapsed times");
+  sub->callback([flags] { run_attribute(*flags); });
+}
+
 }  // namespace attn::cli
