@@ -190,3 +190,34 @@ TEST_CASE("emulator: rejects what it cannot model, naming the problem", "[emulat
   p.dtype = DType::fp32;
   CHECK(emulator_invalid_reason(p, AlgorithmConfig{})->find("fp32") != std::string::npos);
 }
+
+TEST_CASE("emulator: precise P (hi + lo) removes the P-cast error; BF16 obeys the FA rule", "[emulator]") {
+  Problem p = make_problem(128, 128, 1, 1, 64);
+  p.batch = 1;
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    p.dtype = dtype;
+    const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 17});
+    const Tensor<double> truth = plain_attention(p, in);
+    // Output rounding off, so the P-cast error is visible: the precise mode must be far closer.
+    EmulatorConfig plain, precise;
+    plain.policy.stage[static_cast<size_t>(Stage::output_round)] = StagePrecision::exact;
+    precise.policy = plain.policy;
+    precise.algorithm.p_cast = PCastMode::split_hi_lo;
+    const double plain_error = max_abs_diff(emulate_attention(p, in, plain).o, truth);
+    const double precise_error = max_abs_diff(emulate_attention(p, in, precise).o, truth);
+    INFO(dtype_name(dtype) << " plain " << plain_error << " precise " << precise_error);
+    CHECK(precise_error < 0.05 * plain_error);
+    CHECK(precise_error > 0);
+  }
+}
+
+TEST_CASE("emulator: lazy rescaling (threshold 8) stays at rounding level", "[emulator]") {
+  const Problem p = make_problem(192, 192, 1, 1, 64);
+  const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 9});
+  const Tensor<double> truth = plain_attention(p, in);
+  EmulatorConfig eager, lazy;
+  lazy.algorithm.rescale_threshold_log2 = 8;
+  const double eager_error = max_abs_diff(emulate_attention(p, in, eager).o, truth);
+  const double lazy_error = max_abs_diff(emulate_attention(p, in, lazy).o, truth);
+  CHECK(lazy_error <= 2 * eager_error);
+}

@@ -1,0 +1,45 @@
+// test_emulator_registry.cpp: the emulator configurations and mutants are registered with the
+// promised names, families and planted-bug categories, and the registered run equals a direct
+// emulator call.
+#include <catch2/catch.hpp>
+
+#include "analysis/emulator.h"
+#include "analysis/register_emulator_kernels.h"
+#include "core/generators.h"
+
+using namespace attn;
+
+TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]") {
+  Registry registry;
+  register_emulator_kernels(registry);
+  for (const char* dt : {"fp16", "bf16"}) {
+    for (const char* v : {"m64n64", "m128n64", "m64n64.split4", "m64n64.precise"}) {
+      const Kernel& k = registry.get(std::string("emu.fa2.") + dt + "." + v);
+      CHECK(k.info.family == "emulator");
+      CHECK(k.info.planted_bug.empty());
+      CHECK_FALSE(k.info.needs_gpu);
+    }
+  }
+  int mutants = 0;
+  for (const Kernel* k : registry.matching("emu.mutant.*")) {
+    ++mutants;
+    CHECK(k->info.family == "mutant");
+    CHECK_FALSE(k->info.planted_bug.empty());
+  }
+  CHECK(mutants == 14);  // 7 mutants x 2 dtypes
+  CHECK(registry.get("emu.mutant.rescale-fp16.fp16").info.planted_bug == "rescaling");
+  CHECK(registry.get("emu.mutant.top-left-cache.bf16").info.planted_bug == "masking");
+
+  Problem p;
+  p.seqlen_q = 40;
+  p.seqlen_k = 72;
+  p.head_dim = 64;
+  const Kernel& k = registry.get("emu.fa2.fp16.m64n64.split4");
+  REQUIRE_FALSE(k.invalid_reason(p).has_value());
+  const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 1});
+  EmulatorConfig config;
+  config.algorithm.tiles.num_splits = 4;
+  CHECK(k.run(p, in).o.storage() == emulate_attention(p, in, config).o.storage());
+  p.dtype = DType::bf16;
+  CHECK(k.invalid_reason(p).has_value());
+}
