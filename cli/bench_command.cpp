@@ -1,9 +1,139 @@
+// bench_command.cpp: `attnscope bench` — times the compiled prefill variants (default tiles and
+// the precise mode unless --kernels says otherwise) on the benchmark shapes of issue 4 with CUDA
+// events, after checking each once against the GPU FP64 truth within the FlashAttention rule.
+// Writes a table to stdout and one JSON object per measurement to --json. The PyTorch SDPA
+// peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
+// experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "core/errors.h"
+#include "core/registry.h"
+
+#if defined(ATTNSCOPE_HAVE_CUDA)
+#include <cmath>
+
+#include "core/generators.h"
+#include "kernels/prefill_bench.h"
+#include "kernels/prefill_variants.h"
+#include "kernels/register_gpu_kernels.h"
+#include "references/gpu/gpu_references.h"
+#endif
 
 namespace attn::cli {
-// Placeholder until the bench work lands: the subcommand exists and says it is not built yet.
-void add_bench_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("bench", "(not built yet)");
-  sub->callback([] { throw CLI::RuntimeError("attnscope bench: not implemented in this build", 2); });
+
+namespace {
+struct BenchOptions {
+  std::string kernels = "default";  // "default" = default tiles + precise; else a glob on names
+  std::vector<std::string> dtypes = {"fp16", "bf16"};
+  std::vector<int> head_dims = {128, 64};
+  std::vector<int> seqlens = {512, 1024, 2048, 4096, 8192, 16384};
+  int tokens = 16384;
+  int heads = 16;
+  std::string causal = "both";
+  int warmup = 10;
+  int iterations = 50;
+  bool check = true;
+  std::string json_path;
+};
+
+#if defined(ATTNSCOPE_HAVE_CUDA)
+void run_bench(const BenchOptions& opt) {
+  std::string why;
+  if (!gpu_available(&why)) throw Error("attnscope bench: " + why);
+  std::printf("# attnscope bench on %s, commit %s\n", gpu_description().c_str(), ATTNSCOPE_GIT_COMMIT);
+  std::ofstream json;
+  if (!opt.json_path.empty()) {
+    json.open(opt.json_path);
+    if (!json) throw Error("attnscope bench: cannot write --json file " + opt.json_path);
+  }
+  std::vector<bool> causal_modes;
+  if (opt.causal == "both" || opt.causal == "off") causal_modes.push_back(false);
+  if (opt.causal == "both" || opt.causal == "on") causal_modes.push_back(true);
+  if (causal_modes.empty()) throw Error("attnscope bench: --causal must be on, off or both, not " + opt.causal);
+  std::printf("%-34s %-5s %4s %6s %6s %6s %10s %9s\n", "kernel", "dtype", "d", "batch", "seqlen", "causal", "median_ms", "TFLOP/s");
+  for (const PrefillVariant& v : prefill_variants()) {
+    if (v.mutant != Mutant::none) continue;
+    const bool selected = opt.kernels == "default" ? (v.is_default || (v.p_cast == PCastMode::split_hi_lo))
+                                                  : glob_match(opt.kernels, v.name);
+    const std::string dtype = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+    if (!selected || std::find(opt.dtypes.begin(), opt.dtypes.end(), dtype) == opt.dtypes.end()) continue;
+    if (std::find(opt.head_dims.begin(), opt.head_dims.end(), v.head_dim) == opt.head_dims.end()) continue;
+    if (opt.check) {  // validate before timing: FA rule against the GPU FP64 truth on a non-tile shape
+      Problem pr;
+      pr.batch = 2; pr.seqlen_q = 300; pr.seqlen_k = 300; pr.num_heads_q = 4; pr.num_heads_kv = 2;
+      pr.head_dim = v.head_dim; pr.dtype = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
+      const AttentionInputs in = generate_inputs(pr, InputSpec{});
+      const AttentionOutputs truth = gpu_truth_fp64(pr, in), base = gpu_naive_baseline(pr, in);
+      const AttentionOutputs out = [&] {
+        Registry r;
+        register_gpu_kernels(r);
+        return r.get(v.name).run(pr, in);
+      }();
+      double err = 0, base_err = 0;
+      for (int64_t i = 0; i < out.o.numel(); ++i) {
+        const double e = std::fabs(out.o.flat(i) - truth.o.flat(i));
+        err = std::isnan(e) ? INFINITY : std::max(err, e);
+        base_err = std::max(base_err, std::fabs(base.o.flat(i) - truth.o.flat(i)));
+      }
+      if (!(err <= 2 * base_err + 1e-5))
+        throw Error("attnscope bench: " + v.name + " fails the FlashAttention rule (error " + std::to_string(err) +
+                    ", baseline " + std::to_string(base_err) + "); not timing a wrong kernel");
+    }
+    for (int s : opt.seqlens) {
+      for (bool causal : causal_modes) {
+        Problem pr;
+        pr.batch = std::max(1, opt.tokens / s);
+        pr.seqlen_q = pr.seqlen_k = s;
+        pr.num_heads_q = pr.num_heads_kv = opt.heads;
+        pr.head_dim = v.head_dim;
+        pr.dtype = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
+        pr.mask.kind = causal ? MaskKind::causal_bottom_right : MaskKind::none;
+        const PrefillTiming t = time_prefill(v, pr, opt.warmup, opt.iterations);
+        std::printf("%-34s %-5s %4d %6lld %6d %6s %10.4f %9.1f\n", v.name.c_str(), dtype.c_str(), v.head_dim,
+                    static_cast<long long>(pr.batch), s, causal ? "yes" : "no", t.median_ms, t.tflops);
+        std::fflush(stdout);
+        if (json) {
+          nlohmann::json row = {{"impl", v.name}, {"precise", v.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
+                                {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", opt.heads},
+                                {"causal", causal}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+                                {"iterations", t.iterations}, {"tflops", t.tflops}, {"gpu", gpu_description()},
+                                {"commit", ATTNSCOPE_GIT_COMMIT}};
+          json << row.dump() << "\n";
+        }
+      }
+    }
+  }
 }
+#endif
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto opt = std::make_shared<BenchOptions>();
+  auto* sub = app.add_subcommand("bench", "time the CUDA prefill kernels (TFLOP/s, CUDA events, median after warm-up)");
+  sub->add_option("--kernels", opt->kernels, "'default' (default tiles + precise mode) or a glob on kernel names")->capture_default_str();
+  sub->add_option("--dtype", opt->dtypes, "fp16 and/or bf16")->delimiter(',')->capture_default_str();
+  sub->add_option("--head-dim", opt->head_dims, "64 and/or 128")->delimiter(',')->capture_default_str();
+  sub->add_option("--seqlens", opt->seqlens, "sequence lengths (S_q = S_k)")->delimiter(',')->capture_default_str();
+  sub->add_option("--tokens", opt->tokens, "batch * seqlen held constant")->capture_default_str();
+  sub->add_option("--heads", opt->heads, "query (= KV) heads")->capture_default_str();
+  sub->add_option("--causal", opt->causal, "on | off | both")->capture_default_str();
+  sub->add_option("--warmup", opt->warmup, "untimed launches first")->capture_default_str();
+  sub->add_option("--iters", opt->iterations, "timed launches (median reported)")->capture_default_str();
+  sub->add_flag("!--no-check", opt->check, "skip the correctness check before timing");
+  sub->add_option("--json", opt->json_path, "write one JSON object per measurement to this file");
+  sub->callback([opt] {
+#if defined(ATTNSCOPE_HAVE_CUDA)
+    run_bench(*opt);
+#else
+    throw Error("attnscope bench: this build has no CUDA (configure with nvcc and ATTNSCOPE_ENABLE_CUDA=ON)");
+#endif
+  });
+}
+
 }  // namespace attn::cli

@@ -1,4 +1,23 @@
+// register_gpu_kernels.cpp: adds every compiled prefill variant (kernels/prefill_variants.h) and
+// its GPU mutants to the registry, with a host run() that uploads the quantized inputs as
+// FP16/BF16 bits, poisons the outputs (NaN) so an unwritten element cannot pass, launches and
+// copies back. Without CUDA: registers nothing and says why. Not the kernels themselves.
 #include "kernels/register_gpu_kernels.h"
+
+#if defined(ATTNSCOPE_HAVE_CUDA)
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/float_format.h"
+#include "core/half.h"
+#include "kernels/prefill_variants.h"
+#endif
 
 namespace attn {
 
@@ -8,6 +27,128 @@ bool gpu_available(std::string* why) {
   if (why) *why = "this build has no CUDA (nvcc was not found or ATTNSCOPE_ENABLE_CUDA=OFF)";
   return false;
 }
+#else
+
+namespace {
+
+void cuda_check(cudaError_t e, const std::string& what) {
+  if (e != cudaSuccess) throw Error("CUDA: " + what + ": " + cudaGetErrorString(e));
+}
+
+/// Device buffer freed on scope exit (so a failed check never leaks).
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  explicit DeviceBuffer(size_t bytes) { cuda_check(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes), "cudaMalloc"); }
+  ~DeviceBuffer() { cudaFree(ptr); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+std::vector<uint16_t> to_bits(const Tensor<double>& t, DType dtype) {
+  std::vector<uint16_t> bits(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i)
+    bits[static_cast<size_t>(i)] = dtype == DType::fp16 ? Half(t.flat(i)).bits() : BFloat16(t.flat(i)).bits();
+  return bits;
+}
+
+std::optional<std::string> prefill_invalid_reason(const PrefillVariant& v, const Problem& pr) {
+  const DType want = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
+  if (pr.dtype != want) return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(want));
+  if (pr.head_dim != v.head_dim) return "head_dim " + std::to_string(pr.head_dim) + " but the variant is d" + std::to_string(v.head_dim);
+  if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode (diagnosis only)";
+  if (pr.batch > 65535 || pr.num_heads_q > 65535) return std::string("batch and H_q must be <= 65535 (grid limits)");
+  const int64_t int_max = std::numeric_limits<int32_t>::max();
+  if (pr.seqlen_q > int_max || pr.seqlen_k > int_max) return std::string("sequence lengths above 2^31-1");
+  return std::nullopt;
+}
+
+AttentionOutputs run_prefill(const PrefillVariant& v, const Problem& pr, const AttentionInputs& in) {
+  pr.validate();
+  if (auto why = prefill_invalid_reason(v, pr)) throw ProblemError(v.name + ": " + *why);
+  const auto q = to_bits(in.q, pr.dtype), k = to_bits(in.k, pr.dtype), vv = to_bits(in.v, pr.dtype);
+  const size_t nlse = static_cast<size_t>(pr.batch * pr.num_heads_q * pr.seqlen_q);
+  DeviceBuffer dq(q.size() * 2), dk(k.size() * 2), dv(vv.size() * 2), dout(q.size() * 2), dlse(nlse * 4);
+  cuda_check(cudaMemcpy(dq.ptr, q.data(), q.size() * 2, cudaMemcpyHostToDevice), "copy Q");
+  cuda_check(cudaMemcpy(dk.ptr, k.data(), k.size() * 2, cudaMemcpyHostToDevice), "copy K");
+  cuda_check(cudaMemcpy(dv.ptr, vv.data(), vv.size() * 2, cudaMemcpyHostToDevice), "copy V");
+  // Poison: 0xFFFF is a NaN in FP16 and BF16, 0xFFFFFFFF in FP32; every element must be overwritten.
+  cuda_check(cudaMemset(dout.ptr, 0xFF, q.size() * 2), "poison O");
+  cuda_check(cudaMemset(dlse.ptr, 0xFF, nlse * 4), "poison LSE");
+  std::vector<int> lens(pr.seqlens_k.begin(), pr.seqlens_k.end());
+  DeviceBuffer dlens(lens.size() * 4);
+  if (!lens.empty()) cuda_check(cudaMemcpy(dlens.ptr, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice), "copy seqlens_k");
+  PrefillParams p;
+  p.q = dq.ptr; p.k = dk.ptr; p.v = dv.ptr; p.o = dout.ptr; p.lse = static_cast<float*>(dlse.ptr);
+  p.seqlens_k = lens.empty() ? nullptr : static_cast<const int*>(dlens.ptr);
+  p.batch = static_cast<int>(pr.batch); p.seqlen_q = static_cast<int>(pr.seqlen_q); p.seqlen_k = static_cast<int>(pr.seqlen_k);
+  p.num_heads_q = static_cast<int>(pr.num_heads_q); p.num_heads_kv = static_cast<int>(pr.num_heads_kv);
+  p.scale = static_cast<float>(pr.scale());
+  // scale * log2(e) computed in double and rounded once to FP32 (FA2 forms it in FP32 on the host).
+  p.scale_log2 = static_cast<float>(pr.scale() * 1.4426950408889634);
+  p.mask = pr.mask;
+  v.launch(p, nullptr);
+  cuda_check(cudaGetLastError(), v.name + " launch");
+  cuda_check(cudaDeviceSynchronize(), v.name + " execution");
+  std::vector<uint16_t> o(q.size());
+  std::vector<float> lse(nlse);
+  cuda_check(cudaMemcpy(o.data(), dout.ptr, o.size() * 2, cudaMemcpyDeviceToHost), "copy O back");
+  cuda_check(cudaMemcpy(lse.data(), dlse.ptr, nlse * 4, cudaMemcpyDeviceToHost), "copy LSE back");
+  AttentionOutputs out;
+  out.out_dtype = pr.dtype;
+  out.o = Tensor<double>(pr.q_shape());
+  out.lse = Tensor<double>(pr.lse_shape());
+  for (size_t i = 0; i < o.size(); ++i)
+    out.o.flat(static_cast<int64_t>(i)) = pr.dtype == DType::fp16 ? Half::from_bits(o[i]).to_double() : BFloat16::from_bits(o[i]).to_double();
+  for (size_t i = 0; i < nlse; ++i) out.lse.flat(static_cast<int64_t>(i)) = lse[i];
+  return out;
+}
+
+}  // namespace
+
+void register_gpu_kernels(Registry& registry) {
+  for (const PrefillVariant& v : prefill_variants()) {
+    Kernel kernel;
+    kernel.info.name = v.name;
+    kernel.info.family = v.mutant == Mutant::none ? "cuda" : "mutant";
+    kernel.info.planted_bug = mutant_category(v.mutant);
+    kernel.info.needs_gpu = true;
+    kernel.info.description = std::string("FA2 prefill (mma.sync m16n8k16, cp.async x2), ") +
+                              (v.elem == ElementType::fp16 ? "fp16" : "bf16") + " d" + std::to_string(v.head_dim) +
+                              (v.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
+                              (v.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
+                              (v.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(v.mutant) : "");
+    auto& t = kernel.info.traits;
+    t["dtype"] = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+    t["head_dim"] = std::to_string(v.head_dim);
+    t["block_m"] = std::to_string(v.block_m);
+    t["block_n"] = std::to_string(v.block_n);
+    t["warps"] = std::to_string(v.block_m / 16);
+    t["stages"] = "2";
+    t["min_blocks_per_sm"] = std::to_string(v.min_blocks_per_sm);
+    t["mma"] = "mma.sync.m16n8k16";
+    t["exp"] = "ex2.approx.ftz, scale*log2e folded into one fma";
+    t["p_cast"] = v.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
+    t["rescale_threshold_log2"] = std::to_string(v.rescale_threshold_log2);
+    t["kv_order"] = "forward";
+    t["mutant"] = mutant_name(v.mutant);
+    t["default"] = v.is_default ? "true" : "false";
+    const PrefillVariant* vp = &v;
+    kernel.invalid_reason = [vp](const Problem& pr) { return prefill_invalid_reason(*vp, pr); };
+    kernel.run = [vp](const Problem& pr, const AttentionInputs& in) { return run_prefill(*vp, pr, in); };
+    registry.add(std::move(kernel));
+  }
+}
+
+bool gpu_available(std::string* why) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    if (why) *why = e != cudaSuccess ? std::string("no usable CUDA device: ") + cudaGetErrorString(e) : "no CUDA device present";
+    return false;
+  }
+  return true;
+}
+
 #endif
 
 }  // namespace attn

@@ -1,0 +1,26 @@
+// params.h: runtime shapes and pointers of one prefill launch (plain struct, host and device).
+// Not the compile-time knobs: those are kernels/tile_traits.h. Layouts are DESIGN.md's:
+// Q/O [B, S_q, H_q, D], K/V [B, S_k, H_kv, D] contiguous, LSE [B, H_q, S_q] in FP32.
+#pragma once
+
+#include <cstdint>
+
+#include "core/mask.h"
+
+namespace attn {
+
+/// Runtime parameters of a prefill forward launch (device pointers, sizes, mask, scale).
+struct PrefillParams {
+  const void* q = nullptr;       ///< (B, S_q, H_q, D) fp16/bf16 bits
+  const void* k = nullptr;       ///< (B, S_k, H_kv, D)
+  const void* v = nullptr;       ///< (B, S_k, H_kv, D)
+  void* o = nullptr;             ///< (B, S_q, H_q, D)
+  float* lse = nullptr;          ///< (B, H_q, S_q), natural log; may be null
+  const int* seqlens_k = nullptr;///< (B) valid keys per batch entry; null: all S_k
+  int batch = 1, seqlen_q = 1, seqlen_k = 1, num_heads_q = 1, num_heads_kv = 1;
+  float scale_log2 = 0.f;        ///< softmax_scale * log2(e): exp2 replaces exp (FA2)
+  float scale = 0.f;             ///< softmax_scale (for the natural-log LSE)
+  Mask mask{};
+};
+
+}  // namespace attn

@@ -1,0 +1,109 @@
+// prefill_bench.cu: CUDA-event timing of prefill variants (see prefill_bench.h).
+#include "kernels/prefill_bench.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+
+namespace attn {
+namespace {
+
+void bench_check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw Error(std::string("bench: ") + what + ": " + cudaGetErrorString(e));
+}
+
+/// Uniform [-1, 1) as FP16 or BF16 bits from an integer hash of the index (timing data only).
+__global__ void fill_uniform_bits(uint16_t* out, int64_t n, uint32_t seed, int is_bf16) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 0x9E3779B1u ^ seed;
+    h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+    const float x = static_cast<float>(h >> 8) * (1.0f / 8388608.0f) - 1.0f;
+    if (is_bf16) {
+      __nv_bfloat16 b = __float2bfloat16_rn(x);
+      out[i] = *reinterpret_cast<uint16_t*>(&b);
+    } else {
+      __half b = __float2half_rn(x);
+      out[i] = *reinterpret_cast<uint16_t*>(&b);
+    }
+  }
+}
+
+}  // namespace
+
+double attention_flops(const Problem& pr) {
+  double f = 4.0 * pr.batch * pr.num_heads_q * static_cast<double>(pr.seqlen_q) * pr.seqlen_k * pr.head_dim;
+  if (pr.mask.kind == MaskKind::causal_bottom_right || pr.mask.kind == MaskKind::causal_top_left) f /= 2;
+  return f;
+}
+
+PrefillTiming time_prefill(const PrefillVariant& v, const Problem& pr, int warmup, int iterations) {
+  pr.validate();
+  const int64_t nq = pr.batch * pr.seqlen_q * pr.num_heads_q * pr.head_dim;
+  const int64_t nk = pr.batch * pr.seqlen_k * pr.num_heads_kv * pr.head_dim;
+  uint16_t *q, *k, *vv, *o;
+  float* lse;
+  bench_check(cudaMalloc(&q, nq * 2), "cudaMalloc");
+  bench_check(cudaMalloc(&k, nk * 2), "cudaMalloc");
+  bench_check(cudaMalloc(&vv, nk * 2), "cudaMalloc");
+  bench_check(cudaMalloc(&o, nq * 2), "cudaMalloc");
+  bench_check(cudaMalloc(&lse, pr.batch * pr.num_heads_q * pr.seqlen_q * 4), "cudaMalloc");
+  const int bf16 = v.elem == ElementType::bf16;
+  fill_uniform_bits<<<1024, 256>>>(q, nq, 1, bf16);
+  fill_uniform_bits<<<1024, 256>>>(k, nk, 2, bf16);
+  fill_uniform_bits<<<1024, 256>>>(vv, nk, 3, bf16);
+  PrefillParams p;
+  p.q = q; p.k = k; p.v = vv; p.o = o; p.lse = lse;
+  p.batch = static_cast<int>(pr.batch); p.seqlen_q = static_cast<int>(pr.seqlen_q); p.seqlen_k = static_cast<int>(pr.seqlen_k);
+  p.num_heads_q = static_cast<int>(pr.num_heads_q); p.num_heads_kv = static_cast<int>(pr.num_heads_kv);
+  p.scale = static_cast<float>(pr.scale());
+  p.scale_log2 = static_cast<float>(pr.scale() * 1.4426950408889634);
+  p.mask = pr.mask;
+  for (int i = 0; i < warmup; ++i) v.launch(p, nullptr);
+  bench_check(cudaGetLastError(), "launch");
+  bench_check(cudaDeviceSynchronize(), "warm-up");
+  std::vector<cudaEvent_t> events(static_cast<size_t>(iterations) + 1);
+  for (auto& e : events) bench_check(cudaEventCreate(&e), "cudaEventCreate");
+  cudaEventRecord(events[0]);
+  for (int i = 0; i < iterations; ++i) {
+    v.launch(p, nullptr);
+    cudaEventRecord(events[static_cast<size_t>(i) + 1]);
+  }
+  bench_check(cudaEventSynchronize(events.back()), "timed runs");
+  std::vector<double> ms(static_cast<size_t>(iterations));
+  for (int i = 0; i < iterations; ++i) {
+    float t = 0;
+    cudaEventElapsedTime(&t, events[static_cast<size_t>(i)], events[static_cast<size_t>(i) + 1]);
+    ms[static_cast<size_t>(i)] = t;
+  }
+  for (auto& e : events) cudaEventDestroy(e);
+  cudaFree(q); cudaFree(k); cudaFree(vv); cudaFree(o); cudaFree(lse);
+  std::sort(ms.begin(), ms.end());
+  PrefillTiming t;
+  t.iterations = iterations;
+  t.median_ms = ms[ms.size() / 2];
+  t.min_ms = ms.front();
+  t.max_ms = ms.back();
+  t.flops = attention_flops(pr);
+  t.tflops = t.flops / (t.median_ms * 1e-3) / 1e12;
+  return t;
+}
+
+std::string gpu_description() {
+  cudaDeviceProp prop{};
+  int driver = 0, runtime = 0;
+  bench_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  return std::string(prop.name) + ", " + std::to_string(prop.multiProcessorCount) + " SMs, driver API " +
+         std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10) + ", CUDA runtime " +
+         std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
+}
+
+}  // namespace attn

@@ -1,0 +1,47 @@
+// tile_traits.h: the compile-time knobs of one prefill kernel variant (tile shape, warps,
+// pipeline stages, precision policy, planted mutant) with their invariants static_asserted.
+// Maps onto core/kernel_config.h's AlgorithmConfig (the emulator's runtime form of the same
+// knobs). Not the runtime shapes: those are kernels/params.h.
+#pragma once
+
+#include "core/kernel_config.h"
+
+namespace attn {
+
+enum class ElementType : int { fp16 = 0, bf16 = 1 };
+
+/// One prefill variant. Each warp owns 16 query rows (one m16n8k16 row block).
+template <ElementType Elem, int HeadDim, int BlockM, int BlockN, PCastMode PCast = PCastMode::input_dtype,
+          int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none, int MinBlocksPerSm = 1>
+struct PrefillTraits {
+  static constexpr ElementType kElem = Elem;
+  static constexpr int kHeadDim = HeadDim;
+  static constexpr int kBlockM = BlockM;            ///< query rows per CTA
+  static constexpr int kBlockN = BlockN;            ///< keys per KV tile
+  static constexpr int kWarps = BlockM / 16;        ///< one warp per 16 rows (FA2 layout)
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kStages = 2;                 ///< cp.async double buffering of K and V
+  static constexpr int kRowPad = 8;                 ///< +16 B per smem row: ldmatrix rows hit distinct banks
+  static constexpr int kSmemRow = HeadDim + kRowPad;///< elements per padded smem row
+  static constexpr PCastMode kPCast = PCast;
+  static constexpr int kRescaleThresholdLog2 = RescaleThresholdLog2;
+  static constexpr Mutant kMutant = PlantedMutant;
+  /// CTAs per SM the register allocation must allow (__launch_bounds__): 2 caps a 256-thread
+  /// CTA at 128 registers per thread (occupancy bought with some spilling: the .occ2 variants).
+  static constexpr int kMinBlocksPerSm = MinBlocksPerSm;
+  /// Under the register cap, Q fragments are re-read from shared memory every KV tile instead of
+  /// living in registers (D/4 registers saved for 25% more ldmatrix traffic at BLOCK_N = 64).
+  static constexpr bool kReloadQ = MinBlocksPerSm > 1;
+  static constexpr int kSmemBytes = (BlockM + 2 * kStages * BlockN) * kSmemRow * 2;
+
+  static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128 are instantiated");
+  static_assert(BlockM == 16 || BlockM == 32 || BlockM == 64 || BlockM == 128, "BLOCK_M in {16,32,64,128}");
+  static_assert(BlockN == 16 || BlockN == 32 || BlockN == 64 || BlockN == 128, "BLOCK_N in {16,32,64,128}");
+  static_assert(BlockN % 16 == 0, "PV consumes keys 16 at a time (m16n8k16)");
+  static_assert(MinBlocksPerSm >= 1 && MinBlocksPerSm * kSmemBytes <= 227 * 1024, "resident CTAs must fit shared memory");
+  static_assert(kSmemBytes <= 227 * 1024, "tiles must fit the 227 KB of opt-in shared memory");
+  static_assert((BlockN * HeadDim / 8) % kThreads == 0 || (BlockN * HeadDim / 8) >= kThreads,
+                "K/V tile loads are 16-byte chunks spread over the CTA");
+};
+
+}  // namespace attn
