@@ -6,9 +6,9 @@
 #   3. compute-sanitizer memcheck and racecheck over every variant at small sizes;
 #   4. attnscope bench and bench_torch_sdpa.py on the same shapes, joined into the report table.
 # Logs land in $OUT (at most 8 files come back). Usage: experiments/device/run_prefill.sh [steps]
-# where steps is a comma list of test,sanitize,tune,bench (default all).
+# where steps is a comma list of test,sanitize,emulator,tune,bench (default all).
 set -u
-STEPS="${1:-test,sanitize,tune,bench}"
+STEPS="${1:-test,sanitize,emulator,tune,bench}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device
@@ -24,7 +24,7 @@ cat "$OUT/provenance.txt"
 
 if [[ ",$STEPS," == *",test,"* ]]; then
   echo "== test_gpu"
-  ( time timeout 180 $BIN/test_gpu --order rand --rng-seed 20261122 --durations yes ) > "$OUT/test_gpu.log" 2>&1
+  ( time timeout 280 $BIN/test_gpu --order rand --rng-seed 20261122 --durations yes ) > "$OUT/test_gpu.log" 2>&1
   echo "test_gpu exit $?" | tee -a "$OUT/test_gpu.log"
   tail -15 "$OUT/test_gpu.log"
 fi
@@ -37,15 +37,21 @@ if [[ ",$STEPS," == *",sanitize,"* ]]; then
     tail -4 "$OUT/sanitizer.log"
   done
 fi
+if [[ ",$STEPS," == *",emulator,"* ]]; then
+  echo "== emulator agreement: mma.sync probe and default variants vs the all-kernel emulator"
+  ( time timeout 150 $BIN/test_gpu "[.probe],[.emulator]" ) > "$OUT/emulator_agreement.log" 2>&1
+  echo "emulator agreement exit $?" | tee -a "$OUT/emulator_agreement.log"
+  grep -E "probe|emulator vs|passed|failed" "$OUT/emulator_agreement.log" | tail -40
+fi
 if [[ ",$STEPS," == *",tune,"* ]]; then
   echo "== tune: every correct variant at S = 4096 and 16384 (table only, into bench.log)"
-  timeout 150 $BIN/attnscope bench --kernels 'fa2.*' --seqlens 4096,16384 --warmup 3 --iters 20 > "$OUT/tune.log" 2>&1
-  echo "tune exit $?" | tee -a "$OUT/tune.log"
-  cat "$OUT/tune.log"
+  timeout 150 $BIN/attnscope bench --kernels 'fa2.*' --seqlens 4096,16384 --warmup 3 --iters 20 >> "$OUT/bench.log" 2>&1
+  echo "tune exit $?" | tee -a "$OUT/bench.log"
+  grep -E "^fa2" "$OUT/bench.log"
 fi
 if [[ ",$STEPS," == *",bench,"* ]]; then
   echo "== bench"
-  timeout 100 $BIN/attnscope bench --warmup 5 --iters 30 --json "$OUT/ours.jsonl" > "$OUT/bench.log" 2>&1
+  timeout 100 $BIN/attnscope bench --warmup 5 --iters 30 --json "$OUT/ours.jsonl" >> "$OUT/bench.log" 2>&1
   echo "attnscope bench exit $?" | tee -a "$OUT/bench.log"
   PYTHONUNBUFFERED=1 timeout 110 python3 experiments/peers/bench_torch_sdpa.py --warmup 5 --iters 30 \
     --json "$OUT/torch.jsonl" > /dev/null 2>> "$OUT/bench.log"
