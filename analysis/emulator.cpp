@@ -89,6 +89,7 @@ HeadEmulator::HeadEmulator(const Problem& problem, const AttentionInputs& inputs
     : algorithm_(algorithm), tensor_core_(tensor_core) {
   if (auto why = emulator_invalid_reason(problem, algorithm)) throw Error("emulator: " + *why);
   tensor_core_.validate();
+  tensor_core_.input_min_exponent = format_of(problem.dtype).emin;  // subnormal inputs' nominal exponent
   const bool cache_path = is_cache_path(problem);
   const Mutant mutant = algorithm.mutant;
   seqlen_q_ = problem.seqlen_q;

@@ -23,7 +23,7 @@ Kernel make_emulator_kernel(const std::string& name, const std::string& family, 
                         {"order", "forward"},
                         {"p_cast", algorithm.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype"},
                         {"exp", "exp2 folded scale, ex2 modelled as correctly rounded exp2f (ftz)"},
-                        {"mma", "H100 model: 16 products + acc, 2 extra bits, truncation"},
+                        {"mma", "H100 model: 16 products + acc aligned to the nominal exponent, 2 extra bits, truncation, RZ"},
                         {"precision_policy", "all stages kernel"},
                         {"mutant", mutant_name(algorithm.mutant)},
                         {"config", algorithm.describe()}};

@@ -33,6 +33,8 @@ float mma_dot(const uint16_t* a, const uint16_t* b, int k, float c, DType dtype,
   if (k < 0) throw Error("mma_dot: k = " + std::to_string(k) + " is negative");
   model.validate();
   const FloatFormat& format = format_of(dtype);
+  TensorCoreModel model_for_dtype = model;
+  model_for_dtype.input_min_exponent = format.emin;  // the subnormal rule follows the input format
   std::vector<double> a_values(static_cast<size_t>(k)), b_values(static_cast<size_t>(k));
   for (int t = 0; t < k; ++t) {
     a_values[static_cast<size_t>(t)] = decode_bits(a[t], format);
@@ -42,7 +44,7 @@ float mma_dot(const uint16_t* a, const uint16_t* b, int k, float c, DType dtype,
       if (std::fabs(b_values[static_cast<size_t>(t)]) < format.min_normal()) b_values[static_cast<size_t>(t)] = 0;
     }
   }
-  return static_cast<float>(tc_dot(a_values.data(), b_values.data(), k, static_cast<double>(c), model));
+  return static_cast<float>(tc_dot(a_values.data(), b_values.data(), k, static_cast<double>(c), model_for_dtype));
 }
 
 }  // namespace attn

@@ -15,6 +15,7 @@
 // comparison against mma.sync is what confirms or corrects it (DESIGN.md: a mismatch is a finding).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -34,21 +35,40 @@ struct TensorCoreModel {
   /// Products summed in one multi-term addition together with the incoming accumulator.
   /// [KM25]: 4 on V100, 8 on A100, 16 on H100 for FP16/BF16 inputs.
   int group_size = 16;
-  /// Bits kept below the FP32 significand (24 bits) of the largest term when the other terms
-  /// are aligned to it; everything below is truncated (dropped toward zero) per term before
-  /// the sum. DESIGN.md fixes 2 for H100 ("aligned to the largest exponent with 2 extra bits,
-  /// truncated"); [KM25] calls this n_eab. The device comparison decides the final value.
+  /// Bits kept below the FP32 significand (24 bits) of the alignment reference when the terms
+  /// are aligned to it; everything below is truncated (dropped toward zero) per term before the
+  /// sum. DESIGN.md: "aligned to the largest exponent with 2 extra bits, truncated"; [KM25]
+  /// calls this n_eab. Confirmed on an H100 (see below).
   int extra_alignment_bits = 2;
+  /// The alignment reference of a product a*b is its nominal exponent e_a + e_b (the product
+  /// significand lies in [1, 4), so its leading bit may sit one above), not its leading bit;
+  /// the accumulator's is its own exponent. The reference is the max over the nonzero terms.
+  /// Measured on an H100 80GB HBM3 (driver 580.159.04) with experiments/bench_attribution_mma_check.cu:
+  /// 262,144 FP16 and 262,144 BF16 random m16n8k16 dot products (exponent spreads 2, 6, 12),
+  /// 0 mismatches with {nominal, 2 bits, toward zero}; leading-bit alignment mismatches 15% (2
+  /// bits) and 8.5% (3 bits); round-to-nearest mismatches >= 35% for every width tried.
+  bool align_to_nominal_product_exponent = true;
   /// Rounding of the normalized sum to FP32 ([FHMP21]: truncation).
   TcFinalRounding final_rounding = TcFinalRounding::toward_zero;
-  /// Subnormal FP16/BF16 inputs are used with their exact value (H100 does not flush MMA
-  /// inputs [FHMP21, KM25]); an FP32 result below 2^-126 keeps gradual underflow.
+  /// Subnormal FP16/BF16 inputs are used with their exact value (not flushed: flushing
+  /// mismatches 23% of the subnormal-input dot products on the H100); an FP32 result below
+  /// 2^-126 keeps gradual underflow.
   bool keep_subnormal_inputs = true;
+  /// Exponent of the smallest normal input (FP16: -14, BF16: -126). A subnormal input's nominal
+  /// exponent is this value (exponent field 0 read as emin, significand 0.f): with it the model
+  /// matches the H100 on all 262,144 FP16 test dots with subnormal inputs, without it 0.7% differ.
+  int input_min_exponent = -14;
 
   /// Throws attn::Error naming the out-of-range field (group_size 1..64, extra bits 0..20).
   void validate() const;
   /// The H100 FP16/BF16 -> FP32 model used by the emulator.
   static TensorCoreModel h100() { return {}; }
+  /// The H100 model for inputs of `dtype` (sets input_min_exponent).
+  static TensorCoreModel h100(DType dtype) {
+    TensorCoreModel m;
+    m.input_min_exponent = format_of(dtype).emin;
+    return m;
+  }
   /// A wide-alignment, round-to-nearest variant (20 extra bits, RNE) for comparison experiments.
   static TensorCoreModel wide_nearest() {
     TensorCoreModel m;
@@ -100,20 +120,30 @@ inline double power_of_two(int exponent) {  // 2^exponent for a normal double ex
 }  // namespace detail
 
 // Hot path of the emulator (about 10^9 calls for one Shapley attribution), hence inline.
-// Equivalent to: terms = {c, a[0]b[0], ..., a[n-1]b[n-1]}; e = max exponent of the nonzero
-// terms; q = 2^(e - 23 - extra_alignment_bits); each term truncated toward zero to a multiple
-// of q; exact sum; one rounding of the sum to FP32.
+// Equivalent to: terms = {c, a[0]b[0], ..., a[n-1]b[n-1]}; e = max over the nonzero terms of the
+// reference exponent (c: its exponent; a*b: e_a + e_b, or the product's leading bit when
+// align_to_nominal_product_exponent is off); q = 2^(e - 23 - extra_alignment_bits); each term
+// truncated toward zero to a multiple of q; exact sum; one rounding of the sum to FP32.
 inline double tc_group_fma(const double* a, const double* b, int n, double c, const TensorCoreModel& model) {
   double terms[TensorCoreModel::kMaxGroupSize + 1];
   terms[0] = c;
-  int max_biased = detail::biased_exponent(c);
+  int max_biased = detail::biased_exponent(c);  // biased: 0 means zero (no subnormal doubles arise here)
+  bool non_finite = max_biased == 0x7ff;
+  const int input_floor_biased = model.input_min_exponent + 1023;  // subnormal inputs: nominal exponent emin
   for (int t = 0; t < n; ++t) {
     terms[t + 1] = a[t] * b[t];  // exact for 16-bit operands (<= 22 significant bits)
-    const int e = detail::biased_exponent(terms[t + 1]);
+    const int product_biased = detail::biased_exponent(terms[t + 1]);
+    if (product_biased == 0) continue;  // zero product: no say in the alignment
+    if (product_biased == 0x7ff) non_finite = true;
+    const int e = model.align_to_nominal_product_exponent
+                      ? std::max(detail::biased_exponent(a[t]), input_floor_biased) +
+                            std::max(detail::biased_exponent(b[t]), input_floor_biased) - 1023  // e_a + e_b, biased
+                      : product_biased;
     max_biased = e > max_biased ? e : max_biased;
   }
+  if (non_finite) max_biased = 0x7ff;
   if (max_biased == 0) return static_cast<double>(static_cast<float>(c));  // every term is zero
-  if (max_biased == 0x7ff) {  // Inf/NaN: IEEE semantics of the plain sum
+  if (non_finite) {  // Inf/NaN: IEEE semantics of the plain sum
     double sum = c;
     for (int t = 0; t < n; ++t) sum += terms[t + 1];
     return static_cast<double>(static_cast<float>(sum));

@@ -47,6 +47,19 @@ TEST_CASE("tensor core: each term is truncated at alignment before the sum", "[t
   CHECK(tc_group_fma(a, bn, 1, 1.0, TensorCoreModel::h100()) == 1.0 - std::ldexp(1, -24));
 }
 
+TEST_CASE("tensor core: products align to their nominal exponent e_a + e_b", "[tensor_core]") {
+  // 1.5 * 1.5 = 2.25 has nominal exponent 0 but its leading bit at 1. Fifteen products of 2^-25:
+  // aligned to the nominal exponent (quantum 2^-25) they survive, 15 * 2^-25 = 1.875 ulp(2.25),
+  // RZ gives 2.25 + 2^-22; aligned to the leading bit (quantum 2^-24) they vanish.
+  std::vector<double> a(16, std::ldexp(1, -12)), b(16, std::ldexp(1, -13));
+  a[0] = 1.5;
+  b[0] = 1.5;
+  TensorCoreModel model = TensorCoreModel::h100();
+  CHECK(tc_group_fma(a.data(), b.data(), 16, 0.0, model) == 2.25 + std::ldexp(1, -22));
+  model.align_to_nominal_product_exponent = false;
+  CHECK(tc_group_fma(a.data(), b.data(), 16, 0.0, model) == 2.25);
+}
+
 TEST_CASE("tensor core: the accumulator is aligned like a product, groups chain in FP32", "[tensor_core]") {
   // A small accumulator below the quantum of a large product vanishes entirely.
   const double a[] = {std::ldexp(1, 10)};
