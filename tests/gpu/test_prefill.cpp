@@ -123,10 +123,15 @@ const Mask kMasks[] = {Mask{MaskKind::causal_bottom_right, -1, -1}, Mask{MaskKin
 const Distribution kDistributions[] = {Distribution::normal, Distribution::outliers, Distribution::large_logits,
                                        Distribution::sink};
 
+/// This file tests the prefill variants only (decode kernels and their mutants have their own tests).
+bool is_prefill_kernel(const Kernel& k) {
+  return k.info.name.rfind("fa2.", 0) == 0 || k.info.name.rfind("mutant.fa2.", 0) == 0;
+}
+
 std::vector<const Kernel*> variants_for(DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
   for (const Kernel* k : all_kernels().all()) {
-    if (k->info.family != (mutants ? "mutant" : "cuda")) continue;
+    if (!is_prefill_kernel(*k) || k->info.family != (mutants ? "mutant" : "cuda")) continue;
     if (k->info.traits.count("dtype") == 0 || k->info.traits.at("dtype") != dtype_name(dtype)) continue;
     if (k->info.traits.at("head_dim") != std::to_string(d)) continue;
     out.push_back(k);
@@ -284,7 +289,7 @@ namespace attn {
 // non-tile shapes with GQA, ragged key lengths and each mask; only checks that outputs are written.
 TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") {
   for (const Kernel* k : all_kernels().all()) {
-    if (k->info.family != "cuda" && k->info.family != "mutant") continue;
+    if (!is_prefill_kernel(*k)) continue;
     for (int m = 0; m < 4; ++m) {
       Problem pr;
       pr.batch = 2; pr.seqlen_q = 33 + 40 * (m % 2); pr.seqlen_k = 70 + 30 * m; pr.num_heads_q = 4; pr.num_heads_kv = 1;
