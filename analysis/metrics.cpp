@@ -1,0 +1,78 @@
+#include "analysis/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/errors.h"
+
+namespace attn {
+namespace {
+
+constexpr int kHistogramBins = 9;  // [0,.5) [.5,1) [1,2) [2,4) [4,8) [8,16) [16,32) [32,64) [64,inf)
+
+int histogram_bin(double ulps) {
+  if (!(ulps < 64.0)) return kHistogramBins - 1;  // also NaN/inf: the worst bin, never dropped
+  if (ulps < 0.5) return 0;
+  if (ulps < 1.0) return 1;
+  int e = 0;
+  std::frexp(ulps, &e);  // ulps in [2^(e-1), 2^e)
+  return 1 + e;          // [1,2) -> 2, [2,4) -> 3, ...
+}
+
+}  // namespace
+
+ErrorMetrics compute_metrics(const Tensor<double>& output, const Tensor<double>& truth, DType dtype) {
+  if (output.shape() != truth.shape())
+    throw Error("compute_metrics: output shape " + shape_string(output.shape()) + " differs from truth shape " +
+                shape_string(truth.shape()));
+  const FloatFormat& format = format_of(dtype);
+  const double inf = std::numeric_limits<double>::infinity();
+  ErrorMetrics m;
+  m.count = output.numel();
+  m.ulp_histogram.assign(kHistogramBins, 0);
+  std::vector<double> ulps(static_cast<size_t>(m.count));
+  double sum_abs = 0, sum_sq = 0, truth_sq = 0;
+  for (int64_t i = 0; i < m.count; ++i) {
+    const double o = output.flat(i), x = truth.flat(i);
+    double diff;
+    if (std::isnan(o)) {
+      ++m.nan_count;
+      diff = inf;  // a NaN is the worst possible error, not a skipped element
+    } else if (std::isinf(o)) {
+      ++m.inf_count;
+      diff = std::isinf(x) && o == x ? 0.0 : inf;
+    } else {
+      diff = std::fabs(o - x);
+    }
+    const double ulp = diff / ulp_of(x, format);
+    ulps[static_cast<size_t>(i)] = ulp;
+    ++m.ulp_histogram[static_cast<size_t>(histogram_bin(ulp))];
+    if (!(diff <= m.max_abs)) {
+      m.max_abs = diff;
+      m.argmax_flat = i;
+    }
+    m.ulp_max = std::max(m.ulp_max, ulp);
+    sum_abs += diff;
+    sum_sq += diff * diff;
+    truth_sq += x * x;
+  }
+  if (m.count > 0) {
+    m.mean_abs = sum_abs / static_cast<double>(m.count);
+    m.rmse = std::sqrt(sum_sq / static_cast<double>(m.count));
+    // p99: the smallest error that at least 99% of the elements do not exceed.
+    const size_t k = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(m.count))) - 1;
+    std::nth_element(ulps.begin(), ulps.begin() + static_cast<std::ptrdiff_t>(k), ulps.end());
+    m.ulp_p99 = ulps[k];
+  }
+  m.rel_fro = truth_sq > 0 ? std::sqrt(sum_sq / truth_sq) : (sum_sq > 0 ? inf : 0.0);
+  return m;
+}
+
+ErrorMetrics rounding_floor(const Tensor<double>& truth, DType dtype) {
+  Tensor<double> rounded(truth.shape());
+  for (int64_t i = 0; i < truth.numel(); ++i) rounded.flat(i) = round_to(dtype, truth.flat(i));
+  return compute_metrics(rounded, truth, dtype);
+}
+
+}  // namespace attn

@@ -1,0 +1,87 @@
+// Metrics on constructed errors with known answers. Expected values are built from integers
+// and powers of two, never from the code under test.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "analysis/metrics.h"
+
+using attn::DType;
+using attn::Tensor;
+
+namespace {
+Tensor<double> filled(std::vector<double> values) {
+  Tensor<double> t({static_cast<int64_t>(values.size())});
+  for (size_t i = 0; i < values.size(); ++i) t.flat(static_cast<int64_t>(i)) = values[i];
+  return t;
+}
+}  // namespace
+
+TEST_CASE("one element off by exactly 3 fp16 ulps") {
+  // truth 1.0 (ulp 2^-10 in fp16), 0.75 (ulp 2^-11), 3.0 (ulp 2^-9)
+  Tensor<double> truth = filled({1.0, 0.75, 3.0, -2.0});
+  Tensor<double> out = truth;
+  out.flat(2) = 3.0 + 3 * std::ldexp(1.0, -9);
+  const attn::ErrorMetrics m = attn::compute_metrics(out, truth, DType::fp16);
+  CHECK(m.max_abs == 3 * std::ldexp(1.0, -9));
+  CHECK(m.argmax_flat == 2);
+  CHECK(m.ulp_max == 3.0);
+  CHECK(m.mean_abs == 3 * std::ldexp(1.0, -9) / 4);
+  CHECK(m.rmse == Approx(std::sqrt(9 * std::ldexp(1.0, -18) / 4)).epsilon(1e-15));
+  CHECK(m.rel_fro == Approx(3 * std::ldexp(1.0, -9) / std::sqrt(1 + 0.5625 + 9 + 4)).epsilon(1e-15));
+  CHECK(m.ulp_histogram[0] == 3);  // three exact elements
+  CHECK(m.ulp_histogram[3] == 1);  // 3 ulps lies in [2, 4)
+  CHECK(m.nan_count == 0);
+  CHECK(m.count == 4);
+}
+
+TEST_CASE("bf16 ulps and a zero truth element") {
+  // bf16 has 8 significant bits: ulp(1) = 2^-7; ulp(0) = smallest subnormal 2^-133.
+  Tensor<double> truth = filled({1.0, 0.0});
+  Tensor<double> out = filled({1.0 + std::ldexp(1.0, -8), std::ldexp(1.0, -133)});
+  const attn::ErrorMetrics m = attn::compute_metrics(out, truth, DType::bf16);
+  CHECK(m.ulp_max == 1.0);  // zero truth: 1 subnormal step
+  CHECK(m.max_abs == std::ldexp(1.0, -8));
+  CHECK(m.ulp_histogram[1] == 1);  // half an ulp lies in [0.5, 1)
+  CHECK(m.ulp_histogram[2] == 1);  // exactly 1 ulp lies in [1, 2)
+}
+
+TEST_CASE("NaN and Inf are counted and make the error infinite, never skipped") {
+  Tensor<double> truth = filled({1.0, 2.0, 3.0});
+  Tensor<double> out = filled({1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()});
+  const attn::ErrorMetrics m = attn::compute_metrics(out, truth, DType::fp16);
+  CHECK(m.nan_count == 1);
+  CHECK(m.inf_count == 1);
+  CHECK(std::isinf(m.max_abs));
+  CHECK(std::isinf(m.rmse));
+  CHECK(m.ulp_histogram.back() == 2);
+}
+
+TEST_CASE("rounding floor: zero for representable truth, half an ulp at a midpoint") {
+  CHECK(attn::rounding_floor(filled({1.0, -0.5, 1024.0}), DType::fp16).max_abs == 0.0);
+  // 1 + 2^-11 is the midpoint between 1 and 1 + 2^-10 (ties to even: 1.0): error 2^-11 = 0.5 ulp
+  const attn::ErrorMetrics f = attn::rounding_floor(filled({1.0 + std::ldexp(1.0, -11)}), DType::fp16);
+  CHECK(f.max_abs == std::ldexp(1.0, -11));
+  CHECK(f.ulp_max == Approx(0.5).epsilon(1e-3));  // ulp taken at the truth (same binade)
+  CHECK(attn::rounding_floor(filled({0.1, 0.2}), DType::fp64).max_abs == 0.0);
+}
+
+TEST_CASE("rel_fro of a uniformly scaled output and p99") {
+  Tensor<double> truth({100});
+  for (int i = 0; i < 100; ++i) truth.flat(i) = 1.0 + i;
+  Tensor<double> out = truth;
+  for (int i = 0; i < 100; ++i) out.flat(i) = truth.flat(i) * 1.0625;  // exact in double
+  CHECK(attn::compute_metrics(out, truth, DType::fp32).rel_fro == Approx(0.0625).epsilon(1e-14));
+  // p99 of 100 elements: the 99th smallest. Errors of k ulps for k = 0..99 (fp16, truth 1.0).
+  Tensor<double> ones({100}, 1.0), shifted({100});
+  for (int i = 0; i < 100; ++i) shifted.flat(i) = 1.0 + i * std::ldexp(1.0, -10);
+  const attn::ErrorMetrics m = attn::compute_metrics(shifted, ones, DType::fp16);
+  CHECK(m.ulp_p99 == 98.0);
+  CHECK(m.ulp_max == 99.0);
+}
+
+TEST_CASE("shape mismatch is an error naming both shapes") {
+  CHECK_THROWS_WITH(attn::compute_metrics(Tensor<double>({2, 3}), Tensor<double>({3, 2}), DType::fp16),
+                    Catch::Contains("[2, 3]") && Catch::Contains("[3, 2]"));
+}
