@@ -14,8 +14,17 @@ int main(int argc, char** argv) {
   attn::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {
+    // Thrown by a subcommand to set its exit status (e.g. a failed gate exits 1).
+    return e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    // Every argument error exits 2, with CLI11's message naming the flag.
+    app.exit(e);
+    return 2;
   } catch (const attn::Error& e) {
     std::cerr << "attnscope: error: " << e.what() << "\n";
     return 2;

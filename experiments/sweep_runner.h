@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/metrics.h"
 #include "core/registry.h"
 #include "experiments/results_db.h"
 #include "experiments/sweep_spec.h"
