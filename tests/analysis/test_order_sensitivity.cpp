@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "analysis/emulator.h"
 #include "analysis/order_sensitivity.h"
 #include "core/generators.h"
 
@@ -31,6 +32,19 @@ TEST_CASE("order sensitivity: nonzero, ULP-level spread; batch invariant", "[ord
   CHECK(r.spread_max_abs <= 2 * truth_error);
   CHECK(r.batch_invariant);
   CHECK(r.batch_invariance_detail.find("bit-identical") != std::string::npos);
+  // The shared-score evaluation equals independent emulator runs of each variant.
+  EmulatorConfig exact;
+  exact.policy = PrecisionPolicy::all_exact();
+  const Tensor<double> truth = emulate_attention(p, in, exact).o;
+  for (const auto& v : r.variants) {
+    EmulatorConfig config;
+    config.algorithm.tiles = v.tiles;
+    const Tensor<double> o = emulate_attention(p, in, config).o;
+    double sum_squares = 0;  // same summation order as the library: equal bits expected
+    for (int64_t e = 0; e < o.numel(); ++e) sum_squares += (o.flat(e) - truth.flat(e)) * (o.flat(e) - truth.flat(e));
+    INFO(v.name);
+    CHECK(std::sqrt(sum_squares / static_cast<double>(o.numel())) == v.rmse_vs_truth);
+  }
 }
 
 TEST_CASE("order sensitivity: batch invariance holds with splits and a KV cache", "[order]") {
