@@ -2,11 +2,11 @@
 #include "kernels/prefill/fa2_forward.cuh"
 
 namespace attn {
-void launch_fa2_fp16_d128_m128n64(const PrefillParams& p, void* stream) {
-  fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
-}
 void launch_fa2_fp16_d128_m64n64(const PrefillParams& p, void* stream) {
   fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 64, 64, PCastMode::input_dtype, 0, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
+}
+void launch_fa2_fp16_d128_m128n64(const PrefillParams& p, void* stream) {
+  fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
 }
 void launch_fa2_fp16_d128_m128n32(const PrefillParams& p, void* stream) {
   fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 128, 32, PCastMode::input_dtype, 0, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
@@ -17,10 +17,10 @@ void launch_fa2_fp16_d128_m32n16(const PrefillParams& p, void* stream) {
 void launch_fa2_fp16_d128_m128n32_occ2(const PrefillParams& p, void* stream) {
   fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 128, 32, PCastMode::input_dtype, 0, Mutant::none, 2>>(p, static_cast<cudaStream_t>(stream));
 }
-void launch_fa2_fp16_d128_m128n64_precise(const PrefillParams& p, void* stream) {
-  fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 128, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
+void launch_fa2_fp16_d128_m64n64_precise(const PrefillParams& p, void* stream) {
+  fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 64, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
 }
-void launch_fa2_fp16_d128_m128n64_lazy8(const PrefillParams& p, void* stream) {
-  fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 128, 64, PCastMode::input_dtype, 8, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
+void launch_fa2_fp16_d128_m64n64_lazy8(const PrefillParams& p, void* stream) {
+  fa2::launch_fa2_forward<PrefillTraits<ElementType::fp16, 128, 64, 64, PCastMode::input_dtype, 8, Mutant::none, 1>>(p, static_cast<cudaStream_t>(stream));
 }
 }  // namespace attn

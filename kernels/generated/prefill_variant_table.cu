@@ -2,85 +2,85 @@
 #include "kernels/prefill_variants.h"
 
 namespace attn {
+void launch_fa2_fp16_d64_m128n128(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d64_m128n64(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d64_m64n64(const PrefillParams& p, void* stream);
-void launch_fa2_fp16_d64_m128n128(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d64_m16n32(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d64_m128n64_occ2(const PrefillParams& p, void* stream);
-void launch_fa2_fp16_d64_m128n64_precise(const PrefillParams& p, void* stream);
-void launch_fa2_fp16_d64_m128n64_lazy8(const PrefillParams& p, void* stream);
+void launch_fa2_fp16_d64_m128n128_precise(const PrefillParams& p, void* stream);
+void launch_fa2_fp16_d64_m128n128_lazy8(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_fp16_d64_m64n64_unmasked_tile_edges(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_fp16_d64_m64n64_top_left_in_cache_path(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_fp16_d64_m64n64_interleaved_gqa_in_cache_path(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_fp16_d64_m64n64_p_cast_before_final_max(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_fp16_d64_m64n64_rescale_in_fp16(const PrefillParams& p, void* stream);
-void launch_fa2_fp16_d128_m128n64(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d128_m64n64(const PrefillParams& p, void* stream);
+void launch_fa2_fp16_d128_m128n64(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d128_m128n32(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d128_m32n16(const PrefillParams& p, void* stream);
 void launch_fa2_fp16_d128_m128n32_occ2(const PrefillParams& p, void* stream);
-void launch_fa2_fp16_d128_m128n64_precise(const PrefillParams& p, void* stream);
-void launch_fa2_fp16_d128_m128n64_lazy8(const PrefillParams& p, void* stream);
+void launch_fa2_fp16_d128_m64n64_precise(const PrefillParams& p, void* stream);
+void launch_fa2_fp16_d128_m64n64_lazy8(const PrefillParams& p, void* stream);
+void launch_fa2_bf16_d64_m128n128(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d64_m128n64(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d64_m64n64(const PrefillParams& p, void* stream);
-void launch_fa2_bf16_d64_m128n128(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d64_m16n32(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d64_m128n64_occ2(const PrefillParams& p, void* stream);
-void launch_fa2_bf16_d64_m128n64_precise(const PrefillParams& p, void* stream);
-void launch_fa2_bf16_d64_m128n64_lazy8(const PrefillParams& p, void* stream);
+void launch_fa2_bf16_d64_m128n128_precise(const PrefillParams& p, void* stream);
+void launch_fa2_bf16_d64_m128n128_lazy8(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_bf16_d64_m64n64_unmasked_tile_edges(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_bf16_d64_m64n64_top_left_in_cache_path(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_bf16_d64_m64n64_interleaved_gqa_in_cache_path(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_bf16_d64_m64n64_p_cast_before_final_max(const PrefillParams& p, void* stream);
 void launch_mutant_fa2_bf16_d64_m64n64_rescale_in_fp16(const PrefillParams& p, void* stream);
-void launch_fa2_bf16_d128_m128n64(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d128_m64n64(const PrefillParams& p, void* stream);
+void launch_fa2_bf16_d128_m128n64(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d128_m128n32(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d128_m32n16(const PrefillParams& p, void* stream);
 void launch_fa2_bf16_d128_m128n32_occ2(const PrefillParams& p, void* stream);
-void launch_fa2_bf16_d128_m128n64_precise(const PrefillParams& p, void* stream);
-void launch_fa2_bf16_d128_m128n64_lazy8(const PrefillParams& p, void* stream);
+void launch_fa2_bf16_d128_m64n64_precise(const PrefillParams& p, void* stream);
+void launch_fa2_bf16_d128_m64n64_lazy8(const PrefillParams& p, void* stream);
 
 const std::vector<PrefillVariant>& prefill_variants() {
   static const std::vector<PrefillVariant> table = {
-      {"fa2.fp16.d64.m128n64", ElementType::fp16, 64, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_fp16_d64_m128n64},
+      {"fa2.fp16.d64.m128n128", ElementType::fp16, 64, 128, 128, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_fp16_d64_m128n128},
+      {"fa2.fp16.d64.m128n64", ElementType::fp16, 64, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d64_m128n64},
       {"fa2.fp16.d64.m64n64", ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d64_m64n64},
-      {"fa2.fp16.d64.m128n128", ElementType::fp16, 64, 128, 128, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d64_m128n128},
       {"fa2.fp16.d64.m16n32", ElementType::fp16, 64, 16, 32, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d64_m16n32},
       {"fa2.fp16.d64.m128n64.occ2", ElementType::fp16, 64, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 2, false, &launch_fa2_fp16_d64_m128n64_occ2},
-      {"fa2.fp16.d64.m128n64.precise", ElementType::fp16, 64, 128, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_fp16_d64_m128n64_precise},
-      {"fa2.fp16.d64.m128n64.lazy8", ElementType::fp16, 64, 128, 64, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_fp16_d64_m128n64_lazy8},
+      {"fa2.fp16.d64.m128n128.precise", ElementType::fp16, 64, 128, 128, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_fp16_d64_m128n128_precise},
+      {"fa2.fp16.d64.m128n128.lazy8", ElementType::fp16, 64, 128, 128, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_fp16_d64_m128n128_lazy8},
       {"mutant.fa2.fp16.d64.m64n64.unmasked-tile-edges", ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::unmasked_tile_edges, 1, false, &launch_mutant_fa2_fp16_d64_m64n64_unmasked_tile_edges},
       {"mutant.fa2.fp16.d64.m64n64.top-left-in-cache-path", ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::top_left_in_cache_path, 1, false, &launch_mutant_fa2_fp16_d64_m64n64_top_left_in_cache_path},
       {"mutant.fa2.fp16.d64.m64n64.interleaved-gqa-in-cache-path", ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::interleaved_gqa_in_cache_path, 1, false, &launch_mutant_fa2_fp16_d64_m64n64_interleaved_gqa_in_cache_path},
       {"mutant.fa2.fp16.d64.m64n64.p-cast-before-final-max", ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::p_cast_before_final_max, 1, false, &launch_mutant_fa2_fp16_d64_m64n64_p_cast_before_final_max},
       {"mutant.fa2.fp16.d64.m64n64.rescale-in-fp16", ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::rescale_in_fp16, 1, false, &launch_mutant_fa2_fp16_d64_m64n64_rescale_in_fp16},
-      {"fa2.fp16.d128.m128n64", ElementType::fp16, 128, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_fp16_d128_m128n64},
-      {"fa2.fp16.d128.m64n64", ElementType::fp16, 128, 64, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d128_m64n64},
+      {"fa2.fp16.d128.m64n64", ElementType::fp16, 128, 64, 64, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_fp16_d128_m64n64},
+      {"fa2.fp16.d128.m128n64", ElementType::fp16, 128, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d128_m128n64},
       {"fa2.fp16.d128.m128n32", ElementType::fp16, 128, 128, 32, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d128_m128n32},
       {"fa2.fp16.d128.m32n16", ElementType::fp16, 128, 32, 16, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_fp16_d128_m32n16},
       {"fa2.fp16.d128.m128n32.occ2", ElementType::fp16, 128, 128, 32, PCastMode::input_dtype, 0, Mutant::none, 2, false, &launch_fa2_fp16_d128_m128n32_occ2},
-      {"fa2.fp16.d128.m128n64.precise", ElementType::fp16, 128, 128, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_fp16_d128_m128n64_precise},
-      {"fa2.fp16.d128.m128n64.lazy8", ElementType::fp16, 128, 128, 64, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_fp16_d128_m128n64_lazy8},
-      {"fa2.bf16.d64.m128n64", ElementType::bf16, 64, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_bf16_d64_m128n64},
+      {"fa2.fp16.d128.m64n64.precise", ElementType::fp16, 128, 64, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_fp16_d128_m64n64_precise},
+      {"fa2.fp16.d128.m64n64.lazy8", ElementType::fp16, 128, 64, 64, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_fp16_d128_m64n64_lazy8},
+      {"fa2.bf16.d64.m128n128", ElementType::bf16, 64, 128, 128, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_bf16_d64_m128n128},
+      {"fa2.bf16.d64.m128n64", ElementType::bf16, 64, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d64_m128n64},
       {"fa2.bf16.d64.m64n64", ElementType::bf16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d64_m64n64},
-      {"fa2.bf16.d64.m128n128", ElementType::bf16, 64, 128, 128, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d64_m128n128},
       {"fa2.bf16.d64.m16n32", ElementType::bf16, 64, 16, 32, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d64_m16n32},
       {"fa2.bf16.d64.m128n64.occ2", ElementType::bf16, 64, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 2, false, &launch_fa2_bf16_d64_m128n64_occ2},
-      {"fa2.bf16.d64.m128n64.precise", ElementType::bf16, 64, 128, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_bf16_d64_m128n64_precise},
-      {"fa2.bf16.d64.m128n64.lazy8", ElementType::bf16, 64, 128, 64, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_bf16_d64_m128n64_lazy8},
+      {"fa2.bf16.d64.m128n128.precise", ElementType::bf16, 64, 128, 128, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_bf16_d64_m128n128_precise},
+      {"fa2.bf16.d64.m128n128.lazy8", ElementType::bf16, 64, 128, 128, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_bf16_d64_m128n128_lazy8},
       {"mutant.fa2.bf16.d64.m64n64.unmasked-tile-edges", ElementType::bf16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::unmasked_tile_edges, 1, false, &launch_mutant_fa2_bf16_d64_m64n64_unmasked_tile_edges},
       {"mutant.fa2.bf16.d64.m64n64.top-left-in-cache-path", ElementType::bf16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::top_left_in_cache_path, 1, false, &launch_mutant_fa2_bf16_d64_m64n64_top_left_in_cache_path},
       {"mutant.fa2.bf16.d64.m64n64.interleaved-gqa-in-cache-path", ElementType::bf16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::interleaved_gqa_in_cache_path, 1, false, &launch_mutant_fa2_bf16_d64_m64n64_interleaved_gqa_in_cache_path},
       {"mutant.fa2.bf16.d64.m64n64.p-cast-before-final-max", ElementType::bf16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::p_cast_before_final_max, 1, false, &launch_mutant_fa2_bf16_d64_m64n64_p_cast_before_final_max},
       {"mutant.fa2.bf16.d64.m64n64.rescale-in-fp16", ElementType::bf16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::rescale_in_fp16, 1, false, &launch_mutant_fa2_bf16_d64_m64n64_rescale_in_fp16},
-      {"fa2.bf16.d128.m128n64", ElementType::bf16, 128, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_bf16_d128_m128n64},
-      {"fa2.bf16.d128.m64n64", ElementType::bf16, 128, 64, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d128_m64n64},
+      {"fa2.bf16.d128.m64n64", ElementType::bf16, 128, 64, 64, PCastMode::input_dtype, 0, Mutant::none, 1, true, &launch_fa2_bf16_d128_m64n64},
+      {"fa2.bf16.d128.m128n64", ElementType::bf16, 128, 128, 64, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d128_m128n64},
       {"fa2.bf16.d128.m128n32", ElementType::bf16, 128, 128, 32, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d128_m128n32},
       {"fa2.bf16.d128.m32n16", ElementType::bf16, 128, 32, 16, PCastMode::input_dtype, 0, Mutant::none, 1, false, &launch_fa2_bf16_d128_m32n16},
       {"fa2.bf16.d128.m128n32.occ2", ElementType::bf16, 128, 128, 32, PCastMode::input_dtype, 0, Mutant::none, 2, false, &launch_fa2_bf16_d128_m128n32_occ2},
-      {"fa2.bf16.d128.m128n64.precise", ElementType::bf16, 128, 128, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_bf16_d128_m128n64_precise},
-      {"fa2.bf16.d128.m128n64.lazy8", ElementType::bf16, 128, 128, 64, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_bf16_d128_m128n64_lazy8},
+      {"fa2.bf16.d128.m64n64.precise", ElementType::bf16, 128, 64, 64, PCastMode::split_hi_lo, 0, Mutant::none, 1, false, &launch_fa2_bf16_d128_m64n64_precise},
+      {"fa2.bf16.d128.m64n64.lazy8", ElementType::bf16, 128, 64, 64, PCastMode::input_dtype, 8, Mutant::none, 1, false, &launch_fa2_bf16_d128_m64n64_lazy8},
   };
   return table;
 }
