@@ -20,7 +20,10 @@
 //     exp stage:  tile_max = RN(max_j s_ij * scale_log2) (the running max m lives in log2
 //                 units); p_ij = ex2(fma_rn(s_ij, scale_log2, -m_new)). ex2.approx.ftz.f32 has
 //                 a documented max error of 2 ulp; the model is the correctly rounded exp2f
-//                 with results below 2^-126 flushed to 0 (a known, reported gap to the GPU).
+//                 with results below 2^-126 flushed to 0. Known gap: on an H100 ex2.approx
+//                 differs from it for 59% of x in [-16, 0] (1-2 ulp; experiments/
+//                 bench_attribution_ex2_probe.cu), which makes 0.02-0.3% of the FA2 prefill
+//                 outputs differ from the emulator (experiments/bench_attribution_emulator_vs_gpu.cu).
 //                 Exact: m = max s * scale * log2 e and p = exp2(s*scale*log2e - m) in double.
 //     rescale stage (online-softmax bookkeeping): m_new = max(m_old, tile_max) (lazy variant:
 //                 only when tile_max > RN(m_old + threshold)); alpha = ex2(RN(m_old - m_new))
