@@ -93,3 +93,29 @@ TEST_CASE("tensor core: property: model within its truncation bound of the exact
     REQUIRE(static_cast<double>(static_cast<float>(result)) == result);
   }
 }
+
+TEST_CASE("tensor core: a subnormal input's nominal exponent is emin", "[tensor_core]") {
+  // 2^-24 (FP16 subnormal) * 2^10 = 2^-14 has nominal exponent -14 + 10 = -4 (exponent field 0
+  // read as emin = -14), so the quantum is 2^-29 and the product 2^-14 * 2^-21 = 2^-35 is
+  // truncated away; with the true exponent (-24 + 10 = -14) the quantum is 2^-39 and it survives.
+  const uint16_t a[] = {fp16_bits(std::ldexp(1, -24)), fp16_bits(std::ldexp(1, -14))};
+  const uint16_t b[] = {fp16_bits(std::ldexp(1, 10)), fp16_bits(std::ldexp(1, -21))};
+  CHECK(mma_dot(a, b, 2, 0.0f, DType::fp16) == std::ldexp(1.0f, -14));
+  const double av[] = {std::ldexp(1, -24), std::ldexp(1, -14)};
+  const double bv[] = {std::ldexp(1, 10), std::ldexp(1, -21)};
+  TensorCoreModel true_exponent = TensorCoreModel::h100();
+  true_exponent.input_min_exponent = -1000;
+  CHECK(tc_group_fma(av, bv, 2, 0.0, true_exponent) == std::ldexp(1, -14) + std::ldexp(1, -35));
+  CHECK(tc_group_fma(av, bv, 2, 0.0, TensorCoreModel::h100(DType::fp16)) == std::ldexp(1, -14));
+}
+
+TEST_CASE("tensor core: model parameters are validated with a message", "[tensor_core]") {
+  TensorCoreModel m;
+  m.group_size = 0;
+  CHECK_THROWS_WITH(m.validate(), Catch::Contains("group_size"));
+  m = TensorCoreModel::h100();
+  m.extra_alignment_bits = 30;
+  CHECK_THROWS_WITH(m.validate(), Catch::Contains("extra_alignment_bits"));
+  const uint16_t x[] = {0};
+  CHECK_THROWS_WITH(mma_dot(x, x, 1, 0.0f, DType::fp32), Catch::Contains("fp16 or bf16"));
+}
