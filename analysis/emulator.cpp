@@ -259,6 +259,8 @@ void HeadEmulator::accumulate_rows(int row_block, const double* scores, const Pr
           double a = acc[d];
           if (pv_exact) {
             for (int64_t j = 0; j < BN; ++j) a += p_hi[static_cast<size_t>(j)] * v[j];
+            if (precise)  // the lo half is part of the kernel's P even when the products are exact
+              for (int64_t j = 0; j < BN; ++j) a += p_lo[static_cast<size_t>(j)] * v[j];
           } else {
             for (int64_t k0 = 0; k0 < BN; k0 += kMmaK) {
               a = tc_group_fma(&p_hi[static_cast<size_t>(k0)], v + k0, kMmaK, a, tensor_core_);

@@ -98,3 +98,16 @@ TEST_CASE("attribution: the same numbers for 1 and 2 threads", "[attribution]") 
     REQUIRE(one.subset_max_abs[s] == two.subset_max_abs[s]);
   }
 }
+
+TEST_CASE("attribution: precise mode moves the P-cast share to (nearly) zero", "[attribution]") {
+  const Problem p = small_problem();
+  const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 5});
+  AttributionOptions plain, precise;
+  precise.algorithm.p_cast = PCastMode::split_hi_lo;
+  const AttributionResult a = attribute_error(p, in, plain), b = attribute_error(p, in, precise);
+  const double plain_share = a.stages[static_cast<size_t>(Stage::p_cast)].shapley_mse / a.total_mse;
+  const double precise_share = b.stages[static_cast<size_t>(Stage::p_cast)].shapley_mse / b.total_mse;
+  INFO("p_cast share plain " << plain_share << " precise " << precise_share);
+  CHECK(plain_share > 0.1);
+  CHECK(std::fabs(precise_share) < 0.02);
+}
