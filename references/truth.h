@@ -24,6 +24,12 @@ struct Truth {
   int certified_rows = 0;            ///< rows checked against the MPFI enclosure
   double fp64_gap_ulps = 0;          ///< max |fp64 - enclosure midpoint| + radius, in output-dtype ULPs
   double enclosure_max_radius_ulps = 0;  ///< widest certified interval, in output-dtype ULPs
+  // Added by the references implementation (multiprecision_truth.cpp):
+  double lse_fp64_gap = 0;           ///< max |fp64 lse - enclosure end| over certified rows (absolute, natural log)
+  double mpfr_gap_ulps = -1;         ///< as fp64_gap_ulps for the MPFR result; -1 when MPFR was not run
+  double seconds_fp64 = 0;           ///< wall time of the FP64 pass
+  double seconds_certify = 0;        ///< wall time of the MPFI certification
+  double seconds_mpfr = 0;           ///< wall time of the MPFR recomputation (0 when not run)
 };
 
 /// Truth for `problem` on `inputs` (values already quantized to problem.dtype).

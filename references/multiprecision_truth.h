@@ -1,0 +1,47 @@
+// multiprecision_truth.h: the multiprecision end of the reference chain.
+//  - mpfr_attention: the plain two-pass reference (attention_row.h, ascending order) in
+//    Boost.Multiprecision mpfr_float at a chosen working precision (default 128 bits);
+//    multithreaded over (batch, query head). Cost: about 0.2-0.5 us per multiply-add at
+//    128 bits, i.e. ~1e3 x the FP64 reference (S = 1024, D = 128, causal, 8 heads: minutes).
+//  - certify_row: a proven enclosure (MPFI interval arithmetic, boost mpfi_float) of every
+//    output element and of the LSE of one query row. Same formula, with the subtracted max
+//    replaced by a point value (softmax does not depend on it mathematically, so any point
+//    keeps the enclosure exact); MPFI's exp/log/+/*// are outward rounded, so the interval
+//    contains the exact attention of the (exactly representable) inputs with the double scale.
+// Not the truth policy itself: compute_truth (truth.h) decides when FP64 is enough.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/generators.h"
+#include "core/kernel.h"
+#include "core/problem.h"
+
+namespace attn {
+
+/// A proven enclosure of one query row's outputs, as doubles: [lower, upper] rounded outward,
+/// and midpoint (nearest double to the interval's midpoint) with a radius rounded up such that
+/// every point of the interval lies within radius of the double midpoint.
+struct RowEnclosure {
+  std::vector<double> o_lower, o_upper;  ///< head_dim each
+  std::vector<double> o_mid, o_radius;   ///< head_dim each
+  std::vector<double> o_half_width;      ///< the interval's own half-width (rounded up), head_dim each
+  double lse_lower = 0, lse_upper = 0;   ///< -inf, -inf for a fully masked row
+  bool fully_masked = false;
+};
+
+/// Enclosure of row (b, h, i) with MPFI at `bits` bits of working precision (>= 53).
+RowEnclosure certify_row(const Problem& problem, const AttentionInputs& inputs, int64_t b, int64_t h, int64_t i,
+                         int bits = 128);
+
+/// The whole attention in mpfr_float at `bits` bits, returned rounded to double (o, lse;
+/// out_dtype fp64). Bit-identical to full_attention<mpfr_float> at the same precision.
+AttentionOutputs mpfr_attention(const Problem& problem, const AttentionInputs& inputs, int bits = 128,
+                                int threads = 0);
+
+/// Flat indices r = (b * H_q + h) * S_q + i of `count` rows spread evenly over [B, H_q, S_q],
+/// always the first and the last row when count >= 1 (fewer if the problem has fewer rows).
+std::vector<int64_t> spread_rows(const Problem& problem, int count);
+
+}  // namespace attn

@@ -1,0 +1,97 @@
+// test_truth.cpp: compute_truth and the multiprecision end of the chain — FP64 (Eigen) lies
+// inside/near the certified MPFI enclosure on normal, large-logits and sink inputs; the MPFR
+// recomputation equals the templated reference at the same precision; row selection.
+#include <boost/multiprecision/mpfr.hpp>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+
+#include "core/generators.h"
+#include "references/full_attention.h"
+#include "references/multiprecision_truth.h"
+#include "references/truth.h"
+
+namespace attn {
+namespace {
+
+Problem small_problem(int64_t sq, int64_t sk, DType dtype = DType::fp16) {
+  Problem p;
+  p.batch = 2;
+  p.seqlen_q = sq;
+  p.seqlen_k = sk;
+  p.num_heads_q = 4;
+  p.num_heads_kv = 2;
+  p.head_dim = 32;
+  p.dtype = dtype;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("truth: FP64 lies within the certified enclosure on normal, large-logits and sink inputs", "[truth]") {
+  const Distribution distributions[] = {Distribution::normal, Distribution::large_logits, Distribution::sink};
+  for (const Distribution dist : distributions) {
+    for (const DType dtype : {DType::fp16, DType::bf16, DType::fp32}) {
+      const Problem p = small_problem(37, 53, dtype);
+      InputSpec spec;
+      spec.distribution = dist;
+      spec.seed = 7;
+      const AttentionInputs in = generate_inputs(p, spec);
+      TruthOptions opt;
+      opt.certify_rows = 6;
+      const Truth t = compute_truth(p, in, opt);
+      std::printf("truth %-12s %-4s fp64 gap %.3e ulp, enclosure radius %.3e ulp, lse gap %.3e, method %s\n",
+                  distribution_name(dist).c_str(), std::string(dtype_name(dtype)).c_str(), t.fp64_gap_ulps,
+                  t.enclosure_max_radius_ulps, t.lse_fp64_gap, t.method.c_str());
+      CHECK(t.certified_rows == 6);
+      CHECK(t.method == "fp64");
+      // FP64 carries ~53 bits; the output ULP of fp32 is 2^-23 relative: the gap must be tiny.
+      CHECK(t.fp64_gap_ulps < 1e-6);
+      CHECK(t.enclosure_max_radius_ulps < 1e-20);  // 128-bit intervals are far narrower than any ulp
+      CHECK(t.lse_fp64_gap < 1e-9);
+      CHECK(t.mpfr_gap_ulps == -1);
+    }
+  }
+}
+
+TEST_CASE("truth: forced multiprecision equals the templated mpfr reference and sits in the enclosure", "[truth]") {
+  Problem p = small_problem(9, 13);
+  p.seqlens_k = {13, 7};
+  const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::outliers, 3});
+  TruthOptions opt;
+  opt.force_multiprecision = true;
+  opt.certify_rows = 4;
+  const Truth t = compute_truth(p, in, opt);
+  CHECK(t.method == "mpfr-128");
+  CHECK(t.mpfr_gap_ulps >= 0);
+  CHECK(t.mpfr_gap_ulps < 1e-12);
+  using boost::multiprecision::mpfr_float;
+  mpfr_float::default_precision(40);  // 40 decimal digits -> 135 bits, not the 128 of the truth
+  const ReferenceResult<mpfr_float> plain = full_attention<mpfr_float>(p, in);
+  // Different precisions: agreement to far below double rounding, not bit equality.
+  for (int64_t n = 0; n < t.o.numel(); ++n) CHECK(std::fabs(t.o.flat(n) - static_cast<double>(plain.o.flat(n))) <= 1e-15 * std::fabs(t.o.flat(n)) + 1e-300);
+}
+
+TEST_CASE("truth: a forced failing threshold switches to MPFR and says so", "[truth]") {
+  const Problem p = small_problem(5, 8, DType::fp64);
+  const AttentionInputs in = generate_inputs(p, InputSpec{});
+  const Truth t = compute_truth(p, in, TruthOptions{128, 3, 0.0, false});
+  // FP64 is exact to 0 fp64 ULP only by luck: with max gap 0 any nonzero gap forces MPFR.
+  if (t.fp64_gap_ulps > 0) CHECK(t.method == "mpfr-128");
+  else CHECK(t.method == "fp64");
+  CHECK(t.certified_rows == 3);
+}
+
+TEST_CASE("truth: rows are spread and include the first and the last", "[truth]") {
+  const Problem p = small_problem(10, 10);  // 2 * 4 * 10 = 80 rows
+  const auto rows = spread_rows(p, 8);
+  REQUIRE(rows.size() == 8);
+  CHECK(rows.front() == 0);
+  CHECK(rows.back() == 79);
+  for (size_t r = 1; r < rows.size(); ++r) CHECK(rows[r] > rows[r - 1]);
+  CHECK(spread_rows(p, 1).size() == 2);
+  CHECK(spread_rows(p, 0).empty());
+  CHECK(spread_rows(p, 500).size() == 80);
+}
+
+}  // namespace attn
