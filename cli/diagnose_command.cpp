@@ -1,9 +1,121 @@
+// `attnscope diagnose FILE.safetensors|FILE.npz`: semantic diagnosis of a dumped output.
+// The file holds q, k, v, o in [B, S, H, D] (optionally seq_lens: valid keys per batch entry);
+// flags declare the semantics the kernel claims (defaults per DESIGN.md). Prints the verdict
+// first, then the evidence (error under declared and alternative semantics), then where.
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/diagnosis.h"
 #include "cli/commands.h"
+#include "core/errors.h"
+#include "core/io_safetensors.h"
 
 namespace attn::cli {
-// Placeholder until the diagnose work lands: the subcommand exists and says it is not built yet.
-void add_diagnose_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("diagnose", "(not built yet)");
-  sub->callback([] { throw CLI::RuntimeError("attnscope diagnose: not implemented in this build", 2); });
+namespace {
+
+struct DiagnoseFlags {
+  std::string path, mask = "causal", gqa = "contiguous", dtype;
+  double scale = 0;
+  int64_t max_rows = 256;
+  bool json = false;
+};
+
+const Tensor<double>& required(const TensorFile& f, const std::string& name, const std::string& path) {
+  auto it = f.tensors.find(name);
+  if (it == f.tensors.end()) {
+    std::string names;
+    for (const auto& [n, _] : f.tensors) names += (names.empty() ? "" : ", ") + n;
+    throw FileFormatError("'" + path + "' has no tensor '" + name + "' (it has: " + names +
+                          "); attnscope diagnose needs q, k, v, o in [B, S, H, D]");
+  }
+  if (it->second.values.rank() != 4 && name != "seq_lens")
+    throw FileFormatError("'" + path + "': tensor '" + name + "' has shape " + shape_string(it->second.values.shape()) +
+                          ", expected 4 dimensions [B, S, H, D]");
+  return it->second.values;
 }
+
+nlohmann::json candidate_json(const SemanticCandidate& c) {
+  return {{"name", c.name}, {"category", c.category}, {"excess", c.excess}, {"ulp_max", c.error.ulp_max},
+          {"max_abs", c.error.max_abs}, {"indistinguishable", c.indistinguishable}};
+}
+
+}  // namespace
+
+void add_diagnose_command(CLI::App& app) {
+  auto f = std::make_shared<DiagnoseFlags>();
+  auto* sub = app.add_subcommand("diagnose", "Tell a semantic bug from rounding in a dumped attention output");
+  sub->add_option("file", f->path, ".safetensors or .npz with q, k, v, o ([B, S, H, D]), optional seq_lens")
+      ->required()->check(CLI::ExistingFile);
+  sub->add_option("--mask", f->mask, "declared mask: causal (bottom-right) | top-left | none | window:L,R")->capture_default_str();
+  sub->add_option("--scale", f->scale, "declared softmax scale (default 1/sqrt(D))");
+  sub->add_option("--gqa", f->gqa, "declared GQA mapping: contiguous | interleaved")->capture_default_str();
+  sub->add_option("--dtype", f->dtype, "output dtype (default: o's stored dtype)");
+  sub->add_option("--max-rows", f->max_rows, "rows sampled per (batch, head)")->capture_default_str();
+  sub->add_flag("--json", f->json, "machine-readable output");
+  sub->callback([f] {
+    const TensorFile file = read_tensor_file(f->path);
+    AttentionInputs in{required(file, "q", f->path), required(file, "k", f->path), required(file, "v", f->path)};
+    const Tensor<double>& o = required(file, "o", f->path);
+    Problem p;
+    p.batch = in.q.dim(0);
+    p.seqlen_q = in.q.dim(1);
+    p.num_heads_q = in.q.dim(2);
+    p.head_dim = in.q.dim(3);
+    p.seqlen_k = in.k.dim(1);
+    p.num_heads_kv = in.k.dim(2);
+    const DType stored = stored_float_dtype(file.tensors.at("q").type);
+    p.dtype = stored;
+    try {
+      p.mask = parse_mask(f->mask);
+    } catch (const Error& e) {
+      throw CLI::ValidationError("--mask", e.what());
+    }
+    try {
+      p.gqa = parse_gqa(f->gqa);
+    } catch (const Error& e) {
+      throw CLI::ValidationError("--gqa", e.what());
+    }
+    if (f->scale != 0) p.softmax_scale = f->scale;
+    if (file.tensors.count("seq_lens"))
+      for (double x : file.tensors.at("seq_lens").values.storage()) p.seqlens_k.push_back(static_cast<int64_t>(x));
+    DType out_dtype = stored_float_dtype(file.tensors.at("o").type);
+    if (!f->dtype.empty()) {
+      try {
+        out_dtype = parse_dtype(f->dtype);
+      } catch (const Error& e) {
+        throw CLI::ValidationError("--dtype", e.what());
+      }
+    }
+    DiagnosisOptions options;
+    options.max_rows_per_head = f->max_rows;
+    const Diagnosis dx = diagnose(p, in, o, out_dtype, options);
+    if (f->json) {
+      nlohmann::json alts = nlohmann::json::array();
+      for (const auto& a : dx.alternatives) alts.push_back(candidate_json(a));
+      std::cout << nlohmann::json{{"file", f->path},     {"problem", p.label()},  {"verdict", dx.verdict},
+                                  {"category", dx.category}, {"bug", dx.bug},     {"declared", candidate_json(dx.declared)},
+                                  {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
+                                  {"metadata", file.metadata}}
+                       .dump(2)
+                << "\n";
+      return;
+    }
+    std::cout << "verdict: " << dx.verdict;
+    if (!dx.category.empty()) std::cout << " — " << dx.category << ": " << dx.bug;
+    std::cout << "\n  " << f->path << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
+              << " rows checked)\n  where: " << dx.where << "\n\n";
+    std::printf("  %-78s %10s %10s %10s\n", "semantics", "excess", "ulp_max", "max_abs");
+    auto line = [](const SemanticCandidate& c, const char* tag) {
+      std::printf("  %-78s %10.3g %10.3g %10.3g %s\n", (std::string(tag) + c.name).substr(0, 78).c_str(), c.excess,
+                  c.error.ulp_max, c.error.max_abs, c.indistinguishable ? "(indistinguishable on this input)" : "");
+    };
+    line(dx.declared, "");
+    for (const auto& a : dx.alternatives) line(a, "  ");
+    std::cout << "\n  excess = RMSE / RMSE of the correctly rounded truth; a correct kernel is below "
+              << kExcessRounding << ".\n";
+  });
+}
+
 }  // namespace attn::cli

@@ -1,0 +1,61 @@
+// diagnosis.h: semantic diagnosis of an attention output, also for a black-box kernel whose
+// q, k, v and o were dumped to a file (DESIGN.md, "Semantic diagnosis"). The output is compared
+// with the exact attention (FP64) under the declared semantics and under a family of
+// alternatives that differ in meaning — top-left vs bottom-right causal, no mask, padded keys
+// leaking into the softmax (unmasked tile edges), interleaved GQA, a stale cache length (newest
+// key dropped, or one extra zero key read), scale 1/D or 1 instead of 1/sqrt(D), and base-2
+// LSEs merged with natural exp in a split-KV combine.
+//
+// Decision rule (errors in units of the rounding floor, "excess" = RMSE / RMSE of round_T(truth)):
+//  * a correct FP16/BF16 kernel sits at excess ~1-4 (FA2 with its P cast; the naive same-
+//    precision baseline reaches ~6); kExcessRounding = 16 leaves 4x headroom above that;
+//  * "semantic bug": the declared semantics miss (excess > kExcessRounding) and the best
+//    alternative matches within rounding (excess <= kExcessRounding) and explains the output at
+//    least kExplainFactor = 4x better than the declared semantics;
+//  * "unknown bug": the declared semantics miss and no alternative matches;
+//  * alternatives whose exact output differs from the declared one by less than the rounding
+//    floor are "indistinguishable on this input" (e.g. S_q == S_k makes top-left == bottom-right)
+//    and are listed, never reported as found or as ruled out.
+// What it is not: rounding attribution (analysis/attribution.h).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/metrics.h"
+#include "core/kernel.h"
+
+namespace attn {
+
+inline constexpr double kExcessRounding = 16.0;
+inline constexpr double kExplainFactor = 4.0;
+
+struct SemanticCandidate {
+  std::string name;       ///< "declared", "top-left causal", "unmasked tile edges (pad 64)", ...
+  std::string category;   ///< "" for declared; masking | gqa | cache-length | scale | split-combine
+  ErrorMetrics error;     ///< output vs this candidate's exact attention (sampled rows)
+  double excess = 0;      ///< error.rmse / floor rmse of this candidate's truth
+  bool indistinguishable = false;  ///< exact output within the rounding floor of the declared one
+};
+
+struct Diagnosis {
+  std::string verdict;     ///< "no semantic bug" | "semantic bug" | "unknown bug"
+  std::string category;    ///< of the bug (empty when none)
+  std::string bug;         ///< name of the matching alternative
+  SemanticCandidate declared;
+  std::vector<SemanticCandidate> alternatives;  ///< sorted by excess, best first
+  std::string where;       ///< rows / heads / key ranges where the declared semantics miss
+  int64_t rows_checked = 0, rows_total = 0;
+};
+
+struct DiagnosisOptions {
+  int64_t max_rows_per_head = 256;  ///< rows sampled per (batch, head); all rows when fewer
+};
+
+/// Diagnoses `output` ([B, S_q, H_q, D], values in `out_dtype`) produced for `problem` (the
+/// declared semantics) on `inputs`. Throws ProblemError/NonFiniteError for invalid input.
+Diagnosis diagnose(const Problem& problem, const AttentionInputs& inputs, const Tensor<double>& output,
+                   DType out_dtype, const DiagnosisOptions& options = {});
+
+}  // namespace attn
