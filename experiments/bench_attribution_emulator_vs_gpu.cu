@@ -72,6 +72,8 @@ void compare(const char* name, Problem problem, Distribution dist, uint64_t seed
   config.algorithm.tiles.block_m = Traits::kBlockM;
   config.algorithm.tiles.block_n = Traits::kBlockN;
   config.algorithm.p_cast = Traits::kPCast;
+  config.algorithm.mutant = Traits::kMutant;
+  config.algorithm.rescale_threshold_log2 = static_cast<float>(Traits::kRescaleThresholdLog2);
   const AttentionOutputs emu = emulate_attention(problem, in, config);
   int64_t differ = 0;
   double max_ulps = 0;
@@ -112,5 +114,21 @@ int main() {
     compare<B16_128>("fa2 bf16 d128 m64n64", shape(1, 512, 512, 2, 1), dist, 4);
     compare<F16_128_precise>("fa2 fp16 d128 m64n64 precise", shape(1, 512, 512, 2, 2), dist, 5);
   }
+  // Lazy rescaling and the planted mutants: the emulator's flag must plant the same bug.
+  using Lazy = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 8>;
+  using TopLeft = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::top_left_in_cache_path>;
+  using Edges = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::unmasked_tile_edges>;
+  using Gqa = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::interleaved_gqa_in_cache_path>;
+  using StaleMax = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::p_cast_before_final_max>;
+  using Fp16Rescale = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::rescale_in_fp16>;
+  std::printf("lazy rescaling and mutants (normal inputs):\n");
+  compare<Lazy>("fa2 fp16 d64 lazy8", shape(1, 512, 512, 2, 2), Distribution::normal, 6);
+  compare<TopLeft>("mutant top-left (cache path)", shape(1, 16, 80, 2, 2), Distribution::normal, 7);
+  compare<TopLeft>("mutant top-left (S_q = S_k)", shape(1, 64, 64, 2, 2), Distribution::normal, 7);
+  compare<Edges>("mutant unmasked-tile-edges", shape(1, 32, 32, 2, 2), Distribution::normal, 8);
+  compare<Gqa>("mutant interleaved-gqa (cache path)", shape(1, 8, 64, 4, 2), Distribution::normal, 9);
+  compare<Gqa>("mutant interleaved-gqa (S_q = S_k)", shape(1, 64, 64, 4, 2), Distribution::normal, 9);
+  compare<StaleMax>("mutant p-cast-before-max", shape(1, 256, 256, 2, 2), Distribution::normal, 10);
+  compare<Fp16Rescale>("mutant rescale-fp16", shape(1, 256, 256, 2, 2), Distribution::normal, 11);
   return 0;
 }
