@@ -9,12 +9,15 @@
 //   pv: mma.sync FP32 accumulate, 16 keys per step in increasing key order;
 //   normalize: l = quad sum of the per-thread partial sums (lanes xor 1 then xor 2), then
 //   O * (1/l) with 1/l an IEEE division (FA2's inv_sum); output round: RNE to the output dtype.
-// Not the launcher (fa2_launch.cuh) and not the registry (register_gpu_kernels.cpp).
+// Where it departs from the contract: LSE is m ln2 + logf(l) in FP32 (the contract evaluates it
+// in double; LSE is not a stage); the top-left and interleaved-GQA mutants act on every problem,
+// not only on the cache path. The emulator models ex2.approx as a correctly rounded exp2f: the
+// measured consequence is reports/h100/emulator_agreement.md.
+// Also here: the launcher launch_fa2_forward. Not the registry (register_gpu_kernels.cpp).
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-
 
 #include "kernels/params.h"
 #include "kernels/prefill/mask.cuh"
