@@ -221,3 +221,22 @@ TEST_CASE("emulator: lazy rescaling (threshold 8) stays at rounding level", "[em
   const double lazy_error = max_abs_diff(emulate_attention(p, in, lazy).o, truth);
   CHECK(lazy_error <= 2 * eager_error);
 }
+
+#include "references/truth.h"
+
+TEST_CASE("emulator: every stage exact equals compute_truth (references/truth.h)", "[emulator]") {
+  Problem p = make_problem(48, 80, 4, 2, 64);
+  p.batch = 1;
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    p.dtype = dtype;
+    const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::outliers, 23});
+    const Truth truth = compute_truth(p, in);
+    EmulatorConfig exact;
+    exact.policy = PrecisionPolicy::all_exact();
+    exact.algorithm.tiles.num_splits = 2;
+    const AttentionOutputs out = emulate_attention(p, in, exact);
+    INFO(truth.method);
+    CHECK(max_abs_diff(out.o, truth.o) <= 1e-12 * max_abs(truth.o));
+    for (int64_t e = 0; e < truth.lse.numel(); ++e) REQUIRE(out.lse.flat(e) == Approx(truth.lse.flat(e)).epsilon(1e-12));
+  }
+}
