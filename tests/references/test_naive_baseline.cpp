@@ -1,0 +1,114 @@
+// test_naive_baseline.cpp: the same-precision naive baselines (naive-fp16, naive-bf16,
+// naive-fp32) — registered names, family and invalid reasons; outputs exact in their dtype;
+// fully masked rows zero; and their error against the certified truth is of the expected
+// order: above the rounding floor (round_T(truth)) and within a few dozen ULPs.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "core/generators.h"
+#include "core/registry.h"
+#include "references/register_reference_kernels.h"
+#include "references/truth.h"
+#include "reference_test_util.h"
+
+namespace attn {
+namespace {
+
+struct ErrorSummary {
+  double rmse = 0;
+  double max_scale_ulps = 0;  ///< max |o - truth| in ULPs of `dtype` at max |truth| (the output's scale)
+};
+
+/// rmse and max error of `o` against `truth`. The max is measured in ULPs at the output's scale,
+/// not at each element: near-zero outputs have tiny ULPs but errors set by the row's magnitude.
+ErrorSummary error_against(const Tensor<double>& o, const Tensor<double>& truth, DType dtype) {
+  ErrorSummary e;
+  double sum_sq = 0, max_abs = 0, max_truth = 0;
+  for (int64_t n = 0; n < o.numel(); ++n) {
+    const double diff = std::fabs(o.flat(n) - truth.flat(n));
+    sum_sq += diff * diff;
+    max_abs = std::max(max_abs, diff);
+    max_truth = std::max(max_truth, std::fabs(truth.flat(n)));
+  }
+  e.rmse = std::sqrt(sum_sq / static_cast<double>(o.numel()));
+  e.max_scale_ulps = max_abs / ulp_of(max_truth, format_of(dtype));
+  return e;
+}
+
+Registry reference_registry() {
+  Registry registry;
+  register_reference_kernels(registry);
+  return registry;
+}
+
+}  // namespace
+
+TEST_CASE("naive baselines: names, family, invalid reasons", "[naive]") {
+  const Registry registry = reference_registry();
+  REQUIRE(registry.size() == 3);
+  Problem p = test::make_problem(1, 4, 4, 1, 1, 8);
+  for (const char* name : {"naive-fp16", "naive-bf16", "naive-fp32"}) CHECK(registry.get(name).info.family == "reference");
+  p.dtype = DType::bf16;
+  CHECK(registry.get("naive-fp16").invalid_reason(p).value_or("") == "naive-fp16 needs --dtype fp16");
+  CHECK_FALSE(registry.get("naive-bf16").invalid_reason(p).has_value());
+  CHECK_FALSE(registry.get("naive-fp32").invalid_reason(p).has_value());
+  p.dtype = DType::fp16;
+  CHECK(registry.get("naive-bf16").invalid_reason(p).value_or("") == "naive-bf16 needs --dtype bf16");
+  p.dtype = DType::fp64;
+  CHECK(registry.get("naive-fp32").invalid_reason(p).value_or("").find("naive-fp32 needs") == 0);
+}
+
+TEST_CASE("naive baselines: error vs truth is of the expected order, above the rounding floor", "[naive]") {
+  const Registry registry = reference_registry();
+  struct Case {
+    DType dtype;
+    Distribution distribution;
+    double max_rmse_ratio;  // order-of-magnitude bound on rmse / floor rmse (measured values printed)
+  };
+  // naive-fp32 is not rounded to a narrower dtype at the end, so its floor (fp32 rounding of the
+  // truth) is smaller relative to its accumulation error than for fp16/bf16: a wider ratio.
+  const Case cases[] = {{DType::fp16, Distribution::normal, 8}, {DType::bf16, Distribution::normal, 8},
+                        {DType::fp16, Distribution::outliers, 8}, {DType::bf16, Distribution::sink, 8},
+                        {DType::fp32, Distribution::normal, 64}};
+  for (const Case& c : cases) {
+    Problem p = test::make_problem(1, 192, 192, 4, 2, 64, Mask{}, c.dtype);
+    const AttentionInputs in = generate_inputs(p, InputSpec{c.distribution, 99});
+    const Truth truth = compute_truth(p, in);
+    REQUIRE(truth.method == "fp64");
+    const Kernel& k = registry.get("naive-" + std::string(dtype_name(c.dtype)));
+    REQUIRE_FALSE(k.invalid_reason(p).has_value());
+    const AttentionOutputs out = k.run(p, in);
+    CHECK(out.out_dtype == c.dtype);
+    for (int64_t n = 0; n < out.o.numel(); ++n) REQUIRE(round_to(c.dtype, out.o.flat(n)) == out.o.flat(n));
+    Tensor<double> floor = truth.o;
+    for (auto& x : floor.storage()) x = round_to(c.dtype, x);
+    const ErrorSummary naive = error_against(out.o, truth.o, c.dtype), perfect = error_against(floor, truth.o, c.dtype);
+    std::printf("%s %-9s vs truth: rmse %.3e (floor %.3e, ratio %.2f), max %.2f ulps at output scale (floor %.2f)\n",
+                k.info.name.c_str(), distribution_name(c.distribution).c_str(), naive.rmse, perfect.rmse,
+                naive.rmse / perfect.rmse, naive.max_scale_ulps, perfect.max_scale_ulps);
+    INFO(k.info.name << " " << distribution_name(c.distribution));
+    CHECK(perfect.max_scale_ulps <= 0.5);
+    CHECK(naive.rmse > perfect.rmse);  // rounding S and P on the way: worse than a perfect kernel
+    CHECK(naive.rmse < c.max_rmse_ratio * perfect.rmse);
+    CHECK(naive.max_scale_ulps <= 16);
+  }
+}
+
+TEST_CASE("naive baselines: fully masked rows are zero, never NaN", "[naive]") {
+  const Registry registry = reference_registry();
+  Problem p = test::make_problem(2, 8, 5, 2, 1, 16);  // S_q > S_k: three rows see nothing
+  p.seqlens_k = {5, 0};
+  for (const char* name : {"naive-fp16", "naive-fp32"}) {
+    const AttentionOutputs out = registry.get(name).run(p, generate_inputs(p, InputSpec{}));
+    for (int64_t d = 0; d < 16; ++d) {
+      CHECK(test::same_bits(out.o(0, 2, 1, d), 0.0));
+      CHECK(test::same_bits(out.o(1, 7, 0, d), 0.0));
+    }
+    CHECK(std::isinf(out.lse(0, 1, 2)));
+    CHECK(std::isfinite(out.lse(0, 1, 3)));
+  }
+}
+
+}  // namespace attn
