@@ -306,3 +306,36 @@ TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") {
   }
 }
 }  // namespace attn
+
+#include "references/naive_baseline.h"
+#include "references/truth.h"
+
+namespace attn {
+// The GPU truth against the references' CPU truth (references/truth.h compute_truth: FP64 Eigen
+// certified by MPFI enclosures, MPFR fallback) on whole problems, and the GPU naive baseline
+// against the CPU one (same roundings, different FP32 summation order: error sizes compared).
+TEST_CASE("GPU FP64 truth agrees with compute_truth; GPU and CPU naive baselines agree in size", "[gpu][truth]") {
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    for (int64_t d : {64, 128}) {
+      Problem pr = make_problem(dtype, d, 65, 700, 4, kMasks[0], 1);
+      InputSpec spec;
+      spec.distribution = Distribution::sink;
+      spec.seed = 11;
+      const AttentionInputs in = generate_inputs(pr, spec);
+      const Truth cpu = compute_truth(pr, in);
+      const AttentionOutputs gpu = gpu_truth_fp64(pr, in);
+      double worst_ulps = 0;
+      for (int64_t i = 0; i < gpu.o.numel(); ++i)
+        worst_ulps = std::max(worst_ulps, std::fabs(gpu.o.flat(i) - cpu.o.flat(i)) / ulp_of(cpu.o.flat(i), dtype));
+      const double gpu_base_err = max_abs_error(gpu_naive_baseline(pr, in).o, cpu.o);
+      const double cpu_base_err = max_abs_error(naive_same_precision_attention(pr, in).o, cpu.o);
+      std::printf("truth vs compute_truth (%s, %d rows certified) %s d%lld: max gap %.3g ulp; naive baseline max error gpu %.3g cpu %.3g\n",
+                  cpu.method.c_str(), cpu.certified_rows, std::string(dtype_name(dtype)).c_str(), static_cast<long long>(d),
+                  worst_ulps, gpu_base_err, cpu_base_err);
+      CHECK(worst_ulps <= 1e-3);
+      CHECK(gpu_base_err <= 4 * cpu_base_err + 1e-5);  // same roundings; only the FP32 order differs
+      CHECK(cpu_base_err <= 4 * gpu_base_err + 1e-5);
+    }
+  }
+}
+}  // namespace attn
