@@ -10,6 +10,7 @@
 #include "references/full_attention.h"
 #include "references/multiprecision_truth.h"
 #include "references/truth.h"
+#include "reference_test_util.h"
 
 namespace attn {
 namespace {
@@ -92,6 +93,68 @@ TEST_CASE("truth: rows are spread and include the first and the last", "[truth]"
   CHECK(spread_rows(p, 1).size() == 2);
   CHECK(spread_rows(p, 0).empty());
   CHECK(spread_rows(p, 500).size() == 80);
+}
+
+}  // namespace attn
+
+namespace attn {
+
+TEST_CASE("certify_row: enclosures are rigorous — 53-bit intervals contain the 200-bit ones", "[truth][mpfi]") {
+  Problem p = small_problem(6, 40, DType::fp32);
+  p.mask = Mask{MaskKind::sliding_window, 17, 0};
+  const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::large_logits, 12});
+  for (const int64_t i : {int64_t{0}, int64_t{3}, int64_t{5}}) {
+    const RowEnclosure coarse = certify_row(p, in, 1, 3, i, 53);
+    const RowEnclosure fine = certify_row(p, in, 1, 3, i, 200);
+    for (size_t d = 0; d < coarse.o_lower.size(); ++d) {
+      CHECK(coarse.o_lower[d] <= fine.o_lower[d]);
+      CHECK(fine.o_upper[d] <= coarse.o_upper[d]);
+      CHECK(fine.o_lower[d] <= fine.o_upper[d]);
+      CHECK(fine.o_radius[d] >= fine.o_half_width[d]);
+    }
+    CHECK(coarse.lse_lower <= fine.lse_lower);
+    CHECK(fine.lse_upper <= coarse.lse_upper);
+  }
+}
+
+TEST_CASE("certify_row: a closed-form two-key row lies in its enclosure; a masked row is exact", "[truth][mpfi]") {
+  // D = 4 (scale 1/2): q = (1,0,0,0), k0 = (2,0,0,0), k1 = 0: o_d = (e v0d + v1d) / (e + 1).
+  Problem two = test::make_problem(1, 1, 2, 1, 1, 4, Mask{MaskKind::none});
+  AttentionInputs t{Tensor<double>(two.q_shape()), Tensor<double>(two.kv_shape()), Tensor<double>(two.kv_shape())};
+  t.q(0, 0, 0, 0) = 1.0;
+  t.k(0, 0, 0, 0) = 2.0;
+  for (int64_t d = 0; d < 4; ++d) {
+    t.v(0, 0, 0, d) = static_cast<double>(d + 1);
+    t.v(0, 1, 0, d) = -static_cast<double>(d);
+  }
+  using boost::multiprecision::mpfr_float;
+  mpfr_float::default_precision(60);  // ~200 bits for the closed form
+  const mpfr_float e = exp(mpfr_float(1));
+  const RowEnclosure r = certify_row(two, t, 0, 0, 0, 128);
+  for (int64_t d = 0; d < 4; ++d) {
+    const mpfr_float exact = (e * (d + 1) - d) / (e + 1);
+    CHECK(mpfr_float(r.o_lower[static_cast<size_t>(d)]) <= exact);
+    CHECK(exact <= mpfr_float(r.o_upper[static_cast<size_t>(d)]));
+  }
+  CHECK(mpfr_float(r.lse_lower) <= log(e + 1));
+  CHECK(log(e + 1) <= mpfr_float(r.lse_upper));
+
+  Problem masked = test::make_problem(1, 3, 1, 1, 1, 4);  // rows 0 and 1 see no key
+  const RowEnclosure m = certify_row(masked, generate_inputs(masked, InputSpec{}), 0, 0, 1, 128);
+  CHECK(m.fully_masked);
+  for (size_t d = 0; d < 4; ++d) CHECK((m.o_lower[d] == 0.0 && m.o_upper[d] == 0.0));
+  CHECK(std::isinf(m.lse_lower));
+  CHECK_THROWS_AS(certify_row(masked, generate_inputs(masked, InputSpec{}), 0, 0, 3, 128), ProblemError);
+}
+
+TEST_CASE("truth: bad options are named errors", "[truth]") {
+  const Problem p = small_problem(3, 3);
+  const AttentionInputs in = generate_inputs(p, InputSpec{});
+  CHECK_THROWS_WITH(compute_truth(p, in, TruthOptions{40, 8, 1e-3, false}), Catch::Contains("precision must be >= 53 bits"));
+  CHECK_THROWS_WITH(compute_truth(p, in, TruthOptions{128, -1, 1e-3, false}), Catch::Contains("certify_rows"));
+  const Truth none = compute_truth(p, in, TruthOptions{128, 0, 1e-3, false});
+  CHECK(none.certified_rows == 0);
+  CHECK(std::isnan(none.fp64_gap_ulps));  // unknown, never reported as 0
 }
 
 }  // namespace attn
