@@ -3,7 +3,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace attn::cli {
+/// The exact command line of this process (recorded in provenance).
+const std::string& invoked_command();
 void add_run_command(CLI::App& app);        // run.cpp: one configuration -> metrics table
 void add_list_command(CLI::App& app);       // list.cpp: registered kernels and traits
 void add_attribute_command(CLI::App& app);  // attribute_command.cpp: Shapley attribution

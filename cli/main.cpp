@@ -2,9 +2,17 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/sweep_commands.h"
 #include "core/errors.h"
 
+namespace {
+std::string g_command_line;
+}
+
+const std::string& attn::cli::invoked_command() { return g_command_line; }
+
 int main(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + std::string(i ? argv[i] : "attnscope");
   CLI::App app{"attnscope: numerical accuracy of attention kernels"};
   app.require_subcommand(1);
   attn::cli::add_run_command(app);
@@ -12,6 +20,7 @@ int main(int argc, char** argv) {
   attn::cli::add_attribute_command(app);
   attn::cli::add_diagnose_command(app);
   attn::cli::add_bench_command(app);
+  attn::cli::add_sweep_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

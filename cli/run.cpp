@@ -1,6 +1,116 @@
+// `attnscope run`: one configuration -> the chosen kernel against the truth -> a metrics table
+// (kernel error, rounding floor, excess, same-precision baseline and the FlashAttention rule,
+// input quantization error kept apart, the truth's method and certified gap), or --json.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
 #include "cli/commands.h"
+#include "cli/problem_flags.h"
+#include "core/errors.h"
+#include "experiments/provenance.h"
+#include "experiments/register_all.h"
+#include "analysis/metrics.h"
+#include "experiments/sweep_runner.h"
+#include "references/truth.h"
 
 namespace attn::cli {
-// Placeholder until the CLI work lands.
-void add_run_command(CLI::App& app) { app.add_subcommand("run", "(not built yet)"); }
+namespace {
+
+struct RunFlags {
+  ProblemFlags problem;
+  std::string kernel;
+  int truth_bits = 128;
+  bool json = false;
+};
+
+std::string g(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", x);
+  return buf;
+}
+
+void print_table(const nlohmann::json& r) {
+  const auto& m = r["metrics"];
+  const auto& k = m["kernel"];
+  const auto& f = m["floor"];
+  std::cout << "attnscope run: " << r["kernel"].get<std::string>() << " on " << r["problem"].get<std::string>() << " ("
+            << r["distribution"].get<std::string>() << ", seed " << r["seed"] << ")\n\n";
+  std::printf("  %-22s %12s %12s %12s %12s %10s %10s\n", "", "max_abs", "mean_abs", "rmse", "rel_fro", "ulp_max", "ulp_p99");
+  auto row = [](const char* name, const nlohmann::json& x) {
+    std::printf("  %-22s %12s %12s %12s %12s %10s %10s\n", name, g(x["max_abs"]).c_str(), g(x["mean_abs"]).c_str(),
+                g(x["rmse"]).c_str(), g(x["rel_fro"]).c_str(), g(x["ulp_max"]).c_str(), g(x["ulp_p99"]).c_str());
+  };
+  row("kernel", k);
+  row("rounding floor", f);
+  if (m.contains("baseline")) row("naive baseline", m["baseline"]);
+  std::cout << "\n  excess (kernel rmse / floor rmse): "
+            << (m["excess"].is_null() ? std::string("undefined (truth exactly representable)") : g(m["excess"])) << "\n";
+  if (m.contains("fa_rule_pass"))
+    std::cout << "  FlashAttention rule (max_abs <= 2 x baseline + 1e-5 = " << g(m["fa_rule_bound"])
+              << "): " << (m["fa_rule_pass"].get<bool>() ? "PASS" : "FAIL") << " (ratio " << g(m["fa_rule_ratio"])
+              << ")\n";
+  std::cout << "  NaN / Inf in output: " << k["nan_count"] << " / " << k["inf_count"] << "\n";
+  std::cout << "  fully masked rows (output defined as 0): " << m["fully_masked_rows"] << "\n";
+  std::cout << "  input quantization (truth of unrounded vs rounded inputs, not the kernel's error): max_abs "
+            << g(r["input_quantization"]["max_abs"]) << ", rel_fro " << g(r["input_quantization"]["rel_fro"]) << "\n";
+  std::cout << "  truth: " << m["truth_method"].get<std::string>() << ", FP64 gap to the certified enclosure "
+            << g(m["truth_fp64_gap_ulps"]) << " ulp (" << r["truth_certified_rows"] << " rows certified)\n";
+  std::cout << "  provenance: " << r["provenance"].dump() << "\n";
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto flags = std::make_shared<RunFlags>();
+  auto* sub = app.add_subcommand("run", "Run one kernel on one configuration and measure it against the truth");
+  flags->problem.add_to(*sub);
+  sub->add_option("--kernel", flags->kernel, "registered kernel (`attnscope list`); default naive-<dtype>");
+  sub->add_option("--truth-bits", flags->truth_bits, "MPFR precision of the certified truth")->capture_default_str();
+  sub->add_flag("--json", flags->json, "one JSON object instead of the table");
+  sub->callback([flags] {
+    const Problem problem = flags->problem.problem();
+    const InputSpec spec = flags->problem.input_spec();
+    const std::string name = flags->kernel.empty() ? "naive-" + std::string(dtype_name(problem.dtype)) : flags->kernel;
+    const Registry& registry = all_kernels();
+    const Kernel* kernel = registry.find(name);
+    if (!kernel) {
+      std::string names;
+      for (const Kernel* k : registry.all()) names += (names.empty() ? "" : ", ") + k->info.name;
+      throw CLI::ValidationError("--kernel", "unknown kernel '" + name + "' (registered: " + names + ")");
+    }
+    if (kernel->invalid_reason)
+      if (auto why = kernel->invalid_reason(problem))
+        throw CLI::ValidationError("--kernel", name + " cannot run this problem: " + *why);
+
+    AttentionInputs unrounded = generate_inputs_unquantized(problem, spec);
+    AttentionInputs inputs = unrounded;
+    quantize_inputs(inputs, problem.dtype);
+    TruthOptions truth_options;
+    truth_options.mpfr_bits = flags->truth_bits;
+    const Truth truth = compute_truth(problem, inputs, truth_options);
+    const Truth unrounded_truth = compute_truth(problem, unrounded, truth_options);
+
+    std::unique_ptr<AttentionOutputs> baseline;
+    const std::string baseline_name = "naive-" + std::string(dtype_name(problem.dtype));
+    if (const Kernel* b = registry.find(baseline_name))
+      if (!b->invalid_reason || !b->invalid_reason(problem))
+        baseline = std::make_unique<AttentionOutputs>(b->run(problem, inputs));
+    const AttentionOutputs out = kernel->run(problem, inputs);
+
+    const ErrorMetrics quantization = compute_metrics(truth.o, unrounded_truth.o, DType::fp64);
+    nlohmann::json result{{"kernel", name},
+                          {"family", kernel->info.family},
+                          {"problem", problem.label()},
+                          {"distribution", distribution_name(spec.distribution)},
+                          {"seed", spec.seed},
+                          {"metrics", evaluate_output(problem, out, truth, baseline.get())},
+                          {"input_quantization", {{"max_abs", quantization.max_abs}, {"rel_fro", quantization.rel_fro}}},
+                          {"truth_certified_rows", truth.certified_rows},
+                          {"provenance", collect_provenance(invoked_command())}};
+    if (flags->json) std::cout << result.dump(2) << "\n";
+    else print_table(result);
+  });
+}
+
 }  // namespace attn::cli
