@@ -33,6 +33,14 @@ struct Truth {
 };
 
 /// Truth for `problem` on `inputs` (values already quantized to problem.dtype).
+/// Steps (references/multiprecision_truth.cpp): (1) FP64 attention (fp64_attention.h);
+/// (2) MPFI enclosures at mpfr_bits of `certify_rows` rows spread over [B, H_q, S_q], the first
+/// and last row always included; fp64_gap_ulps = max over their elements of
+/// |fp64 - midpoint| + radius in ULPs of problem.dtype at the truth (NaN if no row certified);
+/// (3) if that gap exceeds max_fp64_gap_ulps or force_multiprecision is set, the whole
+/// attention again in mpfr_float (about 1e3 x slower) and method "mpfr-<bits>".
+/// The scale is problem.scale() as a double: the truth is exact attention with that scale.
+/// Throws ProblemError for an invalid problem, mismatched shapes, mpfr_bits < 53, certify_rows < 0.
 Truth compute_truth(const Problem& problem, const AttentionInputs& inputs, const TruthOptions& options = {});
 
 }  // namespace attn
