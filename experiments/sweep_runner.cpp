@@ -52,8 +52,10 @@ nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& o
                    {"truth_method", truth.method},
                    {"truth_fp64_gap_ulps", truth.fp64_gap_ulps},
                    {"fully_masked_rows", problem.fully_masked_rows()}};
-  // excess = kernel rmse / floor rmse; a zero floor (truth exactly representable) leaves it undefined.
-  j["excess"] = floor.rmse > 0 ? nlohmann::json(kernel.rmse / floor.rmse) : nlohmann::json(nullptr);
+  // excess = kernel rmse / floor rmse. A zero floor (truth exactly representable, e.g. one visible
+  // key) gives 1.0 when the kernel is exact too, and is undefined (null: infinite) otherwise.
+  if (floor.rmse > 0) j["excess"] = kernel.rmse / floor.rmse;
+  else j["excess"] = kernel.rmse == 0 ? nlohmann::json(1.0) : nlohmann::json(nullptr);
   if (baseline) {
     const ErrorMetrics base = compute_metrics(baseline->o, truth.o, baseline->out_dtype);
     const double bound = kFaRuleFactor * base.max_abs + kFaRuleSlack;
