@@ -1,0 +1,105 @@
+// The command line as a user meets it: argument errors name the flag and exit 2, `run --json`
+// carries real metrics, `sweep` + `report` + `gate` work end to end and a failing gate exits 1.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Result {
+  int status;
+  std::string output;  // stdout + stderr
+};
+
+Result attnscope(const std::string& args) {
+  const std::string command = std::string(ATTNSCOPE_CLI) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int raw = pclose(pipe);
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
+}
+
+std::string temp_dir() {
+  const auto dir = std::filesystem::temp_directory_path() / ("attnscope_cli_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace
+
+TEST_CASE("argument errors name the flag and exit 2") {
+  const auto bad_dtype = attnscope("run --dtype fp8");
+  CHECK(bad_dtype.status == 2);
+  CHECK_THAT(bad_dtype.output, Catch::Contains("--dtype") && Catch::Contains("fp16, bf16, fp32, fp64"));
+  const auto bad_mask = attnscope("run --mask diagonal");
+  CHECK(bad_mask.status == 2);
+  CHECK_THAT(bad_mask.output, Catch::Contains("--mask") && Catch::Contains("top-left"));
+  const auto bad_heads = attnscope("run --heads 6:4");
+  CHECK(bad_heads.status == 2);
+  CHECK_THAT(bad_heads.output, Catch::Contains("not a multiple of num_heads_kv"));
+  const auto negative = attnscope("run --seqlen-q -3");
+  CHECK(negative.status == 2);
+  CHECK_THAT(negative.output, Catch::Contains("seqlen_q"));
+  const auto masked = attnscope("run --seqlen-q 20 --seqlen-k 4");
+  CHECK(masked.status == 2);
+  CHECK_THAT(masked.output, Catch::Contains("--allow-masked-rows"));
+  const auto kernel = attnscope("run --kernel fa9.nothing");
+  CHECK(kernel.status == 2);
+  CHECK_THAT(kernel.output, Catch::Contains("unknown kernel 'fa9.nothing'"));
+  CHECK(attnscope("frobnicate").status == 2);
+}
+
+TEST_CASE("run --json reports the kernel against truth, floor and baseline") {
+  const auto r = attnscope(
+      "run --batch 1 --seqlen-q 10 --seqlen-k 74 --heads 8:2 --dim 64 --dtype fp16 --mask causal --kernel naive-fp16 --json");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  const auto& m = j["metrics"];
+  CHECK(m["kernel"]["max_abs"].get<double>() > 0);
+  CHECK(m["kernel"]["max_abs"].get<double>() < 1e-2);
+  CHECK(m["excess"].get<double>() >= 1.0);  // no kernel beats the correctly rounded truth in rmse
+  CHECK(m["fa_rule_pass"].get<bool>());
+  CHECK(m["kernel"]["nan_count"].get<int>() == 0);
+  CHECK(j["metrics"]["truth_method"].get<std::string>() == "fp64");
+  CHECK(j["provenance"]["command"].get<std::string>().find("--seqlen-k 74") != std::string::npos);
+}
+
+TEST_CASE("sweep, resume, report and gate end to end") {
+  const std::string dir = temp_dir();
+  const std::string db = dir + "/smoke.sqlite";
+  const std::string spec = std::string(ATTNSCOPE_SOURCE_DIR) + "/experiments/sweeps/smoke.toml";
+  const auto first = attnscope("sweep " + spec + " --db " + db + " --quiet");
+  REQUIRE(first.status == 0);
+  CHECK_THAT(first.output, Catch::Contains("6 ok"));
+  const auto again = attnscope("sweep " + spec + " --db " + db + " --quiet");
+  CHECK_THAT(again.output, Catch::Contains("6 already done"));
+  const auto report = attnscope("report --db " + db + " --out " + dir + "/report");
+  REQUIRE(report.status == 0);
+  std::ifstream md(dir + "/report/report.md");
+  std::string text((std::istreambuf_iterator<char>(md)), {});
+  CHECK_THAT(text, Catch::Contains("naive-fp16") && Catch::Contains("Provenance"));
+  {
+    std::ofstream tol(dir + "/pass.toml");
+    tol << "[[rule]]\nkernels = \"naive-*\"\nfa_rule = 2.0\n";
+  }
+  CHECK(attnscope("gate --db " + db + " --tolerances " + dir + "/pass.toml --junit " + dir + "/g.xml").status == 0);
+  {
+    std::ofstream tol(dir + "/fail.toml");
+    tol << "[[rule]]\nkernels = \"naive-*\"\nmax_abs = 1e-9\n";
+  }
+  const auto fail = attnscope("gate --db " + db + " --tolerances " + dir + "/fail.toml");
+  CHECK(fail.status == 1);
+  CHECK_THAT(fail.output, Catch::Contains("max_abs") && Catch::Contains("> 1e-09"));
+}
