@@ -103,28 +103,15 @@ NamedTensor parse_npy(const std::string& bytes, const std::string& origin) {
   } catch (const Error& e) {
     throw fail(e.what());
   }
-  const uint64_t width = type == StoredType::f16 ? 2 : (type == StoredType::f32 || type == StoredType::i32) ? 4 : 8;
+  const uint64_t width = static_cast<uint64_t>(stored_element_bytes(type));
   if (static_cast<uint64_t>(count) > (bytes.size() - data_start) / width ||
       bytes.size() - data_start != static_cast<uint64_t>(count) * width)
     throw fail("shape " + shape_string(shape) + " needs " + std::to_string(static_cast<uint64_t>(count) * width) +
                " data bytes, the member has " + std::to_string(bytes.size() - data_start));
   NamedTensor t{type, Tensor<double>(shape)};
   const std::string payload = bytes.substr(data_start);
-  for (int64_t i = 0; i < count; ++i) {
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(payload.data()) + static_cast<uint64_t>(i) * width;
-    uint64_t v = 0;
-    for (int k = static_cast<int>(width) - 1; k >= 0; --k) v = (v << 8) | p[k];
-    double x = 0;
-    switch (type) {
-      case StoredType::f16: x = decode_bits(v, kFp16); break;
-      case StoredType::f32: { uint32_t b32 = static_cast<uint32_t>(v); float f; std::memcpy(&f, &b32, 4); x = f; break; }
-      case StoredType::f64: std::memcpy(&x, &v, 8); break;
-      case StoredType::i32: x = static_cast<int32_t>(v); break;
-      case StoredType::i64: x = static_cast<double>(static_cast<int64_t>(v)); break;
-      default: break;
-    }
-    t.values.flat(i) = x;
-  }
+  const auto* data = reinterpret_cast<const unsigned char*>(payload.data());
+  for (int64_t i = 0; i < count; ++i) t.values.flat(i) = decode_stored_element(data + static_cast<uint64_t>(i) * width, type);
   return t;
 }
 

@@ -17,7 +17,7 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the format's own limit is 100 MB
 
-int element_bytes(StoredType t) {
+int element_bytes_impl(StoredType t) {
   switch (t) {
     case StoredType::f16:
     case StoredType::bf16: return 2;
@@ -51,7 +51,7 @@ void store_le(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
-double decode_element(const unsigned char* p, StoredType t) {
+double decode_element_impl(const unsigned char* p, StoredType t) {
   switch (t) {
     case StoredType::f16: return decode_bits(load_le(p, 2), kFp16);
     case StoredType::bf16: return decode_bits(load_le(p, 2), kBf16);
@@ -96,6 +96,9 @@ void encode_element(std::string& out, double x, StoredType t) {
 }
 
 }  // namespace
+
+int stored_element_bytes(StoredType t) { return element_bytes_impl(t); }
+double decode_stored_element(const unsigned char* p, StoredType t) { return decode_element_impl(p, t); }
 
 const char* stored_type_name(StoredType t) {
   switch (t) {
@@ -168,7 +171,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& origin
     if (begin > end || end > data_size)
       throw tensor_fail("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                         ") outside the data section of " + std::to_string(data_size) + " bytes (truncated file?)");
-    const int eb = element_bytes(type);
+    const int eb = stored_element_bytes(type);
     if (static_cast<uint64_t>(count) > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(eb) ||
         end - begin != static_cast<uint64_t>(count) * static_cast<uint64_t>(eb))
       throw tensor_fail("shape " + shape_string(shape) + " of " + stored_type_name(type) + " needs " +
@@ -177,7 +180,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& origin
     ranges.emplace_back(begin, end);
     NamedTensor t{type, Tensor<double>(shape)};
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + data_start + begin;
-    for (int64_t i = 0; i < count; ++i) t.values.flat(i) = decode_element(p + i * eb, type);
+    for (int64_t i = 0; i < count; ++i) t.values.flat(i) = decode_stored_element(p + i * eb, type);
     file.tensors.emplace(name, std::move(t));
   }
   std::sort(ranges.begin(), ranges.end());

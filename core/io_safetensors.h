@@ -29,6 +29,10 @@ struct TensorFile {
   std::map<std::string, std::string> metadata;  ///< "__metadata__" (string values only)
 };
 
+/// Bytes per element of a stored type, and the value of one little-endian element.
+int stored_element_bytes(StoredType t);
+double decode_stored_element(const unsigned char* p, StoredType t);
+
 /// Reads a whole safetensors file. Throws FileFormatError (truncated file, bad header length,
 /// invalid JSON, unknown dtype, offsets outside the data, overlapping tensors, shape/bytes mismatch).
 TensorFile read_safetensors(const std::string& path);
