@@ -9,13 +9,18 @@
 // Decision rule (errors in units of the rounding floor, "excess" = RMSE / RMSE of round_T(truth)):
 //  * a correct FP16/BF16 kernel sits at excess ~1-4 (FA2 with its P cast; the naive same-
 //    precision baseline reaches ~6); kExcessRounding = 16 leaves 4x headroom above that;
-//  * "semantic bug": the declared semantics miss (excess > kExcessRounding) and the best
-//    alternative matches within rounding (excess <= kExcessRounding) and explains the output at
-//    least kExplainFactor = 4x better than the declared semantics;
-//  * "unknown bug": the declared semantics miss and no alternative matches;
-//  * alternatives whose exact output differs from the declared one by less than the rounding
-//    floor are "indistinguishable on this input" (e.g. S_q == S_k makes top-left == bottom-right)
-//    and are listed, never reported as found or as ruled out.
+//  * each alternative is judged on the rows where its exact output and the declared one differ
+//    by more than half an ULP (a bug in one tile edge or one cache slot touches few rows, and an
+//    RMSE over all rows would dilute it); no such row: "indistinguishable on this input" (e.g.
+//    S_q == S_k makes top-left == bottom-right), listed, never reported as found or ruled out;
+//  * "semantic bug": on those rows the alternative matches within rounding (excess <=
+//    kExcessRounding) and explains the output at least kExplainFactor = 4x better than the
+//    declared semantics (a correct kernel cannot be explained better than by its own truth:
+//    every output rounded to T has excess >= 1 against it);
+//  * "unknown bug": the declared semantics miss (excess > kExcessRounding) and no alternative
+//    matches; otherwise "no semantic bug".
+//  Several alternatives can be the same function on an input (dropping the newest key at depth 1
+//  equals a top-left mask): all matching ones are listed in `also_matching`.
 // What it is not: rounding attribution (analysis/attribution.h).
 #pragma once
 
@@ -36,13 +41,17 @@ struct SemanticCandidate {
   std::string category;   ///< "" for declared; masking | gqa | cache-length | scale | split-combine
   ErrorMetrics error;     ///< output vs this candidate's exact attention (sampled rows)
   double excess = 0;      ///< error.rmse / floor rmse of this candidate's truth
-  bool indistinguishable = false;  ///< exact output within the rounding floor of the declared one
+  bool indistinguishable = false;  ///< exact output within half an ULP of the declared one everywhere
+  int64_t rows_differing = 0;      ///< sampled rows where this candidate and the declared differ
+  double excess_on_rows = 0;       ///< excess of the output against this candidate, on those rows
+  double declared_excess_on_rows = 0;  ///< ... and against the declared semantics, same rows
 };
 
 struct Diagnosis {
   std::string verdict;     ///< "no semantic bug" | "semantic bug" | "unknown bug"
   std::string category;    ///< of the bug (empty when none)
   std::string bug;         ///< name of the matching alternative
+  std::vector<std::string> also_matching;  ///< "category: name" of every matching alternative
   SemanticCandidate declared;
   std::vector<SemanticCandidate> alternatives;  ///< sorted by excess, best first
   std::string where;       ///< rows / heads / key ranges where the declared semantics miss

@@ -38,7 +38,9 @@ const Tensor<double>& required(const TensorFile& f, const std::string& name, con
 
 nlohmann::json candidate_json(const SemanticCandidate& c) {
   return {{"name", c.name}, {"category", c.category}, {"excess", c.excess}, {"ulp_max", c.error.ulp_max},
-          {"max_abs", c.error.max_abs}, {"indistinguishable", c.indistinguishable}};
+          {"max_abs", c.error.max_abs}, {"indistinguishable", c.indistinguishable},
+          {"rows_differing", c.rows_differing}, {"excess_on_rows", c.excess_on_rows},
+          {"declared_excess_on_rows", c.declared_excess_on_rows}};
 }
 
 }  // namespace
@@ -95,7 +97,7 @@ void add_diagnose_command(CLI::App& app) {
       nlohmann::json alts = nlohmann::json::array();
       for (const auto& a : dx.alternatives) alts.push_back(candidate_json(a));
       std::cout << nlohmann::json{{"file", f->path},     {"problem", p.label()},  {"verdict", dx.verdict},
-                                  {"category", dx.category}, {"bug", dx.bug},     {"declared", candidate_json(dx.declared)},
+                                  {"category", dx.category}, {"bug", dx.bug}, {"also_matching", dx.also_matching},     {"declared", candidate_json(dx.declared)},
                                   {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
                                   {"metadata", file.metadata}}
                        .dump(2)
@@ -104,17 +106,24 @@ void add_diagnose_command(CLI::App& app) {
     }
     std::cout << "verdict: " << dx.verdict;
     if (!dx.category.empty()) std::cout << " — " << dx.category << ": " << dx.bug;
+    for (size_t i = 1; i < dx.also_matching.size(); ++i)
+      std::cout << "\n  equally consistent with this input: " << dx.also_matching[i];
     std::cout << "\n  " << f->path << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
               << " rows checked)\n  where: " << dx.where << "\n\n";
-    std::printf("  %-78s %10s %10s %10s\n", "semantics", "excess", "ulp_max", "max_abs");
+    std::printf("  %-72s %9s %9s %9s %14s\n", "semantics", "excess", "ulp_max", "max_abs", "rows: alt/decl");
     auto line = [](const SemanticCandidate& c, const char* tag) {
-      std::printf("  %-78s %10.3g %10.3g %10.3g %s\n", (std::string(tag) + c.name).substr(0, 78).c_str(), c.excess,
-                  c.error.ulp_max, c.error.max_abs, c.indistinguishable ? "(indistinguishable on this input)" : "");
+      char rows[64] = "";
+      if (c.rows_differing) std::snprintf(rows, sizeof rows, "%lld: %.3g/%.3g", static_cast<long long>(c.rows_differing),
+                                          c.excess_on_rows, c.declared_excess_on_rows);
+      std::printf("  %-72s %9.3g %9.3g %9.3g %14s %s\n", (std::string(tag) + c.name).substr(0, 72).c_str(), c.excess,
+                  c.error.ulp_max, c.error.max_abs, rows, c.indistinguishable ? "(indistinguishable on this input)" : "");
     };
     line(dx.declared, "");
     for (const auto& a : dx.alternatives) line(a, "  ");
-    std::cout << "\n  excess = RMSE / RMSE of the correctly rounded truth; a correct kernel is below "
-              << kExcessRounding << ".\n";
+    std::cout << "\n  excess = RMSE / RMSE of the correctly rounded truth (a correct kernel: 1-4). rows: alt/decl =\n"
+                 "  on the N rows where that meaning differs from the declared one, excess against it / against the\n"
+                 "  declared; a bug is named when an alternative is within "
+              << kExcessRounding << " there and " << kExplainFactor << "x better.\n";
   });
 }
 
