@@ -103,3 +103,40 @@ TEST_CASE("sweep, resume, report and gate end to end") {
   CHECK(fail.status == 1);
   CHECK_THAT(fail.output, Catch::Contains("max_abs") && Catch::Contains("> 1e-09"));
 }
+
+#include "analysis/emulator.h"
+#include "core/generators.h"
+#include "core/io_safetensors.h"
+
+TEST_CASE("diagnose a dumped file: a top-left cache mask is named, a correct output is not") {
+  attn::Problem p;
+  p.seqlen_q = 10;
+  p.seqlen_k = 74;
+  p.num_heads_q = 8;
+  p.num_heads_kv = 2;
+  p.head_dim = 32;
+  const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 4});
+  const std::string dir = temp_dir();
+  for (attn::Mutant m : {attn::Mutant::none, attn::Mutant::top_left_in_cache_path}) {
+    attn::EmulatorConfig config;
+    config.algorithm.mutant = m;
+    attn::TensorFile file;
+    file.tensors["q"] = {attn::StoredType::f16, in.q};
+    file.tensors["k"] = {attn::StoredType::f16, in.k};
+    file.tensors["v"] = {attn::StoredType::f16, in.v};
+    file.tensors["o"] = {attn::StoredType::f16, attn::emulate_attention(p, in, config).o};
+    const std::string path = dir + "/" + attn::mutant_name(m) + ".safetensors";
+    attn::write_safetensors(path, file);
+    const auto r = attnscope("diagnose " + path + " --mask causal");
+    REQUIRE(r.status == 0);
+    if (m == attn::Mutant::none) CHECK_THAT(r.output, Catch::StartsWith("verdict: no semantic bug"));
+    else CHECK_THAT(r.output, Catch::StartsWith("verdict: semantic bug — masking: top-left causal"));
+    // Declaring the kernel's actual semantics makes the mutant's output correct.
+    if (m != attn::Mutant::none)
+      CHECK_THAT(attnscope("diagnose " + path + " --mask top-left").output, Catch::StartsWith("verdict: no semantic bug"));
+  }
+  std::ofstream(dir + "/broken.safetensors") << "\x10\x00\x00\x00\x00\x00\x00\x00{\"q\":";
+  const auto broken = attnscope("diagnose " + dir + "/broken.safetensors");
+  CHECK(broken.status == 2);
+  CHECK_THAT(broken.output, Catch::Contains("broken.safetensors") && Catch::Contains("truncated"));
+}
