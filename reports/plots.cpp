@@ -30,8 +30,8 @@ std::string run_gnuplot(const std::string& dir, const std::string& name, std::st
 }
 
 const char* kHeader =
-    "set terminal svg size 720,420 dynamic enhanced font 'Helvetica,12' background rgb 'white'\n"
-    "set grid lc rgb '#dddddd'\nset key outside right top\n";
+    "set terminal svg size 860,560 dynamic enhanced font 'Helvetica,11' background rgb 'white'\n"
+    "set grid lc rgb '#dddddd'\nset key outside below\n";
 
 }  // namespace
 
@@ -87,7 +87,7 @@ std::string draw(const BarPlot& plot, const std::string& dir, std::string* error
   gp << kHeader << "set output '" << plot.name << ".svg'\n"
      << "set title " << quote(plot.title) << "\nset ylabel " << quote(plot.ylabel) << "\n"
      << "set style data histograms\nset style histogram " << (plot.stacked ? "rowstacked" : "clustered gap 1")
-     << "\nset style fill solid 0.85 border -1\nset xtics rotate by -30\nset key autotitle columnhead\n"
+     << "\nset style fill solid 0.85 border -1\nset xtics rotate by 90 right\nset bmargin 22\nset key autotitle columnhead outside right top\n"
      << "plot ";
   for (size_t b = 0; b < plot.bars.size(); ++b)
     gp << (b ? ", \\\n     " : "") << "'" << plot.name << ".dat' using " << (b + 2) << (b == 0 ? ":xtic(1)" : "");

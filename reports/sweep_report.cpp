@@ -147,6 +147,13 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
     } else if (!err.empty()) {
       files.plot_errors += err + "\n";
     }
+    std::error_code ignored;  // an empty gnuplot log says nothing: keep only logs with messages
+    for (const char* stem : {"max_abs_vs_seqlen", "excess_vs_seqlen", "max_abs_vs_cache_depth", "max_abs_vs_gqa",
+                             "ulp_vs_dim", "attribution", "ulp_histogram"}) {
+      const auto log = std::filesystem::path(plot_dir) / (std::string(stem) + ".log");
+      if (std::filesystem::exists(log, ignored) && std::filesystem::file_size(log, ignored) == 0)
+        std::filesystem::remove(log, ignored);
+    }
   };
   // Error against one axis: per kernel, the worst value of `metric` at each axis value.
   auto axis_plot = [&](const std::string& name, const std::string& axis, const std::string& xlabel,
@@ -154,6 +161,7 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
     LinePlot p{name, ylabel + " vs " + xlabel, xlabel, ylabel, logx, true, {}};
     std::set<double> distinct_x;
     for (const std::string& kname : kernel_order) {
+      if (kernels[kname].family == "mutant") continue;  // mutants are judged in the table, not drawn
       std::map<double, double> worst;
       for (const ResultRow& r : rows) {
         if (r.kernel != kname || r.status != "ok" || !r.config.contains(axis)) continue;
@@ -169,6 +177,7 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
     std::string err;
     add_plot(p.title, draw(p, plot_dir, &err), err);
   };
+  // Line plots show the correct kernels (and baselines); every mutant's verdict is in the table.
   axis_plot("max_abs_vs_seqlen", "seqlen_q", "S_q", "kernel", "max_abs", "max_abs", true);
   axis_plot("excess_vs_seqlen", "seqlen_q", "S_q", "excess", nullptr, "excess over rounding floor", true);
   axis_plot("max_abs_vs_cache_depth", "cache_depth", "cache depth (S_k - S_q)", "kernel", "max_abs", "max_abs", false);
