@@ -1,0 +1,20 @@
+set terminal svg size 860,560 dynamic enhanced font 'Helvetica,11' background rgb 'white'
+set grid lc rgb '#dddddd'
+set key outside below
+set output 'excess_vs_seqlen.svg'
+set title "excess over rounding floor vs S\\_q"
+set xlabel "S\\_q"
+set ylabel "excess over rounding floor"
+set logscale x 2
+set logscale y
+set format y '10^{%L}'
+plot 'excess_vs_seqlen.dat' index 0 using 1:2 with linespoints title "fa2.fp16.d64.m128n128", \
+     'excess_vs_seqlen.dat' index 1 using 1:2 with linespoints title "fa2.fp16.d64.m128n128.precise", \
+     'excess_vs_seqlen.dat' index 2 using 1:2 with linespoints title "fa2.fp16.d64.m128n128.lazy8", \
+     'excess_vs_seqlen.dat' index 3 using 1:2 with linespoints title "fa2.fp16.d64.m16n32", \
+     'excess_vs_seqlen.dat' index 4 using 1:2 with linespoints title "naive-fp16", \
+     'excess_vs_seqlen.dat' index 5 using 1:2 with linespoints title "fa2.bf16.d64.m128n128", \
+     'excess_vs_seqlen.dat' index 6 using 1:2 with linespoints title "fa2.bf16.d64.m128n128.precise", \
+     'excess_vs_seqlen.dat' index 7 using 1:2 with linespoints title "fa2.bf16.d64.m128n128.lazy8", \
+     'excess_vs_seqlen.dat' index 8 using 1:2 with linespoints title "fa2.bf16.d64.m16n32", \
+     'excess_vs_seqlen.dat' index 9 using 1:2 with linespoints title "naive-bf16"
