@@ -12,6 +12,7 @@
 #include "analysis/emulator.h"
 #include "analysis/order_sensitivity.h"
 #include "cli/commands.h"
+#include "cli/problem_flags.h"
 #include "core/errors.h"
 #include "core/generators.h"
 
@@ -19,12 +20,16 @@ namespace attn::cli {
 namespace {
 
 struct AttributeFlags {
-  int64_t batch = 1, seqlen_q = 512, seqlen_k = 512, head_dim = 64;
-  std::string heads = "1:1", dtype = "fp16", mask = "causal", dist = "normal", order = "forward", mutant = "none";
-  uint64_t seed = 0, order_seed = 1;
+  ProblemFlags problem;  // the problem and input flags shared with `attnscope run`
+  std::string order = "forward", mutant = "none";
+  uint64_t order_seed = 1;
   int block_m = 64, block_n = 64, splits = 1, threads = 0, extra_bits = 2, max_splits = 8;
   std::string tc_rounding = "toward-zero";
-  bool precise = false, json = false, time = false, no_order = false, allow_masked_rows = false;
+  bool precise = false, json = false, time = false, no_order = false;
+  AttributeFlags() {  // attribution's defaults: one head of a mid-size problem
+    problem.seqlen_q = problem.seqlen_k = 512;
+    problem.heads = "1:1";
+  }
 };
 
 KvBlockOrder parse_order(const std::string& text) {
@@ -32,20 +37,6 @@ KvBlockOrder parse_order(const std::string& text) {
   if (text == "reverse") return KvBlockOrder::reverse;
   if (text == "random") return KvBlockOrder::random;
   throw Error("--order '" + text + "' (allowed: forward, reverse, random)");
-}
-
-void parse_heads(const std::string& text, Problem& p) {
-  const auto colon = text.find(':');
-  try {
-    if (colon == std::string::npos) {
-      p.num_heads_q = p.num_heads_kv = std::stoll(text);
-    } else {
-      p.num_heads_q = std::stoll(text.substr(0, colon));
-      p.num_heads_kv = std::stoll(text.substr(colon + 1));
-    }
-  } catch (const std::exception&) {
-    throw ProblemError("--heads '" + text + "' must be HQ:HKV (e.g. 8:2) or H");
-  }
 }
 
 std::string pct(double part, double total) {
@@ -57,19 +48,8 @@ std::string pct(double part, double total) {
 
 void run_attribute(const AttributeFlags& f) {
   const auto start = std::chrono::steady_clock::now();
-  Problem problem;
-  problem.batch = f.batch;
-  problem.seqlen_q = f.seqlen_q;
-  problem.seqlen_k = f.seqlen_k;
-  parse_heads(f.heads, problem);
-  problem.head_dim = f.head_dim;
-  problem.dtype = parse_dtype(f.dtype);
-  problem.mask = parse_mask(f.mask);
-  problem.validate();
-  if (!f.allow_masked_rows) problem.require_no_fully_masked_rows();
-  InputSpec spec;
-  spec.distribution = parse_distribution(f.dist);
-  spec.seed = f.seed;
+  const Problem problem = f.problem.problem();
+  const InputSpec spec = f.problem.input_spec();
 
   AlgorithmConfig algorithm;
   algorithm.tiles = {f.block_m, f.block_n, f.splits, parse_order(f.order), f.order_seed};
@@ -107,8 +87,8 @@ void run_attribute(const AttributeFlags& f) {
     nlohmann::json j;
     j["problem"] = problem.label();
     j["config"] = algorithm.describe();
-    j["distribution"] = f.dist;
-    j["seed"] = f.seed;
+    j["distribution"] = f.problem.dist;
+    j["seed"] = f.problem.seed;
     j["truth"] = "emulator all-exact (double), mutant off";
     j["tensor_core"] = {{"group_size", tc.group_size}, {"extra_alignment_bits", tc.extra_alignment_bits},
                         {"final_rounding", f.tc_rounding}};
@@ -140,7 +120,7 @@ void run_attribute(const AttributeFlags& f) {
   }
 
   std::printf("attribution of %s, emulator %s, inputs %s seed %llu\n", problem.label().c_str(),
-              algorithm.describe().c_str(), f.dist.c_str(), static_cast<unsigned long long>(f.seed));
+              algorithm.describe().c_str(), f.problem.dist.c_str(), static_cast<unsigned long long>(f.problem.seed));
   std::printf("truth: all-exact emulator (double arithmetic, no mutant)\n");
   std::printf("total error: rmse %.4e  max_abs %.4e   (semantic, every stage exact: rmse %.4e max_abs %.4e)\n\n",
               std::sqrt(attribution.total_mse), attribution.total_max_abs, std::sqrt(attribution.semantic_mse),
@@ -181,15 +161,7 @@ void run_attribute(const AttributeFlags& f) {
 void add_attribute_command(CLI::App& app) {
   auto flags = std::make_shared<AttributeFlags>();
   auto* sub = app.add_subcommand("attribute", "Shapley attribution of one configuration's error over the emulator's stages");
-  sub->add_option("--batch", flags->batch, "batch size")->capture_default_str();
-  sub->add_option("--seqlen-q", flags->seqlen_q, "query length S_q")->capture_default_str();
-  sub->add_option("--seqlen-k", flags->seqlen_k, "key length S_k")->capture_default_str();
-  sub->add_option("--heads", flags->heads, "HQ:HKV (GQA) or H")->capture_default_str();
-  sub->add_option("--dim", flags->head_dim, "head dimension D")->capture_default_str();
-  sub->add_option("--dtype", flags->dtype, "fp16 | bf16")->capture_default_str();
-  sub->add_option("--mask", flags->mask, "causal | causal-br | top-left | none | window:L,R")->capture_default_str();
-  sub->add_option("--dist", flags->dist, "normal | uniform | outliers | large-logits | sink")->capture_default_str();
-  sub->add_option("--seed", flags->seed, "input seed")->capture_default_str();
+  flags->problem.add_to(*sub);
   sub->add_option("--block-m", flags->block_m, "BLOCK_M")->capture_default_str();
   sub->add_option("--block-n", flags->block_n, "BLOCK_N (multiple of 16)")->capture_default_str();
   sub->add_option("--splits", flags->splits, "split-KV partitions")->capture_default_str();
@@ -203,7 +175,6 @@ void add_attribute_command(CLI::App& app) {
   sub->add_option("--threads", flags->threads, "worker threads (0: all cores)")->capture_default_str();
   sub->add_option("--max-splits", flags->max_splits, "order sensitivity: split variants 2..N")->capture_default_str();
   sub->add_flag("--no-order", flags->no_order, "skip the order-sensitivity and batch-invariance runs");
-  sub->add_flag("--allow-masked-rows", flags->allow_masked_rows, "accept rows that see no key (output 0)");
   sub->add_flag("--json", flags->json, "machine-readable output");
   sub->add_flag("--time", flags->time, "print elapsed times");
   sub->callback([flags] { run_attribute(*flags); });
