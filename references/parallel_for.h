@@ -21,8 +21,10 @@ inline int default_reference_threads() {
 }
 
 /// Calls fn(i) for every i in [0, count) on up to `threads` threads (<= 0: default).
-template <class Fn>
-void parallel_for(int64_t count, int threads, Fn fn) {
+/// `at_thread_exit` runs on each worker thread after its last item (e.g. to free MPFR's
+/// per-thread constant caches, which would otherwise outlive the thread as leaks).
+template <class Fn, class Exit = void (*)()>
+void parallel_for(int64_t count, int threads, Fn fn, Exit at_thread_exit = [] {}) {
   if (threads <= 0) threads = default_reference_threads();
   const int64_t workers = std::min<int64_t>(threads, count);
   if (workers <= 1) {
@@ -42,6 +44,7 @@ void parallel_for(int64_t count, int threads, Fn fn) {
         next = count;  // stop handing out work
       }
     }
+    at_thread_exit();
   };
   std::vector<std::thread> pool;
   for (int64_t t = 0; t < workers; ++t) pool.emplace_back(work);
