@@ -1,0 +1,305 @@
+// test_decode.cpp: device checks of the KV-cache decode kernels (kernels/decode/).
+//  - every registered correct decode variant against compute_truth within the FlashAttention
+//    rule (max error <= 2 x the naive same-precision baseline's + 1e-5, LSE within 1e-4 rel,
+//    no NaN left from the poisoned O / partials / unused cache rows) over cache depths
+//    {1, 64, 300} x S_q {1, 4, 16} x GQA group {1, 4, 8} x FP16/BF16 x D 64/128 and depth 4096
+//    on a reduced set (D 128, S_q {1, 16}, group {1, 8}); each batch mixes three fills
+//    (depth + S_q, depth/3 + S_q, S_q); the last S_q rows arrive through the append kernel;
+//  - batch invariance of the fixed-split variants: an entry's O and LSE are bit-identical alone
+//    and inside a batch of other lengths;
+//  - every cache mutant (stale seq_lens, interleaved GQA, top-left alignment, base-2 LSE combine)
+//    FAILS the rule;
+//  - the append kernel's device-side overflow flag: set, and nothing written.
+// Hidden tags: [.decode_sanitize] small cases for compute-sanitizer, [.decode_bench] the bandwidth benchmark.
+// Runs only where a GPU is present (tests/gpu_main.cpp exits 77 otherwise).
+#include <catch2/catch.hpp>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/float_format.h"
+#include "core/generators.h"
+#include "core/half.h"
+#include "experiments/register_all.h"
+#include "kernels/cache/cache_plan.h"
+#include "kernels/decode/decode_launch.h"
+#include "references/truth.h"
+
+namespace attn {
+namespace {
+
+double max_abs_error(const Tensor<double>& a, const Tensor<double>& b) {
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = std::fabs(a.flat(i) - b.flat(i));
+    if (std::isnan(d)) return INFINITY;
+    worst = std::max(worst, d);
+  }
+  return worst;
+}
+
+struct Rule {
+  double error = 0, baseline = 0, bound = 0;
+  bool written = true, lse_ok = true;
+  bool passes() const { return error <= bound && written && lse_ok; }
+};
+
+Rule check_rule(const AttentionOutputs& out, const Truth& truth, const AttentionOutputs& baseline) {
+  Rule r;
+  r.error = max_abs_error(out.o, truth.o);
+  r.baseline = max_abs_error(baseline.o, truth.o);
+  r.bound = 2 * r.baseline + 1e-5;
+  for (int64_t i = 0; i < out.o.numel(); ++i) r.written &= !std::isnan(out.o.flat(i));
+  for (int64_t i = 0; i < out.lse.numel(); ++i) {
+    const double t = truth.lse.flat(i), k = out.lse.flat(i);
+    r.lse_ok &= std::isinf(t) ? (std::isinf(k) && k < 0) : std::fabs(k - t) <= 1e-4 * (1 + std::fabs(t));
+  }
+  return r;
+}
+
+/// B = 3 entries of fills depth + S_q, depth/3 + S_q and S_q (capacity: the longest + 5 unused rows).
+Problem decode_problem(DType dtype, int64_t d, int64_t depth, int64_t sq, int64_t group, int64_t heads_kv = 2) {
+  Problem p;
+  p.batch = 3;
+  p.seqlen_q = sq;
+  p.seqlen_k = depth + sq + 5;
+  p.num_heads_kv = heads_kv;
+  p.num_heads_q = heads_kv * group;
+  p.head_dim = d;
+  p.dtype = dtype;
+  p.seqlens_k = {depth + sq, depth / 3 + sq, sq};
+  return p;
+}
+
+const Kernel& baseline_for(DType dtype) { return *all_kernels().find(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16"); }
+
+std::vector<const Kernel*> decode_kernels(DType dtype, int64_t d, bool mutants) {
+  std::vector<const Kernel*> out;
+  for (const Kernel* k : all_kernels().all()) {
+    if (k->info.traits.count("path") == 0 || k->info.traits.at("path") != "decode") continue;
+    if ((k->info.family == "mutant") != mutants) continue;
+    if (k->info.traits.at("dtype") != dtype_name(dtype) || k->info.traits.at("head_dim") != std::to_string(d)) continue;
+    out.push_back(k);
+  }
+  return out;
+}
+
+TruthOptions quick_truth() {
+  TruthOptions t;
+  t.certify_rows = 2;  // first and last row certified by MPFI; FP64 elsewhere
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("every decode variant is within the FlashAttention rule on the cache grid", "[gpu][decode]") {
+  struct Case { int64_t d, depth, sq, group; };
+  std::vector<Case> cases;
+  for (int64_t d : {64, 128})
+    for (int64_t depth : {1, 64, 300})
+      for (int64_t sq : {1, 4, 16})
+        for (int64_t group : {1, 4, 8}) cases.push_back({d, depth, sq, group});
+  for (int64_t sq : {1, 16})
+    for (int64_t group : {1, 8}) cases.push_back({128, 4096, sq, group});
+  int runs = 0, failures = 0;
+  double worst_ratio = 0;
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    for (const Case& c : cases) {
+      const Problem pr = decode_problem(dtype, c.d, c.depth, c.sq, c.group);
+      InputSpec spec;
+      spec.distribution = (c.depth + c.sq) % 2 ? Distribution::outliers : Distribution::normal;
+      spec.seed = static_cast<uint64_t>(c.depth * 131 + c.sq * 7 + c.group);
+      const AttentionInputs in = generate_inputs(pr, spec);
+      const Truth truth = compute_truth(pr, in, quick_truth());
+      const AttentionOutputs base = baseline_for(dtype).run(pr, in);
+      const auto kernels = decode_kernels(dtype, c.d, false);
+      REQUIRE(kernels.size() == 2);
+      for (const Kernel* k : kernels) {
+        REQUIRE_FALSE(k->invalid_reason(pr).has_value());
+        const Rule r = check_rule(k->run(pr, in), truth, base);
+        ++runs;
+        worst_ratio = std::max(worst_ratio, r.error / r.bound);
+        if (!r.passes()) {
+          ++failures;
+          std::cout << "FAIL " << k->info.name << " " << pr.label() << " error " << r.error << " bound " << r.bound
+                    << " written " << r.written << " lse " << r.lse_ok << "\n";
+        }
+      }
+    }
+  }
+  std::cout << "decode rule: " << runs << " runs, " << failures << " failures, worst error/bound " << worst_ratio << "\n";
+  CHECK(runs == 2 * static_cast<int>(cases.size()) * 2);
+  CHECK(failures == 0);
+}
+
+TEST_CASE("fixed-split decode is batch-invariant (bit-identical alone and in a batch)", "[gpu][decode]") {
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    Problem batch = decode_problem(dtype, 128, 3000, 4, 4);
+    batch.seqlens_k = {700, 3004, 5, 1800};
+    batch.batch = 4;
+    InputSpec spec;
+    spec.seed = 99;
+    const AttentionInputs in = generate_inputs(batch, spec);
+    for (const Kernel* k : decode_kernels(dtype, 128, false)) {
+      if (k->info.traits.at("batch_invariant") != "true") continue;
+      const AttentionOutputs together = k->run(batch, in);
+      for (int64_t pick : {0, 3}) {
+        Problem alone = batch;
+        alone.batch = 1;
+        alone.seqlens_k = {batch.seqlens_k[static_cast<size_t>(pick)]};
+        AttentionInputs one{Tensor<double>(alone.q_shape()), Tensor<double>(alone.kv_shape()), Tensor<double>(alone.kv_shape())};
+        const int64_t qn = one.q.numel(), kn = one.k.numel();
+        for (int64_t i = 0; i < qn; ++i) one.q.flat(i) = in.q.flat(pick * qn + i);
+        for (int64_t i = 0; i < kn; ++i) {
+          one.k.flat(i) = in.k.flat(pick * kn + i);
+          one.v.flat(i) = in.v.flat(pick * kn + i);
+        }
+        const AttentionOutputs single = k->run(alone, one);
+        int64_t differing = 0;
+        for (int64_t i = 0; i < qn; ++i) differing += single.o.flat(i) != together.o.flat(pick * qn + i);
+        const int64_t ln = single.lse.numel();
+        for (int64_t i = 0; i < ln; ++i) differing += single.lse.flat(i) != together.lse.flat(pick * ln + i);
+        std::cout << k->info.name << " entry " << pick << ": " << differing << " elements differ alone vs batched\n";
+        CHECK(differing == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("every cache mutant fails the FlashAttention rule", "[gpu][decode]") {
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    const Problem pr = decode_problem(dtype, 128, 300, 4, 4);
+    InputSpec spec;
+    spec.seed = 5;
+    const AttentionInputs in = generate_inputs(pr, spec);
+    const Truth truth = compute_truth(pr, in, quick_truth());
+    const AttentionOutputs base = baseline_for(dtype).run(pr, in);
+    const auto mutants = decode_kernels(dtype, 128, true);
+    CHECK(mutants.size() == 4);
+    for (const Kernel* k : mutants) {
+      const Rule r = check_rule(k->run(pr, in), truth, base);
+      std::cout << k->info.name << " (" << k->info.planted_bug << "): error " << r.error << " bound " << r.bound
+                << " lse_ok " << r.lse_ok << "\n";
+      CHECK_FALSE(r.passes());
+    }
+  }
+}
+
+TEST_CASE("append kernel refuses an overflowing entry on the device and writes nothing", "[gpu][decode][.decode_sanitize]") {
+  const int B = 2, cap = 8, hkv = 1, d = 64, fresh = 3;
+  const std::vector<int> old = {4, 6};  // entry 1 would reach 9 > 8
+  CHECK_THROWS_AS(check_append_fits({4, 6}, fresh, cap), CacheOverflowError);
+  std::vector<uint16_t> cache(static_cast<size_t>(B * cap * hkv * d), 0x1234), fresh_rows(static_cast<size_t>(B * fresh * hkv * d), 0x3c00);
+  void *dk, *dv, *dnk, *dnv, *dold, *dflag;
+  REQUIRE(cudaMalloc(&dk, cache.size() * 2) == cudaSuccess);
+  REQUIRE(cudaMalloc(&dv, cache.size() * 2) == cudaSuccess);
+  REQUIRE(cudaMalloc(&dnk, fresh_rows.size() * 2) == cudaSuccess);
+  REQUIRE(cudaMalloc(&dnv, fresh_rows.size() * 2) == cudaSuccess);
+  REQUIRE(cudaMalloc(&dold, 8) == cudaSuccess);
+  REQUIRE(cudaMalloc(&dflag, 4) == cudaSuccess);
+  cudaMemcpy(dk, cache.data(), cache.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(dv, cache.data(), cache.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(dnk, fresh_rows.data(), fresh_rows.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(dnv, fresh_rows.data(), fresh_rows.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(dold, old.data(), 8, cudaMemcpyHostToDevice);
+  cudaMemset(dflag, 0, 4);
+  launch_append(dnk, dnv, dk, dv, static_cast<const int*>(dold), B, fresh, cap, hkv, d, static_cast<int*>(dflag), nullptr);
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  int flag = 0;
+  std::vector<uint16_t> after(cache.size());
+  cudaMemcpy(&flag, dflag, 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(after.data(), dk, after.size() * 2, cudaMemcpyDeviceToHost);
+  CHECK(flag == 1);
+  // Entry 0 (fits) got rows 4..6; entry 1 (overflows) is untouched.
+  int64_t written0 = 0, touched1 = 0;
+  for (int64_t i = 0; i < cap * hkv * d; ++i) {
+    written0 += after[static_cast<size_t>(i)] == 0x3c00;
+    touched1 += after[static_cast<size_t>(cap * hkv * d + i)] != 0x1234;
+  }
+  CHECK(written0 == fresh * hkv * d);
+  CHECK(touched1 == 0);
+  for (void* p : {dk, dv, dnk, dnv, dold, dflag}) cudaFree(p);
+}
+
+TEST_CASE("decode variants on small cases (for compute-sanitizer)", "[.decode_sanitize]") {
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (int64_t d : {64, 128}) {
+      const Problem pr = decode_problem(dtype, d, 100, 4, 4);
+      InputSpec spec;
+      spec.seed = 3;
+      const AttentionInputs in = generate_inputs(pr, spec);
+      for (bool mutants : {false, true})
+        for (const Kernel* k : decode_kernels(dtype, d, mutants)) {
+          const AttentionOutputs out = k->run(pr, in);
+          bool finite = true;
+          for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
+          CHECK(finite);
+        }
+    }
+}
+
+TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
+  const int B = 8, Hq = 32, Hkv = 8, D = 128;
+  for (int L : {4096, 16384, 65536}) {
+    const size_t cache = static_cast<size_t>(B) * L * Hkv * D;
+    std::vector<uint16_t> host(cache);
+    for (size_t i = 0; i < cache; ++i) host[i] = Half(0.01 * static_cast<double>((i * 2654435761u) % 200) - 1.0).bits();
+    void *dq, *dk, *dv, *dout, *dlse, *dpo, *dplse, *dlens;
+    const int max_splits = 64;
+    cudaMalloc(&dq, static_cast<size_t>(B) * Hq * D * 2);
+    cudaMalloc(&dk, cache * 2);
+    cudaMalloc(&dv, cache * 2);
+    cudaMalloc(&dout, static_cast<size_t>(B) * Hq * D * 2);
+    cudaMalloc(&dlse, static_cast<size_t>(B) * Hq * 4);
+    cudaMalloc(&dpo, static_cast<size_t>(max_splits) * B * Hq * D * 4);
+    cudaMalloc(&dplse, static_cast<size_t>(max_splits) * B * Hq * 4);
+    cudaMalloc(&dlens, B * 4);
+    cudaMemcpy(dk, host.data(), cache * 2, cudaMemcpyHostToDevice);
+    cudaMemcpy(dv, host.data(), cache * 2, cudaMemcpyHostToDevice);
+    cudaMemcpy(dq, host.data(), static_cast<size_t>(B) * Hq * D * 2, cudaMemcpyHostToDevice);
+    std::vector<int> lens(B, L);
+    cudaMemcpy(dlens, lens.data(), B * 4, cudaMemcpyHostToDevice);
+    const std::vector<int64_t> keys(B, L);
+    for (int mode = 0; mode < 2; ++mode) {
+      const SplitPlan plan = mode == 0 ? plan_heuristic_splits(keys, Hkv, kDecodeTargetCtas) : plan_fixed_splits(keys, std::max(256, L / 64));
+      DecodeParams p;
+      p.q = dq; p.k_cache = dk; p.v_cache = dv; p.o = dout; p.lse = static_cast<float*>(dlse);
+      p.partial_o = static_cast<float*>(dpo); p.partial_lse = static_cast<float*>(dplse);
+      p.seqlens_k = static_cast<const int*>(dlens);
+      p.batch = B; p.seqlen_q = 1; p.capacity = L; p.num_heads_q = Hq; p.num_heads_kv = Hkv; p.head_dim = D;
+      p.keys_per_split = static_cast<int>(plan.keys_per_split);
+      p.max_splits = static_cast<int>(plan.max_splits);
+      p.scale = 1.0f / std::sqrt(128.0f);
+      REQUIRE(p.max_splits <= max_splits);
+      for (int w = 0; w < 5; ++w) launch_decode(p, false, nullptr);
+      cudaEvent_t start, stop;
+      cudaEventCreate(&start);
+      cudaEventCreate(&stop);
+      const int iters = 50;
+      cudaEventRecord(start);
+      for (int it = 0; it < iters; ++it) launch_decode(p, false, nullptr);
+      cudaEventRecord(stop);
+      REQUIRE(cudaEventSynchronize(stop) == cudaSuccess);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      const double us = 1e3 * ms / iters;
+      const double bytes = 2.0 * static_cast<double>(cache) * 2;  // K and V, 2 bytes each
+      std::printf("BENCH ours decode.fp16.d128.%s L=%d splits=%d keys_per_split=%d time_us=%.2f TBps=%.3f\n",
+                  mode == 0 ? "split" : "fixed", L, p.max_splits, p.keys_per_split, us, bytes / (us * 1e-6) / 1e12);
+      cudaEventDestroy(start);
+      cudaEventDestroy(stop);
+    }
+    for (void* ptr : {dq, dk, dv, dout, dlse, dpo, dplse, dlens}) cudaFree(ptr);
+  }
+  CHECK(cudaGetLastError() == cudaSuccess);
+}
+
+}  // namespace attn

@@ -1,0 +1,67 @@
+// test_cache_plan.cpp: CPU checks of the decode path's host logic (kernels/cache/cache_plan.h):
+// the append overflow check (CacheOverflowError naming the batch entry and the sizes, raised
+// before anything could be written) and the split-KV planning (fixed split size independent of
+// the batch around an entry; heuristic split sizes a multiple of the 64-key tile, covering every key).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "kernels/cache/cache_plan.h"
+
+namespace attn {
+
+TEST_CASE("append overflow is refused with the entry and sizes named", "[cache]") {
+  CHECK_NOTHROW(check_append_fits({0, 10, 90}, 10, 100));  // 90 + 10 == capacity exactly fits
+  CHECK_NOTHROW(check_append_fits({}, 5, 0));
+  try {
+    check_append_fits({0, 95, 91}, 10, 100);
+    FAIL("no error for an overflowing append");
+  } catch (const CacheOverflowError& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("batch entry 1") != std::string::npos);  // the first overflowing entry
+    CHECK(msg.find("95") != std::string::npos);
+    CHECK(msg.find("105") != std::string::npos);
+    CHECK(msg.find("capacity 100") != std::string::npos);
+  }
+  CHECK_THROWS_AS(check_append_fits({101}, 0, 100), CacheOverflowError);  // already past capacity
+  CHECK_THROWS_AS(check_append_fits({-1}, 1, 100), CacheOverflowError);
+  CHECK_THROWS_AS(check_append_fits({0}, -1, 100), CacheOverflowError);
+  CHECK_THROWS_AS(check_append_fits({0}, 101, 100), CacheOverflowError);
+}
+
+TEST_CASE("fixed split plan depends only on each entry's own length", "[cache]") {
+  const SplitPlan alone = plan_fixed_splits({300}, 256);
+  const SplitPlan mixed = plan_fixed_splits({4096, 300, 1, 0}, 256);
+  CHECK(alone.keys_per_split == 256);
+  CHECK(alone.splits == std::vector<int64_t>{2});
+  CHECK(mixed.splits == std::vector<int64_t>{16, 2, 1, 1});  // an empty entry still gets one (empty) split
+  CHECK(mixed.max_splits == 16);
+  CHECK(mixed.splits[1] == alone.splits[0]);
+  CHECK_THROWS_AS(plan_fixed_splits({10}, 100), Error);  // not a multiple of the 64-key tile
+  CHECK_THROWS_AS(plan_fixed_splits({10}, 0), Error);
+}
+
+TEST_CASE("heuristic split plan covers every key with tile-multiple splits", "[cache]") {
+  for (int64_t longest : {1, 64, 65, 300, 4096, 65536}) {
+    for (int64_t batch : {1, 8, 64}) {
+      std::vector<int64_t> keys(static_cast<size_t>(batch), longest);
+      keys[0] = longest / 2;
+      const SplitPlan plan = plan_heuristic_splits(keys, 8, 264);
+      CHECK(plan.keys_per_split % 64 == 0);
+      CHECK(plan.keys_per_split > 0);
+      CHECK(plan.max_splits <= 64);
+      CHECK(plan.max_splits * plan.keys_per_split >= *std::max_element(keys.begin(), keys.end()));
+      for (size_t b = 0; b < keys.size(); ++b) {
+        CHECK(plan.splits[b] * plan.keys_per_split >= keys[b]);
+        CHECK((plan.splits[b] - 1) * plan.keys_per_split < std::max<int64_t>(keys[b], 1));  // no empty trailing split
+      }
+    }
+  }
+  // Batch 1 at 4k keys: enough splits to fill the machine (264 CTAs over 8 KV heads -> 33 -> 32 splits of 128).
+  CHECK(plan_heuristic_splits({4096}, 8, 264).max_splits >= 16);
+}
+
+}  // namespace attn
