@@ -13,6 +13,8 @@ OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device/decode
 chmod +x $BIN/* 2>/dev/null
+# libmpfr/libgmp built here travel in $BIN/lib in case the device image lacks them.
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $(cat $BIN/commit.txt)"
@@ -23,23 +25,23 @@ chmod +x $BIN/* 2>/dev/null
 cat "$OUT/provenance.txt"
 
 echo "== test_gpu [decode]"
-( time timeout 200 $BIN/test_gpu "[decode]" --durations yes ) > "$OUT/test_decode.log" 2>&1
+( time timeout 180 $BIN/test_gpu "[decode]" --durations yes ) > "$OUT/test_decode.log" 2>&1
 echo "test_gpu [decode] exit $?" | tee -a "$OUT/test_decode.log"
 grep -E "decode rule|differ|FAIL|mutant|passed|failed" "$OUT/test_decode.log" | tail -30
 
 echo "== compute-sanitizer"
 for tool in memcheck racecheck; do
   echo "### compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu '[.decode_sanitize]'" >> "$OUT/sanitizer.log"
-  ( time timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu "[.decode_sanitize]" ) >> "$OUT/sanitizer.log" 2>&1
+  ( time timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu "[.decode_sanitize]" ) >> "$OUT/sanitizer.log" 2>&1
   echo "compute-sanitizer $tool exit $?" | tee -a "$OUT/sanitizer.log"
   tail -4 "$OUT/sanitizer.log"
 done
 
 echo "== bench"
 echo "### $BIN/test_gpu '[.decode_bench]'" >> "$OUT/bench.log"
-timeout 60 $BIN/test_gpu "[.decode_bench]" >> "$OUT/bench.log" 2>&1
+timeout 40 $BIN/test_gpu "[.decode_bench]" >> "$OUT/bench.log" 2>&1
 echo "ours exit $?" | tee -a "$OUT/bench.log"
 echo "### python3 experiments/peers/bench_torch_decode.py --warmup 5 --iters 50" >> "$OUT/bench.log"
-PYTHONUNBUFFERED=1 timeout 90 python3 experiments/peers/bench_torch_decode.py --warmup 5 --iters 50 >> "$OUT/bench.log" 2>&1
+PYTHONUNBUFFERED=1 timeout 70 python3 experiments/peers/bench_torch_decode.py --warmup 5 --iters 50 >> "$OUT/bench.log" 2>&1
 echo "torch exit $?" | tee -a "$OUT/bench.log"
 grep BENCH "$OUT/bench.log"
