@@ -201,7 +201,6 @@ Diagnosis diagnose(const Problem& p, const AttentionInputs& in, const Tensor<dou
   };
   const std::vector<Semantics> sems = candidates(p);
   const Tensor<double> declared_truth = exact(sems[0]);
-  const double declared_floor = rounding_floor(declared_truth, out_dtype).rmse;
   auto candidate = [&](const Semantics& sem, const Tensor<double>& truth) {
     SemanticCandidate c{sem.name, sem.category, compute_metrics(observed, truth, out_dtype), 0, false};
     const double floor = rounding_floor(truth, out_dtype).rmse;
