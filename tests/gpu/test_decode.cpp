@@ -250,8 +250,6 @@ TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
   const int B = 8, Hq = 32, Hkv = 8, D = 128;
   for (int L : {4096, 16384, 65536}) {
     const size_t cache = static_cast<size_t>(B) * L * Hkv * D;
-    std::vector<uint16_t> host(cache);
-    for (size_t i = 0; i < cache; ++i) host[i] = Half(0.01 * static_cast<double>((i * 2654435761u) % 200) - 1.0).bits();
     void *dq, *dk, *dv, *dout, *dlse, *dpo, *dplse, *dlens;
     const int max_splits = 64;
     cudaMalloc(&dq, static_cast<size_t>(B) * Hq * D * 2);
@@ -262,9 +260,10 @@ TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
     cudaMalloc(&dpo, static_cast<size_t>(max_splits) * B * Hq * D * 4);
     cudaMalloc(&dplse, static_cast<size_t>(max_splits) * B * Hq * 4);
     cudaMalloc(&dlens, B * 4);
-    cudaMemcpy(dk, host.data(), cache * 2, cudaMemcpyHostToDevice);
-    cudaMemcpy(dv, host.data(), cache * 2, cudaMemcpyHostToDevice);
-    cudaMemcpy(dq, host.data(), static_cast<size_t>(B) * Hq * D * 2, cudaMemcpyHostToDevice);
+    // Timing only: byte patterns filled on the device (0x2C2C = 0.0645 in FP16, 0x3C3C = 1.06).
+    cudaMemset(dk, 0x2C, cache * 2);
+    cudaMemset(dv, 0x3C, cache * 2);
+    cudaMemset(dq, 0x2C, static_cast<size_t>(B) * Hq * D * 2);
     std::vector<int> lens(B, L);
     cudaMemcpy(dlens, lens.data(), B * 4, cudaMemcpyHostToDevice);
     const std::vector<int64_t> keys(B, L);
