@@ -8,7 +8,9 @@
 #   4. bandwidth: test_gpu "[.decode_bench]" (ours) and experiments/peers/bench_torch_decode.py (SDPA
 #      flash and cuDNN) in the same call.
 # Logs land in $OUT: provenance.txt, test_decode.log, sanitizer.log, bench.log.
+# Usage: experiments/device/decode_run.sh [steps]  (comma list of test,sanitize,bench; default all)
 set -u
+STEPS="${1:-test,sanitize,bench}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device/decode
@@ -24,11 +26,13 @@ export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"
 } > "$OUT/provenance.txt" 2>&1
 cat "$OUT/provenance.txt"
 
+if [[ ",$STEPS," == *",test,"* ]]; then
 echo "== test_gpu [decode]"
 ( time timeout 180 $BIN/test_gpu "[decode]" --durations yes ) > "$OUT/test_decode.log" 2>&1
 echo "test_gpu [decode] exit $?" | tee -a "$OUT/test_decode.log"
 grep -E "decode rule|differ|FAIL|mutant|passed|failed" "$OUT/test_decode.log" | tail -30
-
+fi
+if [[ ",$STEPS," == *",sanitize,"* ]]; then
 echo "== compute-sanitizer"
 for tool in memcheck racecheck; do
   echo "### compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu '[.decode_sanitize]'" >> "$OUT/sanitizer.log"
@@ -36,7 +40,8 @@ for tool in memcheck racecheck; do
   echo "compute-sanitizer $tool exit $?" | tee -a "$OUT/sanitizer.log"
   tail -4 "$OUT/sanitizer.log"
 done
-
+fi
+if [[ ",$STEPS," == *",bench,"* ]]; then
 echo "== bench"
 echo "### $BIN/test_gpu '[.decode_bench]'" >> "$OUT/bench.log"
 timeout 40 $BIN/test_gpu "[.decode_bench]" >> "$OUT/bench.log" 2>&1
@@ -45,3 +50,4 @@ echo "### python3 experiments/peers/bench_torch_decode.py --warmup 5 --iters 50"
 PYTHONUNBUFFERED=1 timeout 70 python3 experiments/peers/bench_torch_decode.py --warmup 5 --iters 50 >> "$OUT/bench.log" 2>&1
 echo "torch exit $?" | tee -a "$OUT/bench.log"
 grep BENCH "$OUT/bench.log"
+fi
