@@ -24,7 +24,7 @@ struct SplitPlan {
 /// so its output is batch-invariant. keys_per_split must be a positive multiple of 64.
 SplitPlan plan_fixed_splits(const std::vector<int64_t>& keys, int64_t keys_per_split);
 
-/// Heuristic: about `target_ctas` CTAs over batch x kv_heads x splits, at most 64 splits,
+/// Heuristic: at most `target_ctas` CTAs over batch x kv_heads x splits (at least one split), at most 64 splits,
 /// split size rounded up to the 64-key tile. Depends on the batch: NOT batch-invariant.
 SplitPlan plan_heuristic_splits(const std::vector<int64_t>& keys, int64_t num_heads_kv, int64_t target_ctas);
 

@@ -109,8 +109,10 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   constexpr int kVecsPerThread = kTileKeys * kVecsPerRow / kThreads;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
-  for (int tile = key_begin; tile < key_end; tile += kTileKeys) {
-    uint4 kr[kVecsPerThread], vr[kVecsPerThread];
+  // Register double buffer: tile t+1 is requested from memory before tile t is computed, so the
+  // loads stay in flight during the score / softmax / PV phases.
+  uint4 kr[kVecsPerThread], vr[kVecsPerThread];
+  auto load_tile = [&](int tile) {
 #pragma unroll
     for (int u = 0; u < kVecsPerThread; ++u) {
       const int e = threadIdx.x + u * kThreads, j = e / kVecsPerRow, c = e % kVecsPerRow;
@@ -123,6 +125,9 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
         vr[u] = make_uint4(0, 0, 0, 0);
       }
     }
+  };
+  if (key_begin < key_end) load_tile(key_begin);
+  for (int tile = key_begin; tile < key_end; tile += kTileKeys) {
     __syncthreads();  // previous tile fully consumed
 #pragma unroll
     for (int u = 0; u < kVecsPerThread; ++u) {
@@ -133,6 +138,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
       vd[0] = vr[u].x; vd[1] = vr[u].y; vd[2] = vr[u].z; vd[3] = vr[u].w;
     }
     __syncthreads();
+    if (tile + kTileKeys < key_end) load_tile(tile + kTileKeys);
     // Scores: FP32 dot products in dimension order, then one multiply by the scale.
     for (int e = threadIdx.x; e < rows * kTileKeys; e += kThreads) {
       const int r = e / kTileKeys, j = e % kTileKeys, i = r % p.seqlen_q, key = tile + j;

@@ -40,9 +40,9 @@ struct DecodeParams {
 /// Largest S_q x (H_q / H_kv) rows one CTA holds (shared memory: Q and O accumulators in FP32).
 inline constexpr int kDecodeMaxRows = 128;
 
-/// CTAs the heuristic split plan aims for: 8 per SM of an H100 SXM (132 SMs), so that the
-/// serial load-then-compute phases of co-resident CTAs overlap.
-inline constexpr int64_t kDecodeTargetCtas = 8 * 132;
+/// CTAs the heuristic split plan aims for: one wave on an H100 SXM (132 SMs) at 4 resident CTAs
+/// per SM (the D = 128 split kernel uses 121 registers x 128 threads), so no partial second wave.
+inline constexpr int64_t kDecodeTargetCtas = 4 * 132;
 
 /// Split kernel then combine kernel on `stream` (a cudaStream_t; null: default stream).
 /// bf16: element type BF16 (else FP16). head_dim 64 or 128. Throws attn::Error on a launch error.
