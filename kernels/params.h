@@ -1,11 +1,13 @@
 // params.h: runtime shapes and pointers of one prefill launch (plain struct, host and device).
 // Not the compile-time knobs: those are kernels/tile_traits.h. Layouts are DESIGN.md's:
-// Q/O [B, S_q, H_q, D], K/V [B, S_k, H_kv, D] contiguous, LSE [B, H_q, S_q] in FP32.
+// Q/O [B, S_q, H_q, D], K/V [B, S_k, H_kv, D] contiguous (S_k: capacity when seqlens_k is set) or
+// paged [num_pages, page_size, H_kv, D] through layout's block table, LSE [B, H_q, S_q] in FP32.
 #pragma once
 
 #include <cstdint>
 
 #include "core/mask.h"
+#include "kernels/cache/kv_layout.h"
 
 namespace attn {
 
@@ -17,6 +19,7 @@ struct PrefillParams {
   void* o = nullptr;             ///< (B, S_q, H_q, D)
   float* lse = nullptr;          ///< (B, H_q, S_q), natural log; may be null
   const int* seqlens_k = nullptr;///< (B) valid keys per batch entry; null: all S_k
+  KvLayout layout{};             ///< paged KV cache (chunked prefill); block_table null: contiguous
   int batch = 1, seqlen_q = 1, seqlen_k = 1, num_heads_q = 1, num_heads_kv = 1;
   float scale_log2 = 0.f;        ///< softmax_scale * log2(e): exp2 replaces exp (FA2)
   float scale = 0.f;             ///< softmax_scale (for the natural-log LSE)

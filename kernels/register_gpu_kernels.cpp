@@ -16,6 +16,7 @@
 #include "core/errors.h"
 #include "core/float_format.h"
 #include "core/half.h"
+#include "kernels/device_buffer.h"
 #include "kernels/prefill_variants.h"
 #endif
 
@@ -30,26 +31,6 @@ bool gpu_available(std::string* why) {
 #else
 
 namespace {
-
-void cuda_check(cudaError_t e, const std::string& what) {
-  if (e != cudaSuccess) throw Error("CUDA: " + what + ": " + cudaGetErrorString(e));
-}
-
-/// Device buffer freed on scope exit (so a failed check never leaks).
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  explicit DeviceBuffer(size_t bytes) { cuda_check(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes), "cudaMalloc"); }
-  ~DeviceBuffer() { cudaFree(ptr); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
-
-std::vector<uint16_t> to_bits(const Tensor<double>& t, DType dtype) {
-  std::vector<uint16_t> bits(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i)
-    bits[static_cast<size_t>(i)] = dtype == DType::fp16 ? Half(t.flat(i)).bits() : BFloat16(t.flat(i)).bits();
-  return bits;
-}
 
 std::optional<std::string> prefill_invalid_reason(const PrefillVariant& v, const Problem& pr) {
   const DType want = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
@@ -89,18 +70,7 @@ AttentionOutputs run_prefill(const PrefillVariant& v, const Problem& pr, const A
   v.launch(p, nullptr);
   cuda_check(cudaGetLastError(), v.name + " launch");
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
-  std::vector<uint16_t> o(q.size());
-  std::vector<float> lse(nlse);
-  cuda_check(cudaMemcpy(o.data(), dout.ptr, o.size() * 2, cudaMemcpyDeviceToHost), "copy O back");
-  cuda_check(cudaMemcpy(lse.data(), dlse.ptr, nlse * 4, cudaMemcpyDeviceToHost), "copy LSE back");
-  AttentionOutputs out;
-  out.out_dtype = pr.dtype;
-  out.o = Tensor<double>(pr.q_shape());
-  out.lse = Tensor<double>(pr.lse_shape());
-  for (size_t i = 0; i < o.size(); ++i)
-    out.o.flat(static_cast<int64_t>(i)) = pr.dtype == DType::fp16 ? Half::from_bits(o[i]).to_double() : BFloat16::from_bits(o[i]).to_double();
-  for (size_t i = 0; i < nlse; ++i) out.lse.flat(static_cast<int64_t>(i)) = lse[i];
-  return out;
+  return download_outputs(dout, dlse, pr);
 }
 
 }  // namespace

@@ -13,6 +13,15 @@ namespace attn {
 /// it throws: callers run it before launching the append kernel.
 void check_append_fits(const std::vector<int64_t>& seq_lens, int64_t new_tokens, int64_t capacity);
 
+/// Checks a paged cache's block table ([B, pages_per_seq], row-major) before anything is written:
+/// the page size within [kMinPageSize, kMaxPageSize]; every logical page holding one of the
+/// lens_after[b] keys mapped to a physical page in [0, num_pages); and every page the append
+/// will write (logical pages covering rows old_lens[b] .. lens_after[b] - 1) referenced by no
+/// other (entry, logical page) slot — a page shared for a prefix may be read, never written.
+/// Throws ProblemError naming the entry, the logical page and the physical page.
+void check_block_table(const std::vector<int>& table, int64_t pages_per_seq, int64_t page_size, int64_t num_pages,
+                       const std::vector<int64_t>& old_lens, const std::vector<int64_t>& lens_after);
+
 /// How the keys of each batch entry are cut into split-KV partitions.
 struct SplitPlan {
   int64_t keys_per_split = 0;          ///< a multiple of the key tile (64)

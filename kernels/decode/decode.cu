@@ -1,22 +1,27 @@
 // decode.cu: KV-cache decode kernels (flash-decoding) and the cache append kernel.
-//  - split kernel: one CTA per (split, KV head, batch entry); all S_q x group query rows of the
-//    GQA group packed into it; 64-key tiles of the contiguous cache [B, S_max, H_kv, D] staged in
-//    shared memory; FP32 scores, exact-ish expf online softmax, FP32 P (never cast to FP16/BF16)
-//    and FP32 PV accumulation on CUDA cores (decode is bandwidth-bound: tensor cores buy nothing
-//    at S_q x group <= 32 rows); writes a normalized partial O and its natural LSE per split;
+//  - split kernel: one CTA per (split, KV head x row block, batch entry); the S_q x group query
+//    rows of the GQA group packed into it (64 rows per CTA at most); 64-key tiles of the cache
+//    (contiguous [B, S_max, H_kv, D] or paged through a block table, kv_layout.h) brought into
+//    shared memory by cp.async, two stages (tile t+1 in flight during tile t's math); FP32 scores,
+//    accurate expf online softmax, FP32 P (never cast to FP16/BF16) and FP32 PV on CUDA cores
+//    (decode is bandwidth-bound: at <= 64 rows the FP32 math stays under the memory time);
+//    writes a normalized partial O and its natural LSE per split;
 //  - combine kernel: merges the splits of one row in split order (deterministic) by LSE weights;
-//  - append kernel: copies new K/V rows behind seq_lens[b], refusing (flag) any overflowing entry.
-// Not the host side (register_decode_kernels.cpp) and not the paged layout (missing).
+//  - append kernel: copies new K/V rows behind seq_lens[b] (through the block table when paged),
+//    refusing (flag) any overflowing entry.
+// Not the host side (register_decode_kernels.cpp, kernels/cache/).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
 
 #include "core/errors.h"
 #include "kernels/decode/decode_launch.h"
+#include "kernels/prefill/mma.cuh"
 
 namespace attn {
 namespace {
@@ -57,17 +62,47 @@ __device__ __forceinline__ int effective_keys(const DecodeParams& p, int b) {
   return n;
 }
 
-template <int D>
-constexpr int smem_words_for(int rows) {
-  return 2 * rows * D + rows * kTileKeys + 3 * rows + 2 * kTileKeys * (D / 2 + 1);
+/// Eight FP16/BF16 values of one 16-byte shared-memory chunk, widened exactly to FP32.
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
+  const float2 a = to_float2(v.x, static_cast<T*>(nullptr)), b = to_float2(v.y, static_cast<T*>(nullptr));
+  const float2 c = to_float2(v.z, static_cast<T*>(nullptr)), d = to_float2(v.w, static_cast<T*>(nullptr));
+  f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y; f[4] = c.x; f[5] = c.y; f[6] = d.x; f[7] = d.y;
 }
 
+// Shared memory of the split kernel, in 32-bit words:
+//   K and V tiles, two stages: [stage][K|V][64 keys][kRowWords]. A row is D/2 words + 4 of
+//   padding: 16-byte aligned for cp.async, and D/8 + 1 (odd) 16-byte chunks long, so the eight
+//   lanes of a quarter warp reading eight consecutive keys with 128-bit loads hit eight distinct
+//   bank groups, and rows 4 apart start 16 banks apart (the two key halves of the PV loop);
+//   Q and the O accumulator [rows4][D] FP32; scores / P [rows4][64]; m, l, alpha [rows4].
+template <int D>
+struct SplitSmem {
+  static constexpr int kRowWords = D / 2 + 4;
+  static constexpr int kTileWords = kTileKeys * kRowWords;
+  static constexpr int kKvWords = 2 * 2 * kTileWords;
+  static constexpr size_t bytes(int rows4) {
+    return 4 * static_cast<size_t>(kKvWords + 2 * rows4 * D + rows4 * kTileKeys + 3 * rows4);
+  }
+};
+
+__host__ __device__ constexpr int round_up4(int n) { return (n + 3) / 4 * 4; }
+
+// One CTA: (split, KV head x row block, batch entry). Rows are the GQA group's query rows packed
+// as r = g * S_q + i (group member g, query i); a row block holds up to kDecodeRowsPerCta of them.
+// Numerics (per row): S = (sum over the first D/2 dims + sum over the last D/2, each an FP32 fma
+// chain in dimension order) * scale; online softmax per 64-key tile with natural expf in FP32;
+// P stays FP32; PV per tile: two FP32 fma chains over alternating groups of 4 keys, added, then
+// O = fma(O, alpha, that sum). Nothing is rounded to FP16/BF16 before the final output.
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodeParams p) {
-  constexpr int KS = D / 2 + 1;  // row stride in 32-bit words: odd, so key-per-lane reads hit distinct banks
-  const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  using Smem = SplitSmem<D>;
+  constexpr int RW = Smem::kRowWords, CH = D / 8;  // CH: 16-byte chunks per K/V row
+  const int row_blocks = (p.seqlen_q * (p.num_heads_q / p.num_heads_kv) + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
+  const int split = blockIdx.x, hk = blockIdx.y / row_blocks, rb = blockIdx.y % row_blocks, b = blockIdx.z;
   const int group = p.num_heads_q / p.num_heads_kv;
-  const int rows = p.seqlen_q * group;
+  const int row0 = rb * kDecodeRowsPerCta;
+  const int rows = min(kDecodeRowsPerCta, p.seqlen_q * group - row0), rows4 = round_up4(rows);
   const int keys = effective_keys(p, b);
   const int num_splits = keys > 0 ? (keys + p.keys_per_split - 1) / p.keys_per_split : 1;
   if (split >= num_splits) return;  // the combine reads only this entry's splits
@@ -77,89 +112,96 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   if ((p.mutant_flags & kDecodeTopLeft) && mask.kind == MaskKind::causal_bottom_right)
     mask.kind = MaskKind::causal_top_left;  // MUTANT: top-left alignment in the cache path
 
-  extern __shared__ float smem[];
-  float* q_s = smem;                      // [rows][D]
-  float* acc_s = q_s + rows * D;          // [rows][D]
-  float* p_s = acc_s + rows * D;          // [rows][64]
-  float* m_s = p_s + rows * kTileKeys;    // [rows]
-  float* l_s = m_s + rows;
-  float* alpha_s = l_s + rows;
-  uint32_t* k_s = reinterpret_cast<uint32_t*>(alpha_s + rows);  // [64][KS]
-  uint32_t* v_s = k_s + kTileKeys * KS;
+  extern __shared__ __align__(16) uint32_t smem_words[];
+  uint32_t* kv_s = smem_words;
+  float* q_s = reinterpret_cast<float*>(kv_s + Smem::kKvWords);  // [rows4][D]
+  float* acc_s = q_s + rows4 * D;                                 // [rows4][D]
+  float* p_s = acc_s + rows4 * D;                                 // [rows4][64]
+  float* m_s = p_s + rows4 * kTileKeys;
+  float* l_s = m_s + rows4;
+  float* alpha_s = l_s + rows4;
 
   auto head_of = [&](int g) {
     return (p.mutant_flags & kDecodeInterleavedGqa) ? g * p.num_heads_kv + hk  // MUTANT: h % H_kv == hk
                                                     : hk * group + g;
   };
   const uint16_t* q = static_cast<const uint16_t*>(p.q);
-  for (int e = threadIdx.x; e < rows * D; e += kThreads) {
-    const int r = e / D, d = e % D, g = r / p.seqlen_q, i = r % p.seqlen_q;
-    q_s[e] = to_float(q[((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(g)) * D + d],
-                      static_cast<T*>(nullptr));
+  for (int e = threadIdx.x; e < rows4 * D; e += kThreads) {
+    const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q;
+    q_s[e] = r < rows ? to_float(q[((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(g)) * D + d],
+                                 static_cast<T*>(nullptr))
+                      : 0.f;  // padding rows: zero queries, never written out
     acc_s[e] = 0.f;
   }
-  for (int r = threadIdx.x; r < rows; r += kThreads) {
+  for (int r = threadIdx.x; r < rows4; r += kThreads) {
     m_s[r] = -INFINITY;
     l_s[r] = 0.f;
   }
 
-  const uint4* kc = static_cast<const uint4*>(p.k_cache);
-  const uint4* vc = static_cast<const uint4*>(p.v_cache);
-  constexpr int kVecsPerRow = D / 8;
-  constexpr int kVecsPerThread = kTileKeys * kVecsPerRow / kThreads;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-
-  // Register double buffer: tile t+1 is requested from memory before tile t is computed, so the
-  // loads stay in flight during the score / softmax / PV phases.
-  uint4 kr[kVecsPerThread], vr[kVecsPerThread];
-  auto load_tile = [&](int tile) {
-#pragma unroll
-    for (int u = 0; u < kVecsPerThread; ++u) {
-      const int e = threadIdx.x + u * kThreads, j = e / kVecsPerRow, c = e % kVecsPerRow;
-      if (tile + j < key_end) {  // rows past the valid keys are never read (they may hold poison)
-        const int64_t row = (static_cast<int64_t>(b) * p.capacity + tile + j) * p.num_heads_kv + hk;
-        kr[u] = kc[row * kVecsPerRow + c];
-        vr[u] = vc[row * kVecsPerRow + c];
-      } else {
-        kr[u] = make_uint4(0, 0, 0, 0);
-        vr[u] = make_uint4(0, 0, 0, 0);
-      }
+  const uint16_t* kc = static_cast<const uint16_t*>(p.k_cache);
+  const uint16_t* vc = static_cast<const uint16_t*>(p.v_cache);
+  // cp.async of one 64-key tile into `stage`; keys at or past key_end are zero-filled, never read
+  // (the unused cache rows may hold poison, and a page past the entry's last may not exist).
+  auto load_tile = [&](int tile, int stage) {
+    uint32_t* ks = kv_s + stage * 2 * Smem::kTileWords;
+    uint32_t* vs = ks + Smem::kTileWords;
+    for (int e = threadIdx.x; e < kTileKeys * CH; e += kThreads) {
+      const int j = e / CH, c = e % CH, key = tile + j;
+      const bool valid = key < key_end;
+      const int64_t off = valid ? (kv_row(p.layout, b, key, p.capacity) * p.num_heads_kv + hk) * D + c * 8 : 0;
+      fa2::cp_async_16(ks + j * RW + c * 4, kc + off, valid);
+      fa2::cp_async_16(vs + j * RW + c * 4, vc + off, valid);
     }
   };
-  if (key_begin < key_end) load_tile(key_begin);
-  for (int tile = key_begin; tile < key_end; tile += kTileKeys) {
-    __syncthreads();  // previous tile fully consumed
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int n_tiles = (key_end - key_begin + kTileKeys - 1) / kTileKeys;
+  if (n_tiles > 0) load_tile(key_begin, 0);
+  fa2::cp_async_commit();
+  for (int t = 0; t < n_tiles; ++t) {
+    const int tile = key_begin + t * kTileKeys;
+    const uint32_t* ks = kv_s + (t & 1) * 2 * Smem::kTileWords;
+    const uint32_t* vs = ks + Smem::kTileWords;
+    fa2::cp_async_wait_all();
+    __syncthreads();  // tile t landed; the other stage and p_s are free
+    if (t + 1 < n_tiles) load_tile(tile + kTileKeys, (t + 1) & 1);  // in flight during the math below
+    fa2::cp_async_commit();
+
+    // Scores. Lane (key j, half h): the dot product of its key with 4 rows at a time over half of
+    // D; the halves meet through one shuffle (lanes l and l ^ 16 hold the same key).
+    {
+      const int j = warp * 16 + lane % 16, h = lane / 16, key = tile + j;
+      const bool live = key < key_end;
+      for (int r0 = 0; r0 < rows4; r0 += 4) {
+        float dot[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-    for (int u = 0; u < kVecsPerThread; ++u) {
-      const int e = threadIdx.x + u * kThreads, j = e / kVecsPerRow, c = e % kVecsPerRow;
-      uint32_t* kd = k_s + j * KS + 4 * c;
-      uint32_t* vd = v_s + j * KS + 4 * c;
-      kd[0] = kr[u].x; kd[1] = kr[u].y; kd[2] = kr[u].z; kd[3] = kr[u].w;
-      vd[0] = vr[u].x; vd[1] = vr[u].y; vd[2] = vr[u].z; vd[3] = vr[u].w;
-    }
-    __syncthreads();
-    if (tile + kTileKeys < key_end) load_tile(tile + kTileKeys);
-    // Scores: FP32 dot products in dimension order, then one multiply by the scale.
-    for (int e = threadIdx.x; e < rows * kTileKeys; e += kThreads) {
-      const int r = e / kTileKeys, j = e % kTileKeys, i = r % p.seqlen_q, key = tile + j;
-      float s = -INFINITY;
-      if (key < key_end && key_visible(mask, i, key, p.seqlen_q, keys)) {
-        float dot = 0.f;
-        const float2* qr = reinterpret_cast<const float2*>(q_s + r * D);
-#pragma unroll 16
-        for (int c = 0; c < D / 2; ++c) {
-          const float2 kk = to_float2(k_s[j * KS + c], static_cast<T*>(nullptr));
-          const float2 qq = qr[c];
-          dot = fmaf(qq.x, kk.x, dot);
-          dot = fmaf(qq.y, kk.y, dot);
+        for (int c = 0; c < D / 16; ++c) {
+          float kf[8];
+          unpack8<T>(*reinterpret_cast<const uint4*>(ks + j * RW + h * (D / 4) + c * 4), kf);
+#pragma unroll
+          for (int rr = 0; rr < 4; ++rr) {
+            const float4* qp = reinterpret_cast<const float4*>(q_s + (r0 + rr) * D + h * (D / 2) + c * 8);
+            const float4 q0 = qp[0], q1 = qp[1];
+            float d = dot[rr];
+            d = fmaf(q0.x, kf[0], d); d = fmaf(q0.y, kf[1], d); d = fmaf(q0.z, kf[2], d); d = fmaf(q0.w, kf[3], d);
+            d = fmaf(q1.x, kf[4], d); d = fmaf(q1.y, kf[5], d); d = fmaf(q1.z, kf[6], d); d = fmaf(q1.w, kf[7], d);
+            dot[rr] = d;
+          }
         }
-        s = dot * p.scale;
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+          const float other = __shfl_xor_sync(0xffffffffu, dot[rr], 16);
+          const int r = r0 + rr, i = (row0 + r) % p.seqlen_q;
+          if (h == 0) {
+            float s = -INFINITY;
+            if (live && r < rows && key_visible(mask, i, key, p.seqlen_q, keys)) s = (dot[rr] + other) * p.scale;
+            p_s[r * kTileKeys + j] = s;
+          }
+        }
       }
-      p_s[e] = s;
     }
     __syncthreads();
     // Online softmax, one warp per row: natural expf (accurate, not ex2.approx), P kept in FP32.
-    for (int r = warp; r < rows; r += kThreads / 32) {
+    for (int r = warp; r < rows4; r += kThreads / 32) {
       const float s0 = p_s[r * kTileKeys + lane], s1 = p_s[r * kTileKeys + lane + 32];
       const float m_old = m_s[r], m_new = fmaxf(m_old, warp_max(fmaxf(s0, s1)));
       float p0 = 0.f, p1 = 0.f, alpha = 1.f;
@@ -179,27 +221,52 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
       }
     }
     __syncthreads();
-    // PV in FP32, keys in order; the accumulator is rescaled once per tile.
-    for (int e = threadIdx.x; e < rows * (D / 2); e += kThreads) {
-      const int r = e / (D / 2), c = e % (D / 2);
-      float2 a = reinterpret_cast<float2*>(acc_s + r * D)[c];
-      const float alpha = alpha_s[r];
-      a.x *= alpha;
-      a.y *= alpha;
-      const float* pr = p_s + r * kTileKeys;
-#pragma unroll 8
-      for (int j = 0; j < kTileKeys; ++j) {
-        const float2 vv = to_float2(v_s[j * KS + c], static_cast<T*>(nullptr));
-        a.x = fmaf(pr[j], vv.x, a.x);
-        a.y = fmaf(pr[j], vv.y, a.y);
+    // PV. Lane (column pair c of 4 rows, key half kh): kh sums keys 8g + 4kh .. 8g + 4kh + 3 for
+    // g = 0..7 (a group 4 rows away from the other half's starts 16 banks away); the halves meet
+    // through one shuffle, in a fixed order.
+    {
+      constexpr int CP = D / 2;
+      const int kh = lane / 16;
+      for (int e = threadIdx.x; e < (rows4 / 4) * CP * 2; e += kThreads) {
+        const int item = (e / 32) * 16 + lane % 16, rc = item / CP, c = item % CP;
+        float2 a[4] = {};
+#pragma unroll 2
+        for (int g = 0; g < kTileKeys / 8; ++g) {
+          const int j0 = g * 8 + kh * 4;
+          float4 pr[4];
+#pragma unroll
+          for (int rr = 0; rr < 4; ++rr) pr[rr] = *reinterpret_cast<const float4*>(p_s + (rc * 4 + rr) * kTileKeys + j0);
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            const float2 vv = to_float2(vs[(j0 + jj) * RW + c], static_cast<T*>(nullptr));
+#pragma unroll
+            for (int rr = 0; rr < 4; ++rr) {
+              const float pj = jj == 0 ? pr[rr].x : jj == 1 ? pr[rr].y : jj == 2 ? pr[rr].z : pr[rr].w;
+              a[rr].x = fmaf(pj, vv.x, a[rr].x);
+              a[rr].y = fmaf(pj, vv.y, a[rr].y);
+            }
+          }
+        }
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+          const float ox = __shfl_xor_sync(0xffffffffu, a[rr].x, 16), oy = __shfl_xor_sync(0xffffffffu, a[rr].y, 16);
+          if (kh == 0) {
+            const int r = rc * 4 + rr;
+            float2* acc = reinterpret_cast<float2*>(acc_s + r * D) + c;
+            const float alpha = alpha_s[r];
+            float2 o = *acc;
+            o.x = fmaf(o.x, alpha, a[rr].x + ox);
+            o.y = fmaf(o.y, alpha, a[rr].y + oy);
+            *acc = o;
+          }
+        }
       }
-      reinterpret_cast<float2*>(acc_s + r * D)[c] = a;
     }
   }
   __syncthreads();
   // Partial results: O normalized by this split's sum, LSE natural (base 2 in the mutant).
   for (int e = threadIdx.x; e < rows * D; e += kThreads) {
-    const int r = e / D, d = e % D, g = r / p.seqlen_q, i = r % p.seqlen_q;
+    const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q;
     const int64_t row = ((static_cast<int64_t>(split) * p.batch + b) * p.num_heads_q + head_of(g)) * p.seqlen_q + i;
     const float l = l_s[r];
     p.partial_o[row * D + d] = l > 0.f ? acc_s[e] / l : 0.f;
@@ -240,23 +307,36 @@ __global__ void __launch_bounds__(D) decode_combine_kernel(const DecodeParams p)
 
 template <typename T, int D>
 void launch_typed(const DecodeParams& p, cudaStream_t stream) {
-  const int rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
-  const size_t smem = static_cast<size_t>(smem_words_for<D>(rows)) * 4;
+  const int total_rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
+  const int row_blocks = (total_rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
+  const size_t smem = SplitSmem<D>::bytes(round_up4(std::min(total_rows, kDecodeRowsPerCta)));
   static bool configured = false;  // opt in to > 48 KiB dynamic shared memory once per instantiation
   if (!configured) {
-    const size_t max_smem = static_cast<size_t>(smem_words_for<D>(kDecodeMaxRows)) * 4;
     const cudaError_t e = cudaFuncSetAttribute(decode_split_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(max_smem));
+                                               static_cast<int>(SplitSmem<D>::bytes(kDecodeRowsPerCta)));
     if (e != cudaSuccess) throw Error(std::string("decode: cudaFuncSetAttribute: ") + cudaGetErrorString(e));
     configured = true;
   }
-  decode_split_kernel<T, D><<<dim3(p.max_splits, p.num_heads_kv, p.batch), kThreads, smem, stream>>>(p);
+  decode_split_kernel<T, D><<<dim3(p.max_splits, p.num_heads_kv * row_blocks, p.batch), kThreads, smem, stream>>>(p);
   decode_combine_kernel<T, D><<<p.batch * p.num_heads_q * p.seqlen_q, D, 0, stream>>>(p);
 }
 
-__global__ void append_kernel(const uint4* new_k, const uint4* new_v, uint4* k_cache, uint4* v_cache, const int* old_lens,
-                              int batch, int new_tokens, int capacity, int num_heads_kv, int vecs_per_row,
-                              int* overflow_flag) {
+template <typename T, int D>
+int64_t resident_ctas_typed(int rows) {
+  const size_t smem = SplitSmem<D>::bytes(round_up4(std::min(std::max(rows, 1), kDecodeRowsPerCta)));
+  cudaFuncSetAttribute(decode_split_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(SplitSmem<D>::bytes(kDecodeRowsPerCta)));
+  int per_sm = 0, device = 0, sms = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_split_kernel<T, D>, kThreads, smem) != cudaSuccess ||
+      cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+    throw Error("decode: occupancy query failed");
+  return static_cast<int64_t>(std::max(per_sm, 1)) * sms;
+}
+
+__global__ void append_kernel(const uint4* new_k, const uint4* new_v, uint4* k_cache, uint4* v_cache,
+                              const KvLayout layout, const int* old_lens, int batch, int new_tokens, int capacity,
+                              int num_heads_kv, int vecs_per_row, int* overflow_flag) {
   const int64_t total = static_cast<int64_t>(batch) * new_tokens * num_heads_kv * vecs_per_row;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -271,7 +351,7 @@ __global__ void append_kernel(const uint4* new_k, const uint4* new_v, uint4* k_c
       atomicExch(overflow_flag, 1);
       continue;
     }
-    const int64_t dst = ((static_cast<int64_t>(b) * capacity + old + t) * num_heads_kv + hk) * vecs_per_row + c;
+    const int64_t dst = (kv_row(layout, b, old + t, capacity) * num_heads_kv + hk) * vecs_per_row + c;
     k_cache[dst] = new_k[e];
     v_cache[dst] = new_v[e];
   }
@@ -279,11 +359,22 @@ __global__ void append_kernel(const uint4* new_k, const uint4* new_v, uint4* k_c
 
 }  // namespace
 
+int64_t decode_resident_ctas(bool bf16, int head_dim, int rows) {
+  if (head_dim != 64 && head_dim != 128) throw Error("decode: head_dim must be 64 or 128");
+  if (bf16) return head_dim == 64 ? resident_ctas_typed<__nv_bfloat16, 64>(rows) : resident_ctas_typed<__nv_bfloat16, 128>(rows);
+  return head_dim == 64 ? resident_ctas_typed<__half, 64>(rows) : resident_ctas_typed<__half, 128>(rows);
+}
+
 void launch_decode(const DecodeParams& p, bool bf16, void* stream) {
   if (p.head_dim != 64 && p.head_dim != 128) throw Error("decode: head_dim must be 64 or 128");
+  if (p.num_heads_kv <= 0 || p.num_heads_q % p.num_heads_kv != 0) throw Error("decode: H_q not a multiple of H_kv");
   const int rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
   if (rows > kDecodeMaxRows || rows < 1) throw Error("decode: S_q x group = " + std::to_string(rows) + " rows; at most 128");
   if (p.keys_per_split <= 0 || p.keys_per_split % kTileKeys != 0) throw Error("decode: split size not a multiple of 64");
+  if (p.layout.paged() && (p.layout.page_size < kMinPageSize || p.layout.page_size > kMaxPageSize ||
+                           p.capacity != p.layout.pages_per_seq * p.layout.page_size))
+    throw Error("decode: page size " + std::to_string(p.layout.page_size) + " outside [16, 256] or capacity " +
+                std::to_string(p.capacity) + " != pages_per_seq x page_size");
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (bf16) {
     if (p.head_dim == 64) launch_typed<__nv_bfloat16, 64>(p, s); else launch_typed<__nv_bfloat16, 128>(p, s);
@@ -294,14 +385,16 @@ void launch_decode(const DecodeParams& p, bool bf16, void* stream) {
   if (e != cudaSuccess) throw Error(std::string("decode launch: ") + cudaGetErrorString(e));
 }
 
-void launch_append(const void* new_k, const void* new_v, void* k_cache, void* v_cache, const int* old_lens, int batch,
-                   int new_tokens, int capacity, int num_heads_kv, int head_dim, int* overflow_flag, void* stream) {
+void launch_append(const void* new_k, const void* new_v, void* k_cache, void* v_cache, const KvLayout& layout,
+                   const int* old_lens, int batch, int new_tokens, int capacity, int num_heads_kv, int head_dim,
+                   int* overflow_flag, void* stream) {
   const int64_t total = static_cast<int64_t>(batch) * new_tokens * num_heads_kv * (head_dim / 8);
   if (total == 0) return;
   const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
   append_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(
       static_cast<const uint4*>(new_k), static_cast<const uint4*>(new_v), static_cast<uint4*>(k_cache),
-      static_cast<uint4*>(v_cache), old_lens, batch, new_tokens, capacity, num_heads_kv, head_dim / 8, overflow_flag);
+      static_cast<uint4*>(v_cache), layout, old_lens, batch, new_tokens, capacity, num_heads_kv, head_dim / 8,
+      overflow_flag);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw Error(std::string("append launch: ") + cudaGetErrorString(e));
 }

@@ -1,12 +1,14 @@
 // decode_launch.h: host-visible launch interface of the KV-cache decode kernels (split-KV
 // flash-decoding + combine) and the cache append kernel. Plain C++ (no CUDA types), so the
 // registration code compiles with the host compiler. Not the kernels: kernels/decode/decode.cu.
-// Layouts: Q/O [B, S_q, H_q, D], cache K/V [B, S_max, H_kv, D], LSE [B, H_q, S_q] (FP32, natural).
+// Layouts: Q/O [B, S_q, H_q, D], LSE [B, H_q, S_q] (FP32, natural), cache K/V contiguous
+// [B, S_max, H_kv, D] or paged [num_pages, page_size, H_kv, D] with a block table (kv_layout.h).
 #pragma once
 
 #include <cstdint>
 
 #include "core/mask.h"
+#include "kernels/cache/kv_layout.h"
 
 namespace attn {
 
@@ -29,7 +31,9 @@ struct DecodeParams {
   float* partial_o = nullptr;       ///< [max_splits, B, H_q, S_q, D] FP32 (normalized per split)
   float* partial_lse = nullptr;     ///< [max_splits, B, H_q, S_q]
   const int* seqlens_k = nullptr;   ///< [B] valid keys (cache fill after the append)
-  int batch = 1, seqlen_q = 1, capacity = 1, num_heads_q = 1, num_heads_kv = 1, head_dim = 128;
+  KvLayout layout{};                ///< contiguous (block_table null) or paged
+  int batch = 1, seqlen_q = 1, num_heads_q = 1, num_heads_kv = 1, head_dim = 128;
+  int capacity = 1;                 ///< keys one entry can hold (paged: pages_per_seq * page_size)
   int keys_per_split = 64;          ///< multiple of 64; split s covers keys [s*kps, (s+1)*kps)
   int max_splits = 1;
   float scale = 0.f;
@@ -37,22 +41,26 @@ struct DecodeParams {
   int mutant_flags = kDecodeCorrect;
 };
 
-/// Largest S_q x (H_q / H_kv) rows one CTA holds (shared memory: Q and O accumulators in FP32).
+/// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.
 inline constexpr int kDecodeMaxRows = 128;
+/// Rows one CTA holds (Q and O accumulators in FP32 shared memory); more rows take several CTAs
+/// along grid.y, each reading the same keys.
+inline constexpr int kDecodeRowsPerCta = 64;
 
-/// CTAs the heuristic split plan aims for: one wave on an H100 SXM (132 SMs) at 4 resident CTAs
-/// per SM (the D = 128 split kernel uses 121 registers x 128 threads), so no partial second wave.
-inline constexpr int64_t kDecodeTargetCtas = 4 * 132;
+/// CTAs of the split kernel resident at once on this GPU (SMs x blocks per SM at this row count's
+/// shared memory): the heuristic split plan fills one wave and no partial second one.
+int64_t decode_resident_ctas(bool bf16, int head_dim, int rows);
 
 /// Split kernel then combine kernel on `stream` (a cudaStream_t; null: default stream).
 /// bf16: element type BF16 (else FP16). head_dim 64 or 128. Throws attn::Error on a launch error.
 void launch_decode(const DecodeParams& p, bool bf16, void* stream);
 
-/// Copies new K/V [B, S_new, H_kv, D] into the caches at rows old_lens[b] .. old_lens[b]+S_new-1.
-/// Device-side second line of defence: an entry that would overflow is not written and sets
-/// *overflow_flag to 1 (the host check, check_append_fits, must run before this launch).
-void launch_append(const void* new_k, const void* new_v, void* k_cache, void* v_cache, const int* old_lens,
-                   int batch, int new_tokens, int capacity, int num_heads_kv, int head_dim, int* overflow_flag,
-                   void* stream);
+/// Copies new K/V [B, S_new, H_kv, D] into the caches at logical rows old_lens[b] ..
+/// old_lens[b]+S_new-1 (through the block table when `layout` is paged; `capacity` is the logical
+/// capacity). Device-side second line of defence: an entry that would overflow is not written and
+/// sets *overflow_flag to 1 (the host checks, check_append_fits / check_block_table, run first).
+void launch_append(const void* new_k, const void* new_v, void* k_cache, void* v_cache, const KvLayout& layout,
+                   const int* old_lens, int batch, int new_tokens, int capacity, int num_heads_kv, int head_dim,
+                   int* overflow_flag, void* stream);
 
 }  // namespace attn

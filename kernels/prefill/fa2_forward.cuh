@@ -55,8 +55,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2
   const int64_t q_row_stride = static_cast<int64_t>(p.num_heads_q) * D;
   const int64_t kv_row_stride = static_cast<int64_t>(p.num_heads_kv) * D;
   const Elem16* gQ_head = gQ + (static_cast<int64_t>(batch) * seqlen_q) * q_row_stride + static_cast<int64_t>(head) * D;
-  const Elem16* gK_head = gK + (static_cast<int64_t>(batch) * p.seqlen_k) * kv_row_stride + static_cast<int64_t>(kv_head) * D;
-  const Elem16* gV_head = gV + (static_cast<int64_t>(batch) * p.seqlen_k) * kv_row_stride + static_cast<int64_t>(kv_head) * D;
+  // K/V rows through kv_row: contiguous [B, S_k, H_kv, D], or a paged KV cache (chunked prefill).
+  const Elem16* gK_head = gK + static_cast<int64_t>(kv_head) * D;
+  const Elem16* gV_head = gV + static_cast<int64_t>(kv_head) * D;
 
   // Which key tiles this CTA visits (union of its rows' visible ranges) and which need no mask.
   const int row_last = min(m0 + BM, seqlen_q) - 1;
@@ -77,7 +78,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2
     for (int c = tid; c < BN * CHUNKS_PER_ROW; c += THREADS) {
       const int r = c / CHUNKS_PER_ROW, col = (c % CHUNKS_PER_ROW) * 8;
       const bool valid = n0 + r < seqlen_k;  // keys past this batch's length read as zeros
-      const int64_t off = static_cast<int64_t>(n0 + r) * kv_row_stride + col;
+      const int64_t off = valid ? kv_row(p.layout, batch, n0 + r, p.seqlen_k) * kv_row_stride + col : 0;
       cp_async_16(dK + r * ROW + col, valid ? gK_head + off : gK, valid);
       cp_async_16(dV + r * ROW + col, valid ? gV_head + off : gV, valid);
     }

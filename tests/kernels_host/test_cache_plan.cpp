@@ -65,3 +65,43 @@ TEST_CASE("heuristic split plan covers every key with tile-multiple splits", "[c
 }
 
 }  // namespace attn
+
+namespace attn {
+
+TEST_CASE("block table checks name the bad entry, page and pool before anything is written", "[cache][paged]") {
+  // 2 entries, 3 logical pages of 16 each; pool of 6 pages.
+  const std::vector<int> ok = {4, 0, -1, 2, 5, 1};
+  CHECK_NOTHROW(check_block_table(ok, 3, 16, 6, {20, 30}, {21, 40}));
+  CHECK_NOTHROW(check_block_table(ok, 3, 16, 6, {20, 30}, {32, 48}));  // entry 0 fills logical page 1 exactly
+  auto message_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // Entry 0 growing into logical page 2 finds -1 there.
+  const std::string unmapped = message_of([&] { check_block_table(ok, 3, 16, 6, {20, 30}, {33, 40}); });
+  CHECK(unmapped.find("entry 0") != std::string::npos);
+  CHECK(unmapped.find("logical page 2") != std::string::npos);
+  CHECK(unmapped.find("-1") != std::string::npos);
+  // A physical page outside the pool.
+  const std::vector<int> outside = {4, 9, -1, 2, 5, 1};
+  CHECK(message_of([&] { check_block_table(outside, 3, 16, 6, {20, 30}, {21, 40}); }).find("= 9 outside the pool of 6") !=
+        std::string::npos);
+  // A shared prefix page may be read by both entries, never written by an append.
+  const std::vector<int> shared = {4, 0, -1, 4, 5, 1};
+  CHECK_NOTHROW(check_block_table(shared, 3, 16, 6, {20, 30}, {21, 40}));  // appends land in pages 0 and 5
+  const std::string written = message_of([&] { check_block_table(shared, 3, 16, 6, {10, 30}, {12, 40}); });
+  CHECK(written.find("physical page 4") != std::string::npos);
+  CHECK(written.find("entry 0") != std::string::npos);
+  CHECK(written.find("entry 1") != std::string::npos);
+  // Too many keys for the table, and page sizes out of range.
+  CHECK_THROWS_AS(check_block_table(ok, 3, 16, 6, {20, 30}, {21, 49}), CacheOverflowError);
+  CHECK_THROWS_AS(check_block_table(ok, 3, 8, 6, {0, 0}, {1, 1}), ProblemError);
+  CHECK_THROWS_AS(check_block_table(ok, 3, 512, 6, {0, 0}, {1, 1}), ProblemError);
+  CHECK_THROWS_AS(check_block_table({1, 2}, 3, 16, 6, {0, 0}, {1, 1}), ProblemError);  // wrong table size
+}
+
+}  // namespace attn

@@ -1,0 +1,141 @@
+// register_chunked_prefill.cpp: host runner and registration of the chunked-prefill variants
+// (register_chunked_prefill.h). The run(): builds the device cache (kernels/cache/
+// device_kv_cache.h: the chunk's K/V arrive through the append kernel, unused rows poisoned),
+// launches the default FA2 prefill variant of the dtype and head_dim (or a GPU mutant) on the
+// cache with per-entry lengths and the block table, O and LSE poisoned beforehand.
+#include "kernels/chunked/register_chunked_prefill.h"
+
+#include <optional>
+#include <string>
+
+#include "core/errors.h"
+
+#if defined(ATTNSCOPE_HAVE_CUDA)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kernels/cache/device_kv_cache.h"
+#include "kernels/device_buffer.h"
+#include "kernels/prefill_variants.h"
+#endif
+
+namespace attn {
+
+#if !defined(ATTNSCOPE_HAVE_CUDA)
+Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& variant) {
+  Kernel k;
+  k.info.name = variant.name;
+  k.info.needs_gpu = true;
+  k.invalid_reason = [](const Problem&) { return std::optional<std::string>("this build has no CUDA"); };
+  k.run = [](const Problem&, const AttentionInputs&) -> AttentionOutputs { throw Error("this build has no CUDA"); };
+  return k;
+}
+void register_chunked_prefill_kernels(Registry&) {}
+#else
+
+namespace {
+
+const PrefillVariant& prefill_named(const std::string& name) {
+  for (const PrefillVariant& v : prefill_variants())
+    if (v.name == name) return v;
+  throw Error("chunked prefill: no prefill variant " + name);
+}
+
+std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const Problem& pr) {
+  const PrefillVariant& v = prefill_named(c.prefill);
+  const DType want = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
+  if (pr.dtype != want) return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(want));
+  if (pr.head_dim != v.head_dim) return "head_dim " + std::to_string(pr.head_dim) + " but the variant is d" + std::to_string(v.head_dim);
+  if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode";
+  if (pr.mask.kind == MaskKind::causal_top_left)
+    return std::string("top-left causal has no meaning over a KV cache (it would align each chunk to key 0)");
+  if (pr.batch > 65535 || pr.num_heads_q > 65535) return std::string("batch and H_q must be <= 65535 (grid limits)");
+  if (pr.seqlen_k > std::numeric_limits<int32_t>::max() / 2) return std::string("cache capacity above 2^30");
+  return std::nullopt;
+}
+
+AttentionOutputs run_chunked(const ChunkedPrefillVariant& c, const Problem& pr, const AttentionInputs& in) {
+  pr.validate();
+  if (auto why = invalid_reason(c, pr)) throw ProblemError(c.name + ": " + *why);
+  const PrefillVariant& v = prefill_named(c.prefill);
+  int64_t shortest = pr.keys_in_batch(0);
+  for (int64_t b = 1; b < pr.batch; ++b) shortest = std::min(shortest, pr.keys_in_batch(b));
+  // The chunk's K/V arrive through the append kernel when every entry holds the whole chunk.
+  const DeviceKvCache cache(pr, in, c.page_size, shortest >= pr.seqlen_q ? pr.seqlen_q : 0);
+  const std::vector<uint16_t> q = to_bits(in.q, pr.dtype);
+  const size_t nlse = static_cast<size_t>(pr.batch * pr.num_heads_q * pr.seqlen_q);
+  const DeviceBuffer dq = upload(q, "copy Q");
+  DeviceBuffer dout(q.size() * 2), dlse(nlse * 4);
+  cuda_check(cudaMemset(dout.ptr, 0xFF, q.size() * 2), "poison O");
+  cuda_check(cudaMemset(dlse.ptr, 0xFF, nlse * 4), "poison LSE");
+  PrefillParams p;
+  p.q = dq.ptr; p.k = cache.k(); p.v = cache.v(); p.o = dout.ptr; p.lse = dlse.as<float>();
+  p.seqlens_k = cache.seqlens();
+  p.layout = cache.layout();
+  p.batch = static_cast<int>(pr.batch); p.seqlen_q = static_cast<int>(pr.seqlen_q); p.seqlen_k = cache.capacity();
+  p.num_heads_q = static_cast<int>(pr.num_heads_q); p.num_heads_kv = static_cast<int>(pr.num_heads_kv);
+  p.scale = static_cast<float>(pr.scale());
+  p.scale_log2 = static_cast<float>(pr.scale() * 1.4426950408889634);  // as the prefill runner forms it
+  p.mask = pr.mask;
+  v.launch(p, nullptr);
+  cuda_check(cudaGetLastError(), c.name + " launch");
+  cuda_check(cudaDeviceSynchronize(), c.name + " execution");
+  return download_outputs(dout, dlse, pr);
+}
+
+std::vector<ChunkedPrefillVariant> chunked_variants() {
+  std::vector<ChunkedPrefillVariant> out;
+  for (const PrefillVariant& v : prefill_variants()) {
+    const std::string dt = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+    const std::string stem = "chunked." + dt + ".d" + std::to_string(v.head_dim);
+    if (v.is_default) {
+      out.push_back({stem, v.name, 0});
+      out.push_back({stem + ".paged16", v.name, 16});
+      out.push_back({stem + ".paged256", v.name, 256});
+    }
+    if (v.mutant == Mutant::top_left_in_cache_path || v.mutant == Mutant::interleaved_gqa_in_cache_path)
+      out.push_back({"mutant." + stem + "." + mutant_name(v.mutant), v.name, 16});
+  }
+  return out;
+}
+
+}  // namespace
+
+Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& c) {
+  const PrefillVariant& v = prefill_named(c.prefill);
+  Kernel kernel;
+  kernel.info.name = c.name;
+  kernel.info.family = v.mutant == Mutant::none ? "cuda" : "mutant";
+  kernel.info.planted_bug = mutant_category(v.mutant);
+  kernel.info.needs_gpu = true;
+  kernel.info.description = "chunked prefill over a KV cache (" + v.name + " reading the cache in place), " +
+                            (c.page_size ? "paged, page " + std::to_string(c.page_size) : std::string("contiguous")) +
+                            (v.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(v.mutant) : "");
+  auto& t = kernel.info.traits;
+  t["dtype"] = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+  t["head_dim"] = std::to_string(v.head_dim);
+  t["path"] = "chunked-prefill";
+  t["prefill_kernel"] = v.name;
+  t["cache_layout"] = c.page_size ? "paged, page " + std::to_string(c.page_size) : "contiguous [B, S_max, H_kv, D]";
+  t["block_m"] = std::to_string(v.block_m);
+  t["block_n"] = std::to_string(v.block_n);
+  t["p_cast"] = v.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
+  t["rescale_threshold_log2"] = std::to_string(v.rescale_threshold_log2);
+  t["exp"] = "ex2.approx.ftz, scale*log2e folded into one fma";
+  t["mutant"] = mutant_name(v.mutant);
+  kernel.invalid_reason = [c](const Problem& pr) { return invalid_reason(c, pr); };
+  kernel.run = [c](const Problem& pr, const AttentionInputs& in) { return run_chunked(c, pr, in); };
+  return kernel;
+}
+
+void register_chunked_prefill_kernels(Registry& registry) {
+  for (const ChunkedPrefillVariant& c : chunked_variants()) registry.add(make_chunked_prefill_kernel(c));
+}
+
+#endif
+
+}  // namespace attn

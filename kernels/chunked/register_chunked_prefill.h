@@ -1,0 +1,25 @@
+// register_chunked_prefill.h: chunked prefill over a KV cache — a chunk of S_q new tokens appended
+// to a cache already holding seq_lens[b] - S_q of them, its queries attending (bottom-right) to
+// all seq_lens[b] keys — built from the FA2 prefill kernel reading the cache in place, contiguous
+// or paged. Registered as chunked.<dtype>.d<D>[.paged<page>] and GPU mutants.
+#pragma once
+
+#include <string>
+
+#include "core/kernel_config.h"
+#include "core/registry.h"
+
+namespace attn {
+
+struct ChunkedPrefillVariant {
+  std::string name;
+  std::string prefill;  ///< the prefill variant (kernels/prefill_variants.h) it launches
+  int page_size = 0;    ///< 0: contiguous cache
+};
+
+/// The registry entry of a chunked-prefill configuration (needs a GPU to run).
+Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& variant);
+
+void register_chunked_prefill_kernels(Registry& registry);
+
+}  // namespace attn
