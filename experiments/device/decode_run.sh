@@ -2,15 +2,19 @@
 # decode_run.sh: the one device call of the decode work. Runs on the device machine from the
 # repository root with binaries carried in .device/decode/ (built here with nvcc 13.0, sm_90a):
 #   1. provenance (date, commit, GPU, driver, CUDA, torch/cuDNN);
-#   2. test_gpu "[decode]": decode variants within the FlashAttention rule, batch invariance,
-#      mutants caught, append overflow flag;
-#   3. compute-sanitizer memcheck and racecheck on "[.decode_sanitize]"-tagged small cases;
-#   4. bandwidth: test_gpu "[.decode_bench]" (ours) and experiments/peers/bench_torch_decode.py (SDPA
-#      flash and cuDNN) in the same call.
-# Logs land in $OUT: provenance.txt, test_decode.log, sanitizer.log, bench.log.
-# Usage: experiments/device/decode_run.sh [steps]  (comma list of test,sanitize,bench; default all)
+#   2. test: test_gpu "[decode]": decode (contiguous, paged, split counts) and chunked-prefill
+#      variants within the FlashAttention rule, batch invariance, paged == contiguous, mutants
+#      caught, append overflow flag;
+#   3. sanitize: compute-sanitizer memcheck and racecheck on "[.decode_sanitize]" small cases;
+#   4. bench: test_gpu "[.decode_bench]" (ours, median of per-launch CUDA events) and
+#      experiments/peers/bench_torch_decode.py (SDPA flash and cuDNN) in the same call;
+#   5. depth: test_gpu "[.depth_sweep]": error and speed vs cache depth and split count;
+#   6. prefill: test_gpu "[prefill],[mutant]" (the prefill kernel's K/V addressing is shared).
+# Logs land in $OUT: provenance.txt, test_decode.log, sanitizer.log, bench.log, depth.log, prefill.log.
+# Usage: experiments/device/decode_run.sh [steps]  (comma list of test,sanitize,bench,depth,prefill;
+# default test,sanitize,bench,depth)
 set -u
-STEPS="${1:-test,sanitize,bench}"
+STEPS="${1:-test,sanitize,bench,depth}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device/decode
@@ -28,9 +32,9 @@ cat "$OUT/provenance.txt"
 
 if [[ ",$STEPS," == *",test,"* ]]; then
 echo "== test_gpu [decode]"
-( time timeout 180 $BIN/test_gpu "[decode]" --durations yes ) > "$OUT/test_decode.log" 2>&1
+( time timeout 300 $BIN/test_gpu "[decode]" --durations yes ) > "$OUT/test_decode.log" 2>&1
 echo "test_gpu [decode] exit $?" | tee -a "$OUT/test_decode.log"
-grep -E "decode rule|differ|FAIL|mutant|passed|failed" "$OUT/test_decode.log" | tail -30
+grep -E "rule:|differ|FAIL|mutant|passed|failed" "$OUT/test_decode.log" | tail -40
 fi
 if [[ ",$STEPS," == *",sanitize,"* ]]; then
 echo "== compute-sanitizer"
@@ -44,10 +48,24 @@ fi
 if [[ ",$STEPS," == *",bench,"* ]]; then
 echo "== bench"
 echo "### $BIN/test_gpu '[.decode_bench]'" >> "$OUT/bench.log"
-timeout 40 $BIN/test_gpu "[.decode_bench]" >> "$OUT/bench.log" 2>&1
+timeout 120 $BIN/test_gpu "[.decode_bench]" >> "$OUT/bench.log" 2>&1
 echo "ours exit $?" | tee -a "$OUT/bench.log"
-echo "### python3 experiments/peers/bench_torch_decode.py --warmup 5 --iters 50" >> "$OUT/bench.log"
-PYTHONUNBUFFERED=1 timeout 70 python3 experiments/peers/bench_torch_decode.py --warmup 5 --iters 50 >> "$OUT/bench.log" 2>&1
+echo "### python3 experiments/peers/bench_torch_decode.py --warmup 10 --iters 100" >> "$OUT/bench.log"
+PYTHONUNBUFFERED=1 timeout 120 python3 experiments/peers/bench_torch_decode.py --warmup 10 --iters 100 >> "$OUT/bench.log" 2>&1
 echo "torch exit $?" | tee -a "$OUT/bench.log"
 grep BENCH "$OUT/bench.log"
+fi
+if [[ ",$STEPS," == *",depth,"* ]]; then
+echo "== depth sweep"
+echo "### $BIN/test_gpu '[.depth_sweep]'" > "$OUT/depth.log"
+( time timeout 240 $BIN/test_gpu "[.depth_sweep]" ) >> "$OUT/depth.log" 2>&1
+echo "depth sweep exit $?" | tee -a "$OUT/depth.log"
+grep -E "SPEED|DEPTH" "$OUT/depth.log" | head -80
+fi
+if [[ ",$STEPS," == *",prefill,"* ]]; then
+echo "== prefill regression"
+echo "### $BIN/test_gpu '[prefill],[mutant]'" > "$OUT/prefill.log"
+( time timeout 300 $BIN/test_gpu "[prefill],[mutant]" ) >> "$OUT/prefill.log" 2>&1
+echo "prefill exit $?" | tee -a "$OUT/prefill.log"
+tail -5 "$OUT/prefill.log"
 fi

@@ -6,7 +6,8 @@
 //    accurate expf online softmax, FP32 P (never cast to FP16/BF16) and FP32 PV on CUDA cores
 //    (decode is bandwidth-bound: at <= 64 rows the FP32 math stays under the memory time);
 //    writes a normalized partial O and its natural LSE per split;
-//  - combine kernel: merges the splits of one row in split order (deterministic) by LSE weights;
+//  - combine: the last CTA of an (entry, KV head, row block) to finish merges its rows' splits in
+//    split order (deterministic) by LSE weights — in the same kernel, no second launch;
 //  - append kernel: copies new K/V rows behind seq_lens[b] (through the block table when paged),
 //    refusing (flag) any overflowing entry.
 // Not the host side (register_decode_kernels.cpp, kernels/cache/).
@@ -265,44 +266,54 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   }
   __syncthreads();
   // Partial results: O normalized by this split's sum, LSE natural (base 2 in the mutant).
+  const int64_t stride = static_cast<int64_t>(p.batch) * p.num_heads_q * p.seqlen_q;  // rows per split
   for (int e = threadIdx.x; e < rows * D; e += kThreads) {
     const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q;
-    const int64_t row = ((static_cast<int64_t>(split) * p.batch + b) * p.num_heads_q + head_of(g)) * p.seqlen_q + i;
+    const int64_t row = ((static_cast<int64_t>(b) * p.num_heads_q + head_of(g)) * p.seqlen_q + i);
     const float l = l_s[r];
-    p.partial_o[row * D + d] = l > 0.f ? acc_s[e] / l : 0.f;
+    p.partial_o[(split * stride + row) * D + d] = l > 0.f ? acc_s[e] / l : 0.f;
     if (d == 0) {
       float lse = l > 0.f ? m_s[r] + logf(l) : -INFINITY;
       if (p.mutant_flags & kDecodeBase2Lse) lse *= 1.4426950408889634f;  // MUTANT: log2 written
-      p.partial_lse[row] = lse;
+      p.partial_lse[split * stride + row] = lse;
     }
   }
-}
-
-template <typename T, int D>
-__global__ void __launch_bounds__(D) decode_combine_kernel(const DecodeParams p) {
-  const int row = blockIdx.x;  // (b * H_q + h) * S_q + i
-  const int i = row % p.seqlen_q, h = (row / p.seqlen_q) % p.num_heads_q, b = row / (p.seqlen_q * p.num_heads_q);
-  const int keys = effective_keys(p, b);
-  const int n = keys > 0 ? (keys + p.keys_per_split - 1) / p.keys_per_split : 1;
-  const int64_t stride = static_cast<int64_t>(p.batch) * p.num_heads_q * p.seqlen_q;
-  float mx = -INFINITY;
-  for (int s = 0; s < n; ++s) mx = fmaxf(mx, p.partial_lse[s * stride + row]);
-  float o = 0.f, lse = -INFINITY;
-  if (mx != -INFINITY) {
-    // Weights exp(lse_s - max) <= 1 in FP32, summed in split order: the same order for a row
-    // whatever the batch around it (batch invariance under a fixed split size).
-    float wsum = 0.f, acc = 0.f;
-    for (int s = 0; s < n; ++s) {
-      const float w = expf(p.partial_lse[s * stride + row] - mx);
-      wsum += w;
-      acc = fmaf(w, p.partial_o[(s * stride + row) * D + threadIdx.x], acc);
-    }
-    o = acc / wsum;
-    lse = mx + logf(wsum);
+  // Combine, by the last CTA of this (entry, KV head, row block) to finish (no second launch):
+  // its partials are fenced before it is counted; the last one fences again and reads the others'
+  // partials from L2 (ld.cg). The counter is reset for the next launch by that last CTA.
+  __shared__ int is_last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* counter = p.split_counters + (static_cast<int64_t>(b) * gridDim.y + blockIdx.y);
+    is_last = atomicAdd(counter, 1) == num_splits - 1;
+    if (is_last) *counter = 0;
   }
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
   uint16_t* out = static_cast<uint16_t*>(p.o);
-  out[((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + threadIdx.x] = from_float(o, static_cast<T*>(nullptr));
-  if (threadIdx.x == 0 && p.lse) p.lse[row] = lse;
+  for (int e = threadIdx.x; e < rows * D; e += kThreads) {
+    const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q, h = head_of(g);
+    const int64_t row = ((static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i);
+    float mx = -INFINITY;
+    for (int s = 0; s < num_splits; ++s) mx = fmaxf(mx, __ldcg(p.partial_lse + s * stride + row));
+    float o = 0.f, lse = -INFINITY;
+    if (mx != -INFINITY) {
+      // Weights exp(lse_s - max) <= 1 in FP32, summed in split order: the same order for a row
+      // whatever the batch around it (batch invariance under a fixed split size).
+      float wsum = 0.f, acc = 0.f;
+      for (int s = 0; s < num_splits; ++s) {
+        const float w = expf(__ldcg(p.partial_lse + s * stride + row) - mx);
+        wsum += w;
+        acc = fmaf(w, __ldcg(p.partial_o + (s * stride + row) * D + d), acc);
+      }
+      o = acc / wsum;
+      lse = mx + logf(wsum);
+    }
+    out[((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d] = from_float(o, static_cast<T*>(nullptr));
+    if (d == 0 && p.lse) p.lse[row] = lse;
+  }
 }
 
 template <typename T, int D>
@@ -318,7 +329,6 @@ void launch_typed(const DecodeParams& p, cudaStream_t stream) {
     configured = true;
   }
   decode_split_kernel<T, D><<<dim3(p.max_splits, p.num_heads_kv * row_blocks, p.batch), kThreads, smem, stream>>>(p);
-  decode_combine_kernel<T, D><<<p.batch * p.num_heads_q * p.seqlen_q, D, 0, stream>>>(p);
 }
 
 template <typename T, int D>
@@ -371,6 +381,7 @@ void launch_decode(const DecodeParams& p, bool bf16, void* stream) {
   const int rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
   if (rows > kDecodeMaxRows || rows < 1) throw Error("decode: S_q x group = " + std::to_string(rows) + " rows; at most 128");
   if (p.keys_per_split <= 0 || p.keys_per_split % kTileKeys != 0) throw Error("decode: split size not a multiple of 64");
+  if (p.split_counters == nullptr) throw Error("decode: split_counters missing (decode_counter_count() zeroed ints)");
   if (p.layout.paged() && (p.layout.page_size < kMinPageSize || p.layout.page_size > kMaxPageSize ||
                            p.capacity != p.layout.pages_per_seq * p.layout.page_size))
     throw Error("decode: page size " + std::to_string(p.layout.page_size) + " outside [16, 256] or capacity " +

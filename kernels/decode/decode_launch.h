@@ -30,6 +30,8 @@ struct DecodeParams {
   float* lse = nullptr;             ///< [B, H_q, S_q]
   float* partial_o = nullptr;       ///< [max_splits, B, H_q, S_q, D] FP32 (normalized per split)
   float* partial_lse = nullptr;     ///< [max_splits, B, H_q, S_q]
+  int* split_counters = nullptr;    ///< decode_counter_count() ints, zero before the first launch
+                                    ///< (each launch leaves them zero again)
   const int* seqlens_k = nullptr;   ///< [B] valid keys (cache fill after the append)
   KvLayout layout{};                ///< contiguous (block_table null) or paged
   int batch = 1, seqlen_q = 1, num_heads_q = 1, num_heads_kv = 1, head_dim = 128;
@@ -51,7 +53,13 @@ inline constexpr int kDecodeRowsPerCta = 64;
 /// shared memory): the heuristic split plan fills one wave and no partial second one.
 int64_t decode_resident_ctas(bool bf16, int head_dim, int rows);
 
-/// Split kernel then combine kernel on `stream` (a cudaStream_t; null: default stream).
+/// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block).
+inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv, int seqlen_q) {
+  const int rows = seqlen_q * (num_heads_q / num_heads_kv);
+  return static_cast<int64_t>(batch) * num_heads_kv * ((rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta);
+}
+
+/// Split kernel (with the combine in its last CTA per row block) on `stream` (a cudaStream_t; null: default stream).
 /// bf16: element type BF16 (else FP16). head_dim 64 or 128. Throws attn::Error on a launch error.
 void launch_decode(const DecodeParams& p, bool bf16, void* stream);
 

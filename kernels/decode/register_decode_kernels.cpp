@@ -3,7 +3,7 @@
 // and the four cache-path mutants. The host run(): builds the device cache with the last S_q rows
 // of every entry missing and every unused row poisoned (NaN), appends those rows with the append
 // kernel (kernels/cache/device_kv_cache.h), poisons the outputs and partials (NaN), launches
-// split + combine and copies O and LSE back. Without CUDA: registers nothing.
+// the split kernel (combine in its last CTA) and copies O and LSE back. Without CUDA: registers nothing.
 // Not the kernels (decode.cu) nor the split planning (cache_plan).
 #include "kernels/decode/register_decode_kernels.h"
 
@@ -98,10 +98,14 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   cuda_check(cudaMemset(dlse.ptr, 0xFF, rows * 4), "poison LSE");
   cuda_check(cudaMemset(dpo.ptr, 0xFF, splits * rows * static_cast<size_t>(D) * 4), "poison partial O");
   cuda_check(cudaMemset(dplse.ptr, 0xFF, splits * rows * 4), "poison partial LSE");
+  const size_t counters = static_cast<size_t>(decode_counter_count(static_cast<int>(B), static_cast<int>(Hq),
+                                                                   static_cast<int>(pr.num_heads_kv), static_cast<int>(Sq)));
+  DeviceBuffer dcount(counters * 4);
+  cuda_check(cudaMemset(dcount.ptr, 0, counters * 4), "clear split counters");
 
   DecodeParams p;
   p.q = dq.ptr; p.k_cache = cache.k(); p.v_cache = cache.v(); p.o = dout.ptr; p.lse = dlse.as<float>();
-  p.partial_o = dpo.as<float>(); p.partial_lse = dplse.as<float>();
+  p.partial_o = dpo.as<float>(); p.partial_lse = dplse.as<float>(); p.split_counters = dcount.as<int>();
   p.seqlens_k = cache.seqlens();
   p.layout = cache.layout();
   p.batch = static_cast<int>(B); p.seqlen_q = static_cast<int>(Sq); p.capacity = cache.capacity();

@@ -372,25 +372,44 @@ TEST_CASE("decode and chunked-prefill variants on small cases (for compute-sanit
 
 namespace {
 
-/// Median over `iters` launches of f, each timed alone with CUDA events (after `warmup` launches).
+/// Decode timing, the same method as experiments/peers/bench_torch_decode.py: "cold" = median
+/// over `iters` calls each timed alone with CUDA events after a 256 MiB memset has evicted L2
+/// (K/V come from HBM); "warm" = mean of `iters` back-to-back calls between two events.
+struct Timing {
+  double cold_us = 0, warm_us = 0;
+};
+
 template <class F>
-double median_us(F&& f, int warmup, int iters) {
+Timing time_decode(F&& f, int warmup, int iters) {
+  static void* scratch = nullptr;
+  constexpr size_t kScratch = size_t{256} << 20;
+  if (!scratch) REQUIRE(cudaMalloc(&scratch, kScratch) == cudaSuccess);
   for (int w = 0; w < warmup; ++w) f();
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
   std::vector<float> ms(static_cast<size_t>(iters));
   for (int it = 0; it < iters; ++it) {
+    cudaMemsetAsync(scratch, it & 0xFF, kScratch);
     cudaEventRecord(start);
     f();
     cudaEventRecord(stop);
     cudaEventSynchronize(stop);
     cudaEventElapsedTime(&ms[static_cast<size_t>(it)], start, stop);
   }
+  std::nth_element(ms.begin(), ms.begin() + iters / 2, ms.end());
+  Timing t;
+  t.cold_us = 1e3 * ms[static_cast<size_t>(iters / 2)];
+  cudaEventRecord(start);
+  for (int it = 0; it < iters; ++it) f();
+  cudaEventRecord(stop);
+  cudaEventSynchronize(stop);
+  float total = 0;
+  cudaEventElapsedTime(&total, start, stop);
+  t.warm_us = 1e3 * total / iters;
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  std::nth_element(ms.begin(), ms.begin() + iters / 2, ms.end());
-  return 1e3 * ms[static_cast<size_t>(iters / 2)];
+  return t;
 }
 
 /// Device buffers of one timing configuration: B entries of L keys, cache filled with byte
@@ -399,7 +418,7 @@ double median_us(F&& f, int warmup, int iters) {
 struct BenchSetup {
   int B, Hq, Hkv, D, L, page;
   void *dq = nullptr, *dk = nullptr, *dv = nullptr, *dout = nullptr, *dlse = nullptr, *dpo = nullptr, *dplse = nullptr,
-       *dlens = nullptr, *dtable = nullptr;
+       *dlens = nullptr, *dtable = nullptr, *dcount = nullptr;
   static constexpr int kMaxSplits = 128;
   BenchSetup(int b, int hq, int hkv, int d, int l, int pg) : B(b), Hq(hq), Hkv(hkv), D(d), L(l), page(pg) {
     const size_t cache = static_cast<size_t>(B) * L * Hkv * D;
@@ -411,6 +430,9 @@ struct BenchSetup {
     REQUIRE(cudaMalloc(&dpo, static_cast<size_t>(kMaxSplits) * B * Hq * D * 4) == cudaSuccess);
     REQUIRE(cudaMalloc(&dplse, static_cast<size_t>(kMaxSplits) * B * Hq * 4) == cudaSuccess);
     REQUIRE(cudaMalloc(&dlens, static_cast<size_t>(B) * 4) == cudaSuccess);
+    const size_t counters = static_cast<size_t>(decode_counter_count(B, Hq, Hkv, 1));
+    REQUIRE(cudaMalloc(&dcount, counters * 4) == cudaSuccess);
+    cudaMemset(dcount, 0, counters * 4);
     cudaMemset(dk, 0x2C, cache * 2);
     cudaMemset(dv, 0x3C, cache * 2);
     cudaMemset(dq, 0x2C, static_cast<size_t>(B) * Hq * D * 2);
@@ -424,12 +446,13 @@ struct BenchSetup {
     }
   }
   ~BenchSetup() {
-    for (void* ptr : {dq, dk, dv, dout, dlse, dpo, dplse, dlens, dtable}) cudaFree(ptr);
+    for (void* ptr : {dq, dk, dv, dout, dlse, dpo, dplse, dlens, dtable, dcount}) cudaFree(ptr);
   }
   DecodeParams params(const SplitPlan& plan) const {
     DecodeParams p;
     p.q = dq; p.k_cache = dk; p.v_cache = dv; p.o = dout; p.lse = static_cast<float*>(dlse);
     p.partial_o = static_cast<float*>(dpo); p.partial_lse = static_cast<float*>(dplse);
+    p.split_counters = static_cast<int*>(dcount);
     p.seqlens_k = static_cast<const int*>(dlens);
     if (page > 0) p.layout = KvLayout{static_cast<const int*>(dtable), page, L / page};
     p.batch = B; p.seqlen_q = 1; p.capacity = L; p.num_heads_q = Hq; p.num_heads_kv = Hkv; p.head_dim = D;
@@ -459,10 +482,11 @@ TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
         if (mode == 1 && page > 0) continue;
         REQUIRE(plan.max_splits <= BenchSetup::kMaxSplits);
         const DecodeParams p = setup.params(plan);
-        const double us = median_us([&] { launch_decode(p, false, nullptr); }, 10, 100);
-        std::printf("BENCH ours decode.fp16.d128.%s%s L=%d splits=%d keys_per_split=%d time_us=%.2f TBps=%.3f\n",
+        const Timing t = time_decode([&] { launch_decode(p, false, nullptr); }, 10, 100);
+        std::printf("BENCH ours-%s%s L=%d splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f warm_TBps=%.3f\n",
                     mode == 0 ? "split" : "fixed", page ? (".paged" + std::to_string(page)).c_str() : "", L, p.max_splits,
-                    p.keys_per_split, us, setup.bytes() / (us * 1e-6) / 1e12);
+                    p.keys_per_split, t.cold_us, setup.bytes() / (t.cold_us * 1e-6) / 1e12, t.warm_us,
+                    setup.bytes() / (t.warm_us * 1e-6) / 1e12);
       }
     }
   CHECK(cudaGetLastError() == cudaSuccess);
@@ -476,10 +500,10 @@ TEST_CASE("decode speed vs cache depth and split count: B 8, H 32/8, D 128, S_q 
       const SplitPlan plan = splits == 0 ? plan_heuristic_splits(std::vector<int64_t>(B, L), Hkv, decode_resident_ctas(false, D, 4))
                                          : plan_with_splits(L, splits);
       const DecodeParams p = setup.params(plan);
-      const double us = median_us([&] { launch_decode(p, false, nullptr); }, 5, L > 32768 ? 30 : 60);
-      std::printf("SPEED depth=%d splits=%s actual_splits=%d keys_per_split=%d time_us=%.2f TBps=%.3f\n", L,
-                  splits == 0 ? "heuristic" : std::to_string(splits).c_str(), p.max_splits, p.keys_per_split, us,
-                  setup.bytes() / (us * 1e-6) / 1e12);
+      const Timing t = time_decode([&] { launch_decode(p, false, nullptr); }, 5, L > 32768 ? 30 : 60);
+      std::printf("SPEED depth=%d splits=%s actual_splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f\n",
+                  L, splits == 0 ? "heuristic" : std::to_string(splits).c_str(), p.max_splits, p.keys_per_split,
+                  t.cold_us, setup.bytes() / (t.cold_us * 1e-6) / 1e12, t.warm_us);
     }
   }
   CHECK(cudaGetLastError() == cudaSuccess);
