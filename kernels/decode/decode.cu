@@ -126,19 +126,6 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
     return (p.mutant_flags & kDecodeInterleavedGqa) ? g * p.num_heads_kv + hk  // MUTANT: h % H_kv == hk
                                                     : hk * group + g;
   };
-  const uint16_t* q = static_cast<const uint16_t*>(p.q);
-  for (int e = threadIdx.x; e < rows4 * D; e += kThreads) {
-    const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q;
-    q_s[e] = r < rows ? to_float(q[((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(g)) * D + d],
-                                 static_cast<T*>(nullptr))
-                      : 0.f;  // padding rows: zero queries, never written out
-    acc_s[e] = 0.f;
-  }
-  for (int r = threadIdx.x; r < rows4; r += kThreads) {
-    m_s[r] = -INFINITY;
-    l_s[r] = 0.f;
-  }
-
   const uint16_t* kc = static_cast<const uint16_t*>(p.k_cache);
   const uint16_t* vc = static_cast<const uint16_t*>(p.v_cache);
   // cp.async of one 64-key tile into `stage`; keys at or past key_end are zero-filled, never read
@@ -156,8 +143,20 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   };
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n_tiles = (key_end - key_begin + kTileKeys - 1) / kTileKeys;
-  if (n_tiles > 0) load_tile(key_begin, 0);
+  if (n_tiles > 0) load_tile(key_begin, 0);  // first: the Q loads below then overlap its latency
   fa2::cp_async_commit();
+  const uint16_t* q = static_cast<const uint16_t*>(p.q);
+  for (int e = threadIdx.x; e < rows4 * D; e += kThreads) {
+    const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q;
+    q_s[e] = r < rows ? to_float(q[((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(g)) * D + d],
+                                 static_cast<T*>(nullptr))
+                      : 0.f;  // padding rows: zero queries, never written out
+    acc_s[e] = 0.f;
+  }
+  for (int r = threadIdx.x; r < rows4; r += kThreads) {
+    m_s[r] = -INFINITY;
+    l_s[r] = 0.f;
+  }
   for (int t = 0; t < n_tiles; ++t) {
     const int tile = key_begin + t * kTileKeys;
     const uint32_t* ks = kv_s + (t & 1) * 2 * Smem::kTileWords;
@@ -265,11 +264,36 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
     }
   }
   __syncthreads();
+  uint16_t* out = static_cast<uint16_t*>(p.o);
+  struct OutIndex {
+    int64_t x, y;  ///< x: element of O [B, S_q, H_q, D]; y: row (b, h, i) of LSE [B, H_q, S_q]
+  };
+  auto out_index = [&](int r, int d) {  // of local row r, column d
+    const int gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q, h = head_of(g);
+    return OutIndex{((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d,
+                    (static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i};
+  };
+  if (num_splits == 1) {
+    // One split: O = acc / l rounded once, LSE = m + log l — exactly what the combine below
+    // yields for a single split (weight exp(0) = 1), without the round trip through memory.
+    for (int e = threadIdx.x; e < rows * D; e += kThreads) {
+      const int r = e / D, d = e % D;
+      const OutIndex at = out_index(r, d);
+      const float l = l_s[r];
+      out[at.x] = from_float(l > 0.f ? acc_s[e] / l : 0.f, static_cast<T*>(nullptr));
+      if (d == 0 && p.lse) {
+        float lse = l > 0.f ? m_s[r] + logf(l) : -INFINITY;
+        if (p.mutant_flags & kDecodeBase2Lse) lse *= 1.4426950408889634f;  // MUTANT: log2 written
+        p.lse[at.y] = lse;
+      }
+    }
+    return;
+  }
   // Partial results: O normalized by this split's sum, LSE natural (base 2 in the mutant).
   const int64_t stride = static_cast<int64_t>(p.batch) * p.num_heads_q * p.seqlen_q;  // rows per split
   for (int e = threadIdx.x; e < rows * D; e += kThreads) {
-    const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q;
-    const int64_t row = ((static_cast<int64_t>(b) * p.num_heads_q + head_of(g)) * p.seqlen_q + i);
+    const int r = e / D, d = e % D;
+    const int64_t row = out_index(r, d).y;
     const float l = l_s[r];
     p.partial_o[(split * stride + row) * D + d] = l > 0.f ? acc_s[e] / l : 0.f;
     if (d == 0) {
@@ -292,27 +316,57 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   __syncthreads();
   if (!is_last) return;
   __threadfence();
-  uint16_t* out = static_cast<uint16_t*>(p.o);
-  for (int e = threadIdx.x; e < rows * D; e += kThreads) {
-    const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q, h = head_of(g);
-    const int64_t row = ((static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i);
+  // Per row (one warp): max of the split LSEs and the weight sum sum_s exp(lse_s - max) <= n,
+  // FP32, lane s % 32 summing its splits in order, then a fixed butterfly across lanes: the order
+  // depends on the split count only (batch invariance under a fixed split size).
+  for (int r = warp; r < rows; r += kThreads / 32) {
+    const int64_t row = out_index(r, 0).y;
     float mx = -INFINITY;
-    for (int s = 0; s < num_splits; ++s) mx = fmaxf(mx, __ldcg(p.partial_lse + s * stride + row));
-    float o = 0.f, lse = -INFINITY;
-    if (mx != -INFINITY) {
-      // Weights exp(lse_s - max) <= 1 in FP32, summed in split order: the same order for a row
-      // whatever the batch around it (batch invariance under a fixed split size).
-      float wsum = 0.f, acc = 0.f;
-      for (int s = 0; s < num_splits; ++s) {
-        const float w = expf(__ldcg(p.partial_lse + s * stride + row) - mx);
-        wsum += w;
-        acc = fmaf(w, __ldcg(p.partial_o + (s * stride + row) * D + d), acc);
-      }
-      o = acc / wsum;
-      lse = mx + logf(wsum);
+    for (int s = lane; s < num_splits; s += 32) mx = fmaxf(mx, __ldcg(p.partial_lse + s * stride + row));
+    mx = warp_max(mx);
+    float wsum = 0.f;
+    if (mx != -INFINITY)
+      for (int s = lane; s < num_splits; s += 32) wsum += expf(__ldcg(p.partial_lse + s * stride + row) - mx);
+    wsum = warp_sum(wsum);
+    if (lane == 0) {
+      m_s[r] = mx;
+      l_s[r] = wsum;
     }
-    out[((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d] = from_float(o, static_cast<T*>(nullptr));
-    if (d == 0 && p.lse) p.lse[row] = lse;
+  }
+  __syncthreads();
+  // O: thread (row, 4 columns); the split loads issued 8 at a time, the fma chain in split order.
+  for (int e = threadIdx.x; e < rows * (D / 4); e += kThreads) {
+    const int r = e / (D / 4), d = (e % (D / 4)) * 4;
+    const OutIndex at = out_index(r, d);
+    const float mx = m_s[r], wsum = l_s[r];
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (mx != -INFINITY) {
+      for (int s0 = 0; s0 < num_splits; s0 += 8) {
+        float lse[8];
+        float4 po[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+          const int s = min(s0 + u, num_splits - 1);
+          lse[u] = __ldcg(p.partial_lse + s * stride + at.y);
+          po[u] = __ldcg(reinterpret_cast<const float4*>(p.partial_o + (s * stride + at.y) * D + d));
+        }
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+          if (s0 + u >= num_splits) break;
+          const float w = expf(lse[u] - mx);
+          acc.x = fmaf(w, po[u].x, acc.x);
+          acc.y = fmaf(w, po[u].y, acc.y);
+          acc.z = fmaf(w, po[u].z, acc.z);
+          acc.w = fmaf(w, po[u].w, acc.w);
+        }
+      }
+      acc.x /= wsum; acc.y /= wsum; acc.z /= wsum; acc.w /= wsum;
+    }
+    out[at.x] = from_float(acc.x, static_cast<T*>(nullptr));
+    out[at.x + 1] = from_float(acc.y, static_cast<T*>(nullptr));
+    out[at.x + 2] = from_float(acc.z, static_cast<T*>(nullptr));
+    out[at.x + 3] = from_float(acc.w, static_cast<T*>(nullptr));
+    if (d == 0 && p.lse) p.lse[at.y] = mx != -INFINITY ? mx + logf(wsum) : -INFINITY;
   }
 }
 
