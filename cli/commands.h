@@ -13,4 +13,5 @@ void add_list_command(CLI::App& app);       // list.cpp: registered kernels and 
 void add_attribute_command(CLI::App& app);  // attribute_command.cpp: Shapley attribution
 void add_diagnose_command(CLI::App& app);   // diagnose_command.cpp: semantic diagnosis of a dump
 void add_bench_command(CLI::App& app);      // bench_command.cpp: GPU benchmark vs peers
+void add_incremental_command(CLI::App& app);  // incremental_command.cpp: incremental vs full-sequence
 }  // namespace attn::cli

@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "experiments/gate.h"
 #include "experiments/provenance.h"
+#include "experiments/kernel_algorithm.h"
 #include "experiments/register_all.h"
 #include "experiments/results_db.h"
 #include "experiments/sweep_runner.h"
@@ -25,20 +26,6 @@
 namespace attn::cli {
 namespace {
 
-// The FA2 algorithm a registered kernel implements, read from its traits (emulator and CUDA
-// kernels record block_m, block_n, num_splits, p_cast, rescale threshold and mutant).
-std::optional<AlgorithmConfig> algorithm_from_traits(const std::map<std::string, std::string>& t) {
-  if (!t.count("block_m") || !t.count("block_n")) return std::nullopt;
-  AlgorithmConfig a;
-  a.tiles.block_m = std::stoi(t.at("block_m"));
-  a.tiles.block_n = std::stoi(t.at("block_n"));
-  if (t.count("num_splits")) a.tiles.num_splits = std::stoi(t.at("num_splits"));
-  if (t.count("p_cast") && t.at("p_cast") == "split_hi_lo") a.p_cast = PCastMode::split_hi_lo;
-  if (t.count("rescale_threshold_log2")) a.rescale_threshold_log2 = std::stof(t.at("rescale_threshold_log2"));
-  if (t.count("mutant")) a.mutant = parse_mutant(t.at("mutant"));
-  return a;
-}
-
 // Attribution of one sweep point: Shapley shares over the stages of the emulated algorithm of
 // the kernel (for CUDA kernels: the emulator of the same tiling and policy), against the truth.
 std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInputs&, const Truth&)> sweep_attribution() {
@@ -48,17 +35,7 @@ std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInput
     if (!algorithm || emulator_invalid_reason(problem, *algorithm)) return nullptr;
     AttributionOptions options;
     options.algorithm = *algorithm;
-    const AttributionResult r = attribute_error(problem, inputs, options, &truth.o);
-    nlohmann::json categories = nlohmann::json::object();
-    const double total = r.total_mse > 0 ? r.total_mse : 1.0;
-    for (const CategoryAttribution& c : r.categories)
-      categories[c.category] = {{"rmse2_share", c.shapley_mse / total}, {"max_abs", c.shapley_max_abs}};
-    categories["semantic"] = {{"rmse2_share", r.semantic_mse / total}, {"max_abs", r.semantic_max_abs}};
-    nlohmann::json stages = nlohmann::json::object();
-    for (const StageAttribution& st : r.stages)
-      stages[stage_name(st.stage)] = {{"rmse2_share", st.shapley_mse / total}, {"ablation_mse", st.ablation_mse}};
-    return {{"categories", categories}, {"stages", stages}, {"dominant", dominant_category(r)},
-            {"emulated_mse", r.total_mse}, {"seconds", r.seconds}};
+    return attribution_json(attribute_error(problem, inputs, options, &truth.o));
   };
 }
 

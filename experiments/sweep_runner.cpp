@@ -6,17 +6,18 @@
 #include "core/errors.h"
 
 namespace attn {
-namespace {
-
-// The FlashAttention test rule: kernel error <= k x same-precision baseline error + slack.
-constexpr double kFaRuleFactor = 2.0;
-constexpr double kFaRuleSlack = 1e-5;
 
 nlohmann::json metrics_json(const ErrorMetrics& m) {
   return {{"max_abs", m.max_abs}, {"mean_abs", m.mean_abs}, {"rmse", m.rmse}, {"rel_fro", m.rel_fro},
           {"ulp_max", m.ulp_max}, {"ulp_p99", m.ulp_p99},   {"ulp_histogram", m.ulp_histogram},
           {"nan_count", m.nan_count}, {"inf_count", m.inf_count}, {"count", m.count}};
 }
+
+namespace {
+
+// The FlashAttention test rule: kernel error <= k x same-precision baseline error + slack.
+constexpr double kFaRuleFactor = 2.0;
+constexpr double kFaRuleSlack = 1e-5;
 
 nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
   const Problem& pr = p.problem;

@@ -34,6 +34,9 @@ struct SweepSummary {
   int ok = 0, invalid = 0, errors = 0;
 };
 
+/// JSON of error metrics (max_abs, rmse, ULP max / p99 / histogram, NaN / Inf counts).
+nlohmann::json metrics_json(const ErrorMetrics& metrics);
+
 SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsDb& db, const SweepOptions& options);
 
 /// The metrics row of one kernel output against truth (kernel, floor, baseline, excess, FA rule).

@@ -1,0 +1,84 @@
+// incremental_experiment.h: the incremental-vs-full experiment. One input of S = P + N tokens
+// (causal): the full-sequence kernel attends all S rows at once; the incremental path prefills P
+// tokens (a prefill kernel on the first P rows) and then decodes N tokens one at a time through
+// a decode kernel (S_q = 1 against P + t + 1 keys, bottom-right: the row's own position). Each
+// step's row is compared with the full kernel's same row (elements that differ, the difference
+// in ULPs of the dtype: at each element and at the row's scale, max |O| of the row), both with the truth (MPFI-certified FP64) and with the naive
+// same-precision baseline (FlashAttention rule), diagnosed (analysis/diagnosis.h: which meaning
+// explains the output) and, when the decode kernel has an emulator model, attributed (Shapley
+// over the 7 stages). The FP64 references are compared too: the incremental reference stepping
+// token by token against the full-sequence reference, which must agree bit for bit.
+// Classification of a step: "bit-identical" (no element differs from the full kernel),
+// "rounding" (differs, within the FlashAttention rule, no semantic bug diagnosed), "semantic"
+// (a diagnosed bug, or the rule fails). Mutant decode kernels run through the same steps.
+// Not the report (reports/incremental_report.h) nor the command line (cli/incremental_command.cpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/metrics.h"
+#include "core/generators.h"
+#include "core/problem.h"
+
+namespace attn {
+
+struct IncrementalSpec {
+  int64_t batch = 1, heads_q = 8, heads_kv = 2, head_dim = 64;
+  DType dtype = DType::fp16;
+  int64_t prefill_tokens = 256;  ///< P >= 1
+  int64_t decode_steps = 32;     ///< N >= 1
+  InputSpec inputs;
+  std::string full_kernel, prefill_kernel, decode_kernel;  ///< registry names
+  std::vector<std::string> mutant_kernels;  ///< decode kernels with planted bugs, same steps
+};
+
+/// One step of one path: the prefill chunk (step -1, rows 0..P-1) or decode step t (row P + t).
+struct StepComparison {
+  int64_t step = 0;
+  int64_t keys = 0;               ///< keys the step's last row attends to
+  int64_t elements = 0, differing = 0;  ///< vs the full-sequence kernel's same rows
+  double max_abs_diff = 0;
+  double max_ulp_diff = 0;      ///< in ULPs of the dtype at the full kernel's element
+  double max_row_ulp_diff = 0;  ///< in ULPs of the row's scale (max |O| over its D elements)
+  ErrorMetrics incremental, full;  ///< each vs the truth
+  double incremental_excess = 0, full_excess = 0;  ///< RMSE / rounding-floor RMSE
+  double fa_ratio = 0;  ///< incremental max_abs / (2 x baseline max_abs + 1e-5): the rule holds at <= 1
+  std::string verdict, cause;     ///< diagnosis of the incremental output ("category: bug")
+  std::string classification;     ///< bit-identical | rounding | semantic
+  nlohmann::json attribution;     ///< kernel_algorithm.h attribution_json, or null (not modelled)
+};
+
+struct PathResult {
+  std::string decode_kernel, planted_bug;  ///< planted_bug empty for a correct kernel
+  StepComparison prefill;
+  std::vector<StepComparison> steps;
+  int64_t bit_identical = 0, rounding = 0, semantic = 0;  ///< over the decode steps
+  double max_ulp_diff = 0, max_row_ulp_diff = 0, max_abs_diff = 0, worst_fa_ratio = 0;
+  std::vector<std::string> causes;  ///< distinct diagnosed causes over the steps
+  bool modelled = false;            ///< the decode kernel has an emulator model (attribution)
+};
+
+struct IncrementalResult {
+  IncrementalSpec spec;
+  bool references_bit_identical = false;  ///< FP64 incremental vs full-sequence reference
+  double references_max_diff = 0;
+  std::string truth_method;
+  double truth_fp64_gap_ulps = 0;
+  std::vector<PathResult> paths;  ///< [0]: the correct decode kernel; then the mutants
+  double seconds = 0;
+};
+
+/// Runs the experiment. Throws ProblemError naming the problem: P or N < 1, an unknown kernel
+/// (listing the registered names of the same family), a kernel that cannot run a step's problem
+/// (with its reason). `progress` (may be empty) receives one line per path.
+IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
+                                             const std::function<void(const std::string&)>& progress = {});
+
+nlohmann::json to_json(const IncrementalResult& result);
+
+}  // namespace attn
