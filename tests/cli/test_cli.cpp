@@ -140,3 +140,21 @@ TEST_CASE("diagnose a dumped file: a top-left cache mask is named, a correct out
   CHECK(broken.status == 2);
   CHECK_THAT(broken.output, Catch::Contains("broken.safetensors") && Catch::Contains("truncated"));
 }
+
+TEST_CASE("incremental writes its report; bad input names the problem") {
+  const std::string dir = temp_dir() + "/incremental";
+  const auto ok = attnscope("incremental --device cpu --prefill 40 --steps 3 --heads 2:1 --dim 64 --no-mutants --out " + dir);
+  CHECK(ok.status == 0);
+  CHECK_THAT(ok.output, Catch::Contains("FP64 references (incremental vs full): bit-identical") &&
+                            Catch::Contains("emu.fa2.fp16.m64n64.split4"));
+  CHECK(std::filesystem::exists(dir + "/report.md"));
+  CHECK(std::filesystem::exists(dir + "/results.json"));
+  CHECK(std::filesystem::exists(dir + "/step_ulp_diff.dat"));
+  const auto heads = attnscope("incremental --device cpu --prefill 4 --steps 1 --heads 6:4 --out " + dir);
+  CHECK(heads.status != 0);
+  CHECK_THAT(heads.output, Catch::Contains("not a multiple"));
+  const auto steps = attnscope("incremental --device cpu --prefill 4 --steps 0 --out " + dir);
+  CHECK(steps.status != 0);
+  CHECK_THAT(steps.output, Catch::Contains("--steps"));
+  CHECK(attnscope("incremental --dtype fp8").status == 2);
+}
