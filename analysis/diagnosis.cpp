@@ -24,6 +24,7 @@ struct Semantics {
   int64_t leak_tile = 0;   ///< > 0: keys padded to a multiple of this leak in with score 0 and V = 0
   int splits = 1;          ///< > 1: split-KV combine with base-2 LSEs merged by natural exp
   int64_t split_tile = 64; ///< splits are runs of whole tiles of this many keys (the kernel's BLOCK_N)
+  int64_t split_keys = 0;  ///< > 0: instead, splits of this many keys each (flash-decoding's fixed split size)
 };
 
 /// Exact (FP64, two-pass) attention of one query row under `sem`. Plain loops: this is a
@@ -72,7 +73,7 @@ void attend_row(const Problem& p, const AttentionInputs& in, const Semantics& se
     for (int64_t d = 0; d < D; ++d) o[d] /= l;
     *lse = m + std::log(l);
   };
-  if (sem.splits <= 1) {
+  if (sem.splits <= 1 && sem.split_keys == 0) {
     double lse;
     softmax_run(0, padded, out, &lse);
     return;
@@ -80,11 +81,12 @@ void attend_row(const Problem& p, const AttentionInputs& in, const Semantics& se
   // Split-KV: runs of whole tiles; each run's LSE is kept in base 2 (lse / ln 2) and the bug
   // merges them with natural exp: weights e^{lse2_s} instead of 2^{lse2_s}.
   const int64_t tiles = padded / sem.split_tile;
-  const int64_t per_split = (tiles + sem.splits - 1) / sem.splits;
+  const int64_t run = sem.split_keys > 0 ? sem.split_keys : (tiles + sem.splits - 1) / sem.splits * sem.split_tile;
+  const int64_t runs = sem.split_keys > 0 ? std::max<int64_t>(1, (padded + run - 1) / run) : sem.splits;
   std::vector<std::vector<double>> outs;
   std::vector<double> lse2;
-  for (int s = 0; s < sem.splits; ++s) {
-    const int64_t j0 = std::min(padded, s * per_split * sem.split_tile), j1 = std::min(padded, (s + 1) * per_split * sem.split_tile);
+  for (int64_t s = 0; s < runs; ++s) {
+    const int64_t j0 = std::min(padded, s * run), j1 = std::min(padded, (s + 1) * run);
     std::vector<double> o(static_cast<size_t>(D));
     double lse;
     softmax_run(j0, j1, o.data(), &lse);
@@ -139,6 +141,9 @@ std::vector<Semantics> candidates(const Problem& p) {
              s.splits = splits;
              s.split_tile = tile;
            });
+  for (int64_t keys : {64, 128, 256, 512})  // flash-decoding kernels: a fixed split size, any count
+    with("base-2 LSE merged with natural exp in a split-KV combine (splits of " + std::to_string(keys) + " keys)",
+         "split-combine", [keys](Semantics& s) { s.split_keys = keys; });
   return list;
 }
 

@@ -99,3 +99,61 @@ TEST_CASE("an output that matches nothing is an unknown bug") {
   const attn::Diagnosis dx = attn::diagnose(p, in, o, attn::DType::fp16);
   CHECK(dx.verdict == "unknown bug");
 }
+
+namespace attn {
+
+TEST_CASE("a base-2 LSE combine over fixed 64-key splits (flash-decoding) is named") {
+  // Decode: 1 query against 300 keys, 5 splits of 64 keys; each split's softmax exact, its LSE
+  // written in base 2 and merged with natural exp — computed here independently in double.
+  Problem p;
+  p.seqlen_q = 1;
+  p.seqlen_k = 300;
+  p.num_heads_q = 4;
+  p.num_heads_kv = 2;
+  p.head_dim = 64;
+  InputSpec spec;
+  spec.seed = 21;
+  const AttentionInputs in = generate_inputs(p, spec);
+  Tensor<double> out(p.q_shape());
+  for (int64_t h = 0; h < 4; ++h) {
+    const int64_t kv = h / 2;
+    std::vector<double> lse2, o_all;
+    for (int64_t j0 = 0; j0 < 300; j0 += 64) {
+      const int64_t j1 = std::min<int64_t>(300, j0 + 64);
+      std::vector<double> s;
+      double m = -INFINITY;
+      for (int64_t j = j0; j < j1; ++j) {
+        double dot = 0;
+        for (int64_t d = 0; d < 64; ++d) dot += in.q(0, 0, h, d) * in.k(0, j, kv, d);
+        s.push_back(dot * p.scale());
+        m = std::max(m, s.back());
+      }
+      double l = 0;
+      std::vector<double> o(64, 0.0);
+      for (int64_t j = j0; j < j1; ++j) {
+        const double e = std::exp(s[static_cast<size_t>(j - j0)] - m);
+        l += e;
+        for (int64_t d = 0; d < 64; ++d) o[static_cast<size_t>(d)] += e * in.v(0, j, kv, d);
+      }
+      for (double& x : o) x /= l;
+      o_all.insert(o_all.end(), o.begin(), o.end());
+      lse2.push_back((m + std::log(l)) / std::log(2.0));  // BUG: base 2 ...
+    }
+    const double top = *std::max_element(lse2.begin(), lse2.end());
+    double total = 0;
+    for (double x : lse2) total += std::exp(x - top);  // ... merged with natural exp
+    for (int64_t d = 0; d < 64; ++d) {
+      double acc = 0;
+      for (size_t s = 0; s < lse2.size(); ++s) acc += std::exp(lse2[s] - top) / total * o_all[s * 64 + static_cast<size_t>(d)];
+      out(0, 0, h, d) = round_to(DType::fp16, acc);
+    }
+  }
+  const Diagnosis d = diagnose(p, in, out, DType::fp16);
+  CHECK(d.verdict == "semantic bug");
+  CHECK(d.category == "split-combine");
+  bool named = d.bug.find("splits of 64 keys") != std::string::npos;
+  for (const std::string& m : d.also_matching) named |= m.find("splits of 64 keys") != std::string::npos;
+  CHECK(named);
+}
+
+}  // namespace attn
