@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
+
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/registry.h"

@@ -9,6 +9,7 @@
 #include "kernels/prefill_bench.h"
 #endif
 
+#include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 #ifndef ATTNSCOPE_GIT_COMMIT
 #define ATTNSCOPE_GIT_COMMIT "unknown"
 #endif
