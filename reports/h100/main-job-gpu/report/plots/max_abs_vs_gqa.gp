@@ -12,9 +12,17 @@ plot 'max_abs_vs_gqa.dat' index 0 using 1:2 with linespoints title "fa2.fp16.d64
      'max_abs_vs_gqa.dat' index 1 using 1:2 with linespoints title "fa2.fp16.d64.m128n128.precise", \
      'max_abs_vs_gqa.dat' index 2 using 1:2 with linespoints title "fa2.fp16.d64.m128n128.lazy8", \
      'max_abs_vs_gqa.dat' index 3 using 1:2 with linespoints title "fa2.fp16.d64.m16n32", \
-     'max_abs_vs_gqa.dat' index 4 using 1:2 with linespoints title "naive-fp16", \
-     'max_abs_vs_gqa.dat' index 5 using 1:2 with linespoints title "fa2.bf16.d64.m128n128", \
-     'max_abs_vs_gqa.dat' index 6 using 1:2 with linespoints title "fa2.bf16.d64.m128n128.precise", \
-     'max_abs_vs_gqa.dat' index 7 using 1:2 with linespoints title "fa2.bf16.d64.m128n128.lazy8", \
-     'max_abs_vs_gqa.dat' index 8 using 1:2 with linespoints title "fa2.bf16.d64.m16n32", \
-     'max_abs_vs_gqa.dat' index 9 using 1:2 with linespoints title "naive-bf16"
+     'max_abs_vs_gqa.dat' index 4 using 1:2 with linespoints title "decode.fp16.d64.split", \
+     'max_abs_vs_gqa.dat' index 5 using 1:2 with linespoints title "decode.fp16.d64.paged16", \
+     'max_abs_vs_gqa.dat' index 6 using 1:2 with linespoints title "chunked.fp16.d64", \
+     'max_abs_vs_gqa.dat' index 7 using 1:2 with linespoints title "chunked.fp16.d64.paged256", \
+     'max_abs_vs_gqa.dat' index 8 using 1:2 with linespoints title "naive-fp16", \
+     'max_abs_vs_gqa.dat' index 9 using 1:2 with linespoints title "fa2.bf16.d64.m128n128", \
+     'max_abs_vs_gqa.dat' index 10 using 1:2 with linespoints title "fa2.bf16.d64.m128n128.precise", \
+     'max_abs_vs_gqa.dat' index 11 using 1:2 with linespoints title "fa2.bf16.d64.m128n128.lazy8", \
+     'max_abs_vs_gqa.dat' index 12 using 1:2 with linespoints title "fa2.bf16.d64.m16n32", \
+     'max_abs_vs_gqa.dat' index 13 using 1:2 with linespoints title "decode.bf16.d64.split", \
+     'max_abs_vs_gqa.dat' index 14 using 1:2 with linespoints title "decode.bf16.d64.paged16", \
+     'max_abs_vs_gqa.dat' index 15 using 1:2 with linespoints title "chunked.bf16.d64", \
+     'max_abs_vs_gqa.dat' index 16 using 1:2 with linespoints title "chunked.bf16.d64.paged256", \
+     'max_abs_vs_gqa.dat' index 17 using 1:2 with linespoints title "naive-bf16"

@@ -29,4 +29,16 @@ plot 'ulp_histogram.dat' using 2:xtic(1), \
      'ulp_histogram.dat' using 18, \
      'ulp_histogram.dat' using 19, \
      'ulp_histogram.dat' using 20, \
-     'ulp_histogram.dat' using 21
+     'ulp_histogram.dat' using 21, \
+     'ulp_histogram.dat' using 22, \
+     'ulp_histogram.dat' using 23, \
+     'ulp_histogram.dat' using 24, \
+     'ulp_histogram.dat' using 25, \
+     'ulp_histogram.dat' using 26, \
+     'ulp_histogram.dat' using 27, \
+     'ulp_histogram.dat' using 28, \
+     'ulp_histogram.dat' using 29, \
+     'ulp_histogram.dat' using 30, \
+     'ulp_histogram.dat' using 31, \
+     'ulp_histogram.dat' using 32, \
+     'ulp_histogram.dat' using 33
