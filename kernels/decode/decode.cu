@@ -2,7 +2,7 @@
 //  - split kernel: one CTA per (split, KV head x row block, batch entry); the S_q x group query
 //    rows of the GQA group packed into it (64 rows per CTA at most); 64-key tiles of the cache
 //    (contiguous [B, S_max, H_kv, D] or paged through a block table, kv_layout.h) brought into
-//    shared memory by cp.async, two stages (tile t+1 in flight during tile t's math); FP32 scores,
+//    shared memory by cp.async, three stages (tiles t+1, t+2 in flight during tile t's math); FP32 scores,
 //    accurate expf online softmax, FP32 P (never cast to FP16/BF16) and FP32 PV on CUDA cores
 //    (decode is bandwidth-bound: at <= 64 rows the FP32 math stays under the memory time);
 //    writes a normalized partial O and its natural LSE per split;
@@ -29,6 +29,12 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kTileKeys = 64;
+
+/// Waits until at most `pending` committed cp.async groups of this thread are still in flight.
+template <int pending>
+__device__ __forceinline__ void cp_async_wait_pending() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
+}
 
 __device__ __forceinline__ float2 to_float2(uint32_t bits, __half*) {
   __half2 h = *reinterpret_cast<__half2*>(&bits);
@@ -72,16 +78,16 @@ __device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
 }
 
 // Shared memory of the split kernel, in 32-bit words:
-//   K and V tiles, two stages: [stage][K|V][64 keys][kRowWords]. A row is D/2 words + 4 of
+//   K and V tiles, kStages stages: [stage][K|V][64 keys][kRowWords]. A row is D/2 words + 4 of
 //   padding: 16-byte aligned for cp.async, and D/8 + 1 (odd) 16-byte chunks long, so the eight
 //   lanes of a quarter warp reading eight consecutive keys with 128-bit loads hit eight distinct
 //   bank groups, and rows 4 apart start 16 banks apart (the two key halves of the PV loop);
 //   Q and the O accumulator [rows4][D] FP32; scores / P [rows4][64]; m, l, alpha [rows4].
-template <int D>
+template <int D, int kStages>
 struct SplitSmem {
   static constexpr int kRowWords = D / 2 + 4;
   static constexpr int kTileWords = kTileKeys * kRowWords;
-  static constexpr int kKvWords = 2 * 2 * kTileWords;
+  static constexpr int kKvWords = kStages * 2 * kTileWords;
   static constexpr size_t bytes(int rows4) {
     return 4 * static_cast<size_t>(kKvWords + 2 * rows4 * D + rows4 * kTileKeys + 3 * rows4);
   }
@@ -95,9 +101,10 @@ __host__ __device__ constexpr int round_up4(int n) { return (n + 3) / 4 * 4; }
 // chain in dimension order) * scale; online softmax per 64-key tile with natural expf in FP32;
 // P stays FP32; PV per tile: two FP32 fma chains over alternating groups of 4 keys, added, then
 // O = fma(O, alpha, that sum). Nothing is rounded to FP16/BF16 before the final output.
-template <typename T, int D>
+// kStages K/V tiles in flight: stage t % kStages is computed while the next kStages - 1 load.
+template <typename T, int D, int kStages>
 __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodeParams p) {
-  using Smem = SplitSmem<D>;
+  using Smem = SplitSmem<D, kStages>;
   constexpr int RW = Smem::kRowWords, CH = D / 8;  // CH: 16-byte chunks per K/V row
   const int row_blocks = (p.seqlen_q * (p.num_heads_q / p.num_heads_kv) + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
   const int split = blockIdx.x, hk = blockIdx.y / row_blocks, rb = blockIdx.y % row_blocks, b = blockIdx.z;
@@ -143,8 +150,12 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   };
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n_tiles = (key_end - key_begin + kTileKeys - 1) / kTileKeys;
-  if (n_tiles > 0) load_tile(key_begin, 0);  // first: the Q loads below then overlap its latency
-  fa2::cp_async_commit();
+  // The first kStages - 1 tiles first: the Q loads below then overlap their latency. One commit
+  // group per tile slot, empty or not, so that wait_group counts tiles.
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < n_tiles) load_tile(key_begin + s * kTileKeys, s);
+    fa2::cp_async_commit();
+  }
   const uint16_t* q = static_cast<const uint16_t*>(p.q);
   for (int e = threadIdx.x; e < rows4 * D; e += kThreads) {
     const int r = e / D, d = e % D, gr = row0 + r, g = gr / p.seqlen_q, i = gr % p.seqlen_q;
@@ -159,12 +170,12 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   }
   for (int t = 0; t < n_tiles; ++t) {
     const int tile = key_begin + t * kTileKeys;
-    const uint32_t* ks = kv_s + (t & 1) * 2 * Smem::kTileWords;
+    const uint32_t* ks = kv_s + (t % kStages) * 2 * Smem::kTileWords;
     const uint32_t* vs = ks + Smem::kTileWords;
-    fa2::cp_async_wait_all();
-    __syncthreads();  // tile t landed; the other stage and p_s are free
-    if (t + 1 < n_tiles) load_tile(tile + kTileKeys, (t + 1) & 1);  // in flight during the math below
-    fa2::cp_async_commit();
+    cp_async_wait_pending<kStages - 2>();
+    __syncthreads();  // tile t landed for every thread; stage (t - 1) % kStages and p_s are free
+    if (t + kStages - 1 < n_tiles) load_tile(tile + (kStages - 1) * kTileKeys, (t + kStages - 1) % kStages);
+    fa2::cp_async_commit();  // in flight during the math below
 
     // Scores. Lane (key j, half h): the dot product of its key with 4 rows at a time over half of
     // D; the halves meet through one shuffle (lanes l and l ^ 16 hold the same key).
@@ -370,32 +381,43 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodePara
   }
 }
 
-template <typename T, int D>
-void launch_typed(const DecodeParams& p, cudaStream_t stream) {
+template <typename T, int D, int S>
+void launch_staged(const DecodeParams& p, cudaStream_t stream) {
   const int total_rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
   const int row_blocks = (total_rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
-  const size_t smem = SplitSmem<D>::bytes(round_up4(std::min(total_rows, kDecodeRowsPerCta)));
+  const size_t smem = SplitSmem<D, S>::bytes(round_up4(std::min(total_rows, kDecodeRowsPerCta)));
   static bool configured = false;  // opt in to > 48 KiB dynamic shared memory once per instantiation
   if (!configured) {
-    const cudaError_t e = cudaFuncSetAttribute(decode_split_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(SplitSmem<D>::bytes(kDecodeRowsPerCta)));
+    const cudaError_t e = cudaFuncSetAttribute(decode_split_kernel<T, D, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(SplitSmem<D, S>::bytes(kDecodeRowsPerCta)));
     if (e != cudaSuccess) throw Error(std::string("decode: cudaFuncSetAttribute: ") + cudaGetErrorString(e));
     configured = true;
   }
-  decode_split_kernel<T, D><<<dim3(p.max_splits, p.num_heads_kv * row_blocks, p.batch), kThreads, smem, stream>>>(p);
+  decode_split_kernel<T, D, S><<<dim3(p.max_splits, p.num_heads_kv * row_blocks, p.batch), kThreads, smem, stream>>>(p);
 }
 
 template <typename T, int D>
-int64_t resident_ctas_typed(int rows) {
-  const size_t smem = SplitSmem<D>::bytes(round_up4(std::min(std::max(rows, 1), kDecodeRowsPerCta)));
-  cudaFuncSetAttribute(decode_split_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(SplitSmem<D>::bytes(kDecodeRowsPerCta)));
+void launch_typed(const DecodeParams& p, cudaStream_t stream) {
+  if (p.stages == 2) launch_staged<T, D, 2>(p, stream);
+  else launch_staged<T, D, 3>(p, stream);
+}
+
+template <typename T, int D, int S>
+int64_t resident_ctas_staged(int rows) {
+  const size_t smem = SplitSmem<D, S>::bytes(round_up4(std::min(std::max(rows, 1), kDecodeRowsPerCta)));
+  cudaFuncSetAttribute(decode_split_kernel<T, D, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(SplitSmem<D, S>::bytes(kDecodeRowsPerCta)));
   int per_sm = 0, device = 0, sms = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_split_kernel<T, D>, kThreads, smem) != cudaSuccess ||
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_split_kernel<T, D, S>, kThreads, smem) != cudaSuccess ||
       cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
     throw Error("decode: occupancy query failed");
   return static_cast<int64_t>(std::max(per_sm, 1)) * sms;
+}
+
+template <typename T, int D>
+int64_t resident_ctas_typed(int rows, int stages) {
+  return stages == 2 ? resident_ctas_staged<T, D, 2>(rows) : resident_ctas_staged<T, D, 3>(rows);
 }
 
 __global__ void append_kernel(const uint4* new_k, const uint4* new_v, uint4* k_cache, uint4* v_cache,
@@ -423,10 +445,12 @@ __global__ void append_kernel(const uint4* new_k, const uint4* new_v, uint4* k_c
 
 }  // namespace
 
-int64_t decode_resident_ctas(bool bf16, int head_dim, int rows) {
+int64_t decode_resident_ctas(bool bf16, int head_dim, int rows, int stages) {
   if (head_dim != 64 && head_dim != 128) throw Error("decode: head_dim must be 64 or 128");
-  if (bf16) return head_dim == 64 ? resident_ctas_typed<__nv_bfloat16, 64>(rows) : resident_ctas_typed<__nv_bfloat16, 128>(rows);
-  return head_dim == 64 ? resident_ctas_typed<__half, 64>(rows) : resident_ctas_typed<__half, 128>(rows);
+  if (bf16)
+    return head_dim == 64 ? resident_ctas_typed<__nv_bfloat16, 64>(rows, stages)
+                          : resident_ctas_typed<__nv_bfloat16, 128>(rows, stages);
+  return head_dim == 64 ? resident_ctas_typed<__half, 64>(rows, stages) : resident_ctas_typed<__half, 128>(rows, stages);
 }
 
 void launch_decode(const DecodeParams& p, bool bf16, void* stream) {
@@ -435,6 +459,7 @@ void launch_decode(const DecodeParams& p, bool bf16, void* stream) {
   const int rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
   if (rows > kDecodeMaxRows || rows < 1) throw Error("decode: S_q x group = " + std::to_string(rows) + " rows; at most 128");
   if (p.keys_per_split <= 0 || p.keys_per_split % kTileKeys != 0) throw Error("decode: split size not a multiple of 64");
+  if (p.stages != 2 && p.stages != 3) throw Error("decode: stages must be 2 or 3");
   if (p.split_counters == nullptr) throw Error("decode: split_counters missing (decode_counter_count() zeroed ints)");
   if (p.layout.paged() && (p.layout.page_size < kMinPageSize || p.layout.page_size > kMaxPageSize ||
                            p.capacity != p.layout.pages_per_seq * p.layout.page_size))

@@ -21,6 +21,9 @@ enum DecodeMutantFlags : int {
   kDecodeBase2Lse = 8,         ///< partial LSE written in base 2, combined with natural exp
 };
 
+/// Pipeline depth of the split kernel unless DecodeParams::stages says otherwise.
+inline constexpr int kDecodeDefaultStages = 3;
+
 /// Runtime parameters of one decode launch (device pointers).
 struct DecodeParams {
   const void* q = nullptr;
@@ -41,6 +44,7 @@ struct DecodeParams {
   float scale = 0.f;
   Mask mask{};
   int mutant_flags = kDecodeCorrect;
+  int stages = kDecodeDefaultStages; ///< K/V tiles in flight per CTA + 1 (2 or 3; the benchmark compares)
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.
@@ -51,7 +55,7 @@ inline constexpr int kDecodeRowsPerCta = 64;
 
 /// CTAs of the split kernel resident at once on this GPU (SMs x blocks per SM at this row count's
 /// shared memory): the heuristic split plan fills one wave and no partial second one.
-int64_t decode_resident_ctas(bool bf16, int head_dim, int rows);
+int64_t decode_resident_ctas(bool bf16, int head_dim, int rows, int stages = kDecodeDefaultStages);
 
 /// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block).
 inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv, int seqlen_q) {
