@@ -2,7 +2,8 @@
 //  - split kernel: one CTA per (split, KV head x row block, batch entry); the S_q x group query
 //    rows of the GQA group packed into it (64 rows per CTA at most); 64-key tiles of the cache
 //    (contiguous [B, S_max, H_kv, D] or paged through a block table, kv_layout.h) brought into
-//    shared memory by cp.async, three stages (tiles t+1, t+2 in flight during tile t's math); FP32 scores,
+//    shared memory by cp.async, two stages by default (tile t+1 in flight during tile t's math; three
+//    stages are compiled too and measured slower: kDecodeDefaultStages); FP32 scores,
 //    accurate expf online softmax, FP32 P (never cast to FP16/BF16) and FP32 PV on CUDA cores
 //    (decode is bandwidth-bound: at <= 64 rows the FP32 math stays under the memory time);
 //    writes a normalized partial O and its natural LSE per split;

@@ -21,8 +21,10 @@ enum DecodeMutantFlags : int {
   kDecodeBase2Lse = 8,         ///< partial LSE written in base 2, combined with natural exp
 };
 
-/// Pipeline depth of the split kernel unless DecodeParams::stages says otherwise.
-inline constexpr int kDecodeDefaultStages = 3;
+/// Pipeline depth of the split kernel unless DecodeParams::stages says otherwise. Two stages
+/// measured faster than three on the H100 (reports/h100/decode_results.md: three stages cost the
+/// third resident CTA per SM at D = 128 and lose 3 % at 4k keys, 15 % at 64k).
+inline constexpr int kDecodeDefaultStages = 2;
 
 /// Runtime parameters of one decode launch (device pointers).
 struct DecodeParams {

@@ -476,8 +476,8 @@ TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
     for (int page : {0, 16, 256}) {
       const BenchSetup setup(B, Hq, Hkv, D, L, page);
       const std::vector<int64_t> keys(B, L);
-      for (int mode = 0; mode < 3; ++mode) {  // heuristic split, fixed split, heuristic with 2 stages
-        const int stages = mode == 2 ? 2 : kDecodeDefaultStages;
+      for (int mode = 0; mode < 3; ++mode) {  // heuristic split, fixed split, heuristic with 3 stages
+        const int stages = mode == 2 ? 3 : kDecodeDefaultStages;
         const SplitPlan plan = mode != 1 ? plan_heuristic_splits(keys, Hkv, decode_resident_ctas(false, D, 4, stages))
                                          : plan_fixed_splits(keys, std::max(256, L / 64));
         if (mode != 0 && page > 0) continue;
@@ -486,7 +486,7 @@ TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
         p.stages = stages;
         const Timing t = time_decode([&] { launch_decode(p, false, nullptr); }, 10, 100);
         std::printf("BENCH ours-%s%s L=%d splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f warm_TBps=%.3f\n",
-                    mode == 0 ? "split" : mode == 1 ? "fixed" : "split.2stages", page ? (".paged" + std::to_string(page)).c_str() : "", L, p.max_splits,
+                    mode == 0 ? "split" : mode == 1 ? "fixed" : "split.3stages", page ? (".paged" + std::to_string(page)).c_str() : "", L, p.max_splits,
                     p.keys_per_split, t.cold_us, setup.bytes() / (t.cold_us * 1e-6) / 1e12, t.warm_us,
                     setup.bytes() / (t.warm_us * 1e-6) / 1e12);
       }
