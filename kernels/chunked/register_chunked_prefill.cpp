@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "kernels/unavailable_kernel.h"
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
 #include <cuda_runtime.h>
@@ -26,14 +27,7 @@
 namespace attn {
 
 #if !defined(ATTNSCOPE_HAVE_CUDA)
-Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& variant) {
-  Kernel k;
-  k.info.name = variant.name;
-  k.info.needs_gpu = true;
-  k.invalid_reason = [](const Problem&) { return std::optional<std::string>("this build has no CUDA"); };
-  k.run = [](const Problem&, const AttentionInputs&) -> AttentionOutputs { throw Error("this build has no CUDA"); };
-  return k;
-}
+Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& variant) { return unavailable_kernel(variant.name); }
 void register_chunked_prefill_kernels(Registry&) {}
 #else
 
