@@ -1,13 +1,15 @@
 // incremental_command.cpp: `attnscope incremental` — the incremental-vs-full experiment
 // (experiments/incremental_experiment.h) and its report (reports/incremental_vs_full_report.h).
-// Defaults by device: on a GPU the FA2 prefill kernel for the full sequence, the chunked-prefill
-// kernel for the prefill chunk, the split-KV decode kernel for the steps and the four GPU cache
-// mutants (D 128 only); on the CPU the FA2 emulator for the full sequence and the prefill, its
-// split-KV emulation (4 splits) for the steps, and the four emulator cache mutants.
+// Defaults by device (experiments' choose_incremental_kernels): on a GPU the FA2 prefill kernel
+// for the full sequence, the chunked-prefill kernel for the prefill chunk, the split-KV decode
+// kernel for the steps and the four GPU cache mutants (D 128 only); on the CPU the FA2 emulator
+// for the full sequence and the prefill, its split-KV emulation (4 splits) for the steps, and the
+// four emulator cache mutants. Fallbacks and skipped mutants are notes in the result and report.
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/errors.h"
@@ -22,11 +24,11 @@ namespace attn::cli {
 namespace {
 
 struct IncrementalFlags {
-  int64_t prefill = 256, steps = 32, batch = 1, head_dim = 64;
+  int64_t prefill = 256, steps = 32, batch = 1, head_dim = 64, decode_chunk = 1;
   std::string heads = "8:2", dtype = "fp16", dist = "normal", device = "auto", out = "results/incremental";
-  std::string full_kernel, prefill_kernel, decode_kernel;
+  std::string full_kernel, prefill_kernel, decode_kernel, attribute_steps = "first,middle,last";
   uint64_t seed = 1;
-  bool no_mutants = false, json = false;
+  bool mutants = true, json = false;
 };
 
 void run_incremental(const IncrementalFlags& f) {
@@ -47,32 +49,22 @@ void run_incremental(const IncrementalFlags& f) {
   spec.dtype = f.dtype == "bf16" ? DType::bf16 : DType::fp16;
   spec.inputs.distribution = parse_distribution(f.dist);
   spec.inputs.seed = f.seed;
+  spec.decode_chunk = f.decode_chunk;
+  spec.attribute_steps = f.attribute_steps;
   std::string why;
   const bool have_gpu = gpu_available(&why);
   if (f.device == "gpu" && !have_gpu) throw Error("--device gpu: " + why);
   if (f.device != "gpu" && f.device != "cpu" && f.device != "auto")
     throw CLI::ValidationError("--device", "auto, gpu or cpu, got '" + f.device + "'");
   const bool gpu = f.device == "gpu" || (f.device == "auto" && have_gpu);
-  const std::string dt = f.dtype, d = std::to_string(f.head_dim);
-  const char* cache_mutants[] = {"stale-seqlens", "interleaved-gqa-cache", "top-left-cache", "base2-lse-combine"};
-  if (gpu) {
-    spec.full_kernel = "fa2." + dt + ".d" + d + ".m128n64";
-    spec.prefill_kernel = "chunked." + dt + ".d" + d;
-    spec.decode_kernel = "decode." + dt + ".d" + d + ".split";
-    if (!f.no_mutants && f.head_dim == 128)
-      for (const char* m : cache_mutants) spec.mutant_kernels.push_back("mutant.decode." + dt + ".d128." + m);
-  } else {
-    spec.full_kernel = spec.prefill_kernel = "emu.fa2." + dt + ".m64n64";
-    spec.decode_kernel = "emu.fa2." + dt + ".m64n64.split4";
-    if (!f.no_mutants)
-      for (const char* m : cache_mutants) spec.mutant_kernels.push_back(std::string("emu.mutant.") + m + "." + dt);
-  }
+  choose_incremental_kernels(spec, gpu, f.mutants);
   if (!f.full_kernel.empty()) spec.full_kernel = f.full_kernel;
-  if (!f.prefill_kernel.empty()) spec.prefill_kernel = f.prefill_kernel;
+  if (!f.prefill_kernel.empty()) {  // an explicit prefill kernel: no fallback to speak of
+    spec.prefill_kernel = f.prefill_kernel;
+    std::erase_if(spec.notes, [](const std::string& n) { return n.rfind("prefill:", 0) == 0; });
+  }
   if (!f.decode_kernel.empty()) spec.decode_kernel = f.decode_kernel;
-  if (gpu && f.head_dim != 128 && !f.no_mutants)
-    std::fprintf(stderr, "note: the GPU cache mutants are compiled for D = 128 only; none run at D = %lld\n",
-                 static_cast<long long>(f.head_dim));
+  for (const std::string& note : spec.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
   const IncrementalResult result =
       run_incremental_experiment(spec, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   const std::string report = write_incremental_report(result, collect_provenance(invoked_command()), f.out);
@@ -112,7 +104,11 @@ void add_incremental_command(CLI::App& app) {
   sub->add_option("--full-kernel", flags->full_kernel, "full-sequence kernel (registry name)");
   sub->add_option("--prefill-kernel", flags->prefill_kernel, "prefill kernel (registry name)");
   sub->add_option("--decode-kernel", flags->decode_kernel, "decode kernel (registry name)");
-  sub->add_flag("--no-mutants", flags->no_mutants, "skip the cache mutants");
+  sub->add_option("--decode-chunk", flags->decode_chunk, "new tokens per decode step")->capture_default_str();
+  sub->add_option("--attribute-steps", flags->attribute_steps,
+                  "decode steps to attribute (modelled kernels): all | none | comma list of indices, first, middle, last")
+      ->capture_default_str();
+  sub->add_flag("--mutants,!--no-mutants", flags->mutants, "run the cache mutants through the same steps (default on)");
   sub->add_option("--out", flags->out, "report directory")->capture_default_str();
   sub->add_flag("--json", flags->json, "print the results as JSON");
   sub->callback([flags] { run_incremental(*flags); });

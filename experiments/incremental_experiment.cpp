@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <set>
+#include <sstream>
 
 #include "analysis/attribution.h"
 #include "analysis/diagnosis.h"
@@ -33,11 +34,54 @@ Tensor<double> rows_of(const Tensor<double>& t, int64_t begin, int64_t count) {
   return out;
 }
 
+/// The registered kernel `name`, or ProblemError listing the kernels of the same kind (names
+/// sharing the text before the first '.', e.g. "decode.*"), or every kind when none does.
 const Kernel& kernel_named(const std::string& name, const std::string& role) {
   if (const Kernel* k = all_kernels().find(name)) return *k;
-  std::string known;
-  for (const Kernel* k : all_kernels().all()) known += (known.empty() ? "" : ", ") + k->info.name;
-  throw ProblemError("incremental: unknown " + role + " kernel '" + name + "'; registered: " + known);
+  const std::string kind = name.substr(0, name.find('.'));
+  std::string same_kind;
+  std::set<std::string> kinds;
+  for (const Kernel* k : all_kernels().all()) {
+    const std::string& n = k->info.name;
+    kinds.insert(n.substr(0, n.find('.')) + (n.find('.') == std::string::npos ? "" : ".*"));
+    if (n.find('.') != std::string::npos && n.substr(0, n.find('.')) == kind) same_kind += (same_kind.empty() ? "" : ", ") + n;
+  }
+  std::string listed;
+  for (const std::string& k : kinds) listed += (listed.empty() ? "" : ", ") + k;
+  throw ProblemError("incremental: unknown " + role + " kernel '" + name + "'; " +
+                     (same_kind.empty() ? "kinds registered: " + listed : "registered " + kind + ".*: " + same_kind) +
+                     " (`attnscope list` shows every kernel)");
+}
+
+/// Which of `steps` decode steps to attribute: "all", "none", or a comma list of indices and
+/// first / middle / last.
+std::vector<bool> steps_to_attribute(const std::string& text, int64_t steps) {
+  std::vector<bool> chosen(static_cast<size_t>(steps), false);
+  std::string item;
+  std::istringstream list(text);
+  while (std::getline(list, item, ',')) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (item == "all") std::fill(chosen.begin(), chosen.end(), true);
+    else if (item == "none" || item.empty()) continue;
+    else if (item == "first") chosen.front() = true;
+    else if (item == "middle") chosen[static_cast<size_t>(steps / 2)] = true;
+    else if (item == "last") chosen.back() = true;
+    else {
+      size_t used = 0;
+      int64_t t = -1;
+      try {
+        t = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != item.size() || t < 0 || t >= steps)
+        throw ProblemError("incremental: --attribute-steps '" + text + "': '" + item +
+                           "' is not all, none, first, middle, last or a step index in 0.." + std::to_string(steps - 1));
+      chosen[static_cast<size_t>(t)] = true;
+    }
+  }
+  return chosen;
 }
 
 AttentionOutputs run_checked(const Kernel& k, const Problem& pr, const AttentionInputs& in, const std::string& role) {
@@ -88,16 +132,28 @@ void judge(const Kernel& kernel, const Problem& pr, const AttentionInputs& in, c
   const Diagnosis d = diagnose(pr, in, out, pr.dtype);
   c.verdict = d.verdict;
   c.cause = d.category.empty() ? "" : d.category + ": " + d.bug;
+  c.also_matching = d.also_matching;
   const bool semantic = d.verdict != "no semantic bug" || !(c.fa_ratio <= 1.0);
   c.classification = semantic ? "semantic" : c.differing == 0 ? "bit-identical" : "rounding";
   if (semantic && c.cause.empty()) c.cause = d.verdict == "no semantic bug" ? "FlashAttention rule failed" : d.verdict;
   c.attribution = nullptr;
-  if (!attribute) return;
   const std::optional<AlgorithmConfig> algorithm = algorithm_from_traits(kernel.info.traits);
-  if (!algorithm || emulator_invalid_reason(pr, *algorithm)) return;
+  if (!algorithm) {
+    c.attribution_status = "not modelled";
+    return;
+  }
+  if (!attribute) {
+    c.attribution_status = "not selected";
+    return;
+  }
+  if (const auto why = emulator_invalid_reason(pr, *algorithm)) {
+    c.attribution_status = "emulator cannot run: " + *why;
+    return;
+  }
   AttributionOptions options;
   options.algorithm = *algorithm;
   c.attribution = attribution_json(attribute_error(pr, in, options, &truth_rows));
+  c.attribution_status = "attributed";
 }
 
 void tally(PathResult& path) {
@@ -135,11 +191,45 @@ double reference_difference(const Problem& full, const AttentionInputs& in) {
 
 }  // namespace
 
+void choose_incremental_kernels(IncrementalSpec& spec, bool gpu, bool mutants) {
+  const std::string dt(dtype_name(spec.dtype)), d = std::to_string(spec.head_dim);
+  const char* cache_mutants[] = {"stale-seqlens", "interleaved-gqa-cache", "top-left-cache", "base2-lse-combine"};
+  spec.mutant_kernels.clear();
+  if (!gpu) {
+    spec.full_kernel = spec.prefill_kernel = "emu.fa2." + dt + ".m64n64";
+    spec.decode_kernel = "emu.fa2." + dt + ".m64n64.split4";
+    if (mutants)
+      for (const char* m : cache_mutants) spec.mutant_kernels.push_back(std::string("emu.mutant.") + m + "." + dt);
+    return;
+  }
+  spec.full_kernel = "fa2." + dt + ".d" + d + ".m128n64";
+  spec.prefill_kernel = "chunked." + dt + ".d" + d;
+  if (!all_kernels().find(spec.prefill_kernel)) {
+    spec.notes.push_back("prefill: " + spec.prefill_kernel + " is not registered in this build; the full kernel " +
+                         spec.full_kernel + " prefills instead (no cache in the prefill)");
+    spec.prefill_kernel = spec.full_kernel;
+  }
+  spec.decode_kernel = "decode." + dt + ".d" + d + ".split";
+  if (!mutants) return;
+  if (spec.head_dim != 128) {
+    spec.notes.push_back("mutants: the GPU cache mutants are compiled for D = 128 only; none run at D = " + d);
+    return;
+  }
+  for (const char* m : cache_mutants) {
+    const std::string name = "mutant.decode." + dt + ".d128." + m;
+    if (all_kernels().find(name)) spec.mutant_kernels.push_back(name);
+    else spec.notes.push_back("mutants: " + name + " is not registered in this build; skipped");
+  }
+}
+
 IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
                                              const std::function<void(const std::string&)>& progress) {
   const auto started = std::chrono::steady_clock::now();
   if (spec.prefill_tokens < 1) throw ProblemError("incremental: --prefill must be >= 1 token");
   if (spec.decode_steps < 1) throw ProblemError("incremental: --steps must be >= 1");
+  if (spec.decode_chunk < 1) throw ProblemError("incremental: --decode-chunk must be >= 1 token");
+  const int64_t num_steps = (spec.decode_steps + spec.decode_chunk - 1) / spec.decode_chunk;
+  const std::vector<bool> attribute = steps_to_attribute(spec.attribute_steps, num_steps);
   Problem full;
   full.batch = spec.batch;
   full.seqlen_q = full.seqlen_k = spec.prefill_tokens + spec.decode_steps;
@@ -175,28 +265,37 @@ IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
   const AttentionInputs pre_in{rows_of(in.q, 0, P), rows_of(in.k, 0, P), rows_of(in.v, 0, P)};
   StepComparison prefill;
   prefill.step = -1;
+  prefill.first_row = 0;
+  prefill.rows = P;
   prefill.keys = P;
   const Tensor<double> pre_truth = rows_of(truth.o, 0, P);
   const double pre_baseline = compute_metrics(baseline.run(pre, pre_in).o, pre_truth, full.dtype).max_abs;
   judge(prefill_kernel, pre, pre_in, run_checked(prefill_kernel, pre, pre_in, "prefill").o, rows_of(whole.o, 0, P),
         pre_truth, pre_baseline, false, prefill);
+  if (prefill.attribution_status == "not selected") prefill.attribution_status = "not attributed (prefill chunk)";
 
   // Decode steps: one problem per step, shared by every path (inputs, truth rows, baseline).
+  // Step t computes rows [first, first + n) against keys [0, first + n): bottom-right causal
+  // puts each row at its own position, exactly as in the full problem.
   struct Step {
     Problem problem;
     AttentionInputs inputs;
     Tensor<double> truth, full;
     double baseline_max_abs = 0;
+    int64_t first_row = 0, rows = 0;
   };
   std::vector<Step> steps;
-  for (int64_t t = 0; t < spec.decode_steps; ++t) {
+  for (int64_t t = 0; t < num_steps; ++t) {
     Step s;
+    s.first_row = P + t * spec.decode_chunk;
+    s.rows = std::min(spec.decode_chunk, full.seqlen_q - s.first_row);
     s.problem = full;
-    s.problem.seqlen_q = 1;
-    s.problem.seqlen_k = P + t + 1;
-    s.inputs = {rows_of(in.q, P + t, 1), rows_of(in.k, 0, P + t + 1), rows_of(in.v, 0, P + t + 1)};
-    s.truth = rows_of(truth.o, P + t, 1);
-    s.full = rows_of(whole.o, P + t, 1);
+    s.problem.seqlen_q = s.rows;
+    s.problem.seqlen_k = s.first_row + s.rows;
+    s.inputs = {rows_of(in.q, s.first_row, s.rows), rows_of(in.k, 0, s.problem.seqlen_k),
+                rows_of(in.v, 0, s.problem.seqlen_k)};
+    s.truth = rows_of(truth.o, s.first_row, s.rows);
+    s.full = rows_of(whole.o, s.first_row, s.rows);
     s.baseline_max_abs = compute_metrics(baseline.run(s.problem, s.inputs).o, s.truth, full.dtype).max_abs;
     steps.push_back(std::move(s));
   }
@@ -207,13 +306,15 @@ IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
     path.prefill = prefill;
     const std::optional<AlgorithmConfig> algorithm = algorithm_from_traits(k->info.traits);
     path.modelled = algorithm.has_value();
-    for (int64_t t = 0; t < spec.decode_steps; ++t) {
+    for (int64_t t = 0; t < num_steps; ++t) {
       const Step& s = steps[static_cast<size_t>(t)];
       StepComparison c;
       c.step = t;
-      c.keys = P + t + 1;
+      c.first_row = s.first_row;
+      c.rows = s.rows;
+      c.keys = s.problem.seqlen_k;
       judge(*k, s.problem, s.inputs, run_checked(*k, s.problem, s.inputs, "decode").o, s.full, s.truth,
-            s.baseline_max_abs, path.modelled, c);
+            s.baseline_max_abs, attribute[static_cast<size_t>(t)], c);
       path.steps.push_back(std::move(c));
     }
     tally(path);
@@ -230,6 +331,8 @@ IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
 nlohmann::json to_json(const IncrementalResult& r) {
   auto step_json = [](const StepComparison& s) {
     return nlohmann::json{{"step", s.step},
+                          {"first_row", s.first_row},
+                          {"rows", s.rows},
                           {"keys", s.keys},
                           {"elements", s.elements},
                           {"differing", s.differing},
@@ -243,8 +346,10 @@ nlohmann::json to_json(const IncrementalResult& r) {
                           {"fa_ratio", s.fa_ratio},
                           {"verdict", s.verdict},
                           {"cause", s.cause},
+                          {"also_matching", s.also_matching},
                           {"classification", s.classification},
-                          {"attribution", s.attribution}};
+                          {"attribution", s.attribution},
+                          {"attribution_status", s.attribution_status}};
   };
   nlohmann::json paths = nlohmann::json::array();
   for (const PathResult& p : r.paths) {
@@ -270,7 +375,8 @@ nlohmann::json to_json(const IncrementalResult& r) {
             {"dtype", std::string(dtype_name(s.dtype))}, {"prefill_tokens", s.prefill_tokens},
             {"decode_steps", s.decode_steps}, {"distribution", distribution_name(s.inputs.distribution)},
             {"seed", s.inputs.seed}, {"full_kernel", s.full_kernel}, {"prefill_kernel", s.prefill_kernel},
-            {"decode_kernel", s.decode_kernel}, {"mutant_kernels", s.mutant_kernels}}},
+            {"decode_kernel", s.decode_kernel}, {"mutant_kernels", s.mutant_kernels},
+            {"decode_chunk", s.decode_chunk}, {"attribute_steps", s.attribute_steps}, {"notes", s.notes}}},
           {"references_bit_identical", r.references_bit_identical},
           {"references_max_diff", r.references_max_diff},
           {"truth_method", r.truth_method},

@@ -1,17 +1,21 @@
 // incremental_experiment.h: the incremental-vs-full experiment. One input of S = P + N tokens
 // (causal): the full-sequence kernel attends all S rows at once; the incremental path prefills P
-// tokens (a prefill kernel on the first P rows) and then decodes N tokens one at a time through
-// a decode kernel (S_q = 1 against P + t + 1 keys, bottom-right: the row's own position). Each
-// step's row is compared with the full kernel's same row (elements that differ, the difference
-// in ULPs of the dtype: at each element and at the row's scale, max |O| of the row), both with the truth (MPFI-certified FP64) and with the naive
-// same-precision baseline (FlashAttention rule), diagnosed (analysis/diagnosis.h: which meaning
-// explains the output) and, when the decode kernel has an emulator model, attributed (Shapley
-// over the 7 stages). The FP64 references are compared too: the incremental reference stepping
-// token by token against the full-sequence reference, which must agree bit for bit.
+// tokens (a prefill kernel on the first P rows) and then decodes the N others through a decode
+// kernel, one token per step (or `decode_chunk` tokens per step: S_q = n against P + t*n + n
+// keys, bottom-right: the rows' own positions). Each step's rows are compared with the full
+// kernel's same rows (elements that differ, the difference in ULPs of the dtype: at each element
+// and at the row's scale, max |O| of the row), both with the truth (MPFI-certified FP64) and with
+// the naive same-precision baseline (FlashAttention rule), diagnosed (analysis/diagnosis.h: which
+// meaning explains the output) and, on the selected steps, when the decode kernel has an emulator
+// model, attributed (Shapley over the 7 stages; the semantic share is v(every stage exact)).
+// The FP64 references are compared too: the incremental reference stepping token by token
+// against the full-sequence reference, which must agree bit for bit.
 // Classification of a step: "bit-identical" (no element differs from the full kernel),
 // "rounding" (differs, within the FlashAttention rule, no semantic bug diagnosed), "semantic"
 // (a diagnosed bug, or the rule fails). Mutant decode kernels run through the same steps.
-// Not the report (reports/incremental_report.h) nor the command line (cli/incremental_command.cpp).
+// Not the report (reports/incremental_vs_full_report.h) nor the command line
+// (cli/incremental_command.cpp); the default kernels per device are chosen here
+// (choose_incremental_kernels) so that the command and the tests agree.
 #pragma once
 
 #include <cstdint>
@@ -35,11 +39,18 @@ struct IncrementalSpec {
   InputSpec inputs;
   std::string full_kernel, prefill_kernel, decode_kernel;  ///< registry names
   std::vector<std::string> mutant_kernels;  ///< decode kernels with planted bugs, same steps
+  int64_t decode_chunk = 1;  ///< new tokens per decode step (>= 1); the last step may take fewer
+  /// Decode steps attributed (when the decode kernel is modelled): comma-separated step indices
+  /// and/or first, middle, last; "all" or "none". Attribution costs 2^7 emulator runs per step.
+  std::string attribute_steps = "first,middle,last";
+  std::vector<std::string> notes;  ///< how the kernels were chosen (fallbacks, skipped mutants)
 };
 
-/// One step of one path: the prefill chunk (step -1, rows 0..P-1) or decode step t (row P + t).
+/// One step of one path: the prefill chunk (step -1, rows 0..P-1) or decode step t (rows
+/// P + t*chunk .. P + t*chunk + rows - 1).
 struct StepComparison {
   int64_t step = 0;
+  int64_t first_row = 0, rows = 0;  ///< rows of the full sequence this step computes
   int64_t keys = 0;               ///< keys the step's last row attends to
   int64_t elements = 0, differing = 0;  ///< vs the full-sequence kernel's same rows
   double max_abs_diff = 0;
@@ -49,8 +60,12 @@ struct StepComparison {
   double incremental_excess = 0, full_excess = 0;  ///< RMSE / rounding-floor RMSE
   double fa_ratio = 0;  ///< incremental max_abs / (2 x baseline max_abs + 1e-5): the rule holds at <= 1
   std::string verdict, cause;     ///< diagnosis of the incremental output ("category: bug")
+  std::vector<std::string> also_matching;  ///< every meaning equally consistent ("category: bug")
   std::string classification;     ///< bit-identical | rounding | semantic
-  nlohmann::json attribution;     ///< kernel_algorithm.h attribution_json, or null (not modelled)
+  nlohmann::json attribution;     ///< kernel_algorithm.h attribution_json, or null
+  /// "attributed" | "not modelled" (no emulator model of the kernel) | "not selected"
+  /// (--attribute-steps) | "emulator cannot run: <reason>"
+  std::string attribution_status;
 };
 
 struct PathResult {
@@ -73,9 +88,18 @@ struct IncrementalResult {
   double seconds = 0;
 };
 
-/// Runs the experiment. Throws ProblemError naming the problem: P or N < 1, an unknown kernel
-/// (listing the registered names of the same family), a kernel that cannot run a step's problem
-/// (with its reason). `progress` (may be empty) receives one line per path.
+/// Default kernels by device, as `attnscope incremental` uses them. CPU: the FA2 emulator
+/// `emu.fa2.<dt>.m64n64` for the full sequence and the prefill, its 4-way split-KV emulation
+/// `emu.fa2.<dt>.m64n64.split4` for the decode steps (flash-decoding's structure, and what the
+/// base-2 LSE combine mutant needs), the four emulator cache mutants. GPU: `fa2.<dt>.d<D>.m128n64`,
+/// `chunked.<dt>.d<D>` (the full kernel when it is not registered), `decode.<dt>.d<D>.split`, the
+/// four GPU cache mutants (compiled for D = 128 only). Every fallback and skip is a note.
+void choose_incremental_kernels(IncrementalSpec& spec, bool gpu, bool mutants);
+
+/// Runs the experiment. Throws ProblemError naming the problem: P, N or the chunk < 1, a bad
+/// --attribute-steps, an unknown kernel (listing the registered names of the same family), a
+/// kernel that cannot run a step's problem (with its reason). `progress` (may be empty) receives
+/// one line per path.
 IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
                                              const std::function<void(const std::string&)>& progress = {});
 

@@ -1,4 +1,4 @@
-// incremental_vs_full_report.cpp: Markdown + plot + JSON of an incremental-vs-full run.
+// incremental_vs_full_report.cpp: Markdown + plots + JSON of an incremental-vs-full run.
 #include "reports/incremental_vs_full_report.h"
 
 #include <algorithm>
@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "core/errors.h"
 #include "reports/plots.h"
@@ -19,8 +20,9 @@ std::string num(double x, const char* fmt = "%.3g") {
   return buf;
 }
 
-std::string dominant(const nlohmann::json& attribution) {
-  if (attribution.is_null()) return "not modelled";
+std::string dominant(const StepComparison& s) {
+  const nlohmann::json& attribution = s.attribution;
+  if (attribution.is_null()) return s.attribution_status.empty() ? "not modelled" : s.attribution_status;
   std::string best;
   double share = -1;
   for (const auto& [name, v] : attribution["categories"].items())
@@ -31,19 +33,81 @@ std::string dominant(const nlohmann::json& attribution) {
   return best + " (" + num(100 * share, "%.0f") + "% of MSE)";
 }
 
+/// A share as a percentage with one decimal; Shapley values a hair below zero print as 0.0 %.
+std::string percent(double share) {
+  const std::string text = num(100 * share, "%.1f");
+  return (text == "-0.0" ? std::string("0.0") : text) + "%";
+}
+
+/// The other meanings the diagnosis found equally consistent with the output, if any.
+std::string also(const StepComparison& s) {
+  std::string other;
+  for (const std::string& m : s.also_matching)
+    if (m != s.cause) other += (other.empty() ? "" : "; ") + m;
+  return other.empty() ? "" : " [also consistent: " + other + "]";
+}
+
+std::string rows_label(const StepComparison& s) {
+  return s.rows <= 1 ? std::to_string(s.first_row) : std::to_string(s.first_row) + ".." + std::to_string(s.first_row + s.rows - 1);
+}
+
 std::string step_row(const StepComparison& s) {
   std::ostringstream o;
-  o << "| " << (s.step < 0 ? std::string("prefill") : std::to_string(s.step)) << " | " << s.keys << " | " << s.differing
+  o << "| " << (s.step < 0 ? std::string("prefill") : std::to_string(s.step)) << " | " << rows_label(s) << " | " << s.keys << " | " << s.differing
     << " / " << s.elements << " | " << num(s.max_row_ulp_diff) << " | " << num(s.max_ulp_diff) << " | " << num(s.incremental.ulp_max) << " | "
     << num(s.full.ulp_max) << " | " << num(s.incremental_excess, "%.2f") << " | " << num(s.fa_ratio, "%.3f") << " | "
-    << s.classification << (s.cause.empty() ? "" : " (" + s.cause + ")") << " | " << dominant(s.attribution) << " |\n";
+    << s.classification << (s.cause.empty() ? "" : " (" + s.cause + ")") << also(s) << " | " << dominant(s) << " |\n";
+  return o.str();
+}
+
+/// One paragraph: what the run says about incremental vs full (the correct path first, then
+/// whether every mutant was caught in its own category).
+std::string answer(const IncrementalResult& r) {
+  if (r.paths.empty()) return "";
+  const PathResult& c = r.paths.front();
+  std::ostringstream o;
+  const int64_t n = static_cast<int64_t>(c.steps.size());
+  o << "**Answer.** `" << c.decode_kernel << "`: " << c.bit_identical << " of " << n << " steps bit-identical to the full "
+    << "kernel, " << c.rounding << " rounding, " << c.semantic << " semantic; at most " << num(c.max_row_ulp_diff)
+    << " ULP of the row scale (" << num(c.max_ulp_diff) << " element ULP, " << num(c.max_abs_diff) << " absolute) from the "
+    << "full kernel, worst FA ratio " << num(c.worst_fa_ratio, "%.3f") << " — "
+    << (c.semantic == 0 ? "incremental vs full is rounding, not semantics." : "**the correct path has semantic steps**: see below.");
+  if (r.paths.size() > 1) {
+    int64_t caught = 0;
+    for (size_t i = 1; i < r.paths.size(); ++i) {
+      const PathResult& p = r.paths[i];
+      bool own = p.semantic > 0;
+      for (const StepComparison& s : p.steps)
+        if (s.classification == "semantic" && s.cause.rfind(p.planted_bug + ":", 0) != 0) own = false;
+      caught += own;
+    }
+    o << " Mutants: " << caught << " of " << r.paths.size() - 1 << " semantic and diagnosed in their planted category "
+      << "at every semantic step.";
+  }
   return o.str();
 }
 
 constexpr const char* kStepHeader =
-    "| step | keys | elements differing from full | max diff (row-scale ULP) | max diff (element ULP) | incremental vs "
+    "| step | rows | keys | elements differing from full | max diff (row-scale ULP) | max diff (element ULP) | incremental vs "
     "truth (max ULP) | full vs truth (max ULP) | excess | FA ratio | class | attribution (dominant) |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+/// Attribution category names in first-seen order over every attributed step ("semantic" last).
+std::vector<std::string> categories_of(const IncrementalResult& r) {
+  std::vector<std::string> names;
+  for (const PathResult& p : r.paths)
+    for (const StepComparison& s : p.steps)
+      if (!s.attribution.is_null())
+        for (const auto& [name, v] : s.attribution["categories"].items())
+          if (name != "semantic" && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  if (!names.empty()) names.push_back("semantic");
+  return names;
+}
+
+double share_of(const nlohmann::json& attribution, const std::string& category) {
+  const auto& c = attribution["categories"];
+  return c.contains(category) ? c[category]["rmse2_share"].get<double>() : 0.0;
+}
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream f(path);
@@ -76,14 +140,37 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
   std::string plot_error;
   const std::string svg = draw(plot, dir, &plot_error);
 
+  // Shapley shares of the attributed steps, one stacked bar per (path, step).
+  const std::vector<std::string> categories = categories_of(r);
+  BarPlot bars;
+  bars.name = "step_attribution";
+  bars.title = "Shapley shares of the emulated error (MSE), attributed decode steps";
+  bars.ylabel = "share of MSE";
+  bars.bars = categories;
+  bars.stacked = true;
+  for (const PathResult& p : r.paths)
+    for (const StepComparison& st : p.steps)
+      if (!st.attribution.is_null()) {
+        bars.groups.push_back((p.planted_bug.empty() ? std::string("correct") : p.planted_bug) + " step " + std::to_string(st.step));
+        std::vector<double> v;
+        for (const std::string& c : categories) v.push_back(share_of(st.attribution, c));
+        bars.values.push_back(v);
+      }
+  std::string bars_error;
+  const std::string bars_svg = bars.groups.empty() ? "" : draw(bars, dir, &bars_error);
+
   std::ostringstream md;
   md << "# Incremental vs full-sequence attention\n\n"
-     << "Prefill " << s.prefill_tokens << " tokens, then decode " << s.decode_steps << " tokens one at a time; every "
-     << "decode step's row compared with the same row of the full-sequence kernel (all " << s.prefill_tokens + s.decode_steps
-     << " rows at once), with the truth and with the naive same-precision baseline. B " << s.batch << ", heads "
+     << "Prefill " << s.prefill_tokens << " tokens, then decode " << s.decode_steps << " tokens "
+     << (s.decode_chunk == 1 ? std::string("one at a time") : std::to_string(s.decode_chunk) + " at a time")
+     << "; every decode step's rows compared with the same rows of the full-sequence kernel (all "
+     << s.prefill_tokens + s.decode_steps << " rows at once), with the truth and with the naive same-precision baseline. B " << s.batch << ", heads "
      << s.heads_q << ":" << s.heads_kv << ", D " << s.head_dim << ", " << dtype_name(s.dtype) << ", causal, inputs "
      << distribution_name(s.inputs.distribution) << " (seed " << s.inputs.seed << ").\n\n"
-     << "- full-sequence kernel: `" << s.full_kernel << "`; prefill kernel: `" << s.prefill_kernel << "`\n"
+     << "- full-sequence kernel: `" << s.full_kernel << "`; prefill kernel: `" << s.prefill_kernel << "`\n";
+  for (const std::string& note : s.notes) md << "- note: " << note << "\n";
+  md << "- attributed decode steps: " << s.attribute_steps << " (Shapley over the 7 emulated stages, for kernels with an "
+     << "emulator model; \"not modelled\" otherwise)\n"
      << "- truth: " << r.truth_method << " (FP64 within " << num(r.truth_fp64_gap_ulps) << " ULP of the MPFI enclosure on the certified rows)\n"
      << "- FP64 references: the incremental reference stepping token by token vs the full-sequence reference: "
      << (r.references_bit_identical ? "**bit-identical**" : "**differ** by up to " + num(r.references_max_diff)) << "\n"
@@ -92,7 +179,7 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
         "semantic = a diagnosed bug or the rule fails. Excess = RMSE / RMSE of the truth rounded to the dtype. "
         "Row-scale ULP = |difference| / ULP of the largest |O| of the row's D elements (the element ULP "
         "explodes for outputs near zero).\n\n"
-     << "## Headline\n\n"
+     << answer(r) << "\n\n## Headline\n\n"
      << "| decode kernel | planted bug | steps bit-identical / rounding / semantic | max diff vs full (row-scale ULP) | max diff vs full (element ULP) | max diff vs full (abs) | worst FA ratio | diagnosed cause |\n"
      << "|---|---|---|---|---|---|---|---|\n";
   for (const PathResult& p : r.paths) {
@@ -111,13 +198,35 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
   if (r.paths.size() > 1) {
     md << "\n## Mutants: first and last step\n\n" << kStepHeader;
     for (size_t i = 1; i < r.paths.size(); ++i) {
-      md << "| **`" << r.paths[i].decode_kernel << "`** | | | | | | | | | | |\n";
+      md << "| **`" << r.paths[i].decode_kernel << "`** | | | | | | | | | | | |\n";
       md << step_row(r.paths[i].steps.front());
       if (r.paths[i].steps.size() > 1) md << step_row(r.paths[i].steps.back());
     }
   }
-  md << "\n## Plot\n\n"
-     << (svg.empty() ? "(no plot: " + plot_error + "; data and script in step_ulp_diff.dat/.gp)\n" : "![per-step difference](" + svg + ")\n")
+  md << "\n## Attribution of the attributed steps (Shapley share of the emulated MSE)\n\n";
+  if (categories.empty()) {
+    md << "No step attributed (decode kernels without an emulator model, or `--attribute-steps none`).\n";
+  } else {
+    md << "| decode kernel | step | ";
+    for (const std::string& c : categories) md << c << " | ";
+    md << "dominant |\n|---|---|";
+    for (size_t i = 0; i <= categories.size(); ++i) md << "---|";
+    md << "\n";
+    for (const PathResult& p : r.paths)
+      for (const StepComparison& st : p.steps)
+        if (!st.attribution.is_null()) {
+          md << "| `" << p.decode_kernel << "` | " << st.step << " | ";
+          for (const std::string& c : categories) md << percent(share_of(st.attribution, c)) << " | ";
+          md << st.attribution["dominant"].get<std::string>() << " |\n";
+        }
+    md << "\n\"semantic\" = v(every stage exact): error that no rounding explains (a bug in meaning).\n";
+  }
+  md << "\n## Plots\n\n"
+     << (svg.empty() ? "(no plot: " + plot_error + "; data and script in step_ulp_diff.dat/.gp)\n" : "![per-step difference](" + svg + ")\n");
+  if (!bars.groups.empty())
+    md << (bars_svg.empty() ? "\n(no attribution plot: " + bars_error + "; data and script in step_attribution.dat/.gp)\n"
+                            : "\n![attribution of the attributed steps](" + bars_svg + ")\n");
+  md
      << "\n## Provenance\n\n```json\n" << provenance.dump(1) << "\n```\n\nTime: " << num(r.seconds, "%.1f") << " s.\n";
   const std::string path = dir + "/report.md";
   write_file(path, md.str());

@@ -158,3 +158,28 @@ TEST_CASE("incremental writes its report; bad input names the problem") {
   CHECK_THAT(steps.output, Catch::Contains("--steps"));
   CHECK(attnscope("incremental --dtype fp8").status == 2);
 }
+
+TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants, bad steps list") {
+  const std::string dir = temp_dir() + "/incremental-chunk";
+  const auto ok = attnscope("incremental --device cpu --prefill 66 --steps 5 --decode-chunk 2 --heads 2:1 --dim 64 --dtype bf16 "
+                            "--attribute-steps last --mutants --out " + dir);
+  REQUIRE(ok.status == 0);
+  CHECK_THAT(ok.output, Catch::Contains("emu.mutant.top-left-cache.bf16") && Catch::Contains("masking: top-left causal"));
+  std::ifstream json_file(dir + "/results.json");
+  const auto j = nlohmann::json::parse(json_file);
+  REQUIRE(j["paths"].size() == 5);  // the correct decode path and the four emulator cache mutants
+  const auto& steps = j["paths"][0]["steps"];
+  REQUIRE(steps.size() == 3);  // rows 66..67, 68..69, 70
+  CHECK(steps[2]["first_row"] == 70);
+  CHECK(steps[2]["rows"] == 1);
+  CHECK(steps[0]["attribution_status"] == "not selected");
+  CHECK(steps[2]["attribution_status"] == "attributed");
+  CHECK(j["paths"][0]["semantic"] == 0);
+  CHECK(j["provenance"]["command"].get<std::string>().find("--decode-chunk 2") != std::string::npos);
+  std::ifstream md(dir + "/report.md");
+  const std::string report((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  CHECK_THAT(report, Catch::Contains("2 at a time") && Catch::Contains("| 0 | 66..67 | 68 |"));
+  const auto bad = attnscope("incremental --device cpu --prefill 8 --steps 2 --attribute-steps 2 --no-mutants --out " + dir);
+  CHECK(bad.status != 0);
+  CHECK_THAT(bad.output, Catch::Contains("--attribute-steps") && Catch::Contains("0..1"));
+}
