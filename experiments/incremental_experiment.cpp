@@ -167,6 +167,10 @@ void tally(PathResult& path) {
     path.max_abs_diff = std::max(path.max_abs_diff, s.max_abs_diff);
     path.worst_fa_ratio = std::max(path.worst_fa_ratio, s.fa_ratio);
     if (!s.cause.empty()) causes.insert(s.cause);
+    if (!s.attribution.is_null()) {
+      ++path.attributed;
+      path.semantic_dominant += s.attribution["dominant"] == "semantic";
+    }
   }
   path.causes.assign(causes.begin(), causes.end());
 }
@@ -367,6 +371,8 @@ nlohmann::json to_json(const IncrementalResult& r) {
                      {"max_row_ulp_diff", p.max_row_ulp_diff},
                      {"max_abs_diff", p.max_abs_diff},
                      {"worst_fa_ratio", p.worst_fa_ratio},
+                     {"attributed", p.attributed},
+                     {"semantic_dominant", p.semantic_dominant},
                      {"causes", p.causes}});
   }
   const IncrementalSpec& s = r.spec;

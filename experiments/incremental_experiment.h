@@ -76,6 +76,9 @@ struct PathResult {
   double max_ulp_diff = 0, max_row_ulp_diff = 0, max_abs_diff = 0, worst_fa_ratio = 0;
   std::vector<std::string> causes;  ///< distinct diagnosed causes over the steps
   bool modelled = false;            ///< the decode kernel has an emulator model (attribution)
+  /// Attributed steps, and those whose dominant share is "semantic" (v(every stage exact)): the
+  /// white-box view, which sees a bug also where it hides below the black-box rounding tests.
+  int64_t attributed = 0, semantic_dominant = 0;
 };
 
 struct IncrementalResult {

@@ -180,14 +180,17 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
         "Row-scale ULP = |difference| / ULP of the largest |O| of the row's D elements (the element ULP "
         "explodes for outputs near zero).\n\n"
      << answer(r) << "\n\n## Headline\n\n"
-     << "| decode kernel | planted bug | steps bit-identical / rounding / semantic | max diff vs full (row-scale ULP) | max diff vs full (element ULP) | max diff vs full (abs) | worst FA ratio | diagnosed cause |\n"
-     << "|---|---|---|---|---|---|---|---|\n";
+     << "| decode kernel | planted bug | steps bit-identical / rounding / semantic | max diff vs full (row-scale ULP) | max diff vs full (element ULP) | max diff vs full (abs) | worst FA ratio | diagnosed cause | attributed steps with a dominant semantic share |\n"
+     << "|---|---|---|---|---|---|---|---|---|\n";
   for (const PathResult& p : r.paths) {
     std::string causes;
     for (const std::string& c : p.causes) causes += (causes.empty() ? "" : "; ") + c;
     md << "| `" << p.decode_kernel << "` | " << (p.planted_bug.empty() ? "none" : p.planted_bug) << " | " << p.bit_identical
        << " / " << p.rounding << " / " << p.semantic << " | " << num(p.max_row_ulp_diff) << " | " << num(p.max_ulp_diff) << " | " << num(p.max_abs_diff) << " | "
-       << num(p.worst_fa_ratio, "%.3f") << " | " << (causes.empty() ? "none" : causes) << " |\n";
+       << num(p.worst_fa_ratio, "%.3f") << " | " << (causes.empty() ? "none" : causes) << " | "
+       << (p.attributed ? std::to_string(p.semantic_dominant) + " / " + std::to_string(p.attributed)
+                        : std::string(p.modelled ? "none attributed" : "not modelled"))
+       << " |\n";
   }
   if (!r.paths.empty()) {
     const PathResult& c = r.paths.front();

@@ -219,7 +219,11 @@ TEST_CASE("incremental vs full: every cache mutant is semantic, diagnosed in its
       REQUIRE(last.attribution_status == "attributed");
       CHECK(last.attribution["categories"]["semantic"]["rmse2_share"].get<double>() > 0.99);
       CHECK(last.attribution["dominant"] == "semantic");
+      CHECK(p.attributed == 1);
+      CHECK(p.semantic_dominant == 1);
     }
+    CHECK(r.paths[0].attributed == 1);
+    CHECK(r.paths[0].semantic_dominant == 0);
     const StepComparison& combine = r.paths[4].steps.front();
     CHECK(r.paths[4].planted_bug == "split-combine");
     CHECK_THAT(combine.cause, Catch::Contains("4-way"));
