@@ -162,6 +162,11 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
       }
   std::string bars_error;
   const std::string bars_svg = bars.groups.empty() ? "" : draw(bars, dir, &bars_error);
+  std::error_code ignored;  // an empty gnuplot log says nothing: keep only logs with messages
+  for (const char* stem : {"step_ulp_diff", "step_attribution"}) {
+    const auto log = std::filesystem::path(dir) / (std::string(stem) + ".log");
+    if (std::filesystem::exists(log, ignored) && std::filesystem::file_size(log, ignored) == 0) std::filesystem::remove(log, ignored);
+  }
 
   std::ostringstream md;
   md << "# Incremental vs full-sequence attention\n\n"
