@@ -44,39 +44,50 @@ __device__ __forceinline__ bool mbarrier_try_wait(uint64_t* bar, uint32_t parity
       : "memory");
   return done != 0;
 }
-__device__ __forceinline__ uint64_t global_timer_ns() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
-  return t;
-}
 /// Where the watchdog reports (host-mapped memory, readable after the trap killed the context);
 /// null: trap silently. Layout: [0] = 1 when fired, [1] site, [2] block, [3] thread, [4] parity.
 struct WatchdogReport {
   unsigned int* words = nullptr;
 };
 
-/// Blocks until the phase of parity `parity` completes; on a deadlock records the site in the
-/// host-mapped report and traps. (No printf: a call anywhere in the kernel serializes its
-/// wgmma pipelines, ptxas C7510.)
+/// Blocks until the phase of parity `parity` completes; on a deadlock records the site, block,
+/// thread and parity in the host-mapped report and traps. The whole loop is one asm block so
+/// that a wait inside a wgmma pipeline costs the register allocator nothing but the loop's
+/// temporaries (a C++ loop with a cold reporting path took ~80 registers from the consumers).
+/// No printf: a call anywhere in the kernel serializes its wgmma pipelines (ptxas C7510).
 __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity, WaitSite site, WatchdogReport report) {
-  if (mbarrier_try_wait(bar, parity)) return;
-  const uint64_t start = global_timer_ns();
-  for (uint32_t spins = 1;; ++spins) {
-    if (mbarrier_try_wait(bar, parity)) return;
-    if ((spins & 1023u) == 0 && global_timer_ns() - start > kWatchdogNanoseconds) {
-      if (report.words != nullptr) {
-        volatile unsigned int* w = report.words;
-        w[1] = static_cast<unsigned int>(site);
-        w[2] = blockIdx.x;
-        w[3] = threadIdx.x;
-        w[4] = parity;
-        __threadfence_system();
-        w[0] = 1u;
-        __threadfence_system();
-      }
-      __trap();
-    }
-  }
+  asm volatile(
+      "{\n"
+      " .reg .pred done, early, no_report;\n"
+      " .reg .u64 start, now;\n"
+      " .reg .u32 id;\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @done bra WAIT_DONE;\n"
+      " mov.u64 start, %%globaltimer;\n"
+      "WAIT_LOOP:\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @done bra WAIT_DONE;\n"
+      " mov.u64 now, %%globaltimer;\n"
+      " sub.u64 now, now, start;\n"
+      " setp.lt.u64 early, now, %4;\n"
+      " @early bra WAIT_LOOP;\n"
+      " setp.eq.u64 no_report, %3, 0;\n"
+      " @no_report bra WAIT_TRAP;\n"
+      " st.volatile.global.u32 [%3+4], %2;\n"
+      " mov.u32 id, %%ctaid.x;\n"
+      " st.volatile.global.u32 [%3+8], id;\n"
+      " mov.u32 id, %%tid.x;\n"
+      " st.volatile.global.u32 [%3+12], id;\n"
+      " st.volatile.global.u32 [%3+16], %1;\n"
+      " membar.sys;\n"
+      " st.volatile.global.u32 [%3], 1;\n"
+      " membar.sys;\n"
+      "WAIT_TRAP:\n"
+      " trap;\n"
+      "WAIT_DONE:\n"
+      "}\n" ::"r"(smem_u32(bar)),
+      "r"(parity), "r"(static_cast<uint32_t>(site)), "l"(report.words), "l"(kWatchdogNanoseconds)
+      : "memory");
 }
 
 /// Named barriers (ids 1..15; 0 is __syncthreads). `threads` counts every participant, a
