@@ -10,6 +10,7 @@ SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$DEST"
 cp "$SRC/build/default/tests/test_gpu" "$SRC/build/default/cli/attnscope" "$DEST/"
 strip --strip-debug "$DEST/test_gpu" "$DEST/attnscope"
+gzip -9 -f "$DEST/test_gpu" "$DEST/attnscope"  # hopper_run.sh unpacks them (the call carries at most 64 MiB)
 cp "$SRC/experiments/device/hopper_run.sh" "$SRC/experiments/device/make_hopper_report.py" \
    "$SRC/experiments/peers/bench_torch_sdpa.py" "$DEST/"
 git -C "$SRC" rev-parse HEAD > "$DEST/commit.txt"
