@@ -65,21 +65,21 @@ fi
 has blocks && run_test blocks 60 "[blocks]"
 has ragged && run_test ragged 60 "[ragged]"
 has mutants && run_test mutants 90 "[mutant][hopper]"
-has grid && run_test grid 200 "[prefill][hopper]"
-has probe && run_test probe 120 "[.probe-wgmma]"
+has grid && run_test grid 150 "[prefill][hopper]"
+has probe && run_test probe 60 "[.probe-wgmma]"
 if has sanitize; then
   for tool in memcheck racecheck synccheck; do
     echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu '[.sanitize-hopper]'" >> "$OUT/sanitizer.log"
-    ( time timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu "[.sanitize-hopper]" ) >> "$OUT/sanitizer.log" 2>&1
+    ( time timeout 45 compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu "[.sanitize-hopper]" ) >> "$OUT/sanitizer.log" 2>&1
     rc=$?
     note "sanitize $tool: exit $rc ($(grep -E 'ERROR SUMMARY|All tests passed|test cases:' "$OUT/sanitizer.log" | tail -1))"
   done
 fi
 has emulator && run_test emulator 150 "[.emulator-hopper]"
 if has quick; then
-  timeout 90 $BIN/attnscope bench --kernels default --seqlens 4096,16384 --warmup 3 --iters 15 --json "$OUT/quick_ours.jsonl" >> "$OUT/bench.log" 2>&1
+  timeout 60 $BIN/attnscope bench --kernels default --seqlens 4096,16384 --warmup 3 --iters 15 --json "$OUT/quick_ours.jsonl" >> "$OUT/bench.log" 2>&1
   note "quick bench: exit $?"
-  PYTHONUNBUFFERED=1 timeout 60 python3 $BIN/bench_torch_sdpa.py --seqlens 4096,16384 --backends flash,cudnn --warmup 3 --iters 15 \
+  PYTHONUNBUFFERED=1 timeout 45 python3 $BIN/bench_torch_sdpa.py --seqlens 4096,16384 --backends flash,cudnn --warmup 3 --iters 15 \
     --json "$OUT/quick_torch.jsonl" > /dev/null 2>> "$OUT/bench.log"
   python3 $BIN/make_hopper_report.py "$OUT/quick_ours.jsonl" "$OUT/quick_torch.jsonl" "$OUT/provenance.txt" > "$OUT/quick_bench.md" 2>> "$OUT/bench.log"
   grep -E "^\| |Geometric" "$OUT/quick_bench.md" | tail -12
