@@ -83,6 +83,7 @@ if has quick; then
     --json "$OUT/quick_torch.jsonl" > /dev/null 2>> "$OUT/bench.log"
   python3 $BIN/make_hopper_report.py "$OUT/quick_ours.jsonl" "$OUT/quick_torch.jsonl" "$OUT/provenance.txt" > "$OUT/quick_bench.md" 2>> "$OUT/bench.log"
   grep -E "^\| |Geometric" "$OUT/quick_bench.md" | tail -12
+  cat "$OUT"/quick_*.jsonl >> "$OUT/bench.log" 2>/dev/null; rm -f "$OUT"/quick_*.jsonl  # at most 8 files come back
 fi
 if has bench; then
   timeout 200 $BIN/attnscope bench --warmup 5 --iters 30 --json "$OUT/ours.jsonl" >> "$OUT/bench.log" 2>&1
@@ -91,6 +92,7 @@ if has bench; then
   timeout 60 $BIN/attnscope bench --kernels 'fa3.*.no*' --seqlens 4096,16384 --warmup 5 --iters 30 --json "$OUT/ours_noping.jsonl" >> "$OUT/bench.log" 2>&1
   timeout 60 $BIN/attnscope bench --kernels 'fa3.*.d64.m192n96' --seqlens 4096,16384 --warmup 5 --iters 30 --json "$OUT/ours_m192.jsonl" >> "$OUT/bench.log" 2>&1
   cat "$OUT/ours_noping.jsonl" "$OUT/ours_m192.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
+  rm -f "$OUT/ours_noping.jsonl" "$OUT/ours_m192.jsonl"
   PYTHONUNBUFFERED=1 timeout 110 python3 $BIN/bench_torch_sdpa.py --backends flash,cudnn --warmup 5 --iters 30 --json "$OUT/torch.jsonl" \
     > /dev/null 2>> "$OUT/bench.log"
   note "torch bench: exit $?"
