@@ -49,21 +49,7 @@ float mma_dot(const uint16_t* a, const uint16_t* b, int k, float c, DType dtype,
 }
 
 double decode_fp8(uint8_t bits, Fp8Format format) {
-  const bool negative = (bits & 0x80) != 0;
-  const int exponent_bits = format == Fp8Format::e4m3 ? 4 : 5, mantissa_bits = 7 - exponent_bits;
-  const int bias = format == Fp8Format::e4m3 ? 7 : 15;
-  const int e = (bits >> mantissa_bits) & ((1 << exponent_bits) - 1), m = bits & ((1 << mantissa_bits) - 1);
-  double value;
-  if (format == Fp8Format::e4m3 && e == 15 && m == 7) {
-    value = std::nan("");
-  } else if (format == Fp8Format::e5m2 && e == 31) {
-    value = m == 0 ? INFINITY : std::nan("");
-  } else if (e == 0) {
-    value = std::ldexp(static_cast<double>(m), 1 - bias - mantissa_bits);  // subnormal: 0.m x 2^(1-bias)
-  } else {
-    value = std::ldexp(static_cast<double>(m + (1 << mantissa_bits)), e - bias - mantissa_bits);
-  }
-  return negative ? -value : value;
+  return decode_bits(bits, format == Fp8Format::e4m3 ? kE4M3 : kE5M2);  // core/float_format.h (OCP FP8)
 }
 
 float mma_dot_fp8(const uint8_t* a, const uint8_t* b, int k, float c, Fp8Format format, const TensorCoreModel& model) {

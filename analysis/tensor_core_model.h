@@ -107,7 +107,8 @@ float mma_dot(const uint16_t* a, const uint16_t* b, int k, float c, DType dtype,
 /// The FP8 formats of Hopper's tensor cores (OCP FP8): E4M3 (bias 7, no infinities, S.1111.111
 /// is NaN, max 448) and E5M2 (bias 15, IEEE-style infinities and NaNs).
 enum class Fp8Format : uint8_t { e4m3, e5m2 };
-/// Exact value of an FP8 bit pattern (subnormals included; NaN as quiet NaN).
+/// Exact value of an FP8 bit pattern (subnormals included; NaN as quiet NaN): core/float_format's
+/// kE4M3 / kE5M2.
 double decode_fp8(uint8_t bits, Fp8Format format);
 /// Exponent of the smallest normal FP8 number (E4M3: -6, E5M2: -14): a subnormal's nominal exponent.
 inline int fp8_min_exponent(Fp8Format format) { return format == Fp8Format::e4m3 ? -6 : -14; }

@@ -3,7 +3,7 @@
 // the warpgroup's shared-memory O band (the TMA store's 128-byte swizzle, which also keeps the
 // stores free of bank conflicts), then one TMA store per 64-column block (rows past S_q are
 // clipped by the tensor map: never stored) and the natural-log LSE. A fully masked row (l = 0)
-// outputs 0 and LSE -inf, never NaN. Normalization and LSE are the FA2 kernel's arithmetic.
+// outputs 0 and LSE -inf, never NaN. Normalization and LSE: core/pipeline (contract step 9).
 #pragma once
 
 #include <cstdint>
@@ -22,11 +22,12 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
   const int wg_row0 = w.m_block * Traits::kBlockM + wg * kRowsPerWarpgroup;
   const int barrier = kBarrierEpilogueBase<Traits> + wg;
 
+  const DeviceArithmetic<Traits> a;
   float inv_l[2], l[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    l[r] = fa2::quad_sum(acc.state.l[r]);
-    inv_l[r] = l[r] > 0.f ? 1.f / l[r] : 0.f;  // l = 0: a row that saw no key
+    l[r] = fa2::quad_sum(acc.state.row[r].l);  // the four partial sums, lanes xor 1 then xor 2
+    inv_l[r] = pipeline::row_normalizer(a, l[r]);  // 0 for a row that saw no key
   }
   // The previous tile's store must have finished reading the band before it is overwritten.
   if (thread_in_wg == 0) tma_store_wait_read_all();
@@ -37,7 +38,8 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int row = warp * 16 + lane / 4 + 8 * r;
-      const uint32_t packed = fa2::pack2<Traits::kElem>(acc.o[db][2 * r] * inv_l[r], acc.o[db][2 * r + 1] * inv_l[r]);
+      const uint32_t packed = pipeline::pack_round2<Traits::kElem == ElementType::fp16 ? DType::fp16 : DType::bf16>(
+          pipeline::normalize(a, acc.o[db][2 * r], inv_l[r]), pipeline::normalize(a, acc.o[db][2 * r + 1], inv_l[r]));
       uint8_t* dst = sO + (db / 8) * L::kQBlockStride + swizzle128_offset(row, db % 8) + (lane % 4) * 4;
       *reinterpret_cast<uint32_t*>(dst) = packed;
     }
@@ -51,14 +53,12 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
     tma_store_commit();
   }
   if (p.lse != nullptr && lane % 4 == 0) {
-    constexpr float kLn2 = 0.693147180559945309f;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int i = wg_row0 + warp * 16 + lane / 4 + 8 * r;
       if (i >= p.seqlen_q) continue;
-      // m is in log2 units: LSE = m ln2 + ln(l).
       p.lse[(static_cast<int64_t>(w.batch) * p.num_heads_q + w.head) * p.seqlen_q + i] =
-          l[r] > 0.f ? acc.state.m[r] * kLn2 + logf(l[r]) : fa2::kNegInf;
+          pipeline::row_lse(a, acc.state.row[r].m, l[r]);  // m ln2 + ln(l); -inf for a row that saw no key
     }
   }
 }

@@ -2,10 +2,11 @@
 // launcher. One persistent CTA per SM; warpgroup 0 produces (TMA loads, 24-32 registers),
 // warpgroups 1..W consume (wgmma + softmax, 160-240 registers, setmaxnreg), 64 query rows each;
 // tiles come from the persistent scheduler (scheduler.cuh).
-// Per-stage arithmetic — the kernel contract of analysis/emulator.h, the same as the FA2 kernel:
+// Per-stage arithmetic — the kernel contract of analysis/emulator.h, the same as the FA2 kernel,
+// the stages themselves from core/pipeline (online_softmax.h with Fp32DeviceArithmetic):
 //   S = Q K^T: wgmma FP32 accumulate, k16 steps in increasing d order (one m64nNk16 per step);
-//   exp, rescale, row sums: fa2::softmax_tile (ex2.approx.ftz of one fma; the FP32 P feeds the
-//   per-thread partial row sums, columns 8n + 2q + c in the same order as FA2);
+//   exp, rescale, row sums: ex2.approx.ftz of one fma; the FP32 P feeds the per-thread partial
+//   row sums, columns 8n + 2q + c in the same order as FA2;
 //   p_cast: RNE to the input dtype in registers (precise mode: hi + lo, two products per step);
 //   pv: wgmma FP32 accumulate, 16 keys per k-step in increasing key order, P from registers;
 //   O = RN(O * alpha) before each tile's PV (the overlapped schedule keeps this order);

@@ -3,7 +3,7 @@
 //    every visited KV tile through TMA into the stage ring, each stage's bytes completing its
 //    *_full mbarrier; a stage is reused only after every consumer warp released it (*_empty).
 //  consumer_tile (one consumer warpgroup = 64 query rows): S = Q K^T (wgmma), mask, online
-//    softmax (the FA2 stage, softmax.cuh), P cast in registers, O += P V (wgmma, P from
+//    softmax (core/pipeline through softmax.cuh), P cast in registers, O += P V (wgmma, P from
 //    registers). With the intra-warpgroup overlap, QK^T of tile t is in flight while the PV of
 //    tile t-1 is issued and the softmax of tile t runs while that PV completes; with ping-pong,
 //    the warpgroups take turns issuing their GEMMs (named barriers).
@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "core/pipeline/tile_plan.h"
 #include "kernels/hopper/barrier.cuh"
 #include "kernels/hopper/shared_storage.cuh"
 #include "kernels/hopper/softmax.cuh"
@@ -35,17 +36,18 @@ struct TileKeys {
   int tile_begin, tile_end, seqlen_k;
 };
 
-/// The union of the visible key ranges of the CTA's rows (core/mask.h through fa2::plan_tiles).
-/// Producer and consumers compute it identically.
+/// The tiles holding the union of the visible key ranges of the CTA's rows (core/pipeline/
+/// tile_plan.h). Producer and consumers compute it identically.
 template <class Traits>
 __device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const WorkTile& w) {
   TileKeys k;
   k.seqlen_k = p.seqlens_k ? p.seqlens_k[w.batch] : p.seqlen_k;
   const int m0 = w.m_block * Traits::kBlockM;
   const int row_last = min(m0 + Traits::kBlockM, p.seqlen_q) - 1;
-  const fa2::TileMaskPlan plan = fa2::plan_tiles(p.mask, m0, row_last, p.seqlen_q, k.seqlen_k);
-  k.tile_begin = plan.key_begin / Traits::kBlockN;
-  k.tile_end = plan.key_end > plan.key_begin ? (plan.key_end + Traits::kBlockN - 1) / Traits::kBlockN : k.tile_begin;
+  const pipeline::IndexRange<int> tiles =
+      pipeline::visited_tiles(pipeline::plan_tiles(p.mask, m0, row_last, p.seqlen_q, k.seqlen_k), Traits::kBlockN);
+  k.tile_begin = tiles.begin;
+  k.tile_end = tiles.end;
   return k;
 }
 
@@ -135,7 +137,7 @@ template <class Traits>
 struct ConsumerAccumulators {
   static constexpr bool kWithLo = Traits::kPCast == PCastMode::split_hi_lo;
   float o[Traits::kHeadDim / 8][4];
-  RowState state;
+  RowPair state;
 };
 
 /// Consumer side of one work tile for warpgroup `wg` (0-based among the consumers); leaves the
@@ -155,11 +157,10 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   const int col_in_quad = (lane % 4) * 2;
   // Tiles fully visible to every row of this warpgroup skip the element mask.
   const int first_row = min(wg_row0, p.seqlen_q - 1), last_row = min(wg_row0 + kRowsPerWarpgroup - 1, p.seqlen_q - 1);
-  const fa2::TileMaskPlan plan = fa2::plan_tiles(p.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
+  const pipeline::TilePlan<int> plan = pipeline::plan_tiles(p.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
   auto mask_tile = [&](float (&s)[BN / 8][4], int t) {
     const int n0 = t * BN;
-    const bool fully_visible = n0 >= plan.full_key_begin && n0 + BN <= plan.full_key_end && n0 + BN <= keys.seqlen_k;
-    if (!fully_visible || Traits::kMutant == Mutant::unmasked_tile_edges)
+    if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k) || Traits::kMutant == Mutant::unmasked_tile_edges)
       mask_scores<Traits>(s, p.mask, rows, n0, col_in_quad, p.seqlen_q, keys.seqlen_k);
   };
   const uint32_t sQ_rows = smem_base + L::kQ + wg * kRowsPerWarpgroup * 128;
@@ -168,7 +169,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
 
 #pragma unroll
   for (int db = 0; db < Traits::kHeadDim / 8; ++db) acc.o[db][0] = acc.o[db][1] = acc.o[db][2] = acc.o[db][3] = 0.f;
-  acc.state = RowState();
+  acc.state = RowPair();
   float s[BN / 8][4];
   uint32_t p_hi[BN / 16][4];
   uint32_t p_lo[kWithLo ? BN / 16 : 1][4];
@@ -186,7 +187,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     fence_registers(s);
     release_stage(&bars.k_empty[kv.stage], lane);
     mask_tile(s, keys.tile_begin);
-    fa2::softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
+    online_softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
     convert_p<Traits, kWithLo>(s, p_hi, p_lo);
     PipelineState<Traits::kStages> v_read = kv;  // the V stage paired with P
     kv.advance();
@@ -199,7 +200,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
         wgmma_wait<0>();
         fence_registers(s);
       }
-      rescale_o(acc.o, alpha);  // O = RN(O * alpha_{t-1}) before P_{t-1} V_{t-1} is added
+      rescale_o<Traits>(acc.o, alpha);  // O = RN(O * alpha_{t-1}) before P_{t-1} V_{t-1} is added
       mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
       fence_registers(acc.o);
       gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
@@ -208,7 +209,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
       fence_registers(s);
       release_stage(&bars.k_empty[kv.stage], lane);
       mask_tile(s, t);
-      fa2::softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
+      online_softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
       wgmma_wait<0>();  // PV done: V's stage and the P registers are free
       fence_registers(acc.o);
       fence_registers(p_hi);
@@ -219,7 +220,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     }
     release_stage(&bars.q_empty, lane);  // every QK^T of this tile has completed
     // ---- last tile: O += P V ------------------------------------------------------------------
-    rescale_o(acc.o, alpha);
+    rescale_o<Traits>(acc.o, alpha);
     mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
     fence_registers(acc.o);
     gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
