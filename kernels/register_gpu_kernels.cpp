@@ -33,8 +33,8 @@ bool gpu_available(std::string* why) {
 namespace {
 
 std::optional<std::string> prefill_invalid_reason(const PrefillVariant& v, const Problem& pr) {
-  const DType want = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
-  if (pr.dtype != want) return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(want));
+  if (pr.dtype != v.dtype)
+    return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(v.dtype));
   if (pr.head_dim != v.head_dim) return "head_dim " + std::to_string(pr.head_dim) + " but the variant is d" + std::to_string(v.head_dim);
   if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode (diagnosis only)";
   if (pr.batch > 65535 || pr.num_heads_q > 65535) return std::string("batch and H_q must be <= 65535 (grid limits)");
@@ -58,15 +58,9 @@ AttentionOutputs run_prefill(const PrefillVariant& v, const Problem& pr, const A
   std::vector<int> lens(pr.seqlens_k.begin(), pr.seqlens_k.end());
   DeviceBuffer dlens(lens.size() * 4);
   if (!lens.empty()) cuda_check(cudaMemcpy(dlens.ptr, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice), "copy seqlens_k");
-  PrefillParams p;
+  PrefillParams p = make_prefill_params(pr);
   p.q = dq.ptr; p.k = dk.ptr; p.v = dv.ptr; p.o = dout.ptr; p.lse = static_cast<float*>(dlse.ptr);
   p.seqlens_k = lens.empty() ? nullptr : static_cast<const int*>(dlens.ptr);
-  p.batch = static_cast<int>(pr.batch); p.seqlen_q = static_cast<int>(pr.seqlen_q); p.seqlen_k = static_cast<int>(pr.seqlen_k);
-  p.num_heads_q = static_cast<int>(pr.num_heads_q); p.num_heads_kv = static_cast<int>(pr.num_heads_kv);
-  p.scale = static_cast<float>(pr.scale());
-  // scale * log2(e) computed in double and rounded once to FP32 (FA2 forms it in FP32 on the host).
-  p.scale_log2 = static_cast<float>(pr.scale() * 1.4426950408889634);
-  p.mask = pr.mask;
   v.launch(p, nullptr);
   cuda_check(cudaGetLastError(), v.name + " launch");
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
@@ -77,30 +71,38 @@ AttentionOutputs run_prefill(const PrefillVariant& v, const Problem& pr, const A
 
 void register_gpu_kernels(Registry& registry) {
   for (const PrefillVariant& v : prefill_variants()) {
+    const AlgorithmConfig& a = v.algorithm;
     Kernel kernel;
     kernel.info.name = v.name;
-    kernel.info.family = v.mutant == Mutant::none ? "cuda" : "mutant";
-    kernel.info.planted_bug = mutant_category(v.mutant);
+    kernel.info.family = a.mutant == Mutant::none ? "cuda" : "mutant";
+    kernel.info.planted_bug = mutant_category(a.mutant);
     kernel.info.needs_gpu = true;
-    kernel.info.description = std::string("FA2 prefill (mma.sync m16n8k16, cp.async x2), ") +
-                              (v.elem == ElementType::fp16 ? "fp16" : "bf16") + " d" + std::to_string(v.head_dim) +
-                              (v.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
-                              (v.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
-                              (v.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(v.mutant) : "");
+    kernel.info.design = "fa2";
+    kernel.info.dtype = v.dtype;
+    kernel.info.head_dim = v.head_dim;
+    kernel.info.path = KernelPath::full;
+    kernel.info.mutant = a.mutant;
+    kernel.info.is_default = v.is_default;
+    kernel.info.algorithm = a;
+    kernel.info.description = std::string("FA2 prefill (mma.sync m16n8k16, cp.async x2), ") + std::string(dtype_name(v.dtype)) +
+                              " d" + std::to_string(v.head_dim) +
+                              (a.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
+                              (a.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
+                              (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");
     auto& t = kernel.info.traits;
-    t["dtype"] = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+    t["dtype"] = std::string(dtype_name(v.dtype));
     t["head_dim"] = std::to_string(v.head_dim);
-    t["block_m"] = std::to_string(v.block_m);
-    t["block_n"] = std::to_string(v.block_n);
-    t["warps"] = std::to_string(v.block_m / 16);
+    t["block_m"] = std::to_string(a.tiles.block_m);
+    t["block_n"] = std::to_string(a.tiles.block_n);
+    t["warps"] = std::to_string(a.tiles.block_m / 16);
     t["stages"] = "2";
     t["min_blocks_per_sm"] = std::to_string(v.min_blocks_per_sm);
     t["mma"] = "mma.sync.m16n8k16";
     t["exp"] = "ex2.approx.ftz, scale*log2e folded into one fma";
-    t["p_cast"] = v.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
-    t["rescale_threshold_log2"] = std::to_string(v.rescale_threshold_log2);
+    t["p_cast"] = a.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
+    t["rescale_threshold_log2"] = std::to_string(static_cast<int>(a.rescale_threshold_log2));
     t["kv_order"] = "forward";
-    t["mutant"] = mutant_name(v.mutant);
+    t["mutant"] = mutant_name(a.mutant);
     t["default"] = v.is_default ? "true" : "false";
     const PrefillVariant* vp = &v;
     kernel.invalid_reason = [vp](const Problem& pr) { return prefill_invalid_reason(*vp, pr); };

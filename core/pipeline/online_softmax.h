@@ -97,6 +97,7 @@ ATTN_HD RescaleStep<V> rescale_step(const Arith& a, V m_old, V tile_max, Rescale
 template <class Arith, class Slice>
 ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n) {
   typename Arith::value_type r = slice(0);
+  ATTN_UNROLL
   for (int k = 1; k < n; ++k) r = a.max(r, slice(k));
   return r;
 }
@@ -105,6 +106,7 @@ ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n) {
 template <class Arith, class Slice, class V = typename Arith::value_type>
 ATTN_HD V exp_slice(const Arith& a, Slice&& slice, int n, V scale_log2, V m_for_p) {
   V sum = V(0);
+  ATTN_UNROLL
   for (int k = 0; k < n; ++k) {
     const V p = a.exp_score(slice(k), scale_log2, m_for_p);
     slice(k) = p;

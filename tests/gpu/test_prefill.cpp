@@ -124,18 +124,12 @@ const Distribution kDistributions[] = {Distribution::normal, Distribution::outli
                                        Distribution::sink};
 
 /// This file tests the prefill variants only (decode kernels and their mutants have their own tests).
-bool is_prefill_kernel(const Kernel& k) {
-  return k.info.name.rfind("fa2.", 0) == 0 || k.info.name.rfind("mutant.fa2.", 0) == 0;
-}
+bool is_prefill_kernel(const Kernel& k) { return k.info.design == "fa2"; }
 
 std::vector<const Kernel*> variants_for(DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
-  for (const Kernel* k : all_kernels().all()) {
-    if (!is_prefill_kernel(*k) || k->info.family != (mutants ? "mutant" : "cuda")) continue;
-    if (k->info.traits.count("dtype") == 0 || k->info.traits.at("dtype") != dtype_name(dtype)) continue;
-    if (k->info.traits.at("head_dim") != std::to_string(d)) continue;
-    out.push_back(k);
-  }
+  for (const Kernel* k : all_kernels().select({.design = "fa2", .dtype = dtype, .head_dim = static_cast<int>(d)}))
+    if ((k->info.mutant != Mutant::none) == mutants) out.push_back(k);
   return out;
 }
 
@@ -253,7 +247,8 @@ TEST_CASE("every GPU mutant fails the FlashAttention rule where its bug is exerc
   const Case cases[] = {
       {Mutant::unmasked_tile_edges, 65, 65, 1, kMasks[3], Distribution::normal},        // keys 65..127 padded
       {Mutant::top_left_in_cache_path, 64, 1000, 1, kMasks[0], Distribution::normal},   // S_q != S_k
-      {Mutant::interleaved_gqa_in_cache_path, 128, 128, 4, kMasks[0], Distribution::normal},
+      // The cache-path mutants act on the cache path only (core/pipeline/semantics.h): S_q < S_k.
+      {Mutant::interleaved_gqa_in_cache_path, 128, 300, 4, kMasks[0], Distribution::normal},
       {Mutant::p_cast_before_final_max, 128, 1000, 1, kMasks[3], Distribution::outliers},
       {Mutant::rescale_in_fp16, 64, 4096, 1, kMasks[3], Distribution::normal},  // inputs: ramp_inputs()
   };
@@ -263,7 +258,7 @@ TEST_CASE("every GPU mutant fails the FlashAttention rule where its bug is exerc
     for (const Case& c : cases) {
       const Kernel* k = nullptr;
       for (const Kernel* m : mutants)
-        if (m->info.traits.at("mutant") == mutant_name(c.mutant)) k = m;
+        if (m->info.mutant == c.mutant) k = m;
       REQUIRE(k != nullptr);
       CHECK(k->info.planted_bug == mutant_category(c.mutant));
       Problem pr = make_problem(dtype, 64, c.sq, c.sk, c.group, c.mask, 1);
@@ -293,8 +288,8 @@ TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") {
     for (int m = 0; m < 4; ++m) {
       Problem pr;
       pr.batch = 2; pr.seqlen_q = 33 + 40 * (m % 2); pr.seqlen_k = 70 + 30 * m; pr.num_heads_q = 4; pr.num_heads_kv = 1;
-      pr.head_dim = std::stoi(k->info.traits.at("head_dim"));
-      pr.dtype = k->info.traits.at("dtype") == "fp16" ? DType::fp16 : DType::bf16;
+      pr.head_dim = k->info.head_dim;
+      pr.dtype = *k->info.dtype;
       pr.mask = kMasks[static_cast<size_t>(m)];
       if (m == 1) pr.seqlens_k = {pr.seqlen_k, 5};
       const AttentionOutputs out = k->run(pr, generate_inputs(pr, InputSpec{}));
