@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "core/float_format.h"
+#include "core/hd.h"
 #include "core/kernel_config.h"
 #include "kernels/decode/decode_launch.h"
 
@@ -48,6 +49,6 @@ struct DecodeTraits {
 };
 
 /// Rows rounded up to the 4-row register blocking of the kernels.
-constexpr int round_up4(int n) { return (n + 3) / 4 * 4; }
+ATTN_HD constexpr int round_up4(int n) { return (n + 3) / 4 * 4; }
 
 }  // namespace attn

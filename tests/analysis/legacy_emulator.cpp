@@ -88,10 +88,10 @@ void parallel_for(int64_t count, int threads, const std::function<void(int64_t)>
 HeadEmulator::HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
                            const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core)
     : algorithm_(algorithm), tensor_core_(tensor_core) {
-  if (auto why = emulator_invalid_reason(problem, algorithm)) throw Error("emulator: " + *why);
+  if (auto why = legacy::emulator_invalid_reason(problem, algorithm)) throw Error("emulator: " + *why);
   tensor_core_.validate();
   tensor_core_.input_min_exponent = format_of(problem.dtype).emin;  // subnormal inputs' nominal exponent
-  const bool cache_path = is_cache_path(problem);
+  const bool cache_path = legacy::is_cache_path(problem);
   const Mutant mutant = algorithm.mutant;
   seqlen_q_ = problem.seqlen_q;
   head_dim_ = problem.head_dim;
@@ -353,7 +353,7 @@ void HeadEmulator::finalize_rows(int row_block, const double* states, const Prec
 
 AttentionOutputs emulate_attention(const Problem& problem, const AttentionInputs& inputs, const EmulatorConfig& config) {
   problem.validate();
-  if (auto why = emulator_invalid_reason(problem, config.algorithm)) throw Error("emulator: " + *why);
+  if (auto why = legacy::emulator_invalid_reason(problem, config.algorithm)) throw Error("emulator: " + *why);
   AttentionOutputs result;
   result.out_dtype = problem.dtype;
   result.o = Tensor<double>(problem.q_shape());
