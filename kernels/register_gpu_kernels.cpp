@@ -17,6 +17,7 @@
 #include "core/float_format.h"
 #include "core/half.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gpu_variant_info.h"
 #include "kernels/prefill_variants.h"
 #endif
 
@@ -73,17 +74,7 @@ void register_gpu_kernels(Registry& registry) {
   for (const PrefillVariant& v : prefill_variants()) {
     const AlgorithmConfig& a = v.algorithm;
     Kernel kernel;
-    kernel.info.name = v.name;
-    kernel.info.family = a.mutant == Mutant::none ? "cuda" : "mutant";
-    kernel.info.planted_bug = mutant_category(a.mutant);
-    kernel.info.needs_gpu = true;
-    kernel.info.design = "fa2";
-    kernel.info.dtype = v.dtype;
-    kernel.info.head_dim = v.head_dim;
-    kernel.info.path = KernelPath::full;
-    kernel.info.mutant = a.mutant;
-    kernel.info.is_default = v.is_default;
-    kernel.info.algorithm = a;
+    set_gpu_variant_info(kernel.info, v.name, "fa2", v.dtype, v.head_dim, KernelPath::full, a.mutant, v.is_default, a);
     kernel.info.description = std::string("FA2 prefill (mma.sync m16n8k16, cp.async x2), ") + std::string(dtype_name(v.dtype)) +
                               " d" + std::to_string(v.head_dim) +
                               (a.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +

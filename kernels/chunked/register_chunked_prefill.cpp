@@ -21,6 +21,7 @@
 
 #include "kernels/cache/device_kv_cache.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gpu_variant_info.h"
 #include "kernels/prefill_variants.h"
 #endif
 
@@ -83,17 +84,9 @@ Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& c) {
   const PrefillVariant& v = prefill_named(c.prefill);
   const AlgorithmConfig& a = v.algorithm;
   Kernel kernel;
-  kernel.info.name = c.name;
-  kernel.info.family = a.mutant == Mutant::none ? "cuda" : "mutant";
-  kernel.info.planted_bug = mutant_category(a.mutant);
-  kernel.info.needs_gpu = true;
-  kernel.info.design = "chunked";
-  kernel.info.dtype = v.dtype;
-  kernel.info.head_dim = v.head_dim;
-  kernel.info.path = KernelPath::chunked_prefill;
-  kernel.info.mutant = a.mutant;
-  kernel.info.is_default = v.is_default && c.page_size == 0;
-  kernel.info.algorithm = a;  // the prefill kernel's algorithm, reading the cache in place
+  // The prefill kernel's algorithm, reading the cache in place.
+  set_gpu_variant_info(kernel.info, c.name, "chunked", v.dtype, v.head_dim, KernelPath::chunked_prefill, a.mutant,
+                       v.is_default && c.page_size == 0, a);
   kernel.info.description = "chunked prefill over a KV cache (" + v.name + " reading the cache in place), " +
                             (c.page_size ? "paged, page " + std::to_string(c.page_size) : std::string("contiguous")) +
                             (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");

@@ -25,6 +25,7 @@
 #include "kernels/cache/device_kv_cache.h"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gpu_variant_info.h"
 #endif
 
 namespace attn {
@@ -113,17 +114,10 @@ std::string split_trait(const DecodeVariant& v) {
 
 Kernel make_decode_kernel(const DecodeVariant& v) {
   Kernel kernel;
-  kernel.info.name = v.name;
-  kernel.info.family = v.mutant == Mutant::none ? "cuda" : "mutant";
-  kernel.info.planted_bug = mutant_category(v.mutant);
-  kernel.info.needs_gpu = true;
-  kernel.info.design = "decode";
-  kernel.info.dtype = v.dtype;
-  kernel.info.head_dim = v.head_dim;
-  kernel.info.path = KernelPath::decode;
-  kernel.info.mutant = v.mutant;
-  kernel.info.is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0;
-  // no emulator model (algorithm stays nullopt): FP32 CUDA-core numerics, not the FA2 emulator's
+  const bool is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0;
+  // No emulator model (algorithm nullopt): FP32 CUDA-core numerics, not the FA2 emulator's.
+  set_gpu_variant_info(kernel.info, v.name, "decode", v.dtype, v.head_dim, KernelPath::decode, v.mutant, is_default,
+                       std::nullopt);
   kernel.info.description =
       std::string("KV-cache decode, split-KV + LSE combine, ") + std::string(dtype_name(v.dtype)) + " d" + std::to_string(v.head_dim) +
       (v.page_size ? ", paged cache (page " + std::to_string(v.page_size) + ")" : std::string(", contiguous cache")) +

@@ -246,13 +246,13 @@ TEST_CASE("incremental vs full: default kernels per device, fallbacks noted", "[
 
   IncrementalSpec gpu64;
   gpu64.head_dim = 64;
-  choose_incremental_kernels(gpu64, true, true);
   // Selected by typed metadata: the default variant of each design (kernels/variants.toml).
   const bool cuda = all_kernels().find("fa2.fp16.d64.m128n128") != nullptr;  // CUDA in the build or not
   if (!cuda) {
     CHECK_THROWS_WITH(choose_incremental_kernels(gpu64, true, true), Catch::Contains("no default fa2 kernel"));
     return;
   }
+  choose_incremental_kernels(gpu64, true, true);
   CHECK(gpu64.full_kernel == "fa2.fp16.d64.m128n128");
   CHECK(gpu64.decode_kernel == "decode.fp16.d64.m64n64.split");
   CHECK(gpu64.mutant_kernels.empty());
