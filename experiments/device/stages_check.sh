@@ -12,12 +12,15 @@
 #   4. test_gpu "[stages]": per planted bug, GPU vs emulator vs diagnosis (the new agreement test);
 #   5. test_gpu "[.probe],[.emulator]" and probe_emulator_vs_gpu: the emulator still reproduces
 #      the FA2 kernels bit for bit except the ex2.approx elements (compare with
-#      reports/h100/emulator-agreement/README.md: 0.02-0.3 % of the elements).
+#      reports/h100/emulator-agreement/README.md: 0.02-0.3 % of the elements);
+#   6. compute-sanitizer memcheck and racecheck on "[.sanitize]" (every prefill variant) and
+#      "[.decode_sanitize]" (the rewritten decode kernels).
 # Logs land in $OUT: provenance.txt, prefill.log, decode.log, stages.log, emulator_agreement.log,
-# probe_emulator_vs_gpu.log. Usage: experiments/device/stages_check.sh [steps]
-# (comma list of prefill,decode,stages,emulator; default all). About 6 minutes on an H100.
+# probe_emulator_vs_gpu.log, sanitizer.log. Usage: experiments/device/stages_check.sh [steps]
+# (comma list of prefill,decode,stages,emulator,sanitize; default all). Pack the carry folder first:
+# bash experiments/device/stages_pack.sh. About 8 minutes on an H100.
 set -u
-STEPS="${1:-prefill,decode,stages,emulator}"
+STEPS="${1:-prefill,decode,stages,emulator,sanitize}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device/stages
@@ -59,4 +62,14 @@ if [[ ",$STEPS," == *",emulator,"* ]]; then
   grep -E "probe|emulator vs|passed|failed" "$OUT/emulator_agreement.log" | tail -40
   run probe_emulator_vs_gpu.log 120 $BIN/probe_emulator_vs_gpu
   cat "$OUT/probe_emulator_vs_gpu.log"
+fi
+if [[ ",$STEPS," == *",sanitize,"* ]]; then
+  echo "== compute-sanitizer"
+  for tool in memcheck racecheck; do
+    for tag in "[.sanitize]" "[.decode_sanitize]"; do
+      echo "### compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu '$tag'" >> "$OUT/sanitizer.log"
+      ( time timeout 100 compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu "$tag" ) >> "$OUT/sanitizer.log" 2>&1
+      echo "compute-sanitizer $tool $tag exit $?" | tee -a "$OUT/sanitizer.log"
+    done
+  done
 fi
