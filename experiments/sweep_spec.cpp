@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "core/errors.h"
@@ -153,11 +154,8 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
                   for (uint64_t seed : spec.seeds)
                     for (const std::string& kernel : kernels) {
                       // A kernel built for one dtype is not a point of another dtype's sweep.
-                      const auto& traits = registry.get(kernel).info.traits;
-                      if (auto it = traits.find("dtype"); it != traits.end()) {
-                        const std::string list = "," + it->second + ",";
-                        if (list.find("," + std::string(dtype_name(dtype)) + ",") == std::string::npos) continue;
-                      }
+                      const std::optional<DType>& only = registry.get(kernel).info.dtype;
+                      if (only && *only != dtype) continue;
                       SweepPoint p;
                       p.kernel = kernel;
                       p.problem.batch = batch;

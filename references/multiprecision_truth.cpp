@@ -17,7 +17,7 @@
 #include "references/attention_row.h"
 #include "references/fp64_attention.h"
 #include "references/full_attention.h"
-#include "references/parallel_for.h"
+#include "core/parallel_for.h"
 #include "references/truth.h"
 
 namespace attn {

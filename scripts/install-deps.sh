@@ -8,6 +8,7 @@ packages=(
   libeigen3-dev libboost-dev libmpfr-dev libmpfi-dev libgmp-dev
   libcli11-dev catch2 nlohmann-json3-dev libsqlite3-dev libtomlplusplus-dev
   gnuplot-nox sqlite3
+  python3  # kernels/generate_instantiations.py --check at configure (tomllib: Python >= 3.11)
 )
 
 missing=()

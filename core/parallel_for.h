@@ -1,7 +1,8 @@
 // parallel_for.h: run fn(item) for item = 0..count-1 on a few std::threads, items handed out
-// one at a time from an atomic counter. The references use it over (batch, head, row block)
-// work items; every item writes disjoint outputs, so the result does not depend on the thread
-// count or the schedule. Not a task system: no nesting, the first exception is rethrown.
+// one at a time from an atomic counter. The references, the emulator and the attribution use it
+// over (batch, head, row block) work items; every item writes disjoint outputs, so the result
+// does not depend on the thread count or the schedule. The one parallel_for of the project. Not
+// a task system: no nesting, the first exception is rethrown (remaining items are not started).
 #pragma once
 
 #include <algorithm>
@@ -15,7 +16,7 @@
 namespace attn {
 
 /// Threads to use when the caller does not say: the machine's hardware concurrency (>= 1).
-inline int default_reference_threads() {
+inline int default_thread_count() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
@@ -25,7 +26,7 @@ inline int default_reference_threads() {
 /// per-thread constant caches, which would otherwise outlive the thread as leaks).
 template <class Fn, class Exit = void (*)()>
 void parallel_for(int64_t count, int threads, Fn fn, Exit at_thread_exit = [] {}) {
-  if (threads <= 0) threads = default_reference_threads();
+  if (threads <= 0) threads = default_thread_count();
   const int64_t workers = std::min<int64_t>(threads, count);
   if (workers <= 1) {
     for (int64_t i = 0; i < count; ++i) fn(i);

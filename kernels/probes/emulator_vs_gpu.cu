@@ -1,13 +1,12 @@
-// bench_attribution_emulator_vs_gpu.cu: standalone device check that the CPU emulator with every
-// stage "kernel" reproduces the FA2 prefill kernel (kernels/prefill/fa2_forward.cuh) bit for
-// bit, as DESIGN.md asks ("where it does not, that is a finding to report"). For a few shapes
-// and dtypes it runs the GPU kernel and analysis/emulator.h on the same quantized inputs and
-// reports the number of output elements whose bits differ and the max |difference| in ULPs.
+// emulator_vs_gpu.cu: standalone device probe that the CPU emulator with every stage "kernel"
+// reproduces the FA2 prefill kernel (kernels/prefill/fa2_forward.cuh) bit for bit, as DESIGN.md
+// asks ("where it does not, that is a finding to report"). For a few shapes and dtypes it runs
+// the GPU kernel and analysis/emulator.h on the same quantized inputs (the emulator configured
+// by the variant's own PrefillTraits::algorithm()) and reports the number of output elements
+// whose bits differ and the max |difference| in ULPs.
 // Known modelled gap: ex2.approx.ftz.f32 (<= 2 ulp) vs the emulator's correctly rounded exp2f.
-// Not part of the build (experiments/ builds *.cpp only): compile by hand, e.g.
-//   nvcc -O2 -std=c++20 -arch=sm_90a --fmad=true -I. -Xcompiler -ffp-contract=off \
-//     experiments/bench_attribution_emulator_vs_gpu.cu analysis/emulator.cpp \
-//     analysis/tensor_core_model.cpp core/*.cpp -o emu_vs_gpu
+// Built with CUDA as build/<preset>/kernels/probe_emulator_vs_gpu (kernels/CMakeLists.txt); a
+// probe, not a test: it prints, it does not judge.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -25,7 +24,7 @@ namespace {
 
 template <class Traits>
 void compare(const char* name, Problem problem, Distribution dist, uint64_t seed) {
-  problem.dtype = Traits::kElem == ElementType::fp16 ? DType::fp16 : DType::bf16;
+  problem.dtype = Traits::kElem;
   problem.head_dim = Traits::kHeadDim;
   const AttentionInputs in = generate_inputs(problem, InputSpec{dist, seed});
   const FloatFormat& fmt = format_of(problem.dtype);
@@ -43,19 +42,11 @@ void compare(const char* name, Problem problem, Distribution dist, uint64_t seed
   cudaMemcpy(dq, q.data(), q.size() * 2, cudaMemcpyHostToDevice);
   cudaMemcpy(dk, k.data(), k.size() * 2, cudaMemcpyHostToDevice);
   cudaMemcpy(dv, v.data(), v.size() * 2, cudaMemcpyHostToDevice);
-  PrefillParams p;
+  PrefillParams p = make_prefill_params(problem);
   p.q = dq;
   p.k = dk;
   p.v = dv;
   p.o = do_;
-  p.batch = static_cast<int>(problem.batch);
-  p.seqlen_q = static_cast<int>(problem.seqlen_q);
-  p.seqlen_k = static_cast<int>(problem.seqlen_k);
-  p.num_heads_q = static_cast<int>(problem.num_heads_q);
-  p.num_heads_kv = static_cast<int>(problem.num_heads_kv);
-  p.scale_log2 = static_cast<float>(problem.scale() * 1.4426950408889634);
-  p.scale = static_cast<float>(problem.scale());
-  p.mask = problem.mask;
   fa2::launch_fa2_forward<Traits>(p, nullptr);
   std::vector<uint16_t> o(q.size());
   cudaMemcpy(o.data(), do_, o.size() * 2, cudaMemcpyDeviceToHost);
@@ -69,11 +60,7 @@ void compare(const char* name, Problem problem, Distribution dist, uint64_t seed
     return;
   }
   EmulatorConfig config;
-  config.algorithm.tiles.block_m = Traits::kBlockM;
-  config.algorithm.tiles.block_n = Traits::kBlockN;
-  config.algorithm.p_cast = Traits::kPCast;
-  config.algorithm.mutant = Traits::kMutant;
-  config.algorithm.rescale_threshold_log2 = static_cast<float>(Traits::kRescaleThresholdLog2);
+  config.algorithm = Traits::algorithm();
   const AttentionOutputs emu = emulate_attention(problem, in, config);
   int64_t differ = 0;
   double max_ulps = 0;
@@ -102,10 +89,10 @@ Problem shape(int64_t batch, int64_t sq, int64_t sk, int64_t hq, int64_t hkv) {
 }  // namespace
 
 int main() {
-  using F16_64 = PrefillTraits<ElementType::fp16, 64, 64, 64>;
-  using F16_128 = PrefillTraits<ElementType::fp16, 128, 128, 64>;
-  using B16_128 = PrefillTraits<ElementType::bf16, 128, 64, 64>;
-  using F16_128_precise = PrefillTraits<ElementType::fp16, 128, 64, 64, PCastMode::split_hi_lo>;
+  using F16_64 = PrefillTraits<DType::fp16, 64, 64, 64>;
+  using F16_128 = PrefillTraits<DType::fp16, 128, 128, 64>;
+  using B16_128 = PrefillTraits<DType::bf16, 128, 64, 64>;
+  using F16_128_precise = PrefillTraits<DType::fp16, 128, 64, 64, PCastMode::split_hi_lo>;
   for (Distribution dist : {Distribution::normal, Distribution::outliers}) {
     std::printf("inputs: %s\n", distribution_name(dist).c_str());
     compare<F16_64>("fa2 fp16 d64 m64n64", shape(2, 256, 256, 4, 2), dist, 1);
@@ -115,12 +102,12 @@ int main() {
     compare<F16_128_precise>("fa2 fp16 d128 m64n64 precise", shape(1, 512, 512, 2, 2), dist, 5);
   }
   // Lazy rescaling and the planted mutants: the emulator's flag must plant the same bug.
-  using Lazy = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 8>;
-  using TopLeft = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::top_left_in_cache_path>;
-  using Edges = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::unmasked_tile_edges>;
-  using Gqa = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::interleaved_gqa_in_cache_path>;
-  using StaleMax = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::p_cast_before_final_max>;
-  using Fp16Rescale = PrefillTraits<ElementType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::rescale_in_fp16>;
+  using Lazy = PrefillTraits<DType::fp16, 64, 64, 64, PCastMode::input_dtype, 8>;
+  using TopLeft = PrefillTraits<DType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::top_left_in_cache_path>;
+  using Edges = PrefillTraits<DType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::unmasked_tile_edges>;
+  using Gqa = PrefillTraits<DType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::interleaved_gqa_in_cache_path>;
+  using StaleMax = PrefillTraits<DType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::p_cast_before_final_max>;
+  using Fp16Rescale = PrefillTraits<DType::fp16, 64, 64, 64, PCastMode::input_dtype, 0, Mutant::rescale_in_fp16>;
   std::printf("lazy rescaling and mutants (normal inputs):\n");
   compare<Lazy>("fa2 fp16 d64 lazy8", shape(1, 512, 512, 2, 2), Distribution::normal, 6);
   compare<TopLeft>("mutant top-left (cache path)", shape(1, 16, 80, 2, 2), Distribution::normal, 7);

@@ -1,12 +1,10 @@
-// bench_attribution_mma_check.cu: standalone device check of analysis/tensor_core_model.h against
+// mma_check.cu: standalone device check of analysis/tensor_core_model.h against
 // real mma.sync.m16n8k16 (FP16 and BF16 inputs, FP32 accumulate) on random dot products with
 // spread exponents (so that alignment and truncation matter). For every candidate model
 // (extra alignment bits 0..4, final rounding toward zero / nearest) it counts mismatching FP32
 // results; the model used by the emulator must have 0 mismatches.
-// Not part of the build (experiments/ builds *.cpp only): compile by hand,
-//   nvcc -O2 -std=c++20 -arch=sm_90a -I. experiments/bench_attribution_mma_check.cu \
-//        analysis/tensor_core_model.cpp core/float_format.cpp -o mma_check
-//   ./mma_check [num_mma=8192] [dump_dir]   (each MMA gives 128 dot products of length 16;
+// Built with CUDA as build/<preset>/kernels/probe_mma_check (kernels/CMakeLists.txt):
+//   probe_mma_check [num_mma=8192] [dump_dir]   (each MMA gives 128 dot products of length 16;
 //   dump_dir receives the raw vectors and GPU results for offline model fitting)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -1,9 +1,9 @@
-// bench_attribution_ex2_probe.cu: how far the SFU's ex2.approx.ftz.f32 is from the correctly
+// ex2_probe.cu: how far the SFU's ex2.approx.ftz.f32 is from the correctly
 // rounded exp2f that the emulator uses for the exp stage (analysis/emulator.h, kernel contract),
 // and whether it is a function of a fixed-point reduction of x (it is not, to 2^-26; nor is it
 // exactly shift-invariant), i.e. why the emulator cannot cheaply model it bit for bit.
 // Measured on an H100 (2026-11-22): 59.3% of random x in [-16, 0] differ, 58.3% by 1 ulp, max 2 ulp.
-// Not part of the build: nvcc -O2 -arch=sm_90a experiments/bench_attribution_ex2_probe.cu -o ex2probe
+// Built with CUDA as build/<preset>/kernels/probe_ex2 (kernels/CMakeLists.txt).
 #include <cstdio>
 #include <cstdint>
 #include <cmath>
