@@ -101,9 +101,15 @@ class ExternalWorker {
     out.run_info["external_read_ms"] = ms_since(t_read);
     out.run_info["external_total_ms"] = ms_since(t_start);
     out.run_info["external_worker_started"] = started_now ? 1 : 0;
-    if (answer.contains("kernel_ms") && answer["kernel_ms"].is_number()) {
+    // Overhead = everything but the worker's own computation: files, pipes, process, conversions.
+    const double total = out.run_info["external_total_ms"];
+    if (answer.contains("kernel_ms") && answer["kernel_ms"].is_number())
       out.run_info["external_kernel_ms"] = answer["kernel_ms"].get<double>();
-      out.run_info["external_overhead_ms"] = out.run_info["external_total_ms"] - answer["kernel_ms"].get<double>();
+    if (answer.contains("run_ms") && answer["run_ms"].is_number()) {
+      out.run_info["external_run_ms"] = answer["run_ms"].get<double>();
+      out.run_info["external_overhead_ms"] = total - answer["run_ms"].get<double>();
+    } else if (out.run_info.count("external_kernel_ms")) {
+      out.run_info["external_overhead_ms"] = total - out.run_info["external_kernel_ms"];
     }
     return out;
   }

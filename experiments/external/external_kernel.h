@@ -12,7 +12,8 @@
 //   bf16 as '<u2' bit patterns (numpy has no bfloat16).
 //   worker -> attnscope (stdout): {"id": 12, "ok": true}  after writing o.npy into the folder
 //                                 (same layout; '<f2', bf16 as '<u2'/'<V2' bits, or '<f4'/'<f8'),
-//                                 optional "kernel_ms": its own kernel time;
+//                                 optional "kernel_ms": its kernel's own time, "run_ms": its time
+//                                 computing (the rest of the point's wall time is the overhead);
 //                                 {"id": 12, "ok": false, "error": "..."}  -> an ERROR row;
 //                                 {"id": 12, "ok": false, "invalid": "..."} -> an INVALID row
 //                                 (the worker cannot run this problem, e.g. no key-length mask).

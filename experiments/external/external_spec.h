@@ -15,8 +15,9 @@
 //   description = "..."                          # optional, for `list` and reports
 //   max_failures = 3                             # consecutive protocol failures before giving up
 //
-// A command element starting with "{spec_dir}" has it replaced by the sweep file's directory, so a
-// committed spec can name a worker beside it wherever attnscope is started from.
+// A command element starting with "{spec_dir}" (and "{spec_dir}" in an env value) is replaced by
+// the sweep file's directory, so a committed spec can name a worker beside it wherever attnscope
+// is started from.
 #pragma once
 
 #include <map>

@@ -120,7 +120,10 @@ std::vector<ExternalKernelSpec> parse_external_kernels(const toml::table& root, 
         auto value = v.value<std::string>();
         if (!value || k.str().empty() || k.str().find('=') != std::string_view::npos)
           throw r.fail("env", "entry '" + std::string(k.str()) + "' must be NAME = \"string\"");
-        s.env[std::string(k.str())] = *value;
+        std::string text = *value;
+        if (!spec_dir.empty() && text.find(kSpecDirToken) != std::string::npos)
+          text.replace(text.find(kSpecDirToken), sizeof(kSpecDirToken) - 1, spec_dir);
+        s.env[std::string(k.str())] = text;
       }
     }
     s.planted_bug = r.string("planted_bug").value_or("");

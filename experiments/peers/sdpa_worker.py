@@ -5,7 +5,7 @@ metrics, diagnosis and gate as attnscope's own kernels (experiments/sweeps/exter
 
   --backend flash | cudnn | efficient | math   F.scaled_dot_product_attention restricted to that
                                                backend (torch.nn.attention.sdpa_kernel)
-  --backend flex                               FlexAttention (torch.compile'd), masks as mask_mod
+  --backend flex                               FlexAttention (torch.compile'd, --compile), masks as mask_mod
   --causal bottom-right (default)              attnscope's causal: query i sees key j iff
                                                j <= i + S_k - S_q. SDPA: is_causal when S_q == S_k,
                                                else torch.nn.attention.bias.causal_lower_right;
@@ -97,10 +97,13 @@ class Sdpa:
 
 
 class Flex:
-    def __init__(self, causal, gqa, compile_flex):
+    def __init__(self, causal, gqa, compile_mode):
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
         self.create_block_mask = create_block_mask
-        self.flex = torch.compile(flex_attention, dynamic=False) if compile_flex else flex_attention
+        # The production FlexAttention is the compiled one (uncompiled it runs a reference path).
+        # dynamic=True: one compilation serves the sweep's many shapes (static recompiles per shape).
+        self.flex = flex_attention if compile_mode == "none" else torch.compile(flex_attention,
+                                                                                dynamic=compile_mode == "dynamic")
         self.causal, self.gqa = causal, gqa
 
     def __call__(self, problem, q, k, v, seq_lens):
@@ -162,14 +165,15 @@ def main():
     ap.add_argument("--gqa", default="enable_gqa", choices=["enable_gqa", "repeat"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--time-reps", type=int, default=5, help="timed repetitions for kernel_ms (CUDA only)")
-    ap.add_argument("--no-compile", action="store_true", help="FlexAttention without torch.compile (slow reference path)")
+    ap.add_argument("--compile", default="dynamic", choices=["dynamic", "static", "none"],
+                    help="FlexAttention: torch.compile with dynamic shapes (default), per shape, or not at all")
     args = ap.parse_args()
     device = torch.device(args.device)
     print(f"sdpa_worker: torch {torch.__version__}, backend {args.backend}, causal {args.causal}, gqa {args.gqa}, "
           f"device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""),
           file=sys.stderr, flush=True)
     try:
-        attention = Flex(args.causal, args.gqa, not args.no_compile) if args.backend == "flex" else \
+        attention = Flex(args.causal, args.gqa, args.compile) if args.backend == "flex" else \
             Sdpa(args.backend, args.causal, args.gqa)
     except (ImportError, AttributeError) as e:
         attention = e  # every request is then INVALID with the reason

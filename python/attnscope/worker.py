@@ -8,7 +8,9 @@ attnscope writes one JSON line per point on the worker's stdin:
      "window": null, "scale": 0.125, "gqa": "contiguous", "seq_lens": null, "layout": "bhsd", ...}}
 The folder holds q.npy, k.npy, v.npy (+ seq_lens.npy) in the problem's layout: fp16 as float16,
 fp32 as float32, bf16 as uint16 bit patterns (NumPy has no bfloat16). The worker writes o.npy
-there and answers {"id": 12, "ok": true, "kernel_ms": 0.4}, or {"ok": false, "error": "..."}
+there and answers {"id": 12, "ok": true, "kernel_ms": 0.4, "run_ms": 3.1} (the kernel's own time,
+and the time spent in `run`, timing repetitions included: attnscope counts the rest as the
+protocol's overhead), or {"ok": false, "error": "..."}
 (an ERROR row) or {"ok": false, "invalid": "..."} (this kernel cannot run that problem: an
 INVALID row). Nothing else may be written to stdout: log to stderr.
 
@@ -165,7 +167,7 @@ def serve(run, stdin=None, stdout=None, before=None, widen=False):
             elapsed_ms = (time.perf_counter() - t0) * 1e3
             o, kernel_ms = result if isinstance(result, tuple) else (result, elapsed_ms)
             save_output(request["dir"], o, problem, widen=widen)
-            _answer(stdout, {"id": rid, "ok": True, "kernel_ms": kernel_ms})
+            _answer(stdout, {"id": rid, "ok": True, "kernel_ms": kernel_ms, "run_ms": elapsed_ms})
         except Invalid as e:
             _answer(stdout, {"id": rid, "ok": False, "invalid": str(e)})
         except Exception as e:  # noqa: BLE001 — every failure is answered, never swallowed
