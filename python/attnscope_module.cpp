@@ -91,18 +91,32 @@ Array truth(const Array& q, const Array& k, const Array& v, const std::string& d
   return to_array(o);
 }
 
+/// What check and diagnose share: the declared semantics, the inputs, the output and its dtype.
+struct Judged {
+  attn::DeclaredSemantics declared;
+  Operands in;
+  attn::Tensor<double> o;
+  attn::DType out_dtype;
+  attn::DiagnosisOptions options;
+};
+
+Judged judged(const Array& o, const std::string& o_stored, const Array& q, const Array& k, const Array& v,
+              const std::string& dtype, const std::string& mask, std::optional<double> scale, const std::string& gqa,
+              std::optional<std::vector<int64_t>> seq_lens, const std::string& layout, int64_t max_rows) {
+  Judged j{semantics(dtype, mask, scale, gqa, seq_lens, layout), {}, to_tensor(o), attn::DType::fp16, {}};
+  j.in = operands(q, k, v, j.declared);
+  j.out_dtype = attn::output_dtype_of(attn::stored_type_for(attn::parse_dtype(o_stored)), j.o, j.declared.dtype);
+  j.options.max_rows_per_head = max_rows;
+  return j;
+}
+
 std::string check(const Array& o, const std::string& o_stored, const Array& q, const Array& k, const Array& v,
                   const std::string& dtype, const std::string& mask, std::optional<double> scale, const std::string& gqa,
                   std::optional<std::vector<int64_t>> seq_lens, const std::string& layout, int64_t max_rows) {
-  const attn::DeclaredSemantics d = semantics(dtype, mask, scale, gqa, seq_lens, layout);
-  const Operands in = operands(q, k, v, d);
-  const attn::Tensor<double> out = to_tensor(o);
+  const Judged c = judged(o, o_stored, q, k, v, dtype, mask, scale, gqa, seq_lens, layout, max_rows);
   py::gil_scoped_release release;
-  const attn::DType out_dtype = attn::output_dtype_of(attn::stored_type_for(attn::parse_dtype(o_stored)), out, d.dtype);
-  attn::DiagnosisOptions options;
-  options.max_rows_per_head = max_rows;
-  nlohmann::json j = attn::judge_tensors(in.q, in.k, in.v, out, d, out_dtype, options).to_json();
-  j["out_dtype"] = std::string(attn::dtype_name(out_dtype));
+  nlohmann::json j = attn::judge_tensors(c.in.q, c.in.k, c.in.v, c.o, c.declared, c.out_dtype, c.options).to_json();
+  j["out_dtype"] = std::string(attn::dtype_name(c.out_dtype));
   return j.dump();
 }
 
@@ -110,19 +124,14 @@ std::string diagnose(const Array& q, const Array& k, const Array& v, const Array
                      const std::string& dtype, const std::string& mask, std::optional<double> scale,
                      const std::string& gqa, std::optional<std::vector<int64_t>> seq_lens, const std::string& layout,
                      int64_t max_rows) {
-  const attn::DeclaredSemantics d = semantics(dtype, mask, scale, gqa, seq_lens, layout);
-  const Operands in = operands(q, k, v, d);
-  const attn::Tensor<double> out = to_tensor(o);
+  const Judged c = judged(o, o_stored, q, k, v, dtype, mask, scale, gqa, seq_lens, layout, max_rows);
   py::gil_scoped_release release;
-  const attn::DType out_dtype = attn::output_dtype_of(attn::stored_type_for(attn::parse_dtype(o_stored)), out, d.dtype);
-  attn::DiagnosisOptions options;
-  options.max_rows_per_head = max_rows;
-  const attn::TensorDiagnosis t = attn::diagnose_tensors(in.q, in.k, in.v, out, d, out_dtype, options);
+  const attn::TensorDiagnosis t = attn::diagnose_tensors(c.in.q, c.in.k, c.in.v, c.o, c.declared, c.out_dtype, c.options);
   nlohmann::json j = attn::diagnosis_json(t.diagnosis);
   j["verdict_line"] = t.verdict;
   j["fits_layout"] = t.fits_layout ? nlohmann::json(attn::layout_name(*t.fits_layout)) : nlohmann::json();
   j["problem"] = t.problem.label();
-  j["out_dtype"] = std::string(attn::dtype_name(out_dtype));
+  j["out_dtype"] = std::string(attn::dtype_name(c.out_dtype));
   return j.dump();
 }
 

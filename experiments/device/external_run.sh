@@ -58,11 +58,11 @@ for kernel, metrics in db.execute("SELECT kernel, metrics FROM results WHERE sta
     info = json.loads(metrics).get("run_info")
     if info and not info.get("external_worker_started"):
         per.setdefault(kernel, []).append(info)
-print(f"{'kernel':28} {'points':>6} {'total ms':>9} {'kernel ms':>9} {'overhead ms':>11} {'write':>6} {'read':>6}  (medians; points without a worker start)")
+print(f"{'kernel':28} {'points':>6} {'total ms':>9} {'kernel ms':>9} {'worker run ms':>13} {'overhead ms':>11} {'write':>6} {'read':>6}  (medians; points without a worker start)")
 for kernel, rows in sorted(per.items()):
     med = lambda k: statistics.median(r[k] for r in rows if k in r) if any(k in r for r in rows) else float("nan")
     print(f"{kernel:28} {len(rows):>6} {med('external_total_ms'):>9.2f} {med('external_kernel_ms'):>9.3f} "
-          f"{med('external_overhead_ms'):>11.2f} {med('external_write_ms'):>6.2f} {med('external_read_ms'):>6.2f}")
+          f"{med('external_run_ms'):>13.2f} {med('external_overhead_ms'):>11.2f} {med('external_write_ms'):>6.2f} {med('external_read_ms'):>6.2f}")
 PY
 tail -40 "$out/external_run.log"
 cat "$out/agreement.log" "$out/overhead.txt"

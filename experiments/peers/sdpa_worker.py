@@ -69,6 +69,17 @@ def visible_mask(problem, seq_lens, device):
     return ok.view(batch, 1, sq, sk)
 
 
+def grouped_kv(problem, k, v, gqa, kwargs):
+    """K/V for H_q != H_kv: enable_gqa (kwargs) or the KV heads repeated (contiguous groups)."""
+    if problem["num_heads_q"] == problem["num_heads_kv"]:
+        return k, v
+    if gqa == "repeat":
+        group = problem["num_heads_q"] // problem["num_heads_kv"]
+        return k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    kwargs["enable_gqa"] = True
+    return k, v
+
+
 class Sdpa:
     def __init__(self, backend, causal, gqa):
         from torch.nn.attention import SDPBackend
@@ -78,12 +89,7 @@ class Sdpa:
     def __call__(self, problem, q, k, v, seq_lens):
         sq, sk, mask = problem["seqlen_q"], problem["seqlen_k"], problem["mask"]
         kwargs = {"scale": problem["scale"]}
-        if problem["num_heads_q"] != problem["num_heads_kv"]:
-            if self.gqa == "repeat":
-                group = problem["num_heads_q"] // problem["num_heads_kv"]
-                k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-            else:
-                kwargs["enable_gqa"] = True
+        k, v = grouped_kv(problem, k, v, self.gqa, kwargs)
         if seq_lens is None and mask == "none":
             pass
         elif seq_lens is None and (mask == "top-left" or (mask == "causal" and (sq == sk or self.causal == "is-causal"))):
@@ -135,12 +141,7 @@ class Flex:
             raise Invalid(f"mask {mask!r} unknown to this worker")
         block_mask = self.create_block_mask(mask_mod, batch, None, sq, sk, device=q.device)
         kwargs = {"block_mask": block_mask, "scale": problem["scale"]}
-        if problem["num_heads_q"] != problem["num_heads_kv"]:
-            if self.gqa == "repeat":
-                group = problem["num_heads_q"] // problem["num_heads_kv"]
-                k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-            else:
-                kwargs["enable_gqa"] = True
+        k, v = grouped_kv(problem, k, v, self.gqa, kwargs)
         return lambda: self.flex(q, k, v, **kwargs)
 
 

@@ -19,10 +19,14 @@ TEST_CASE("an installed attnscope is usable from another CMake project") {
   CHECK(std::filesystem::exists(prefix + "/include/attnscope/core/half.h"));
   CHECK(std::filesystem::exists(prefix + "/lib/cmake/attnscope/attnscopeConfig.cmake"));
   CHECK(std::filesystem::exists(prefix + "/bin/attnscope"));
+#ifdef ATTNSCOPE_HAVE_PYTHON
   CHECK(std::filesystem::exists(prefix + "/lib/python3/dist-packages/attnscope/__init__.py"));
+#endif
 
   const auto configure = test_util::run_command({ATTNSCOPE_CMAKE, "-S", std::string(ATTNSCOPE_SOURCE_DIR) + "/examples/cmake_consumer",
-                                                 "-B", build, "-DCMAKE_PREFIX_PATH=" + prefix, "-DCMAKE_BUILD_TYPE=Release"});
+                                                 "-B", build, "-DCMAKE_PREFIX_PATH=" + prefix, "-DCMAKE_BUILD_TYPE=Release",
+                                                 std::string("-DCMAKE_CXX_FLAGS=") + ATTNSCOPE_CXX_FLAGS,
+                                                 std::string("-DCMAKE_EXE_LINKER_FLAGS=") + ATTNSCOPE_LINKER_FLAGS});
   INFO(configure.output);
   REQUIRE(configure.status == 0);
   const auto compile = test_util::run_command({ATTNSCOPE_CMAKE, "--build", build, "-j2"});
