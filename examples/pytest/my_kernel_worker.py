@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+sys.dont_write_bytecode = True  # a sweep leaves no __pycache__ beside the example
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attnscope.worker import Invalid, serve  # noqa: E402
 from my_kernel import attention  # noqa: E402

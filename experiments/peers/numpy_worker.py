@@ -36,6 +36,7 @@ except ImportError:  # a python3 without NumPy (e.g. a pyenv shim): try Debian's
     sys.path.append("/usr/lib/python3/dist-packages")
     import numpy as np
 
+sys.dont_write_bytecode = True  # a sweep reads the source tree; it leaves no __pycache__ behind
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from attnscope.worker import Invalid, serve, visible_keys  # noqa: E402
 

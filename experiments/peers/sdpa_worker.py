@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.dont_write_bytecode = True  # a sweep reads the source tree; it leaves no __pycache__ behind
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from attnscope.worker import Invalid, serve  # noqa: E402
 
@@ -110,16 +111,22 @@ class Flex:
         # dynamic=True: one compilation serves the sweep's many shapes (static recompiles per shape).
         self.flex = flex_attention if compile_mode == "none" else torch.compile(flex_attention,
                                                                                 dynamic=compile_mode == "dynamic")
+        # Never fall back silently to the uncompiled (reference) path after many recompilations:
+        # its numerics are not the production kernel's.
+        torch._dynamo.config.cache_size_limit = 1 << 12
         self.causal, self.gqa = causal, gqa
 
     def __call__(self, problem, q, k, v, seq_lens):
         batch, sq, sk, mask = problem["batch"], problem["seqlen_q"], problem["seqlen_k"], problem["mask"]
+        # The mask_mods close over tensors only (no Python ints), so one compiled kernel serves
+        # every S_q / S_k / cache length: keys[b] = valid keys, offset[b] = keys[b] - S_q.
         keys = torch.as_tensor(seq_lens if seq_lens is not None else [sk] * batch, device=q.device, dtype=torch.int64)
+        offset = keys - sq
         if mask == "causal" and self.causal == "is-causal":
             mask = "top-left"
         if mask == "causal":
             def mask_mod(b, h, qi, kj):
-                return (kj < keys[b]) & (kj <= qi + keys[b] - sq)
+                return (kj < keys[b]) & (kj <= qi + offset[b])
         elif mask == "top-left":
             def mask_mod(b, h, qi, kj):
                 return (kj < keys[b]) & (kj <= qi)
@@ -128,15 +135,12 @@ class Flex:
                 return kj < keys[b]
         elif mask.startswith("window:"):
             left, right = (int(x) for x in mask[len("window:"):].split(","))
+            lo = torch.tensor(left if left >= 0 else 1 << 40, device=q.device)
+            hi = torch.tensor(right if right >= 0 else 1 << 40, device=q.device)
 
             def mask_mod(b, h, qi, kj):
-                diagonal = qi + keys[b] - sq
-                ok = kj < keys[b]
-                if left >= 0:
-                    ok = ok & (kj >= diagonal - left)
-                if right >= 0:
-                    ok = ok & (kj <= diagonal + right)
-                return ok
+                diagonal = qi + offset[b]
+                return (kj < keys[b]) & (kj >= diagonal - lo) & (kj <= diagonal + hi)
         else:
             raise Invalid(f"mask {mask!r} unknown to this worker")
         block_mask = self.create_block_mask(mask_mod, batch, None, sq, sk, device=q.device)
@@ -203,6 +207,8 @@ def main():
             if device.type == "cuda":
                 torch.cuda.synchronize()
             kernel_ms = median_ms(with_backend, args.time_reps, device)
+        except (ImportError, AttributeError) as e:
+            raise Invalid(f"this torch ({torch.__version__}) lacks a feature {args.backend} needs here: {e}") from None
         except (RuntimeError, TypeError, ValueError, NotImplementedError) as e:
             message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if any(marker in str(e) for marker in CANNOT_RUN):

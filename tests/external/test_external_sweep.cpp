@@ -18,6 +18,7 @@
 #include "experiments/results_db.h"
 #include "experiments/sweep_runner.h"
 #include "experiments/sweep_spec.h"
+#include "tests/external/run_command.h"
 
 namespace {
 
@@ -121,6 +122,18 @@ TEST_CASE("NumPy worker through [[external]]: correct passes the gate, every pla
     CHECK(listed);
     if (dx.at("category") == planted) ++named[r.kernel];
   }
+  // `check` and `diagnose` on the same inputs say what the sweep said (the device script's check).
+  const auto agreement = test_util::run_command(
+      {ATTNSCOPE_PYTHON, kSource + "/experiments/device/external_agreement.py", "--attnscope", ATTNSCOPE_CLI, "--spec",
+       kSource + "/experiments/sweeps/external_numpy.toml", "--db", (dir / "r.sqlite").string(), "--out",
+       (dir / "agreement").string(), "--points",
+       "numpy.reference:7:37,numpy.bug.top-left-mask:7:37,numpy.bug.interleaved-gqa:65:0:8:2:bf16,"
+       "numpy.reference.bshd:1:37:8:2:bf16,numpy.bug.stale-cache-length:1:0"},
+      {{"PYTHONDONTWRITEBYTECODE", "1"}});
+  INFO(agreement.output);
+  CHECK(agreement.status == 0);
+  CHECK_THAT(agreement.output, Catch::Contains("all points agree"));
+
   for (const std::string bug : {"top-left-mask", "unmasked-tile-edge", "interleaved-gqa", "stale-cache-length",
                                 "wrong-scale", "p-e4m3"}) {
     INFO(bug);
