@@ -145,9 +145,22 @@ def _answer(stdout, reply):
     stdout.flush()
 
 
+def _exit_with_parent():
+    """Linux: SIGTERM this worker when the attnscope that started it dies (even by SIGKILL), so a
+    worker busy in a long kernel call never outlives its sweep. Best effort elsewhere."""
+    try:
+        import ctypes
+        import signal
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(run, stdin=None, stdout=None, before=None, widen=False):
-    """Answers requests until stdin closes. `before(request_number, request)` is called first
-    (tests use it to inject faults)."""
+    """Answers requests until stdin closes (EOF: attnscope is done or gone). `before(request_number,
+    request)` is called first (tests use it to inject faults)."""
+    _exit_with_parent()
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     count = 0
