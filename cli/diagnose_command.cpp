@@ -2,6 +2,7 @@
 // The file holds q, k, v, o in [B, S, H, D] (optionally seq_lens: valid keys per batch entry);
 // flags declare the semantics the kernel claims (defaults per DESIGN.md). Prints the verdict
 // first, then the evidence (error under declared and alternative semantics), then where.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +11,7 @@
 #include "analysis/diagnosis.h"
 #include "cli/commands.h"
 #include "core/errors.h"
+#include "core/io_files.h"
 #include "core/io_safetensors.h"
 
 namespace attn::cli {
@@ -81,7 +83,12 @@ void add_diagnose_command(CLI::App& app) {
     }
     if (f->scale != 0) p.softmax_scale = f->scale;
     if (file.tensors.count("seq_lens"))
-      for (double x : file.tensors.at("seq_lens").values.storage()) p.seqlens_k.push_back(static_cast<int64_t>(x));
+      for (double x : file.tensors.at("seq_lens").values.storage()) {
+        if (!(x >= 0 && x <= static_cast<double>(kMaxDimension)) || x != std::floor(x))
+          throw FileFormatError("'" + printable_path(f->path) + "': seq_lens holds " + std::to_string(x) +
+                                ", not a key count");
+        p.seqlens_k.push_back(static_cast<int64_t>(x));
+      }
     DType out_dtype = stored_float_dtype(file.tensors.at("o").type);
     if (!f->dtype.empty()) {
       try {
@@ -92,16 +99,27 @@ void add_diagnose_command(CLI::App& app) {
     }
     DiagnosisOptions options;
     options.max_rows_per_head = f->max_rows;
+    try {
+      p.validate();
+    } catch (const ProblemError& e) {
+      throw FileFormatError("'" + printable_path(f->path) + "': the tensors describe no valid problem: " + e.what());
+    }
+    p.require_memory_for_run();
     const Diagnosis dx = diagnose(p, in, o, out_dtype, options);
+    // Exit 1 when a bug was found (a semantic bug or an unknown one), 0 for "no semantic bug".
+    const auto exit_with_verdict = [&dx] {
+      if (dx.verdict != "no semantic bug") throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
+    };
     if (f->json) {
       nlohmann::json alts = nlohmann::json::array();
       for (const auto& a : dx.alternatives) alts.push_back(candidate_json(a));
-      std::cout << nlohmann::json{{"file", f->path},     {"problem", p.label()},  {"verdict", dx.verdict},
+      std::cout << nlohmann::json{{"file", printable_path(f->path)},     {"problem", p.label()},  {"verdict", dx.verdict},
                                   {"category", dx.category}, {"bug", dx.bug}, {"also_matching", dx.also_matching},     {"declared", candidate_json(dx.declared)},
                                   {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
                                   {"metadata", file.metadata}}
-                       .dump(2)
+                       .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";
+      exit_with_verdict();
       return;
     }
     std::cout << "verdict: " << dx.verdict;
@@ -124,6 +142,7 @@ void add_diagnose_command(CLI::App& app) {
                  "  on the N rows where that meaning differs from the declared one, excess against it / against the\n"
                  "  declared; a bug is named when an alternative is within "
               << kExcessRounding << " there and " << kExplainFactor << "x better.\n";
+    exit_with_verdict();
   });
 }
 
