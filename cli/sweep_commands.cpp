@@ -87,6 +87,8 @@ void run_sweep_command(const SweepFlags& f) {
   if (!f.quiet)
     std::cout << "sweep '" << spec.name << "' on " << (options.use_gpu ? "the GPU" : "the CPU (emulator)")
               << (options.use_gpu ? "" : " — " + why) << ", results in " << printable_path(f.db_path) << std::endl;
+  // Sizes beyond the memory limit are refused before the database is created or touched.
+  require_sweep_memory(spec, expand_sweep(spec, all_kernels(), options.use_gpu));
   ResultsDb db(f.db_path, DbMode::read_write);
   const SweepSummary s = run_sweep(spec, all_kernels(), db, options);
   std::cout << "sweep '" << spec.name << "' (spec " << s.spec_hash << "): " << s.points << " points in shard " << f.shard
@@ -153,6 +155,13 @@ void run_merge_command(const MergeFlags& f) {
   check_output_path(f.out, OutputKind::file, f.shards, "merge output");
   std::vector<std::unique_ptr<ResultsDb>> shards;  // all opened (and checked) before the output is touched
   for (const std::string& path : f.shards) shards.push_back(std::make_unique<ResultsDb>(path, DbMode::read_only));
+  // Shards of different specs (or builds) are refused before anything is written: each shard is
+  // first merged into an in-memory scratch database, which runs every check merge_from runs.
+  {
+    ResultsDb scratch(":memory:", DbMode::read_write);
+    if (std::filesystem::exists(f.out)) scratch.merge_from(ResultsDb(f.out, DbMode::read_only), f.allow_mixed_commits);
+    for (const auto& shard : shards) scratch.merge_from(*shard, f.allow_mixed_commits);
+  }
   ResultsDb out(f.out, DbMode::read_write);
   for (const auto& shard : shards)
     std::cout << printable_path(shard->path()) << ": " << out.merge_from(*shard, f.allow_mixed_commits) << " rows added\n";

@@ -183,6 +183,21 @@ void check_output_path(const std::string& path, OutputKind kind, const std::vect
                            printable_path(writable_dir.string()) + "': " + system_reason());
   if (kind == OutputKind::file && ::stat(path.c_str(), &st) == 0 && ::access(path.c_str(), W_OK) != 0)
     throw EnvironmentError(flag + " '" + printable_path(path) + "' cannot be written: " + system_reason());
+  // access() says yes to root everywhere, and knows nothing of read-only mounts or full disks:
+  // create the output folder (it is an output) or a probe file beside the output file, now.
+  fs::path probe_dir = kind == OutputKind::directory ? fs::path(path) : target.parent_path();
+  if (kind == OutputKind::directory) {
+    fs::create_directories(probe_dir, ec);
+    if (ec)
+      throw EnvironmentError(flag + " '" + printable_path(path) + "' cannot be created: " + ec.message());
+  }
+  std::string probe = (probe_dir / ".attnscope-probe.XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0)
+    throw EnvironmentError(flag + " '" + printable_path(path) + "' cannot be written: folder '" +
+                           printable_path(probe_dir.string()) + "': " + system_reason());
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 }  // namespace attn

@@ -34,8 +34,10 @@ bool same_file(const std::string& a, const std::string& b);
 enum class OutputKind { file, directory };
 
 /// Checks an output path before any work: not one of `inputs` (Error, exit 2), not a special
-/// file, a file where a folder is expected or the reverse (FileFormatError), and its folder
-/// (the nearest existing ancestor) writable (EnvironmentError, exit 3). `flag` names the option.
+/// file, a file where a folder is expected or the reverse (FileFormatError), and writable
+/// (EnvironmentError, exit 3): an output folder is created now, and a probe file is created and
+/// removed beside an output file, so that a read-only mount or a full disk is found before the
+/// compute, not after it. `flag` names the option.
 void check_output_path(const std::string& path, OutputKind kind, const std::vector<std::string>& inputs,
                        const std::string& flag);
 

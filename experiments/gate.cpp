@@ -144,38 +144,25 @@ GateRule parse_rule(const toml::table& t, const std::string& where) {
   GateRule r;
   r.where = where;
   if (const toml::node* n = t.get("kernels")) r.kernels = strings(*n, "kernels", where);
-  if (const toml::node* n = either(t, "dtype", "dtypes", where)) {
-    r.dtypes = strings(*n, "dtype", where);
-    for (const std::string& d : r.dtypes) {
-      try {
-        (void)parse_dtype(d);
-      } catch (const Error& e) {
-        throw Error(where + ": 'dtype': " + e.what());
+  // Names are checked against their parser (globs are left to match): a typo is an error.
+  auto names = [&](const char* key, const char* alias, bool globs, auto parse) {
+    std::vector<std::string> out;
+    if (const toml::node* n = either(t, key, alias, where)) {
+      out = strings(*n, key, where);
+      for (const std::string& name : out) {
+        if (globs && has_wildcard(name)) continue;
+        try {
+          (void)parse(name);
+        } catch (const Error& e) {
+          throw Error(where + ": '" + key + "': " + e.what());
+        }
       }
     }
-  }
-  if (const toml::node* n = either(t, "distribution", "distributions", where)) {
-    r.distributions = strings(*n, "distribution", where);
-    for (const std::string& d : r.distributions) {
-      if (has_wildcard(d)) continue;
-      try {
-        (void)parse_distribution(d);
-      } catch (const Error& e) {
-        throw Error(where + ": 'distribution': " + e.what());
-      }
-    }
-  }
-  if (const toml::node* n = either(t, "mask", "masks", where)) {
-    r.masks = strings(*n, "mask", where);
-    for (const std::string& m : r.masks) {
-      if (has_wildcard(m)) continue;
-      try {
-        (void)parse_mask(m);
-      } catch (const Error& e) {
-        throw Error(where + ": 'mask': " + e.what());
-      }
-    }
-  }
+    return out;
+  };
+  r.dtypes = names("dtype", "dtypes", false, [](const std::string& x) { return parse_dtype(x); });
+  r.distributions = names("distribution", "distributions", true, [](const std::string& x) { return parse_distribution(x); });
+  r.masks = names("mask", "masks", true, [](const std::string& x) { return parse_mask(x); });
   const std::pair<const char*, std::optional<IntSelector>*> selectors[] = {
       {"seqlen_q", &r.seqlen_q}, {"seqlen_k", &r.seqlen_k}, {"cache_depth", &r.cache_depth},
       {"head_dim", &r.head_dim}, {"gqa_ratio", &r.gqa_ratio}};
@@ -426,8 +413,9 @@ GateResult run_gate(const ResultsDb& db, const GateSpec& spec, const GateOptions
   GateResult result;
   result.allow_unchecked = options.allow_unchecked;
   result.rule_usage.resize(spec.rules.size());
+  int problems = 0;
   auto problem = [&](const std::string& what) {
-    result.cases.push_back({"gate", "attnscope-gate", GateOutcome::problem, what, -1, 0});
+    result.cases.push_back({"gate problem " + std::to_string(++problems), "attnscope-gate", GateOutcome::problem, what, -1, 0});
   };
 
   const std::vector<std::string> sweeps = db.sweeps();
@@ -452,11 +440,11 @@ GateResult run_gate(const ResultsDb& db, const GateSpec& spec, const GateOptions
     }
   }
 
-  struct Aggregate {  // a mutant (expect = "fail") over all its points of one rule
-    int points = 0, failing = 0;
+  struct Aggregate {  // a mutant (expect = "fail") over all its points, whichever fail-rule matched them
+    int rule = -1, points = 0, failing = 0;
     std::string first_failure;
   };
-  std::map<std::pair<int, std::string>, Aggregate> mutants;
+  std::map<std::string, Aggregate> mutants;  // kernel -> its points
   for (const std::string& sweep : result.sweeps) {
     for (const ResultRow& r : db.rows(sweep)) {
       ++result.rows;
@@ -504,7 +492,8 @@ GateResult run_gate(const ResultsDb& db, const GateSpec& spec, const GateOptions
                                   : "xfail (" + rule.reason + "): " + why;
           break;
         case Expect::fail: {
-          Aggregate& agg = mutants[{c.rule, r.kernel}];
+          Aggregate& agg = mutants[r.kernel];
+          if (agg.rule < 0) agg.rule = c.rule;
           ++agg.points;
           if (!why.empty() && agg.failing++ == 0) agg.first_failure = r.point_key + ": " + why;
           continue;  // reported once per mutant, below
@@ -513,8 +502,8 @@ GateResult run_gate(const ResultsDb& db, const GateSpec& spec, const GateOptions
       result.cases.push_back(c);
     }
   }
-  for (const auto& [key, agg] : mutants) {
-    GateCase c{key.second + " (mutant must be caught)", key.second, GateOutcome::caught, "", key.first, 0};
+  for (const auto& [kernel, agg] : mutants) {
+    GateCase c{kernel + " (mutant must be caught)", kernel, GateOutcome::caught, "", agg.rule, 0};
     if (agg.failing > 0) {
       c.message = "caught at " + std::to_string(agg.failing) + " of " + std::to_string(agg.points) +
                   " points, e.g. " + agg.first_failure;

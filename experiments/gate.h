@@ -8,7 +8,8 @@
 // It fails closed: no point gated, a point no rule matches (unless allowed), a rule that matches
 // no point, an unknown sweep, a baseline that is missing or covers no point, an ERROR row, NaN/Inf
 // in an output — each is a failure, never a pass. Expectations: `expect = "fail"` is a mutant
-// (the kernel must fail at some point: its planted bug is caught); `expect = "xfail"` with a
+// (the kernel must fail at some point matched by a fail rule, any of them: its planted bug is
+// caught); `expect = "xfail"` with a
 // `reason` is a known failure, strict as in pytest (a point that passes is XPASS, a failure).
 // It says what it checked (rows, rules, kernels, baseline coverage) and writes JUnit XML.
 // What it is not: a runner (sweep_runner) or a report (reports/).

@@ -244,6 +244,7 @@ IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
   full.dtype = spec.dtype;
   full.mask = parse_mask("causal");
   full.validate();
+  full.require_memory_for_run();  // the whole sequence, refused up front with the number
   const Kernel& full_kernel = kernel_named(spec.full_kernel, "full-sequence");
   const Kernel& prefill_kernel = kernel_named(spec.prefill_kernel, "prefill");
   std::vector<const Kernel*> decoders = {&kernel_named(spec.decode_kernel, "decode")};

@@ -121,20 +121,9 @@ ResultsDb::ResultsDb(const std::string& path, DbMode mode) : path_(path), mode_(
       if (step != SQLITE_ROW) throw FileFormatError(std::string("integrity check failed: ") + sqlite3_errmsg(db_));
       if (check.text(0) != "ok") throw FileFormatError("it is corrupted (SQLite quick_check: " + check.text(0) + ")");
     }
-    if (mode == DbMode::read_write) {
-      // WAL: readers (reports) never block the sweep writing; every insert is durable on commit.
-      exec("PRAGMA journal_mode=WAL");
-      exec("PRAGMA synchronous=NORMAL");
-      exec(
-          "CREATE TABLE IF NOT EXISTS attnscope_meta (key TEXT PRIMARY KEY, value TEXT);"
-          "CREATE TABLE IF NOT EXISTS results ("
-          "  id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT NOT NULL, point_key TEXT NOT NULL,"
-          "  kernel TEXT NOT NULL, status TEXT NOT NULL, message TEXT, config TEXT, metrics TEXT,"
-          "  attribution TEXT, provenance TEXT, created_at TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
-          "  UNIQUE(sweep, point_key));"
-          "CREATE TABLE IF NOT EXISTS sweep_records (name TEXT PRIMARY KEY, spec_hash TEXT NOT NULL,"
-          "  commit_id TEXT NOT NULL, spec TEXT, points INTEGER, stale_commits TEXT);");
-    }
+    // A new database gets its tables now; an existing one is not touched until the first write
+    // (a sweep that refuses to resume leaves it byte for byte).
+    if (mode == DbMode::read_write && !ours) prepare_for_writes();
     has_record_table_ = table_exists("sweep_records");
   } catch (const Error& e) {
     sqlite3_close(db_);
@@ -152,13 +141,31 @@ ResultsDb::ResultsDb(const std::string& path, DbMode mode) : path_(path), mode_(
       throw FileFormatError("results database " + shown + " has schema version " + version +
                             ", this attnscope reads version " + std::to_string(kSchemaVersion));
     }
-  } else if (mode == DbMode::read_write) {
-    exec("INSERT OR IGNORE INTO attnscope_meta VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "')");
   }
 }
 
+void ResultsDb::prepare_for_writes() {
+  if (prepared_) return;
+  require_writable("write");
+  // WAL: readers (reports) never block the sweep writing; every insert is durable on commit.
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec(
+      "CREATE TABLE IF NOT EXISTS attnscope_meta (key TEXT PRIMARY KEY, value TEXT);"
+      "CREATE TABLE IF NOT EXISTS results ("
+      "  id INTEGER PRIMARY KEY AUTOINCREMENT, sweep TEXT NOT NULL, point_key TEXT NOT NULL,"
+      "  kernel TEXT NOT NULL, status TEXT NOT NULL, message TEXT, config TEXT, metrics TEXT,"
+      "  attribution TEXT, provenance TEXT, created_at TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
+      "  UNIQUE(sweep, point_key));"
+      "CREATE TABLE IF NOT EXISTS sweep_records (name TEXT PRIMARY KEY, spec_hash TEXT NOT NULL,"
+      "  commit_id TEXT NOT NULL, spec TEXT, points INTEGER, stale_commits TEXT);"
+      "INSERT OR IGNORE INTO attnscope_meta VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "');");
+  has_record_table_ = true;
+  prepared_ = true;
+}
+
 ResultsDb::~ResultsDb() {
-  if (db_ && mode_ == DbMode::read_write) {
+  if (db_ && prepared_) {
     // Back to a rollback journal when this was the last writer: a finished database is then one
     // file, and read-only openers need no side files. Busy (another shard writing): stay in WAL.
     sqlite3_busy_timeout(db_, 0);
@@ -183,6 +190,7 @@ void ResultsDb::require_writable(const char* what) const {
 
 void ResultsDb::insert(const ResultRow& row) {
   require_writable("insert");
+  prepare_for_writes();
   Statement s(db_,
               "INSERT OR REPLACE INTO results (sweep, point_key, kernel, status, message, config, metrics,"
               " attribution, provenance) VALUES (?,?,?,?,?,?,?,?,?)");
@@ -253,6 +261,7 @@ std::optional<SweepRecord> ResultsDb::sweep_record(const std::string& sweep) con
 
 void ResultsDb::write_sweep_record(const SweepRecord& r) {
   require_writable("record a sweep");
+  prepare_for_writes();
   Statement s(db_, "INSERT OR REPLACE INTO sweep_records (name, spec_hash, commit_id, spec, points, stale_commits)"
                    " VALUES (?,?,?,?,?,?)");
   s.bind(1, r.name);
@@ -268,6 +277,7 @@ void ResultsDb::write_sweep_record(const SweepRecord& r) {
 
 void ResultsDb::delete_sweep(const std::string& sweep) {
   require_writable("delete a sweep");
+  prepare_for_writes();
   exec("BEGIN IMMEDIATE");
   try {
     for (const char* sql : {"DELETE FROM results WHERE sweep = ?", "DELETE FROM sweep_records WHERE name = ?"}) {
@@ -311,6 +321,7 @@ int ResultsDb::merge_from(const ResultsDb& shard, bool allow_mixed_commits) {
     }
   }
   const std::vector<ResultRow> rows = shard.rows();
+  prepare_for_writes();
   exec("BEGIN IMMEDIATE");
   try {
     for (const SweepRecord& r : new_records) write_sweep_record(r);

@@ -84,10 +84,13 @@ class ResultsDb {
  private:
   void exec(const std::string& sql) const;
   void require_writable(const char* what) const;
+  /// WAL mode and the tables, before the first write (never for a database only read).
+  void prepare_for_writes();
   std::string path_;
   DbMode mode_;
   sqlite3* db_ = nullptr;
   bool has_record_table_ = false;
+  bool prepared_ = false;
 };
 
 }  // namespace attn

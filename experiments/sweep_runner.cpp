@@ -39,20 +39,6 @@ nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
           {"label", pr.label()}};
 }
 
-/// Refuses the whole sweep up front when one point needs more memory than the limit.
-void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
-  const SweepPoint* largest = nullptr;
-  uint64_t most = 0;
-  for (const SweepPoint& p : points) {
-    const uint64_t bytes = p.problem.estimated_bytes(spec.attribution);
-    if (bytes > most) {
-      most = bytes;
-      largest = &p;
-    }
-  }
-  if (largest) require_memory(most, "sweep '" + spec.name + "': point " + largest->key());
-}
-
 /// Checks (and writes) the database's record of this sweep; returns the spec hash.
 std::string reconcile_record(const SweepSpec& spec, const std::vector<SweepPoint>& points, ResultsDb& db,
                              const SweepOptions& opt) {
@@ -115,6 +101,19 @@ nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& o
     j["fa_rule_pass"] = rule.pass;
   }
   return j;
+}
+
+void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
+  const SweepPoint* largest = nullptr;
+  uint64_t most = 0;
+  for (const SweepPoint& p : points) {
+    const uint64_t bytes = p.problem.estimated_bytes(spec.attribution);
+    if (bytes > most) {
+      most = bytes;
+      largest = &p;
+    }
+  }
+  if (largest) require_memory(most, "sweep '" + spec.name + "': point " + largest->key());
 }
 
 SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsDb& db, const SweepOptions& opt) {

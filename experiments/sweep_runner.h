@@ -47,6 +47,10 @@ struct SweepSummary {
 /// JSON of error metrics (max_abs, rmse, ULP max / p99 / histogram, NaN / Inf counts).
 nlohmann::json metrics_json(const ErrorMetrics& metrics);
 
+/// Throws EnvironmentError naming the largest point and the number when a point of the spec needs
+/// more memory than the limit (core/memory_budget.h); run_sweep calls it before the first row.
+void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& points);
+
 /// Runs the shard's points not yet in `db`. Before the first row: refuses (attn::Error) a database
 /// whose record of this sweep has another spec hash or build commit (see ResumePolicy), and
 /// (EnvironmentError) a spec with a point that needs more memory than the limit (memory_budget.h).

@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/io_files.h"
+#include "core/memory_budget.h"
 #include "core/suggest.h"
 
 namespace attn {
@@ -50,6 +51,7 @@ std::vector<int64_t> read_sizes(const toml::table& t, const std::string& key, co
   return v;
 }
 
+constexpr uint64_t kMaxSweepPoints = 10'000'000;  // points of one expanded sweep
 constexpr std::string_view kTopLevelTables[] = {"sweep"};
 constexpr std::string_view kSweepKeys[] = {"name", "kernels", "gpu_kernels", "attribution", "allow_masked_rows", "grid"};
 constexpr std::string_view kAxisKeys[] = {"dtypes", "batch", "seqlen_q", "seqlen_k", "cache_depth", "heads",
@@ -188,6 +190,21 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
     for (const Kernel* k : matched)
       if (std::find(kernels.begin(), kernels.end(), k->info.name) == kernels.end()) kernels.push_back(k->info.name);
   }
+  // The size of the expansion, refused before it is built: a spec of a few lines can multiply
+  // its axes into more points than any machine can hold.
+  auto grid_points = [&](const SweepAxes& a) {
+    uint64_t n = kernels.size();
+    for (size_t axis : {a.dtypes.size(), a.batch.size(), a.seqlen_q.size(),
+                        a.seqlen_k.empty() ? a.cache_depth.size() : a.seqlen_k.size(), a.heads.size(),
+                        a.head_dim.size(), a.masks.size(), a.distributions.size(), a.seeds.size()})
+      n = saturating_mul(n, axis);
+    return n;
+  };
+  uint64_t planned = grid_points(spec);
+  for (const SweepAxes& g : spec.extra_grids) planned = saturating_add(planned, grid_points(g));
+  if (planned > kMaxSweepPoints)
+    throw Error("sweep '" + spec.name + "' expands to " + std::to_string(planned) + " points, more than the " +
+                std::to_string(kMaxSweepPoints) + " one sweep may have (split it into several specs)");
   std::vector<SweepPoint> points;
   std::set<std::string> seen;  // a point of an extra grid that the base grid (or another) has is not repeated
   std::vector<const SweepAxes*> grids{&spec};
