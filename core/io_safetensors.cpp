@@ -159,7 +159,8 @@ TensorFile parse_safetensors(std::string_view bytes, const std::string& origin) 
       }
       continue;
     }
-    auto tensor_fail = [&](const std::string& what) { return fail("tensor '" + printable_path(name) + "': " + what); };
+    const std::string tensor_name = name;  // (a structured binding cannot be captured before C++20 in clang 14)
+    auto tensor_fail = [&](const std::string& what) { return fail("tensor '" + printable_path(tensor_name) + "': " + what); };
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
       throw tensor_fail("entry needs dtype, shape and data_offsets");
     StoredType type;
@@ -191,7 +192,7 @@ TensorFile parse_safetensors(std::string_view bytes, const std::string& origin) 
       throw tensor_fail("shape " + shape_string(shape) + " of " + stored_type_name(type) + " needs " +
                         std::to_string(saturating_mul(static_cast<uint64_t>(count), static_cast<uint64_t>(eb))) +
                         " bytes, data_offsets give " + std::to_string(end - begin));
-    entries.push_back({name, type, shape, count, begin, end});
+    entries.push_back({tensor_name, type, shape, count, begin, end});
   }
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const Entry& e : entries)
