@@ -1,6 +1,7 @@
-// bench_command.cpp: `attnscope bench` — times the compiled prefill variants (default tiles and
-// the precise mode unless --kernels says otherwise) on the benchmark shapes of issue 4 with CUDA
-// events, after checking each once against the GPU FP64 truth within the FlashAttention rule.
+// bench_command.cpp: `attnscope bench` — times the compiled prefill variants, FA2 and Hopper
+// (fa3), default tiles and the precise mode unless --kernels says otherwise, on the benchmark
+// shapes of issue 4 with CUDA events, after checking each once against the GPU FP64 truth
+// within the FlashAttention rule.
 // Writes a table (or, with --json, JSON lines) to stdout and the JSON lines to --out. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
 // experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
@@ -23,6 +24,7 @@
 
 #include "analysis/metrics.h"
 #include "core/generators.h"
+#include "kernels/hopper/hopper_variants.h"
 #include "kernels/prefill_bench.h"
 #include "kernels/prefill_variants.h"
 #include "kernels/register_gpu_kernels.h"
@@ -60,7 +62,12 @@ void run_bench(const BenchOptions& opt) {
   if (opt.causal == "both" || opt.causal == "on") causal_modes.push_back(true);
   if (causal_modes.empty()) throw CLI::ValidationError("--causal", "on, off or both, not '" + opt.causal + "'");
   if (!opt.json) std::printf("%-34s %-5s %4s %6s %6s %6s %10s %9s\n", "kernel", "dtype", "d", "batch", "seqlen", "causal", "median_ms", "TFLOP/s");
-  for (const PrefillVariant& v : prefill_variants()) {
+  // FA2 (mma.sync) and Hopper (fa3: wgmma, TMA, warp-specialized) variants, timed in one run.
+  std::vector<std::pair<const PrefillVariant*, const char*>> candidates;
+  for (const PrefillVariant& v : prefill_variants()) candidates.push_back({&v, "fa2"});
+  for (const HopperVariant& h : hopper_prefill_variants()) candidates.push_back({&h.base, "fa3"});
+  for (const auto& [vp, family] : candidates) {
+    const PrefillVariant& v = *vp;
     if (v.mutant != Mutant::none) continue;
     const bool selected = opt.kernels == "default" ? (v.is_default || (v.p_cast == PCastMode::split_hi_lo))
                                                   : glob_match(opt.kernels, v.name);
@@ -90,12 +97,13 @@ void run_bench(const BenchOptions& opt) {
         pr.seqlen_q = pr.seqlen_k = s;
         pr.num_heads_q = heads_q;
         pr.num_heads_kv = heads_kv;
-        pr.require_memory_for_run();
         pr.head_dim = v.head_dim;
         pr.dtype = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
         pr.mask.kind = causal ? MaskKind::causal_bottom_right : MaskKind::none;
+        pr.require_memory_for_run();
         const PrefillTiming t = time_prefill(v, pr, opt.warmup, opt.iterations);
-        const nlohmann::json row = {{"impl", v.name}, {"precise", v.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
+        const nlohmann::json row = {{"impl", v.name}, {"family", family}, {"default", v.is_default},
+                                    {"precise", v.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
                                     {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", heads_q},
                                     {"heads_kv", heads_kv}, {"causal", causal}, {"median_ms", t.median_ms},
                                     {"min_ms", t.min_ms}, {"iterations", t.iterations}, {"tflops", t.tflops},
