@@ -16,6 +16,7 @@
 #include "core/io_files.h"
 #include "core/problem.h"
 #include "core/registry.h"
+#include "experiments/toml_input.h"
 
 namespace attn {
 namespace {
@@ -353,15 +354,7 @@ bool GateResult::ok() const {
 }
 
 GateSpec parse_gate_spec_text(const std::string& text, const std::string& origin) {
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "tolerance file '" << printable_path(origin) << "' is not valid TOML: " << e.description() << " (line "
-        << e.source().begin.line << ")";
-    throw Error(msg.str());
-  }
+  const toml::table root = parse_toml_input(text, origin, "tolerance file");
   const std::string file = "tolerance file '" + printable_path(origin) + "'";
   reject_unknown(root, {"gate", "rule"}, file);
   GateSpec spec;

@@ -14,6 +14,7 @@
 #include "core/io_files.h"
 #include "core/memory_budget.h"
 #include "core/suggest.h"
+#include "experiments/toml_input.h"
 
 namespace attn {
 namespace {
@@ -121,15 +122,7 @@ std::string SweepPoint::key() const {
 }
 
 SweepSpec parse_sweep_spec_text(const std::string& text, const std::string& origin) {
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "sweep '" << origin << "' is not valid TOML: " << e.description() << " (line "
-        << e.source().begin.line << ", column " << e.source().begin.column << ")";
-    throw Error(msg.str());
-  }
+  const toml::table root = parse_toml_input(text, origin, "sweep");
   const toml::table* sweep = root["sweep"].as_table();
   if (!sweep) throw Error("sweep '" + origin + "' has no [sweep] table");
   for (const auto& [k, _] : root)

@@ -8,7 +8,8 @@
 #   bash scripts/fuzz.sh --targets "npz"    # some harnesses only
 #   bash scripts/fuzz.sh --out DIR          # logs and the grown corpus (default build/fuzz-out)
 #
-# The seeds (fuzz/corpus/<target>/) are read, never written; the grown corpus goes to
+# Past findings (fuzz/regressions/<target>-*) are replayed first. The seeds
+# (fuzz/corpus/<target>/) are read, never written; the grown corpus goes to
 # <out>/corpus/<target>. The summary lists executions, new corpus entries and crashes per
 # harness; any crash, leak, sanitizer report or timeout makes the script exit 1 (the reproducer
 # is kept in <out>/artifacts/). Exit 3 when clang or libFuzzer is missing.
@@ -53,6 +54,14 @@ for t in $targets; do
   dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   log=$out/$t.log
+  # Past findings (fuzz/regressions/<target>-*) run first: each must now pass.
+  regressions=(fuzz/regressions/"$t"-*)
+  if [ -e "${regressions[0]}" ]; then
+    if ! "$build/fuzz_$t" "${regressions[@]}" > "$out/$t.regressions.log" 2>&1; then
+      echo "fuzz.sh: a past finding of $t fails again (see $out/$t.regressions.log)" >&2
+      status=1
+    fi
+  fi
   before=$(find "$work" -type f | wc -l)
   set +e
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

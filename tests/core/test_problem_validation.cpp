@@ -101,3 +101,12 @@ TEST_CASE("sizes beyond 2^48 are refused by name; the memory estimate saturates"
   CHECK(huge.estimated_bytes() == UINT64_MAX);  // saturated, not wrapped
   CHECK(good().estimated_bytes() < (uint64_t{64} << 20));
 }
+
+// fuzz/fuzz_npz finding: a shape with a zero size had an element count of 0 but strides that
+// overflowed int64 (signed overflow in Tensor's constructor). Such shapes are refused by name.
+TEST_CASE("a zero size does not hide an overflowing product of the other sizes") {
+  CHECK_THROWS_WITH(attn::checked_numel({0, 866666666666666668, 43}), Contains("overflows 64 bits"));
+  CHECK_THROWS_AS(attn::Tensor<double>({0, 866666666666666668, 43}), attn::ProblemError);
+  CHECK(attn::checked_numel({0, 1000000, 1000}) == 0);
+  CHECK(attn::Tensor<double>({3, 0, 5}).numel() == 0);
+}

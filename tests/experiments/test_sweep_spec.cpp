@@ -120,3 +120,20 @@ TEST_CASE("the spec hash changes with every point and with the row-changing sett
   CHECK(hash(base + "attribution = false\n") != h);
   CHECK(hash(base + "allow_masked_rows = true\n") != h);
 }
+
+// fuzz/fuzz_sweep_spec finding: Debian's toml++ reaches __builtin_unreachable (undefined
+// behaviour) on a non-ASCII character in a bare key or value. Refused before toml++ sees it;
+// non-ASCII inside strings and comments stays allowed.
+TEST_CASE("non-ASCII outside strings and comments is refused by line and column") {
+  CHECK_THROWS_WITH(attn::parse_sweep_spec_text("[sweep]\nseql\xef\xbb\xaf" "en_q = [1]\nkernels = [\"*\"]\n"),
+                    Catch::Contains("line 2, column 5") && Catch::Contains("non-ASCII"));
+  CHECK_THROWS_WITH(attn::parse_sweep_spec_text("[sweep]\nkernels = [\"*\"]\nseqlen_q = [1, \xc2\xa1]\n"),
+                    Catch::Contains("line 3"));
+  const auto ok = attn::parse_sweep_spec_text(
+      "# caf\xc3\xa9\n[sweep]\nname = \"caf\xc3\xa9\" # \xc3\xbc\nkernels = ['*', \"\"\"\xc3\xa9\"\"\", '''\xc3\xa9''']\n");
+  CHECK(ok.name == "caf\xc3\xa9");
+  // An escaped quote stays in the string; 4 quotes end a multiline string with one quote inside.
+  CHECK_NOTHROW(attn::parse_sweep_spec_text("[sweep]\nkernels = [\"a\\\"\xc3\xa9\"]\n"));
+  CHECK_THROWS_WITH(attn::parse_sweep_spec_text("[sweep]\nkernels = [\"*\"]\nx = \"\"\"a\"\"\"\"\xc3\xa9\n"),
+                    Catch::Contains("line 3, column 13"));
+}
