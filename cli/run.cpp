@@ -9,6 +9,7 @@
 #include "cli/metrics_table.h"
 #include "cli/problem_flags.h"
 #include "core/errors.h"
+#include "core/suggest.h"
 #include "experiments/provenance.h"
 #include "experiments/register_all.h"
 #include "analysis/metrics.h"
@@ -17,6 +18,8 @@
 
 namespace attn::cli {
 namespace {
+
+constexpr int kMinTruthBits = 53, kMaxTruthBits = 4096;  // MPFR working precision accepted by `run`
 
 struct RunFlags {
   ProblemFlags problem;
@@ -35,7 +38,7 @@ void print_table(const nlohmann::json& r) {
             << g(r["input_quantization"]["max_abs"]) << ", rel_fro " << g(r["input_quantization"]["rel_fro"]) << "\n";
   std::cout << "  truth: " << m["truth_method"].get<std::string>() << ", FP64 gap to the certified enclosure "
             << g(m["truth_fp64_gap_ulps"]) << " ulp (" << r["truth_certified_rows"] << " rows certified)\n";
-  std::cout << "  provenance: " << r["provenance"].dump() << "\n";
+  std::cout << "  provenance: " << r["provenance"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
 }  // namespace
@@ -45,7 +48,9 @@ void add_run_command(CLI::App& app) {
   auto* sub = app.add_subcommand("run", "Run one kernel on one configuration and measure it against the truth");
   flags->problem.add_to(*sub);
   sub->add_option("--kernel", flags->kernel, "registered kernel (`attnscope list`); default naive-<dtype>");
-  sub->add_option("--truth-bits", flags->truth_bits, "MPFR precision of the certified truth")->capture_default_str();
+  sub->add_option("--truth-bits", flags->truth_bits, "MPFR precision of the certified truth")
+      ->capture_default_str()
+      ->check(CLI::Range(kMinTruthBits, kMaxTruthBits));
   sub->add_flag("--json", flags->json, "one JSON object instead of the table");
   sub->callback([flags] {
     const Problem problem = flags->problem.problem();
@@ -54,9 +59,11 @@ void add_run_command(CLI::App& app) {
     const Registry& registry = all_kernels();
     const Kernel* kernel = registry.find(name);
     if (!kernel) {
-      std::string names;
-      for (const Kernel* k : registry.all()) names += (names.empty() ? "" : ", ") + k->info.name;
-      throw CLI::ValidationError("--kernel", "unknown kernel '" + name + "' (registered: " + names + ")");
+      std::vector<std::string> names;
+      for (const Kernel* k : registry.all()) names.push_back(k->info.name);
+      throw CLI::ValidationError("--kernel", "unknown kernel '" + name + "'" + did_you_mean(name, names) +
+                                                 "; `attnscope list` shows the " + std::to_string(names.size()) +
+                                                 " registered names");
     }
     if (kernel->invalid_reason)
       if (auto why = kernel->invalid_reason(problem))
@@ -87,8 +94,13 @@ void add_run_command(CLI::App& app) {
                           {"input_quantization", {{"max_abs", quantization.max_abs}, {"rel_fro", quantization.rel_fro}}},
                           {"truth_certified_rows", truth.certified_rows},
                           {"provenance", collect_provenance(invoked_command())}};
-    if (flags->json) std::cout << result.dump(2) << "\n";
+    if (flags->json) std::cout << result.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     else print_table(result);
+    // Exit 1 when the check fails: the FlashAttention rule, or NaN/Inf in the output.
+    const nlohmann::json& m = result["metrics"];
+    const bool finite = m["kernel"]["nan_count"] == 0 && m["kernel"]["inf_count"] == 0;
+    if (!finite || (m.contains("fa_rule_pass") && !m["fa_rule_pass"].get<bool>()))
+      throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
   });
 }
 

@@ -146,6 +146,7 @@ Problem problem_from_tensors(const Tensor<double>& q_stored, const Tensor<double
   p.seqlens_k = declared.seq_lens;
   p.validate();
   if (!declared.allow_masked_rows) p.require_no_fully_masked_rows();
+  p.require_memory_for_run();  // refused up front (EnvironmentError, exit 3), never the allocator's abort
   return p;
 }
 
