@@ -4,6 +4,8 @@
 // Writes a table to stdout and one JSON object per measurement to --json. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
 // experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
+// Modes: the kernel timing above (default); --truth, the split of one `run` per stage
+// (bench_truth.cpp), which needs no GPU.
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
+#include "cli/bench_truth.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/registry.h"
@@ -42,6 +45,7 @@ struct BenchOptions {
   int iterations = 50;
   bool check = true;
   std::string json_path;
+  bool truth = false;  ///< the --truth mode (bench_truth.h)
 };
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -129,7 +133,26 @@ void add_bench_command(CLI::App& app) {
   sub->add_option("--iters", opt->iterations, "timed launches (median reported)")->capture_default_str();
   sub->add_flag("!--no-check", opt->check, "skip the correctness check before timing");
   sub->add_option("--json", opt->json_path, "write one JSON object per measurement to this file");
-  sub->callback([opt] {
+  sub->add_flag("--truth", opt->truth,
+                "time the stages of `attnscope run` instead (inputs, truth, certification, baseline, kernel, metrics, "
+                "database); shapes from --seqlens, --heads/--heads-kv, --head-dim, --dtype, --causal (defaults S 2048, "
+                "8:2 heads, D 128, fp16, causal)");
+  auto truth_request = std::make_shared<TruthBenchRequest>();
+  add_truth_bench_options(*sub, *truth_request);
+  sub->callback([opt, truth_request, sub] {
+    if (opt->truth) {  // shapes the user gave override the truth mode's defaults
+      TruthBenchRequest request = *truth_request;
+      if (sub->count("--dtype")) request.dtypes = opt->dtypes;
+      if (sub->count("--head-dim")) request.head_dims = opt->head_dims;
+      if (sub->count("--seqlens")) request.seqlens = opt->seqlens;
+      if (sub->count("--heads")) request.heads_q = opt->heads;
+      if (!sub->count("--heads-kv")) request.heads_kv = sub->count("--heads") ? request.heads_q : request.heads_kv;
+      if (sub->count("--causal"))
+        request.causal = opt->causal == "both" ? std::vector<bool>{false, true} : std::vector<bool>{opt->causal == "on"};
+      request.json_path = opt->json_path;
+      run_truth_bench(request);
+      return;
+    }
 #if defined(ATTNSCOPE_HAVE_CUDA)
     run_bench(*opt);
 #else

@@ -44,12 +44,14 @@ std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInput
 void add_sweep_commands(CLI::App& app) {
   // ---- sweep ----
   auto* sweep = app.add_subcommand("sweep", "Run (or resume) a sweep spec; one database row per point");
-  static std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto";
+  static std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto", truth_device = "auto";
   static bool quiet = false;
   sweep->add_option("spec", spec_path, "Sweep file (TOML), e.g. experiments/sweeps/default.toml")->required()->check(CLI::ExistingFile);
   sweep->add_option("--db", db_path, "Results database (created if missing; resumed if present)");
   sweep->add_option("--shard", shard, "Run shard I of N as I/N (merge shards with `attnscope merge`)");
   sweep->add_option("--device", device, "auto | gpu | cpu: which kernel list of the spec to use")
+      ->check(CLI::IsMember({"auto", "gpu", "cpu"}));
+  sweep->add_option("--truth-device", truth_device, "auto | gpu | cpu: where the truth and the baseline run")
       ->check(CLI::IsMember({"auto", "gpu", "cpu"}));
   sweep->add_flag("--quiet", quiet, "Only the summary line");
   sweep->callback([] {
@@ -64,6 +66,7 @@ void add_sweep_commands(CLI::App& app) {
     options.shard_index = index;
     options.shard_count = count;
     options.use_gpu = device == "gpu" || (device == "auto" && have_gpu);
+    options.reference_device = parse_reference_device(truth_device);
     options.provenance = collect_provenance(invoked_command());
     options.attribute = sweep_attribution();
     if (!quiet) options.log = [](const std::string& line) { std::cout << line << std::endl; };

@@ -51,6 +51,8 @@ nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& o
                    {"floor", metrics_json(floor)},
                    {"out_dtype", std::string(dtype_name(out.out_dtype))},
                    {"truth_method", truth.method},
+                   {"truth_device", truth.device},
+                   {"truth_seconds", truth.seconds},
                    {"truth_fp64_gap_ulps", truth.fp64_gap_ulps},
                    {"fully_masked_rows", problem.fully_masked_rows()}};
   // excess = kernel rmse / floor rmse. A zero floor (truth exactly representable, e.g. one visible
@@ -82,7 +84,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsD
     std::string key;
     AttentionInputs inputs;
     Truth truth;
-    std::unique_ptr<AttentionOutputs> baseline;
+    std::optional<BaselineResult> baseline;
   };
   std::unique_ptr<Shared> shared;
 
@@ -117,14 +119,15 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsD
           shared = std::make_unique<Shared>();
           shared->key = data_key;
           shared->inputs = generate_inputs(point.problem, point.inputs);
-          shared->truth = compute_truth(point.problem, shared->inputs);
-          const std::string baseline_name = std::string("naive-") + std::string(dtype_name(point.problem.dtype));
-          if (const Kernel* base = registry.find(baseline_name))
-            if (!base->invalid_reason || !base->invalid_reason(point.problem))
-              shared->baseline = std::make_unique<AttentionOutputs>(base->run(point.problem, shared->inputs));
+          TruthOptions truth_options;
+          truth_options.device = opt.reference_device;
+          truth_options.progress = opt.log;
+          shared->truth = compute_truth(point.problem, shared->inputs, truth_options);
+          shared->baseline = same_precision_baseline(point.problem, shared->inputs, opt.reference_device);
         }
         const AttentionOutputs out = kernel.run(point.problem, shared->inputs);
-        row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
+        row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline ? &shared->baseline->outputs : nullptr);
+        if (shared->baseline) row.metrics["baseline_implementation"] = shared->baseline->implementation;
         if (spec.attribution && opt.attribute)
           row.attribution = opt.attribute(kernel, point.problem, shared->inputs, shared->truth);
       }

@@ -14,6 +14,7 @@
 #include "core/registry.h"
 #include "experiments/results_db.h"
 #include "experiments/sweep_spec.h"
+#include "references/reference_device.h"
 #include "references/truth.h"
 
 namespace attn {
@@ -22,6 +23,7 @@ struct SweepOptions {
   int shard_index = 0;  ///< this process runs points with index % shard_count == shard_index
   int shard_count = 1;
   bool use_gpu = false;
+  ReferenceDevice reference_device = ReferenceDevice::automatic;  ///< where the truth and the baseline run
   nlohmann::json provenance;  ///< stored in every row (commit, host, GPU, time, command)
   /// Optional attribution of one point (e.g. Shapley over the emulator's stages); null = none.
   std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInputs&, const Truth&)> attribute;
