@@ -13,7 +13,8 @@
 // (ty + 16 r, tx + 16 c), c < COLS / 16. The visible keys of a row are the one range
 // visible_key_range gives (core/mask.h: every mask kind is a single range); masked keys are
 // skipped, never multiplied by zero. The baseline matches the CPU baseline's rounding sequence
-// except for expf (CUDA's, <= 2 ulp, vs the host libm's) and the sign of a zero row max.
+// except for expf (float(exp(double)) here; the host libm's agrees on all but 8.7e-5 of the
+// inputs) and the sign of a zero row max.
 // Validated against the CPU truth and baseline in tests/gpu/test_gpu_references.cpp.
 // Version history: v1 (one CTA per query row, keys one per thread) took minutes at S = 8192.
 #include "references/gpu/gpu_references.h"
@@ -112,6 +113,13 @@ __device__ double fused_multiply_add(double a, double b, double c) { return __fm
 __device__ float fused_multiply_add(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 __device__ double maximum(double a, double b) { return fmax(a, b); }
 __device__ float maximum(float a, float b) { return fmaxf(a, b); }
+
+// expf for the baseline: exp in FP64 rounded once to float — the correctly rounded expf except
+// where the FP64 result falls within an FP64 ulp of a float midpoint (~2^-28 of inputs). The
+// host libm's expf (glibc 2.36) returns float(exp(double(x))) on all but 97,052 of the 1.12e9
+// floats in [-104, 0] (8.7e-5; tests/references "[.expf]"); CUDA's expf is within 2 ulp and
+// would disagree far more often. So the GPU baseline's P differs from the CPU's only there.
+__device__ float exp_correctly_rounded(float x) { return __double2float_rn(exp(static_cast<double>(x))); }
 
 __device__ float round_to_dtype(float x, bool bf16) {
   return bf16 ? __bfloat162float(__float2bfloat16_rn(x)) : __half2float(__float2half_rn(x));
@@ -292,7 +300,7 @@ __global__ void __launch_bounds__(kThreads) naive_baseline_kernel(RefParams p) {
     for (int r = 0; r < kRowsPerThread; ++r)
       for (int c = 0; c < kKeysPerThread; ++c)
         s.s_p[(tx + kGrid * c) * (kBlockM + kPad) + ty + kGrid * r] =
-            rows[r].sees(key0 + tx + kGrid * c) ? expf(__fsub_rn(round_to_dtype(r_s[r][c], bf16), m[r])) : 0.0f;
+            rows[r].sees(key0 + tx + kGrid * c) ? exp_correctly_rounded(__fsub_rn(round_to_dtype(r_s[r][c], bf16), m[r])) : 0.0f;
     __syncthreads();
     if (own_row < kBlockM)
       for (int key = 0; key < kBlockN; ++key)
@@ -312,7 +320,7 @@ __global__ void __launch_bounds__(kThreads) naive_baseline_kernel(RefParams p) {
       for (int c = 0; c < kKeysPerThread; ++c) {
         float pr = 0.0f;
         if (rows[r].sees(key0 + tx + kGrid * c))
-          pr = round_to_dtype(__fdiv_rn(expf(__fsub_rn(round_to_dtype(r_s[r][c], bf16), m[r])), l[r]), bf16);
+          pr = round_to_dtype(__fdiv_rn(exp_correctly_rounded(__fsub_rn(round_to_dtype(r_s[r][c], bf16), m[r])), l[r]), bf16);
         s.s_p[(tx + kGrid * c) * (kBlockM + kPad) + ty + kGrid * r] = pr;
       }
     __syncthreads();

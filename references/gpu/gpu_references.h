@@ -22,7 +22,8 @@ AttentionOutputs gpu_truth_fp64(const Problem& problem, const AttentionInputs& i
 
 /// Same-precision naive baseline: q*scale rounded to the dtype, scores = dtype(fp32 fma chain),
 /// softmax in FP32 of dtype scores (row sum in ascending key order) rounded to the dtype,
-/// O = dtype(fp32 fma chain of P V). Differs from the CPU baseline only through expf.
+/// O = dtype(fp32 fma chain of P V). Differs from the CPU baseline only through expf
+/// (float(exp(double)) here, the host libm's there: they disagree on 8.7e-5 of the arguments).
 AttentionOutputs gpu_naive_baseline(const Problem& problem, const AttentionInputs& inputs);
 
 /// True when a CUDA device can be used; otherwise false and the reason in *why.

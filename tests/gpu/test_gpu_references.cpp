@@ -3,8 +3,9 @@
 //    element within max_fp64_gap_ulps (1e-3 ULP of the dtype) over a grid of S_q x S_k (tile
 //    edges 1, 63, 64, 65, 130, 1000), every mask kind, GQA 1/4/8, D 40/64/128/256, fp16/bf16,
 //    ragged key lengths and fully masked rows; the GPU's own certified gap below the limit.
-//  - GPU baseline vs CPU baseline (same rounding sequence; CUDA's expf vs the host's): at most
-//    1 ULP of the row's scale apart, on few elements; fully masked rows 0 with lse -inf.
+//  - GPU baseline vs CPU baseline (same rounding sequence; float(exp(double)) vs the host's expf,
+//    which disagree on 8.7e-5 of the arguments): at most 1 ULP of the row's scale apart, on at
+//    most 1 element in 1000; fully masked rows 0 with lse -inf.
 //  - one production-shaped point (S 4096, 8:2, D 128) where the tiles and the key loop are long.
 // Runs only where a GPU is present (tests/gpu_main.cpp exits 77 otherwise).
 #include <catch2/catch.hpp>
@@ -117,7 +118,7 @@ TEST_CASE("GPU FP64 truth agrees with the CPU truth within the certified bound o
   std::printf("GPU vs CPU FP64 truth over the grid: max %.3g ULP of the dtype (limit 1e-3)\n", worst);
 }
 
-TEST_CASE("GPU baseline equals the CPU baseline up to expf: at most 1 ULP at the row's scale, on few elements", "[gpu][baseline]") {
+TEST_CASE("GPU baseline equals the CPU baseline up to expf: at most 1 ULP at the row's scale, on <= 1e-3 of the elements", "[gpu][baseline]") {
   int64_t differing = 0, elements = 0;
   double worst_row_ulps = 0;
   for (const Problem& p : agreement_grid()) {
@@ -136,7 +137,7 @@ TEST_CASE("GPU baseline equals the CPU baseline up to expf: at most 1 ULP at the
   }
   std::printf("GPU vs CPU baseline: %lld of %lld elements differ, max %.3g ULP at the row's scale\n",
               static_cast<long long>(differing), static_cast<long long>(elements), worst_row_ulps);
-  CHECK(differing <= elements / 100);
+  CHECK(differing <= elements / 1000);
 }
 
 TEST_CASE("GPU references: fully masked rows are 0 with lse -inf; the device memory is stated", "[gpu][truth]") {
@@ -173,7 +174,7 @@ TEST_CASE("GPU truth and baseline at S 4096, 8:2 heads, D 128 agree with the CPU
   CHECK(gpu.fp64_gap_ulps <= 1e-3);
   CHECK(truth.max_ulps <= 1e-3);
   CHECK(base.max_row_ulps <= 1.0);
-  CHECK(base.differing <= p.batch * p.seqlen_q * p.num_heads_q * p.head_dim / 100);
+  CHECK(base.differing <= p.batch * p.seqlen_q * p.num_heads_q * p.head_dim / 1000);
 }
 
 }  // namespace attn
