@@ -41,7 +41,7 @@ nlohmann::json run_single(const Problem& problem, const InputSpec& spec, const K
   seconds["truth_unquantized"] = unrounded_truth ? unrounded_truth->seconds : 0.0;
 
   const std::optional<BaselineResult> baseline =
-      same_precision_baseline(problem, inputs, options.truth.device, options.truth.threads);
+      same_precision_baseline(problem, inputs, options.truth.device, options.truth.threads, options.truth.progress);
   seconds["baseline"] = baseline ? baseline->seconds : 0.0;
   started = std::chrono::steady_clock::now();
   // The kernel named like the baseline is the baseline's CPU implementation: not run twice.

@@ -121,12 +121,14 @@ AttentionOutputs naive_same_precision_attention(const Problem& problem, const At
     first = block * kRowsPerWorkItem;
     rows = std::min(kRowsPerWorkItem, problem.seqlen_q - first);
   };
+  ProgressMeter meter(options.progress, "baseline on cpu", items);
   if (!use_simd(options)) {
     parallel_for(items, options.threads, [&](int64_t item) {
       int64_t b, h, first, rows;
       item_rows(item, b, h, first, rows);
       RowScratch scratch;
       for (int64_t i = first; i < first + rows; ++i) naive_row(problem, inputs, b, h, i, scratch, out);
+      meter.advance();
     });
     return out;
   }
@@ -140,6 +142,7 @@ AttentionOutputs naive_same_precision_attention(const Problem& problem, const At
     item_rows(item, b, h, first, rows);
     const naive_detail::KvFloat& slice = kv[static_cast<size_t>(b * problem.num_heads_kv + problem.kv_head(h))];
     naive_detail::baseline_rows_avx2(problem, inputs, slice, b, h, first, rows, out);
+    meter.advance();
   });
   return out;
 }

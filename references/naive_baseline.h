@@ -33,12 +33,14 @@
 #include "core/generators.h"
 #include "core/kernel.h"
 #include "core/problem.h"
+#include "references/progress.h"
 
 namespace attn {
 
 struct BaselineOptions {
   int threads = 0;         ///< worker threads; <= 0: hardware concurrency
   bool allow_simd = true;  ///< false: the scalar row path even where AVX2/FMA/F16C exist (tests)
+  ProgressCallback progress;  ///< progress lines on long runs (may be empty)
 };
 
 /// Naive same-precision attention for problem.dtype fp16 or bf16 (ProblemError otherwise).

@@ -48,7 +48,8 @@ ReferenceDevice resolve_reference_device(ReferenceDevice requested) {
 }
 
 std::optional<BaselineResult> same_precision_baseline(const Problem& problem, const AttentionInputs& inputs,
-                                                      ReferenceDevice device, int threads) {
+                                                      ReferenceDevice device, int threads,
+                                                      const ProgressCallback& progress) {
   if (problem.dtype == DType::fp64) return std::nullopt;
   const auto start = std::chrono::steady_clock::now();
   BaselineResult result;
@@ -62,7 +63,7 @@ std::optional<BaselineResult> same_precision_baseline(const Problem& problem, co
     result.implementation = "gpu";
 #endif
   } else {
-    const BaselineOptions options{threads, true};
+    const BaselineOptions options{threads, true, progress};
     result.outputs = naive_same_precision_attention(problem, inputs, options);
     result.implementation = naive_baseline_cpu_path(options);
   }

@@ -13,6 +13,7 @@
 #include "core/generators.h"
 #include "core/kernel.h"
 #include "core/problem.h"
+#include "references/progress.h"
 
 namespace attn {
 
@@ -43,6 +44,6 @@ struct BaselineResult {
 /// (naive-fp32, CPU) for fp32, none (nullopt) for fp64 inputs, which have no narrower peer.
 std::optional<BaselineResult> same_precision_baseline(const Problem& problem, const AttentionInputs& inputs,
                                                       ReferenceDevice device = ReferenceDevice::automatic,
-                                                      int threads = 0);
+                                                      int threads = 0, const ProgressCallback& progress = {});
 
 }  // namespace attn

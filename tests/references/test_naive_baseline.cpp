@@ -179,7 +179,7 @@ TEST_CASE("naive baseline: the fast version equals the plain loops bit for bit",
     for (int threads : {1, 3}) {
       for (bool simd : {true, false}) {
         INFO("threads " << threads << (simd ? ", vector path" : ", scalar path"));
-        const AttentionOutputs fast = naive_same_precision_attention(c.problem, in, BaselineOptions{threads, simd});
+        const AttentionOutputs fast = naive_same_precision_attention(c.problem, in, BaselineOptions{threads, simd, {}});
         CHECK(fast.out_dtype == plain.out_dtype);
         CHECK(test::count_bit_differences(fast.o, plain.o) == 0);
         CHECK(test::count_bit_differences(fast.lse, plain.lse) == 0);
@@ -189,7 +189,7 @@ TEST_CASE("naive baseline: the fast version equals the plain loops bit for bit",
 }
 
 TEST_CASE("naive baseline: the vector path is the one used where the CPU has it", "[naive][fast]") {
-  CHECK(naive_baseline_cpu_path(BaselineOptions{0, false}) == "cpu-scalar");
+  CHECK(naive_baseline_cpu_path(BaselineOptions{0, false, {}}) == "cpu-scalar");
   CHECK(naive_baseline_cpu_path() == (naive_detail::cpu_has_avx2_fma_f16c() ? "cpu-avx2" : "cpu-scalar"));
 }
 
