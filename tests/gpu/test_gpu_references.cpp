@@ -21,21 +21,14 @@
 #include "references/gpu/gpu_references.h"
 #include "references/naive_baseline.h"
 #include "references/truth.h"
+#include "tests/references/reference_test_util.h"
 
 namespace attn {
 namespace {
 
+/// H_kv = 2, H_q = 2 * group.
 Problem grid_problem(DType dtype, int64_t d, int64_t sq, int64_t sk, int64_t group, Mask mask, int64_t batch) {
-  Problem p;
-  p.batch = batch;
-  p.seqlen_q = sq;
-  p.seqlen_k = sk;
-  p.num_heads_kv = 2;
-  p.num_heads_q = 2 * group;
-  p.head_dim = d;
-  p.dtype = dtype;
-  p.mask = mask;
-  return p;
+  return test::make_problem(batch, sq, sk, 2 * group, 2, d, mask, dtype);
 }
 
 const Mask kGridMasks[] = {Mask{MaskKind::causal_bottom_right, -1, -1}, Mask{MaskKind::causal_top_left, -1, -1},
