@@ -53,7 +53,7 @@ void run_truth_bench(const TruthBenchRequest& request) {
               std::string(reference_device_name(device)).c_str(), gpu ? "GPU present" : why.c_str(),
               std::thread::hardware_concurrency(), ATTNSCOPE_GIT_COMMIT);
   std::printf("# seconds per stage of one `attnscope run`; truth = fp64 pass and certification (overlapped on a GPU)\n");
-  std::printf("%-36s %-22s %7s %8s %8s %8s %8s %9s %-10s %8s %8s %8s %8s\n", "problem", "kernel", "inputs", "truth",
+  std::printf("%-40s %-22s %7s %8s %8s %8s %8s %9s %-10s %8s %8s %8s %8s\n", "problem", "kernel", "inputs", "truth",
               "fp64", "certify", "unquant", "baseline", "(impl)", "kernel", "metrics", "database", "total");
   const Registry& registry = all_kernels();
   ResultsDb db(":memory:");
@@ -89,7 +89,7 @@ void run_truth_bench(const TruthBenchRequest& request) {
             nlohmann::json& s = result["seconds"];
             s["database"] = seconds_since(db_started);
             s["total"] = seconds_since(started);
-            std::printf("%-36s %-22s %7.2f %8.2f %8.2f %8.2f %8.2f %9.2f %-10s %8.2f %8.2f %8.3f %8.2f\n",
+            std::printf("%-40s %-22s %7.2f %8.2f %8.2f %8.2f %8.2f %9.2f %-10s %8.2f %8.2f %8.3f %8.2f\n",
                         problem.label().c_str(), name.c_str(), s["inputs"].get<double>(), s["truth"].get<double>(),
                         s["fp64"].get<double>(), s["certification"].get<double>(), s["truth_unquantized"].get<double>(),
                         s["baseline"].get<double>(), ("(" + result["baseline_implementation"].get<std::string>() + ")").c_str(),
