@@ -12,7 +12,8 @@
 #   4. attnscope bench --truth at S = 8192, 32:8, D 128, bf16, truth on the GPU, then on the CPU
 # Files in $OUT (at most 8 come back): truth_run.log (provenance, every step's output and time),
 # run_s8192.json, run_s32768.json, bench_truth_gpu.jsonl, bench_truth_cpu.jsonl.
-# The lead runs it: run(command="bash experiments/device/truth_run.sh", carry=[".device/truth"]).
+# The lead runs it from the repository root: run(command="bash .device/truth/truth_run.sh",
+# carry=[".device/truth"]) (truth_prepare.sh puts a copy of this script there).
 set -uo pipefail
 OUT="${OUT:-/tmp/truth-out}"
 BIN=.device/truth
@@ -28,7 +29,7 @@ chmod +x "$BIN"/attnscope "$BIN"/test_gpu "$BIN"/test_references 2>/dev/null
   echo "cpu: $(nproc) threads,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "memory: $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
   echo "load: $(cat /proc/loadavg)"
-  echo "command: bash experiments/device/truth_run.sh"
+  echo "command: bash .device/truth/truth_run.sh"
 } | tee "$LOG"
 
 step() {  # step NAME TIMEOUT COMMAND...: under time and timeout, output appended to the log
