@@ -17,6 +17,7 @@
 #include "core/registry.h"
 #include "references/naive_baseline.h"
 #include "references/naive_baseline_avx2.h"
+#include "references/reference_device.h"
 #include "references/register_reference_kernels.h"
 #include "references/truth.h"
 #include "reference_test_util.h"
@@ -186,6 +187,24 @@ TEST_CASE("naive baseline: the fast version equals the plain loops bit for bit",
       }
     }
   }
+}
+
+TEST_CASE("same_precision_baseline: the peer of each dtype, where it ran, equal to the registered kernel", "[naive]") {
+  const Registry registry = reference_registry();
+  for (DType dtype : {DType::fp16, DType::bf16, DType::fp32}) {
+    const Problem p = test::make_problem(1, 30, 40, 4, 2, 16, Mask{}, dtype);
+    const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 8});
+    const std::optional<BaselineResult> b = same_precision_baseline(p, in, ReferenceDevice::cpu);
+    REQUIRE(b.has_value());
+    CHECK(b->name == "naive-" + std::string(dtype_name(dtype)));
+    CHECK(b->implementation == (dtype == DType::fp32 ? "cpu-plain" : naive_baseline_cpu_path()));
+    CHECK(b->seconds >= 0);
+    const AttentionOutputs registered = registry.get(b->name).run(p, in);
+    CHECK(test::count_bit_differences(b->outputs.o, registered.o) == 0);
+    CHECK(b->outputs.out_dtype == registered.out_dtype);
+  }
+  const Problem fp64 = test::make_problem(1, 3, 3, 1, 1, 8, Mask{}, DType::fp64);
+  CHECK_FALSE(same_precision_baseline(fp64, generate_inputs(fp64, InputSpec{}), ReferenceDevice::cpu).has_value());
 }
 
 TEST_CASE("naive baseline: the vector path is the one used where the CPU has it", "[naive][fast]") {
