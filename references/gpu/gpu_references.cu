@@ -130,7 +130,7 @@ __device__ float round_to_dtype(float x, bool bf16) {
 /// `query(value)` converts a Q element (identity for the truth; q' = dtype(fp32 q * scale) for
 /// the baseline). s_q (kChunkD, kBlockM + pad) and s_k (kChunkD, kBlockN + pad) are scratch.
 template <class T, class Query>
-__device__ void score_tile(const RefParams& p, const CtaWork& w, int key0, Query query, T* s_q, T* s_k,
+__device__ __forceinline__ void score_tile(const RefParams& p, const CtaWork& w, int key0, Query query, T* s_q, T* s_k,
                           T (&r_acc)[kRowsPerThread][kKeysPerThread]) {
   const int tx = threadIdx.x % kGrid, ty = threadIdx.x / kGrid;
   for (auto& row : r_acc)
@@ -161,7 +161,7 @@ __device__ void score_tile(const RefParams& p, const CtaWork& w, int key0, Query
 /// output in ascending key order, skipping keys a row does not see. s_p is (kBlockN, kBlockM + pad)
 /// holding P; s_v (kValueKeys, COLS) is scratch.
 template <int COLS, class T>
-__device__ void accumulate_pv(const RefParams& p, const CtaWork& w, int key0, const RowKeys (&rows)[kRowsPerThread],
+__device__ __forceinline__ void accumulate_pv(const RefParams& p, const CtaWork& w, int key0, const RowKeys (&rows)[kRowsPerThread],
                               const T* s_p, T* s_v, T (&r_o)[kRowsPerThread][COLS / kGrid]) {
   const int tx = threadIdx.x % kGrid, ty = threadIdx.x / kGrid;
   for (int k0 = 0; k0 < kBlockN; k0 += kValueKeys) {
@@ -216,7 +216,7 @@ constexpr size_t shared_bytes() {
 
 // ---- FP64 truth ---------------------------------------------------------------------------------
 template <int COLS>
-__global__ void __launch_bounds__(kThreads) truth_fp64_kernel(RefParams p) {
+__global__ void __launch_bounds__(kThreads, 1) truth_fp64_kernel(RefParams p) {
   extern __shared__ double smem_truth[];
   SharedTiles<double> s(smem_truth);
   const CtaWork w = cta_work<COLS>(p);
@@ -266,7 +266,7 @@ __global__ void __launch_bounds__(kThreads) truth_fp64_kernel(RefParams p) {
 
 // ---- naive same-precision baseline ---------------------------------------------------------------
 template <int COLS>
-__global__ void __launch_bounds__(kThreads) naive_baseline_kernel(RefParams p) {
+__global__ void __launch_bounds__(kThreads, 1) naive_baseline_kernel(RefParams p) {
   extern __shared__ double smem_baseline_raw[];
   SharedTiles<float> s(reinterpret_cast<float*>(smem_baseline_raw));
   __shared__ float s_row_sum[kBlockM];
