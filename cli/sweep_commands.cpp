@@ -44,7 +44,7 @@ std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInput
 }
 
 struct SweepFlags {
-  std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto";
+  std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto", truth_device = "auto";
   bool quiet = false, fresh = false, resume_stale = false;
 };
 
@@ -79,6 +79,7 @@ void run_sweep_command(const SweepFlags& f) {
   options.shard_index = index;
   options.shard_count = count;
   options.use_gpu = f.device == "gpu" || (f.device == "auto" && have_gpu);
+  options.reference_device = parse_reference_device(f.truth_device);
   options.provenance = collect_provenance(invoked_command());
   options.build_commit = options.provenance.value("commit", "unknown");
   options.attribute = sweep_attribution();
@@ -88,7 +89,7 @@ void run_sweep_command(const SweepFlags& f) {
     std::cout << "sweep '" << spec.name << "' on " << (options.use_gpu ? "the GPU" : "the CPU (emulator)")
               << (options.use_gpu ? "" : " — " + why) << ", results in " << printable_path(f.db_path) << std::endl;
   // Sizes beyond the memory limit are refused before the database is created or touched.
-  require_sweep_memory(spec, expand_sweep(spec, all_kernels(), options.use_gpu));
+  require_sweep_memory(spec, expand_sweep(spec, sweep_registry(spec, all_kernels()), options.use_gpu));
   ResultsDb db(f.db_path, DbMode::read_write);
   const SweepSummary s = run_sweep(spec, all_kernels(), db, options);
   std::cout << "sweep '" << spec.name << "' (spec " << s.spec_hash << "): " << s.points << " points in shard " << f.shard
@@ -179,6 +180,9 @@ void add_sweep_commands(CLI::App& app) {
   sweep->add_option("--shard", sf->shard, "Run shard I of N as I/N (merge shards with `attnscope merge`)");
   sweep->add_option("--device", sf->device, "auto | gpu | cpu: which kernel list of the spec to use")
       ->check(CLI::IsMember({"auto", "gpu", "cpu"}));
+  sweep->add_option("--truth-device", sf->truth_device, "auto | gpu | cpu: where the truth and the baseline run")
+      ->check(CLI::IsMember({"auto", "gpu", "cpu"}))
+      ->capture_default_str();
   sweep->add_flag("--fresh", sf->fresh, "Delete this sweep's rows in the database and start over");
   sweep->add_flag("--resume-stale", sf->resume_stale,
                   "Keep rows written by another spec or build of this sweep (recorded as stale in the database)");
