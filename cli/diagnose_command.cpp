@@ -4,6 +4,7 @@
 // the semantics the kernel claims (defaults per DESIGN.md). Prints the verdict first, then the
 // evidence (error under declared and alternative semantics), then where. When the declared
 // layout misses (or makes no valid problem) and the other layout fits, the verdict says so.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -12,6 +13,7 @@
 #include "analysis/diagnosis.h"
 #include "cli/commands.h"
 #include "core/errors.h"
+#include "core/io_files.h"
 #include "core/io_safetensors.h"
 #include "experiments/external/judgement.h"
 
@@ -31,11 +33,11 @@ const Tensor<double>& required(const TensorFile& f, const std::string& name, con
   if (it == f.tensors.end()) {
     std::string names;
     for (const auto& [n, _] : f.tensors) names += (names.empty() ? "" : ", ") + n;
-    throw FileFormatError("'" + path + "' has no tensor '" + name + "' (it has: " + names +
+    throw FileFormatError("'" + printable_path(path) + "' has no tensor '" + name + "' (it has: " + names +
                           "); attnscope diagnose needs q, k, v, o in " + layout);
   }
   if (it->second.values.rank() != 4)
-    throw FileFormatError("'" + path + "': tensor '" + name + "' has shape " + shape_string(it->second.values.shape()) +
+    throw FileFormatError("'" + printable_path(path) + "': tensor '" + name + "' has shape " + shape_string(it->second.values.shape()) +
                           ", expected 4 dimensions (" + layout + ")");
   return it->second.values;
 }
@@ -81,7 +83,12 @@ void add_diagnose_command(CLI::App& app) {
     }
     if (f->scale != 0) declared.scale = f->scale;
     if (file.tensors.count("seq_lens"))
-      for (double x : file.tensors.at("seq_lens").values.storage()) declared.seq_lens.push_back(static_cast<int64_t>(x));
+      for (double x : file.tensors.at("seq_lens").values.storage()) {
+        if (!(x >= 0 && x <= static_cast<double>(kMaxDimension)) || x != std::floor(x))
+          throw FileFormatError("'" + printable_path(f->path) + "': seq_lens holds " + std::to_string(x) +
+                                ", not a key count");
+        declared.seq_lens.push_back(static_cast<int64_t>(x));
+      }
     DType out_dtype = stored_float_dtype(file.tensors.at("o").type);
     if (!f->dtype.empty()) {
       try {
@@ -92,26 +99,38 @@ void add_diagnose_command(CLI::App& app) {
     }
     DiagnosisOptions options;
     options.max_rows_per_head = f->max_rows;
-    const TensorDiagnosis t = diagnose_tensors(q, k, v, o, declared, out_dtype, options);
+    TensorDiagnosis t;
+    try {
+      t = diagnose_tensors(q, k, v, o, declared, out_dtype, options);
+    } catch (const ProblemError& e) {
+      throw FileFormatError("'" + printable_path(f->path) + "': the tensors describe no valid problem: " + e.what());
+    }
     const Diagnosis& dx = t.diagnosis;
     const Problem& p = t.problem;
+    // Exit 1 when a bug was found (a semantic bug, an unknown one, or the wrong layout), 0 for
+    // "no semantic bug" in the declared layout.
+    const auto exit_with_verdict = [&t] {
+      if (t.fits_layout || t.diagnosis.verdict != "no semantic bug")
+        throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
+    };
     if (f->json) {
       nlohmann::json alts = nlohmann::json::array();
       for (const auto& a : dx.alternatives) alts.push_back(candidate_json(a));
-      std::cout << nlohmann::json{{"file", f->path},     {"problem", p.label()},  {"verdict", dx.verdict},
+      std::cout << nlohmann::json{{"file", printable_path(f->path)}, {"problem", p.label()},  {"verdict", dx.verdict},
                                   {"verdict_line", t.verdict}, {"layout", f->layout},
                                   {"fits_layout", t.fits_layout ? nlohmann::json(layout_name(*t.fits_layout)) : nlohmann::json()},
                                   {"category", dx.category}, {"bug", dx.bug}, {"also_matching", dx.also_matching},     {"declared", candidate_json(dx.declared)},
                                   {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
                                   {"metadata", file.metadata}}
-                       .dump(2)
+                       .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";
+      exit_with_verdict();
       return;
     }
     std::cout << "verdict: " << t.verdict;
     for (size_t i = 1; i < dx.also_matching.size(); ++i)
       std::cout << "\n  equally consistent with this input: " << dx.also_matching[i];
-    std::cout << "\n  " << f->path << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
+    std::cout << "\n  " << printable_path(f->path) << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
               << " rows checked)\n  where: " << dx.where << "\n\n";
     std::printf("  %-72s %9s %9s %9s %14s\n", "semantics", "excess", "ulp_max", "max_abs", "rows: alt/decl");
     auto line = [](const SemanticCandidate& c, const char* tag) {
@@ -127,6 +146,7 @@ void add_diagnose_command(CLI::App& app) {
                  "  on the N rows where that meaning differs from the declared one, excess against it / against the\n"
                  "  declared; a bug is named when an alternative is within "
               << kExcessRounding << " there and " << kExplainFactor << "x better.\n";
+    exit_with_verdict();
   });
 }
 

@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "analysis/metrics.h"
+#include "core/io_files.h"
 #include "reports/plots.h"
 
 namespace attn {
@@ -261,7 +263,7 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
   md << "**Verdict:** " << (fails ? std::to_string(fails) + " correct kernel(s) FAIL the FlashAttention rule; "
                                   : "every correct kernel passes the FlashAttention rule; ")
      << (missed ? std::to_string(missed) + " mutant(s) NOT caught." : "every mutant present is caught.") << "\n\n";
-  md << "FlashAttention rule: kernel max_abs <= 2 x same-precision naive baseline max_abs + 1e-5. "
+  md << "FlashAttention rule: kernel " << fa_rule_text() << " (baseline: the same-precision naive kernel). "
         "Excess = kernel RMSE / RMSE of the correctly rounded truth (1.0 is the physical limit).\n\n";
   md << "| kernel | family | verdict | FA rule pass | max_abs (worst) | worst at | max ULP | excess median / max | main cause |\n"
         "|---|---|---|---|---|---|---|---|---|\n";
@@ -285,10 +287,10 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
       md << "- `" << problems[i]->point_key << "`: " << problems[i]->message << "\n";
     md << "\n";
   }
-  md << "## Provenance\n\n```\n" << prov.dump(2) << "\n```\n\n";
+  md << "## Provenance\n\n```\n" << prov.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n```\n\n";
   if (!options.command.empty()) md << "Report command: `" << options.command << "`\n";
   files.markdown = (std::filesystem::path(options.out_dir) / "report.md").string();
-  std::ofstream(files.markdown) << md.str();
+  write_file_atomic(files.markdown, md.str());
 
   // ---- HTML (self-contained: SVGs inlined) -----------------------------------------------------
   std::ostringstream html;
@@ -315,11 +317,11 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
     const auto start = body.find("<svg");
     html << "<h3>" << html_escape(caption) << "</h3>\n" << (start == std::string::npos ? "" : body.substr(start)) << "\n";
   }
-  html << "<h2>Provenance</h2><pre>" << html_escape(prov.dump(2)) << "</pre>\n";
+  html << "<h2>Provenance</h2><pre>" << html_escape(prov.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) << "</pre>\n";
   if (!options.command.empty()) html << "<p>Report command: <code>" << html_escape(options.command) << "</code></p>\n";
   html << "</body></html>\n";
   files.html = (std::filesystem::path(options.out_dir) / "report.html").string();
-  std::ofstream(files.html) << html.str();
+  write_file_atomic(files.html, html.str());
   return files;
 }
 
