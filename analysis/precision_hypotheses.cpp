@@ -1,0 +1,433 @@
+// precision_hypotheses.cpp: the hypothesis family and its pipeline (analysis/precision_hypotheses.h).
+// One row at a time: scores -> (online tiles | one two-pass block) -> P cast -> PV into the
+// accumulator format -> normalize -> output rounding. Every rounding is one call of
+// FormatArithmetic, whose operations follow the FA2 kernel contract (analysis/emulator.h) with
+// the hypothesis' formats in place of the kernel's.
+#include "analysis/precision_hypotheses.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "analysis/emulator.h"  // parallel_for
+#include "analysis/tensor_core_model.h"
+#include "core/errors.h"
+#include "core/validation.h"
+#include "references/attention_row.h"
+
+namespace attn {
+namespace {
+
+constexpr double kLog2e = 1.4426950408889634074;
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+constexpr int kMmaK = 16;  // keys per m16n8k16 k-step (tensor-core products)
+
+double round_fp32(double x) { return static_cast<double>(static_cast<float>(x)); }
+/// Rounds to `f` (satfinite: a value past the format's range clamps, as cvt.rn.satfinite does);
+/// FP32 and FP64 take the fast paths.
+double round_in(double x, const FloatFormat& f) {
+  if (&f == &kFp64) return x;
+  if (&f == &kFp32) return round_fp32(x);
+  return round_to_format_satfinite(x, f);
+}
+double fma_fp32(double a, double b, double c) { return round_fp32(std::fma(a, b, c)); }
+double ex2_approx_model(double x) {
+  const double r = round_fp32(std::exp2(x));
+  return r < static_cast<double>(std::numeric_limits<float>::min()) ? 0.0 : r;
+}
+
+/// The hypothesis' arithmetic: FP32 everywhere (the FA2 contract) except where its formats say.
+/// Exponent units: log2 for exp2 / ex2.approx (m = max s * scale * log2e), natural for exp.
+struct FormatArithmetic {
+  const PrecisionHypothesis& h;
+
+  double scale_factor(double softmax_scale) const {
+    return round_fp32(h.exp == ExpFlavour::exp ? softmax_scale : softmax_scale * kLog2e);
+  }
+  double exponential(double x) const {
+    switch (h.exp) {
+      case ExpFlavour::exp: return round_fp32(std::exp(x));
+      case ExpFlavour::exp2: return round_fp32(std::exp2(x));
+      case ExpFlavour::ex2_approx: return ex2_approx_model(x);
+    }
+    return 0;
+  }
+  double score(double exact_dot) const { return round_in(exact_dot, *h.scores); }
+  double scale_max(double raw_max, double scale) const { return raw_max == kNegInf ? kNegInf : round_fp32(raw_max * scale); }
+  double exp_score(double s, double scale, double m) const { return s == kNegInf ? 0.0 : exponential(fma_fp32(s, scale, -m)); }
+  double rescale_factor(double m_old, double m_new) const { return round_in(exponential(round_fp32(m_old - m_new)), *h.rescale); }
+  double row_sum_add(double sum, double p) const { return round_fp32(sum + p); }
+  double row_sum_update(double l, double alpha, double sum) const { return fma_fp32(l, alpha, sum); }
+  /// The accumulator lives in its format: the rescaled value is rounded to it once.
+  double rescale_o(double o, double alpha) const { return round_in(o * alpha, *h.accumulator); }
+  double accumulate(double o, double partial) const { return round_in(o + partial, *h.accumulator); }
+  double round_p(double p) const { return round_in(p, *h.p); }
+  double normalizer(double l) const { return !(l > 0) ? 0.0 : round_fp32(1.0 / l); }
+  double normalize(double o, double inv_l) const { return round_fp32(o * inv_l); }
+};
+
+/// What a row pipeline reads: its scores (raw q.k, -inf never: only visible keys are listed) and
+/// the values of those keys.
+struct RowView {
+  const double* scores = nullptr;  ///< (keys) raw q.k in the products' arithmetic
+  const int* key_index = nullptr;  ///< (keys) the key position j of each listed key, ascending
+  int keys = 0;
+  /// value row of the n-th listed key (D contiguous doubles)
+  std::function<const double*(int)> value;
+  int64_t head_dim = 0;
+  const TensorCoreModel* tensor_core = nullptr;  ///< non-null: PV through the MMA model
+};
+
+/// End of the run of listed keys from k0 whose positions share one block of `block` keys
+/// (blocks aligned to key position 0, as a kernel's tiles are).
+int block_end(const RowView& row, int k0, int limit, int block) {
+  const int first_block = row.key_index[k0] / block;
+  int k1 = k0 + 1;
+  while (k1 < limit && row.key_index[k1] / block == first_block) ++k1;
+  return k1;
+}
+
+/// PV of the listed keys [k0, k1) with cast P `pc` (indexed like the keys) added into `o` in
+/// blocks of `chunk` key positions: each block's FP32 partial (or its MMA chain) then one
+/// accumulator rounding.
+void accumulate_pv(const FormatArithmetic& a, const RowView& row, const double* pc, int k0, int k1, int chunk,
+                   double* o, std::vector<double>& partial, std::vector<double>& column) {
+  const int64_t D = row.head_dim;
+  for (int c0 = k0, c1; c0 < k1; c0 = c1) {
+    c1 = block_end(row, c0, k1, chunk);
+    if (row.tensor_core == nullptr) {
+      std::fill(partial.begin(), partial.end(), 0.0);
+      for (int k = c0; k < c1; ++k) {
+        const double p = pc[k];
+        if (p == 0) continue;
+        const double* v = row.value(k);
+        for (int64_t d = 0; d < D; ++d) partial[static_cast<size_t>(d)] += p * v[d];  // double: exact to ~1e-16
+      }
+      for (int64_t d = 0; d < D; ++d) o[d] = a.accumulate(o[d], round_fp32(partial[static_cast<size_t>(d)]));
+    } else {
+      // The MMA chain: 16-key k-steps from an FP32 zero, then into the accumulator format.
+      const int n = c1 - c0;
+      column.assign(static_cast<size_t>((n + kMmaK - 1) / kMmaK * kMmaK), 0.0);
+      std::vector<double> pk(column.size(), 0.0);
+      for (int k = c0; k < c1; ++k) pk[static_cast<size_t>(k - c0)] = pc[k];
+      for (int64_t d = 0; d < D; ++d) {
+        for (int k = c0; k < c1; ++k) column[static_cast<size_t>(k - c0)] = row.value(k)[d];
+        double acc = 0;
+        for (size_t g = 0; g < column.size(); g += kMmaK)
+          acc = tc_group_fma(&pk[g], &column[g], kMmaK, acc, *row.tensor_core);
+        o[d] = a.accumulate(o[d], acc);
+      }
+    }
+  }
+}
+
+/// One row of the hypothesis: writes D outputs (not yet rounded to the output dtype).
+void run_row(const PrecisionHypothesis& h, const RowView& row, double softmax_scale, double* out) {
+  const FormatArithmetic a{h};
+  const int64_t D = row.head_dim;
+  std::fill(out, out + D, 0.0);
+  if (row.keys == 0) return;  // fully masked row: zeros (DESIGN.md)
+  // A scale folded into the operands leaves a softmax with scale 1.
+  const double scale = a.scale_factor(h.scale_fold == ScaleFold::scores ? softmax_scale : 1.0);
+  std::vector<double> s(static_cast<size_t>(row.keys)), p(static_cast<size_t>(row.keys));
+  for (int k = 0; k < row.keys; ++k) s[static_cast<size_t>(k)] = a.score(row.scores[k]);
+  std::vector<double> partial(static_cast<size_t>(D)), column;
+  double m = kNegInf, l = 0;
+  for (int k0 = 0, k1; k0 < row.keys; k0 = k1) {
+    // Online: one KV tile of block_n key positions; two-pass: every key at once.
+    k1 = h.form == SoftmaxForm::online ? block_end(row, k0, row.keys, std::max(1, h.block_n)) : row.keys;
+    // Online softmax step over the tile (contract step 3): running max, alpha, P, row sum.
+    double raw_max = kNegInf;
+    for (int k = k0; k < k1; ++k) raw_max = std::max(raw_max, s[static_cast<size_t>(k)]);
+    const double tile_max = a.scale_max(raw_max, scale);
+    const double m_old = m;
+    m = std::max(m_old, tile_max);
+    const double alpha = m_old == kNegInf ? 0.0 : a.rescale_factor(m_old, m);
+    double tile_sum = 0;
+    for (int k = k0; k < k1; ++k) {
+      p[static_cast<size_t>(k)] = a.exp_score(s[static_cast<size_t>(k)], scale, m);
+      tile_sum = k == k0 ? p[static_cast<size_t>(k)] : a.row_sum_add(tile_sum, p[static_cast<size_t>(k)]);
+    }
+    l = m_old == kNegInf ? tile_sum : a.row_sum_update(l, alpha, tile_sum);
+    if (m_old != kNegInf)
+      for (int64_t d = 0; d < D; ++d) out[d] = a.rescale_o(out[d], alpha);
+    if (h.form == SoftmaxForm::two_pass) {
+      // The softmax is finished before the product: P = p / l (a division, as torch's softmax),
+      // then cast; the sum is not redone on the cast values.
+      for (int k = k0; k < k1; ++k)
+        p[static_cast<size_t>(k)] = a.round_p(round_fp32(p[static_cast<size_t>(k)] / l));
+      accumulate_pv(a, row, p.data(), k0, k1, std::max(1, h.accumulate_keys), out, partial, column);
+      return;
+    }
+    for (int k = k0; k < k1; ++k) p[static_cast<size_t>(k)] = a.round_p(p[static_cast<size_t>(k)]);
+    accumulate_pv(a, row, p.data(), k0, k1, std::max(1, h.accumulate_keys), out, partial, column);
+  }
+  const double inv_l = a.normalizer(l);
+  for (int64_t d = 0; d < D; ++d) out[d] = a.normalize(out[d], inv_l);
+}
+
+/// The QK^T operands under a scale fold: q (and, for the sqrt fold, k) multiplied by the scale
+/// (or its square root) in FP32 and rounded to the input dtype, as a framework's elementwise
+/// multiply of a 16-bit tensor does. `scores` leaves them unchanged.
+struct FoldedOperands {
+  ScaleFold fold;
+  double q_factor = 1, k_factor = 1;
+  DType dtype;
+  FoldedOperands(ScaleFold f, double softmax_scale, DType t) : fold(f), dtype(t) {
+    if (f == ScaleFold::q_input_dtype) q_factor = round_fp32(softmax_scale);
+    if (f == ScaleFold::qk_sqrt_input_dtype) q_factor = k_factor = round_fp32(std::sqrt(softmax_scale));
+  }
+  bool scales_q() const { return fold != ScaleFold::scores; }
+  bool scales_k() const { return fold == ScaleFold::qk_sqrt_input_dtype; }
+  void apply(const double* x, int64_t n, double factor, double* out) const {
+    for (int64_t d = 0; d < n; ++d) out[d] = round_to(dtype, round_fp32(x[d] * factor));
+  }
+  /// q and k of one product; scratch buffers hold the folded copies.
+  const double* q(const double* x, int64_t n, std::vector<double>& scratch) const {
+    if (!scales_q()) return x;
+    scratch.resize(static_cast<size_t>(n));
+    apply(x, n, q_factor, scratch.data());
+    return scratch.data();
+  }
+  const double* k(const double* x, int64_t n, std::vector<double>& scratch) const {
+    if (!scales_k()) return x;
+    scratch.resize(static_cast<size_t>(n));
+    apply(x, n, k_factor, scratch.data());
+    return scratch.data();
+  }
+};
+
+void require_16bit_inputs(DType dtype) {
+  if (dtype != DType::fp16 && dtype != DType::bf16)
+    throw ProblemError("precision hypotheses are defined for FP16/BF16 inputs; dtype is " +
+                       std::string(dtype_name(dtype)));
+}
+
+}  // namespace
+
+const char* exp_flavour_name(ExpFlavour e) {
+  switch (e) {
+    case ExpFlavour::exp: return "exp";
+    case ExpFlavour::exp2: return "exp2";
+    case ExpFlavour::ex2_approx: return "ex2.approx";
+  }
+  return "?";
+}
+
+std::string PrecisionHypothesis::describe() const {
+  std::ostringstream s;
+  if (form == SoftmaxForm::online) s << "online n" << block_n;
+  else s << "two-pass";
+  if (scale_fold == ScaleFold::q_input_dtype) s << ", q*scale rounded";
+  if (scale_fold == ScaleFold::qk_sqrt_input_dtype) s << ", q,k*sqrt(scale) rounded";
+  s << ", S " << scores->name << ", " << exp_flavour_name(exp);
+  if (form == SoftmaxForm::online) s << ", alpha " << rescale->name;
+  s << ", P " << p->name << ", acc " << accumulator->name << "/" << accumulate_keys;
+  return s.str();
+}
+
+std::vector<PrecisionHypothesis> precision_hypotheses(DType dtype) {
+  require_16bit_inputs(dtype);
+  const FloatFormat& in = format_of(dtype);
+  const FloatFormat& other16 = dtype == DType::fp16 ? kBf16 : kFp16;
+  std::vector<PrecisionHypothesis> family;
+  PrecisionHypothesis fa2;
+  fa2.name = std::string("FA2-style numerics (P ") + in.name + ", FP32 accumulators)";
+  fa2.label = "FA2-style";
+  fa2.p = &in;
+  PrecisionHypothesis upcast;
+  upcast.name = "upcast numerics (FP32 everywhere, PyTorch's math backend)";
+  upcast.label = "upcast";
+  upcast.form = SoftmaxForm::two_pass;
+  upcast.exp = ExpFlavour::exp;
+  upcast.p = &kFp32;
+  auto add = [&](PrecisionHypothesis base, std::string name, std::string label, auto change) {
+    base.name = std::move(name);
+    base.label = std::move(label);
+    change(base);
+    family.push_back(base);
+  };
+  family.push_back(fa2);
+  family.push_back(upcast);
+  // FP32-level variants: the same numerics as far as a 16-bit output can tell (listed so that
+  // the verdict can say they cannot be told apart).
+  add(fa2, std::string("FA2-style numerics with natural exp (P ") + in.name + ")", "FA2-style (exp)",
+      [](PrecisionHypothesis& h) { h.exp = ExpFlavour::exp; });
+  add(fa2, "online softmax with P kept in FP32 (no P cast)", "P fp32", [](PrecisionHypothesis& h) { h.p = &kFp32; });
+  add(upcast, std::string("two-pass softmax, normalized P cast to ") + in.name + " before PV",
+      std::string("softmax P ") + in.name, [&](PrecisionHypothesis& h) { h.p = &in; });
+  // One coarser intermediate at a time, FA2-style otherwise.
+  add(fa2, std::string("P cast to ") + other16.name + " before PV", std::string("P ") + other16.name,
+      [&](PrecisionHypothesis& h) { h.p = &other16; });
+  for (const FloatFormat* f8 : {&kE5M2, &kE4M3}) {
+    add(fa2, std::string("P cast to ") + f8->name + " before PV", std::string("P ") + f8->name,
+        [&](PrecisionHypothesis& h) { h.p = f8; });
+    add(upcast, std::string("softmax output (normalized P) cast to ") + f8->name + " before PV",
+        std::string("softmax P ") + f8->name, [&](PrecisionHypothesis& h) { h.p = f8; });
+  }
+  for (const FloatFormat* s16 : {&kFp16, &kBf16}) {
+    add(fa2, std::string("scores rounded to ") + s16->name + " before the softmax", std::string("S ") + s16->name,
+        [&](PrecisionHypothesis& h) { h.scores = s16; });
+  }
+  // Same-precision two-pass softmax: FlashAttention's attention_ref without upcast (the gate's
+  // baseline) and PyTorch's math backend before 2.5.
+  add(upcast,
+      std::string("scores and softmax output in ") + in.name + ", q pre-scaled (FlashAttention's reference without upcast)",
+      std::string("naive ") + in.name, [&](PrecisionHypothesis& h) {
+        h.scale_fold = ScaleFold::q_input_dtype;
+        h.scores = &in;
+        h.p = &in;
+      });
+  add(upcast,
+      std::string("scores and softmax output in ") + in.name + ", q and k pre-scaled (PyTorch's math backend before 2.5)",
+      std::string("math ") + in.name, [&](PrecisionHypothesis& h) {
+        h.scale_fold = ScaleFold::qk_sqrt_input_dtype;
+        h.scores = &in;
+        h.p = &in;
+      });
+  for (const FloatFormat* acc : {&kFp16, &kBf16}) {
+    add(fa2, std::string("PV accumulated in ") + acc->name + " (16-bit MMA accumulators)",
+        std::string("acc ") + acc->name + "/16", [&](PrecisionHypothesis& h) {
+          h.accumulator = acc;
+          h.accumulate_keys = 16;
+        });
+    for (int block : {64, 128})
+      add(fa2, std::string("PV accumulated in ") + acc->name + " across " + std::to_string(block) + "-key blocks",
+          std::string("acc ") + acc->name + "/" + std::to_string(block), [&](PrecisionHypothesis& h) {
+            h.accumulator = acc;
+            h.block_n = block;
+            h.accumulate_keys = block;
+          });
+  }
+  add(fa2, "rescale factor rounded to fp16", "alpha fp16", [](PrecisionHypothesis& h) { h.rescale = &kFp16; });
+  for (PrecisionHypothesis& h : family)
+    h.healthy = h.scores->precision >= kFp32.precision && h.rescale->precision >= kFp32.precision &&
+                h.accumulator->precision >= kFp32.precision && h.p->precision >= in.precision;
+  return family;
+}
+
+PrecisionHypothesis find_precision_hypothesis(DType dtype, const std::string& name) {
+  std::string names;
+  for (const PrecisionHypothesis& h : precision_hypotheses(dtype)) {
+    if (h.name == name || h.label == name) return h;
+    names += (names.empty() ? "" : "; ") + h.label;
+  }
+  throw ProblemError("unknown precision hypothesis '" + name + "' (known: " + names + ")");
+}
+
+std::vector<QueryRow> sample_query_rows(const Problem& p, int64_t max_rows_per_head) {
+  std::vector<int64_t> picked;
+  const int64_t n = std::max<int64_t>(2, max_rows_per_head);
+  if (p.seqlen_q <= n) {
+    for (int64_t i = 0; i < p.seqlen_q; ++i) picked.push_back(i);
+  } else {
+    for (int64_t k = 0; k < n; ++k) picked.push_back(k * (p.seqlen_q - 1) / (n - 1));  // first and last included
+    picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+  }
+  std::vector<QueryRow> rows;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < p.num_heads_q; ++h)
+      for (int64_t i : picked) rows.push_back({b, h, i});
+  return rows;
+}
+
+HypothesisEvaluator::HypothesisEvaluator(const Problem& problem, const AttentionInputs& inputs,
+                                         std::vector<QueryRow> rows, DType out_dtype, int threads)
+    : inputs_(&inputs), rows_(std::move(rows)), head_dim_(problem.head_dim), scale_(problem.scale()),
+      in_dtype_(problem.dtype), out_dtype_(out_dtype), threads_(threads) {
+  validate_inputs(problem, inputs);
+  require_16bit_inputs(problem.dtype);
+  const int64_t D = head_dim_;
+  data_.resize(rows_.size());
+  truth_ = Tensor<double>({static_cast<int64_t>(rows_.size()), D});
+  parallel_for(static_cast<int64_t>(rows_.size()), threads_, [&](int64_t r) {
+    const QueryRow& q = rows_[static_cast<size_t>(r)];
+    RowData& row = data_[static_cast<size_t>(r)];
+    row.batch = q.batch;
+    row.kv_head = problem.kv_head(q.head);
+    const int64_t keys = problem.keys_in_batch(q.batch);
+    const double* qv = &inputs.q(q.batch, q.row, q.head, 0);
+    std::vector<double> q_scratch, k_scratch;
+    for (int64_t j = 0; j < keys; ++j)
+      if (problem.visible(q.batch, q.row, j)) row.keys.push_back(static_cast<int>(j));
+    for (int fold = 0; fold < kNumScaleFolds; ++fold) {
+      const FoldedOperands operands(static_cast<ScaleFold>(fold), scale_, in_dtype_);
+      const double* qf = operands.q(qv, D, q_scratch);
+      for (int j : row.keys) {
+        const double* kf = operands.k(&inputs.k(q.batch, j, row.kv_head, 0), D, k_scratch);
+        double dot = 0;
+        for (int64_t d = 0; d < D; ++d) dot += qf[d] * kf[d];  // double: the exact scores every hypothesis rounds
+        row.scores[fold].push_back(dot);
+      }
+    }
+    // Truth: the FP64 two-pass reference formula (references/attention_row.h) of this row.
+    std::vector<double> scratch;
+    double lse = 0;
+    attend_row<double>(
+        qv, D, keys, scale_, [&](int64_t j) { return &inputs.k(q.batch, j, row.kv_head, 0); },
+        [&](int64_t j) { return &inputs.v(q.batch, j, row.kv_head, 0); },
+        [&](int64_t j) { return problem.visible(q.batch, q.row, j); }, scratch, &truth_(r, 0), lse);
+  });
+}
+
+Tensor<double> HypothesisEvaluator::run(const PrecisionHypothesis& h) const {
+  const int64_t D = head_dim_;
+  Tensor<double> out({static_cast<int64_t>(rows_.size()), D});
+  parallel_for(static_cast<int64_t>(rows_.size()), threads_, [&](int64_t r) {
+    const RowData& row = data_[static_cast<size_t>(r)];
+    RowView view;
+    view.scores = row.scores[static_cast<int>(h.scale_fold)].data();
+    view.key_index = row.keys.data();
+    view.keys = static_cast<int>(row.keys.size());
+    view.head_dim = D;
+    view.value = [&](int k) { return &inputs_->v(row.batch, row.keys[static_cast<size_t>(k)], row.kv_head, 0); };
+    run_row(h, view, scale_, &out(r, 0));
+    for (int64_t d = 0; d < D; ++d) out(r, d) = round_to(out_dtype_, out(r, d));
+  });
+  return out;
+}
+
+Tensor<double> run_hypothesis(const Problem& problem, const AttentionInputs& inputs, const PrecisionHypothesis& h,
+                              DType out_dtype, bool tensor_core_products, int threads,
+                              const std::vector<QueryRow>* only_rows) {
+  validate_inputs(problem, inputs);
+  require_16bit_inputs(problem.dtype);
+  const int64_t D = problem.head_dim;
+  TensorCoreModel model = TensorCoreModel::h100();
+  model.input_min_exponent = format_of(problem.dtype).emin;
+  Tensor<double> out(problem.q_shape());
+  const std::vector<QueryRow> rows = only_rows ? *only_rows : sample_query_rows(problem, problem.seqlen_q);
+  parallel_for(static_cast<int64_t>(rows.size()), threads, [&](int64_t item) {
+    const int64_t b = rows[static_cast<size_t>(item)].batch, h_q = rows[static_cast<size_t>(item)].head,
+                  i = rows[static_cast<size_t>(item)].row;
+    const int64_t kv = problem.kv_head(h_q);
+    std::vector<int> keys;
+    std::vector<double> scores, q_scratch, k_scratch;
+    const FoldedOperands operands(h.scale_fold, problem.scale(), problem.dtype);
+    const double* q = operands.q(&inputs.q(b, i, h_q, 0), D, q_scratch);
+    for (int64_t j = 0; j < problem.keys_in_batch(b); ++j) {
+      if (!problem.visible(b, i, j)) continue;
+      keys.push_back(static_cast<int>(j));
+      const double* k = operands.k(&inputs.k(b, j, kv, 0), D, k_scratch);
+      double dot = 0;
+      if (tensor_core_products) dot = tc_dot(q, k, static_cast<int>(D), 0.0, model);
+      else
+        for (int64_t d = 0; d < D; ++d) dot += q[d] * k[d];
+      scores.push_back(dot);
+    }
+    RowView view;
+    view.scores = scores.data();
+    view.key_index = keys.data();
+    view.keys = static_cast<int>(keys.size());
+    view.head_dim = D;
+    view.tensor_core = tensor_core_products ? &model : nullptr;
+    view.value = [&](int k) { return &inputs.v(b, keys[static_cast<size_t>(k)], kv, 0); };
+    double* o = &out(b, i, h_q, 0);
+    run_row(h, view, problem.scale(), o);
+    for (int64_t d = 0; d < D; ++d) o[d] = round_to(out_dtype, o[d]);
+  });
+  return out;
+}
+
+}  // namespace attn
