@@ -1,8 +1,9 @@
 // precision_hypotheses.cpp: the hypothesis family and its pipeline (analysis/precision_hypotheses.h).
-// One row at a time: scores -> (online tiles | one two-pass block) -> P cast -> PV into the
-// accumulator format -> normalize -> output rounding. Every rounding is one call of
-// FormatArithmetic, whose operations follow the FA2 kernel contract (analysis/emulator.h) with
-// the hypothesis' formats in place of the kernel's.
+// One row at a time: scores -> online-softmax stage (core/pipeline/online_softmax.h: per KV tile,
+// or over every key at once for the two-pass form) -> P cast -> PV into the accumulator format
+// -> normalize -> output rounding. The stages are the shared ones, instantiated with
+// FormatArithmetic: the FA2 kernel contract's FP32 operations with the hypothesis' formats in
+// place of the kernel's. The products (QK^T, PV) are the hypothesis' own, as a kernel's are.
 #include "analysis/precision_hypotheses.h"
 
 #include <algorithm>
@@ -13,17 +14,21 @@
 #include "analysis/emulator.h"  // parallel_for
 #include "analysis/tensor_core_model.h"
 #include "core/errors.h"
+#include "core/pipeline/arithmetic.h"
+#include "core/pipeline/online_softmax.h"
 #include "core/validation.h"
 #include "references/attention_row.h"
 
 namespace attn {
 namespace {
 
-constexpr double kLog2e = 1.4426950408889634074;
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+using pipeline::ex2_approx_model;
+using pipeline::fma_fp32;
+using pipeline::kLog2e;
+using pipeline::kNegInf;
+using pipeline::round_fp32;
 constexpr int kMmaK = 16;  // keys per m16n8k16 k-step (tensor-core products)
 
-double round_fp32(double x) { return static_cast<double>(static_cast<float>(x)); }
 /// Rounds to `f` (satfinite: a value past the format's range clamps, as cvt.rn.satfinite does);
 /// FP32 and FP64 take the fast paths.
 double round_in(double x, const FloatFormat& f) {
@@ -31,20 +36,14 @@ double round_in(double x, const FloatFormat& f) {
   if (&f == &kFp32) return round_fp32(x);
   return round_to_format_satfinite(x, f);
 }
-double fma_fp32(double a, double b, double c) { return round_fp32(std::fma(a, b, c)); }
-double ex2_approx_model(double x) {
-  const double r = round_fp32(std::exp2(x));
-  return r < static_cast<double>(std::numeric_limits<float>::min()) ? 0.0 : r;
-}
 
-/// The hypothesis' arithmetic: FP32 everywhere (the FA2 contract) except where its formats say.
-/// Exponent units: log2 for exp2 / ex2.approx (m = max s * scale * log2e), natural for exp.
+/// The hypothesis' arithmetic, an arithmetic of core/pipeline/arithmetic.h's concept for the
+/// online-softmax stages: FP32 everywhere (the FA2 contract) except where the hypothesis' formats
+/// say. Exponent units: log2 for exp2 / ex2.approx (m = max s * scale * log2e), natural for exp.
 struct FormatArithmetic {
+  using value_type = double;
   const PrecisionHypothesis& h;
 
-  double scale_factor(double softmax_scale) const {
-    return round_fp32(h.exp == ExpFlavour::exp ? softmax_scale : softmax_scale * kLog2e);
-  }
   double exponential(double x) const {
     switch (h.exp) {
       case ExpFlavour::exp: return round_fp32(std::exp(x));
@@ -53,18 +52,30 @@ struct FormatArithmetic {
     }
     return 0;
   }
+  /// softmax_scale in the exponent's units, rounded to FP32 once (contract step 0).
+  double scale_log2(double softmax_scale) const {
+    return round_fp32(h.exp == ExpFlavour::exp ? softmax_scale : softmax_scale * kLog2e);
+  }
   double score(double exact_dot) const { return round_in(exact_dot, *h.scores); }
+  // exp stage
   double scale_max(double raw_max, double scale) const { return raw_max == kNegInf ? kNegInf : round_fp32(raw_max * scale); }
   double exp_score(double s, double scale, double m) const { return s == kNegInf ? 0.0 : exponential(fma_fp32(s, scale, -m)); }
+  // rescale stage
+  double lazy_bound(double m_old, double threshold) const { return round_fp32(m_old + threshold); }
+  double max(double a, double b) const { return a < b ? b : a; }
   double rescale_factor(double m_old, double m_new) const { return round_in(exponential(round_fp32(m_old - m_new)), *h.rescale); }
+  double round_rescale_fp16(double alpha) const { return round_to(DType::fp16, alpha); }
   double row_sum_add(double sum, double p) const { return round_fp32(sum + p); }
   double row_sum_update(double l, double alpha, double sum) const { return fma_fp32(l, alpha, sum); }
   /// The accumulator lives in its format: the rescaled value is rounded to it once.
   double rescale_o(double o, double alpha) const { return round_in(o * alpha, *h.accumulator); }
-  double accumulate(double o, double partial) const { return round_in(o + partial, *h.accumulator); }
+  // p_cast stage
   double round_p(double p) const { return round_in(p, *h.p); }
+  // normalize stage: reciprocal then multiply, as FA2 does
   double normalizer(double l) const { return !(l > 0) ? 0.0 : round_fp32(1.0 / l); }
   double normalize(double o, double inv_l) const { return round_fp32(o * inv_l); }
+  // pv_accumulate: one block's FP32 partial into the accumulator format
+  double accumulate(double o, double partial) const { return round_in(o + partial, *h.accumulator); }
 };
 
 /// What a row pipeline reads: its scores (raw q.k, -inf never: only visible keys are listed) and
@@ -129,47 +140,38 @@ void run_row(const PrecisionHypothesis& h, const RowView& row, double softmax_sc
   std::fill(out, out + D, 0.0);
   if (row.keys == 0) return;  // fully masked row: zeros (DESIGN.md)
   // A scale folded into the operands leaves a softmax with scale 1.
-  const double scale = a.scale_factor(h.scale_fold == ScaleFold::scores ? softmax_scale : 1.0);
-  std::vector<double> s(static_cast<size_t>(row.keys)), p(static_cast<size_t>(row.keys));
-  for (int k = 0; k < row.keys; ++k) s[static_cast<size_t>(k)] = a.score(row.scores[k]);
+  const double scale = a.scale_log2(h.scale_fold == ScaleFold::scores ? softmax_scale : 1.0);
+  std::vector<double> p(static_cast<size_t>(row.keys));  // scores, then P in place
+  for (int k = 0; k < row.keys; ++k) p[static_cast<size_t>(k)] = a.score(row.scores[k]);
   std::vector<double> partial(static_cast<size_t>(D)), column;
-  double m = kNegInf, l = 0;
+  const int accumulate_keys = std::max(1, h.accumulate_keys);
+  pipeline::RowState<double> state;
   for (int k0 = 0, k1; k0 < row.keys; k0 = k1) {
-    // Online: one KV tile of block_n key positions; two-pass: every key at once.
+    // Online: one KV tile of block_n key positions; two-pass: every key in one step, which is
+    // the two-pass softmax (max, exp, sum) of the same stage.
     k1 = h.form == SoftmaxForm::online ? block_end(row, k0, row.keys, std::max(1, h.block_n)) : row.keys;
-    // Online softmax step over the tile (contract step 3): running max, alpha, P, row sum.
-    double raw_max = kNegInf;
-    for (int k = k0; k < k1; ++k) raw_max = std::max(raw_max, s[static_cast<size_t>(k)]);
-    const double tile_max = a.scale_max(raw_max, scale);
-    const double m_old = m;
-    m = std::max(m_old, tile_max);
-    const double alpha = m_old == kNegInf ? 0.0 : a.rescale_factor(m_old, m);
-    double tile_sum = 0;
-    for (int k = k0; k < k1; ++k) {
-      p[static_cast<size_t>(k)] = a.exp_score(s[static_cast<size_t>(k)], scale, m);
-      tile_sum = k == k0 ? p[static_cast<size_t>(k)] : a.row_sum_add(tile_sum, p[static_cast<size_t>(k)]);
-    }
-    l = m_old == kNegInf ? tile_sum : a.row_sum_update(l, alpha, tile_sum);
-    if (m_old != kNegInf)
-      for (int64_t d = 0; d < D; ++d) out[d] = a.rescale_o(out[d], alpha);
+    auto slice = [&](int k) -> double& { return p[static_cast<size_t>(k0 + k)]; };
+    const double alpha = pipeline::online_softmax(a, state, slice, k1 - k0, scale, pipeline::RescaleRule<double>::eager(),
+                                                  Mutant::none, pipeline::NoReduce{}, pipeline::NoReduce{});
+    for (int64_t d = 0; d < D; ++d) out[d] = pipeline::rescale_o(a, out[d], alpha);
     if (h.form == SoftmaxForm::two_pass) {
-      // The softmax is finished before the product: P = p / l (a division, as torch's softmax),
-      // then cast; the sum is not redone on the cast values.
+      // The softmax is finished before the product: P = p / l (a division, as torch's softmax
+      // does), then cast; the row sum is not redone on the cast values.
       for (int k = k0; k < k1; ++k)
-        p[static_cast<size_t>(k)] = a.round_p(round_fp32(p[static_cast<size_t>(k)] / l));
-      accumulate_pv(a, row, p.data(), k0, k1, std::max(1, h.accumulate_keys), out, partial, column);
+        p[static_cast<size_t>(k)] = pipeline::cast_p(a, round_fp32(p[static_cast<size_t>(k)] / state.l));
+      accumulate_pv(a, row, p.data(), k0, k1, accumulate_keys, out, partial, column);
       return;
     }
-    for (int k = k0; k < k1; ++k) p[static_cast<size_t>(k)] = a.round_p(p[static_cast<size_t>(k)]);
-    accumulate_pv(a, row, p.data(), k0, k1, std::max(1, h.accumulate_keys), out, partial, column);
+    for (int k = k0; k < k1; ++k) p[static_cast<size_t>(k)] = pipeline::cast_p(a, p[static_cast<size_t>(k)]);
+    accumulate_pv(a, row, p.data(), k0, k1, accumulate_keys, out, partial, column);
   }
-  const double inv_l = a.normalizer(l);
-  for (int64_t d = 0; d < D; ++d) out[d] = a.normalize(out[d], inv_l);
+  const double inv_l = pipeline::row_normalizer(a, state.l);
+  for (int64_t d = 0; d < D; ++d) out[d] = pipeline::normalize(a, out[d], inv_l);
 }
 
 /// The QK^T operands under a scale fold: q (and, for the sqrt fold, k) multiplied by the scale
 /// (or its square root) in FP32 and rounded to the input dtype, as a framework's elementwise
-/// multiply of a 16-bit tensor does. `scores` leaves them unchanged.
+/// multiply of a 16-bit tensor does. ScaleFold::scores leaves them unchanged.
 struct FoldedOperands {
   ScaleFold fold;
   double q_factor = 1, k_factor = 1;
@@ -178,23 +180,18 @@ struct FoldedOperands {
     if (f == ScaleFold::q_input_dtype) q_factor = round_fp32(softmax_scale);
     if (f == ScaleFold::qk_sqrt_input_dtype) q_factor = k_factor = round_fp32(std::sqrt(softmax_scale));
   }
-  bool scales_q() const { return fold != ScaleFold::scores; }
-  bool scales_k() const { return fold == ScaleFold::qk_sqrt_input_dtype; }
-  void apply(const double* x, int64_t n, double factor, double* out) const {
-    for (int64_t d = 0; d < n; ++d) out[d] = round_to(dtype, round_fp32(x[d] * factor));
-  }
-  /// q and k of one product; scratch buffers hold the folded copies.
-  const double* q(const double* x, int64_t n, std::vector<double>& scratch) const {
-    if (!scales_q()) return x;
+  /// x (n values) times factor, or x itself when the fold leaves it; scratch holds the copy.
+  const double* apply(const double* x, int64_t n, bool scaled, double factor, std::vector<double>& scratch) const {
+    if (!scaled) return x;
     scratch.resize(static_cast<size_t>(n));
-    apply(x, n, q_factor, scratch.data());
+    for (int64_t d = 0; d < n; ++d) scratch[static_cast<size_t>(d)] = round_to(dtype, round_fp32(x[d] * factor));
     return scratch.data();
+  }
+  const double* q(const double* x, int64_t n, std::vector<double>& scratch) const {
+    return apply(x, n, fold != ScaleFold::scores, q_factor, scratch);
   }
   const double* k(const double* x, int64_t n, std::vector<double>& scratch) const {
-    if (!scales_k()) return x;
-    scratch.resize(static_cast<size_t>(n));
-    apply(x, n, k_factor, scratch.data());
-    return scratch.data();
+    return apply(x, n, fold == ScaleFold::qk_sqrt_input_dtype, k_factor, scratch);
   }
 };
 
