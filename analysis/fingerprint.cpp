@@ -191,21 +191,23 @@ PrecisionFingerprint fingerprint_precision(const Problem& problem, const Attenti
   // Hypotheses the input cannot separate from the best: their outputs differ from the best's by
   // no more than the observed output differs from it (or they fit as well).
   std::vector<bool> tied(family.size(), false);
+  tied[best_index] = true;
   const double noise = std::max(best.mismatch, kMinSeparation);
   for (size_t i : order) {
     if (i == best_index) continue;
     const double separation = rms_difference(errors[i], errors[best_index]) / floor_rmse;
     tied[i] = separation <= noise || fp.fits[i].fit >= best.fit - kFitTie;
-    if (tied[i]) fp.indistinguishable.push_back(fp.fits[i].name);
   }
   // Healthy numerics win a tie (a correct kernel is never called a precision defect), and among
   // tied healthy hypotheses the family's first (FA2-style before its FP32-level variants).
   size_t named = best_index;
   for (size_t i = 0; i < family.size(); ++i)
-    if ((i == best_index || tied[i]) && fp.fits[i].healthy) {
+    if (tied[i] && fp.fits[i].healthy) {
       named = i;
       break;
     }
+  for (size_t i : order)
+    if (tied[i] && i != named) fp.indistinguishable.push_back(fp.fits[i].name);
   const HypothesisFit& verdict = fp.fits[named];
   const size_t next_index = order.size() > 1 ? (order[0] == named ? order[1] : order[0]) : named;
   const HypothesisFit& next = fp.fits[next_index];
@@ -228,7 +230,7 @@ PrecisionFingerprint fingerprint_precision(const Problem& problem, const Attenti
   std::vector<std::string> doubts;
   if (!fp.indistinguishable.empty())
     doubts.push_back(std::to_string(fp.indistinguishable.size()) + " hypothes" +
-                     (fp.indistinguishable.size() == 1 ? "is" : "es") + " cannot be told apart from the best on this input");
+                     (fp.indistinguishable.size() == 1 ? "is" : "es") + " cannot be told apart from the one named on this input");
   if (best.fit < kFitConfident) doubts.push_back("best fit only " + fixed(best.fit, 2));
   if (best.fit >= kFitExplains && best.correlation < kReplayCorrelation)
     doubts.push_back("the kernel's roundings are not replayed (correlation " + fixed(best.correlation, 2) +

@@ -53,8 +53,9 @@ struct PrecisionFingerprint {
   std::string label;                 ///< best fit's short label ("P e4m3", "FA2-style", "unexplained")
   double observed_excess = 0;        ///< RMSE(O - truth) / floor RMSE on the sampled rows
   std::vector<HypothesisFit> fits;   ///< every hypothesis, best first
-  /// Hypotheses that cannot be told apart from the best on this input (their outputs differ
-  /// from the best's by less than the noise that separates the observed output from it).
+  /// Hypotheses that cannot be told apart from the named one on this input: the best fit and
+  /// those whose outputs differ from the best's by no more than the observed output does (or
+  /// that fit as well), less the one named.
   std::vector<std::string> indistinguishable;
   std::string confidence;            ///< "high" | "low: ..." (why)
   int64_t rows_sampled = 0, rows_total = 0;

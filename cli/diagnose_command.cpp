@@ -1,7 +1,10 @@
 // `attnscope diagnose FILE.safetensors|FILE.npz`: semantic diagnosis of a dumped output.
 // The file holds q, k, v, o in [B, S, H, D] (optionally seq_lens: valid keys per batch entry);
 // flags declare the semantics the kernel claims (defaults per DESIGN.md). Prints the verdict
-// first, then the evidence (error under declared and alternative semantics), then where.
+// first, then the evidence (error under declared and alternative semantics), then where, then
+// the precision fingerprint (which intermediate's precision explains the error) when no
+// semantic bug was found.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -19,7 +22,8 @@ struct DiagnoseFlags {
   std::string path, mask = "causal", gqa = "contiguous", dtype;
   double scale = 0;
   int64_t max_rows = 256;
-  bool json = false;
+  int64_t fingerprint_rows = 64;
+  bool json = false, no_fingerprint = false;
 };
 
 const Tensor<double>& required(const TensorFile& f, const std::string& name, const std::string& path) {
@@ -43,6 +47,37 @@ nlohmann::json candidate_json(const SemanticCandidate& c) {
           {"declared_excess_on_rows", c.declared_excess_on_rows}};
 }
 
+nlohmann::json fingerprint_json(const PrecisionFingerprint& fp) {
+  nlohmann::json fits = nlohmann::json::array();
+  for (const HypothesisFit& f : fp.fits)
+    fits.push_back({{"name", f.name}, {"label", f.label}, {"numerics", f.numerics}, {"healthy", f.healthy},
+                    {"fit", f.fit}, {"excess", f.excess}, {"correlation", f.correlation},
+                    {"rmse_ratio", f.rmse_ratio}, {"profile_correlation", f.profile_correlation},
+                    {"mismatch", f.mismatch}});
+  return {{"outcome", fingerprint_outcome_name(fp.outcome)}, {"summary", fp.summary}, {"label", fp.label},
+          {"observed_excess", fp.observed_excess}, {"confidence", fp.confidence},
+          {"indistinguishable", fp.indistinguishable}, {"rows_sampled", fp.rows_sampled},
+          {"seconds", fp.seconds}, {"hypotheses", fits}};
+}
+
+/// The fingerprint's table: the best hypotheses and what they are.
+void print_fingerprint(const PrecisionFingerprint& fp) {
+  std::printf("\n  precision fingerprint (%s; %lld rows, %.2f s; confidence %s):\n", fingerprint_outcome_name(fp.outcome),
+              static_cast<long long>(fp.rows_sampled), fp.seconds, fp.confidence.c_str());
+  std::printf("  %-14s %6s %9s %7s %7s %7s %9s  %s\n", "hypothesis", "fit", "excess", "corr", "ratio", "rows", "mismatch",
+              "numerics");
+  const size_t shown = std::min<size_t>(fp.fits.size(), 8);
+  for (size_t i = 0; i < shown; ++i) {
+    const HypothesisFit& f = fp.fits[i];
+    std::printf("  %-14s %6.3f %9.3g %7.3f %7.3f %7.3f %9.3g  %s%s\n", f.label.c_str(), f.fit, f.excess, f.correlation,
+                f.rmse_ratio, f.profile_correlation, f.mismatch, f.numerics.c_str(), f.healthy ? "" : "  [coarser than FA2]");
+  }
+  if (fp.fits.size() > shown) std::printf("  ... %zu more (--json lists every hypothesis)\n", fp.fits.size() - shown);
+  for (const std::string& name : fp.indistinguishable) std::printf("  cannot be told apart from the one named on this input: %s\n", name.c_str());
+  std::printf("  fit = match of RMSE x (element correlation of O - truth with H - truth + per-row RMSE correlation)/2;\n"
+              "  mismatch = RMSE(O - H) in rounding-floor units; observed excess %.3g.\n", fp.observed_excess);
+}
+
 }  // namespace
 
 void add_diagnose_command(CLI::App& app) {
@@ -56,6 +91,9 @@ void add_diagnose_command(CLI::App& app) {
   sub->add_option("--dtype", f->dtype, "output dtype (default: o's stored dtype)");
   sub->add_option("--max-rows", f->max_rows, "rows sampled per (batch, head)")->capture_default_str();
   sub->add_flag("--json", f->json, "machine-readable output");
+  sub->add_flag("--no-fingerprint", f->no_fingerprint, "skip the precision fingerprint");
+  sub->add_option("--fingerprint-rows", f->fingerprint_rows, "rows per (batch, head) the precision fingerprint samples")
+      ->capture_default_str()->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
   sub->callback([f] {
     const TensorFile file = read_tensor_file(f->path);
     AttentionInputs in{required(file, "q", f->path), required(file, "k", f->path), required(file, "v", f->path)};
@@ -92,6 +130,8 @@ void add_diagnose_command(CLI::App& app) {
     }
     DiagnosisOptions options;
     options.max_rows_per_head = f->max_rows;
+    options.fingerprint = !f->no_fingerprint;
+    options.fingerprint_options.max_rows_per_head = f->fingerprint_rows;
     const Diagnosis dx = diagnose(p, in, o, out_dtype, options);
     if (f->json) {
       nlohmann::json alts = nlohmann::json::array();
@@ -99,13 +139,15 @@ void add_diagnose_command(CLI::App& app) {
       std::cout << nlohmann::json{{"file", f->path},     {"problem", p.label()},  {"verdict", dx.verdict},
                                   {"category", dx.category}, {"bug", dx.bug}, {"also_matching", dx.also_matching},     {"declared", candidate_json(dx.declared)},
                                   {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
-                                  {"metadata", file.metadata}}
+                                  {"metadata", file.metadata},
+                                  {"precision", dx.precision ? fingerprint_json(*dx.precision) : nlohmann::json()}}
                        .dump(2)
                 << "\n";
       return;
     }
     std::cout << "verdict: " << dx.verdict;
     if (!dx.category.empty()) std::cout << " — " << dx.category << ": " << dx.bug;
+    if (dx.precision) std::cout << " — " << dx.precision->summary;
     for (size_t i = 1; i < dx.also_matching.size(); ++i)
       std::cout << "\n  equally consistent with this input: " << dx.also_matching[i];
     std::cout << "\n  " << f->path << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
@@ -124,6 +166,7 @@ void add_diagnose_command(CLI::App& app) {
                  "  on the N rows where that meaning differs from the declared one, excess against it / against the\n"
                  "  declared; a bug is named when an alternative is within "
               << kExcessRounding << " there and " << kExplainFactor << "x better.\n";
+    if (dx.precision) print_fingerprint(*dx.precision);
   });
 }
 
