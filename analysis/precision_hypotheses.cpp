@@ -171,28 +171,31 @@ void run_row(const PrecisionHypothesis& h, const RowView& row, double softmax_sc
 
 /// The QK^T operands under a scale fold: q (and, for the sqrt fold, k) multiplied by the scale
 /// (or its square root) in FP32 and rounded to the input dtype, as a framework's elementwise
-/// multiply of a 16-bit tensor does. ScaleFold::scores leaves them unchanged.
+/// multiply of a 16-bit tensor does. ScaleFold::scores leaves them unchanged. K is folded once.
 struct FoldedOperands {
   ScaleFold fold;
-  double q_factor = 1, k_factor = 1;
+  double factor = 1;
   DType dtype;
-  FoldedOperands(ScaleFold f, double softmax_scale, DType t) : fold(f), dtype(t) {
-    if (f == ScaleFold::q_input_dtype) q_factor = round_fp32(softmax_scale);
-    if (f == ScaleFold::qk_sqrt_input_dtype) q_factor = k_factor = round_fp32(std::sqrt(softmax_scale));
+  Tensor<double> folded_keys;
+  const Tensor<double>* keys;
+  FoldedOperands(ScaleFold f, double softmax_scale, DType t, const Tensor<double>& k) : fold(f), dtype(t), keys(&k) {
+    if (f == ScaleFold::q_input_dtype) factor = round_fp32(softmax_scale);
+    if (f == ScaleFold::qk_sqrt_input_dtype) {
+      factor = round_fp32(std::sqrt(softmax_scale));
+      folded_keys = k;
+      for (double& x : folded_keys.storage()) x = scaled(x);
+      keys = &folded_keys;
+    }
   }
-  /// x (n values) times factor, or x itself when the fold leaves it; scratch holds the copy.
-  const double* apply(const double* x, int64_t n, bool scaled, double factor, std::vector<double>& scratch) const {
-    if (!scaled) return x;
+  double scaled(double x) const { return round_to(dtype, round_fp32(x * factor)); }
+  /// q (n values), folded into scratch when the fold scales it.
+  const double* q(const double* x, int64_t n, std::vector<double>& scratch) const {
+    if (fold == ScaleFold::scores) return x;
     scratch.resize(static_cast<size_t>(n));
-    for (int64_t d = 0; d < n; ++d) scratch[static_cast<size_t>(d)] = round_to(dtype, round_fp32(x[d] * factor));
+    for (int64_t d = 0; d < n; ++d) scratch[static_cast<size_t>(d)] = scaled(x[d]);
     return scratch.data();
   }
-  const double* q(const double* x, int64_t n, std::vector<double>& scratch) const {
-    return apply(x, n, fold != ScaleFold::scores, q_factor, scratch);
-  }
-  const double* k(const double* x, int64_t n, std::vector<double>& scratch) const {
-    return apply(x, n, fold == ScaleFold::qk_sqrt_input_dtype, k_factor, scratch);
-  }
+  const double* k(int64_t b, int64_t j, int64_t kv_head) const { return &(*keys)(b, j, kv_head, 0); }
 };
 
 void require_16bit_inputs(DType dtype) {
@@ -338,6 +341,8 @@ HypothesisEvaluator::HypothesisEvaluator(const Problem& problem, const Attention
   const int64_t D = head_dim_;
   data_.resize(rows_.size());
   truth_ = Tensor<double>({static_cast<int64_t>(rows_.size()), D});
+  std::vector<FoldedOperands> folds;
+  for (int fold = 0; fold < kNumScaleFolds; ++fold) folds.emplace_back(static_cast<ScaleFold>(fold), scale_, in_dtype_, inputs.k);
   parallel_for(static_cast<int64_t>(rows_.size()), threads_, [&](int64_t r) {
     const QueryRow& q = rows_[static_cast<size_t>(r)];
     RowData& row = data_[static_cast<size_t>(r)];
@@ -345,14 +350,14 @@ HypothesisEvaluator::HypothesisEvaluator(const Problem& problem, const Attention
     row.kv_head = problem.kv_head(q.head);
     const int64_t keys = problem.keys_in_batch(q.batch);
     const double* qv = &inputs.q(q.batch, q.row, q.head, 0);
-    std::vector<double> q_scratch, k_scratch;
+    std::vector<double> q_scratch;
     for (int64_t j = 0; j < keys; ++j)
       if (problem.visible(q.batch, q.row, j)) row.keys.push_back(static_cast<int>(j));
     for (int fold = 0; fold < kNumScaleFolds; ++fold) {
-      const FoldedOperands operands(static_cast<ScaleFold>(fold), scale_, in_dtype_);
+      const FoldedOperands& operands = folds[static_cast<size_t>(fold)];
       const double* qf = operands.q(qv, D, q_scratch);
       for (int j : row.keys) {
-        const double* kf = operands.k(&inputs.k(q.batch, j, row.kv_head, 0), D, k_scratch);
+        const double* kf = operands.k(q.batch, j, row.kv_head);
         double dot = 0;
         for (int64_t d = 0; d < D; ++d) dot += qf[d] * kf[d];  // double: the exact scores every hypothesis rounds
         row.scores[fold].push_back(dot);
@@ -395,18 +400,18 @@ Tensor<double> run_hypothesis(const Problem& problem, const AttentionInputs& inp
   model.input_min_exponent = format_of(problem.dtype).emin;
   Tensor<double> out(problem.q_shape());
   const std::vector<QueryRow> rows = only_rows ? *only_rows : sample_query_rows(problem, problem.seqlen_q);
+  const FoldedOperands operands(h.scale_fold, problem.scale(), problem.dtype, inputs.k);
   parallel_for(static_cast<int64_t>(rows.size()), threads, [&](int64_t item) {
     const int64_t b = rows[static_cast<size_t>(item)].batch, h_q = rows[static_cast<size_t>(item)].head,
                   i = rows[static_cast<size_t>(item)].row;
     const int64_t kv = problem.kv_head(h_q);
     std::vector<int> keys;
-    std::vector<double> scores, q_scratch, k_scratch;
-    const FoldedOperands operands(h.scale_fold, problem.scale(), problem.dtype);
+    std::vector<double> scores, q_scratch;
     const double* q = operands.q(&inputs.q(b, i, h_q, 0), D, q_scratch);
     for (int64_t j = 0; j < problem.keys_in_batch(b); ++j) {
       if (!problem.visible(b, i, j)) continue;
       keys.push_back(static_cast<int>(j));
-      const double* k = operands.k(&inputs.k(b, j, kv, 0), D, k_scratch);
+      const double* k = operands.k(b, j, kv);
       double dot = 0;
       if (tensor_core_products) dot = tc_dot(q, k, static_cast<int>(D), 0.0, model);
       else
