@@ -1,8 +1,8 @@
 // Precision hypotheses and the fingerprint (issue #16): the hypothesis pipeline against
 // independent computations (a plain-loop two-pass softmax with P cast to e4m3; the FA2 emulator
-// for FA2-style numerics), the verdict grammar, healthy kernels never called a defect, real
-// H100 SDPA dumps (cuDNN as FA2-style, the math backend as upcast), bad input, and the grid
-// subset of experiments/fingerprint_grid.h with every mis-named case printed with its scores.
+// for FA2-style numerics), the verdict grammar, healthy kernels never called a defect, bad
+// input, and the grid subset of experiments/fingerprint_grid.h with every mis-named case printed
+// with its scores. (The real H100 SDPA dumps are fingerprinted in test_diagnosis_sdpa_dumps.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -13,7 +13,6 @@
 #include "analysis/fingerprint.h"
 #include "core/errors.h"
 #include "core/generators.h"
-#include "core/io_safetensors.h"
 #include "experiments/fingerprint_grid.h"
 #include "experiments/register_all.h"
 
@@ -30,22 +29,6 @@ attn::Problem causal_problem(int64_t seqlen, int64_t head_dim, attn::DType dtype
 
 attn::Tensor<double> plant(const attn::Problem& p, const attn::AttentionInputs& in, const std::string& label) {
   return attn::run_hypothesis(p, in, attn::find_precision_hypothesis(p.dtype, label), p.dtype, true);
-}
-
-attn::Diagnosis diagnose_h100_dump(const std::string& name, attn::MaskKind mask) {
-  const attn::TensorFile f =
-      attn::read_safetensors(std::string(ATTNSCOPE_SOURCE_DIR) + "/reports/h100/sdpa-diagnosis/" + name);
-  const attn::AttentionInputs in{f.tensors.at("q").values, f.tensors.at("k").values, f.tensors.at("v").values};
-  attn::Problem p;
-  p.batch = in.q.dim(0);
-  p.seqlen_q = in.q.dim(1);
-  p.num_heads_q = in.q.dim(2);
-  p.head_dim = in.q.dim(3);
-  p.seqlen_k = in.k.dim(1);
-  p.num_heads_kv = in.k.dim(2);
-  p.dtype = attn::stored_float_dtype(f.tensors.at("q").type);
-  p.mask = {mask};
-  return attn::diagnose(p, in, f.tensors.at("o").values, p.dtype);
 }
 
 }  // namespace
@@ -192,23 +175,6 @@ TEST_CASE("an error no hypothesis makes is unexplained, said plainly") {
   const attn::PrecisionFingerprint fp = attn::fingerprint_precision(p, in, o, p.dtype);
   CHECK(fp.outcome == attn::FingerprintOutcome::unexplained);
   CHECK_THAT(fp.summary, Catch::StartsWith("precision: no candidate numerics explains the error (excess "));
-}
-
-TEST_CASE("H100 SDPA dumps: cuDNN and flash as FA2-style numerics, the math backend as upcast") {
-  // reports/h100/sdpa-diagnosis/ (torch on an H100; the math backend upcasts to FP32 since 2.5).
-  const attn::Diagnosis cudnn = diagnose_h100_dump("sdpa_cudnn_fp16_sq10_sk74_h8-2_causal.safetensors",
-                                                   attn::MaskKind::causal_top_left);
-  REQUIRE(cudnn.precision);
-  CHECK(cudnn.precision->label == "FA2-style");
-  const attn::Diagnosis math = diagnose_h100_dump("sdpa_math_fp16_sq10_sk74_h8-2_causal.safetensors",
-                                                  attn::MaskKind::causal_top_left);
-  REQUIRE(math.precision);
-  CHECK(math.precision->label == "upcast");
-  const attn::Diagnosis flash = diagnose_h100_dump("sdpa_flash_bf16_sq128_sk128_h8-2_causal.safetensors",
-                                                   attn::MaskKind::causal_bottom_right);
-  REQUIRE(flash.precision);
-  CHECK(flash.precision->label == "FA2-style");
-  CHECK(flash.precision->fits[0].correlation > 0.99);
 }
 
 TEST_CASE("fingerprint input errors are named") {
