@@ -16,6 +16,8 @@
 #include "core/errors.h"
 #include "core/pipeline/arithmetic.h"
 #include "core/pipeline/online_softmax.h"
+#include "core/pipeline/split_combine.h"
+#include "core/pipeline/tile_plan.h"
 #include "core/validation.h"
 #include "references/attention_row.h"
 
@@ -37,12 +39,14 @@ double round_in(double x, const FloatFormat& f) {
   return round_to_format_satfinite(x, f);
 }
 
-/// The hypothesis' arithmetic, an arithmetic of core/pipeline/arithmetic.h's concept for the
-/// online-softmax stages: FP32 everywhere (the FA2 contract) except where the hypothesis' formats
-/// say. Exponent units: log2 for exp2 / ex2.approx (m = max s * scale * log2e), natural for exp.
-struct FormatArithmetic {
-  using value_type = double;
+/// The hypothesis' arithmetic: core/pipeline's FA2 FP32 arithmetic (Fp32Arithmetic, the kernel
+/// contract) with the operations whose precision a hypothesis changes replaced: exp flavour and
+/// units, the rescale factor's format, the accumulator's format, P's format. Exponent units: log2
+/// for exp2 / ex2.approx (m = max s * scale * log2e), natural for exp (then the split LSEs are
+/// converted to base 2 when written, so the combine is the FA2 one).
+struct FormatArithmetic : pipeline::Fp32Arithmetic {
   const PrecisionHypothesis& h;
+  explicit FormatArithmetic(const PrecisionHypothesis& hypothesis) : h(hypothesis) {}
 
   double exponential(double x) const {
     switch (h.exp) {
@@ -58,24 +62,19 @@ struct FormatArithmetic {
   }
   double score(double exact_dot) const { return round_in(exact_dot, *h.scores); }
   // exp stage
-  double scale_max(double raw_max, double scale) const { return raw_max == kNegInf ? kNegInf : round_fp32(raw_max * scale); }
   double exp_score(double s, double scale, double m) const { return s == kNegInf ? 0.0 : exponential(fma_fp32(s, scale, -m)); }
   // rescale stage
-  double lazy_bound(double m_old, double threshold) const { return round_fp32(m_old + threshold); }
-  double max(double a, double b) const { return a < b ? b : a; }
   double rescale_factor(double m_old, double m_new) const { return round_in(exponential(round_fp32(m_old - m_new)), *h.rescale); }
-  double round_rescale_fp16(double alpha) const { return round_to(DType::fp16, alpha); }
-  double row_sum_add(double sum, double p) const { return round_fp32(sum + p); }
-  double row_sum_update(double l, double alpha, double sum) const { return fma_fp32(l, alpha, sum); }
   /// The accumulator lives in its format: the rescaled value is rounded to it once.
   double rescale_o(double o, double alpha) const { return round_in(o * alpha, *h.accumulator); }
   // p_cast stage
   double round_p(double p) const { return round_in(p, *h.p); }
-  // normalize stage: reciprocal then multiply, as FA2 does
-  double normalizer(double l) const { return !(l > 0) ? 0.0 : round_fp32(1.0 / l); }
-  double normalize(double o, double inv_l) const { return round_fp32(o * inv_l); }
   // pv_accumulate: one block's FP32 partial into the accumulator format
   double accumulate(double o, double partial) const { return round_in(o + partial, *h.accumulator); }
+  double split_lse(double m, double l) const {
+    if (h.exp == ExpFlavour::exp) return round_fp32(round_fp32(m + round_fp32(std::log(l))) * pipeline::kLog2eF);
+    return pipeline::Fp32Arithmetic::split_lse(m, l);
+  }
 };
 
 /// What a row pipeline reads: its scores (raw q.k, -inf never: only visible keys are listed) and
@@ -84,6 +83,7 @@ struct RowView {
   const double* scores = nullptr;  ///< (keys) raw q.k in the products' arithmetic
   const int* key_index = nullptr;  ///< (keys) the key position j of each listed key, ascending
   int keys = 0;
+  int64_t key_count = 0;           ///< keys of the batch entry (visible or not): the split plan's range
   /// value row of the n-th listed key (D contiguous doubles)
   std::function<const double*(int)> value;
   int64_t head_dim = 0;
@@ -135,7 +135,7 @@ void accumulate_pv(const FormatArithmetic& a, const RowView& row, const double* 
 
 /// One row of the hypothesis: writes D outputs (not yet rounded to the output dtype).
 void run_row(const PrecisionHypothesis& h, const RowView& row, double softmax_scale, double* out) {
-  const FormatArithmetic a{h};
+  const FormatArithmetic a(h);
   const int64_t D = row.head_dim;
   std::fill(out, out + D, 0.0);
   if (row.keys == 0) return;  // fully masked row: zeros (DESIGN.md)
@@ -145,28 +145,62 @@ void run_row(const PrecisionHypothesis& h, const RowView& row, double softmax_sc
   for (int k = 0; k < row.keys; ++k) p[static_cast<size_t>(k)] = a.score(row.scores[k]);
   std::vector<double> partial(static_cast<size_t>(D)), column;
   const int accumulate_keys = std::max(1, h.accumulate_keys);
-  pipeline::RowState<double> state;
-  for (int k0 = 0, k1; k0 < row.keys; k0 = k1) {
-    // Online: one KV tile of block_n key positions; two-pass: every key in one step, which is
-    // the two-pass softmax (max, exp, sum) of the same stage.
-    k1 = h.form == SoftmaxForm::online ? block_end(row, k0, row.keys, std::max(1, h.block_n)) : row.keys;
+  const auto rule = h.rescale_threshold_log2 > 0 ? pipeline::RescaleRule<double>::lazy_by(h.rescale_threshold_log2)
+                                                  : pipeline::RescaleRule<double>::eager();
+  // One online-softmax step over the listed keys [k0, k1), PV into o (contract steps 1-8).
+  auto step = [&](pipeline::RowState<double>& state, double* o, int k0, int k1) {
     auto slice = [&](int k) -> double& { return p[static_cast<size_t>(k0 + k)]; };
-    const double alpha = pipeline::online_softmax(a, state, slice, k1 - k0, scale, pipeline::RescaleRule<double>::eager(),
-                                                  Mutant::none, pipeline::NoReduce{}, pipeline::NoReduce{});
-    for (int64_t d = 0; d < D; ++d) out[d] = pipeline::rescale_o(a, out[d], alpha);
-    if (h.form == SoftmaxForm::two_pass) {
-      // The softmax is finished before the product: P = p / l (a division, as torch's softmax
-      // does), then cast; the row sum is not redone on the cast values.
-      for (int k = k0; k < k1; ++k)
-        p[static_cast<size_t>(k)] = pipeline::cast_p(a, round_fp32(p[static_cast<size_t>(k)] / state.l));
-      accumulate_pv(a, row, p.data(), k0, k1, accumulate_keys, out, partial, column);
-      return;
-    }
+    const double alpha = pipeline::online_softmax(a, state, slice, k1 - k0, scale, rule, h.numeric_bug,
+                                                  pipeline::NoReduce{}, pipeline::NoReduce{});
+    for (int64_t d = 0; d < D; ++d) o[d] = pipeline::rescale_o(a, o[d], alpha);
+    if (h.form == SoftmaxForm::two_pass)  // the softmax is finished first: P = p / l (a division, as torch's)
+      for (int k = k0; k < k1; ++k) p[static_cast<size_t>(k)] = round_fp32(p[static_cast<size_t>(k)] / state.l);
     for (int k = k0; k < k1; ++k) p[static_cast<size_t>(k)] = pipeline::cast_p(a, p[static_cast<size_t>(k)]);
-    accumulate_pv(a, row, p.data(), k0, k1, accumulate_keys, out, partial, column);
+    accumulate_pv(a, row, p.data(), k0, k1, accumulate_keys, o, partial, column);
+  };
+  if (h.form == SoftmaxForm::two_pass) {  // one step over every key: the two-pass softmax of the same stage
+    pipeline::RowState<double> state;
+    step(state, out, 0, row.keys);
+    return;
   }
-  const double inv_l = pipeline::row_normalizer(a, state.l);
-  for (int64_t d = 0; d < D; ++d) out[d] = pipeline::normalize(a, out[d], inv_l);
+  // Online: KV tiles of block_n key positions (aligned to key 0), visited in the hypothesis'
+  // order inside each split; splits are runs of ceil(tiles / num_splits) tiles over the padded
+  // key range (core/pipeline/tile_plan.h), merged by their base-2 LSEs (split_combine.h).
+  const int64_t block = std::max(1, h.block_n);
+  struct Tile {
+    int k0, k1;
+    int64_t index;
+  };
+  std::vector<Tile> tiles;
+  for (int k0 = 0, k1; k0 < row.keys; k0 = k1) {
+    k1 = block_end(row, k0, row.keys, static_cast<int>(block));
+    tiles.push_back({k0, k1, row.key_index[k0] / block});
+  }
+  const int splits = std::max(1, h.num_splits);
+  const int64_t total_tiles = std::max<int64_t>(1, (row.key_count + block - 1) / block);
+  const int64_t tiles_per_split = pipeline::keys_per_split_for_count<int64_t>(total_tiles, splits, block) / block;
+  const auto combine = h.numeric_bug == Mutant::base2_lse_natural_combine ? pipeline::LseCombine::base2_as_natural
+                                                                           : pipeline::LseCombine::matched;
+  std::vector<double> split_out(static_cast<size_t>(splits * D), 0.0), split_lse(static_cast<size_t>(splits));
+  for (int split = 0; split < splits; ++split) {
+    std::vector<Tile> mine;
+    for (const Tile& t : tiles)
+      if (t.index / tiles_per_split == split) mine.push_back(t);
+    if (h.order == KvBlockOrder::reverse) std::reverse(mine.begin(), mine.end());
+    double* o = &split_out[static_cast<size_t>(split * D)];
+    pipeline::RowState<double> state;
+    for (const Tile& t : mine) step(state, o, t.k0, t.k1);
+    const double inv_l = pipeline::row_normalizer(a, state.l);
+    for (int64_t d = 0; d < D; ++d) o[d] = mine.empty() ? 0.0 : pipeline::normalize(a, o[d], inv_l);
+    split_lse[static_cast<size_t>(split)] = mine.empty() ? kNegInf : pipeline::split_lse(a, state.m, state.l, combine);
+  }
+  if (splits == 1) {
+    std::copy(split_out.begin(), split_out.begin() + D, out);
+    return;
+  }
+  pipeline::combine_splits(
+      a, splits, [&](int s) { return split_lse[static_cast<size_t>(s)]; },
+      [&](int s) { return &split_out[static_cast<size_t>(s * D)]; }, D, out, combine);
 }
 
 /// The QK^T operands under a scale fold: q (and, for the sqrt fold, k) multiplied by the scale
@@ -219,10 +253,14 @@ std::string PrecisionHypothesis::describe() const {
   std::ostringstream s;
   if (form == SoftmaxForm::online) s << "online n" << block_n;
   else s << "two-pass";
+  if (form == SoftmaxForm::online && order == KvBlockOrder::reverse) s << " reverse";
+  if (form == SoftmaxForm::online && num_splits > 1) s << " split" << num_splits;
   if (scale_fold == ScaleFold::q_input_dtype) s << ", q*scale rounded";
   if (scale_fold == ScaleFold::qk_sqrt_input_dtype) s << ", q,k*sqrt(scale) rounded";
   s << ", S " << scores->name << ", " << exp_flavour_name(exp);
   if (form == SoftmaxForm::online) s << ", alpha " << rescale->name;
+  if (form == SoftmaxForm::online && rescale_threshold_log2 > 0) s << " lazy " << rescale_threshold_log2;
+  if (numeric_bug != Mutant::none) s << ", " << mutant_name(numeric_bug);
   s << ", P " << p->name << ", acc " << accumulator->name << "/" << accumulate_keys;
   return s.str();
 }
@@ -349,6 +387,7 @@ HypothesisEvaluator::HypothesisEvaluator(const Problem& problem, const Attention
     row.batch = q.batch;
     row.kv_head = problem.kv_head(q.head);
     const int64_t keys = problem.keys_in_batch(q.batch);
+    row.key_count = keys;
     const double* qv = &inputs.q(q.batch, q.row, q.head, 0);
     std::vector<double> q_scratch;
     for (int64_t j = 0; j < keys; ++j)
@@ -382,6 +421,7 @@ Tensor<double> HypothesisEvaluator::run(const PrecisionHypothesis& h) const {
     view.scores = row.scores[static_cast<int>(h.scale_fold)].data();
     view.key_index = row.keys.data();
     view.keys = static_cast<int>(row.keys.size());
+    view.key_count = row.key_count;
     view.head_dim = D;
     view.value = [&](int k) { return &inputs_->v(row.batch, row.keys[static_cast<size_t>(k)], row.kv_head, 0); };
     run_row(h, view, scale_, &out(r, 0));
@@ -422,6 +462,7 @@ Tensor<double> run_hypothesis(const Problem& problem, const AttentionInputs& inp
     view.scores = scores.data();
     view.key_index = keys.data();
     view.keys = static_cast<int>(keys.size());
+    view.key_count = problem.keys_in_batch(b);
     view.head_dim = D;
     view.tensor_core = tensor_core_products ? &model : nullptr;
     view.value = [&](int k) { return &inputs.v(b, keys[static_cast<size_t>(k)], kv, 0); };

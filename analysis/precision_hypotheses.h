@@ -23,6 +23,7 @@
 
 #include "core/float_format.h"
 #include "core/kernel.h"
+#include "core/kernel_config.h"
 
 namespace attn {
 
@@ -58,6 +59,13 @@ struct PrecisionHypothesis {
   const FloatFormat* accumulator = &kFp32;  ///< the running O across key blocks
   int block_n = 64;                         ///< keys per softmax tile (online form)
   int accumulate_keys = 64;                 ///< keys per FP32 partial PV added into the accumulator
+  // Structure of the online form (the probe's candidates vary these; the family keeps FA2's).
+  KvBlockOrder order = KvBlockOrder::forward;  ///< forward | reverse (random is not modelled)
+  int num_splits = 1;                          ///< split-KV runs of ceil(tiles / num_splits) tiles
+  float rescale_threshold_log2 = 0;            ///< > 0: lazy rescale (FA3-style), log2 units
+  /// A planted numeric bug of core/kernel_config.h acting in the pipeline: p_cast_before_final_max,
+  /// rescale_in_fp16, base2_lse_natural_combine (others are semantic and not modelled here).
+  Mutant numeric_bug = Mutant::none;
   /// No intermediate rounded more coarsely than FA2-style numerics do for this input dtype (P
   /// in the input dtype or finer, FP32 scores, rescale factor and accumulators): not a defect.
   bool healthy = false;
@@ -95,7 +103,7 @@ class HypothesisEvaluator {
 
  private:
   struct RowData {
-    int64_t kv_head = 0, batch = 0;
+    int64_t kv_head = 0, batch = 0, key_count = 0;
     std::vector<int> keys;  ///< visible keys, ascending
     /// Per ScaleFold: the exact dot products of those keys (q.k; q'.k; q'.k').
     std::vector<double> scores[kNumScaleFolds];

@@ -119,6 +119,42 @@ TEST_CASE("FA2-style hypothesis through the tensor-core model agrees with the FA
   }
 }
 
+TEST_CASE("structural knobs (splits, reverse order, lazy rescale, numeric mutants) agree with the emulator") {
+  struct Knob {
+    const char* what;
+    int splits;
+    attn::KvBlockOrder order;
+    float threshold;
+    attn::Mutant bug;
+  };
+  const Knob knobs[] = {{"split4", 4, attn::KvBlockOrder::forward, 0, attn::Mutant::none},
+                        {"reverse", 1, attn::KvBlockOrder::reverse, 0, attn::Mutant::none},
+                        {"lazy 8", 1, attn::KvBlockOrder::forward, 8, attn::Mutant::none},
+                        {"p-cast-before-max", 1, attn::KvBlockOrder::forward, 0, attn::Mutant::p_cast_before_final_max},
+                        {"rescale-fp16", 1, attn::KvBlockOrder::forward, 0, attn::Mutant::rescale_in_fp16},
+                        {"base2 combine split4", 4, attn::KvBlockOrder::forward, 0, attn::Mutant::base2_lse_natural_combine}};
+  const attn::Problem p = causal_problem(300, 64, attn::DType::fp16);
+  const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::outliers, 6});
+  for (const Knob& k : knobs) {
+    attn::PrecisionHypothesis h = attn::find_precision_hypothesis(p.dtype, "FA2-style");
+    h.num_splits = k.splits;
+    h.order = k.order;
+    h.rescale_threshold_log2 = k.threshold;
+    h.numeric_bug = k.bug;
+    attn::EmulatorConfig config;
+    config.algorithm.tiles.num_splits = k.splits;
+    config.algorithm.tiles.order = k.order;
+    config.algorithm.rescale_threshold_log2 = k.threshold;
+    config.algorithm.mutant = k.bug;
+    const attn::Tensor<double> hyp = attn::run_hypothesis(p, in, h, p.dtype, true);
+    const attn::Tensor<double> emu = attn::emulate_attention(p, in, config).o;
+    int64_t equal = 0;
+    for (int64_t e = 0; e < hyp.numel(); ++e) equal += hyp.storage()[static_cast<size_t>(e)] == emu.storage()[static_cast<size_t>(e)];
+    INFO(k.what << ": " << equal << " of " << hyp.numel() << " identical");
+    CHECK(equal >= hyp.numel() * 99 / 100);
+  }
+}
+
 TEST_CASE("verdict grammar: a P cast to e4m3 is named, with excess, correlation and the runner-up") {
   const attn::Problem p = causal_problem(257, 64, attn::DType::fp16);
   const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 3});
