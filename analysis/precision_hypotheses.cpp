@@ -31,12 +31,14 @@ using pipeline::kNegInf;
 using pipeline::round_fp32;
 constexpr int kMmaK = 16;  // keys per m16n8k16 k-step (tensor-core products)
 
-/// Rounds to `f` (satfinite: a value past the format's range clamps, as cvt.rn.satfinite does);
-/// FP32 and FP64 take the fast paths.
+/// Rounds to `f` as the GPU's conversion does: RNE with IEEE overflow to inf for the 16-bit
+/// formats (cvt.rn.f16.f32, cvt.rn.bf16.f32), saturating for the 8-bit ones (PTX requires
+/// .satfinite for cvt to e4m3x2/e5m2x2). FP32 and FP64 take the fast paths.
 double round_in(double x, const FloatFormat& f) {
   if (&f == &kFp64) return x;
   if (&f == &kFp32) return round_fp32(x);
-  return round_to_format_satfinite(x, f);
+  if (f.exponent_bits + f.mantissa_bits() + 1 <= 8) return round_to_format_satfinite(x, f);
+  return round_to_format(x, f);
 }
 
 /// The hypothesis' arithmetic: core/pipeline's FA2 FP32 arithmetic (Fp32Arithmetic, the kernel

@@ -55,7 +55,7 @@ struct PrecisionHypothesis {
   const FloatFormat* scores = &kFp32;       ///< QK^T rounded to this before the softmax
   ExpFlavour exp = ExpFlavour::ex2_approx;
   const FloatFormat* rescale = &kFp32;      ///< the rescale factor alpha = exp(m_old - m_new)
-  const FloatFormat* p = &kFp16;            ///< P cast to this (RNE, satfinite) for the PV product
+  const FloatFormat* p = &kFp16;            ///< P cast to this for the PV product (RNE; satfinite for 8-bit formats)
   const FloatFormat* accumulator = &kFp32;  ///< the running O across key blocks
   int block_n = 64;                         ///< keys per softmax tile (online form)
   int accumulate_keys = 64;                 ///< keys per FP32 partial PV added into the accumulator

@@ -15,4 +15,5 @@ void add_diagnose_command(CLI::App& app);   // diagnose_command.cpp: semantic di
 void add_bench_command(CLI::App& app);      // bench_command.cpp: GPU benchmark vs peers
 void add_incremental_command(CLI::App& app);  // incremental_command.cpp: incremental vs full-sequence
 void add_fingerprint_commands(CLI::App& app); // fingerprint_command.cpp: fingerprint-grid, fingerprint-bench
+void add_probe_command(CLI::App& app);        // probe_command.cpp: active probing of a kernel's numerics
 }  // namespace attn::cli
