@@ -1,6 +1,7 @@
 // register_emulator_kernels.cpp: the CPU emulator configurations (what the main job runs when no
 // GPU is present) and one emulator mutant per planted bug, as registry kernels.
-// Names: "emu.fa2.<dtype>.m<BM>n<BN>[.split<n>][.precise]" and "emu.mutant.<mutant>.<dtype>".
+// Names: "emu.fa2.<dtype>.m<BM>n<BN>[.split<n>][.precise]", "emu.fa3.<dtype>.m128n128[.precise]"
+// (the Hopper wgmma kernels' pipeline) and "emu.mutant.<mutant>.<dtype>".
 #include "analysis/register_emulator_kernels.h"
 
 #include "analysis/emulator.h"
@@ -63,6 +64,20 @@ void register_emulator_kernels(Registry& registry) {
       registry.add(make_emulator_kernel("emu.fa2." + dt + "." + v.suffix, "emulator", dtype, algorithm,
                                         "CPU emulator of the FA2 forward (" + dt + ", " + algorithm.describe() +
                                             "), every stage as the kernel does it"));
+    }
+    // The Hopper fa3 kernels (kernels/hopper/) run the same contract with their own tile: wgmma's
+    // k16 steps round exactly like the modelled mma.sync steps (kernels/probes/wgmma_probe.cu:
+    // 4 x 1,048,576 FP16/BF16 dot products bit-exact on an H200), P stays in registers as in FA2,
+    // and the overlapped schedule keeps FA2's rescale-then-accumulate order.
+    for (PCastMode p_cast : {PCastMode::input_dtype, PCastMode::split_hi_lo}) {
+      AlgorithmConfig algorithm;
+      algorithm.tiles.block_m = 128;
+      algorithm.tiles.block_n = 128;
+      algorithm.p_cast = p_cast;
+      const std::string suffix = p_cast == PCastMode::split_hi_lo ? ".precise" : "";
+      registry.add(make_emulator_kernel("emu.fa3." + dt + ".m128n128" + suffix, "emulator", dtype, algorithm,
+                                        "CPU emulator of the Hopper fa3 forward (wgmma, " + dt + ", " +
+                                            algorithm.describe() + "), every stage as the kernel does it"));
     }
     const Mutant mutants[] = {Mutant::top_left_in_cache_path, Mutant::unmasked_tile_edges,
                               Mutant::interleaved_gqa_in_cache_path, Mutant::stale_seqlens,

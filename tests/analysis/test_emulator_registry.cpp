@@ -19,6 +19,12 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
       CHECK(k.info.planted_bug.empty());
       CHECK_FALSE(k.info.needs_gpu);
     }
+    for (const char* v : {"m128n128", "m128n128.precise"}) {  // the Hopper fa3 pipeline
+      const Kernel& k = registry.get(std::string("emu.fa3.") + dt + "." + v);
+      CHECK(k.info.family == "emulator");
+      CHECK(k.info.traits.at("block_m") == "128");
+      CHECK(k.info.traits.at("block_n") == "128");
+    }
   }
   int mutants = 0;
   for (const Kernel* k : registry.matching("emu.mutant.*")) {
