@@ -246,4 +246,35 @@ PrecisionFingerprint fingerprint_precision(const Problem& problem, const Attenti
   return fp;
 }
 
+nlohmann::json fingerprint_json(const PrecisionFingerprint& fp, bool every_hypothesis) {
+  auto fit_json = [](const HypothesisFit& f) {
+    return nlohmann::json{{"name", f.name}, {"label", f.label}, {"numerics", f.numerics}, {"healthy", f.healthy},
+                          {"fit", f.fit}, {"excess", f.excess}, {"correlation", f.correlation},
+                          {"rmse_ratio", f.rmse_ratio}, {"profile_correlation", f.profile_correlation},
+                          {"mismatch", f.mismatch}};
+  };
+  nlohmann::json j{{"outcome", fingerprint_outcome_name(fp.outcome)}, {"summary", fp.summary}, {"label", fp.label},
+                   {"observed_excess", fp.observed_excess}, {"confidence", fp.confidence},
+                   {"indistinguishable", fp.indistinguishable}, {"rows_sampled", fp.rows_sampled},
+                   {"seconds", fp.seconds}};
+  if (every_hypothesis) {
+    nlohmann::json fits = nlohmann::json::array();
+    for (const HypothesisFit& f : fp.fits) fits.push_back(fit_json(f));
+    j["hypotheses"] = fits;
+  } else if (!fp.fits.empty()) {
+    j["best"] = fit_json(fp.fits.front());
+  }
+  return j;
+}
+
+bool wants_numerics_column(const KernelInfo& info) { return info.family == "external" || info.family == "peer"; }
+
+nlohmann::json numerics_column(const Problem& problem, const AttentionInputs& inputs, const AttentionOutputs& out) {
+  try {
+    return fingerprint_json(fingerprint_precision(problem, inputs, out.o, out.out_dtype), false);
+  } catch (const Error& e) {  // FP32/FP64 problems have no family; a non-finite output no numerics
+    return {{"label", "n/a"}, {"why", e.what()}};
+  }
+}
+
 }  // namespace attn

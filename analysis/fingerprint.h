@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/precision_hypotheses.h"
 #include "core/kernel.h"
 
@@ -72,5 +74,17 @@ struct FingerprintOptions {
 PrecisionFingerprint fingerprint_precision(const Problem& problem, const AttentionInputs& inputs,
                                            const Tensor<double>& output, DType out_dtype,
                                            const FingerprintOptions& options = {});
+
+/// JSON of a fingerprint: outcome, summary, label, observed excess, confidence, indistinguishable,
+/// rows, seconds, and (every_hypothesis) each hypothesis' scores ("hypotheses"), else the best's.
+nlohmann::json fingerprint_json(const PrecisionFingerprint& fp, bool every_hypothesis);
+
+/// Whether a sweep fingerprints this kernel's outputs (the "numerics" column): kernels attnscope
+/// has no source for (families "external" and "peer"); the fingerprint costs ~1 s per point.
+bool wants_numerics_column(const KernelInfo& info);
+
+/// The sweep's "numerics" entry for one output: fingerprint_json without the per-hypothesis table,
+/// or {"label": "n/a", "why": ...} when the fingerprint cannot run (dtype, non-finite output).
+nlohmann::json numerics_column(const Problem& problem, const AttentionInputs& inputs, const AttentionOutputs& out);
 
 }  // namespace attn

@@ -47,19 +47,6 @@ nlohmann::json candidate_json(const SemanticCandidate& c) {
           {"declared_excess_on_rows", c.declared_excess_on_rows}};
 }
 
-nlohmann::json fingerprint_json(const PrecisionFingerprint& fp) {
-  nlohmann::json fits = nlohmann::json::array();
-  for (const HypothesisFit& f : fp.fits)
-    fits.push_back({{"name", f.name}, {"label", f.label}, {"numerics", f.numerics}, {"healthy", f.healthy},
-                    {"fit", f.fit}, {"excess", f.excess}, {"correlation", f.correlation},
-                    {"rmse_ratio", f.rmse_ratio}, {"profile_correlation", f.profile_correlation},
-                    {"mismatch", f.mismatch}});
-  return {{"outcome", fingerprint_outcome_name(fp.outcome)}, {"summary", fp.summary}, {"label", fp.label},
-          {"observed_excess", fp.observed_excess}, {"confidence", fp.confidence},
-          {"indistinguishable", fp.indistinguishable}, {"rows_sampled", fp.rows_sampled},
-          {"seconds", fp.seconds}, {"hypotheses", fits}};
-}
-
 /// The fingerprint's table: the best hypotheses and what they are.
 void print_fingerprint(const PrecisionFingerprint& fp) {
   std::printf("\n  precision fingerprint (%s; %lld rows, %.2f s; confidence %s):\n", fingerprint_outcome_name(fp.outcome),
@@ -140,7 +127,7 @@ void add_diagnose_command(CLI::App& app) {
                                   {"category", dx.category}, {"bug", dx.bug}, {"also_matching", dx.also_matching},     {"declared", candidate_json(dx.declared)},
                                   {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
                                   {"metadata", file.metadata},
-                                  {"precision", dx.precision ? fingerprint_json(*dx.precision) : nlohmann::json()}}
+                                  {"precision", dx.precision ? fingerprint_json(*dx.precision, true) : nlohmann::json()}}
                        .dump(2)
                 << "\n";
       return;

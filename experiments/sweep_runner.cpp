@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "analysis/fingerprint.h"
 #include "analysis/metrics.h"
 #include "core/errors.h"
 
@@ -125,6 +126,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsD
         }
         const AttentionOutputs out = kernel.run(point.problem, shared->inputs);
         row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
+        // A kernel attnscope has no source for gets its numerics fingerprinted (analysis/fingerprint.h).
+        if (wants_numerics_column(kernel.info)) row.metrics["numerics"] = numerics_column(point.problem, shared->inputs, out);
         if (spec.attribution && opt.attribute)
           row.attribution = opt.attribute(kernel, point.problem, shared->inputs, shared->truth);
       }
