@@ -227,10 +227,15 @@ PrecisionFingerprint fingerprint_precision(const Problem& problem, const Attenti
                  fixed(verdict.excess, 2) + ", correlation " + fixed(verdict.correlation, 2) + "; next: " + next.name +
                  ", " + fixed(next.correlation, 2) + ")";
   }
+  // Confidence is low when the input cannot settle the verdict's kind (a tie between healthy
+  // numerics and a defect), when the fit is weak, or when only magnitude and profile match. Ties
+  // within one kind (FA2-style with exp or exp2) leave it high; they are listed all the same.
   std::vector<std::string> doubts;
-  if (!fp.indistinguishable.empty())
-    doubts.push_back(std::to_string(fp.indistinguishable.size()) + " hypothes" +
-                     (fp.indistinguishable.size() == 1 ? "is" : "es") + " cannot be told apart from the one named on this input");
+  for (size_t i : order)
+    if (tied[i] && i != named && fp.fits[i].healthy != verdict.healthy) {
+      doubts.push_back("cannot tell it from " + fp.fits[i].label + " on this input");
+      break;
+    }
   if (best.fit < kFitConfident) doubts.push_back("best fit only " + fixed(best.fit, 2));
   if (best.fit >= kFitExplains && best.correlation < kReplayCorrelation)
     doubts.push_back("the kernel's roundings are not replayed (correlation " + fixed(best.correlation, 2) +

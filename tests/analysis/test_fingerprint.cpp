@@ -5,6 +5,7 @@
 // with its scores. (The real H100 SDPA dumps are fingerprinted in test_diagnosis_sdpa_dumps.cpp.)
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -197,6 +198,25 @@ TEST_CASE("a correct FA2 kernel is consistent with FA2-style numerics; upcast wi
     CHECK(fp.outcome == attn::FingerprintOutcome::healthy);
     CHECK(fp.label == "upcast");
   }
+}
+
+TEST_CASE("confidence: high for FP32-level ties, low when a defect cannot be told from healthy numerics") {
+  // An FP16 rescale factor changes a bf16 kernel's output in a handful of elements at S 64: the
+  // verdict stays healthy (FA2-style wins the tie) and the confidence says what it cannot tell.
+  const attn::Problem p = causal_problem(64, 64, attn::DType::bf16);
+  const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 12});
+  const attn::PrecisionFingerprint tied = attn::fingerprint_precision(p, in, plant(p, in, "alpha fp16"), p.dtype);
+  CHECK(tied.label == "FA2-style");
+  CHECK(tied.outcome == attn::FingerprintOutcome::healthy);
+  CHECK_THAT(tied.confidence, Catch::StartsWith("low: cannot tell it from alpha fp16"));
+  const attn::PrecisionFingerprint fa2 =
+      attn::fingerprint_precision(p, in, attn::emulate_attention(p, in, attn::EmulatorConfig{}).o, p.dtype);
+  CHECK(fa2.label == "FA2-style");
+  CHECK_FALSE(fa2.indistinguishable.empty());  // e.g. FA2-style with natural exp: listed
+  for (const auto& f : fa2.fits)
+    if (std::find(fa2.indistinguishable.begin(), fa2.indistinguishable.end(), f.name) != fa2.indistinguishable.end() &&
+        !f.healthy)
+      CHECK_THAT(fa2.confidence, Catch::StartsWith("low: cannot tell it from"));
 }
 
 TEST_CASE("an error no hypothesis makes is unexplained, said plainly") {
