@@ -22,6 +22,7 @@ constexpr double kMinSeparation = 0.1;      ///< outputs closer than this (floor
 constexpr size_t kRefinedHypotheses = 3;    ///< best online hypotheses whose block width is fitted
 constexpr int kAlternativeBlocks[] = {32, 128};
 constexpr int kMmaKeys = 16;                ///< a 16-bit MMA accumulator rounds every k-step
+constexpr int64_t kScoreBudget = int64_t{1} << 23;  ///< scores the evaluator keeps (64 MiB of doubles)
 
 double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   const size_t n = x.size();
@@ -98,8 +99,16 @@ PrecisionFingerprint fingerprint_precision(const Problem& problem, const Attenti
   if (output.shape() != problem.q_shape())
     throw ProblemError("output o has shape " + shape_string(output.shape()) + ", the problem needs " +
                        shape_string(problem.q_shape()));
-  const HypothesisEvaluator evaluator(problem, inputs, sample_query_rows(problem, options.max_rows_per_head),
-                                      out_dtype, options.threads);
+  validate_inputs(problem, inputs);
+  // Memory: the evaluator keeps each sampled row's scores; rows per head shrink so that at most
+  // kScoreBudget scores are kept (a decode problem over a 128k cache keeps every head's one row).
+  int64_t keys = 0;
+  for (int64_t b = 0; b < problem.batch; ++b) keys = std::max(keys, problem.keys_in_batch(b));
+  const int64_t heads = problem.batch * problem.num_heads_q;
+  const int64_t affordable = kScoreBudget / std::max<int64_t>(1, heads * std::max<int64_t>(1, keys));
+  const int64_t rows_per_head = std::max<int64_t>(2, std::min(options.max_rows_per_head, affordable));
+  const HypothesisEvaluator evaluator(problem, inputs, sample_query_rows(problem, rows_per_head), out_dtype,
+                                      options.threads);
   const std::vector<QueryRow>& rows = evaluator.rows();
   const int64_t R = static_cast<int64_t>(rows.size()), D = problem.head_dim;
   const Tensor<double>& truth = evaluator.truth();
@@ -155,6 +164,10 @@ PrecisionFingerprint fingerprint_precision(const Problem& problem, const Attenti
     f.correlation = pearson(observed_error, error);
     f.rmse_ratio = h_rmse > 0 ? observed_rmse / h_rmse : std::numeric_limits<double>::infinity();
     f.profile_correlation = pearson(observed_rows, row_rmse(error));
+    if (h_rmse == 0 && observed_rmse == 0) {  // both exact (e.g. V = 0): a perfect fit, not 0/0
+      f.correlation = f.profile_correlation = 1;
+      f.rmse_ratio = 1;
+    }
     f.mismatch = std::sqrt(diff2 / static_cast<double>(std::max<int64_t>(1, R * D))) / floor_rmse;
     f.fit = combined_fit(f);
     return f;

@@ -65,7 +65,8 @@ struct PrecisionFingerprint {
 };
 
 struct FingerprintOptions {
-  int64_t max_rows_per_head = 64;  ///< query rows sampled per (batch, head)
+  /// Query rows sampled per (batch, head); fewer when the scores would exceed 2^23 doubles.
+  int64_t max_rows_per_head = 64;
   int threads = 0;                 ///< 0: hardware concurrency
 };
 

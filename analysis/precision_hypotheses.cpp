@@ -214,10 +214,17 @@ struct FoldedOperands {
   DType dtype;
   Tensor<double> folded_keys;
   const Tensor<double>* keys;
-  FoldedOperands(ScaleFold f, double softmax_scale, DType t, const Tensor<double>& k) : fold(f), dtype(t), keys(&k) {
+  /// `prefolded`: K already folded for the sqrt fold (kept by the caller across hypotheses).
+  FoldedOperands(ScaleFold f, double softmax_scale, DType t, const Tensor<double>& k,
+                 const Tensor<double>* prefolded = nullptr)
+      : fold(f), dtype(t), keys(&k) {
     if (f == ScaleFold::q_input_dtype) factor = round_fp32(softmax_scale);
     if (f == ScaleFold::qk_sqrt_input_dtype) {
       factor = round_fp32(std::sqrt(softmax_scale));
+      if (prefolded) {
+        keys = prefolded;
+        return;
+      }
       folded_keys = k;
       for (double& x : folded_keys.storage()) x = scaled(x);
       keys = &folded_keys;
@@ -381,8 +388,7 @@ HypothesisEvaluator::HypothesisEvaluator(const Problem& problem, const Attention
   const int64_t D = head_dim_;
   data_.resize(rows_.size());
   truth_ = Tensor<double>({static_cast<int64_t>(rows_.size()), D});
-  std::vector<FoldedOperands> folds;
-  for (int fold = 0; fold < kNumScaleFolds; ++fold) folds.emplace_back(static_cast<ScaleFold>(fold), scale_, in_dtype_, inputs.k);
+  folded_keys_ = FoldedOperands(ScaleFold::qk_sqrt_input_dtype, scale_, in_dtype_, inputs.k).folded_keys;
   parallel_for(static_cast<int64_t>(rows_.size()), threads_, [&](int64_t r) {
     const QueryRow& q = rows_[static_cast<size_t>(r)];
     RowData& row = data_[static_cast<size_t>(r)];
@@ -391,19 +397,9 @@ HypothesisEvaluator::HypothesisEvaluator(const Problem& problem, const Attention
     const int64_t keys = problem.keys_in_batch(q.batch);
     row.key_count = keys;
     const double* qv = &inputs.q(q.batch, q.row, q.head, 0);
-    std::vector<double> q_scratch;
     for (int64_t j = 0; j < keys; ++j)
       if (problem.visible(q.batch, q.row, j)) row.keys.push_back(static_cast<int>(j));
-    for (int fold = 0; fold < kNumScaleFolds; ++fold) {
-      const FoldedOperands& operands = folds[static_cast<size_t>(fold)];
-      const double* qf = operands.q(qv, D, q_scratch);
-      for (int j : row.keys) {
-        const double* kf = operands.k(q.batch, j, row.kv_head);
-        double dot = 0;
-        for (int64_t d = 0; d < D; ++d) dot += qf[d] * kf[d];  // double: the exact scores every hypothesis rounds
-        row.scores[fold].push_back(dot);
-      }
-    }
+    row.scores = folded_scores(ScaleFold::scores, r);  // the folded ones are made per hypothesis (memory)
     // Truth: the FP64 two-pass reference formula (references/attention_row.h) of this row.
     std::vector<double> scratch;
     double lse = 0;
@@ -414,13 +410,29 @@ HypothesisEvaluator::HypothesisEvaluator(const Problem& problem, const Attention
   });
 }
 
+std::vector<double> HypothesisEvaluator::folded_scores(ScaleFold fold, int64_t r) const {
+  const QueryRow& q = rows_[static_cast<size_t>(r)];
+  const RowData& row = data_[static_cast<size_t>(r)];
+  const FoldedOperands operands(fold, scale_, in_dtype_, inputs_->k, &folded_keys_);
+  std::vector<double> q_scratch, scores;
+  const double* qf = operands.q(&inputs_->q(q.batch, q.row, q.head, 0), head_dim_, q_scratch);
+  for (int j : row.keys) {
+    const double* kf = operands.k(q.batch, j, row.kv_head);
+    double dot = 0;
+    for (int64_t d = 0; d < head_dim_; ++d) dot += qf[d] * kf[d];  // double: the exact scores every hypothesis rounds
+    scores.push_back(dot);
+  }
+  return scores;
+}
+
 Tensor<double> HypothesisEvaluator::run(const PrecisionHypothesis& h) const {
   const int64_t D = head_dim_;
   Tensor<double> out({static_cast<int64_t>(rows_.size()), D});
   parallel_for(static_cast<int64_t>(rows_.size()), threads_, [&](int64_t r) {
     const RowData& row = data_[static_cast<size_t>(r)];
     RowView view;
-    view.scores = row.scores[static_cast<int>(h.scale_fold)].data();
+    const std::vector<double> folded = h.scale_fold == ScaleFold::scores ? std::vector<double>() : folded_scores(h.scale_fold, r);
+    view.scores = h.scale_fold == ScaleFold::scores ? row.scores.data() : folded.data();
     view.key_index = row.keys.data();
     view.keys = static_cast<int>(row.keys.size());
     view.key_count = row.key_count;

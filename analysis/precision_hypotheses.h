@@ -38,7 +38,6 @@ enum class ScaleFold : uint8_t {
   q_input_dtype,   ///< q' = round_T(q * scale) before the product (FlashAttention's attention_ref)
   qk_sqrt_input_dtype,  ///< q and k each times sqrt(scale), rounded to T (PyTorch's math backend < 2.5)
 };
-inline constexpr int kNumScaleFolds = 3;
 
 enum class ExpFlavour : uint8_t {
   exp,         ///< natural exp of the scaled score, FP32: expf(s * scale - m)
@@ -104,14 +103,16 @@ class HypothesisEvaluator {
  private:
   struct RowData {
     int64_t kv_head = 0, batch = 0, key_count = 0;
-    std::vector<int> keys;  ///< visible keys, ascending
-    /// Per ScaleFold: the exact dot products of those keys (q.k; q'.k; q'.k').
-    std::vector<double> scores[kNumScaleFolds];
+    std::vector<int> keys;       ///< visible keys, ascending
+    std::vector<double> scores;  ///< exact q.k of those keys (unscaled)
   };
+  /// Exact dot products of row r's keys with the operands of `fold` (q'.k or q'.k').
+  std::vector<double> folded_scores(ScaleFold fold, int64_t r) const;
   const AttentionInputs* inputs_ = nullptr;
   std::vector<QueryRow> rows_;
   std::vector<RowData> data_;
   Tensor<double> truth_;
+  Tensor<double> folded_keys_;  ///< K times sqrt(scale) in the input dtype (PyTorch math < 2.5), made once
   int64_t head_dim_ = 0;
   double scale_ = 1;
   DType in_dtype_ = DType::fp16, out_dtype_ = DType::fp16;

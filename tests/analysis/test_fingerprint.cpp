@@ -233,6 +233,31 @@ TEST_CASE("an error no hypothesis makes is unexplained, said plainly") {
   CHECK_THAT(fp.summary, Catch::StartsWith("precision: no candidate numerics explains the error (excess "));
 }
 
+TEST_CASE("an exact output (every error zero) is a perfect fit of healthy numerics, not 0/0") {
+  attn::Problem p = causal_problem(32, 16, attn::DType::fp16, 1);
+  attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 1});
+  for (double& x : in.v.storage()) x = 0;  // O = 0 exactly in every pipeline
+  const attn::PrecisionFingerprint fp = attn::fingerprint_precision(p, in, attn::Tensor<double>(p.q_shape(), 0.0), p.dtype);
+  CHECK(fp.outcome == attn::FingerprintOutcome::healthy);
+  CHECK(fp.label == "FA2-style");
+  CHECK(fp.fits[0].fit == 1.0);
+}
+
+TEST_CASE("a long decode cache keeps every head's row within the memory budget") {
+  attn::Problem p;
+  p.seqlen_q = 1;
+  p.seqlen_k = 20000;
+  p.num_heads_q = 4;
+  p.num_heads_kv = 1;
+  p.head_dim = 16;
+  const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 3});
+  attn::AttentionOutputs out = attn::all_kernels().get("naive-fp32").run(p, in);
+  for (double& x : out.o.storage()) x = attn::round_to(p.dtype, x);
+  const attn::PrecisionFingerprint fp = attn::fingerprint_precision(p, in, out.o, p.dtype);
+  CHECK(fp.rows_sampled == 4);
+  CHECK(fp.outcome == attn::FingerprintOutcome::healthy);
+}
+
 TEST_CASE("fingerprint input errors are named") {
   const attn::Problem p = causal_problem(16, 16, attn::DType::fp16, 1);
   const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 1});
