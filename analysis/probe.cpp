@@ -517,9 +517,13 @@ std::optional<ProbeCard> card_from_traits(const KernelInfo& info) {
   card.gqa = "contiguous";
   card.scores = "fp32";
   card.accumulator = "fp32";
-  if (info.family == "emulator" || info.family == "mutant") {
-    if (trait("block_n").empty() || trait("dtype").empty()) return std::nullopt;
+  // Emulator configurations and the CUDA prefill variants (and their mutants) share the FA2
+  // traits: dtype, block_n, p_cast, order (kv_order on the GPU), num_splits, the lazy threshold.
+  if (info.family == "emulator" || info.family == "mutant" || info.family == "cuda") {
+    if (trait("block_n").empty() || trait("dtype").empty() || trait("p_cast").empty()) return std::nullopt;
     const std::string mutant = trait("mutant");
+    const std::string order = trait("order").empty() ? trait("kv_order") : trait("order");
+    const double threshold = trait("rescale_threshold_log2").empty() ? 0.0 : std::stod(trait("rescale_threshold_log2"));
     const int block = std::stoi(trait("block_n"));
     const int splits = trait("num_splits").empty() ? 1 : std::stoi(trait("num_splits"));
     card.softmax = "online";
@@ -532,11 +536,12 @@ std::optional<ProbeCard> card_from_traits(const KernelInfo& info) {
     // FP32-level differences only: not observable in a 16-bit output.
     const bool structure_visible = card.p_format != "fp32";
     card.block_n = structure_visible ? block : 0;
-    card.order = structure_visible ? trait("order") : "?";
+    card.order = structure_visible ? order : "?";
     card.num_splits = structure_visible ? splits : 0;
     card.rescale = !structure_visible ? "?"
                    : mutant == "p-cast-before-max" ? "never (P before the final max)"
                    : mutant == "rescale-fp16"      ? "alpha fp16"
+                   : threshold > 0                 ? "lazy " + std::to_string(static_cast<int>(threshold))
                                                    : "every tile";
     card.combine = splits > 1 && structure_visible
                        ? (mutant == "base2-lse-combine" ? "base-2 LSE read as natural" : "base-2 LSE")

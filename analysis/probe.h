@@ -72,8 +72,9 @@ struct ProbeOptions {
 /// FP16 then BF16, D 64 then 128 then 32). Throws ProblemError when it accepts none.
 ProbeResult probe_kernel(const Kernel& kernel, const ProbeOptions& options = {});
 
-/// The card a registered kernel's declared traits imply (emulator configurations and mutants,
-/// the naive references); nullopt when its traits do not say (GPU and external kernels).
+/// The card a registered kernel's declared traits imply (emulator configurations and mutants, the
+/// CUDA prefill variants and their mutants, the naive references); nullopt when its traits do not
+/// say (decode / chunked kernels, external kernels).
 std::optional<ProbeCard> card_from_traits(const KernelInfo& info);
 
 }  // namespace attn
