@@ -483,7 +483,7 @@ TEST_CASE("run --truth-bits 1e9 is a usage error", "[reliability]") {
 TEST_CASE("a mistyped kernel gets the nearest registered names", "[reliability]") {
   const std::string dir = case_dir("kernel_typo");
   const auto before = snapshot(dir);
-  expect(attnscope({"run", "--kernel", "emu.fa2.fp16.m64n46"}, dir), 2, "did you mean 'emu.fa2.fp16.m64n64'", before, dir);
+  expect(attnscope({"run", "--kernel", "emu.fp16.dany.m64n46"}, dir), 2, "did you mean 'emu.fp16.dany.m64n64'", before, dir);
 }
 
 TEST_CASE("incremental into an unwritable folder fails before any compute", "[reliability]") {
