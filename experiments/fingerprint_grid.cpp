@@ -106,7 +106,7 @@ FingerprintGridResult run_fingerprint_grid(const FingerprintGridSpec& spec,
           // by their typed traits, and the FP32 reference.
           std::vector<const Kernel*> healthy;
           for (const Kernel* k : all_kernels().select({.design = "emu", .dtype = dtype, .mutant = Mutant::none}))
-            if (k->info.algorithm && k->info.algorithm->block_m == 64 && k->info.algorithm->block_n == 64)
+            if (k->info.algorithm && k->info.algorithm->tiles.block_m == 64 && k->info.algorithm->tiles.block_n == 64)
               healthy.push_back(k);
           healthy.push_back(&all_kernels().get("naive-fp32"));
           for (const Kernel* healthy_kernel : healthy) {
