@@ -13,6 +13,7 @@
 #   fingerprint .device/fingerprint/fingerprint_run.sh: PyTorch dumps diagnosed (issue 16)
 # Each step's files are packed into $OUT/<step>.tar.gz; summary.txt is printed last.
 # Usage: bash .device/final/final_evidence.sh [steps]   (comma list; default: all, in the order above)
+# A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP.
 set -u
 STEPS="${1:-main,stages,sanitize,truth,external,fingerprint}"
 OUT="${OUT:-/tmp/out}"
@@ -59,6 +60,6 @@ if has sanitize; then
   step racecheck 70 compute-sanitizer --tool racecheck --error-exitcode 9 $F/test_gpu "[.sanitize]"
 fi
 has truth && step truth 170 bash .device/truth/truth_run.sh
-has external && step external 150 bash experiments/device/external_run.sh
-has fingerprint && step fingerprint 120 bash .device/fingerprint/fingerprint_run.sh
+has external && step external "${EXTERNAL_CAP:-150}" bash experiments/device/external_run.sh
+has fingerprint && step fingerprint "${FINGERPRINT_CAP:-120}" bash .device/fingerprint/fingerprint_run.sh
 echo "==== summary"; cat "$SUMMARY"
