@@ -109,7 +109,12 @@ def main():
             np.save(os.path.join(folder, n + ".npy"), tensors[n])
         problem = json.loads(meta["attnscope.problem"])
         os.environ.update(env_extra)
-        declined = run_worker(command, folder, problem)
+        try:
+            declined = run_worker(command, folder, problem)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:  # a fresh worker failed where the sweep's did not
+            print(f"{name + '|' + label:<58} worker error in a fresh worker: {str(e)[:300]}   <-- DISAGREE")
+            disagreements += 1
+            continue
         if declined is not None:
             row = db.execute("SELECT status, message FROM results WHERE kernel = ? AND point_key LIKE ?",
                              (name, f"{name}|{label}|normal|seed0")).fetchone()
