@@ -9,7 +9,10 @@
 namespace attn {
 
 double FloatFormat::max_finite() const {
-  return std::ldexp(2.0 - std::ldexp(1.0, 1 - precision), emax);
+  // finite_nan_only: the top binade's all-ones mantissa is the NaN, so its largest value is one
+  // quantum below the IEEE maximum.
+  const int reserved = specials == SpecialValues::finite_nan_only ? 1 : 0;
+  return std::ldexp(2.0 - std::ldexp(1.0 + reserved, 1 - precision), emax);
 }
 double FloatFormat::min_normal() const { return std::ldexp(1.0, emin); }
 double FloatFormat::min_subnormal() const { return std::ldexp(1.0, emin - precision + 1); }
@@ -20,8 +23,11 @@ void FloatFormat::validate() const {
   if (emin >= emax) throw Error(std::string("FloatFormat ") + name + ": emin must be < emax");
   if (emin < -1022 || emax > 1023)
     throw Error(std::string("FloatFormat ") + name + ": exponent range exceeds double's");
-  const int bias = (1 << (exponent_bits - 1)) - 1;
-  if (emax != bias || emin != 1 - bias)
+  if (exponent_bits < 2 || exponent_bits > 11)
+    throw Error(std::string("FloatFormat ") + name + ": exponent_bits must be in [2, 11]");
+  // IEEE reserves the all-ones exponent field; finite_nan_only uses it as one more binade.
+  const int top_binade = bias() + (specials == SpecialValues::finite_nan_only ? 1 : 0);
+  if (emax != top_binade || emin != 1 - bias())
     throw Error(std::string("FloatFormat ") + name + ": exponent_bits inconsistent with emin/emax");
 }
 
@@ -45,8 +51,31 @@ DType parse_dtype(std::string_view text) {
   throw ProblemError("unknown dtype '" + std::string(text) + "' (allowed: fp16, bf16, fp32, fp64)");
 }
 
+const FloatFormat& parse_float_format(std::string_view text) {
+  if (text == "e4m3" || text == "fp8_e4m3" || text == "float8_e4m3fn") return kE4M3;
+  if (text == "e5m2" || text == "fp8_e5m2" || text == "float8_e5m2") return kE5M2;
+  try {
+    return format_of(parse_dtype(text));
+  } catch (const ProblemError&) {
+    throw ProblemError("unknown float format '" + std::string(text) +
+                       "' (allowed: fp64, fp32, bf16, fp16, e5m2, e4m3)");
+  }
+}
+
+namespace {
+
+/// What a non-saturating cast gives for a value beyond the format's range: +-inf, or NaN in a
+/// format that has no infinity (OCP e4m3).
+double overflow_value(double x, const FloatFormat& f) {
+  if (f.has_infinity()) return std::copysign(std::numeric_limits<double>::infinity(), x);
+  return std::copysign(std::numeric_limits<double>::quiet_NaN(), x);
+}
+
+}  // namespace
+
 double round_to_format(double x, const FloatFormat& f) {
-  if (!std::isfinite(x) || x == 0.0) return x;
+  if (std::isinf(x)) return overflow_value(x, f);
+  if (std::isnan(x) || x == 0.0) return x;
   int e = 0;
   std::frexp(x, &e);                 // |x| = m * 2^e, m in [0.5, 1): leading bit has exponent e-1
   int exponent = e - 1;
@@ -56,8 +85,15 @@ double round_to_format(double x, const FloatFormat& f) {
   // rounding mode) performs the one and only rounding.
   const double scaled = std::ldexp(x, -quantum_exponent);
   const double rounded = std::ldexp(std::nearbyint(scaled), quantum_exponent);
-  if (std::fabs(rounded) > f.max_finite())
-    return std::copysign(std::numeric_limits<double>::infinity(), x);
+  if (std::fabs(rounded) > f.max_finite()) return overflow_value(x, f);
+  return rounded;
+}
+
+double round_to_format_satfinite(double x, const FloatFormat& f) {
+  if (std::isnan(x)) return x;
+  const double rounded = std::isinf(x) ? x : round_to_format(x, f);
+  // Overflow (to inf, or to NaN in a format without infinity) clamps to the largest finite value.
+  if (std::isinf(rounded) || std::isnan(rounded)) return std::copysign(f.max_finite(), x);
   return rounded;
 }
 
@@ -75,9 +111,16 @@ double ulp_of(double x, const FloatFormat& f) {
 uint64_t encode_bits(double x, const FloatFormat& f) {
   const int mbits = f.mantissa_bits();
   const uint64_t exp_all_ones = (uint64_t{1} << f.exponent_bits) - 1;
+  const uint64_t mantissa_all_ones = (uint64_t{1} << mbits) - 1;
   const uint64_t sign = std::signbit(x) ? uint64_t{1} << (f.exponent_bits + mbits) : 0;
-  if (std::isnan(x)) return (exp_all_ones << mbits) | (uint64_t{1} << (mbits - 1));
-  if (std::isinf(x)) return sign | (exp_all_ones << mbits);
+  if (std::isnan(x)) {
+    if (!f.has_infinity()) return (exp_all_ones << mbits) | mantissa_all_ones;  // the one NaN: S.1..1.1..1
+    return (exp_all_ones << mbits) | (uint64_t{1} << (mbits - 1));
+  }
+  if (std::isinf(x)) {
+    if (!f.has_infinity()) throw Error(std::string("encode_bits: ") + f.name + " has no infinity");
+    return sign | (exp_all_ones << mbits);
+  }
   if (round_to_format(x, f) != x)
     throw Error(std::string("encode_bits: value not representable in ") + f.name);
   const double a = std::fabs(x);
@@ -89,7 +132,7 @@ uint64_t encode_bits(double x, const FloatFormat& f) {
     const uint64_t m = static_cast<uint64_t>(std::ldexp(a, -(f.emin - mbits)));
     return sign | m;
   }
-  const uint64_t biased = static_cast<uint64_t>(exponent + f.emax);
+  const uint64_t biased = static_cast<uint64_t>(exponent + f.bias());
   const uint64_t m = static_cast<uint64_t>(std::ldexp(a, mbits - exponent)) - (uint64_t{1} << mbits);
   return sign | (biased << mbits) | m;
 }
@@ -100,14 +143,17 @@ double decode_bits(uint64_t bits, const FloatFormat& f) {
   const bool negative = (bits >> (f.exponent_bits + mbits)) & 1;
   const uint64_t biased = (bits >> mbits) & exp_all_ones;
   const uint64_t m = bits & ((uint64_t{1} << mbits) - 1);
+  const uint64_t mantissa_all_ones = (uint64_t{1} << mbits) - 1;
   double value;
-  if (biased == exp_all_ones) {
+  if (biased == exp_all_ones && f.has_infinity()) {
     value = m ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+  } else if (biased == exp_all_ones && m == mantissa_all_ones) {  // finite_nan_only: the NaN
+    value = std::numeric_limits<double>::quiet_NaN();
   } else if (biased == 0) {
     value = std::ldexp(static_cast<double>(m), f.emin - mbits);
   } else {
     value = std::ldexp(static_cast<double>(m + (uint64_t{1} << mbits)),
-                       static_cast<int>(biased) - f.emax - mbits);
+                       static_cast<int>(biased) - f.bias() - mbits);
   }
   return negative ? -value : value;
 }
