@@ -5,11 +5,11 @@
 // stages. The loop reads like FA2's on CUDA cores: qk (FP32 fma chains) -> mask (semantics) ->
 // online_softmax -> rescale_accumulate_o (PV); then each split's partial O and LSE, and the last
 // CTA combines (decode_combine.cuh). Every stage between the products is core/pipeline/ with the
-// flash-decoding arithmetic (pipeline::Fp32NaturalDeviceArithmetic: natural expf, P in FP32), the
+// flash-decoding arithmetic (pipeline::Fp32NaturalDeviceArithmetic: natural exp_fp32, P in FP32), the
 // planted bugs core/pipeline/semantics.h's. Not the launchers (decode.cu) nor the append (append.cu).
 //
 // Numerics (per row): S = (sum over the first D/2 dims + sum over the last D/2, each an FP32 fma
-// chain in dimension order) * scale; online softmax per 64-key tile with natural expf in FP32; P
+// chain in dimension order) * scale; online softmax per 64-key tile with natural exp_fp32 in FP32; P
 // stays FP32; PV per tile: two FP32 fma chains over alternating groups of 4 keys, added, then
 // O = fma(O, alpha, that sum). Nothing is rounded to FP16/BF16 before the final output.
 //
@@ -27,6 +27,9 @@
 //              at 4k, 2.29 vs 2.71 at 64k).
 //  v7 (stages) DecodeTraits with compile-time mutants (no mutant bits in the production
 //              kernel); stages from core/pipeline/; split / combine / append in their own files.
+//  v7.1        exp / log from core/pipeline/fp32_elementary.h (not expf / logf): the CPU emulator
+//              (analysis/decode_emulator.h, DecodeQk::fma_halves) reproduces it bit for bit.
+//  v8          decode_bulk.cuh (bulk copies, producer warp, heads per CTA, tensor-core scores).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -42,6 +45,7 @@
 #include "core/pipeline/tile_plan.h"
 #include "kernels/cache/kv_layout.h"
 #include "kernels/decode/decode_combine.cuh"
+#include "kernels/decode/decode_elements.cuh"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/decode/decode_traits.h"
 #include "kernels/prefill/mma.cuh"
@@ -52,27 +56,6 @@ namespace attn::decode {
 template <int pending>
 __device__ __forceinline__ void cp_async_wait_pending() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
-}
-
-template <DType T>
-using Element = std::conditional_t<T == DType::fp16, __half, __nv_bfloat16>;
-
-__device__ __forceinline__ float2 to_float2(uint32_t bits, __half*) { return __half22float2(*reinterpret_cast<__half2*>(&bits)); }
-__device__ __forceinline__ float2 to_float2(uint32_t bits, __nv_bfloat16*) {
-  return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&bits));
-}
-__device__ __forceinline__ float to_float(uint16_t bits, __half*) { return __half2float(__ushort_as_half(bits)); }
-__device__ __forceinline__ float to_float(uint16_t bits, __nv_bfloat16*) { return __bfloat162float(__ushort_as_bfloat16(bits)); }
-// Output rounding: one round-to-nearest-even from FP32 (the only rounding of O to the dtype).
-__device__ __forceinline__ uint16_t from_float(float x, __half*) { return __half_as_ushort(__float2half_rn(x)); }
-__device__ __forceinline__ uint16_t from_float(float x, __nv_bfloat16*) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
-
-/// Eight FP16/BF16 values of one 16-byte shared-memory chunk, widened exactly to FP32.
-template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
-  const float2 a = to_float2(v.x, static_cast<T*>(nullptr)), b = to_float2(v.y, static_cast<T*>(nullptr));
-  const float2 c = to_float2(v.z, static_cast<T*>(nullptr)), d = to_float2(v.w, static_cast<T*>(nullptr));
-  f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y; f[4] = c.x; f[5] = c.y; f[6] = d.x; f[7] = d.y;
 }
 
 // One CTA: (split, KV head x row block, batch entry). Rows are the GQA group's query rows packed
@@ -183,7 +166,7 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
           if (h == 0) {
             float s = pipeline::kNegInfF;
             if (live && r < rows && pipeline::semantic_key_visible(sem, i, key, p.seqlen_q, keys))
-              s = (rDot[rr] + other) * p.scale;
+              s = pipeline::mul_rn(pipeline::add_rn(rDot[rr], other), p.scale);
             sP[r * TILE + j] = s;
           }
         }
@@ -242,8 +225,8 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
             float2* acc = reinterpret_cast<float2*>(sO + r * D) + c;
             const float alpha = sAlpha[r];
             float2 o = *acc;
-            o.x = pipeline::rescale_accumulate_o(arith, o.x, alpha, rPV[rr].x + ox);
-            o.y = pipeline::rescale_accumulate_o(arith, o.y, alpha, rPV[rr].y + oy);
+            o.x = pipeline::rescale_accumulate_o(arith, o.x, alpha, pipeline::add_rn(rPV[rr].x, ox));
+            o.y = pipeline::rescale_accumulate_o(arith, o.y, alpha, pipeline::add_rn(rPV[rr].y, oy));
             *acc = o;
           }
         }
@@ -257,7 +240,7 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
     return OutIndex{((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d,
                     (static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i};
   };
-  auto store = [&](int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
+  auto store = [&](int, int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
   if (num_splits == 1) {
     // One split: O = acc / l rounded once, LSE = m + log l — exactly what the combine yields for
     // a single split (weight exp(0) = 1), without the round trip through memory.
@@ -265,7 +248,7 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
       const int r = e / D, d = e % D;
       const OutIndex at = out_index(r, d);
       const float l = sL[r];
-      store(at.x, pipeline::normalize(arith, sO[e], pipeline::row_normalizer(arith, l)));
+      store(r, at.x, pipeline::normalize(arith, sO[e], pipeline::row_normalizer(arith, l)));
       if (d == 0 && p.lse) p.lse[at.y] = pipeline::split_lse(arith, sM[r], l, sem.combine);
     }
     return;
@@ -279,20 +262,8 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
     p.partial_o[(split * stride + row) * D + d] = pipeline::normalize(arith, sO[e], pipeline::row_normalizer(arith, l));
     if (d == 0) p.partial_lse[split * stride + row] = pipeline::split_lse(arith, sM[r], l, sem.combine);
   }
-  // The last CTA of this (entry, KV head, row block) to finish combines: its partials are fenced
-  // before it is counted; the last one fences again and reads the others' partials from L2
-  // (ld.cg). The counter is reset for the next launch by that last CTA.
-  __shared__ int is_last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* counter = p.split_counters + (static_cast<int64_t>(b) * gridDim.y + blockIdx.y);
-    is_last = atomicAdd(counter, 1) == num_splits - 1;
-    if (is_last) *counter = 0;
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
+  // The last CTA of this (entry, KV head, row block) to finish combines (decode_combine.cuh).
+  if (!is_last_split_cta(p, num_splits)) return;
   combine_splits<Traits>(p, rows, num_splits, stride, sM, sL, out_index, store);
 }
 
