@@ -1,9 +1,10 @@
-// bench_command.cpp: `attnscope bench` — times the compiled prefill variants (default tiles and
-// the precise mode unless --kernels says otherwise) on the benchmark shapes of issue 4 with CUDA
+// bench_command.cpp: `attnscope bench` — `--prefill` (the default) times the compiled prefill
+// variants (default tiles and the precise mode unless --kernels says otherwise) on the benchmark shapes of issue 4 with CUDA
 // events, after checking each once against the GPU FP64 truth within the FlashAttention rule.
 // Writes a table to stdout and one JSON object per measurement to --json. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
-// experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
+// experiments/device/make_prefill_report.py joins the two. `--decode` is cli/bench_decode.cpp's.
+// Without CUDA it says so and fails.
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
+#include "cli/bench_decode.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/registry.h"
@@ -42,6 +44,9 @@ struct BenchOptions {
   int iterations = 50;
   bool check = true;
   std::string json_path;
+  bool prefill = false;              // --prefill: the default mode, named
+  bool decode = false;               // --decode: the KV-cache decode kernels (cli/bench_decode.cpp)
+  DecodeBenchOptions decode_options;
 };
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -117,7 +122,11 @@ void run_bench(const BenchOptions& opt) {
 
 void add_bench_command(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
-  auto* sub = app.add_subcommand("bench", "time the CUDA prefill kernels (TFLOP/s, CUDA events, median after warm-up)");
+  auto* sub = app.add_subcommand("bench", "time the CUDA kernels: --prefill (default; TFLOP/s) or --decode (TB/s), CUDA events");
+  auto* prefill_flag = sub->add_flag("--prefill", opt->prefill, "the prefill kernels (the default mode)");
+  sub->add_flag("--decode", opt->decode, "the KV-cache decode kernels: bandwidth over --batch x --cache-lens, cold and warm")
+      ->excludes(prefill_flag);
+  add_decode_bench_options(*sub, opt->decode_options);
   sub->add_option("--kernels", opt->kernels, "'default' (default tiles + precise mode) or a glob on kernel names")->capture_default_str();
   sub->add_option("--dtype", opt->dtypes, "fp16 and/or bf16")->delimiter(',')->capture_default_str();
   sub->add_option("--head-dim", opt->head_dims, "64 and/or 128")->delimiter(',')->capture_default_str();
@@ -129,7 +138,15 @@ void add_bench_command(CLI::App& app) {
   sub->add_option("--iters", opt->iterations, "timed launches (median reported)")->capture_default_str();
   sub->add_flag("!--no-check", opt->check, "skip the correctness check before timing");
   sub->add_option("--json", opt->json_path, "write one JSON object per measurement to this file");
-  sub->callback([opt] {
+  sub->callback([opt, sub] {
+    if (opt->decode) {
+      // Decode defaults: FP16 and D = 128 (the issue's table) unless --dtype / --head-dim say otherwise.
+      const bool dtype_given = sub->get_option("--dtype")->count() > 0, dim_given = sub->get_option("--head-dim")->count() > 0;
+      run_bench_decode(opt->decode_options, dtype_given ? opt->dtypes : std::vector<std::string>{"fp16"},
+                       dim_given ? opt->head_dims : std::vector<int>{128}, opt->warmup, opt->iterations, opt->check,
+                       opt->json_path);
+      return;
+    }
 #if defined(ATTNSCOPE_HAVE_CUDA)
     run_bench(*opt);
 #else

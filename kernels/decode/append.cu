@@ -19,24 +19,33 @@
 namespace attn {
 namespace {
 
+/// Where new-row vector e ([B, S_new, H_kv, vecs_per_row] order) goes in the cache, in vectors;
+/// -1 (and the overflow flag set) when its entry would overflow: the second line of defence,
+/// refuse and never write.
+__device__ __forceinline__ int64_t append_destination(int64_t e, const KvLayout& layout, const int* old_lens, int new_tokens,
+                                                      int capacity, int num_heads_kv, int vecs_per_row, int* overflow_flag) {
+  const int c = static_cast<int>(e % vecs_per_row);
+  int64_t rest = e / vecs_per_row;
+  const int hk = static_cast<int>(rest % num_heads_kv);
+  rest /= num_heads_kv;
+  const int t = static_cast<int>(rest % new_tokens);
+  const int b = static_cast<int>(rest / new_tokens);
+  const int old = old_lens[b];
+  if (old < 0 || old + new_tokens > capacity) {
+    atomicExch(overflow_flag, 1);
+    return -1;
+  }
+  return (kv_row(layout, b, old + t, capacity) * num_heads_kv + hk) * vecs_per_row + c;
+}
+
 __global__ void append_kernel(const uint4* gNewK, const uint4* gNewV, uint4* gK, uint4* gV, const KvLayout layout,
                               const int* old_lens, int batch, int new_tokens, int capacity, int num_heads_kv,
                               int vecs_per_row, int* overflow_flag) {
   const int64_t total = static_cast<int64_t>(batch) * new_tokens * num_heads_kv * vecs_per_row;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(e % vecs_per_row);
-    int64_t rest = e / vecs_per_row;
-    const int hk = static_cast<int>(rest % num_heads_kv);
-    rest /= num_heads_kv;
-    const int t = static_cast<int>(rest % new_tokens);
-    const int b = static_cast<int>(rest / new_tokens);
-    const int old = old_lens[b];
-    if (old < 0 || old + new_tokens > capacity) {  // second line of defence: refuse, never write
-      atomicExch(overflow_flag, 1);
-      continue;
-    }
-    const int64_t dst = (kv_row(layout, b, old + t, capacity) * num_heads_kv + hk) * vecs_per_row + c;
+    const int64_t dst = append_destination(e, layout, old_lens, new_tokens, capacity, num_heads_kv, vecs_per_row, overflow_flag);
+    if (dst < 0) continue;
     gK[dst] = gNewK[e];
     gV[dst] = gNewV[e];
   }
@@ -51,18 +60,8 @@ __global__ void append_fp8_kernel(const uint4* gNewK, const uint4* gNewV, uint2*
   const int64_t total = static_cast<int64_t>(batch) * new_tokens * num_heads_kv * vecs_per_row;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(e % vecs_per_row);
-    int64_t rest = e / vecs_per_row;
-    const int hk = static_cast<int>(rest % num_heads_kv);
-    rest /= num_heads_kv;
-    const int t = static_cast<int>(rest % new_tokens);
-    const int b = static_cast<int>(rest / new_tokens);
-    const int old = old_lens[b];
-    if (old < 0 || old + new_tokens > capacity) {
-      atomicExch(overflow_flag, 1);
-      continue;
-    }
-    const int64_t dst = (kv_row(layout, b, old + t, capacity) * num_heads_kv + hk) * vecs_per_row + c;
+    const int64_t dst = append_destination(e, layout, old_lens, new_tokens, capacity, num_heads_kv, vecs_per_row, overflow_flag);
+    if (dst < 0) continue;
     auto quantize8 = [](uint4 in, float inv_scale) {
       const uint32_t words[4] = {in.x, in.y, in.z, in.w};
       uint16_t pairs[4];
@@ -72,6 +71,7 @@ __global__ void append_fp8_kernel(const uint4* gNewK, const uint4* gNewV, uint2*
       }
       return make_uint2(pairs[0] | (static_cast<uint32_t>(pairs[1]) << 16), pairs[2] | (static_cast<uint32_t>(pairs[3]) << 16));
     };
+    const int hk = static_cast<int>(e / vecs_per_row % num_heads_kv);  // the per-head scale's index
     gK[dst] = quantize8(gNewK[e], 1.0f / k_scale[hk]);  // 1 / 2^e: exact
     gV[dst] = quantize8(gNewV[e], 1.0f / v_scale[hk]);
   }

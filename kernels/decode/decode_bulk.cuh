@@ -32,6 +32,7 @@
 #include "kernels/cache/kv_layout.h"
 #include "kernels/decode/decode_combine.cuh"
 #include "kernels/decode/decode_elements.cuh"
+#include "kernels/decode/decode_tile.cuh"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/decode/decode_traits.h"
 #include "kernels/hopper/barrier.cuh"
@@ -255,25 +256,11 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
           }
       }
       hopper::named_barrier_sync(1, NC);
-      // ---- online softmax, one warp per row (decode_split.cuh's, verbatim).
-      for (int r = warp; r < R4; r += NCW) {
-        float rS[2] = {sPb[r * TILE + lane], sPb[r * TILE + lane + 32]};
-        pipeline::RowState<float> row{sM[r], sL[r]};
-        const float alpha = pipeline::online_softmax(
-            arith, row, [&](int k) -> float& { return rS[k]; }, 2, 1.f, pipeline::RescaleRule<float>::eager(),
-            Traits::kMutant, [](float x) { return warp_max(x); }, [](float x) { return warp_sum(x); });
-        sPb[r * TILE + lane] = rS[0];
-        sPb[r * TILE + lane + 32] = rS[1];
-        __syncwarp();
-        if (lane == 0) {
-          sM[r] = row.m;
-          sL[r] = row.l;
-          sAlphab[r] = alpha;
-        }
-      }
+      // ---- online softmax, one warp per row (decode_tile.cuh).
+      softmax_tile_rows<Traits::kMutant>(sPb, sM, sL, sAlphab, R4, warp, NCW, lane);
       hopper::named_barrier_sync(1, NC);
-      // ---- PV and rescale (decode_split.cuh's chains): item (row block rc of 4 rows, column pair
-      // c) and key half kh = lane / 16; kh sums keys 8g + 4kh .. + 3, g = 0..7; O in registers.
+      // ---- PV and rescale (decode_tile.cuh's chains): item (row block rc of 4 rows, column pair
+      // c) and key half kh = lane / 16; O in registers.
       {
         constexpr int CP = D / 2;
         const int kh = lane / 16;
@@ -282,34 +269,16 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
           const int e = threadIdx.x + it * NC;
           const int item = (e / 32) * 16 + lane % 16, rc = item / CP, c = item % CP;
           if (rc * 4 >= R4) continue;  // warp-uniform: rc is the same for the warp's 16 items
-          const int hh = rc * 4 / rows4h;
-          float2 rPV[4] = {};
-#pragma unroll 2
-          for (int g = 0; g < TILE / 8; ++g) {
-            const int j0 = g * 8 + kh * 4;
-            float4 rP[4];
+          const uint8_t* sVc = sV + (rc * 4 / rows4h * D + 2 * c) * CB;  // head of the row block, column pair c
+          float2 pv[4];
+          pv_item(sPb, rc, kh, [&](int key) { return value_pair<Traits::kElem, Traits::kFp8Cache>(sVc + key * pitch); }, pv);
 #pragma unroll
-            for (int rr = 0; rr < 4; ++rr) rP[rr] = *reinterpret_cast<const float4*>(sPb + (rc * 4 + rr) * TILE + j0);
-#pragma unroll
-            for (int jj = 0; jj < 4; ++jj) {
-              const float2 vv = value_pair<Traits::kElem, Traits::kFp8Cache>(sV + (j0 + jj) * pitch + (hh * D + 2 * c) * CB);
-#pragma unroll
-              for (int rr = 0; rr < 4; ++rr) {
-                const float pj = jj == 0 ? rP[rr].x : jj == 1 ? rP[rr].y : jj == 2 ? rP[rr].z : rP[rr].w;
-                rPV[rr].x = fmaf(pj, vv.x, rPV[rr].x);
-                rPV[rr].y = fmaf(pj, vv.y, rPV[rr].y);
-              }
-            }
-          }
-#pragma unroll
-          for (int rr = 0; rr < 4; ++rr) {
-            const float ox = __shfl_xor_sync(0xffffffffu, rPV[rr].x, 16), oy = __shfl_xor_sync(0xffffffffu, rPV[rr].y, 16);
+          for (int rr = 0; rr < 4; ++rr)
             if (kh == 0) {
               const float alpha = sAlphab[rc * 4 + rr];
-              rO[it][rr][0] = pipeline::rescale_accumulate_o(arith, rO[it][rr][0], alpha, pipeline::add_rn(rPV[rr].x, ox));
-              rO[it][rr][1] = pipeline::rescale_accumulate_o(arith, rO[it][rr][1], alpha, pipeline::add_rn(rPV[rr].y, oy));
+              rO[it][rr][0] = pipeline::rescale_accumulate_o(arith, rO[it][rr][0], alpha, pv[rr].x);
+              rO[it][rr][1] = pipeline::rescale_accumulate_o(arith, rO[it][rr][1], alpha, pv[rr].y);
             }
-          }
         }
       }
       __syncwarp();

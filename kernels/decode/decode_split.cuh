@@ -46,6 +46,7 @@
 #include "kernels/cache/kv_layout.h"
 #include "kernels/decode/decode_combine.cuh"
 #include "kernels/decode/decode_elements.cuh"
+#include "kernels/decode/decode_tile.cuh"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/decode/decode_traits.h"
 #include "kernels/prefill/mma.cuh"
@@ -173,60 +174,27 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
       }
     }
     __syncthreads();
-    // ---- online softmax, one warp per row (columns lane and lane + 32): pipeline::online_softmax
-    // with the warp as the row's threads; P written back over the scores, kept in FP32.
-    for (int r = warp; r < rows4; r += THREADS / 32) {
-      float rS[2] = {sP[r * TILE + lane], sP[r * TILE + lane + 32]};
-      pipeline::RowState<float> row{sM[r], sL[r]};
-      const float alpha = pipeline::online_softmax(
-          arith, row, [&](int k) -> float& { return rS[k]; }, 2, 1.f, pipeline::RescaleRule<float>::eager(),
-          Traits::kMutant, [](float x) { return warp_max(x); }, [](float x) { return warp_sum(x); });
-      sP[r * TILE + lane] = rS[0];
-      sP[r * TILE + lane + 32] = rS[1];
-      __syncwarp();
-      if (lane == 0) {
-        sM[r] = row.m;
-        sL[r] = row.l;
-        sAlpha[r] = alpha;
-      }
-    }
+    // ---- online softmax, one warp per row (columns lane and lane + 32): decode_tile.cuh.
+    softmax_tile_rows<Traits::kMutant>(sP, sM, sL, sAlpha, rows4, warp, THREADS / 32, lane);
     __syncthreads();
-    // ---- PV and rescale: lane (column pair c of 4 rows, key half kh): kh sums keys 8g + 4kh ..
-    // 8g + 4kh + 3 for g = 0..7 (a group 4 rows away from the other half's starts 16 banks away);
-    // the halves meet through one shuffle, in a fixed order; O = fma(O, alpha, PV).
+    // ---- PV and rescale: lane (column pair c of 4 rows, key half kh): decode_tile.cuh's chains
+    // (a group 4 rows away from the other half's starts 16 banks away); O = fma(O, alpha, PV).
     {
       constexpr int CP = D / 2;
       const int kh = lane / 16;
       for (int e = threadIdx.x; e < (rows4 / 4) * CP * 2; e += THREADS) {
         const int item = (e / 32) * 16 + lane % 16, rc = item / CP, c = item % CP;
-        float2 rPV[4] = {};
-#pragma unroll 2
-        for (int g = 0; g < TILE / 8; ++g) {
-          const int j0 = g * 8 + kh * 4;
-          float4 rP[4];
-#pragma unroll
-          for (int rr = 0; rr < 4; ++rr) rP[rr] = *reinterpret_cast<const float4*>(sP + (rc * 4 + rr) * TILE + j0);
-#pragma unroll
-          for (int jj = 0; jj < 4; ++jj) {
-            const float2 vv = to_float2(sV[(j0 + jj) * RW + c], static_cast<T*>(nullptr));
-#pragma unroll
-            for (int rr = 0; rr < 4; ++rr) {
-              const float pj = jj == 0 ? rP[rr].x : jj == 1 ? rP[rr].y : jj == 2 ? rP[rr].z : rP[rr].w;
-              rPV[rr].x = fmaf(pj, vv.x, rPV[rr].x);
-              rPV[rr].y = fmaf(pj, vv.y, rPV[rr].y);
-            }
-          }
-        }
+        float2 pv[4];
+        pv_item(sP, rc, kh, [&](int key) { return to_float2(sV[key * RW + c], static_cast<T*>(nullptr)); }, pv);
 #pragma unroll
         for (int rr = 0; rr < 4; ++rr) {
-          const float ox = __shfl_xor_sync(0xffffffffu, rPV[rr].x, 16), oy = __shfl_xor_sync(0xffffffffu, rPV[rr].y, 16);
           if (kh == 0) {
             const int r = rc * 4 + rr;
             float2* acc = reinterpret_cast<float2*>(sO + r * D) + c;
             const float alpha = sAlpha[r];
             float2 o = *acc;
-            o.x = pipeline::rescale_accumulate_o(arith, o.x, alpha, pipeline::add_rn(rPV[rr].x, ox));
-            o.y = pipeline::rescale_accumulate_o(arith, o.y, alpha, pipeline::add_rn(rPV[rr].y, oy));
+            o.x = pipeline::rescale_accumulate_o(arith, o.x, alpha, pv[rr].x);
+            o.y = pipeline::rescale_accumulate_o(arith, o.y, alpha, pv[rr].y);
             *acc = o;
           }
         }

@@ -3,7 +3,7 @@
 //    written here with plain loops (FP32 fma chains, the warp butterflies as explicit arrays, the
 //    combine in the kernel's order), over S_q 1/4/16, GQA 1/4/8, D 64/128, ragged batches,
 //    causal masks, count / fixed / heuristic split plans, fma_halves and mma scores, FP16/BF16;
-//  - every stage exact: the plain double attention to ~1e-12;
+//  - every stage exact: the FP64 reference (references/fp64_attention.h) to ~1e-12;
 //  - the FlashAttention rule against the truth, and an excess near 1 (FP32 scores and P);
 //  - the split plan is the kernels' (kernels/cache/cache_plan.h) for the heuristic and counts;
 //  - batch invariance of the fixed plan; the registered configurations and mutants; attribution
@@ -23,6 +23,7 @@
 #include "core/pipeline/fp32_elementary.h"
 #include "experiments/register_all.h"
 #include "kernels/cache/cache_plan.h"
+#include "references/fp64_attention.h"
 
 using namespace attn;
 
@@ -135,33 +136,6 @@ AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64
   return out;
 }
 
-/// Plain attention in double (every stage exact).
-Tensor<double> plain_attention(const Problem& p, const AttentionInputs& in) {
-  Tensor<double> o(p.q_shape());
-  for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t h = 0; h < p.num_heads_q; ++h)
-      for (int64_t i = 0; i < p.seqlen_q; ++i) {
-        const int64_t kh = p.kv_head(h);
-        std::vector<double> s(static_cast<size_t>(p.keys_in_batch(b)), -INFINITY);
-        double mx = -INFINITY;
-        for (int64_t j = 0; j < p.keys_in_batch(b); ++j) {
-          if (!p.visible(b, i, j)) continue;
-          double dot = 0;
-          for (int64_t d = 0; d < p.head_dim; ++d) dot += in.q(b, i, h, d) * in.k(b, j, kh, d);
-          mx = std::max(mx, s[static_cast<size_t>(j)] = dot * p.scale());
-        }
-        if (mx == -INFINITY) continue;
-        double l = 0;
-        for (double& x : s) l += (x = std::exp(x - mx));
-        for (int64_t d = 0; d < p.head_dim; ++d) {
-          double acc = 0;
-          for (size_t j = 0; j < s.size(); ++j) acc += s[j] * in.v(b, static_cast<int64_t>(j), kh, d);
-          o(b, i, h, d) = acc / l;
-        }
-      }
-  return o;
-}
-
 /// A decode problem: B entries of ragged fills (capacity = the longest + 3), S_q new queries each.
 Problem decode_problem(DType dtype, int64_t d, int64_t sq, int64_t group, std::vector<int64_t> fills, int64_t heads_kv = 2) {
   Problem p;
@@ -232,11 +206,11 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
   CHECK(compared > 100'000);
 }
 
-TEST_CASE("decode emulator, every stage exact: the plain double attention", "[decode_emulator]") {
+TEST_CASE("decode emulator, every stage exact: the FP64 reference", "[decode_emulator]") {
   for (DType dtype : {DType::fp16, DType::bf16}) {
     Problem p = decode_problem(dtype, 64, 4, 4, {700, 3, 130});
     const AttentionInputs in = generate_inputs(p, InputSpec{});
-    const Tensor<double> plain = plain_attention(p, in);
+    const Tensor<double> plain = fp64_attention(p, in).o;
     for (int splits : {1, 5}) {
       const AttentionOutputs exact = emulate(p, in, decode_algorithm(SplitPlanKind::count, splits), PrecisionPolicy::all_exact());
       double scale = 0;
@@ -253,7 +227,7 @@ TEST_CASE("decode emulator: within the FlashAttention rule, error near the round
     InputSpec spec;
     spec.distribution = Distribution::outliers;
     const AttentionInputs in = generate_inputs(p, spec);
-    const Tensor<double> truth = plain_attention(p, in);
+    const Tensor<double> truth = fp64_attention(p, in).o;
     const AttentionOutputs base = registry.get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(p, in);
     const AttentionOutputs emu = emulate(p, in, decode_algorithm(SplitPlanKind::fixed_keys, 256));
     const double error = max_abs_diff(emu.o, truth), baseline = max_abs_diff(base.o, truth);
@@ -305,7 +279,7 @@ TEST_CASE("registered decode emulator configurations and mutants", "[decode_emul
     spec.seed = 9;
     const AttentionInputs in = generate_inputs(p, spec);
     CHECK(bits_differing(k.run(p, in).o, model_decode(p, in, 256, false).o) == 0);
-    const Tensor<double> truth = plain_attention(p, in);
+    const Tensor<double> truth = fp64_attention(p, in).o;
     const double baseline = max_abs_diff(registry.get("naive-" + dt).run(p, in).o, truth);
     const auto mutants = registry.select({.design = "emu", .dtype = dtype, .path = KernelPath::decode});
     int planted = 0;

@@ -183,3 +183,22 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   CHECK(bad.status != 0);
   CHECK_THAT(bad.output, Catch::Contains("--attribute-steps") && Catch::Contains("0..1"));
 }
+
+TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad plans refused") {
+  const auto r = attnscope("attribute --seqlen-q 1 --seqlen-k 3000 --heads 4:1 --dim 64 --decode splits:4 --no-order --json");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  CHECK(j["config"] == "decode.m64n64.split4");
+  CHECK(j["attribution"]["stages"]["p_cast"]["shapley_mse"].get<double>() == 0.0);  // P stays FP32
+  CHECK(j["attribution"]["dominant"] == "output rounding");
+  const auto mma = attnscope("attribute --seqlen-q 4 --seqlen-k 700 --heads 8:2 --dim 64 --decode fixed:256 --decode-qk mma --no-order");
+  CHECK(mma.status == 0);
+  CHECK_THAT(mma.output, Catch::Contains("decode.m64n64.mma.fixed256"));
+  const auto bad = attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode fixed:100");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Catch::Contains("multiple of 64"));
+  CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode sometimes").status == 2);
+  CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode splits:2 --precise").status == 2);
+  const auto no_gpu_bench = attnscope("bench --decode --prefill");
+  CHECK(no_gpu_bench.status == 2);  // the two modes exclude each other
+}
