@@ -78,7 +78,7 @@ fi
 if has bench; then
   : > "$OUT/bench.log"
   : > "$OUT/ours.jsonl"
-  for config in bulk bulk.paged16 bulk.paged256 bulk.fixed256 bulk.fp8 bulk1h cuda-cores cuda-cores.paged16; do
+  for config in bulk bulk.paged16 bulk.paged256 bulk.fixed256 bulk.fp8 bulk1h bulk1h.1cta cuda-cores cuda-cores.paged16; do
     t=$(left 40)
     if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
     echo "### attnscope bench --decode --cases $config --json (appended to ours.jsonl)" >> "$OUT/bench.log"

@@ -22,7 +22,8 @@ struct DecodeBenchCase {
 };
 
 /// The benchmark's configurations: bulk (heuristic split), bulk paged 16 / 256, bulk fixed 256-key
-/// split (batch-invariant), bulk FP8 cache, bulk one head per CTA (two CTAs per SM), CUDA cores.
+/// split (batch-invariant), bulk FP8 cache, bulk one head per CTA (two CTAs per SM, or one with
+/// deeper stages), CUDA cores (contiguous, paged 16).
 std::vector<DecodeBenchCase> decode_bench_cases();
 
 struct DecodeBenchShape {
