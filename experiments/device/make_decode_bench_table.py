@@ -42,8 +42,9 @@ def main():
     for mode in ("cold_tbps", "warm_tbps"):
         title = "cold (L2 flushed, median)" if mode == "cold_tbps" else "warm (back-to-back, mean)"
         print("### %s TB/s, %s\n" % (dtype.upper(), title))
-        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "bulk / cuDNN", "bulk / flash", "paged16 / bulk",
-                                       "paged256 / bulk", "fp8 / bulk (time)"]
+        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "bulk / cuDNN", "bulk / flash", "cuda-cores / cuDNN",
+                                       "paged16 / bulk", "paged256 / bulk", "cuda-cores paged16 / contiguous",
+                                       "fp8 / bulk (time)"]
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for key in sorted(set(ours) | set(peers)):
@@ -53,7 +54,9 @@ def main():
             time_ratio = "%.2f" % (fp8[mode.replace("tbps", "us")] / bulk[mode.replace("tbps", "us")]) if fp8 and bulk else "–"
             row = [str(key[0]), str(key[1])] + [cell(o.get(c), mode) for c in configs] + [
                 cell(flash, mode), cell(cudnn, mode), ratio(bulk, cudnn, mode), ratio(bulk, flash, mode),
-                ratio(o.get("bulk.paged16"), bulk, mode), ratio(o.get("bulk.paged256"), bulk, mode), time_ratio]
+                ratio(o.get("cuda-cores"), cudnn, mode), ratio(o.get("bulk.paged16"), bulk, mode),
+                ratio(o.get("bulk.paged256"), bulk, mode), ratio(o.get("cuda-cores.paged16"), o.get("cuda-cores"), mode),
+                time_ratio]
             print("| " + " | ".join(row) + " |")
         print()
     # Split plans of the bulk kernel (what the heuristic chose).

@@ -122,14 +122,12 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
   const int group = p.num_heads_q / p.num_heads_kv;
   const int rows_h = p.seqlen_q * group, rows4h = round_up4(rows_h), R4 = nh * rows4h, rows_real = nh * rows_h;
   const int split = blockIdx.x, hk0 = blockIdx.y * nh, b = blockIdx.z;
-  pipeline::Semantics declared;
-  declared.mask = p.mask;
-  const pipeline::Semantics sem = pipeline::plant_bug(declared, Traits::kMutant, p.cache_path, TILE);
-  const int keys = pipeline::semantic_keys(sem, p.seqlens_k ? p.seqlens_k[b] : p.capacity);
-  const int num_splits = pipeline::split_count(keys, p.keys_per_split);
+  static_assert(Traits::kTileKeys == kTileKeys, "the split plan's tile is decode_tile.cuh's");
+  const SplitKeys work = split_keys_of<Traits::kMutant>(p, b, split);
+  const pipeline::Semantics sem = work.sem;
+  const int keys = work.keys, num_splits = work.num_splits;
   if (split >= num_splits) return;  // the combine reads only this entry's splits
-  const pipeline::IndexRange<int> split_keys = pipeline::split_key_range(split, p.keys_per_split, keys);
-  const int key_begin = split_keys.begin, key_end = split_keys.end;
+  const int key_begin = work.begin, key_end = work.end;
   const int n_tiles = (key_end - key_begin + TILE - 1) / TILE;
 
   // Shared memory: [full barriers][empty barriers][stages: (K tile, V tile) x S][sP][sAlpha][sM][sL].

@@ -20,16 +20,27 @@ constexpr size_t bulk_smem_bytes(int heads, int stages) {
 
 template <class Traits>
 void launch_bulk_traits(const DecodeParams& p, cudaStream_t stream) {
-  static bool configured = false;  // opt in once to the largest dynamic shared memory a block may have
-  if (!configured) {
+  // Opt in once to the largest dynamic shared memory a block of this kernel may have: the
+  // per-block opt-in limit less the kernel's static shared memory (asking for the whole opt-in
+  // limit fails with cudaErrorInvalidValue as soon as the kernel has any static shared memory).
+  static size_t max_dynamic = 0;
+  if (max_dynamic == 0) {
     int device = 0, max_optin = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
-        cudaFuncSetAttribute(decode_bulk_kernel<Traits>, cudaFuncAttributeMaxDynamicSharedMemorySize, max_optin) != cudaSuccess)
-      throw Error("decode bulk: cannot opt in to dynamic shared memory");
-    configured = true;
+    cudaFuncAttributes attributes{};
+    cudaError_t e = cudaGetDevice(&device);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    if (e == cudaSuccess) e = cudaFuncGetAttributes(&attributes, decode_bulk_kernel<Traits>);
+    const int dynamic = max_optin - static_cast<int>(attributes.sharedSizeBytes);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(decode_bulk_kernel<Traits>, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic);
+    if (e != cudaSuccess)
+      throw Error(std::string("decode bulk: cannot opt in to ") + std::to_string(dynamic) + " bytes of dynamic shared memory: " +
+                  cudaGetErrorString(e));
+    max_dynamic = static_cast<size_t>(dynamic);
   }
   const size_t smem = bulk_smem_bytes<Traits>(p.heads_per_cta, p.stages);
+  if (smem > max_dynamic)
+    throw Error("decode bulk: " + std::to_string(smem) + " bytes of shared memory, above the " + std::to_string(max_dynamic) +
+                " a block of this kernel may have");
   decode_bulk_kernel<Traits><<<dim3(p.max_splits, p.num_heads_kv / p.heads_per_cta, p.batch), Traits::kThreads, smem, stream>>>(p);
 }
 

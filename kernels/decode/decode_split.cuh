@@ -73,15 +73,13 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
   const int split = blockIdx.x, hk = blockIdx.y / row_blocks, rb = blockIdx.y % row_blocks, b = blockIdx.z;
   const int row0 = rb * Traits::kRowsPerCta;
   const int rows = min(Traits::kRowsPerCta, p.seqlen_q * group - row0), rows4 = round_up4(rows);
-  // What this variant computes: the declared mask, or its planted bug (core/pipeline/semantics.h).
-  pipeline::Semantics declared;
-  declared.mask = p.mask;
-  const pipeline::Semantics sem = pipeline::plant_bug(declared, Traits::kMutant, p.cache_path, TILE);
-  const int keys = pipeline::semantic_keys(sem, p.seqlens_k ? p.seqlens_k[b] : p.capacity);
-  const int num_splits = pipeline::split_count(keys, p.keys_per_split);
+  // What this variant computes (the declared mask, or its planted bug) and this split's keys.
+  static_assert(Traits::kTileKeys == kTileKeys, "the split plan's tile is decode_tile.cuh's");
+  const SplitKeys work = split_keys_of<Traits::kMutant>(p, b, split);
+  const pipeline::Semantics sem = work.sem;
+  const int keys = work.keys, num_splits = work.num_splits;
   if (split >= num_splits) return;  // the combine reads only this entry's splits
-  const pipeline::IndexRange<int> split_keys = pipeline::split_key_range(split, p.keys_per_split, keys);
-  const int key_begin = split_keys.begin, key_end = split_keys.end;
+  const int key_begin = work.begin, key_end = work.end;
 
   extern __shared__ __align__(16) uint32_t smem_words[];
   uint32_t* sKV = smem_words;                                         // (stages, K|V, TILE, RW)

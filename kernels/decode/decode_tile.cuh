@@ -12,11 +12,35 @@
 #include "core/kernel_config.h"
 #include "core/pipeline/fp32_device.cuh"
 #include "core/pipeline/online_softmax.h"
+#include "core/pipeline/semantics.h"
+#include "core/pipeline/tile_plan.h"
 #include "kernels/decode/decode_combine.cuh"
+#include "kernels/decode/decode_launch.h"
 
 namespace attn::decode {
 
 inline constexpr int kTileKeys = 64;  ///< keys per tile, per online-softmax step
+
+/// What one CTA of split `split` of entry `b` reads: the semantics the variant computes (the
+/// declared mask, or its planted bug: core/pipeline/semantics.h), the entry's keys under them, its
+/// split count and this split's key range [begin, end) (empty past the last split).
+struct SplitKeys {
+  pipeline::Semantics sem;
+  int keys, num_splits, begin, end;
+};
+template <Mutant PlantedMutant>
+__device__ __forceinline__ SplitKeys split_keys_of(const DecodeParams& p, int b, int split) {
+  pipeline::Semantics declared;
+  declared.mask = p.mask;
+  SplitKeys w;
+  w.sem = pipeline::plant_bug(declared, PlantedMutant, p.cache_path, kTileKeys);
+  w.keys = pipeline::semantic_keys(w.sem, p.seqlens_k ? p.seqlens_k[b] : p.capacity);
+  w.num_splits = pipeline::split_count(w.keys, p.keys_per_split);
+  const pipeline::IndexRange<int> range = pipeline::split_key_range(split, p.keys_per_split, w.keys);
+  w.begin = range.begin;
+  w.end = range.end;
+  return w;
+}
 
 /// Online softmax of rows [0, rows4) of a tile: sP (rows4, 64) scores in, FP32 P out; sM, sL the
 /// running max and sum per row; sAlpha[r] this tile's rescale factor. Warp `warp` of `warps`

@@ -55,9 +55,11 @@ bool is_bulk(const Kernel& k) { return k.info.traits.at("kernel").rfind("bulk", 
 
 const Kernel& baseline_for(DType dtype) { return *all_kernels().find(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16"); }
 
+/// The GPU kernels of a path (not the emulator configurations of the same path: design "emu").
 std::vector<const Kernel*> path_kernels(KernelPath path, DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
-  for (const Kernel* k : all_kernels().select({.dtype = dtype, .head_dim = static_cast<int>(d), .path = path}))
+  const std::string design = path == KernelPath::decode ? "decode" : "chunked";
+  for (const Kernel* k : all_kernels().select({.design = design, .dtype = dtype, .head_dim = static_cast<int>(d), .path = path}))
     if ((k->info.mutant != Mutant::none) == mutants) out.push_back(k);
   return out;
 }
