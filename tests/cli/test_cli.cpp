@@ -146,7 +146,7 @@ TEST_CASE("incremental writes its report; bad input names the problem") {
   const auto ok = attnscope("incremental --device cpu --prefill 40 --steps 3 --heads 2:1 --dim 64 --no-mutants --out " + dir);
   CHECK(ok.status == 0);
   CHECK_THAT(ok.output, Catch::Contains("FP64 references (incremental vs full): bit-identical") &&
-                            Catch::Contains("emu.fp16.dany.m64n64.split4"));
+                            Catch::Contains("emu.fp16.dany.m64n64.decode-fixed256"));
   CHECK(std::filesystem::exists(dir + "/report.md"));
   CHECK(std::filesystem::exists(dir + "/results.json"));
   CHECK(std::filesystem::exists(dir + "/step_ulp_diff.dat"));
@@ -164,7 +164,7 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   const auto ok = attnscope("incremental --device cpu --prefill 66 --steps 5 --decode-chunk 2 --heads 2:1 --dim 64 --dtype bf16 "
                             "--attribute-steps last --mutants --out " + dir);
   REQUIRE(ok.status == 0);
-  CHECK_THAT(ok.output, Catch::Contains("emu.bf16.dany.m64n64.mutant-top-left-cache") && Catch::Contains("masking: top-left causal"));
+  CHECK_THAT(ok.output, Catch::Contains("emu.bf16.dany.m64n64.decode-fixed64.mutant-top-left-cache") && Catch::Contains("masking: top-left causal"));
   std::ifstream json_file(dir + "/results.json");
   const auto j = nlohmann::json::parse(json_file);
   REQUIRE(j["paths"].size() == 5);  // the correct decode path and the four emulator cache mutants
