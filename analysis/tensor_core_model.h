@@ -9,8 +9,11 @@
 //   MMA-Sim (Microsoft, 2025) for the same structure as a bit-accurate simulator.
 // What it is: plain functions (arrays in, float out) that the CPU emulator calls for every QK^T
 // and PV step, and that a standalone GPU program can call to compare against real mma.sync.
-// What it is not: a matrix library, or a model of FP8/TF32 paths or of other GPU generations
-// (the parameters are in one struct so such models are a different TensorCoreModel value).
+// What it is not: a matrix library, or a model of TF32 paths or of other GPU generations (the
+// parameters are in one struct so such models are a different TensorCoreModel value). FP8
+// (E4M3/E5M2) inputs enter through mma_dot_fp8; wgmma (sm_90a) is probed against this same model
+// family by kernels/probes/wgmma_probe.cu (negative extra_alignment_bits model an accumulation
+// narrower than FP32, the reported behaviour of Hopper's FP8 path).
 // Every parameter below is a claim about the hardware; the GPU engineer's 10^6-dot-product
 // comparison against mma.sync is what confirms or corrects it (DESIGN.md: a mismatch is a finding).
 #pragma once
@@ -59,7 +62,7 @@ struct TensorCoreModel {
   /// matches the H100 on all 262,144 FP16 test dots with subnormal inputs, without it 0.7% differ.
   int input_min_exponent = -14;
 
-  /// Throws attn::Error naming the out-of-range field (group_size 1..64, extra bits 0..20).
+  /// Throws attn::Error naming the out-of-range field (group_size 1..64, extra bits -20..20).
   void validate() const;
   /// The H100 FP16/BF16 -> FP32 model used by the emulator.
   static TensorCoreModel h100() { return {}; }
@@ -79,6 +82,9 @@ struct TensorCoreModel {
   /// Limits keep the aligned integer sum below 2^53 (65 terms of < 2^(24+20) each): exact in double.
   static constexpr int kMaxGroupSize = 64;
   static constexpr int kMaxExtraAlignmentBits = 20;
+  /// Negative extra bits keep fewer than 24 bits below the alignment reference (an accumulator
+  /// narrower than FP32 inside the multi-term add).
+  static constexpr int kMinExtraAlignmentBits = -20;
 };
 
 /// One multi-term step: c + sum_{t<n} a[t]*b[t] with n <= model.group_size, modelled as the
@@ -97,6 +103,18 @@ double tc_dot(const double* a, const double* b, int k, double c, const TensorCor
 /// c is the FP32 accumulator; returns the modelled FP32 result of the k-long MMA chain.
 float mma_dot(const uint16_t* a, const uint16_t* b, int k, float c, DType dtype,
               const TensorCoreModel& model = TensorCoreModel::h100());
+
+/// The FP8 formats of Hopper's tensor cores (OCP FP8): E4M3 (bias 7, no infinities, S.1111.111
+/// is NaN, max 448) and E5M2 (bias 15, IEEE-style infinities and NaNs).
+enum class Fp8Format : uint8_t { e4m3, e5m2 };
+/// Exact value of an FP8 bit pattern (subnormals included; NaN as quiet NaN): core/float_format's
+/// kE4M3 / kE5M2.
+double decode_fp8(uint8_t bits, Fp8Format format);
+/// Exponent of the smallest normal FP8 number (E4M3: -6, E5M2: -14): a subnormal's nominal exponent.
+inline int fp8_min_exponent(Fp8Format format) { return format == Fp8Format::e4m3 ? -6 : -14; }
+/// Like mma_dot for FP8 inputs (both operands of `format`): the modelled FP32 result of the
+/// k-long chain of model.group_size-term steps.
+float mma_dot_fp8(const uint8_t* a, const uint8_t* b, int k, float c, Fp8Format format, const TensorCoreModel& model);
 
 /// FP32 rounding toward zero of a double (the model's final step; exposed for tests).
 inline float round_toward_zero_fp32(double x) {

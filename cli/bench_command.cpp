@@ -1,6 +1,7 @@
 // bench_command.cpp: `attnscope bench` — `--prefill` (the default) times the compiled prefill
-// variants (default tiles and the precise mode unless --kernels says otherwise) on the benchmark shapes of issue 4 with CUDA
-// events, after checking each once against the GPU FP64 truth within the FlashAttention rule.
+// variants, FA2 and Hopper (fa3), default tiles and the precise mode unless --kernels says
+// otherwise, on the benchmark shapes of issue 4 with CUDA events, after checking each once against
+// the GPU FP64 truth within the FlashAttention rule.
 // Writes a table to stdout and one JSON object per measurement to --json. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
 // experiments/device/make_prefill_report.py joins the two. `--decode` is cli/bench_decode.cpp's.
@@ -23,6 +24,7 @@
 #include <cmath>
 
 #include "core/generators.h"
+#include "kernels/hopper/hopper_variants.h"
 #include "kernels/prefill_bench.h"
 #include "kernels/prefill_variants.h"
 #include "kernels/register_gpu_kernels.h"
@@ -64,7 +66,12 @@ void run_bench(const BenchOptions& opt) {
   if (opt.causal == "both" || opt.causal == "on") causal_modes.push_back(true);
   if (causal_modes.empty()) throw Error("attnscope bench: --causal must be on, off or both, not " + opt.causal);
   std::printf("%-34s %-5s %4s %6s %6s %6s %10s %9s\n", "kernel", "dtype", "d", "batch", "seqlen", "causal", "median_ms", "TFLOP/s");
-  for (const PrefillVariant& v : prefill_variants()) {
+  // FA2 (mma.sync) and Hopper (fa3: wgmma, TMA, warp-specialized) variants, timed in one run.
+  std::vector<std::pair<const PrefillVariant*, const char*>> candidates;
+  for (const PrefillVariant& v : prefill_variants()) candidates.push_back({&v, "fa2"});
+  for (const HopperVariant& h : hopper_prefill_variants()) candidates.push_back({&h.base, "fa3"});
+  for (const auto& [vp, family] : candidates) {
+    const PrefillVariant& v = *vp;
     if (v.algorithm.mutant != Mutant::none) continue;
     const bool selected = opt.kernels == "default" ? (v.is_default || (v.algorithm.p_cast == PCastMode::split_hi_lo))
                                                   : glob_match(opt.kernels, v.name);
@@ -106,7 +113,8 @@ void run_bench(const BenchOptions& opt) {
                     static_cast<long long>(pr.batch), s, causal ? "yes" : "no", t.median_ms, t.tflops);
         std::fflush(stdout);
         if (json) {
-          nlohmann::json row = {{"impl", v.name}, {"precise", v.algorithm.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
+          nlohmann::json row = {{"impl", v.name}, {"family", family}, {"default", v.is_default},
+                                {"precise", v.algorithm.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
                                 {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", opt.heads},
                                 {"causal", causal}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
                                 {"iterations", t.iterations}, {"tflops", t.tflops}, {"gpu", gpu_description()},

@@ -8,10 +8,10 @@ if(NOT Python3_Interpreter_FOUND)
   message(FATAL_ERROR "attnscope: error: Python >= 3.11 (tomllib) is needed to check kernels/generated/ "
                       "against kernels/variants.toml (apt-get install python3)")
 endif()
-file(GLOB _generated ${CMAKE_SOURCE_DIR}/kernels/generated/* ${CMAKE_SOURCE_DIR}/analysis/generated/*)
+file(GLOB _generated ${PROJECT_SOURCE_DIR}/kernels/generated/* ${PROJECT_SOURCE_DIR}/analysis/generated/*)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-             ${CMAKE_SOURCE_DIR}/kernels/variants.toml ${CMAKE_SOURCE_DIR}/kernels/generate_instantiations.py ${_generated})
-execute_process(COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/kernels/generate_instantiations.py --check
+             ${PROJECT_SOURCE_DIR}/kernels/variants.toml ${PROJECT_SOURCE_DIR}/kernels/generate_instantiations.py ${_generated})
+execute_process(COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/kernels/generate_instantiations.py --check
                 RESULT_VARIABLE _stale ERROR_VARIABLE _stale_message)
 if(NOT _stale EQUAL 0)
   message(FATAL_ERROR "${_stale_message}")

@@ -32,4 +32,11 @@ struct NonFiniteError : Error {
   using Error::Error;
 };
 
+/// A kernel declined a problem when asked to run it (an external worker answering "invalid":
+/// e.g. a backend without a key-length mask). Sweeps store the point as INVALID with this reason,
+/// never as a pass and never as an error.
+struct KernelDeclinedError : Error {
+  using Error::Error;
+};
+
 }  // namespace attn

@@ -5,13 +5,12 @@
 
 #include <string>
 
+#include "core/io_npy.h"
 #include "core/io_safetensors.h"
 
 namespace attn {
 
 TensorFile read_npz(const std::string& path);
 TensorFile parse_npz(const std::string& bytes, const std::string& origin);
-/// One .npy payload (header + data) into a tensor; `origin` names it in errors.
-NamedTensor parse_npy(const std::string& bytes, const std::string& origin);
 
 }  // namespace attn

@@ -13,12 +13,12 @@ namespace attn {
 
 /// A selection by typed metadata (KernelInfo); an unset field matches everything.
 struct KernelQuery {
-  std::optional<std::string> design;  ///< "fa2", "decode", "chunked", "emu"
-  std::optional<DType> dtype;
-  std::optional<int> head_dim;        ///< matches kernels of this head dim and those of any (0)
-  std::optional<KernelPath> path;
-  std::optional<Mutant> mutant;       ///< Mutant::none: correct kernels only
-  std::optional<int> num_splits;      ///< split-KV partitions of the emulated algorithm
+  std::optional<std::string> design = std::nullopt;  ///< "fa2", "decode", "chunked", "emu"
+  std::optional<DType> dtype = std::nullopt;
+  std::optional<int> head_dim = std::nullopt;        ///< matches kernels of this head dim and those of any (0)
+  std::optional<KernelPath> path = std::nullopt;
+  std::optional<Mutant> mutant = std::nullopt;       ///< Mutant::none: correct kernels only
+  std::optional<int> num_splits = std::nullopt;      ///< split-KV partitions of the emulated algorithm
   bool default_only = false;          ///< only is_default variants
   bool matches(const KernelInfo& info) const;
 };

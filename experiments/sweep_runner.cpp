@@ -4,6 +4,8 @@
 
 #include "analysis/metrics.h"
 #include "core/errors.h"
+#include "experiments/external/external_kernel.h"
+#include "experiments/external/judgement.h"
 
 namespace attn {
 
@@ -68,7 +70,15 @@ nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& o
   return j;
 }
 
-SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsDb& db, const SweepOptions& opt) {
+SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, ResultsDb& db, const SweepOptions& opt) {
+  // [[external]] kernels join a copy of the registry for this sweep: each worker starts at its
+  // first point and stops when the sweep returns (experiments/external/external_kernel.h).
+  Registry with_external;
+  if (!spec.externals.empty()) {
+    with_external = base_registry;
+    register_external_kernels(with_external, spec.externals);
+  }
+  const Registry& registry = spec.externals.empty() ? base_registry : with_external;
   if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
     throw Error("shard " + std::to_string(opt.shard_index) + "/" + std::to_string(opt.shard_count) +
                 " is not valid (need 0 <= index < count)");
@@ -125,9 +135,15 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsD
         }
         const AttentionOutputs out = kernel.run(point.problem, shared->inputs);
         row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
+        if (!out.run_info.empty()) row.metrics["run_info"] = out.run_info;
+        if (spec.diagnosis)
+          row.metrics["diagnosis"] = diagnosis_json(diagnose(point.problem, shared->inputs, out.o, out.out_dtype));
         if (spec.attribution && opt.attribute)
           row.attribution = opt.attribute(kernel, point.problem, shared->inputs, shared->truth);
       }
+    } catch (const KernelDeclinedError& e) {
+      row.status = "invalid";
+      row.message = e.what();
     } catch (const std::exception& e) {
       row.status = "error";
       row.message = e.what();

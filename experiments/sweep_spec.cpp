@@ -3,11 +3,13 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 
 #include "core/errors.h"
+#include "experiments/external/external_spec_toml.h"
 
 namespace attn {
 namespace {
@@ -66,7 +68,7 @@ SweepSpec parse_sweep_spec_text(const std::string& text, const std::string& orig
   if (!sweep) throw Error("sweep '" + origin + "' has no [sweep] table");
   static const char* kKnownKeys[] = {"name", "kernels", "gpu_kernels", "dtypes", "batch", "seqlen_q", "seqlen_k",
                                      "cache_depth", "heads", "head_dim", "masks", "distributions", "seeds",
-                                     "attribution", "allow_masked_rows"};
+                                     "attribution", "allow_masked_rows", "diagnosis"};
   for (const auto& [k, _] : *sweep) {
     bool known = false;
     for (const char* name : kKnownKeys) known = known || k.str() == name;
@@ -112,6 +114,11 @@ SweepSpec parse_sweep_spec_text(const std::string& text, const std::string& orig
   for (int64_t s : read_sizes(*sweep, "seeds", origin, {0}, 0)) spec.seeds.push_back(static_cast<uint64_t>(s));
   spec.attribution = sweep->get("attribution") ? sweep->get("attribution")->value_or(true) : true;
   spec.allow_masked_rows = sweep->get("allow_masked_rows") ? sweep->get("allow_masked_rows")->value_or(false) : false;
+  spec.diagnosis = sweep->get("diagnosis") ? sweep->get("diagnosis")->value_or(false) : false;
+  // [[external]] kernels; "{spec_dir}" in their commands is the sweep file's folder.
+  const std::filesystem::path spec_path(origin);
+  spec.externals = parse_external_kernels(
+      root, origin, spec_path.has_parent_path() ? std::filesystem::absolute(spec_path).parent_path().string() : "");
   return spec;
 }
 

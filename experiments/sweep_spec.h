@@ -10,6 +10,7 @@
 #include "core/generators.h"
 #include "core/problem.h"
 #include "core/registry.h"
+#include "experiments/external/external_spec.h"
 
 namespace attn {
 
@@ -29,6 +30,10 @@ struct SweepSpec {
   std::vector<uint64_t> seeds{0};
   bool attribution = true;                ///< Shapley attribution for emulator kernels
   bool allow_masked_rows = false;         ///< run problems with fully masked rows (else INVALID)
+  bool diagnosis = false;                 ///< semantic diagnosis of every output, stored with the row
+  /// `[[external]]` kernels (experiments/external/): registered for this sweep only, usable in
+  /// `kernels` / `gpu_kernels` like any registered name.
+  std::vector<ExternalKernelSpec> externals;
 };
 
 struct SweepPoint {

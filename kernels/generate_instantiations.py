@@ -5,6 +5,8 @@ writes
   kernels/generated/fa2_<dtype>_d<D>[_mutants].cu   prefill template instantiations, one file per
                                                    group so that -j2 compiles two groups at once
   kernels/generated/prefill_variant_table.cu        the prefill variants (name, typed traits, launcher)
+  kernels/generated/fa3_<dtype>_d<D>[_mutants].cu   Hopper (sm_90a) prefill instantiations, same grouping
+  kernels/generated/hopper_variant_table.cu         the Hopper prefill variants
   kernels/generated/cache_variant_table.cpp         the decode and chunked-prefill variants
   analysis/generated/emulator_variant_table.cpp     the emulator configurations and mutants
 Every name is made here and nowhere else. Run from anywhere:
@@ -81,18 +83,25 @@ def ident(text):
     return "launch_" + text.replace(".", "_").replace("-", "_")
 
 
-def write_fa2(t):
-    vs = list(fa2_variants(t))
+def instantiation_files(vs, family, include, launcher, traits, variant_name):
+    """One .cu per (dtype, head dim, mutants) group of a prefill family: its launch_* functions."""
     groups = {}
     for v in vs:
         groups.setdefault((v["dtype"], v["d"], bool(v["mutant"])), []).append(v)
     files = {}
     for (dt, d, mut), group in groups.items():
-        text = HEADER + '#include "kernels/prefill/fa2_forward.cuh"\n\nnamespace attn {\n'
+        text = HEADER + f'#include "{include}"\n\nnamespace attn {{\n'
         for v in group:
-            text += (f"void {ident(fa2_name(v))}(const PrefillParams& p, void* stream) {{\n"
-                     f"  fa2::launch_fa2_forward<{fa2_traits(v)}>(p, static_cast<cudaStream_t>(stream));\n}}\n")
-        files[f"kernels/generated/fa2_{dt}_d{d}{'_mutants' if mut else ''}.cu"] = text + "}  // namespace attn\n"
+            text += (f"void {ident(variant_name(v))}(const PrefillParams& p, void* stream) {{\n"
+                     f"  {launcher}<{traits(v)}>(p, static_cast<cudaStream_t>(stream));\n}}\n")
+        files[f"kernels/generated/{family}_{dt}_d{d}{'_mutants' if mut else ''}.cu"] = text + "}  // namespace attn\n"
+    return files
+
+
+def write_fa2(t):
+    vs = list(fa2_variants(t))
+    files = instantiation_files(vs, "fa2", "kernels/prefill/fa2_forward.cuh", "fa2::launch_fa2_forward", fa2_traits,
+                                fa2_name)
     text = HEADER + '#include "kernels/prefill_variants.h"\n#include "kernels/tile_traits.h"\n\nnamespace attn {\n'
     for v in vs:
         text += f"void {ident(fa2_name(v))}(const PrefillParams& p, void* stream);\n"
@@ -104,6 +113,57 @@ def write_fa2(t):
     text += "  };\n  return table;\n}\n}  // namespace attn\n"
     files["kernels/generated/prefill_variant_table.cu"] = text
     return files, vs
+
+
+def fa3_variants(t):
+    f = t["fa3"]
+    for dt in t["dtypes"]:
+        for dkey, tiles in f["tiles"].items():
+            d = int(dkey[1:])
+            stages = dict((tile, st) for tile, st in tiles)
+            for idx, (tile, st) in enumerate(tiles):
+                yield dict(dtype=dt, d=d, tile=tile, stages=st, variant="", mutant="", default=idx == 0)
+            for v in f["default_tile_variants"].get(dkey, []):
+                yield dict(dtype=dt, d=d, tile=tiles[0][0], stages=tiles[0][1], variant=v, mutant="", default=False)
+            if d in f["mutant_head_dims"]:
+                if f["mutant_tile"] not in stages:
+                    raise SystemExit(f"variants.toml: [fa3] mutant_tile {f['mutant_tile']} is not a d{d} tile")
+                for m in f["mutants"]:
+                    yield dict(dtype=dt, d=d, tile=f["mutant_tile"], stages=stages[f["mutant_tile"]], variant="",
+                               mutant=m, default=False)
+
+
+def fa3_traits(v):
+    bm, bn = tile_of(v["tile"])
+    if bm % 64:
+        raise SystemExit(f"variants.toml: [fa3] tile {v['tile']}: BLOCK_M is 64 rows per consumer warpgroup")
+    if v["variant"] not in ("", "precise", "noping"):
+        raise SystemExit(f"variants.toml: [fa3] unknown variant '{v['variant']}' (known: precise, noping)")
+    pcast = "split_hi_lo" if v["variant"] == "precise" else "input_dtype"
+    ping = "false" if v["variant"] == "noping" else "true"
+    return (f"hopper::HopperTraits<{dtype_enum(v['dtype'])}, {v['d']}, {bn}, {bm // 64}, {v['stages']}, "
+            f"PCastMode::{pcast}, 0, {mutant_enum(v['mutant'])}, {ping}, true>")
+
+
+def fa3_name(v):
+    return name("fa3", v["dtype"], v["d"], v["tile"], v["variant"], v["mutant"])
+
+
+def write_fa3(t):
+    vs = list(fa3_variants(t))
+    files = instantiation_files(vs, "fa3", "kernels/hopper/forward_kernel.cuh", "hopper::launch_fa3_forward",
+                                fa3_traits, fa3_name)
+    text = HEADER + '#include "kernels/hopper/hopper_variants.h"\n\nnamespace attn {\n'
+    for v in vs:
+        text += f"void {ident(fa3_name(v))}(const PrefillParams& p, void* stream);\n"
+    text += ("\nconst std::vector<HopperVariant>& hopper_prefill_variants() {\n"
+             "  static const std::vector<HopperVariant> table = {\n")
+    for v in vs:
+        text += (f'      hopper_variant<{fa3_traits(v)}>("{fa3_name(v)}", {"true" if v["default"] else "false"}, '
+                 f'&{ident(fa3_name(v))}),\n')
+    text += "  };\n  return table;\n}\n}  // namespace attn\n"
+    files["kernels/generated/hopper_variant_table.cu"] = text
+    return files
 
 
 def split_fields(variant):
@@ -208,12 +268,13 @@ def write_emu(t):
 def generate():
     with open(TABLE, "rb") as f:
         t = tomllib.load(f)
-    for section, key in (("fa2", "mutants"), ("decode", "mutants"), ("chunked", "mutants"), ("emu", "mutants"),
-                         ("emu", "decode_mutants")):
+    for section, key in (("fa2", "mutants"), ("fa3", "mutants"), ("decode", "mutants"), ("chunked", "mutants"),
+                         ("emu", "mutants"), ("emu", "decode_mutants")):
         for m in t[section][key]:
             if m not in MUTANTS:
                 raise SystemExit(f"variants.toml: [{section}] unknown mutant '{m}' (known: {', '.join(MUTANTS)})")
     files, fa2 = write_fa2(t)
+    files.update(write_fa3(t))
     files.update(write_cache(t, fa2))
     files.update(write_emu(t))
     return files

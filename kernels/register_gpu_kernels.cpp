@@ -1,7 +1,8 @@
-// register_gpu_kernels.cpp: adds every compiled prefill variant (kernels/prefill_variants.h) and
-// its GPU mutants to the registry, with a host run() that uploads the quantized inputs as
-// FP16/BF16 bits, poisons the outputs (NaN) so an unwritten element cannot pass, launches and
-// copies back. Without CUDA: registers nothing and says why. Not the kernels themselves.
+// register_gpu_kernels.cpp: adds every compiled prefill variant (kernels/prefill_variants.h: FA2;
+// kernels/hopper/hopper_variants.h: the sm_90a FA3-style kernels) and its GPU mutants to the
+// registry, with a host run() that uploads the quantized inputs as FP16/BF16 bits, poisons the
+// outputs (NaN) so an unwritten element cannot pass, launches and copies back. Without CUDA:
+// registers nothing and says why. Not the kernels themselves.
 #include "kernels/register_gpu_kernels.h"
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -18,6 +19,8 @@
 #include "core/half.h"
 #include "kernels/device_buffer.h"
 #include "kernels/gpu_variant_info.h"
+#include "kernels/hopper/hopper_variants.h"
+#include "kernels/hopper/launch_support.h"
 #include "kernels/prefill_variants.h"
 #endif
 
@@ -68,36 +71,67 @@ AttentionOutputs run_prefill(const PrefillVariant& v, const Problem& pr, const A
   return download_outputs(dout, dlse, pr);
 }
 
+/// The registry entry of a compiled prefill variant of `design` ("fa2" or "fa3"): typed
+/// metadata, description and the display traits both designs share.
+Kernel make_prefill_kernel(const PrefillVariant& v, const char* design, const std::string& description) {
+  const AlgorithmConfig& a = v.algorithm;
+  Kernel kernel;
+  set_gpu_variant_info(kernel.info, v.name, design, v.dtype, v.head_dim, KernelPath::full, a.mutant, v.is_default, a);
+  kernel.info.description = description + ", " + std::string(dtype_name(v.dtype)) + " d" + std::to_string(v.head_dim) +
+                            (a.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
+                            (a.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
+                            (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");
+  auto& t = kernel.info.traits;
+  t["dtype"] = std::string(dtype_name(v.dtype));
+  t["head_dim"] = std::to_string(v.head_dim);
+  t["block_m"] = std::to_string(a.tiles.block_m);
+  t["block_n"] = std::to_string(a.tiles.block_n);
+  t["exp"] = "ex2.approx.ftz, scale*log2e folded into one fma";
+  t["p_cast"] = a.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
+  t["rescale_threshold_log2"] = std::to_string(static_cast<int>(a.rescale_threshold_log2));
+  t["kv_order"] = "forward";
+  t["mutant"] = mutant_name(a.mutant);
+  t["default"] = v.is_default ? "true" : "false";
+  const PrefillVariant* vp = &v;
+  kernel.invalid_reason = [vp](const Problem& pr) { return prefill_invalid_reason(*vp, pr); };
+  kernel.run = [vp](const Problem& pr, const AttentionInputs& in) { return run_prefill(*vp, pr, in); };
+  return kernel;
+}
+
 }  // namespace
 
 void register_gpu_kernels(Registry& registry) {
   for (const PrefillVariant& v : prefill_variants()) {
-    const AlgorithmConfig& a = v.algorithm;
-    Kernel kernel;
-    set_gpu_variant_info(kernel.info, v.name, "fa2", v.dtype, v.head_dim, KernelPath::full, a.mutant, v.is_default, a);
-    kernel.info.description = std::string("FA2 prefill (mma.sync m16n8k16, cp.async x2), ") + std::string(dtype_name(v.dtype)) +
-                              " d" + std::to_string(v.head_dim) +
-                              (a.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
-                              (a.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
-                              (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");
+    Kernel kernel = make_prefill_kernel(v, "fa2", "FA2 prefill (mma.sync m16n8k16, cp.async x2)");
     auto& t = kernel.info.traits;
-    t["dtype"] = std::string(dtype_name(v.dtype));
-    t["head_dim"] = std::to_string(v.head_dim);
-    t["block_m"] = std::to_string(a.tiles.block_m);
-    t["block_n"] = std::to_string(a.tiles.block_n);
-    t["warps"] = std::to_string(a.tiles.block_m / 16);
+    t["warps"] = std::to_string(v.algorithm.tiles.block_m / 16);
     t["stages"] = "2";
     t["min_blocks_per_sm"] = std::to_string(v.min_blocks_per_sm);
     t["mma"] = "mma.sync.m16n8k16";
-    t["exp"] = "ex2.approx.ftz, scale*log2e folded into one fma";
-    t["p_cast"] = a.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
-    t["rescale_threshold_log2"] = std::to_string(static_cast<int>(a.rescale_threshold_log2));
-    t["kv_order"] = "forward";
-    t["mutant"] = mutant_name(a.mutant);
-    t["default"] = v.is_default ? "true" : "false";
-    const PrefillVariant* vp = &v;
-    kernel.invalid_reason = [vp](const Problem& pr) { return prefill_invalid_reason(*vp, pr); };
-    kernel.run = [vp](const Problem& pr, const AttentionInputs& in) { return run_prefill(*vp, pr, in); };
+    registry.add(std::move(kernel));
+  }
+  // ---- Hopper (sm_90a): FA3-style, kernels/hopper/ ---------------------------------------------
+  for (const HopperVariant& h : hopper_prefill_variants()) {
+    Kernel kernel = make_prefill_kernel(
+        h.base, "fa3", "FA3-style prefill (TMA, wgmma, warp-specialized" + std::string(h.ping_pong ? ", ping-pong" : "") + ")");
+    auto& t = kernel.info.traits;
+    t["warps"] = std::to_string(4 * (1 + h.consumer_warpgroups));
+    t["stages"] = std::to_string(h.stages);
+    t["consumer_warpgroups"] = std::to_string(h.consumer_warpgroups);
+    t["ping_pong"] = h.ping_pong ? "true" : "false";
+    t["intra_warpgroup_overlap"] = h.intra_overlap ? "true" : "false";
+    t["mma"] = "wgmma.m64nNk16 (QK^T: A, B shared; PV: P in registers)";
+    t["loads"] = "TMA 128B swizzle, persistent CTAs";
+    const PrefillVariant* vp = &h.base;
+    kernel.run = [vp](const Problem& pr, const AttentionInputs& in) {
+      try {
+        return run_prefill(*vp, pr, in);
+      } catch (const Error& e) {  // a deadlocked barrier wait says where before the context died
+        const std::string watchdog = hopper::watchdog_message();
+        if (watchdog.empty()) throw;
+        throw Error(std::string(e.what()) + " (" + watchdog + ")");
+      }
+    };
     registry.add(std::move(kernel));
   }
 }

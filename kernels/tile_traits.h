@@ -9,6 +9,19 @@
 
 namespace attn {
 
+/// The typed runtime form of a prefill variant's knobs (forward KV order, no split): what
+/// PrefillTraits::algorithm() and the Hopper HopperTraits::algorithm() return.
+constexpr AlgorithmConfig prefill_algorithm(int block_m, int block_n, PCastMode p_cast, int rescale_threshold_log2,
+                                            Mutant mutant) {
+  AlgorithmConfig a;
+  a.tiles.block_m = block_m;
+  a.tiles.block_n = block_n;
+  a.p_cast = p_cast;
+  a.rescale_threshold_log2 = static_cast<float>(rescale_threshold_log2);
+  a.mutant = mutant;
+  return a;
+}
+
 /// One prefill variant. Each warp owns 16 query rows (one m16n8k16 row block).
 template <DType Elem, int HeadDim, int BlockM, int BlockN, PCastMode PCast = PCastMode::input_dtype,
           int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none, int MinBlocksPerSm = 1>
@@ -35,13 +48,7 @@ struct PrefillTraits {
 
   /// The same knobs as the emulator's runtime configuration (forward KV order, no split).
   static constexpr AlgorithmConfig algorithm() {
-    AlgorithmConfig a;
-    a.tiles.block_m = BlockM;
-    a.tiles.block_n = BlockN;
-    a.p_cast = PCast;
-    a.rescale_threshold_log2 = static_cast<float>(RescaleThresholdLog2);
-    a.mutant = PlantedMutant;
-    return a;
+    return prefill_algorithm(BlockM, BlockN, PCast, RescaleThresholdLog2, PlantedMutant);
   }
 
   static_assert(Elem == DType::fp16 || Elem == DType::bf16, "FP16 or BF16 tensor-core operands");

@@ -45,7 +45,15 @@ struct KernelSummary {
   std::map<std::string, double> category_share_sum;  // attribution: sum of rmse^2 shares
   int attributed = 0;
   std::vector<double> ulp_histogram;
+  std::map<std::string, int> diagnoses;  // diagnosis of each output (sweeps with diagnosis = true)
 };
+
+/// "diagnosed: masking 12, no semantic bug 48" over a kernel's points (empty when none diagnosed).
+std::string diagnosis_counts(const KernelSummary& k) {
+  std::string s;
+  for (const auto& [what, n] : k.diagnoses) s += (s.empty() ? "diagnosed: " : ", ") + what + " " + std::to_string(n);
+  return s;
+}
 
 std::string verdict(const KernelSummary& k) {
   if (k.ok == 0) return k.errors ? "ERROR" : "INVALID";
@@ -129,6 +137,11 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
       const auto h = r.metrics["kernel"]["ulp_histogram"].get<std::vector<double>>();
       if (k.ulp_histogram.size() < h.size()) k.ulp_histogram.resize(h.size(), 0.0);
       for (size_t i = 0; i < h.size(); ++i) k.ulp_histogram[i] += h[i];
+    }
+    if (r.metrics.contains("diagnosis") && r.metrics["diagnosis"].is_object()) {
+      const auto& d = r.metrics["diagnosis"];
+      const std::string category = d.value("category", "");
+      ++k.diagnoses[category.empty() ? d.value("verdict", "?") : category];
     }
     if (r.attribution.is_object() && r.attribution.contains("categories")) {
       ++k.attributed;
@@ -258,6 +271,7 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
     double best = -1;
     for (const auto& [c, v] : k.category_share_sum)
       if (v > best) { best = v; cause = c + " (" + fmt(100.0 * v / std::max(1, k.attributed), 2) + "%)"; }
+    if (k.attributed == 0 && !k.diagnoses.empty()) cause = diagnosis_counts(k);
     md << "| `" << kname << "` | " << k.family << " | " << verdict(k) << " | " << k.fa_pass << "/" << k.fa_checked
        << " | " << fmt(k.worst_max_abs) << " | " << k.worst_where << " | " << fmt(k.worst_ulp) << " | "
        << fmt(median(k.excess)) << " / " << fmt(k.worst_excess) << " | " << cause << " |\n";

@@ -9,6 +9,8 @@ packages=(
   libcli11-dev catch2 nlohmann-json3-dev libsqlite3-dev libtomlplusplus-dev
   gnuplot-nox sqlite3
   python3  # kernels/generate_instantiations.py --check at configure (tomllib: Python >= 3.11)
+  # the attnscope Python package and the [[external]] NumPy workers / pytest example
+  pybind11-dev python3-dev python3-numpy python3-pytest
 )
 
 missing=()

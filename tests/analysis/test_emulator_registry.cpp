@@ -13,7 +13,7 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
   Registry registry;
   register_emulator_kernels(registry);
   for (const char* dt : {"fp16", "bf16"}) {
-    for (const char* v : {"m64n64", "m128n64", "m64n64.split4", "m64n64.precise"}) {
+    for (const char* v : {"m64n64", "m128n64", "m128n128", "m64n64.split4", "m64n64.precise", "m128n128.precise"}) {
       const Kernel& k = registry.get(std::string("emu.") + dt + ".dany." + v);
       CHECK(k.info.family == "emulator");
       CHECK(k.info.design == "emu");
@@ -23,6 +23,12 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
       CHECK(k.info.is_default == (std::string(v) == "m64n64"));
       CHECK(k.info.planted_bug.empty());
       CHECK_FALSE(k.info.needs_gpu);
+    }
+    for (const char* v : {"m128n128", "m128n128.precise"}) {  // the Hopper fa3 tile
+      const Kernel& k = registry.get(std::string("emu.") + dt + ".dany." + v);
+      CHECK(k.info.algorithm->tiles.block_m == 128);
+      CHECK(k.info.algorithm->tiles.block_n == 128);
+      CHECK(k.info.algorithm->p_cast == (std::string(v) == "m128n128" ? PCastMode::input_dtype : PCastMode::split_hi_lo));
     }
   }
   int mutants = 0;

@@ -119,3 +119,39 @@ TEST_CASE("tensor core: model parameters are validated with a message", "[tensor
   const uint16_t x[] = {0};
   CHECK_THROWS_WITH(mma_dot(x, x, 1, 0.0f, DType::fp32), Catch::Contains("fp16 or bf16"));
 }
+
+TEST_CASE("tensor core: FP8 decoding (E4M3, E5M2) on every code", "[tensor_core][fp8]") {
+  // Known values built from integers (OCP FP8): E4M3 max 448 = 1.75 * 2^8, min subnormal 2^-9,
+  // min normal 2^-6, S.1111.111 NaN; E5M2 max 57344 = 1.75 * 2^15, infinity 0x7C, min subnormal 2^-16.
+  CHECK(decode_fp8(0x7E, Fp8Format::e4m3) == 448.0);
+  CHECK(decode_fp8(0x01, Fp8Format::e4m3) == std::ldexp(1, -9));
+  CHECK(decode_fp8(0x08, Fp8Format::e4m3) == std::ldexp(1, -6));
+  CHECK(decode_fp8(0x38, Fp8Format::e4m3) == 1.0);
+  CHECK(decode_fp8(0xB8, Fp8Format::e4m3) == -1.0);
+  CHECK(std::isnan(decode_fp8(0x7F, Fp8Format::e4m3)));
+  CHECK(std::isnan(decode_fp8(0xFF, Fp8Format::e4m3)));
+  CHECK(decode_fp8(0x7B, Fp8Format::e5m2) == 57344.0);
+  CHECK(std::isinf(decode_fp8(0x7C, Fp8Format::e5m2)));
+  CHECK(std::isnan(decode_fp8(0x7D, Fp8Format::e5m2)));
+  CHECK(decode_fp8(0x01, Fp8Format::e5m2) == std::ldexp(1, -16));
+  CHECK(decode_fp8(0x3C, Fp8Format::e5m2) == 1.0);
+  // Positive codes are strictly increasing up to the largest finite one, in both formats.
+  for (Fp8Format f : {Fp8Format::e4m3, Fp8Format::e5m2}) {
+    const int last = f == Fp8Format::e4m3 ? 0x7E : 0x7B;
+    for (int code = 1; code <= last; ++code)
+      CHECK(decode_fp8(static_cast<uint8_t>(code), f) > decode_fp8(static_cast<uint8_t>(code - 1), f));
+  }
+}
+
+TEST_CASE("tensor core: narrow accumulation (negative extra bits) truncates more", "[tensor_core][fp8]") {
+  // 1 + 2^-14: kept with 0 extra bits (24-bit quantum 2^-23), dropped with -10 (quantum 2^-13).
+  const double a[] = {1.0, std::ldexp(1, -7)};
+  const double b[] = {1.0, std::ldexp(1, -7)};
+  TensorCoreModel model = TensorCoreModel::h100();
+  model.extra_alignment_bits = 0;
+  CHECK(tc_group_fma(a, b, 2, 0.0, model) == 1.0 + std::ldexp(1, -14));
+  model.extra_alignment_bits = -10;
+  CHECK(tc_group_fma(a, b, 2, 0.0, model) == 1.0);
+  model.extra_alignment_bits = -21;
+  CHECK_THROWS(model.validate());
+}

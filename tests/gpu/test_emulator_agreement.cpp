@@ -1,7 +1,8 @@
 // test_emulator_agreement.cpp: does the CPU emulator (analysis/) reproduce the GPU bits?
 //  [.probe]    >= 10^6 random FP16 and BF16 dot products (k = 16 plus an FP32 accumulator)
 //              through real mma.sync vs analysis/tensor_core_model.h mma_dot, bit for bit;
-//  [.emulator] the default prefill variants vs emulate_attention with every stage "kernel":
+//  [.emulator] the default prefill variants (FA2 and the Hopper fa3 ones; [.emulator-hopper]:
+//              fa3 only) vs emulate_attention with every stage "kernel":
 //              fraction of output elements that differ in any bit, and by how many ULPs.
 // Hidden tags: run explicitly on the device by experiments/device/run_prefill.sh (they print
 // the rates that reports/h100/emulator-agreement/README.md publishes).
@@ -66,7 +67,7 @@ TEST_CASE("mma.sync agrees bit for bit with the tensor-core model on 10^6 dot pr
   }
 }
 
-TEST_CASE("default prefill variants vs the all-kernel emulator", "[.emulator]") {
+static void emulator_agreement(bool hopper_only) {
   struct Shape {
     int64_t sq, sk, hq, hkv;
     MaskKind mask;
@@ -76,7 +77,10 @@ TEST_CASE("default prefill variants vs the all-kernel emulator", "[.emulator]") 
                           {65, 1000, 4, 4, MaskKind::none, Distribution::outliers},
                           {128, 700, 8, 2, MaskKind::causal_bottom_right, Distribution::sink}};
   for (const Kernel* k : all_kernels().all()) {
-    if (k->info.design != "fa2" || k->info.mutant != Mutant::none) continue;  // correct prefill variants only
+    // Correct prefill variants only: FA2 (mma.sync) and the Hopper fa3 kernels (wgmma), whose
+    // contract is the same pipeline with their own tile (kernels/hopper/forward_kernel.cuh).
+    const bool fa3 = k->info.design == "fa3";
+    if ((k->info.design != "fa2" && !fa3) || (hopper_only && !fa3) || k->info.mutant != Mutant::none) continue;
     const AlgorithmConfig& algorithm = *k->info.algorithm;
     if (!k->info.is_default && algorithm.p_cast != PCastMode::split_hi_lo && algorithm.rescale_threshold_log2 == 0) continue;
     for (const Shape& s : shapes) {
@@ -104,5 +108,8 @@ TEST_CASE("default prefill variants vs the all-kernel emulator", "[.emulator]") 
     }
   }
 }
+
+TEST_CASE("default prefill variants vs the all-kernel emulator", "[.emulator]") { emulator_agreement(false); }
+TEST_CASE("Hopper (fa3) default variants vs the all-kernel emulator", "[.emulator-hopper]") { emulator_agreement(true); }
 
 }  // namespace attn

@@ -123,12 +123,13 @@ const Mask kMasks[] = {Mask{MaskKind::causal_bottom_right, -1, -1}, Mask{MaskKin
 const Distribution kDistributions[] = {Distribution::normal, Distribution::outliers, Distribution::large_logits,
                                        Distribution::sink};
 
-/// This file tests the prefill variants only (decode kernels and their mutants have their own tests).
-bool is_prefill_kernel(const Kernel& k) { return k.info.design == "fa2"; }
+/// This file tests the prefill variants only, FA2 (mma.sync) and fa3 (the Hopper wgmma kernels)
+/// with their mutants (decode kernels and their mutants have their own tests).
+bool is_prefill_kernel(const Kernel& k) { return k.info.design == "fa2" || k.info.design == "fa3"; }
 
-std::vector<const Kernel*> variants_for(DType dtype, int64_t d, bool mutants) {
+std::vector<const Kernel*> variants_for(const std::string& design, DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
-  for (const Kernel* k : all_kernels().select({.design = "fa2", .dtype = dtype, .head_dim = static_cast<int>(d)}))
+  for (const Kernel* k : all_kernels().select({.design = design, .dtype = dtype, .head_dim = static_cast<int>(d)}))
     if ((k->info.mutant != Mutant::none) == mutants) out.push_back(k);
   return out;
 }
@@ -152,8 +153,6 @@ AttentionInputs ramp_inputs(const Problem& pr) {
         }
   return in;
 }
-
-}  // namespace
 
 TEST_CASE("GPU FP64 truth agrees with a CPU long-double reference within 1e-3 ULP", "[gpu][truth]") {
   for (DType dtype : {DType::fp16, DType::bf16}) {
@@ -184,7 +183,9 @@ TEST_CASE("GPU FP64 truth agrees with a CPU long-double reference within 1e-3 UL
   }
 }
 
-TEST_CASE("every prefill variant is within the FlashAttention rule on the grid", "[gpu][prefill]") {
+/// Every correct variant of `design` within the FlashAttention rule on the grid (at least
+/// `min_variants` per dtype and head dim).
+void check_family_on_grid(const std::string& design, size_t min_variants) {
   const std::vector<int64_t> small = {1, 7, 32, 63, 64, 65, 128, 1000};
   std::vector<std::pair<int64_t, int64_t>> grid;
   for (int64_t sq : small)
@@ -197,8 +198,8 @@ TEST_CASE("every prefill variant is within the FlashAttention rule on the grid",
   int point = 0;
   for (DType dtype : {DType::fp16, DType::bf16}) {
     for (int64_t d : {64, 128}) {
-      const auto kernels = variants_for(dtype, d, false);
-      REQUIRE(kernels.size() >= 4);
+      const auto kernels = variants_for(design, dtype, d, false);
+      REQUIRE(kernels.size() >= min_variants);
       for (auto [sq, sk] : grid) {
         ++point;
         const bool big = sq >= 4096 || sk >= 4096;
@@ -237,7 +238,8 @@ TEST_CASE("every prefill variant is within the FlashAttention rule on the grid",
   }
 }
 
-TEST_CASE("every GPU mutant fails the FlashAttention rule where its bug is exercised", "[gpu][mutant]") {
+/// Every planted mutant of `design` (D = 64, both dtypes) fails the rule where its bug shows.
+void check_family_mutants(const std::string& design) {
   struct Case {
     Mutant mutant;
     int64_t sq, sk, group;
@@ -253,7 +255,7 @@ TEST_CASE("every GPU mutant fails the FlashAttention rule where its bug is exerc
       {Mutant::rescale_in_fp16, 64, 4096, 1, kMasks[3], Distribution::normal},  // inputs: ramp_inputs()
   };
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    const auto mutants = variants_for(dtype, 64, true);
+    const auto mutants = variants_for(design, dtype, 64, true);
     REQUIRE(mutants.size() == 5);
     for (const Case& c : cases) {
       const Kernel* k = nullptr;
@@ -276,15 +278,30 @@ TEST_CASE("every GPU mutant fails the FlashAttention rule where its bug is exerc
   }
 }
 
+}  // namespace
+
+TEST_CASE("every prefill variant is within the FlashAttention rule on the grid", "[gpu][prefill]") {
+  check_family_on_grid("fa2", 4);
+}
+TEST_CASE("every Hopper (fa3) prefill variant is within the FlashAttention rule on the grid", "[gpu][prefill][hopper]") {
+  check_family_on_grid("fa3", 2);
+}
+TEST_CASE("every GPU mutant fails the FlashAttention rule where its bug is exercised", "[gpu][mutant]") {
+  check_family_mutants("fa2");
+}
+TEST_CASE("every Hopper (fa3) mutant fails the FlashAttention rule where its bug is exercised", "[gpu][mutant][hopper]") {
+  check_family_mutants("fa3");
+}
+
 }  // namespace attn
 
 namespace attn {
 // Hidden (run explicitly, under compute-sanitizer memcheck/racecheck, by
 // experiments/device/run_prefill.sh): every compiled variant, mutants included, on small
 // non-tile shapes with GQA, ragged key lengths and each mask; only checks that outputs are written.
-TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") {
+static void sanitizer_sweep(bool hopper_only) {
   for (const Kernel* k : all_kernels().all()) {
-    if (!is_prefill_kernel(*k)) continue;
+    if (!is_prefill_kernel(*k) || (hopper_only && k->info.design != "fa3")) continue;
     for (int m = 0; m < 4; ++m) {
       Problem pr;
       pr.batch = 2; pr.seqlen_q = 33 + 40 * (m % 2); pr.seqlen_k = 70 + 30 * m; pr.num_heads_q = 4; pr.num_heads_kv = 1;
@@ -300,6 +317,8 @@ TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") {
     }
   }
 }
+TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") { sanitizer_sweep(false); }
+TEST_CASE("sanitizer sweep: the Hopper (fa3) variants on small shapes", "[.sanitize-hopper]") { sanitizer_sweep(true); }
 }  // namespace attn
 
 #include "references/naive_baseline.h"

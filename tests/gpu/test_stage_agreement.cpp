@@ -2,9 +2,10 @@
 // core/pipeline/ stages, so they give the same answer stage by stage. For every registered GPU
 // variant that plants a bug (and the correct variants of the same designs), on a cache-path
 // problem where the bug shows:
-//  * FA2 prefill / chunked variants: the GPU output equals the all-kernel emulator of the variant's
+//  * FA2 and fa3 (Hopper) prefill, chunked variants: the GPU output equals the all-kernel emulator of the variant's
 //    own algorithm (KernelInfo::algorithm) except where ex2.approx differs from the modelled exp2f
-//    (< 5 % of the elements, a few ULPs: reports/h100/emulator-agreement/README.md);
+//    (< 5 % of the elements, a few ULPs of the row's scale: element ULPs reach tens on outputs
+//    near zero, reports/h200/stages-check/README.md);
 //  * every variant, decode included: the GPU output is within rounding (excess <= kExcessRounding)
 //    of the diagnosis's exact attention under the same planted semantics (pipeline::plant_bug,
 //    the split plan of the kernel), and the diagnosis names the planted category.
@@ -68,11 +69,11 @@ TEST_CASE("stage agreement: GPU, emulator and diagnosis plant each bug identical
       const BitDiff diff = bit_diff(gpu.o, emu.o, p.dtype);
       const double fraction = diff.fraction();
       const int64_t max_ulps = diff.max_ulps;
-      std::printf("stages %-58s gpu vs emulator: %lld of %lld differ (%.4f%%), max %lld ulp\n", info.name.c_str(),
-                  static_cast<long long>(diff.differ), static_cast<long long>(diff.total), 100 * fraction,
-                  static_cast<long long>(max_ulps));
+      std::printf("stages %-58s gpu vs emulator: %lld of %lld differ (%.4f%%), max %lld ulp, %.2f row-scale ulp\n",
+                  info.name.c_str(), static_cast<long long>(diff.differ), static_cast<long long>(diff.total),
+                  100 * fraction, static_cast<long long>(max_ulps), diff.max_row_ulps);
       CHECK(fraction < 0.05);
-      CHECK(max_ulps <= 8);
+      CHECK(diff.max_row_ulps <= 4);
     }
 
     // 2. GPU vs the diagnosis's exact attention under the same planted semantics (the rescaling

@@ -1,0 +1,131 @@
+// forward_kernel.cuh: the FlashAttention-3-style prefill forward for sm_90a and its host
+// launcher. One persistent CTA per SM; warpgroup 0 produces (TMA loads, 24-32 registers),
+// warpgroups 1..W consume (wgmma + softmax, 160-240 registers, setmaxnreg), 64 query rows each;
+// tiles come from the persistent scheduler (scheduler.cuh).
+// Per-stage arithmetic — the kernel contract of analysis/emulator.h, the same as the FA2 kernel,
+// the stages themselves from core/pipeline (online_softmax.h with Fp32DeviceArithmetic):
+//   S = Q K^T: wgmma FP32 accumulate, k16 steps in increasing d order (one m64nNk16 per step);
+//   exp, rescale, row sums: ex2.approx.ftz of one fma; the FP32 P feeds the per-thread partial
+//   row sums, columns 8n + 2q + c in the same order as FA2;
+//   p_cast: RNE to the input dtype in registers (precise mode: hi + lo, two products per step);
+//   pv: wgmma FP32 accumulate, 16 keys per k-step in increasing key order, P from registers;
+//   O = RN(O * alpha) before each tile's PV (the overlapped schedule keeps this order);
+//   normalize: quad sum of the partial row sums (lanes xor 1, then xor 2), O * (1/l); RNE output.
+// What differs from FA2 is the instruction (wgmma instead of mma.sync: whether its k16 step
+// rounds like mma.sync's is what kernels/probes/wgmma_probe.cu measures) and the tile shape.
+// Not the registry (register_gpu_kernels.cpp) and not the variant list (kernels/variants.toml).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/errors.h"
+#include "kernels/hopper/epilogue.cuh"
+#include "kernels/hopper/mainloop.cuh"
+#include "kernels/hopper/launch_support.h"
+#include "kernels/hopper/tensor_map.h"
+
+namespace attn::hopper {
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const __grid_constant__ HopperKernelParams kp) {
+  using L = SmemLayout<Traits>;
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  // The 128-byte swizzle is a function of address bits 7..9: tiles need 1024-byte alignment.
+  uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023u)) & 1023u);
+  auto& bars = *reinterpret_cast<PipelineBarriers<Traits::kStages>*>(smem + L::kBarriers);
+  const int warpgroup = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 128, 0);
+  constexpr uint32_t kConsumerWarps = 4 * Traits::kConsumerWarpgroups;
+
+  if (threadIdx.x == 0) {
+    mbarrier_init(&bars.q_full, 1);
+    mbarrier_init(&bars.q_empty, kConsumerWarps);
+    mbarrier_init(&bars.ragged_v, 1);
+#pragma unroll
+    for (int s = 0; s < Traits::kStages; ++s) {
+      mbarrier_init(&bars.k_full[s], 1);
+      mbarrier_init(&bars.k_empty[s], kConsumerWarps);
+      mbarrier_init(&bars.v_full[s], 1);
+      mbarrier_init(&bars.v_empty[s], kConsumerWarps);
+    }
+    fence_barrier_init();
+  }
+  __syncthreads();
+
+  const TileSchedule& schedule = kp.schedule;
+  if (warpgroup == 0) {
+    // ---- producer: one warp issues every TMA load; the other three have nothing to do --------
+    setmaxnreg_decrease<Traits::kProducerRegisters>();
+    if (threadIdx.x / 32 == 0) {
+      const int lane = threadIdx.x % 32;
+      if (lane == 0) {
+        tma_prefetch_descriptor(&kp.tma_q);
+        tma_prefetch_descriptor(&kp.tma_k);
+        tma_prefetch_descriptor(&kp.tma_v);
+      }
+      PipelineState<Traits::kStages> kv;
+      uint32_t q_phase = 0, ragged_phase = 0;
+      for (int t = blockIdx.x; t < schedule.total_tiles; t += gridDim.x) {
+        const WorkTile w = tile_at(schedule, t);
+        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q_phase, ragged_phase, lane);
+      }
+    }
+  } else {
+    // ---- consumers ----------------------------------------------------------------------------
+    setmaxnreg_increase<Traits::kConsumerRegisters>();
+    const int wg = warpgroup - 1, thread_in_wg = threadIdx.x % 128;
+    // The first consumer warpgroup holds the first GEMM turn.
+    if (Traits::kPingPong && wg == 0) named_barrier_arrive(kBarrierSchedulerBase, 256);
+    PipelineState<Traits::kStages> kv;
+    uint32_t q_phase = 0;
+    ConsumerAccumulators<Traits> acc;
+    for (int t = blockIdx.x; t < schedule.total_tiles; t += gridDim.x) {
+      const WorkTile w = tile_at(schedule, t);
+      consumer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem_u32(smem), bars, kv, q_phase, wg, thread_in_wg, acc);
+      epilogue_tile<Traits>(kp, w, acc, smem, wg, thread_in_wg);
+    }
+    // The last turn handed to the first warpgroup is never taken: take it, so no named
+    // barrier is left half-arrived when the CTA exits.
+    if (Traits::kPingPong && wg == 0) named_barrier_sync(kBarrierSchedulerBase, 256);
+    if (thread_in_wg == 0) tma_store_wait_all();
+  }
+}
+
+/// Host launcher of one variant: tensor maps, tile schedule, persistent grid.
+template <class Traits>
+void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream) {
+  HopperKernelParams kp{};
+  kp.p = p;
+  const int64_t D = Traits::kHeadDim;
+  kp.tma_q = make_tensor_map({p.q, p.batch, p.seqlen_q, p.num_heads_q, D, 2, Traits::kBlockM, kSwizzleColumns});
+  kp.tma_k = make_tensor_map({p.k, p.batch, p.seqlen_k, p.num_heads_kv, D, 2, Traits::kBlockN, kSwizzleColumns});
+  kp.tma_v = make_tensor_map({p.v, p.batch, p.seqlen_k, p.num_heads_kv, D, 2, Traits::kBlockN, kSwizzleColumns});
+  kp.tma_o = make_tensor_map({p.o, p.batch, p.seqlen_q, p.num_heads_q, D, 2, kRowsPerWarpgroup, kSwizzleColumns});
+  kp.watchdog.words = watchdog_device_words();
+  const DeviceShape device = current_device_shape();
+  TileSchedule& s = kp.schedule;
+  s.num_m_blocks = (p.seqlen_q + Traits::kBlockM - 1) / Traits::kBlockM;
+  s.num_heads = p.num_heads_q;
+  s.batch = p.batch;
+  const int64_t pairs = static_cast<int64_t>(p.batch) * p.num_heads_q;
+  // Sections whose K and V take at most half of L2 (GQA: the heads of a group share theirs).
+  const int64_t group = std::max(1, p.num_heads_q / std::max(1, p.num_heads_kv));
+  const int64_t kv_bytes_per_pair = std::max<int64_t>(1, static_cast<int64_t>(p.seqlen_k) * D * 2 * 2 / group);
+  s.pairs_per_section = static_cast<int>(std::clamp<int64_t>(device.l2_bytes / 2 / kv_bytes_per_pair, 1, pairs));
+  const int64_t total = pairs * s.num_m_blocks;
+  if (total > 0x7fffffff) throw Error("fa3 prefill: more than 2^31 - 1 work tiles");
+  s.total_tiles = static_cast<int>(total);
+  s.heavy_rows_last = p.mask.kind == MaskKind::causal_bottom_right || p.mask.kind == MaskKind::causal_top_left;
+  auto kernel = fa3_forward_kernel<Traits>;
+  static bool configured = false;  // the opt-in above 48 KB is per function, once per process
+  if (!configured) {
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes);
+    configured = true;
+  }
+  const int grid = static_cast<int>(std::min<int64_t>(total, device.multiprocessors));
+  kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(kp);
+}
+
+}  // namespace attn::hopper

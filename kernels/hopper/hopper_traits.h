@@ -1,0 +1,80 @@
+// hopper_traits.h: the compile-time knobs of one Hopper (sm_90a) prefill variant — tile shape,
+// warpgroups, pipeline depth, register split, precision policy, planted mutant — with their
+// invariants static_asserted, the shared-memory footprint they imply, and their typed runtime
+// form algorithm() (core/kernel_config.h's AlgorithmConfig: what the registry carries and the
+// emulator runs). Plain C++ (no CUDA types), so the variant table and the host can read it. Not
+// the runtime shapes (kernels/params.h) and not the FA2 knobs (kernels/tile_traits.h).
+//
+// The kernel (kernels/hopper/forward_kernel.cuh) is warp-specialized like FlashAttention-3:
+// warpgroup 0 is the producer (one warp issues every TMA load), warpgroups 1..W are consumers,
+// each owning 64 query rows (one wgmma m64 row block), so BLOCK_M = 64 W.
+#pragma once
+
+#include "core/float_format.h"
+#include "core/kernel_config.h"
+#include "kernels/tile_traits.h"
+
+namespace attn::hopper {
+
+/// Elements of a 16-bit type in one 128-byte swizzle row (the TMA box width and the wgmma
+/// K-major swizzle atom): a (rows, D) tile is stored as D / 64 column blocks of (rows, 64).
+inline constexpr int kSwizzleColumns = 64;
+/// Bytes of one 8-row swizzle atom (8 rows x 128 B): column blocks start on this alignment.
+inline constexpr int kSwizzleAtomBytes = 1024;
+/// Query rows owned by one consumer warpgroup (wgmma M).
+inline constexpr int kRowsPerWarpgroup = 64;
+
+template <DType Elem, int HeadDim, int BlockN, int ConsumerWarpgroups, int Stages,
+          PCastMode PCast = PCastMode::input_dtype, int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none,
+          bool PingPong = true, bool IntraWarpgroupOverlap = true>
+struct HopperTraits {
+  static constexpr DType kElem = Elem;
+  static constexpr int kHeadDim = HeadDim;
+  static constexpr int kBlockN = BlockN;                       ///< keys per KV tile (wgmma N of QK^T)
+  static constexpr int kConsumerWarpgroups = ConsumerWarpgroups;
+  static constexpr int kBlockM = kRowsPerWarpgroup * ConsumerWarpgroups;  ///< query rows per CTA tile
+  static constexpr int kThreads = 128 * (1 + ConsumerWarpgroups);
+  static constexpr int kStages = Stages;                       ///< K and V shared-memory stages
+  static constexpr PCastMode kPCast = PCast;
+  static constexpr int kRescaleThresholdLog2 = RescaleThresholdLog2;
+  static constexpr Mutant kMutant = PlantedMutant;
+  /// Ping-pong: the consumer warpgroups take turns issuing their GEMMs (named barriers), so the
+  /// softmax of one overlaps the tensor-core work of the other (FA3 section 3.1).
+  static constexpr bool kPingPong = PingPong && ConsumerWarpgroups >= 2;
+  /// Intra-warpgroup overlap: QK^T of tile j+1 is issued before the softmax of tile j finishes
+  /// its PV (FA3 section 3.2). The PV order and the rescale order stay FA2's (see the contract
+  /// in forward_kernel.cuh): this is a schedule, not a change of arithmetic.
+  static constexpr bool kIntraWarpgroupOverlap = IntraWarpgroupOverlap;
+
+  static constexpr int kColumnBlocks = HeadDim / kSwizzleColumns;  ///< 128-byte column blocks of a row
+  static constexpr int kQBytes = kBlockM * HeadDim * 2;
+  static constexpr int kKVTileBytes = BlockN * HeadDim * 2;       ///< one K (or V) stage
+  static constexpr int kOBytes = kBlockM * HeadDim * 2;
+  /// Register split (setmaxnreg): the producer gives registers to the consumers. The totals
+  /// respect 64K registers per SM: 128 (producer + W consumers) threads each.
+  static constexpr int kProducerRegisters = 40;
+  static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 232 : 152;
+  /// Tiles + barriers + the 1024-byte realignment of the dynamic shared-memory base.
+  static constexpr int kSmemBytes = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024;
+
+  /// The same knobs as the emulator's runtime configuration (forward KV order, no split): the
+  /// fa3 pipeline is the FA2 contract with its own tile (forward_kernel.cuh).
+  static constexpr AlgorithmConfig algorithm() {
+    return prefill_algorithm(kBlockM, BlockN, PCast, RescaleThresholdLog2, PlantedMutant);
+  }
+
+  static_assert(Elem == DType::fp16 || Elem == DType::bf16, "FP16 or BF16 wgmma operands");
+  static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128 are instantiated");
+  static_assert(BlockN % 16 == 0 && BlockN >= 16 && BlockN <= 256, "wgmma N: a multiple of 16 (PV k-steps), at most 256");
+  static_assert(BlockN <= 256, "a TMA box spans at most 256 rows");
+  static_assert(ConsumerWarpgroups == 2 || ConsumerWarpgroups == 3, "2 or 3 consumer warpgroups (register split)");
+  static_assert(kBlockM <= 256, "the Q tile is one TMA box of at most 256 rows");
+  static_assert(Stages >= 2 && Stages <= 4, "2..4 K/V stages");
+  static_assert(kSmemBytes <= 227 * 1024, "tiles must fit the 227 KB of opt-in shared memory");
+  static_assert(kProducerRegisters * 128 + kConsumerRegisters * 128 * ConsumerWarpgroups <= 65536,
+                "the register split must fit the SM's 64K registers");
+  static_assert(ConsumerWarpgroups == 2 || HeadDim == 64,
+                "three consumer warpgroups get 160 registers each: only D = 64 fits (O, S and P in registers)");
+};
+
+}  // namespace attn::hopper

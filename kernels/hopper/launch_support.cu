@@ -1,0 +1,73 @@
+// launch_support.cu: device shape and watchdog buffer of the Hopper launchers (launch_support.h).
+#include "kernels/hopper/launch_support.h"
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+namespace attn::hopper {
+namespace {
+
+struct WatchdogBuffer {
+  unsigned int* host = nullptr;
+  unsigned int* device = nullptr;
+};
+
+WatchdogBuffer& watchdog_buffer() {
+  static WatchdogBuffer buffer = [] {
+    WatchdogBuffer b;
+    void* host = nullptr;
+    if (cudaHostAlloc(&host, 8 * sizeof(unsigned int), cudaHostAllocMapped) != cudaSuccess) {
+      cudaGetLastError();  // clear: the kernels then trap without a report
+      return b;
+    }
+    b.host = static_cast<unsigned int*>(host);
+    for (int i = 0; i < 8; ++i) b.host[i] = 0;
+    void* device = nullptr;
+    if (cudaHostGetDevicePointer(&device, host, 0) == cudaSuccess) b.device = static_cast<unsigned int*>(device);
+    cudaGetLastError();
+    return b;
+  }();
+  return buffer;
+}
+
+const char* site_name(unsigned int site) {
+  switch (site) {
+    case 1: return "q_full (consumer waits for Q)";
+    case 2: return "q_empty (producer waits for the consumers to release Q)";
+    case 3: return "k_full (consumer waits for K)";
+    case 4: return "k_empty (producer waits for a K stage)";
+    case 5: return "v_full (consumer waits for V)";
+    case 6: return "v_empty (producer waits for a V stage)";
+    case 7: return "ragged_v (producer waits for the ragged V tile)";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+DeviceShape current_device_shape() {
+  static const DeviceShape shape = [] {
+    DeviceShape s;
+    int device = 0, value = 0;
+    if (cudaGetDevice(&device) != cudaSuccess) return s;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && value > 0)
+      s.multiprocessors = value;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrL2CacheSize, device) == cudaSuccess && value > 0) s.l2_bytes = value;
+    return s;
+  }();
+  return shape;
+}
+
+unsigned int* watchdog_device_words() { return watchdog_buffer().device; }
+
+std::string watchdog_message() {
+  volatile unsigned int* w = watchdog_buffer().host;
+  if (w == nullptr || w[0] == 0) return "";
+  const std::string msg = "hopper watchdog: block " + std::to_string(w[2]) + " thread " + std::to_string(w[3]) +
+                          " stuck at " + site_name(w[1]) + ", parity " + std::to_string(w[4]);
+  for (int i = 0; i < 8; ++i) w[i] = 0;
+  return msg;
+}
+
+}  // namespace attn::hopper

@@ -1,0 +1,244 @@
+// mainloop.cuh: one work tile of the Hopper prefill, seen from each side of the pipeline.
+//  producer_tile (one warp of the producer warpgroup; lane 0 issues): Q once, then K and V of
+//    every visited KV tile through TMA into the stage ring, each stage's bytes completing its
+//    *_full mbarrier; a stage is reused only after every consumer warp released it (*_empty).
+//  consumer_tile (one consumer warpgroup = 64 query rows): S = Q K^T (wgmma), mask, online
+//    softmax (core/pipeline through softmax.cuh), P cast in registers, O += P V (wgmma, P from
+//    registers). With the intra-warpgroup overlap, QK^T of tile t is in flight while the PV of
+//    tile t-1 is issued and the softmax of tile t runs while that PV completes; with ping-pong,
+//    the warpgroups take turns issuing their GEMMs (named barriers).
+// Arithmetic order (the contract; identical to the FA2 kernel's, see forward_kernel.cuh): per
+// tile t, O = RN(O * alpha_t) then O += P_t V_t in 16-key k-steps; the rescale is applied
+// after the PV of tile t-1 completed and before the PV of tile t is issued, whatever the overlap.
+// Keys in [seqlens_k[b], S_k) of the last tile are loaded and masked; their V rows are zeroed
+// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN).
+#pragma once
+
+#include <cstdint>
+
+#include "core/pipeline/semantics.h"
+#include "core/pipeline/tile_plan.h"
+#include "kernels/hopper/barrier.cuh"
+#include "kernels/hopper/shared_storage.cuh"
+#include "kernels/hopper/softmax.cuh"
+#include "kernels/hopper/tma.cuh"
+#include "kernels/hopper/wgmma.cuh"
+
+namespace attn::hopper {
+
+/// Named barrier ids: 1..W the consumers' GEMM turns (ping-pong), W+1..2W each consumer
+/// warpgroup's own epilogue barrier (0 is __syncthreads).
+inline constexpr int kBarrierSchedulerBase = 1;
+template <class Traits>
+inline constexpr int kBarrierEpilogueBase = kBarrierSchedulerBase + Traits::kConsumerWarpgroups;
+
+/// The KV tiles a work tile visits: [tile_begin, tile_end), with this batch entry's key count
+/// and what the variant computes (the declared mask or its planted bug).
+struct TileKeys {
+  int tile_begin, tile_end, seqlen_k;
+  pipeline::Semantics sem;
+};
+
+/// The tiles holding the union of the visible key ranges of the CTA's rows (core/pipeline/
+/// tile_plan.h) under the variant's semantics (core/pipeline/semantics.h: a planted bug plans
+/// its tiles with its own mask and keys, as in the FA2 kernel and the emulator). Producer and
+/// consumers compute it identically.
+template <class Traits>
+__device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const WorkTile& w) {
+  TileKeys k;
+  pipeline::Semantics declared;
+  declared.mask = p.mask;
+  k.sem = pipeline::plant_bug(declared, Traits::kMutant, p.cache_path, Traits::kBlockN);
+  k.seqlen_k = pipeline::semantic_keys(k.sem, p.seqlens_k ? p.seqlens_k[w.batch] : p.seqlen_k);
+  const int m0 = w.m_block * Traits::kBlockM;
+  const int row_last = min(m0 + Traits::kBlockM, p.seqlen_q) - 1;
+  const pipeline::IndexRange<int> tiles =
+      pipeline::visited_tiles(pipeline::plan_tiles(k.sem.mask, m0, row_last, p.seqlen_q, k.seqlen_k), Traits::kBlockN);
+  k.tile_begin = tiles.begin;
+  k.tile_end = tiles.end;
+  return k;
+}
+
+/// Producer side of one work tile. Executed by the whole producer warp (lane 0 issues; every
+/// lane waits, so the warp stays converged); `kv`, `q_phase` and `ragged_phase` carry over
+/// between work tiles.
+template <class Traits>
+__device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
+                                              uint8_t* smem, PipelineBarriers<Traits::kStages>& bars,
+                                              PipelineState<Traits::kStages>& kv, uint32_t& q_phase,
+                                              uint32_t& ragged_phase, int lane) {
+  using L = SmemLayout<Traits>;
+  constexpr int kBlocks = Traits::kColumnBlocks;
+  const PrefillParams& p = kp.p;
+  const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
+
+  mbarrier_wait(&bars.q_empty, q_phase ^ 1u, WaitSite::q_empty, kp.watchdog);
+  if (lane == 0) {
+    mbarrier_arrive_expect_tx(&bars.q_full, Traits::kQBytes);
+#pragma unroll
+    for (int c = 0; c < kBlocks; ++c)
+      tma_load_4d(smem + L::kQ + c * L::kQBlockStride, &kp.tma_q, &bars.q_full, c * kSwizzleColumns, w.head,
+                  w.m_block * Traits::kBlockM, w.batch);
+  }
+  q_phase ^= 1u;
+
+  for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
+    const int n0 = t * Traits::kBlockN;
+    uint8_t* sK = smem + L::kK + kv.stage * Traits::kKVTileBytes;
+    uint8_t* sV = smem + L::kV + kv.stage * Traits::kKVTileBytes;
+    mbarrier_wait(&bars.k_empty[kv.stage], kv.phase ^ 1u, WaitSite::k_empty, kp.watchdog);
+    if (lane == 0) {
+      mbarrier_arrive_expect_tx(&bars.k_full[kv.stage], Traits::kKVTileBytes);
+#pragma unroll
+      for (int c = 0; c < kBlocks; ++c)
+        tma_load_4d(sK + c * L::kKVBlockStride, &kp.tma_k, &bars.k_full[kv.stage], c * kSwizzleColumns, kv_head, n0, w.batch);
+    }
+    mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
+    // Rows of this tile past the batch entry's keys but inside the tensor hold whatever the
+    // buffer holds (TMA zero-fills only outside the tensor): load them through the ragged
+    // barrier, zero them here, then release the stage to the consumers by a plain arrival.
+    const bool ragged = p.seqlens_k != nullptr && n0 + Traits::kBlockN > keys.seqlen_k && keys.seqlen_k < p.seqlen_k;
+    uint64_t* v_bar = ragged ? &bars.ragged_v : &bars.v_full[kv.stage];
+    if (lane == 0) {
+      mbarrier_arrive_expect_tx(v_bar, Traits::kKVTileBytes);
+#pragma unroll
+      for (int c = 0; c < kBlocks; ++c)
+        tma_load_4d(sV + c * L::kKVBlockStride, &kp.tma_v, v_bar, c * kSwizzleColumns, kv_head, n0, w.batch);
+    }
+    if (ragged) {
+      mbarrier_wait(&bars.ragged_v, ragged_phase, WaitSite::ragged_v, kp.watchdog);
+      ragged_phase ^= 1u;
+      const int first_row = max(keys.seqlen_k - n0, 0);
+      const int rows = Traits::kBlockN - first_row;
+      // Whole 128-byte rows are zeroed, so the swizzle (a permutation inside a row) is moot.
+      for (int idx = lane; idx < rows * 8 * kBlocks; idx += 32) {
+        const int c = idx / (rows * 8), within = idx - c * rows * 8;
+        uint8_t* dst = sV + c * L::kKVBlockStride + (first_row + within / 8) * 128 + (within % 8) * 16;
+        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+      }
+      fence_proxy_async_shared();  // the zeros are read by wgmma (async proxy)
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&bars.v_full[kv.stage]);
+    }
+    kv.advance();
+  }
+}
+
+/// The GEMM turn of the ping-pong schedule: wait for this warpgroup's turn / hand it on.
+template <class Traits>
+__device__ __forceinline__ void scheduler_wait_turn(int wg) {
+  if constexpr (Traits::kPingPong) named_barrier_sync(kBarrierSchedulerBase + wg, 256);
+}
+template <class Traits>
+__device__ __forceinline__ void scheduler_pass_turn(int wg) {
+  if constexpr (Traits::kPingPong)
+    named_barrier_arrive(kBarrierSchedulerBase + (wg + 1) % Traits::kConsumerWarpgroups, 256);
+}
+
+/// One arrival per consumer warp (the *_empty barriers count warps).
+__device__ __forceinline__ void release_stage(uint64_t* bar, int lane) {
+  if (lane == 0) mbarrier_arrive(bar);
+}
+
+/// Accumulators of one consumer thread for one work tile.
+template <class Traits>
+struct ConsumerAccumulators {
+  static constexpr bool kWithLo = Traits::kPCast == PCastMode::split_hi_lo;
+  float o[Traits::kHeadDim / 8][4];
+  RowPair state;
+};
+
+/// Consumer side of one work tile for warpgroup `wg` (0-based among the consumers); leaves the
+/// unnormalized O and the row state in `acc` for the epilogue.
+template <class Traits>
+__device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
+                                              uint32_t smem_base, PipelineBarriers<Traits::kStages>& bars,
+                                              PipelineState<Traits::kStages>& kv, uint32_t& q_phase, int wg,
+                                              int thread_in_wg, ConsumerAccumulators<Traits>& acc) {
+  using L = SmemLayout<Traits>;
+  constexpr int BN = Traits::kBlockN;
+  constexpr bool kWithLo = ConsumerAccumulators<Traits>::kWithLo;
+  const PrefillParams& p = kp.p;
+  const int warp = thread_in_wg / 32, lane = thread_in_wg % 32;
+  const int wg_row0 = w.m_block * Traits::kBlockM + wg * kRowsPerWarpgroup;
+  const int rows[2] = {wg_row0 + warp * 16 + lane / 4, wg_row0 + warp * 16 + lane / 4 + 8};
+  const int col_in_quad = (lane % 4) * 2;
+  // Tiles fully visible to every row of this warpgroup skip the element mask (every tile for a
+  // planted leak, whose bug is precisely skipping the bounds check).
+  const int first_row = min(wg_row0, p.seqlen_q - 1), last_row = min(wg_row0 + kRowsPerWarpgroup - 1, p.seqlen_q - 1);
+  const pipeline::TilePlan<int> plan = pipeline::plan_tiles(keys.sem.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
+  auto mask_tile = [&](float (&s)[BN / 8][4], int t) {
+    const int n0 = t * BN;
+    if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k) || keys.sem.leak_tile > 0)
+      fa2::mask_tile(s, keys.sem, n0, rows, col_in_quad, p.seqlen_q, keys.seqlen_k);
+  };
+  const uint32_t sQ_rows = smem_base + L::kQ + wg * kRowsPerWarpgroup * 128;
+  auto sK = [&](int stage) { return smem_base + L::kK + stage * Traits::kKVTileBytes; };
+  auto sV = [&](int stage) { return smem_base + L::kV + stage * Traits::kKVTileBytes; };
+
+#pragma unroll
+  for (int db = 0; db < Traits::kHeadDim / 8; ++db) acc.o[db][0] = acc.o[db][1] = acc.o[db][2] = acc.o[db][3] = 0.f;
+  acc.state = RowPair();
+  float s[BN / 8][4];
+  uint32_t p_hi[BN / 16][4];
+  uint32_t p_lo[kWithLo ? BN / 16 : 1][4];
+  float alpha[2];
+
+  mbarrier_wait(&bars.q_full, q_phase, WaitSite::q_full, kp.watchdog);
+  q_phase ^= 1u;
+  if (keys.tile_end > keys.tile_begin) {
+    // ---- first tile: S only ----------------------------------------------------------------
+    mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
+    scheduler_wait_turn<Traits>(wg);
+    gemm_qk<Traits>(s, sQ_rows, L::kQBlockStride, sK(kv.stage));
+    scheduler_pass_turn<Traits>(wg);
+    wgmma_wait<0>();
+    fence_registers(s);
+    release_stage(&bars.k_empty[kv.stage], lane);
+    mask_tile(s, keys.tile_begin);
+    online_softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
+    convert_p<Traits, kWithLo>(s, p_hi, p_lo);
+    PipelineState<Traits::kStages> v_read = kv;  // the V stage paired with P
+    kv.advance();
+    // ---- steady state: S of tile t in flight while O += P_{t-1} V_{t-1} is issued ------------
+    for (int t = keys.tile_begin + 1; t < keys.tile_end; ++t) {
+      mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
+      scheduler_wait_turn<Traits>(wg);
+      gemm_qk<Traits>(s, sQ_rows, L::kQBlockStride, sK(kv.stage));
+      if constexpr (!Traits::kIntraWarpgroupOverlap) {
+        wgmma_wait<0>();
+        fence_registers(s);
+      }
+      rescale_o<Traits>(acc.o, alpha);  // O = RN(O * alpha_{t-1}) before P_{t-1} V_{t-1} is added
+      mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
+      fence_registers(acc.o);
+      gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
+      scheduler_pass_turn<Traits>(wg);
+      wgmma_wait<1>();  // the QK^T group (committed first) is done
+      fence_registers(s);
+      release_stage(&bars.k_empty[kv.stage], lane);
+      mask_tile(s, t);
+      online_softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
+      wgmma_wait<0>();  // PV done: V's stage and the P registers are free
+      fence_registers(acc.o);
+      fence_registers(p_hi);
+      release_stage(&bars.v_empty[v_read.stage], lane);
+      convert_p<Traits, kWithLo>(s, p_hi, p_lo);
+      v_read = kv;
+      kv.advance();
+    }
+    release_stage(&bars.q_empty, lane);  // every QK^T of this tile has completed
+    // ---- last tile: O += P V ------------------------------------------------------------------
+    rescale_o<Traits>(acc.o, alpha);
+    mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
+    fence_registers(acc.o);
+    gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
+    wgmma_wait<0>();
+    fence_registers(acc.o);
+    release_stage(&bars.v_empty[v_read.stage], lane);
+  } else {
+    release_stage(&bars.q_empty, lane);  // no key visible: O = 0, LSE = -inf
+  }
+}
+
+}  // namespace attn::hopper

@@ -1,0 +1,74 @@
+// shared_storage.cuh: where each tile and barrier of a Hopper prefill CTA lives in shared memory,
+// the pipeline bookkeeping (stage, phase) and the kernel's parameter block (tensor maps, the
+// FA2-compatible PrefillParams, the tile schedule). Every tile is a set of (rows, 64) column
+// blocks of 128-byte rows written by TMA with the 128-byte swizzle; each block starts on a
+// 1024-byte boundary. No code that moves data (mainloop.cuh, epilogue.cuh).
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+#include "kernels/hopper/barrier.cuh"
+#include "kernels/hopper/hopper_traits.h"
+#include "kernels/hopper/scheduler.cuh"
+#include "kernels/params.h"
+
+namespace attn::hopper {
+
+/// mbarriers of one CTA. Arrival counts: *_full 1 (the producer's arrive.expect_tx, completed
+/// by the TMA bytes); *_empty one per consumer warp; ragged_v 1 (see mainloop.cuh).
+template <int Stages>
+struct PipelineBarriers {
+  uint64_t q_full, q_empty, ragged_v;
+  uint64_t k_full[Stages], k_empty[Stages];
+  uint64_t v_full[Stages], v_empty[Stages];
+};
+
+/// Byte offsets (from the 1024-aligned base) of the tiles:
+///   Q (kColumnBlocks x (BLOCK_M, 64)), K and V (stages x kColumnBlocks x (BLOCK_N, 64)),
+///   O (kColumnBlocks x (BLOCK_M, 64)), then the barriers.
+template <class Traits>
+struct SmemLayout {
+  static constexpr uint32_t kQBlockStride = Traits::kBlockM * 128;   ///< bytes between Q column blocks
+  static constexpr uint32_t kKVBlockStride = Traits::kBlockN * 128;  ///< bytes between K (V) column blocks
+  static constexpr uint32_t kQ = 0;
+  static constexpr uint32_t kK = kQ + Traits::kQBytes;
+  static constexpr uint32_t kV = kK + Traits::kStages * Traits::kKVTileBytes;
+  static constexpr uint32_t kO = kV + Traits::kStages * Traits::kKVTileBytes;
+  static constexpr uint32_t kBarriers = kO + Traits::kOBytes;
+  static constexpr uint32_t kEnd = kBarriers + sizeof(PipelineBarriers<Traits::kStages>);
+  static_assert(kQBlockStride % kSwizzleAtomBytes == 0 && kKVBlockStride % kSwizzleAtomBytes == 0,
+                "column blocks must start on 1024-byte boundaries (swizzle atoms)");
+  static_assert(Traits::kKVTileBytes % kSwizzleAtomBytes == 0 && Traits::kQBytes % kSwizzleAtomBytes == 0, "tile alignment");
+  static_assert(kEnd + 1024 <= Traits::kSmemBytes, "the layout must fit the allocation (with the base realignment)");
+};
+
+/// Stage and phase parity of one side of a circular pipeline. Consumers wait on full[stage]
+/// for parity `phase`; the producer waits on empty[stage] for parity phase ^ 1 (a fresh
+/// barrier counts its parity-1 phase as complete: every stage starts empty).
+template <int Stages>
+struct PipelineState {
+  int stage = 0;
+  uint32_t phase = 0;
+  __device__ __forceinline__ void advance() {
+    if (++stage == Stages) {
+      stage = 0;
+      phase ^= 1u;
+    }
+  }
+};
+
+/// Everything a launch passes (a __grid_constant__ parameter: the tensor maps must live in
+/// parameter, constant or global memory for TMA).
+struct HopperKernelParams {
+  CUtensorMap tma_q;  ///< Q [B, S_q, H_q, D], box (64 cols, BLOCK_M rows)
+  CUtensorMap tma_k;  ///< K [B, S_k, H_kv, D], box (64 cols, BLOCK_N rows)
+  CUtensorMap tma_v;  ///< V, same as K
+  CUtensorMap tma_o;  ///< O [B, S_q, H_q, D], box (64 cols, 64 rows): one warpgroup's rows
+  PrefillParams p;
+  TileSchedule schedule;
+  WatchdogReport watchdog;  ///< where a deadlocked wait reports before trapping
+};
+
+}  // namespace attn::hopper
