@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "core/errors.h"
@@ -73,6 +74,25 @@ ErrorMetrics rounding_floor(const Tensor<double>& truth, DType dtype) {
   Tensor<double> rounded(truth.shape());
   for (int64_t i = 0; i < truth.numel(); ++i) rounded.flat(i) = round_to(dtype, truth.flat(i));
   return compute_metrics(rounded, truth, dtype);
+}
+
+FaRuleVerdict fa_rule(double kernel_max_abs, double baseline_max_abs, bool output_finite, const FaRule& rule) {
+  FaRuleVerdict v;
+  v.bound = rule.factor * baseline_max_abs + rule.slack;
+  v.ratio = output_finite ? kernel_max_abs / v.bound : std::numeric_limits<double>::infinity();
+  // Written so that any NaN (kernel error, baseline error, bound) fails: NaN <= 1 is false.
+  v.pass = output_finite && baseline_max_abs >= 0 && v.ratio <= 1.0;
+  return v;
+}
+
+FaRuleVerdict fa_rule(const ErrorMetrics& kernel, const ErrorMetrics& baseline, const FaRule& rule) {
+  return fa_rule(kernel.max_abs, baseline.max_abs, kernel.nan_count == 0 && kernel.inf_count == 0, rule);
+}
+
+std::string fa_rule_text(const FaRule& rule) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "max_abs <= %g x baseline + %g", rule.factor, rule.slack);
+  return buf;
 }
 
 }  // namespace attn

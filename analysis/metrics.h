@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/float_format.h"
@@ -30,13 +31,30 @@ ErrorMetrics compute_metrics(const Tensor<double>& output, const Tensor<double>&
 /// The rounding floor: metrics of round_T(truth) against truth — the error of a perfect kernel.
 ErrorMetrics rounding_floor(const Tensor<double>& truth, DType dtype);
 
-/// A kernel's metrics with its floor, excess and the same-precision baseline (FlashAttention rule).
-struct PrecisionReport {
-  ErrorMetrics kernel;
-  ErrorMetrics floor;
-  double excess = 0;          ///< kernel.rmse / floor.rmse (1.0 is the physical limit)
-  ErrorMetrics baseline;      ///< same-precision naive baseline vs truth
-  double fa_rule_ratio = 0;   ///< kernel.max_abs / (baseline.max_abs + 1e-5): pass when <= 2
+/// The FlashAttention test rule (flash-attention's own tests): a kernel passes when its max error
+/// against the truth is at most `factor` x the max error of a same-precision baseline on the same
+/// inputs, plus `slack` (so that an exact baseline does not demand an exact kernel). This is the
+/// one definition of the bound, the ratio and the verdict: run, sweep, incremental, bench, gate,
+/// reports and tests all call fa_rule().
+struct FaRule {
+  double factor = 2.0;   ///< k: kernel error <= k x baseline error + slack
+  double slack = 1e-5;
 };
+inline constexpr FaRule kDefaultFaRule{};
+
+struct FaRuleVerdict {
+  double bound = 0;   ///< factor x baseline_max_abs + slack
+  double ratio = 0;   ///< kernel_max_abs / bound: the rule holds at <= 1 (infinite for NaN/Inf)
+  bool pass = false;  ///< ratio <= 1 and the output is finite
+};
+
+/// Verdict of the rule for a kernel error, a baseline error and whether the kernel's output is
+/// finite. A NaN error (or a NaN/negative baseline, or a non-finite output) never passes.
+FaRuleVerdict fa_rule(double kernel_max_abs, double baseline_max_abs, bool output_finite,
+                      const FaRule& rule = kDefaultFaRule);
+/// Same, from metrics: the output is finite when it has no NaN/Inf element.
+FaRuleVerdict fa_rule(const ErrorMetrics& kernel, const ErrorMetrics& baseline, const FaRule& rule = kDefaultFaRule);
+/// "max_abs <= 2 x baseline + 1e-05": the rule as a sentence, for reports and messages.
+std::string fa_rule_text(const FaRule& rule = kDefaultFaRule);
 
 }  // namespace attn

@@ -30,10 +30,6 @@ struct AttributeFlags {
   std::string decode;                // "": the FA2 forward; else the decode kernels' split plan
   std::string decode_qk = "fma";
   bool precise = false, json = false, time = false, no_order = false;
-  AttributeFlags() {  // attribution's defaults: one head of a mid-size problem
-    problem.seqlen_q = problem.seqlen_k = 512;
-    problem.heads = "1:1";
-  }
 };
 
 /// --decode PLAN: fixed:N (N-key splits), splits:N (N splits of the longest entry), heuristic:C
@@ -61,7 +57,7 @@ KvBlockOrder parse_order(const std::string& text) {
   if (text == "forward") return KvBlockOrder::forward;
   if (text == "reverse") return KvBlockOrder::reverse;
   if (text == "random") return KvBlockOrder::random;
-  throw Error("--order '" + text + "' (allowed: forward, reverse, random)");
+  throw CLI::ValidationError("--order", "'" + text + "' (allowed: forward, reverse, random)");
 }
 
 std::string pct(double part, double total) {
@@ -73,7 +69,7 @@ std::string pct(double part, double total) {
 
 void run_attribute(const AttributeFlags& f) {
   const auto start = std::chrono::steady_clock::now();
-  const Problem problem = f.problem.problem();
+  const Problem problem = f.problem.problem(/*with_attribution=*/true);
   const InputSpec spec = f.problem.input_spec();
 
   AlgorithmConfig algorithm;
@@ -91,7 +87,8 @@ void run_attribute(const AttributeFlags& f) {
   TensorCoreModel tc = TensorCoreModel::h100();
   tc.extra_alignment_bits = f.extra_bits;
   if (f.tc_rounding == "nearest") tc.final_rounding = TcFinalRounding::nearest_even;
-  else if (f.tc_rounding != "toward-zero") throw Error("--tc-rounding '" + f.tc_rounding + "' (allowed: toward-zero, nearest)");
+  else if (f.tc_rounding != "toward-zero")
+    throw CLI::ValidationError("--tc-rounding", "'" + f.tc_rounding + "' (allowed: toward-zero, nearest)");
   tc.validate();
   if (auto why = emulator_invalid_reason(problem, algorithm)) throw ProblemError(*why);
 

@@ -2,13 +2,14 @@
 // variants, FA2 and Hopper (fa3), default tiles and the precise mode unless --kernels says
 // otherwise, on the benchmark shapes of issue 4 with CUDA events, after checking each once against
 // the GPU FP64 truth within the FlashAttention rule.
-// Writes a table to stdout and one JSON object per measurement to --json. The PyTorch SDPA
+// Writes a table (or, with --json, JSON lines) to stdout and the JSON lines to --out. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
-// experiments/device/make_prefill_report.py joins the two. `--decode` is cli/bench_decode.cpp's.
-// Without CUDA it says so and fails.
+// experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
+// Other modes: --decode, the KV-cache decode kernels (bench_decode.cpp); --truth, the split of one
+// `run` per stage (bench_truth.cpp), which needs no GPU.
 #include <cstdio>
-#include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,13 +17,17 @@
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
 #include "cli/bench_decode.h"
+#include "cli/bench_truth.h"
 #include "cli/commands.h"
+#include "cli/problem_flags.h"
+#include "core/io_files.h"
 #include "core/errors.h"
 #include "core/registry.h"
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
 #include <cmath>
 
+#include "analysis/metrics.h"
 #include "core/generators.h"
 #include "kernels/hopper/hopper_variants.h"
 #include "kernels/prefill_bench.h"
@@ -40,32 +45,32 @@ struct BenchOptions {
   std::vector<int> head_dims = {128, 64};
   std::vector<int> seqlens = {512, 1024, 2048, 4096, 8192, 16384};
   int tokens = 16384;
-  int heads = 16;
+  std::string heads = "16";  ///< HQ:HKV or H (the same notation as every command)
   std::string causal = "both";
   int warmup = 10;
   int iterations = 50;
   bool check = true;
-  std::string json_path;
-  bool prefill = false;              // --prefill: the default mode, named
-  bool decode = false;               // --decode: the KV-cache decode kernels (cli/bench_decode.cpp)
+  bool json = false;      ///< JSON lines on stdout instead of the table
+  std::string out_path;   ///< JSON lines also written here
+  bool truth = false;     ///< the --truth mode (bench_truth.h)
+  bool prefill = false;   ///< --prefill: the default mode, named
+  bool decode = false;    ///< --decode: the KV-cache decode kernels (bench_decode.h)
   DecodeBenchOptions decode_options;
 };
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
 void run_bench(const BenchOptions& opt) {
   std::string why;
-  if (!gpu_available(&why)) throw Error("attnscope bench: " + why);
-  std::printf("# attnscope bench on %s, commit %s\n", gpu_description().c_str(), ATTNSCOPE_GIT_COMMIT);
-  std::ofstream json;
-  if (!opt.json_path.empty()) {
-    json.open(opt.json_path);
-    if (!json) throw Error("attnscope bench: cannot write --json file " + opt.json_path);
-  }
+  if (!gpu_available(&why)) throw EnvironmentError("attnscope bench: " + why);
+  const auto [heads_q, heads_kv] = heads_flag(opt.heads);
+  if (!opt.out_path.empty()) check_output_path(opt.out_path, OutputKind::file, {}, "--out");
+  if (!opt.json) std::printf("# attnscope bench on %s, commit %s\n", gpu_description().c_str(), ATTNSCOPE_GIT_COMMIT);
+  std::string json_lines;
   std::vector<bool> causal_modes;
   if (opt.causal == "both" || opt.causal == "off") causal_modes.push_back(false);
   if (opt.causal == "both" || opt.causal == "on") causal_modes.push_back(true);
-  if (causal_modes.empty()) throw Error("attnscope bench: --causal must be on, off or both, not " + opt.causal);
-  std::printf("%-34s %-5s %4s %6s %6s %6s %10s %9s\n", "kernel", "dtype", "d", "batch", "seqlen", "causal", "median_ms", "TFLOP/s");
+  if (causal_modes.empty()) throw CLI::ValidationError("--causal", "on, off or both, not '" + opt.causal + "'");
+  if (!opt.json) std::printf("%-34s %-5s %4s %6s %6s %6s %10s %9s\n", "kernel", "dtype", "d", "batch", "seqlen", "causal", "median_ms", "TFLOP/s");
   // FA2 (mma.sync) and Hopper (fa3: wgmma, TMA, warp-specialized) variants, timed in one run.
   std::vector<std::pair<const PrefillVariant*, const char*>> candidates;
   for (const PrefillVariant& v : prefill_variants()) candidates.push_back({&v, "fa2"});
@@ -89,38 +94,37 @@ void run_bench(const BenchOptions& opt) {
         register_gpu_kernels(r);
         return r.get(v.name).run(pr, in);
       }();
-      double err = 0, base_err = 0;
-      for (int64_t i = 0; i < out.o.numel(); ++i) {
-        const double e = std::fabs(out.o.flat(i) - truth.o.flat(i));
-        err = std::isnan(e) ? INFINITY : std::max(err, e);
-        base_err = std::max(base_err, std::fabs(base.o.flat(i) - truth.o.flat(i)));
-      }
-      if (!(err <= 2 * base_err + 1e-5))
-        throw Error("attnscope bench: " + v.name + " fails the FlashAttention rule (error " + std::to_string(err) +
-                    ", baseline " + std::to_string(base_err) + "); not timing a wrong kernel");
+      const ErrorMetrics err = compute_metrics(out.o, truth.o, pr.dtype), base_err = compute_metrics(base.o, truth.o, pr.dtype);
+      if (!fa_rule(err, base_err).pass)
+        throw CheckFailed("attnscope bench: " + v.name + " fails the FlashAttention rule (error " + std::to_string(err.max_abs) +
+                          ", baseline " + std::to_string(base_err.max_abs) + "); not timing a wrong kernel");
     }
     for (int s : opt.seqlens) {
       for (bool causal : causal_modes) {
         Problem pr;
         pr.batch = std::max(1, opt.tokens / s);
         pr.seqlen_q = pr.seqlen_k = s;
-        pr.num_heads_q = pr.num_heads_kv = opt.heads;
+        pr.num_heads_q = heads_q;
+        pr.num_heads_kv = heads_kv;
         pr.head_dim = v.head_dim;
         pr.dtype = v.dtype;
         pr.mask.kind = causal ? MaskKind::causal_bottom_right : MaskKind::none;
+        pr.require_memory_for_run();
         const PrefillTiming t = time_prefill(v, pr, opt.warmup, opt.iterations);
-        std::printf("%-34s %-5s %4d %6lld %6d %6s %10.4f %9.1f\n", v.name.c_str(), dtype.c_str(), v.head_dim,
-                    static_cast<long long>(pr.batch), s, causal ? "yes" : "no", t.median_ms, t.tflops);
+        const nlohmann::json row = {{"impl", v.name}, {"family", family}, {"default", v.is_default},
+                                    {"precise", v.algorithm.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
+                                    {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", heads_q},
+                                    {"heads_kv", heads_kv}, {"causal", causal}, {"median_ms", t.median_ms},
+                                    {"min_ms", t.min_ms}, {"iterations", t.iterations}, {"tflops", t.tflops},
+                                    {"gpu", gpu_description()}, {"commit", ATTNSCOPE_GIT_COMMIT}};
+        json_lines += row.dump() + "\n";
+        if (opt.json)
+          std::printf("%s\n", row.dump().c_str());
+        else
+          std::printf("%-34s %-5s %4d %6lld %6d %6s %10.4f %9.1f\n", v.name.c_str(), dtype.c_str(), v.head_dim,
+                      static_cast<long long>(pr.batch), s, causal ? "yes" : "no", t.median_ms, t.tflops);
         std::fflush(stdout);
-        if (json) {
-          nlohmann::json row = {{"impl", v.name}, {"family", family}, {"default", v.is_default},
-                                {"precise", v.algorithm.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
-                                {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", opt.heads},
-                                {"causal", causal}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
-                                {"iterations", t.iterations}, {"tflops", t.tflops}, {"gpu", gpu_description()},
-                                {"commit", ATTNSCOPE_GIT_COMMIT}};
-          json << row.dump() << "\n";
-        }
+        if (!opt.out_path.empty()) write_file_atomic(opt.out_path, json_lines);  // complete after every line
       }
     }
   }
@@ -130,35 +134,60 @@ void run_bench(const BenchOptions& opt) {
 
 void add_bench_command(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
-  auto* sub = app.add_subcommand("bench", "time the CUDA kernels: --prefill (default; TFLOP/s) or --decode (TB/s), CUDA events");
+  auto* sub = app.add_subcommand(
+      "bench", "time the CUDA kernels: --prefill (default; TFLOP/s), --decode (TB/s), CUDA events; or --truth (one run's stages)");
   auto* prefill_flag = sub->add_flag("--prefill", opt->prefill, "the prefill kernels (the default mode)");
-  sub->add_flag("--decode", opt->decode, "the KV-cache decode kernels: bandwidth over --batch x --cache-lens, cold and warm")
-      ->excludes(prefill_flag);
+  auto* decode_flag =
+      sub->add_flag("--decode", opt->decode, "the KV-cache decode kernels: bandwidth over --batch x --cache-lens, cold and warm")
+          ->excludes(prefill_flag);
   add_decode_bench_options(*sub, opt->decode_options);
   sub->add_option("--kernels", opt->kernels, "'default' (default tiles + precise mode) or a glob on kernel names")->capture_default_str();
   sub->add_option("--dtype", opt->dtypes, "fp16 and/or bf16")->delimiter(',')->capture_default_str();
   sub->add_option("--head-dim", opt->head_dims, "64 and/or 128")->delimiter(',')->capture_default_str();
+  sub->add_option("--dim", opt->head_dims)->delimiter(',')->group("");  // hidden alias
   sub->add_option("--seqlens", opt->seqlens, "sequence lengths (S_q = S_k)")->delimiter(',')->capture_default_str();
   sub->add_option("--tokens", opt->tokens, "batch * seqlen held constant")->capture_default_str();
-  sub->add_option("--heads", opt->heads, "query (= KV) heads")->capture_default_str();
+  sub->add_option("--heads", opt->heads, "heads HQ:HKV, or H for H:H")->capture_default_str();
   sub->add_option("--causal", opt->causal, "on | off | both")->capture_default_str();
   sub->add_option("--warmup", opt->warmup, "untimed launches first")->capture_default_str();
   sub->add_option("--iters", opt->iterations, "timed launches (median reported)")->capture_default_str();
   sub->add_flag("!--no-check", opt->check, "skip the correctness check before timing");
-  sub->add_option("--json", opt->json_path, "write one JSON object per measurement to this file");
-  sub->callback([opt, sub] {
+  sub->add_flag("--json", opt->json, "print one JSON object per measurement instead of the table");
+  sub->add_option("--out", opt->out_path, "also write the JSON lines to this file");
+  sub->add_flag("--truth", opt->truth,
+                "time the stages of `attnscope run` instead (inputs, truth, certification, baseline, kernel, metrics, "
+                "database); shapes from --seqlens, --heads, --head-dim, --dtype, --causal (defaults S 2048, "
+                "8:2 heads, D 128, fp16, causal)")
+      ->excludes(prefill_flag)
+      ->excludes(decode_flag);
+  auto truth_request = std::make_shared<TruthBenchRequest>();
+  add_truth_bench_options(*sub, *truth_request);
+  sub->callback([opt, truth_request, sub] {
     if (opt->decode) {
       // Decode defaults: FP16 and D = 128 (the issue's table) unless --dtype / --head-dim say otherwise.
-      const bool dtype_given = sub->get_option("--dtype")->count() > 0, dim_given = sub->get_option("--head-dim")->count() > 0;
+      const bool dtype_given = sub->count("--dtype") > 0, dim_given = sub->count("--head-dim") + sub->count("--dim") > 0;
       run_bench_decode(opt->decode_options, dtype_given ? opt->dtypes : std::vector<std::string>{"fp16"},
                        dim_given ? opt->head_dims : std::vector<int>{128}, opt->warmup, opt->iterations, opt->check,
-                       opt->json_path);
+                       opt->json, opt->out_path);
+      return;
+    }
+    if (opt->truth) {  // shapes the user gave override the truth mode's defaults
+      TruthBenchRequest request = *truth_request;
+      if (sub->count("--dtype")) request.dtypes = opt->dtypes;
+      if (sub->count("--head-dim") || sub->count("--dim")) request.head_dims = opt->head_dims;
+      if (sub->count("--seqlens")) request.seqlens = opt->seqlens;
+      if (sub->count("--heads")) std::tie(request.heads_q, request.heads_kv) = heads_flag(opt->heads);
+      if (sub->count("--causal"))
+        request.causal = opt->causal == "both" ? std::vector<bool>{false, true} : std::vector<bool>{opt->causal == "on"};
+      request.json = opt->json;
+      request.out_path = opt->out_path;
+      run_truth_bench(request);
       return;
     }
 #if defined(ATTNSCOPE_HAVE_CUDA)
     run_bench(*opt);
 #else
-    throw Error("attnscope bench: this build has no CUDA (configure with nvcc and ATTNSCOPE_ENABLE_CUDA=ON)");
+    throw EnvironmentError("attnscope bench: this build has no CUDA (configure with nvcc and ATTNSCOPE_ENABLE_CUDA=ON)");
 #endif
   });
 }

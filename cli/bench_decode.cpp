@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,11 +18,13 @@
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
 #include "core/errors.h"
+#include "core/io_files.h"
 #include "core/registry.h"
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
 #include <cmath>
 
+#include "analysis/metrics.h"
 #include "core/generators.h"
 #include "kernels/cache/fp8_kv.h"
 #include "kernels/decode/decode_bench.h"
@@ -77,7 +78,7 @@ void check_case(const DecodeBenchCase& c, DType dtype, int head_dim, int heads_q
   if (auto why = k.invalid_reason(pr)) throw Error("attnscope bench --decode: " + c.label + " cannot run: " + *why);
   const double error = max_abs_error(k.run(pr, in).o, gpu_truth_fp64(pr, seen).o);
   const double baseline = max_abs_error(gpu_naive_baseline(pr, seen).o, gpu_truth_fp64(pr, seen).o);
-  if (!(error <= 2 * baseline + 1e-5))
+  if (!fa_rule(error, baseline, std::isfinite(error)).pass)  // the one FlashAttention rule
     throw Error("attnscope bench --decode: " + c.label + " fails the FlashAttention rule (error " + std::to_string(error) +
                 ", baseline " + std::to_string(baseline) + "); not timing a wrong kernel");
 }
@@ -85,9 +86,9 @@ void check_case(const DecodeBenchCase& c, DType dtype, int head_dim, int heads_q
 }  // namespace
 
 void run_bench_decode(const DecodeBenchOptions& opt, const std::vector<std::string>& dtypes, const std::vector<int>& head_dims,
-                      int warmup, int iterations, bool check, const std::string& json_path) {
+                      int warmup, int iterations, bool check, bool json, const std::string& out_path) {
   std::string why;
-  if (!gpu_available(&why)) throw Error("attnscope bench --decode: " + why);
+  if (!gpu_available(&why)) throw EnvironmentError("attnscope bench --decode: " + why);
   const size_t colon = opt.heads.find(':');
   int heads_q = 0, heads_kv = 0;
   try {
@@ -97,14 +98,11 @@ void run_bench_decode(const DecodeBenchOptions& opt, const std::vector<std::stri
     throw ProblemError("--decode-heads '" + opt.heads + "' (expected H_q:H_kv)");
   }
   if (heads_q < 1 || heads_kv < 1 || heads_q % heads_kv != 0) throw ProblemError("--decode-heads: H_q must be a multiple of H_kv");
-  std::ofstream json;
-  if (!json_path.empty()) {
-    json.open(json_path);
-    if (!json) throw Error("attnscope bench: cannot write --json file " + json_path);
-  }
+  if (!out_path.empty()) check_output_path(out_path, OutputKind::file, {}, "--out");
+  std::string json_lines;
   int selected = 0, failed = 0;
-  std::printf("# attnscope bench --decode on %s, commit %s\n", gpu_description().c_str(), ATTNSCOPE_GIT_COMMIT);
-  std::printf("%-20s %-5s %4s %4s %7s %7s %6s %5s %9s %8s %9s %8s\n", "config", "dtype", "d", "B", "L", "splits", "h/cta",
+  if (!json) std::printf("# attnscope bench --decode on %s, commit %s\n", gpu_description().c_str(), ATTNSCOPE_GIT_COMMIT);
+  if (!json) std::printf("%-20s %-5s %4s %4s %7s %7s %6s %5s %9s %8s %9s %8s\n", "config", "dtype", "d", "B", "L", "splits", "h/cta",
               "stg", "cold_us", "cold_TB/s", "warm_us", "warm_TB/s");
   for (const std::string& dt : dtypes)
     for (int d : head_dims) {
@@ -141,19 +139,21 @@ void run_bench_decode(const DecodeBenchOptions& opt, const std::vector<std::stri
               ++failed;
               continue;
             }
-            std::printf("%-20s %-5s %4d %4d %7d %7d %6d %5d %9.2f %8.3f %9.2f %8.3f\n", c.label.c_str(), dt.c_str(), d, b, l,
-                        t.splits, t.heads_per_cta, t.stages, t.cold_us, t.cold_tbps, t.warm_us, t.warm_tbps);
-            std::fflush(stdout);
-            if (json)
-              json << nlohmann::json{{"impl", c.label}, {"mode", "decode"}, {"dtype", dt}, {"head_dim", d}, {"batch", b},
+            const nlohmann::json row{{"impl", c.label}, {"mode", "decode"}, {"dtype", dt}, {"head_dim", d}, {"batch", b},
                                      {"keys", l}, {"heads_q", heads_q}, {"heads_kv", heads_kv}, {"seqlen_q", 1},
                                      {"splits", t.splits}, {"keys_per_split", t.keys_per_split},
                                      {"heads_per_cta", t.heads_per_cta}, {"stages", t.stages}, {"bytes", t.bytes},
                                      {"cold_us", t.cold_us}, {"cold_tbps", t.cold_tbps}, {"warm_us", t.warm_us},
                                      {"warm_tbps", t.warm_tbps}, {"iterations", iters}, {"gpu", gpu_description()},
-                                     {"commit", ATTNSCOPE_GIT_COMMIT}}
-                          .dump()
-                   << "\n";
+                                     {"commit", ATTNSCOPE_GIT_COMMIT}};
+            json_lines += row.dump() + "\n";
+            if (json)
+              std::printf("%s\n", row.dump().c_str());
+            else
+              std::printf("%-20s %-5s %4d %4d %7d %7d %6d %5d %9.2f %8.3f %9.2f %8.3f\n", c.label.c_str(), dt.c_str(), d, b,
+                          l, t.splits, t.heads_per_cta, t.stages, t.cold_us, t.cold_tbps, t.warm_us, t.warm_tbps);
+            std::fflush(stdout);
+            if (!out_path.empty()) write_file_atomic(out_path, json_lines);  // complete after every line
           }
       }
     }
@@ -165,8 +165,8 @@ void run_bench_decode(const DecodeBenchOptions& opt, const std::vector<std::stri
 }
 #else
 void run_bench_decode(const DecodeBenchOptions&, const std::vector<std::string>&, const std::vector<int>&, int, int, bool,
-                      const std::string&) {
-  throw Error("attnscope bench --decode: this build has no CUDA (configure with nvcc and ATTNSCOPE_ENABLE_CUDA=ON)");
+                      bool, const std::string&) {
+  throw EnvironmentError("attnscope bench --decode: this build has no CUDA (configure with nvcc and ATTNSCOPE_ENABLE_CUDA=ON)");
 }
 #endif
 

@@ -19,8 +19,10 @@ struct DecodeBenchOptions {
 void add_decode_bench_options(CLI::App& sub, DecodeBenchOptions& options);
 
 /// Times every selected configuration on every (dtype, head dim, batch, cache length); the shared
-/// options (--dtype, --head-dim, --warmup, --iters, --no-check, --json) come from `bench`.
+/// options (--dtype, --head-dim, --warmup, --iters, --no-check, --json, --out) come from `bench`:
+/// `json` prints JSON lines instead of the table, `out_path` (when set) also receives them.
 void run_bench_decode(const DecodeBenchOptions& options, const std::vector<std::string>& dtypes,
-                      const std::vector<int>& head_dims, int warmup, int iterations, bool check, const std::string& json_path);
+                      const std::vector<int>& head_dims, int warmup, int iterations, bool check, bool json,
+                      const std::string& out_path);
 
 }  // namespace attn::cli

@@ -97,7 +97,7 @@ void add_check_command(CLI::App& app) {
       out["problem"] = c.problem.label();
       out["layout"] = layout_name(layout);
       out["out_dtype"] = std::string(dtype_name(out_dtype));
-      std::cout << out.dump(2) << "\n";
+      std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::cout << "attnscope check: " << f->output_path << " against " << f->case_path << " (" << c.problem.label()
                 << ", " << layout_name(layout) << ", judged as " << dtype_name(out_dtype) << ")\n\n";

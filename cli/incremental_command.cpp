@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/problem_flags.h"
+#include "core/io_files.h"
 #include "core/errors.h"
 #include "core/generators.h"
 #include "core/problem.h"
@@ -24,10 +26,10 @@ namespace attn::cli {
 namespace {
 
 struct IncrementalFlags {
-  int64_t prefill = 256, steps = 32, batch = 1, head_dim = 64, decode_chunk = 1;
-  std::string heads = "8:2", dtype = "fp16", dist = "normal", device = "auto", out = "results/incremental";
+  int64_t prefill = 256, steps = 32, batch = 1, head_dim = kDefaultHeadDim, decode_chunk = 1;
+  std::string heads = kDefaultHeads, dtype = "fp16", dist = "normal", device = "auto", out = "results/incremental";
   std::string full_kernel, prefill_kernel, decode_kernel, attribute_steps = "first,middle,last";
-  uint64_t seed = 1;
+  uint64_t seed = kDefaultSeed;
   bool mutants = true, json = false;
 };
 
@@ -37,23 +39,18 @@ void run_incremental(const IncrementalFlags& f) {
   spec.decode_steps = f.steps;
   spec.batch = f.batch;
   spec.head_dim = f.head_dim;
-  const auto colon = f.heads.find(':');
-  if (colon == std::string::npos) throw CLI::ValidationError("--heads", "expected H_q:H_kv, got '" + f.heads + "'");
-  try {
-    spec.heads_q = std::stoll(f.heads.substr(0, colon));
-    spec.heads_kv = std::stoll(f.heads.substr(colon + 1));
-  } catch (const std::exception&) {
-    throw CLI::ValidationError("--heads", "expected H_q:H_kv, got '" + f.heads + "'");
-  }
+  std::tie(spec.heads_q, spec.heads_kv) = heads_flag(f.heads);
   if (f.dtype != "fp16" && f.dtype != "bf16") throw CLI::ValidationError("--dtype", "fp16 or bf16, got '" + f.dtype + "'");
   spec.dtype = f.dtype == "bf16" ? DType::bf16 : DType::fp16;
-  spec.inputs.distribution = parse_distribution(f.dist);
+  spec.inputs.distribution = distribution_flag(f.dist);
+  // The report folder is checked before minutes of compute (the experiment checks the memory).
+  check_output_path(f.out, OutputKind::directory, {}, "--out");
   spec.inputs.seed = f.seed;
   spec.decode_chunk = f.decode_chunk;
   spec.attribute_steps = f.attribute_steps;
   std::string why;
   const bool have_gpu = gpu_available(&why);
-  if (f.device == "gpu" && !have_gpu) throw Error("--device gpu: " + why);
+  if (f.device == "gpu" && !have_gpu) throw EnvironmentError("--device gpu: " + why);
   if (f.device != "gpu" && f.device != "cpu" && f.device != "auto")
     throw CLI::ValidationError("--device", "auto, gpu or cpu, got '" + f.device + "'");
   const bool gpu = f.device == "gpu" || (f.device == "auto" && have_gpu);
@@ -69,7 +66,7 @@ void run_incremental(const IncrementalFlags& f) {
       run_incremental_experiment(spec, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   const std::string report = write_incremental_report(result, collect_provenance(invoked_command()), f.out);
   if (f.json) {
-    std::cout << to_json(result).dump(1) << "\n";
+    std::cout << to_json(result).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   std::printf("FP64 references (incremental vs full): %s\n",
@@ -96,9 +93,9 @@ void add_incremental_command(CLI::App& app) {
   sub->add_option("--steps", flags->steps, "N: tokens decoded one at a time")->capture_default_str();
   sub->add_option("--batch", flags->batch, "batch entries")->capture_default_str();
   sub->add_option("--heads", flags->heads, "H_q:H_kv")->capture_default_str();
-  sub->add_option("--dim", flags->head_dim, "head dimension")->capture_default_str();
+  add_head_dim_flag(*sub, flags->head_dim);
   sub->add_option("--dtype", flags->dtype, "fp16 | bf16")->capture_default_str();
-  sub->add_option("--distribution", flags->dist, "normal | outliers | large-logits | sink | uniform")->capture_default_str();
+  add_distribution_flag(*sub, flags->dist);
   sub->add_option("--seed", flags->seed, "input seed")->capture_default_str();
   sub->add_option("--device", flags->device, "auto | gpu | cpu: which default kernels")->capture_default_str();
   sub->add_option("--full-kernel", flags->full_kernel, "full-sequence kernel (registry name)");

@@ -3,13 +3,13 @@
 // truth, the rounding floor and the naive baseline's error, and the problem in the metadata
 // (experiments/external/case_file.h). The team runs its kernel on q, k, v and hands the output to
 // `attnscope check`.
-#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/metrics_table.h"
 #include "cli/problem_flags.h"
 #include "core/errors.h"
+#include "core/io_files.h"
 #include "experiments/external/case_file.h"
 
 namespace attn::cli {
@@ -32,8 +32,9 @@ void add_make_inputs_command(CLI::App& app) {
     } catch (const Error& e) {
       throw CLI::ValidationError("--layout", e.what());
     }
-    if (std::filesystem::is_directory(f->out)) throw CLI::ValidationError("--out", "'" + f->out + "' is a directory");
     const Problem problem = f->problem.problem();
+    problem.require_memory_for_run();
+    check_output_path(f->out, OutputKind::file, {}, "--out");  // before the truth, not after it
     const CaseFile c = make_case(problem, f->problem.input_spec(), layout, invoked_command());
     write_case(f->out, c);
     const auto& g = short_number;

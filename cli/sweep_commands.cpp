@@ -1,18 +1,22 @@
-// `attnscope sweep SPEC.toml --db results.sqlite [--shard i/n]`: runs (or resumes) a sweep.
+// `attnscope sweep SPEC.toml --db results.sqlite [--shard i/n] [--fresh | --resume-stale]`: runs
+//   (or resumes) a sweep; refuses to mix rows of another spec or build.
 // `attnscope report --db results.sqlite --out DIR`: Markdown + HTML report with plots.
-// `attnscope gate --db results.sqlite --tolerances FILE.toml [--junit out.xml]`: exit 0/1.
-// `attnscope merge OUT.sqlite SHARD.sqlite...`: shards of one sweep into one database.
+// `attnscope gate --db results.sqlite --tolerances FILE.toml [--junit out.xml]`: exit 0 / 1.
+// `attnscope merge OUT.sqlite SHARD.sqlite...`: shards of one sweep (one spec) into one database.
+// Inputs of report, gate and merge are opened read-only; every output path is checked before
+// any work (never an input, never a special file, its folder writable) and written atomically.
 #include "cli/sweep_commands.h"
 
 #include "cli/commands.h"
 
+#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "analysis/attribution.h"
 #include "analysis/emulator.h"
 #include "core/errors.h"
+#include "core/io_files.h"
 #include "experiments/gate.h"
 #include "experiments/provenance.h"
 #include "experiments/register_all.h"
@@ -38,92 +42,180 @@ std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInput
   };
 }
 
+struct SweepFlags {
+  std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto", truth_device = "auto";
+  bool quiet = false, fresh = false, resume_stale = false;
+};
+
+struct ReportFlags {
+  std::string db, out = "report", sweep;
+};
+
+struct GateFlags {
+  std::string db, tolerances, junit, sweep, baseline;
+  bool allow_unchecked = false;
+};
+
+struct MergeFlags {
+  std::string out;
+  std::vector<std::string> shards;
+  bool allow_mixed_commits = false;
+};
+
+void run_sweep_command(const SweepFlags& f) {
+  int index = 0, count = 1;
+  char tail = 0;
+  if (std::sscanf(f.shard.c_str(), "%d/%d%c", &index, &count, &tail) != 2 || count < 1 || index < 0 || index >= count)
+    throw CLI::ValidationError("--shard", "expected I/N with 0 <= I < N, got '" + f.shard + "'");
+  if (f.fresh && f.resume_stale) throw CLI::ValidationError("--fresh", "give --fresh or --resume-stale, not both");
+  const SweepSpec spec = parse_sweep_spec(f.spec_path);
+  // The database is both input and output: checked before any point runs.
+  check_output_path(f.db_path, OutputKind::file, {f.spec_path}, "--db");
+  std::string why;
+  const bool have_gpu = gpu_available(&why);
+  if (f.device == "gpu" && !have_gpu) throw EnvironmentError("--device gpu: " + why);
+  SweepOptions options;
+  options.shard_index = index;
+  options.shard_count = count;
+  options.use_gpu = f.device == "gpu" || (f.device == "auto" && have_gpu);
+  options.reference_device = parse_reference_device(f.truth_device);
+  options.provenance = collect_provenance(invoked_command());
+  options.build_commit = options.provenance.value("commit", "unknown");
+  options.attribute = sweep_attribution();
+  options.resume = f.fresh ? ResumePolicy::fresh : f.resume_stale ? ResumePolicy::resume_stale : ResumePolicy::same_spec;
+  if (!f.quiet) options.log = [](const std::string& line) { std::cout << line << std::endl; };
+  if (!f.quiet)
+    std::cout << "sweep '" << spec.name << "' on " << (options.use_gpu ? "the GPU" : "the CPU (emulator)")
+              << (options.use_gpu ? "" : " — " + why) << ", results in " << printable_path(f.db_path) << std::endl;
+  // Sizes beyond the memory limit are refused before the database is created or touched.
+  require_sweep_memory(spec, expand_sweep(spec, sweep_registry(spec, all_kernels()), options.use_gpu));
+  ResultsDb db(f.db_path, DbMode::read_write);
+  const SweepSummary s = run_sweep(spec, all_kernels(), db, options);
+  std::cout << "sweep '" << spec.name << "' (spec " << s.spec_hash << "): " << s.points << " points in shard " << f.shard
+            << ", " << s.already_done << " already done, " << s.ok << " ok, " << s.invalid << " invalid, " << s.errors
+            << " errors -> " << printable_path(f.db_path) << std::endl;
+  if (s.errors) throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
+}
+
+void run_report_command(const ReportFlags& f) {
+  const ResultsDb db(f.db, DbMode::read_only);
+  check_output_path(f.out, OutputKind::directory, {f.db}, "--out");
+  const ReportFiles files = write_sweep_report(db, {f.sweep, f.out, invoked_command()});
+  std::cout << "report: " << printable_path(files.markdown) << ", " << printable_path(files.html) << " (" << files.plots
+            << " plots)\n";
+  if (!files.plot_errors.empty()) std::cerr << "attnscope report: some plots were not drawn:\n" << files.plot_errors;
+}
+
+void run_gate_command(const GateFlags& f) {
+  const auto started = std::chrono::steady_clock::now();
+  // Outputs first: a JUnit path that is an input (the database, the tolerances) is refused
+  // before anything is read, so it can never be overwritten.
+  if (!f.junit.empty())
+    check_output_path(f.junit, OutputKind::file, {f.db, f.tolerances, f.baseline}, "--junit");
+  GateOptions options;
+  if (!f.sweep.empty()) options.sweep = f.sweep;
+  options.allow_unchecked = f.allow_unchecked;
+  // The gate fails closed: any reason it cannot vouch for the results (an unreadable or foreign
+  // database, a malformed tolerance file) is a failed gate, exit 1.
+  GateSpec spec;
+  std::unique_ptr<ResultsDb> db;
+  try {
+    spec = parse_gate_spec(f.tolerances);
+    if (!f.baseline.empty()) {
+      spec.baseline_db = f.baseline;
+      if (spec.ratchet.empty()) spec.ratchet["max_abs"] = 1.10;
+    }
+    db = std::make_unique<ResultsDb>(f.db, DbMode::read_only);
+  } catch (const EnvironmentError&) {
+    throw;
+  } catch (const Error& e) {
+    if (!f.junit.empty()) {  // CI reads the XML: the reason is there too
+      GateResult failed;
+      failed.cases.push_back({"gate", "attnscope-gate", GateOutcome::problem, e.what(), -1, 0});
+      failed.problems = 1;
+      write_file_atomic(f.junit, to_junit_xml(failed, {{"database", f.db}, {"tolerances", f.tolerances}}));
+    }
+    throw CheckFailed(std::string("gate: ") + e.what() + " -> FAIL");
+  }
+  const GateResult r = run_gate(*db, spec, options);
+  std::cout << "gate: database " << printable_path(f.db) << " (read-only)\n" << gate_summary(r, spec);
+  if (!f.junit.empty()) {
+    std::map<std::string, std::string> properties = gate_properties(*db, options);
+    properties["database"] = f.db;
+    properties["tolerances"] = f.tolerances;
+    properties["attnscope"] = collect_provenance(invoked_command()).value("commit", "unknown");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    write_file_atomic(f.junit, to_junit_xml(r, properties, seconds));
+    std::cout << "gate: JUnit XML in " << printable_path(f.junit) << "\n";
+  }
+  if (!r.ok()) throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
+}
+
+void run_merge_command(const MergeFlags& f) {
+  check_output_path(f.out, OutputKind::file, f.shards, "merge output");
+  std::vector<std::unique_ptr<ResultsDb>> shards;  // all opened (and checked) before the output is touched
+  for (const std::string& path : f.shards) shards.push_back(std::make_unique<ResultsDb>(path, DbMode::read_only));
+  // Shards of different specs (or builds) are refused before anything is written: each shard is
+  // first merged into an in-memory scratch database, which runs every check merge_from runs.
+  {
+    ResultsDb scratch(":memory:", DbMode::read_write);
+    if (std::filesystem::exists(f.out)) scratch.merge_from(ResultsDb(f.out, DbMode::read_only), f.allow_mixed_commits);
+    for (const auto& shard : shards) scratch.merge_from(*shard, f.allow_mixed_commits);
+  }
+  ResultsDb out(f.out, DbMode::read_write);
+  for (const auto& shard : shards)
+    std::cout << printable_path(shard->path()) << ": " << out.merge_from(*shard, f.allow_mixed_commits) << " rows added\n";
+}
+
 }  // namespace
 
 void add_sweep_commands(CLI::App& app) {
   // ---- sweep ----
+  auto sf = std::make_shared<SweepFlags>();
   auto* sweep = app.add_subcommand("sweep", "Run (or resume) a sweep spec; one database row per point");
-  static std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto";
-  static bool quiet = false;
-  sweep->add_option("spec", spec_path, "Sweep file (TOML), e.g. experiments/sweeps/default.toml")->required()->check(CLI::ExistingFile);
-  sweep->add_option("--db", db_path, "Results database (created if missing; resumed if present)");
-  sweep->add_option("--shard", shard, "Run shard I of N as I/N (merge shards with `attnscope merge`)");
-  sweep->add_option("--device", device, "auto | gpu | cpu: which kernel list of the spec to use")
+  sweep->add_option("spec", sf->spec_path, "Sweep file (TOML), e.g. experiments/sweeps/default.toml")->required();
+  sweep->add_option("--db", sf->db_path, "Results database (created if missing; resumed if it holds this spec)")
+      ->capture_default_str();
+  sweep->add_option("--shard", sf->shard, "Run shard I of N as I/N (merge shards with `attnscope merge`)");
+  sweep->add_option("--device", sf->device, "auto | gpu | cpu: which kernel list of the spec to use")
       ->check(CLI::IsMember({"auto", "gpu", "cpu"}));
-  sweep->add_flag("--quiet", quiet, "Only the summary line");
-  sweep->callback([] {
-    int index = 0, count = 1;
-    if (std::sscanf(shard.c_str(), "%d/%d", &index, &count) != 2)
-      throw CLI::ValidationError("--shard", "expected I/N, got '" + shard + "'");
-    const SweepSpec spec = parse_sweep_spec(spec_path);
-    std::string why;
-    const bool have_gpu = gpu_available(&why);
-    if (device == "gpu" && !have_gpu) throw Error("--device gpu: " + why);
-    SweepOptions options;
-    options.shard_index = index;
-    options.shard_count = count;
-    options.use_gpu = device == "gpu" || (device == "auto" && have_gpu);
-    options.provenance = collect_provenance(invoked_command());
-    options.attribute = sweep_attribution();
-    if (!quiet) options.log = [](const std::string& line) { std::cout << line << std::endl; };
-    if (!quiet)
-      std::cout << "sweep '" << spec.name << "' on " << (options.use_gpu ? "the GPU" : "the CPU (emulator)")
-                << (options.use_gpu ? "" : " — " + why) << ", results in " << db_path << std::endl;
-    ResultsDb db(db_path);
-    const SweepSummary s = run_sweep(spec, all_kernels(), db, options);
-    std::cout << "sweep '" << spec.name << "': " << s.points << " points in shard " << shard << ", "
-              << s.already_done << " already done, " << s.ok << " ok, " << s.invalid << " invalid, " << s.errors
-              << " errors -> " << db_path << std::endl;
-    if (s.errors) throw CLI::RuntimeError(1);
-  });
+  sweep->add_option("--truth-device", sf->truth_device, "auto | gpu | cpu: where the truth and the baseline run")
+      ->check(CLI::IsMember({"auto", "gpu", "cpu"}))
+      ->capture_default_str();
+  sweep->add_flag("--fresh", sf->fresh, "Delete this sweep's rows in the database and start over");
+  sweep->add_flag("--resume-stale", sf->resume_stale,
+                  "Keep rows written by another spec or build of this sweep (recorded as stale in the database)");
+  sweep->add_flag("--quiet", sf->quiet, "Only the summary line");
+  sweep->callback([sf] { run_sweep_command(*sf); });
 
   // ---- report ----
+  auto rf = std::make_shared<ReportFlags>();
   auto* report = app.add_subcommand("report", "Write the precision report (Markdown + HTML + plots) of a sweep");
-  static std::string report_db = "results.sqlite", report_out = "report", report_sweep;
-  report->add_option("--db", report_db, "Results database")->check(CLI::ExistingFile);
-  report->add_option("--out", report_out, "Output folder (report.md, report.html, plots/)");
-  report->add_option("--sweep", report_sweep, "Sweep name (needed when the database holds several)");
-  report->callback([] {
-    ResultsDb db(report_db);
-    const ReportFiles f = write_sweep_report(
-        db, {report_sweep, report_out, invoked_command()});
-    std::cout << "report: " << f.markdown << ", " << f.html << " (" << f.plots << " plots)\n";
-    if (!f.plot_errors.empty()) std::cerr << "attnscope report: some plots were not drawn:\n" << f.plot_errors;
-  });
+  report->add_option("--db", rf->db, "Results database (opened read-only)")->required();
+  report->add_option("--out", rf->out, "Output folder (report.md, report.html, plots/)")->capture_default_str();
+  report->add_option("--sweep", rf->sweep, "Sweep name (needed when the database holds several)");
+  report->callback([rf] { run_report_command(*rf); });
 
   // ---- gate ----
-  auto* gate = app.add_subcommand("gate", "Check results against a tolerance file; exit 1 on any violation");
-  static std::string gate_db = "results.sqlite", gate_tol, gate_junit, gate_sweep, gate_baseline;
-  gate->add_option("--db", gate_db, "Results database")->check(CLI::ExistingFile);
-  gate->add_option("--tolerances", gate_tol, "Tolerance file (TOML)")->required()->check(CLI::ExistingFile);
-  gate->add_option("--junit", gate_junit, "Write JUnit XML here");
-  gate->add_option("--sweep", gate_sweep, "Only this sweep");
-  gate->add_option("--baseline", gate_baseline, "Baseline database for the ratchet (overrides the file's)")
-      ->check(CLI::ExistingFile);
-  gate->callback([] {
-    GateSpec spec = parse_gate_spec(gate_tol);
-    if (!gate_baseline.empty()) spec.baseline_db = gate_baseline;
-    ResultsDb db(gate_db);
-    const GateResult r = run_gate(db, gate_sweep.empty() ? std::nullopt : std::optional<std::string>(gate_sweep), spec);
-    for (const GateCase& c : r.cases)
-      if (!c.passed && !c.unchecked) std::cout << "FAIL " << c.name << ": " << c.failure << "\n";
-    if (!gate_junit.empty()) std::ofstream(gate_junit) << to_junit_xml(r);
-    std::cout << "gate: " << r.passed << " passed, " << r.failed << " failed, " << r.unchecked
-              << " unchecked (no rule), " << r.invalid << " invalid points not gated\n";
-    if (!r.ok()) throw CLI::RuntimeError(1);
-  });
+  auto gf = std::make_shared<GateFlags>();
+  auto* gate = app.add_subcommand(
+      "gate", "Check results against a tolerance file; exit 0 only when every point was checked and passed");
+  gate->add_option("--db", gf->db, "Results database (opened read-only)")->required();
+  gate->add_option("--tolerances", gf->tolerances, "Tolerance file (TOML)")->required();
+  gate->add_option("--junit", gf->junit, "Write JUnit XML here (never onto an input)");
+  gate->add_option("--sweep", gf->sweep, "Only this sweep (it must exist)");
+  gate->add_option("--baseline", gf->baseline, "Baseline database for the ratchet (overrides the file's baseline_db)");
+  gate->add_flag("--allow-unchecked", gf->allow_unchecked, "Points that no rule matches are reported, not failed");
+  gate->callback([gf] { run_gate_command(*gf); });
 
   // ---- merge ----
-  auto* merge = app.add_subcommand("merge", "Merge shard databases of one sweep into one");
-  static std::string merge_out;
-  static std::vector<std::string> merge_in;
-  merge->add_option("out", merge_out, "Merged database (created if missing)")->required();
-  merge->add_option("shards", merge_in, "Shard databases")->required()->check(CLI::ExistingFile);
-  merge->callback([] {
-    ResultsDb out(merge_out);
-    for (const std::string& shard_path : merge_in)
-      std::cout << shard_path << ": " << out.merge_from(shard_path) << " rows added\n";
-  });
+  auto mf = std::make_shared<MergeFlags>();
+  auto* merge = app.add_subcommand("merge", "Merge shard databases of one sweep (one spec) into one");
+  merge->add_option("out", mf->out, "Merged database (created if missing; never one of the shards)")->required();
+  merge->add_option("shards", mf->shards, "Shard databases (opened read-only)")->required();
+  merge->add_flag("--allow-mixed-commits", mf->allow_mixed_commits,
+                  "Merge shards of the same spec built from different commits (recorded)");
+  merge->callback([mf] { run_merge_command(*mf); });
 }
 
 }  // namespace attn::cli

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 
 #include "core/errors.h"
+#include "core/io_files.h"
 
 namespace attn {
 namespace {
@@ -20,7 +20,7 @@ constexpr size_t kMaxRank = 32;
 constexpr uint64_t kHeaderAlignment = 64;  // numpy pads the header so that the data starts aligned
 
 FileFormatError npy_error(const std::string& origin, const std::string& what) {
-  return FileFormatError("npy '" + origin + "': " + what);
+  return FileFormatError("npy '" + printable_path(origin) + "': " + what);
 }
 
 /// The strict subset of a Python literal that numpy writes as a .npy header:
@@ -218,7 +218,7 @@ const char* descr_of(StoredType t) {
 
 }  // namespace
 
-NpyHeader parse_npy_header(const std::string& bytes, const std::string& origin, const NpyReadOptions& options) {
+NpyHeader parse_npy_header(std::string_view bytes, const std::string& origin, const NpyReadOptions& options) {
   if (bytes.size() < 10 || bytes.compare(0, kMagicBytes, kMagic) != 0)
     throw npy_error(origin, "missing the \\x93NUMPY magic (not a .npy file)");
   const int major = static_cast<unsigned char>(bytes[6]);
@@ -233,13 +233,13 @@ NpyHeader parse_npy_header(const std::string& bytes, const std::string& origin, 
   NpyHeader h;
   h.data_offset = 8 + len_bytes + header_len;
   if (h.data_offset > bytes.size()) throw npy_error(origin, "truncated: header length " + std::to_string(header_len));
-  const std::string text = bytes.substr(8 + len_bytes, header_len);
+  const std::string text(bytes.substr(8 + len_bytes, header_len));
   HeaderParser(text, origin).parse(h);
   h.type = type_of_descr(h.descr, options, origin);
   return h;
 }
 
-NamedTensor parse_npy(const std::string& bytes, const std::string& origin, const NpyReadOptions& options) {
+NamedTensor parse_npy(std::string_view bytes, const std::string& origin, const NpyReadOptions& options) {
   const NpyHeader h = parse_npy_header(bytes, origin, options);
   const int64_t count = checked_count(h, options, origin);
   const uint64_t width = static_cast<uint64_t>(stored_element_bytes(h.type));
@@ -295,16 +295,6 @@ std::string serialize_npy(const NamedTensor& t) {
   return out;
 }
 
-void write_npy(const std::string& path, const NamedTensor& tensor) {
-  const std::string bytes = serialize_npy(tensor);
-  const std::string tmp = path + ".partial";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error("cannot write '" + tmp + "'");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f) throw Error("write to '" + tmp + "' failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot rename '" + tmp + "' to '" + path + "'");
-}
+void write_npy(const std::string& path, const NamedTensor& tensor) { write_file_atomic(path, serialize_npy(tensor)); }
 
 }  // namespace attn

@@ -12,13 +12,14 @@
 // the data size must match the shape exactly; the element count is bounded (memory: 8 bytes per
 // element). Every violation is a FileFormatError naming the file and the problem.
 // Writing: bfloat16 tensors are written as '<u2' bit patterns (readers: `a.view(np.uint16)`,
-// torch: `torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)`); the file is written to a
+// torch: `torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)`); the file is written
 // temporary name and renamed, so a reader never sees a partial file.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/io_safetensors.h"
@@ -47,9 +48,9 @@ struct NpyHeader {
 };
 
 /// Parses the header at the start of `bytes` (which must hold at least the whole header).
-NpyHeader parse_npy_header(const std::string& bytes, const std::string& origin, const NpyReadOptions& options = {});
+NpyHeader parse_npy_header(std::string_view bytes, const std::string& origin, const NpyReadOptions& options = {});
 /// One .npy payload (header + data) in memory; `origin` names it in errors.
-NamedTensor parse_npy(const std::string& bytes, const std::string& origin, const NpyReadOptions& options = {});
+NamedTensor parse_npy(std::string_view bytes, const std::string& origin, const NpyReadOptions& options = {});
 /// Reads a .npy file: header first, then only the data the header announces (a regular file only).
 NamedTensor read_npy(const std::string& path, const NpyReadOptions& options = {});
 

@@ -3,14 +3,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <vector>
 
 #include "core/errors.h"
+#include "core/io_files.h"
 #include "core/io_npz.h"
+#include "core/memory_budget.h"
 
 namespace attn {
 namespace {
@@ -133,8 +135,10 @@ StoredType stored_type_for(DType dtype) {
   return StoredType::f64;
 }
 
-TensorFile parse_safetensors(const std::string& bytes, const std::string& origin) {
-  auto fail = [&](const std::string& what) { return FileFormatError("safetensors file '" + origin + "': " + what); };
+TensorFile parse_safetensors(std::string_view bytes, const std::string& origin) {
+  auto fail = [&](const std::string& what) {
+    return FileFormatError("safetensors file '" + printable_path(origin) + "': " + what);
+  };
   if (bytes.size() < 8) throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, the header length alone needs 8");
   const uint64_t header_len = load_le(reinterpret_cast<const unsigned char*>(bytes.data()), 8);
   if (header_len > kMaxHeaderBytes) throw fail("header length " + std::to_string(header_len) + " exceeds 100 MB");
@@ -147,26 +151,37 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& origin
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = bytes.size() - data_start;
   TensorFile file;
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  struct Entry {
+    std::string name;
+    StoredType type;
+    std::vector<int64_t> shape;
+    int64_t count;
+    uint64_t begin, end;
+  };
+  // Every entry is checked, and the data ranges checked for overlap, before one tensor is
+  // decoded: a header pointing many tensors at the same bytes costs nothing.
+  std::vector<Entry> entries;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) throw fail("__metadata__ is not an object");
       for (const auto& [k, v] : entry.items()) {
-        if (!v.is_string()) throw fail("__metadata__ value of '" + k + "' is not a string");
+        if (!v.is_string()) throw fail("__metadata__ value of '" + printable_path(k) + "' is not a string");
         file.metadata[k] = v.get<std::string>();
       }
       continue;
     }
-    auto tensor_fail = [&](const std::string& what) { return fail("tensor '" + name + "': " + what); };
+    const std::string tensor_name = name;  // (a structured binding cannot be captured before C++20 in clang 14)
+    auto tensor_fail = [&](const std::string& what) { return fail("tensor '" + printable_path(tensor_name) + "': " + what); };
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
       throw tensor_fail("entry needs dtype, shape and data_offsets");
     StoredType type;
     if (!entry["dtype"].is_string() || !parse_stored_type(entry["dtype"].get<std::string>(), &type))
-      throw tensor_fail("unsupported dtype " + entry["dtype"].dump() + " (F16, BF16, F32, F64, I32, I64)");
+      throw tensor_fail("unsupported dtype " + entry["dtype"].dump(-1, ' ', true) + " (F16, BF16, F32, F64, I32, I64)");
     if (!entry["shape"].is_array()) throw tensor_fail("shape is not an array");
     std::vector<int64_t> shape;
     for (const auto& d : entry["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) throw tensor_fail("shape entry " + d.dump() + " is not a size");
+      if (!d.is_number_integer() || (d.is_number_unsigned() ? d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) : d.get<int64_t>() < 0))
+        throw tensor_fail("shape entry " + d.dump(-1, ' ', true) + " is not a size");
       shape.push_back(d.get<int64_t>());
     }
     int64_t count;
@@ -186,26 +201,31 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& origin
     if (static_cast<uint64_t>(count) > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(eb) ||
         end - begin != static_cast<uint64_t>(count) * static_cast<uint64_t>(eb))
       throw tensor_fail("shape " + shape_string(shape) + " of " + stored_type_name(type) + " needs " +
-                        std::to_string(static_cast<uint64_t>(count) * static_cast<uint64_t>(eb)) + " bytes, data_offsets give " +
-                        std::to_string(end - begin));
-    ranges.emplace_back(begin, end);
-    NamedTensor t{type, Tensor<double>(shape)};
-    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + data_start + begin;
-    for (int64_t i = 0; i < count; ++i) t.values.flat(i) = decode_stored_element(p + i * eb, type);
-    file.tensors.emplace(name, std::move(t));
+                        std::to_string(saturating_mul(static_cast<uint64_t>(count), static_cast<uint64_t>(eb))) +
+                        " bytes, data_offsets give " + std::to_string(end - begin));
+    entries.push_back({tensor_name, type, shape, count, begin, end});
   }
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const Entry& e : entries)
+    if (e.end > e.begin) ranges.emplace_back(e.begin, e.end);
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i)
     if (ranges[i].first < ranges[i - 1].second) throw fail("two tensors' data_offsets overlap");
+  uint64_t doubles = 0;
+  for (const Entry& e : entries) doubles = saturating_add(doubles, static_cast<uint64_t>(e.count));
+  require_memory(saturating_mul(doubles, sizeof(double)), "safetensors file '" + printable_path(origin) + "'");
+  for (const Entry& e : entries) {
+    NamedTensor t{e.type, Tensor<double>(e.shape)};
+    const int eb = stored_element_bytes(e.type);
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + data_start + e.begin;
+    for (int64_t i = 0; i < e.count; ++i) t.values.flat(i) = decode_stored_element(p + i * eb, e.type);
+    file.tensors.emplace(e.name, std::move(t));
+  }
   return file;
 }
 
 TensorFile read_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FileFormatError("cannot open '" + path + "'");
-  std::stringstream s;
-  s << f.rdbuf();
-  return parse_safetensors(s.str(), path);
+  return parse_safetensors(read_regular_file(path, memory_limit_bytes(), "safetensors file"), path);
 }
 
 std::string serialize_safetensors(const TensorFile& file) {
@@ -225,16 +245,8 @@ std::string serialize_safetensors(const TensorFile& file) {
 }
 
 void write_safetensors(const std::string& path, const TensorFile& file) {
-  const std::string bytes = serialize_safetensors(file);
-  // Write to a temporary name and rename: an interrupted write never leaves a truncated file.
-  const std::string tmp = path + ".partial";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw Error("cannot write '" + tmp + "'");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f) throw Error("write to '" + tmp + "' failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot rename '" + tmp + "' to '" + path + "'");
+  // Temporary file + rename: an interrupted write never leaves a truncated file.
+  write_file_atomic(path, serialize_safetensors(file));
 }
 
 TensorFile read_tensor_file(const std::string& path) {
@@ -243,7 +255,7 @@ TensorFile read_tensor_file(const std::string& path) {
   };
   if (ends_with(".npz")) return read_npz(path);
   if (ends_with(".safetensors")) return read_safetensors(path);
-  throw FileFormatError("'" + path + "': unknown extension (expected .safetensors or .npz)");
+  throw FileFormatError("'" + printable_path(path) + "': unknown extension (expected .safetensors or .npz)");
 }
 
 }  // namespace attn

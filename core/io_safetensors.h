@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "core/float_format.h"
 #include "core/tensor.h"
@@ -37,12 +38,13 @@ double decode_stored_element(const unsigned char* p, StoredType t);
 /// Appends one little-endian element of `t` holding x (rounded to t; exact if representable).
 void encode_stored_element(std::string& out, double x, StoredType t);
 
-/// Reads a whole safetensors file. Throws FileFormatError (truncated file, bad header length,
-/// invalid JSON, unknown dtype, offsets outside the data, overlapping tensors, shape/bytes mismatch).
+/// Reads a whole safetensors file. Throws FileFormatError (not a regular file, truncated file, bad
+/// header length, invalid JSON, unknown dtype, offsets outside the data, overlapping tensors,
+/// shape/bytes mismatch) and EnvironmentError (tensors larger than the memory limit).
 TensorFile read_safetensors(const std::string& path);
 /// Parses safetensors bytes already in memory; `origin` names them in errors.
-TensorFile parse_safetensors(const std::string& bytes, const std::string& origin);
-/// Writes a safetensors file; values are rounded to each tensor's stored type (exact if already so).
+TensorFile parse_safetensors(std::string_view bytes, const std::string& origin);
+/// Writes a safetensors file atomically; values are rounded to each tensor's stored type (exact if already so).
 void write_safetensors(const std::string& path, const TensorFile& file);
 std::string serialize_safetensors(const TensorFile& file);
 

@@ -33,8 +33,10 @@ ATTN_HD bool key_visible(const Mask& mask, int64_t i, int64_t j, int64_t seqlen_
     case MaskKind::causal_bottom_right: return j <= diagonal;
     case MaskKind::causal_top_left: return j <= i;
     case MaskKind::sliding_window:
-      return (mask.window_left < 0 || j >= diagonal - mask.window_left) &&
-             (mask.window_right < 0 || j <= diagonal + mask.window_right);
+      // j >= diagonal - left and j <= diagonal + right, written as differences of indices so
+      // that a huge window (left or right near 2^63) cannot overflow.
+      return (mask.window_left < 0 || diagonal - j <= mask.window_left) &&
+             (mask.window_right < 0 || j - diagonal <= mask.window_right);
     case MaskKind::none: return true;
   }
   return false;
@@ -52,9 +54,9 @@ ATTN_HD KeyRange visible_key_range(const Mask& mask, int64_t i, int64_t seqlen_q
   switch (mask.kind) {
     case MaskKind::causal_bottom_right: last = diagonal + 1; break;
     case MaskKind::causal_top_left: last = i + 1; break;
-    case MaskKind::sliding_window:
-      if (mask.window_left >= 0) first = diagonal - mask.window_left;
-      if (mask.window_right >= 0) last = diagonal + mask.window_right + 1;
+    case MaskKind::sliding_window:  // saturating: a window wider than the keys clamps to them
+      if (mask.window_left >= 0) first = mask.window_left >= diagonal ? 0 : diagonal - mask.window_left;
+      if (mask.window_right >= 0) last = mask.window_right >= seqlen_k - diagonal ? seqlen_k : diagonal + mask.window_right + 1;
       break;
     case MaskKind::none: break;
   }

@@ -1,9 +1,12 @@
 #include "core/problem.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <thread>
 
 #include "core/errors.h"
+#include "core/memory_budget.h"
 #include "core/tensor.h"
 
 namespace attn {
@@ -15,6 +18,8 @@ double Problem::scale() const {
 void Problem::validate() const {
   auto positive = [](const char* field, int64_t v) {
     if (v <= 0) throw ProblemError(std::string(field) + " must be positive, got " + std::to_string(v));
+    if (v > kMaxDimension)
+      throw ProblemError(std::string(field) + " = " + std::to_string(v) + " exceeds the largest supported size 2^48");
   };
   positive("batch", batch);
   positive("seqlen_q", seqlen_q);
@@ -42,6 +47,28 @@ void Problem::validate() const {
   checked_numel(q_shape());
   checked_numel(kv_shape());
   checked_numel({batch, num_heads_q, seqlen_q, seqlen_k});  // score count: must be addressable
+}
+
+uint64_t Problem::estimated_bytes(bool with_attribution) const {
+  const auto u = [](int64_t x) { return static_cast<uint64_t>(x < 0 ? 0 : x); };
+  const uint64_t q = saturating_mul(saturating_mul(u(batch), u(seqlen_q)), saturating_mul(u(num_heads_q), u(head_dim)));
+  const uint64_t kv = saturating_mul(saturating_mul(u(batch), u(seqlen_k)), saturating_mul(u(num_heads_kv), u(head_dim)));
+  const uint64_t rows = saturating_mul(saturating_mul(u(batch), u(num_heads_q)), u(seqlen_q));
+  const unsigned hardware = std::thread::hardware_concurrency();
+  const uint64_t threads = hardware == 0 ? 1 : std::min<uint64_t>(hardware, 256);
+  constexpr uint64_t kRowsPerThread = 128;  // a tile of score rows per worker (emulator, references)
+  // doubles: Q, K, V twice (quantized + unquantized), 6 output-sized tensors (truth twice,
+  // baseline, kernel, rounded floor, ULP buffer), 4 per-row values (LSEs), per-thread scores.
+  uint64_t doubles = saturating_add(saturating_mul(2, saturating_add(q, saturating_mul(2, kv))), saturating_mul(6, q));
+  doubles = saturating_add(doubles, saturating_mul(4, rows));
+  doubles = saturating_add(doubles, saturating_mul(saturating_mul(threads, kRowsPerThread), u(seqlen_k)));
+  if (with_attribution)
+    doubles = saturating_add(doubles, saturating_mul(threads, saturating_mul(u(seqlen_q), u(seqlen_k))));
+  return saturating_mul(doubles, sizeof(double));
+}
+
+void Problem::require_memory_for_run(bool with_attribution) const {
+  require_memory(estimated_bytes(with_attribution), "problem " + label());
 }
 
 int64_t Problem::fully_masked_rows() const {
@@ -110,6 +137,29 @@ GqaMapping parse_gqa(const std::string& text) {
   if (text == "contiguous") return GqaMapping::contiguous;
   if (text == "interleaved") return GqaMapping::interleaved;
   throw ProblemError("unknown GQA mapping '" + text + "' (allowed: contiguous, interleaved)");
+}
+
+std::pair<int64_t, int64_t> parse_heads(const std::string& text) {
+  auto whole = [&](const std::string& part) {
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size() || part[0] == '+' || part[0] == ' ')
+      throw ProblemError("expected HQ:HKV or H with integers, got '" + text + "'");
+    if (v <= 0 || v > kMaxDimension) throw ProblemError("head counts must be positive, got '" + text + "'");
+    return v;
+  };
+  const auto colon = text.find(':');
+  const int64_t hq = whole(text.substr(0, colon));
+  const int64_t hkv = colon == std::string::npos ? hq : whole(text.substr(colon + 1));
+  if (hq % hkv != 0)
+    throw ProblemError("H_q = " + std::to_string(hq) + " is not a multiple of H_kv = " + std::to_string(hkv) +
+                " (GQA needs H_q = g x H_kv)");
+  return {hq, hkv};
 }
 
 std::string Problem::label() const {

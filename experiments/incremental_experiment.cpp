@@ -10,6 +10,7 @@
 #include "analysis/attribution.h"
 #include "analysis/diagnosis.h"
 #include "analysis/emulator.h"
+#include "analysis/metrics.h"
 #include "core/errors.h"
 #include "experiments/register_all.h"
 #include "experiments/sweep_runner.h"
@@ -19,8 +20,6 @@
 
 namespace attn {
 namespace {
-
-constexpr double kFaRuleFactor = 2.0, kFaRuleSlack = 1e-5;
 
 /// Rows [begin, begin + count) of a [B, S, H, D] tensor.
 Tensor<double> rows_of(const Tensor<double>& t, int64_t begin, int64_t count) {
@@ -127,12 +126,14 @@ void judge(const Kernel& kernel, const Problem& pr, const AttentionInputs& in, c
   const double floor = rounding_floor(truth_rows, pr.dtype).rmse;
   c.incremental_excess = floor > 0 ? c.incremental.rmse / floor : (c.incremental.rmse > 0 ? INFINITY : 1.0);
   c.full_excess = floor > 0 ? c.full.rmse / floor : (c.full.rmse > 0 ? INFINITY : 1.0);
-  c.fa_ratio = c.incremental.max_abs / (kFaRuleFactor * baseline_max_abs + kFaRuleSlack);
+  const FaRuleVerdict rule =
+      fa_rule(c.incremental.max_abs, baseline_max_abs, c.incremental.nan_count + c.incremental.inf_count == 0);
+  c.fa_ratio = rule.ratio;
   const Diagnosis d = diagnose(pr, in, out, pr.dtype);
   c.verdict = d.verdict;
   c.cause = d.category.empty() ? "" : d.category + ": " + d.bug;
   c.also_matching = d.also_matching;
-  const bool semantic = d.verdict != "no semantic bug" || !(c.fa_ratio <= 1.0);
+  const bool semantic = d.verdict != "no semantic bug" || !rule.pass;
   c.classification = semantic ? "semantic" : c.differing == 0 ? "bit-identical" : "rounding";
   if (semantic && c.cause.empty()) c.cause = d.verdict == "no semantic bug" ? "FlashAttention rule failed" : d.verdict;
   c.attribution = nullptr;
@@ -259,6 +260,7 @@ IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
   full.dtype = spec.dtype;
   full.mask = parse_mask("causal");
   full.validate();
+  full.require_memory_for_run();  // the whole sequence, refused up front with the number
   const Kernel& full_kernel = kernel_named(spec.full_kernel, "full-sequence");
   const Kernel& prefill_kernel = kernel_named(spec.prefill_kernel, "prefill");
   std::vector<const Kernel*> decoders = {&kernel_named(spec.decode_kernel, "decode")};

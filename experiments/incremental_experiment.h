@@ -58,7 +58,7 @@ struct StepComparison {
   double max_row_ulp_diff = 0;  ///< in ULPs of the row's scale (max |O| over its D elements)
   ErrorMetrics incremental, full;  ///< each vs the truth
   double incremental_excess = 0, full_excess = 0;  ///< RMSE / rounding-floor RMSE
-  double fa_ratio = 0;  ///< incremental max_abs / (2 x baseline max_abs + 1e-5): the rule holds at <= 1
+  double fa_ratio = 0;  ///< fa_rule(incremental, baseline).ratio: incremental max_abs / bound, the rule holds at <= 1
   std::string verdict, cause;     ///< diagnosis of the incremental output ("category: bug")
   std::vector<std::string> also_matching;  ///< every meaning equally consistent ("category: bug")
   std::string classification;     ///< bit-identical | rounding | semantic

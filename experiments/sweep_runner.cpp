@@ -1,9 +1,12 @@
 #include "experiments/sweep_runner.h"
 
+#include <chrono>
 #include <memory>
 
+#include "analysis/fingerprint.h"
 #include "analysis/metrics.h"
 #include "core/errors.h"
+#include "core/memory_budget.h"
 #include "experiments/external/external_kernel.h"
 #include "experiments/external/judgement.h"
 
@@ -16,10 +19,6 @@ nlohmann::json metrics_json(const ErrorMetrics& m) {
 }
 
 namespace {
-
-// The FlashAttention test rule: kernel error <= k x same-precision baseline error + slack.
-constexpr double kFaRuleFactor = 2.0;
-constexpr double kFaRuleSlack = 1e-5;
 
 nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
   const Problem& pr = p.problem;
@@ -43,6 +42,43 @@ nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
           {"label", pr.label()}};
 }
 
+/// Checks (and writes) the database's record of this sweep; returns the spec hash.
+std::string reconcile_record(const SweepSpec& spec, const std::vector<SweepPoint>& points, ResultsDb& db,
+                             const SweepOptions& opt) {
+  SweepRecord now;
+  now.name = spec.name;
+  now.spec = expanded_spec_json(spec, points);
+  now.spec_hash = spec_hash(now.spec);
+  now.commit = opt.build_commit.empty() ? "unknown" : opt.build_commit;
+  now.points = static_cast<int>(points.size());
+  if (opt.resume == ResumePolicy::fresh) db.delete_sweep(spec.name);
+  const std::optional<SweepRecord> before = db.sweep_record(spec.name);
+  const bool has_rows = !db.done_points(spec.name).empty();
+  std::string stale;  // why the stored rows do not belong to this spec and build
+  if (before) {
+    if (before->spec_hash != now.spec_hash)
+      stale = "was written by another spec (hash " + before->spec_hash + ", " + std::to_string(before->points) +
+              " points; this spec: " + now.spec_hash + ", " + std::to_string(now.points) + " points)";
+    else if (before->commit != now.commit)
+      stale = "was written by another build (commit " + before->commit + "; this build: " + now.commit + ")";
+  } else if (has_rows) {
+    stale = "has rows but no spec record (written by an older attnscope)";
+  }
+  if (!stale.empty() && opt.resume != ResumePolicy::resume_stale)
+    throw Error("sweep '" + spec.name + "' in '" + db.path() + "' " + stale +
+                ": resuming would mix its rows with this run's. Pass --fresh to start over (deletes that sweep's "
+                "rows) or --resume-stale to keep them explicitly");
+  if (before && stale.empty()) return now.spec_hash;
+  if (before) {  // --resume-stale: the record says which other builds' rows are mixed in
+    now.stale_commits = before->stale_commits;
+    if (before->commit != now.commit) now.stale_commits.push_back(before->commit);
+  } else if (has_rows) {
+    now.stale_commits.push_back("unrecorded");
+  }
+  db.write_sweep_record(now);
+  return now.spec_hash;
+}
+
 }  // namespace
 
 nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& out, const Truth& truth,
@@ -53,6 +89,8 @@ nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& o
                    {"floor", metrics_json(floor)},
                    {"out_dtype", std::string(dtype_name(out.out_dtype))},
                    {"truth_method", truth.method},
+                   {"truth_device", truth.device},
+                   {"truth_seconds", truth.seconds},
                    {"truth_fp64_gap_ulps", truth.fp64_gap_ulps},
                    {"fully_masked_rows", problem.fully_masked_rows()}};
   // excess = kernel rmse / floor rmse. A zero floor (truth exactly representable, e.g. one visible
@@ -61,30 +99,48 @@ nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& o
   else j["excess"] = kernel.rmse == 0 ? nlohmann::json(1.0) : nlohmann::json(nullptr);
   if (baseline) {
     const ErrorMetrics base = compute_metrics(baseline->o, truth.o, baseline->out_dtype);
-    const double bound = kFaRuleFactor * base.max_abs + kFaRuleSlack;
+    const FaRuleVerdict rule = fa_rule(kernel, base);
     j["baseline"] = metrics_json(base);
-    j["fa_rule_bound"] = bound;
-    j["fa_rule_ratio"] = kernel.max_abs / (base.max_abs + kFaRuleSlack);
-    j["fa_rule_pass"] = kernel.max_abs <= bound && kernel.nan_count == 0 && kernel.inf_count == 0;
+    j["fa_rule_bound"] = rule.bound;
+    j["fa_rule_ratio"] = rule.ratio;  // max_abs / bound: the rule holds at <= 1 (null when infinite)
+    j["fa_rule_pass"] = rule.pass;
   }
   return j;
 }
 
+void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
+  const SweepPoint* largest = nullptr;
+  uint64_t most = 0;
+  for (const SweepPoint& p : points) {
+    const uint64_t bytes = p.problem.estimated_bytes(spec.attribution);
+    if (bytes > most) {
+      most = bytes;
+      largest = &p;
+    }
+  }
+  if (largest) require_memory(most, "sweep '" + spec.name + "': point " + largest->key());
+}
+
+Registry sweep_registry(const SweepSpec& spec, const Registry& base) {
+  Registry registry = base;
+  register_external_kernels(registry, spec.externals);
+  return registry;
+}
+
 SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, ResultsDb& db, const SweepOptions& opt) {
   // [[external]] kernels join a copy of the registry for this sweep: each worker starts at its
-  // first point and stops when the sweep returns (experiments/external/external_kernel.h).
+  // first point and stops when the sweep returns.
   Registry with_external;
-  if (!spec.externals.empty()) {
-    with_external = base_registry;
-    register_external_kernels(with_external, spec.externals);
-  }
+  if (!spec.externals.empty()) with_external = sweep_registry(spec, base_registry);
   const Registry& registry = spec.externals.empty() ? base_registry : with_external;
   if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
     throw Error("shard " + std::to_string(opt.shard_index) + "/" + std::to_string(opt.shard_count) +
                 " is not valid (need 0 <= index < count)");
   const std::vector<SweepPoint> points = expand_sweep(spec, registry, opt.use_gpu);
-  const std::set<std::string> done = db.done_points(spec.name);
+  require_sweep_memory(spec, points);
   SweepSummary summary;
+  summary.spec_hash = reconcile_record(spec, points, db, opt);
+  const std::set<std::string> done = db.done_points(spec.name);
 
   // Inputs, truth and baseline of the current data point: expand_sweep puts kernels innermost,
   // so consecutive points share them and one cached entry suffices.
@@ -92,7 +148,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
     std::string key;
     AttentionInputs inputs;
     Truth truth;
-    std::unique_ptr<AttentionOutputs> baseline;
+    std::optional<BaselineResult> baseline;
   };
   std::unique_ptr<Shared> shared;
 
@@ -127,17 +183,33 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
           shared = std::make_unique<Shared>();
           shared->key = data_key;
           shared->inputs = generate_inputs(point.problem, point.inputs);
-          shared->truth = compute_truth(point.problem, shared->inputs);
-          const std::string baseline_name = std::string("naive-") + std::string(dtype_name(point.problem.dtype));
-          if (const Kernel* base = registry.find(baseline_name))
-            if (!base->invalid_reason || !base->invalid_reason(point.problem))
-              shared->baseline = std::make_unique<AttentionOutputs>(base->run(point.problem, shared->inputs));
+          TruthOptions truth_options;
+          truth_options.device = opt.reference_device;
+          truth_options.progress = opt.log;
+          shared->truth = compute_truth(point.problem, shared->inputs, truth_options);
+          shared->baseline = same_precision_baseline(point.problem, shared->inputs, opt.reference_device);
         }
+        const auto started = std::chrono::steady_clock::now();
         const AttentionOutputs out = kernel.run(point.problem, shared->inputs);
-        row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
+        row.provenance["point_seconds"] =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline ? &shared->baseline->outputs : nullptr);
+        if (shared->baseline) row.metrics["baseline_implementation"] = shared->baseline->implementation;
         if (!out.run_info.empty()) row.metrics["run_info"] = out.run_info;
-        if (spec.diagnosis)
-          row.metrics["diagnosis"] = diagnosis_json(diagnose(point.problem, shared->inputs, out.o, out.out_dtype));
+        // A kernel attnscope has no source for gets its numerics fingerprinted (analysis/fingerprint.h:
+        // ~1 s a point); the others skip the fingerprint inside their diagnosis too.
+        const bool numerics = wants_numerics_column(kernel.info);
+        if (spec.diagnosis) {
+          DiagnosisOptions options;
+          options.fingerprint = numerics;
+          const Diagnosis dx = diagnose(point.problem, shared->inputs, out.o, out.out_dtype, options);
+          row.metrics["diagnosis"] = diagnosis_json(dx);
+          if (numerics)
+            row.metrics["numerics"] = dx.precision ? fingerprint_json(*dx.precision, false)
+                                                   : nlohmann::json{{"label", "n/a"}, {"why", verdict_line(dx)}};
+        } else if (numerics) {
+          row.metrics["numerics"] = numerics_column(point.problem, shared->inputs, out);
+        }
         if (spec.attribution && opt.attribute)
           row.attribution = opt.attribute(kernel, point.problem, shared->inputs, shared->truth);
       }

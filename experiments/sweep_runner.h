@@ -14,22 +14,34 @@
 #include "core/registry.h"
 #include "experiments/results_db.h"
 #include "experiments/sweep_spec.h"
+#include "references/reference_device.h"
 #include "references/truth.h"
 
 namespace attn {
+
+/// What a sweep does when the database already holds rows of a sweep with the same name.
+enum class ResumePolicy {
+  same_spec,     ///< resume only when the recorded spec hash and build commit match; refuse otherwise
+  fresh,         ///< delete that sweep's rows and record, start over (`--fresh`)
+  resume_stale,  ///< keep rows of another spec or build, explicitly (`--resume-stale`); recorded
+};
 
 struct SweepOptions {
   int shard_index = 0;  ///< this process runs points with index % shard_count == shard_index
   int shard_count = 1;
   bool use_gpu = false;
+  ReferenceDevice reference_device = ReferenceDevice::automatic;  ///< where the truth and the baseline run
   nlohmann::json provenance;  ///< stored in every row (commit, host, GPU, time, command)
   /// Optional attribution of one point (e.g. Shapley over the emulator's stages); null = none.
   std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInputs&, const Truth&)> attribute;
   std::function<void(const std::string&)> log;  ///< progress lines; may be empty
+  ResumePolicy resume = ResumePolicy::same_spec;
+  std::string build_commit;   ///< recorded with the spec hash; another commit makes old rows stale
 };
 
 struct SweepSummary {
-  int points = 0;          ///< points in this shard
+  std::string spec_hash;   ///< hash of the expanded spec (recorded in the database)
+  int points = 0;          ///< points of this spec in this shard
   int already_done = 0;    ///< skipped because the database has them (resume)
   int ok = 0, invalid = 0, errors = 0;
 };
@@ -37,6 +49,17 @@ struct SweepSummary {
 /// JSON of error metrics (max_abs, rmse, ULP max / p99 / histogram, NaN / Inf counts).
 nlohmann::json metrics_json(const ErrorMetrics& metrics);
 
+/// Throws EnvironmentError naming the largest point and the number when a point of the spec needs
+/// more memory than the limit (core/memory_budget.h); run_sweep calls it before the first row.
+void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& points);
+
+/// The kernels a sweep runs: `base` plus the spec's [[external]] kernels (each worker starts at its
+/// first point and stops when the registry is destroyed; experiments/external/external_kernel.h).
+Registry sweep_registry(const SweepSpec& spec, const Registry& base);
+
+/// Runs the shard's points not yet in `db`. Before the first row: refuses (attn::Error) a database
+/// whose record of this sweep has another spec hash or build commit (see ResumePolicy), and
+/// (EnvironmentError) a spec with a point that needs more memory than the limit (memory_budget.h).
 SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsDb& db, const SweepOptions& options);
 
 /// The metrics row of one kernel output against truth (kernel, floor, baseline, excess, FA rule).

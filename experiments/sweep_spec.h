@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/generators.h"
 #include "core/problem.h"
 #include "core/registry.h"
@@ -14,10 +16,8 @@
 
 namespace attn {
 
-struct SweepSpec {
-  std::string name = "default";
-  std::vector<std::string> kernels;       ///< registry globs used on the CPU (emulator, references)
-  std::vector<std::string> gpu_kernels;   ///< globs used instead when a GPU is present (may be empty)
+/// The axes of one grid of points: the sweep runs their cartesian product.
+struct SweepAxes {
   std::vector<DType> dtypes{DType::fp16};
   std::vector<int64_t> batch{1};
   std::vector<int64_t> seqlen_q{64};
@@ -28,6 +28,16 @@ struct SweepSpec {
   std::vector<Mask> masks{Mask{}};
   std::vector<Distribution> distributions{Distribution::normal};
   std::vector<uint64_t> seeds{0};
+};
+
+/// A sweep: kernels times the base grid ([sweep]'s own axes), plus any further grids
+/// ([[sweep.grid]] tables, whose unset axes inherit the base grid's), e.g. one input
+/// distribution at longer sequences only.
+struct SweepSpec : SweepAxes {
+  std::string name = "default";
+  std::vector<std::string> kernels;       ///< registry globs used on the CPU (emulator, references)
+  std::vector<std::string> gpu_kernels;   ///< globs used instead when a GPU is present (may be empty)
+  std::vector<SweepAxes> extra_grids;     ///< [[sweep.grid]]: more points, in file order after the base grid
   bool attribution = true;                ///< Shapley attribution for emulator kernels
   bool allow_masked_rows = false;         ///< run problems with fully masked rows (else INVALID)
   bool diagnosis = false;                 ///< semantic diagnosis of every output, stored with the row
@@ -48,8 +58,16 @@ SweepSpec parse_sweep_spec(const std::string& path);
 SweepSpec parse_sweep_spec_text(const std::string& toml_text, const std::string& origin = "<string>");
 
 /// Expands the spec over the registry: every axis times the kernels matched by the globs
-/// (gpu_kernels when `use_gpu` and non-empty; glob order, then registry order; kernels innermost).
+/// (gpu_kernels when `use_gpu` and non-empty; glob order, then registry order; kernels innermost),
+/// the base grid first, then each extra grid; a point already produced is not repeated.
 /// Throws if a glob matches no kernel (naming it and the registered names).
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& registry, bool use_gpu);
+
+/// The identity of an expanded sweep: its name, every point key in order and the settings that
+/// change a row without changing its key (attribution, allow_masked_rows). Recorded in the
+/// results database; a resumed sweep or a merged shard must have the same hash.
+nlohmann::json expanded_spec_json(const SweepSpec& spec, const std::vector<SweepPoint>& points);
+/// 16 hex digits: FNV-1a 64 of the canonical dump of `expanded` (identity, not security).
+std::string spec_hash(const nlohmann::json& expanded);
 
 }  // namespace attn

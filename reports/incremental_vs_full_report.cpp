@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "analysis/metrics.h"
+#include "core/io_files.h"
 #include "reports/plots.h"
 
 namespace attn {
@@ -113,11 +115,7 @@ double share_of(const nlohmann::json& attribution, const std::string& category) 
   return c.contains(category) ? c[category]["rmse2_share"].get<double>() : 0.0;
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path);
-  f << text;
-  if (!f) throw Error("cannot write " + path);
-}
+void write_file(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
 
 }  // namespace
 
@@ -126,7 +124,7 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
   const IncrementalSpec& s = r.spec;
   nlohmann::json data = to_json(r);
   data["provenance"] = provenance;
-  write_file(dir + "/results.json", data.dump(1) + "\n");
+  write_file(dir + "/results.json", data.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 
   LinePlot plot;
   plot.name = "step_ulp_diff";
@@ -184,7 +182,7 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
      << "- FP64 references: the incremental reference stepping token by token vs the full-sequence reference: "
      << (r.references_bit_identical ? "**bit-identical**" : "**differ** by up to " + num(r.references_max_diff)) << "\n"
      << "- classes: bit-identical = no element differs from the full kernel; rounding = differs, within the "
-        "FlashAttention rule (FA ratio = error / (2 x baseline error + 1e-5) <= 1) and no semantic bug diagnosed; "
+        "FlashAttention rule (FA ratio = error / bound <= 1, the rule: " << fa_rule_text() << ") and no semantic bug diagnosed; "
         "semantic = a diagnosed bug or the rule fails. Excess = RMSE / RMSE of the truth rounded to the dtype. "
         "Row-scale ULP = |difference| / ULP of the largest |O| of the row's D elements (the element ULP "
         "explodes for outputs near zero).\n\n"
@@ -239,7 +237,7 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
     md << (bars_svg.empty() ? "\n(no attribution plot: " + bars_error + "; data and script in step_attribution.dat/.gp)\n"
                             : "\n![attribution of the attributed steps](" + bars_svg + ")\n");
   md
-     << "\n## Provenance\n\n```json\n" << provenance.dump(1) << "\n```\n\nTime: " << num(r.seconds, "%.1f") << " s.\n";
+     << "\n## Provenance\n\n```json\n" << provenance.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n```\n\nTime: " << num(r.seconds, "%.1f") << " s.\n";
   const std::string path = dir + "/report.md";
   write_file(path, md.str());
   return path;

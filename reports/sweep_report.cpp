@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "analysis/metrics.h"
+#include "core/io_files.h"
 #include "reports/plots.h"
 
 namespace attn {
@@ -45,8 +47,22 @@ struct KernelSummary {
   std::map<std::string, double> category_share_sum;  // attribution: sum of rmse^2 shares
   int attributed = 0;
   std::vector<double> ulp_histogram;
+  std::map<std::string, int> numerics;  // fingerprint label -> points (kernels attnscope has no source for)
   std::map<std::string, int> diagnoses;  // diagnosis of each output (sweeps with diagnosis = true)
 };
+
+/// "FA2-style (12/12)" or "P e4m3 (10/12); upcast (2/12)": the fingerprint labels of a kernel's points.
+std::string numerics_cell(const KernelSummary& k) {
+  int total = 0;
+  for (const auto& [label, n] : k.numerics) total += n;
+  std::vector<std::pair<int, std::string>> by_count;
+  for (const auto& [label, n] : k.numerics) by_count.push_back({-n, label});
+  std::sort(by_count.begin(), by_count.end());
+  std::string cell;
+  for (const auto& [n, label] : by_count)
+    cell += (cell.empty() ? "" : "; ") + label + " (" + std::to_string(-n) + "/" + std::to_string(total) + ")";
+  return cell.empty() ? "–" : cell;
+}
 
 /// "diagnosed: masking 12, no semantic bug 48" over a kernel's points (empty when none diagnosed).
 std::string diagnosis_counts(const KernelSummary& k) {
@@ -129,6 +145,8 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
       k.worst_excess = std::max(k.worst_excess, excess);
     }
     if (!std::isnan(ulp)) k.worst_ulp = std::max(k.worst_ulp, ulp);
+    if (r.metrics.contains("numerics") && r.metrics["numerics"].contains("label"))
+      ++k.numerics[r.metrics["numerics"]["label"].get<std::string>()];
     if (r.metrics.contains("fa_rule_pass")) {
       ++k.fa_checked;
       k.fa_pass += r.metrics["fa_rule_pass"].get<bool>() ? 1 : 0;
@@ -261,10 +279,12 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
   md << "**Verdict:** " << (fails ? std::to_string(fails) + " correct kernel(s) FAIL the FlashAttention rule; "
                                   : "every correct kernel passes the FlashAttention rule; ")
      << (missed ? std::to_string(missed) + " mutant(s) NOT caught." : "every mutant present is caught.") << "\n\n";
-  md << "FlashAttention rule: kernel max_abs <= 2 x same-precision naive baseline max_abs + 1e-5. "
+  md << "FlashAttention rule: kernel " << fa_rule_text() << " (baseline: the same-precision naive kernel). "
         "Excess = kernel RMSE / RMSE of the correctly rounded truth (1.0 is the physical limit).\n\n";
-  md << "| kernel | family | verdict | FA rule pass | max_abs (worst) | worst at | max ULP | excess median / max | main cause |\n"
-        "|---|---|---|---|---|---|---|---|---|\n";
+  bool any_numerics = false;  // the fingerprint column, when some kernel's points carry it
+  for (const auto& [name, k] : kernels) any_numerics = any_numerics || !k.numerics.empty();
+  md << "| kernel | family | verdict | FA rule pass | max_abs (worst) | worst at | max ULP | excess median / max | main cause |"
+     << (any_numerics ? " numerics |\n" : "\n") << "|---|---|---|---|---|---|---|---|---|" << (any_numerics ? "---|\n" : "\n");
   for (const std::string& kname : kernel_order) {
     const KernelSummary& k = kernels[kname];
     std::string cause = "–";
@@ -274,8 +294,12 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
     if (k.attributed == 0 && !k.diagnoses.empty()) cause = diagnosis_counts(k);
     md << "| `" << kname << "` | " << k.family << " | " << verdict(k) << " | " << k.fa_pass << "/" << k.fa_checked
        << " | " << fmt(k.worst_max_abs) << " | " << k.worst_where << " | " << fmt(k.worst_ulp) << " | "
-       << fmt(median(k.excess)) << " / " << fmt(k.worst_excess) << " | " << cause << " |\n";
+       << fmt(median(k.excess)) << " / " << fmt(k.worst_excess) << " | " << cause << " |"
+       << (any_numerics ? " " + numerics_cell(k) + " |\n" : "\n");
   }
+  if (any_numerics)
+    md << "\nnumerics: the precision fingerprint of each point's output (issue #16: FA2-style, upcast, or the "
+          "intermediate whose precision explains the error), for kernels attnscope has no source for.\n";
   md << "\n";
   for (const auto& [caption, svg] : plots) md << "### " << caption << "\n\n![" << caption << "](" << svg << ")\n\n";
   if (!files.plot_errors.empty()) md << "Plots not drawn:\n\n```\n" << files.plot_errors << "```\n\n";
@@ -285,10 +309,10 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
       md << "- `" << problems[i]->point_key << "`: " << problems[i]->message << "\n";
     md << "\n";
   }
-  md << "## Provenance\n\n```\n" << prov.dump(2) << "\n```\n\n";
+  md << "## Provenance\n\n```\n" << prov.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n```\n\n";
   if (!options.command.empty()) md << "Report command: `" << options.command << "`\n";
   files.markdown = (std::filesystem::path(options.out_dir) / "report.md").string();
-  std::ofstream(files.markdown) << md.str();
+  write_file_atomic(files.markdown, md.str());
 
   // ---- HTML (self-contained: SVGs inlined) -----------------------------------------------------
   std::ostringstream html;
@@ -315,11 +339,11 @@ ReportFiles write_sweep_report(const ResultsDb& db, const ReportOptions& options
     const auto start = body.find("<svg");
     html << "<h3>" << html_escape(caption) << "</h3>\n" << (start == std::string::npos ? "" : body.substr(start)) << "\n";
   }
-  html << "<h2>Provenance</h2><pre>" << html_escape(prov.dump(2)) << "</pre>\n";
+  html << "<h2>Provenance</h2><pre>" << html_escape(prov.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) << "</pre>\n";
   if (!options.command.empty()) html << "<p>Report command: <code>" << html_escape(options.command) << "</code></p>\n";
   html << "</body></html>\n";
   files.html = (std::filesystem::path(options.out_dir) / "report.html").string();
-  std::ofstream(files.html) << html.str();
+  write_file_atomic(files.html, html.str());
   return files;
 }
 

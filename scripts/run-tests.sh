@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs dependencies (Debian packages), builds (CUDA when nvcc is found) and runs every test.
+# Installs dependencies (Debian packages), builds (CUDA when nvcc is found) and runs every test,
+# then a short smoke run of each libFuzzer harness (scripts/fuzz.sh --smoke: clang, ASan + UBSan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${ATTNSCOPE_PRESET:-default}"
@@ -7,3 +8,4 @@ bash scripts/install-deps.sh
 cmake --preset "$preset"
 cmake --build --preset "$preset" -j "$(nproc)"
 ctest --preset "$preset" -j "$(nproc)"
+bash scripts/fuzz.sh --smoke --out build/fuzz-smoke

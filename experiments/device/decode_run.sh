@@ -81,8 +81,8 @@ if has bench; then
   for config in bulk bulk.paged16 bulk.paged256 bulk.fixed256 bulk.fp8 bulk1h bulk1h.1cta cuda-cores cuda-cores.paged16; do
     t=$(left 40)
     if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
-    echo "### attnscope bench --decode --cases $config --json (appended to ours.jsonl)" >> "$OUT/bench.log"
-    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --json "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
+    echo "### attnscope bench --decode --cases $config --out (appended to ours.jsonl)" >> "$OUT/bench.log"
+    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --out "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
     note "attnscope bench --decode --cases $config exit $?"
     cat "/tmp/decode_$config.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
   done

@@ -81,7 +81,7 @@ if has sanitize; then
 fi
 has emulator && run_test emulator 150 "[.emulator-hopper]"
 if has quick; then
-  timeout 60 $BIN/attnscope bench --kernels default --seqlens 4096,16384 --warmup 3 --iters 15 --json "$OUT/quick_ours.jsonl" >> "$OUT/bench.log" 2>&1
+  timeout 60 $BIN/attnscope bench --kernels default --seqlens 4096,16384 --warmup 3 --iters 15 --out "$OUT/quick_ours.jsonl" >> "$OUT/bench.log" 2>&1
   note "quick bench: exit $?"
   PYTHONUNBUFFERED=1 timeout 45 python3 $BIN/bench_torch_sdpa.py --seqlens 4096,16384 --backends flash,cudnn --warmup 3 --iters 15 \
     --json "$OUT/quick_torch.jsonl" > /dev/null 2>> "$OUT/bench.log"
@@ -90,11 +90,11 @@ if has quick; then
   cat "$OUT"/quick_*.jsonl >> "$OUT/bench.log" 2>/dev/null; rm -f "$OUT"/quick_*.jsonl  # at most 8 files come back
 fi
 if has bench; then
-  timeout 200 $BIN/attnscope bench --warmup 5 --iters 30 --json "$OUT/ours.jsonl" >> "$OUT/bench.log" 2>&1
+  timeout 200 $BIN/attnscope bench --warmup 5 --iters 30 --out "$OUT/ours.jsonl" >> "$OUT/bench.log" 2>&1
   note "bench: exit $?"
   # The other fa3 tiles (no ping-pong; 3 consumer warpgroups at D = 64) at two lengths, same JSON.
-  timeout 60 $BIN/attnscope bench --kernels 'fa3.*.no*' --seqlens 4096,16384 --warmup 5 --iters 30 --json "$OUT/ours_noping.jsonl" >> "$OUT/bench.log" 2>&1
-  timeout 60 $BIN/attnscope bench --kernels 'fa3.*.d64.m192n96' --seqlens 4096,16384 --warmup 5 --iters 30 --json "$OUT/ours_m192.jsonl" >> "$OUT/bench.log" 2>&1
+  timeout 60 $BIN/attnscope bench --kernels 'fa3.*.no*' --seqlens 4096,16384 --warmup 5 --iters 30 --out "$OUT/ours_noping.jsonl" >> "$OUT/bench.log" 2>&1
+  timeout 60 $BIN/attnscope bench --kernels 'fa3.*.d64.m192n96' --seqlens 4096,16384 --warmup 5 --iters 30 --out "$OUT/ours_m192.jsonl" >> "$OUT/bench.log" 2>&1
   cat "$OUT/ours_noping.jsonl" "$OUT/ours_m192.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
   rm -f "$OUT/ours_noping.jsonl" "$OUT/ours_m192.jsonl"
   PYTHONUNBUFFERED=1 timeout 110 python3 $BIN/bench_torch_sdpa.py --backends flash,cudnn --warmup 5 --iters 30 --json "$OUT/torch.jsonl" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make_hopper_report.py: joins `attnscope bench --json` (fa2 and fa3 rows, same call) and
+"""make_hopper_report.py: joins `attnscope bench --out FILE` (fa2 and fa3 rows, same call) and
 bench_torch_sdpa.py's JSON into the Markdown table of reports/h200/hopper-prefill: for each
 shape the default fa3 kernel, the default fa2 kernel, PyTorch's flash and cuDNN backends, the
 ratios, and the fa3 precise mode's speed relative to the fa3 default. Geometric means last.

@@ -51,7 +51,7 @@ if [[ ",$STEPS," == *",tune,"* ]]; then
 fi
 if [[ ",$STEPS," == *",bench,"* ]]; then
   echo "== bench"
-  timeout 100 $BIN/attnscope bench --warmup 5 --iters 30 --json "$OUT/ours.jsonl" >> "$OUT/bench.log" 2>&1
+  timeout 100 $BIN/attnscope bench --warmup 5 --iters 30 --out "$OUT/ours.jsonl" >> "$OUT/bench.log" 2>&1
   echo "attnscope bench exit $?" | tee -a "$OUT/bench.log"
   PYTHONUNBUFFERED=1 timeout 110 python3 experiments/peers/bench_torch_sdpa.py --warmup 5 --iters 30 \
     --json "$OUT/torch.jsonl" > /dev/null 2>> "$OUT/bench.log"

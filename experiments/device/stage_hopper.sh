@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # stage_hopper.sh: copies what experiments/device/hopper_run.sh needs into DEST/.device/hopper/
-# (DEST: the checkout the device call runs in, default /work/main): the sm_90a binaries of the
+# (DEST: the checkout the device call runs in, default: this checkout): the sm_90a binaries of the
 # default preset (test_gpu, attnscope; cudart and MPFI static), the run and report scripts, the
 # PyTorch peer script and the commit. Then, from the device tool: run with carry [".device/hopper"]
 # and command "bash .device/hopper/hopper_run.sh STEPS".
 set -eu
-DEST="${1:-/work/main}/.device/hopper"
+DEST="${1:-$(cd "$(dirname "$0")/../.." && pwd)}/.device/hopper"
 SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$DEST"
 cp "$SRC/build/default/tests/test_gpu" "$SRC/build/default/cli/attnscope" "$DEST/"

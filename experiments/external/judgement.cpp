@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "core/errors.h"
-#include "experiments/register_all.h"
 #include "experiments/sweep_runner.h"
+#include "references/reference_device.h"
 
 namespace attn {
 
@@ -25,7 +25,8 @@ nlohmann::json diagnosis_json(const Diagnosis& d) {
   return {{"verdict", d.verdict},         {"category", d.category},       {"bug", d.bug},
           {"also_matching", d.also_matching}, {"declared", candidate_json(d.declared)},
           {"alternatives", alternatives}, {"where", d.where},             {"rows_checked", d.rows_checked},
-          {"rows_total", d.rows_total}};
+          {"rows_total", d.rows_total},
+          {"precision", d.precision ? fingerprint_json(*d.precision, false) : nlohmann::json()}};
 }
 
 DType output_dtype_of(StoredType stored, const Tensor<double>& values, DType problem_dtype) {
@@ -146,6 +147,7 @@ Problem problem_from_tensors(const Tensor<double>& q_stored, const Tensor<double
   p.seqlens_k = declared.seq_lens;
   p.validate();
   if (!declared.allow_masked_rows) p.require_no_fully_masked_rows();
+  p.require_memory_for_run();  // refused up front (EnvironmentError, exit 3), never the allocator's abort
   return p;
 }
 
@@ -220,9 +222,9 @@ Judgement judge_tensors(const Tensor<double>& q, const Tensor<double>& k, const 
 }
 
 std::unique_ptr<AttentionOutputs> naive_baseline_output(const Problem& problem, const AttentionInputs& inputs) {
-  const Kernel* base = all_kernels().find("naive-" + std::string(dtype_name(problem.dtype)));
-  if (!base || (base->invalid_reason && base->invalid_reason(problem))) return nullptr;
-  return std::make_unique<AttentionOutputs>(base->run(problem, inputs));
+  std::optional<BaselineResult> base = same_precision_baseline(problem, inputs);  // the GPU when present
+  if (!base) return nullptr;
+  return std::make_unique<AttentionOutputs>(std::move(base->outputs));
 }
 
 }  // namespace attn

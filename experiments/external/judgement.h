@@ -23,10 +23,11 @@
 namespace attn {
 
 /// The CLI's verdict line: "no semantic bug", "semantic bug — masking: top-left causal ...",
-/// "unknown bug".
+/// "unknown bug" (`attnscope diagnose` adds the precision fingerprint's summary after it).
 std::string verdict_line(const Diagnosis& d);
 /// The diagnosis as JSON: verdict, category, bug, also_matching, declared, alternatives, where,
-/// rows_checked, rows_total (the schema of `attnscope diagnose --json`).
+/// rows_checked, rows_total, precision (the fingerprint with its best hypothesis, or null) (the
+/// schema of `attnscope diagnose --json`, which lists every hypothesis).
 nlohmann::json diagnosis_json(const Diagnosis& d);
 nlohmann::json candidate_json(const SemanticCandidate& c);
 
@@ -93,8 +94,9 @@ Judgement judge_tensors(const Tensor<double>& q, const Tensor<double>& k, const 
                         const Tensor<double>& o, const DeclaredSemantics& declared, DType out_dtype,
                         const DiagnosisOptions& options = {});
 
-/// The same-precision naive baseline of the FlashAttention rule for `problem` (registered as
-/// naive-<dtype>), or null when there is none for its dtype.
+/// The same-precision naive baseline of the FlashAttention rule for `problem`
+/// (references/reference_device.h same_precision_baseline: the GPU when present, else every CPU
+/// core), or null when there is none for its dtype (fp64).
 std::unique_ptr<AttentionOutputs> naive_baseline_output(const Problem& problem, const AttentionInputs& inputs);
 
 }  // namespace attn

@@ -85,3 +85,28 @@ TEST_CASE("shape mismatch is an error naming both shapes") {
   CHECK_THROWS_WITH(attn::compute_metrics(Tensor<double>({2, 3}), Tensor<double>({3, 2}), DType::fp16),
                     Catch::Contains("[2, 3]") && Catch::Contains("[3, 2]"));
 }
+
+// The one FlashAttention rule: bound = k x baseline + slack, ratio = error / bound (holds at <= 1).
+// Before it existed the sweep's ratio was error / (baseline + 1e-5) (passing at 2) and the
+// incremental experiment's error / (2 x baseline + 1e-5) (passing at 1).
+TEST_CASE("fa_rule: one bound, one ratio, one verdict") {
+  const attn::FaRuleVerdict at_bound = attn::fa_rule(2.0e-3 + 1e-5, 1e-3, true);
+  CHECK(at_bound.bound == 2.0e-3 + 1e-5);
+  CHECK(at_bound.ratio == 1.0);
+  CHECK(at_bound.pass);
+  const attn::FaRuleVerdict above = attn::fa_rule(2.1e-3, 1e-3, true);
+  CHECK(above.ratio == Approx(2.1e-3 / 2.01e-3));
+  CHECK_FALSE(above.pass);
+  CHECK(attn::fa_rule(1e-6, 0.0, true).pass);            // exact baseline: the slack admits rounding
+  CHECK_FALSE(attn::fa_rule(1e-3, 1e-3, false).pass);    // NaN/Inf in the output never passes
+  CHECK(std::isinf(attn::fa_rule(1e-3, 1e-3, false).ratio));
+  CHECK_FALSE(attn::fa_rule(NAN, 1e-3, true).pass);
+  CHECK_FALSE(attn::fa_rule(1e-3, NAN, true).pass);
+  CHECK(attn::fa_rule(3e-3, 1e-3, true, attn::FaRule{4.0, 1e-5}).pass);  // a tolerance file's own factor
+  attn::ErrorMetrics kernel, baseline;
+  kernel.max_abs = 1e-3;
+  baseline.max_abs = 1e-3;
+  kernel.inf_count = 1;
+  CHECK_FALSE(attn::fa_rule(kernel, baseline).pass);
+  CHECK(attn::fa_rule_text() == "max_abs <= 2 x baseline + 1e-05");
+}

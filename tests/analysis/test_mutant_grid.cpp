@@ -15,6 +15,7 @@
 
 #include <map>
 
+#include "analysis/metrics.h"
 #include "analysis/attribution.h"
 #include "analysis/diagnosis.h"
 #include "analysis/emulator.h"
@@ -23,8 +24,6 @@
 #include "references/truth.h"
 
 namespace {
-
-constexpr double kFaFactor = 2.0, kFaSlack = 1e-5;
 
 struct Point {
   int64_t seqlen_q, depth, block, group;
@@ -68,7 +67,7 @@ TEST_CASE("mutant zoo over the grid: caught, classified, no false alarms") {
     const attn::Truth truth = attn::compute_truth(p, in);
     const double baseline =
         attn::compute_metrics(attn::naive_same_precision_attention(p, in).o, truth.o, p.dtype).max_abs;
-    const double bound = kFaFactor * baseline + kFaSlack;
+    const double bound = attn::fa_rule(0.0, baseline, true).bound;
 
     for (int variant = -1; variant < static_cast<int>(std::size(mutants)); ++variant) {
       attn::AlgorithmConfig algo;
@@ -81,7 +80,7 @@ TEST_CASE("mutant zoo over the grid: caught, classified, no false alarms") {
       config.algorithm = algo;
       const attn::AttentionOutputs out = attn::emulate_attention(p, in, config);
       const double err = attn::compute_metrics(out.o, truth.o, p.dtype).max_abs;
-      const bool fails_rule = !(err <= bound);
+      const bool fails_rule = !attn::fa_rule(err, baseline, true).pass;
       const attn::Diagnosis dx = attn::diagnose(p, in, out.o, p.dtype);
       const std::string category = correct ? "" : attn::mutant_category(algo.mutant);
       INFO(p.label() << " block " << pt.block << " " << (correct ? "correct" : attn::mutant_name(algo.mutant))

@@ -4,31 +4,18 @@
 
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_runner.h"
+
 namespace {
 
-struct Result {
-  int status;
-  std::string output;  // stdout + stderr
-};
-
-Result attnscope(const std::string& args) {
-  const std::string command = std::string(ATTNSCOPE_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int raw = pclose(pipe);
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
-}
+using Result = test_cli::CliResult;
+Result attnscope(const std::string& args) { return test_cli::run_attnscope(args); }
 
 std::string temp_dir() {
   const auto dir = std::filesystem::temp_directory_path() / ("attnscope_cli_" + std::to_string(getpid()));
@@ -48,7 +35,7 @@ TEST_CASE("argument errors name the flag and exit 2") {
   CHECK_THAT(bad_mask.output, Catch::Contains("--mask") && Catch::Contains("top-left"));
   const auto bad_heads = attnscope("run --heads 6:4");
   CHECK(bad_heads.status == 2);
-  CHECK_THAT(bad_heads.output, Catch::Contains("not a multiple of num_heads_kv"));
+  CHECK_THAT(bad_heads.output, Catch::Contains("--heads") && Catch::Contains("not a multiple of H_kv"));
   const auto negative = attnscope("run --seqlen-q -3");
   CHECK(negative.status == 2);
   CHECK_THAT(negative.output, Catch::Contains("seqlen_q"));
@@ -58,6 +45,18 @@ TEST_CASE("argument errors name the flag and exit 2") {
   const auto kernel = attnscope("run --kernel fa9.nothing");
   CHECK(kernel.status == 2);
   CHECK_THAT(kernel.output, Catch::Contains("unknown kernel 'fa9.nothing'"));
+  const auto typo = attnscope("run --kernel naive-fp61");
+  CHECK(typo.status == 2);
+  CHECK_THAT(typo.output, Catch::Contains("did you mean 'naive-fp16'"));
+  // One spelling per concept; the old ones stay as hidden aliases for scripts.
+  CHECK(attnscope("run --seqlen-q 4 --seqlen-k 9 --heads 2:1 --head-dim 16 --distribution uniform").status == 0);
+  CHECK(attnscope("run --seqlen-q 4 --seqlen-k 9 --heads 2 --dim 16 --dist uniform").status == 0);
+  const auto help = attnscope("run --help");
+  CHECK_THAT(help.output, Catch::Contains("--head-dim") && Catch::Contains("--distribution"));
+  CHECK_THAT(help.output, !Catch::Contains("--dim ") && !Catch::Contains("--dist "));
+  const auto version = attnscope("--version");
+  CHECK(version.status == 0);
+  CHECK_THAT(version.output, Catch::StartsWith("attnscope 0.") && Catch::Contains("commit "));
   CHECK(attnscope("frobnicate").status == 2);
 }
 
@@ -102,6 +101,10 @@ TEST_CASE("sweep, resume, report and gate end to end") {
   const auto fail = attnscope("gate --db " + db + " --tolerances " + dir + "/fail.toml");
   CHECK(fail.status == 1);
   CHECK_THAT(fail.output, Catch::Contains("max_abs") && Catch::Contains("> 1e-09"));
+  // A FAIL of `run` exits 1: the mutant fails the FlashAttention rule.
+  const auto run_fail = attnscope("run --seqlen-q 7 --seqlen-k 307 --heads 8:2 --kernel emu.fp16.dany.m64n64.mutant-top-left-cache");
+  CHECK(run_fail.status == 1);
+  CHECK_THAT(run_fail.output, Catch::Contains("FAIL"));
 }
 
 #include "analysis/emulator.h"
@@ -128,7 +131,8 @@ TEST_CASE("diagnose a dumped file: a top-left cache mask is named, a correct out
     const std::string path = dir + "/" + attn::mutant_name(m) + ".safetensors";
     attn::write_safetensors(path, file);
     const auto r = attnscope("diagnose " + path + " --mask causal");
-    REQUIRE(r.status == 0);
+    // Exit 0: no bug; exit 1: the check failed (a bug was found).
+    REQUIRE(r.status == (m == attn::Mutant::none ? 0 : 1));
     if (m == attn::Mutant::none) CHECK_THAT(r.output, Catch::StartsWith("verdict: no semantic bug"));
     else CHECK_THAT(r.output, Catch::StartsWith("verdict: semantic bug — masking: top-left causal"));
     // Declaring the kernel's actual semantics makes the mutant's output correct.
@@ -200,5 +204,27 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
   CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode sometimes").status == 2);
   CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode splits:2 --precise").status == 2);
   const auto no_gpu_bench = attnscope("bench --decode --prefill");
-  CHECK(no_gpu_bench.status == 2);  // the two modes exclude each other
+  CHECK(no_gpu_bench.status == 2);  // the modes exclude each other
+  CHECK(attnscope("bench --decode --truth").status == 2);
+}
+
+TEST_CASE("run --truth-device: the truth's device and time and every stage's seconds; bench --truth prints the split") {
+  const auto run = attnscope("run --seqlen-q 100 --seqlen-k 100 --heads 4:2 --dim 32 --truth-device cpu --json");
+  REQUIRE(run.status == 0);
+  const auto r = nlohmann::json::parse(run.output);
+  CHECK(r["metrics"]["truth_device"] == "cpu");
+  CHECK(r["metrics"]["truth_method"] == "fp64");
+  CHECK(r["metrics"]["truth_seconds"].get<double>() > 0);
+  for (const char* stage : {"inputs", "truth", "certification", "truth_unquantized", "baseline", "kernel", "metrics"})
+    CHECK(r["seconds"].contains(stage));
+  CHECK(r["baseline_implementation"].get<std::string>().rfind("cpu-", 0) == 0);
+  const auto bad = attnscope("run --truth-device tpu");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Catch::Contains("--truth-device"));
+  const auto gpu = attnscope("run --seqlen-q 16 --seqlen-k 16 --truth-device gpu");
+  if (gpu.status != 0) CHECK_THAT(gpu.output, Catch::Contains("attnscope: error:") && Catch::Contains("GPU"));
+  const auto bench = attnscope("bench --truth --seqlens 64 --heads 4:2 --head-dim 32 --truth-device cpu");
+  REQUIRE(bench.status == 0);
+  CHECK_THAT(bench.output, Catch::Contains("certify") && Catch::Contains("database") &&
+                               Catch::Contains("b1.sq64.sk64.h4:2.d32.fp16.causal"));
 }

@@ -140,3 +140,84 @@ TEST_CASE("distribution statistics") {
   }
   CHECK(sink_mass > 0.5);
 }
+
+// growing-max: the staircase is chosen so that the FP16-rounded rescale factor of every tile size
+// errs the same way each period and is never near a rounding tie; the generated scores are exact
+// in BF16 and FP16 (a same-precision baseline sees exact scores) and the running max grows in
+// every key tile of every BLOCK_N 16..128, for every row under a causal mask, with GQA.
+TEST_CASE("growing-max: the staircase's rescale factors are far from FP16 ties and err every period") {
+  for (int64_t d : {32, 64, 128, 256}) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    const attn::GrowingMaxStaircase st = attn::growing_max_staircase(scale);
+    INFO("head_dim " << d);
+    CHECK(std::log2(st.quantum) == std::floor(std::log2(st.quantum)));  // a power of two
+    CHECK(st.exact_keys >= 4096);
+    const double scale_log2 = static_cast<float>(static_cast<float>(scale) * static_cast<float>(1.4426950408889634));
+    for (int size = 0; size < 4; ++size) {
+      const int sub_blocks = 1 << size;  // BLOCK_N = 16 x sub_blocks
+      double error = 0;
+      for (int tile = 0; tile < 8 / sub_blocks; ++tile) {
+        int growth = 0;
+        for (int i = 0; i < sub_blocks; ++i) growth += st.steps[tile * sub_blocks + i];
+        CHECK(growth > 0);
+        const double alpha = std::exp2(-growth * st.quantum * scale_log2);
+        int e = 0;
+        std::frexp(alpha, &e);
+        const double ulps = std::ldexp(alpha, 11 - e);  // alpha in FP16 ULPs
+        CHECK(std::fabs(ulps - std::floor(ulps) - 0.5) >= 0.1);
+        error += (attn::round_to(attn::DType::fp16, alpha) - alpha) / alpha;
+      }
+      CHECK(error == Approx(st.fp16_error_per_period[size]));
+      CHECK(std::fabs(error) > 1e-4);  // at least ~0.2 FP16 ULP per period of 128 keys
+    }
+  }
+}
+
+TEST_CASE("growing-max: exact scores, the running max grows in every tile of every BLOCK_N") {
+  for (attn::DType dtype : {attn::DType::bf16, attn::DType::fp16}) {
+    attn::Problem p;
+    p.batch = 2;
+    p.seqlen_q = 37;
+    p.seqlen_k = 4096 + 37;
+    p.num_heads_q = 8;
+    p.num_heads_kv = 2;
+    p.head_dim = 64;
+    p.dtype = dtype;
+    const attn::AttentionInputs raw = attn::generate_inputs_unquantized(p, {attn::Distribution::growing_max, 5});
+    const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::growing_max, 5});
+    const attn::GrowingMaxStaircase st = attn::growing_max_staircase(p.scale());
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t h = 0; h < p.num_heads_q; ++h) {
+        const int64_t hk = p.kv_head(h);
+        for (int64_t i = 0; i < p.seqlen_q; ++i) {
+          // One coordinate equal to 1: the score is that coordinate of K.
+          int64_t nonzero = 0, c = -1;
+          for (int64_t d = 0; d < p.head_dim; ++d)
+            if (in.q(b, i, h, d) != 0) ++nonzero, c = d;
+          REQUIRE(nonzero == 1);
+          REQUIRE(in.q(b, i, h, c) == 1.0);
+          const int64_t visible = i + 1 + (p.seqlen_k - p.seqlen_q);  // bottom-right causal
+          for (int block_n : {16, 32, 64, 128}) {
+            double running = -INFINITY;
+            for (int64_t first = 0; first + block_n <= visible; first += block_n) {
+              double tile_max = -INFINITY;
+              for (int64_t j = first; j < first + block_n; ++j) tile_max = std::max(tile_max, in.k(b, j, hk, c));
+              INFO(attn::dtype_name(dtype) << " b" << b << " h" << h << " row " << i << " BLOCK_N " << block_n
+                                           << " tile at " << first);
+              if (first > 0) REQUIRE(tile_max > running);  // every full tile raises the running max
+              running = tile_max;
+            }
+          }
+        }
+        // Exact: the dtype did not move a score (the same-precision baseline's scores are exact).
+        for (int64_t j = 0; j < p.seqlen_k; ++j) {
+          int64_t c = 0;
+          while (in.q(b, 0, h, c) == 0) ++c;
+          REQUIRE(in.k(b, j, hk, c) == raw.k(b, j, hk, c));
+          REQUIRE(std::fabs(in.k(b, j, hk, c) / st.quantum) <= 256);
+        }
+      }
+    // V is +-1: positive before the turn, negative after, per coordinate sign.
+    for (double x : in.v.storage()) REQUIRE(std::fabs(x) == 1.0);
+  }
+}

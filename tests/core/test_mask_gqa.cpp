@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <limits>
 
 #include "core/gqa.h"
 #include "core/mask.h"
@@ -101,4 +102,24 @@ TEST_CASE("fully masked rows are counted: S_q > S_k under bottom-right causal") 
                                                            Catch::Contains("first 64 rows"));
   p.mask = {MaskKind::causal_top_left};
   CHECK(p.fully_masked_rows() == 0);
+}
+
+// UBSan finding: diagonal - window_left and diagonal + window_right overflowed for windows near
+// 2^63 ("window:9223372036854775807,9223372036854775807"). An unbounded-in-practice window sees
+// every key inside the sequence, and the key range is clamped, never wrapped.
+TEST_CASE("huge sliding windows do not overflow") {
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  const attn::Mask wide{attn::MaskKind::sliding_window, big, big};
+  const attn::Mask mask = attn::parse_mask("window:9223372036854775807,9223372036854775807");
+  CHECK(mask.window_left == big);
+  for (int64_t i = 0; i < 5; ++i) {
+    for (int64_t j = 0; j < 9; ++j) CHECK(attn::key_visible(wide, i, j, 5, 9));
+    const attn::KeyRange r = attn::visible_key_range(wide, i, 5, 9);
+    CHECK(r.first == 0);
+    CHECK(r.last == 9);
+  }
+  const attn::Mask left_only{attn::MaskKind::sliding_window, big, 0};  // causal, any distance back
+  CHECK(attn::key_visible(left_only, 0, 4, 5, 9));
+  CHECK_FALSE(attn::key_visible(left_only, 0, 5, 5, 9));
+  CHECK(attn::visible_key_range(left_only, 0, 5, 9).last == 5);
 }

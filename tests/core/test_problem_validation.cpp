@@ -68,3 +68,45 @@ TEST_CASE("tensor sizes: negative and overflowing shapes are rejected") {
   CHECK(t.flat(119) == 7.0);
   CHECK(t.offset(1, 0, 0, 0) == 60);
 }
+
+// UBSan finding: a zero KV-head count reached a division (SIGFPE) through group_size() and
+// kv_head() before validate() was called (a sweep's "heads = ['4:0']").
+TEST_CASE("a zero or non-dividing head count never divides by zero") {
+  attn::Problem p = good();
+  p.num_heads_kv = 0;
+  CHECK(p.group_size() == 0);
+  CHECK(p.kv_head(3) == 0);
+  CHECK_THROWS_WITH(p.validate(), Contains("num_heads_kv must be positive"));
+  p.num_heads_kv = 16;  // H_kv > H_q: group size 0 too
+  CHECK(p.group_size() == 0);
+  CHECK(p.kv_head(5) == 0);
+  CHECK_THROWS_WITH(attn::parse_heads("4:0"), Contains("positive"));
+  CHECK_THROWS_WITH(attn::parse_heads("6:4"), Contains("not a multiple"));
+  CHECK_THROWS_WITH(attn::parse_heads("8:x"), Contains("HQ:HKV"));
+  CHECK(attn::parse_heads("16") == std::pair<int64_t, int64_t>{16, 16});
+  CHECK(attn::parse_heads("8:2") == std::pair<int64_t, int64_t>{8, 2});
+}
+
+TEST_CASE("sizes beyond 2^48 are refused by name; the memory estimate saturates") {
+  attn::Problem p = good();
+  p.seqlen_k = (int64_t{1} << 48) + 1;
+  CHECK_THROWS_WITH(p.validate(), Contains("seqlen_k") && Contains("2^48"));
+  p.seqlen_k = int64_t{1} << 40;  // valid sizes, but 6 PiB of keys
+  CHECK_NOTHROW(p.validate());
+  CHECK(p.estimated_bytes() > (uint64_t{1} << 52));
+  CHECK_THROWS_AS(p.require_memory_for_run(), attn::EnvironmentError);
+  CHECK_THROWS_WITH(p.require_memory_for_run(), Contains("--max-memory") && Contains("PiB"));
+  attn::Problem huge = good();
+  huge.batch = huge.seqlen_q = huge.seqlen_k = int64_t{1} << 47;
+  CHECK(huge.estimated_bytes() == UINT64_MAX);  // saturated, not wrapped
+  CHECK(good().estimated_bytes() < (uint64_t{64} << 20));
+}
+
+// fuzz/fuzz_npz finding: a shape with a zero size had an element count of 0 but strides that
+// overflowed int64 (signed overflow in Tensor's constructor). Such shapes are refused by name.
+TEST_CASE("a zero size does not hide an overflowing product of the other sizes") {
+  CHECK_THROWS_WITH(attn::checked_numel({0, 866666666666666668, 43}), Contains("overflows 64 bits"));
+  CHECK_THROWS_AS(attn::Tensor<double>({0, 866666666666666668, 43}), attn::ProblemError);
+  CHECK(attn::checked_numel({0, 1000000, 1000}) == 0);
+  CHECK(attn::Tensor<double>({3, 0, 5}).numel() == 0);
+}

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/metrics.h"
 #include "core/float_format.h"
 #include "core/generators.h"
 #include "core/half.h"

@@ -2,14 +2,14 @@ set terminal svg size 860,560 dynamic enhanced font 'Helvetica,11' background rg
 set grid lc rgb '#dddddd'
 set key outside below
 set output 'ulp_histogram.svg'
-set title "ULP error histogram (fraction of elements)"
-set ylabel "fraction"
+set title 'ULP error histogram (fraction of elements)' noenhanced
+set ylabel 'fraction' noenhanced
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
-set xtics rotate by 90 right
+set xtics rotate by 90 right noenhanced
 set bmargin 22
-set key autotitle columnhead outside right top
+set key autotitle columnhead outside right top noenhanced
 plot 'ulp_histogram.dat' using 2:xtic(1), \
      'ulp_histogram.dat' using 3, \
      'ulp_histogram.dat' using 4, \
