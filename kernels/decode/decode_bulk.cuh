@@ -179,6 +179,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
         bulk_copy_g2s(sV + j * pitch, gV + off, row_bytes, &full[s]);
       }
     }
+    __syncwarp();  // the warp converged before the CTA barrier below (see there)
   } else {
     // ---- consumers. QK units: (head hh, 16-key slice ks), unit = warp (+ NCW): a warp keeps the
     // Q fragments of its units' heads in registers (A operand, rows = the head's rows4h rows).
@@ -210,6 +211,13 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
         }
     }
     float rO[Traits::kPvItems][4][2] = {};
+    // The consumers' barrier (named barrier 1, NC threads), entered by converged warps only: the
+    // lanes leave the masked score stores, the softmax's lane-0 writes and the epilogue's stores
+    // at different times, and bar.sync counts a warp (see the CTA barrier after the branches).
+    auto consumers_sync = [&] {
+      __syncwarp();
+      hopper::named_barrier_sync(1, NC);
+    };
     for (int t = 0; t < n_tiles; ++t) {
       const int s = t % S, buf = t & 1, tile0 = key_begin + t * TILE, valid = min(TILE, key_end - tile0);
       const uint8_t* sK = sStages + s * 2 * tile_bytes;
@@ -253,10 +261,10 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
             sPb[(hh * rows4h + rr) * TILE + j] = score;
           }
       }
-      hopper::named_barrier_sync(1, NC);
+      consumers_sync();
       // ---- online softmax, one warp per row (decode_tile.cuh).
       softmax_tile_rows<Traits::kMutant>(sPb, sM, sL, sAlphab, R4, warp, NCW, lane);
-      hopper::named_barrier_sync(1, NC);
+      consumers_sync();
       // ---- PV and rescale (decode_tile.cuh's chains): item (row block rc of 4 rows, column pair
       // c) and key half kh = lane / 16; O in registers.
       {
@@ -284,7 +292,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
     }
     // The accumulators to shared memory, over stage 0 (every copy has landed; the barrier waits
     // until every consumer has read its last stage).
-    hopper::named_barrier_sync(1, NC);
+    consumers_sync();
     float* sO = reinterpret_cast<float*>(sStages);  // (R4, D)
     const int kh = lane / 16;
 #pragma unroll
@@ -298,7 +306,21 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
         sO[(rc * 4 + rr) * D + 2 * c + 1] = rO[it][rr][1];
       }
     }
+    __syncwarp();  // the warp converged, its sO stores done, before the CTA barrier below
   }
+  // The sO stores above (consumers) against the sO reads below (every thread, the producer warp
+  // too). compute-sanitizer racecheck reported 5 hazards here on the H200 (reports/h200/decode/
+  // call2: the stores vs the reads of the one-split and partial paths, 128 each = 16 lanes x 8
+  // stores, one warp's stores of one item) with this __syncthreads() between them. Reasoned from
+  // the code (not seen in SASS): both role branches can end with their warp diverged — the
+  // producer's lanes leave the ragged last tile's copy loop (j < valid) and the inline-asm
+  // mbarrier spin at different times, the consumers' kh = 1 lanes skip the stores — and
+  // __syncthreads() is bar.sync 0, the .aligned barrier, which PTX executes per warp ("as if all
+  // the threads in a warp have executed the bar instruction", the arrival count incremented by
+  // the warp size): a diverged warp is undefined behaviour there, and its first lanes can count
+  // the whole warp in, or a warp twice, while other lanes are still storing. The fix: each branch
+  // ends in __syncwarp() (every lane there, its shared-memory stores ordered before the others'
+  // later accesses), so that every warp reaches the CTA barrier converged and done.
   __syncthreads();
   float* sO = reinterpret_cast<float*>(sStages);  // (R4, D)
   auto local_row = [&](int q) { return (q / rows_h) * rows4h + q % rows_h; };

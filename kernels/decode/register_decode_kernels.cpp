@@ -166,6 +166,10 @@ std::string split_trait(const DecodeVariant& v) {
 
 Kernel make_decode_kernel(const DecodeVariant& v) {
   Kernel kernel;
+  // The production decode entry (the default a query with default_only finds: incremental,
+  // sweeps, `run` without --kernel) is the faster kernel as measured: the CUDA-core one, 2.3-2.9
+  // TB/s against the bulk kernel's 1.5-1.7 at B 8 on the H200 (reports/h200/decode/call2). The
+  // bulk kernel stays named variants (bulk-*) until a measurement puts it ahead.
   const bool is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0 &&
                           v.kind == DecodeKernelKind::cuda_cores && !v.fp8_cache;
   // The emulator's configuration (analysis/decode_emulator.h), except for an FP8 cache: the

@@ -331,23 +331,25 @@ TEST_CASE("append kernel refuses an overflowing entry on the device and writes n
 }
 
 TEST_CASE("decode and chunked-prefill variants on small cases (for compute-sanitizer)", "[.decode_sanitize]") {
+  // S_q 4 x group 4 on 2 KV heads: 16 rows per head (the bulk kernel: one head per CTA); S_q 1 x
+  // group 4 on 4 KV heads: 4 rows per head (the bulk kernel: 4 heads per CTA, bulk1h: 1).
   for (DType dtype : {DType::fp16, DType::bf16})
-    for (int64_t d : {64, 128}) {
-      const Problem pr = decode_problem(dtype, d, 100, 4, 4);
-      InputSpec spec;
-      spec.seed = 3;
-      const AttentionInputs in = generate_inputs(pr, spec);
-      std::vector<const Kernel*> kernels;
-      for (bool mutants : {false, true})
-        for (const auto& list : {decode_kernels(dtype, d, mutants), chunked_kernels(dtype, d, mutants)})
-          kernels.insert(kernels.end(), list.begin(), list.end());
-      for (const Kernel* k : kernels) {
-        const AttentionOutputs out = k->run(pr, in);
-        bool finite = true;
-        for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
-        CHECK(finite);
+    for (int64_t d : {64, 128})
+      for (const Problem& pr : {decode_problem(dtype, d, 100, 4, 4), decode_problem(dtype, d, 100, 1, 4, 4)}) {
+        InputSpec spec;
+        spec.seed = 3;
+        const AttentionInputs in = generate_inputs(pr, spec);
+        std::vector<const Kernel*> kernels;
+        for (bool mutants : {false, true})
+          for (const auto& list : {decode_kernels(dtype, d, mutants), chunked_kernels(dtype, d, mutants)})
+            kernels.insert(kernels.end(), list.begin(), list.end());
+        for (const Kernel* k : kernels) {
+          const AttentionOutputs out = k->run(pr, in);
+          bool finite = true;
+          for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
+          CHECK(finite);
+        }
       }
-    }
 }
 
 TEST_CASE("decode speed vs cache depth and split count: B 8, H 32/8, D 128, S_q 1", "[.depth_sweep]") {

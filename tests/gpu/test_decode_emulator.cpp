@@ -160,17 +160,17 @@ TEST_CASE("FP8 KV cache: the dequantized cache's FP16/BF16 path bit for bit, and
 
 TEST_CASE("FP8 KV cache on small cases (for compute-sanitizer)", "[.decode_sanitize]") {
   for (DType dtype : {DType::fp16, DType::bf16})
-    for (int64_t d : {64, 128}) {
-      const Problem pr = decode_problem(dtype, d, 100, 4, 4);
-      const AttentionInputs in = generate_inputs(pr, InputSpec{});
-      for (int page : {0, 16}) {
-        DecodeVariant v{"fp8", dtype, static_cast<int>(d), 64, 0, page, Mutant::none, DecodeKernelKind::bulk, 1, 4, true};
-        const AttentionOutputs out = make_decode_kernel(v).run(pr, in);
-        bool finite = true;
-        for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
-        CHECK(finite);
+    for (int64_t d : {64, 128})
+      for (const Problem& pr : {decode_problem(dtype, d, 100, 4, 4), decode_problem(dtype, d, 100, 1, 4, 4)}) {
+        const AttentionInputs in = generate_inputs(pr, InputSpec{});
+        for (int page : {0, 16}) {
+          DecodeVariant v{"fp8", dtype, static_cast<int>(d), 64, 0, page, Mutant::none, DecodeKernelKind::bulk, 1, 4, true};
+          const AttentionOutputs out = make_decode_kernel(v).run(pr, in);
+          bool finite = true;
+          for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
+          CHECK(finite);
+        }
       }
-    }
 }
 
 }  // namespace attn
