@@ -1,11 +1,12 @@
 // bench_decode.cpp: `attnscope bench --decode` — the KV-cache decode kernels' bandwidth: every
-// configuration of kernels/decode/decode_bench.h (bulk: heuristic split, paged 16 / 256, fixed
-// 256-key split, FP8 cache, one head per CTA; CUDA cores: contiguous, paged 16) on the grid
+// configuration of kernels/decode/decode_bench.h (CUDA cores, the production kernel: contiguous,
+// paged 16 / 256, fixed 256-key split; bulk: heuristic split, paged 16 / 256, fixed 256-key
+// split, FP8 cache, one head per CTA) on the grid
 // B x L (S_q 1, H_q:H_kv, D), cold (L2 flushed) and warm, in TB/s of unique K/V bytes. Each
 // configuration is first checked once against the GPU FP64 truth within the FlashAttention rule
 // on a ragged cache (an FP8 cache against the truth of its dequantized values). The PyTorch SDPA
 // peers (flash, cuDNN) are timed by experiments/peers/bench_torch_decode.py in the same device
-// call; experiments/device/make_decode_tables.py joins both into the ratio table. Not the prefill
+// call; experiments/device/make_decode_bench_table.py joins both into the ratio table. Not the prefill
 // benchmark (bench_command.cpp).
 #include "cli/bench_decode.h"
 
@@ -39,7 +40,7 @@ void add_decode_bench_options(CLI::App& sub, DecodeBenchOptions& opt) {
   sub.add_option("--batch", opt.batches, "decode: batch sizes")->delimiter(',')->capture_default_str();
   sub.add_option("--cache-lens", opt.cache_lens, "decode: keys in every entry's cache")->delimiter(',')->capture_default_str();
   sub.add_option("--decode-heads", opt.heads, "decode: H_q:H_kv")->capture_default_str();
-  sub.add_option("--cases", opt.cases, "decode: glob on the configuration labels (bulk, bulk.paged16, cuda-cores, ...)")
+  sub.add_option("--cases", opt.cases, "decode: glob on the configuration labels (cuda-cores, cuda-cores.paged16, bulk, bulk.fp8, ...)")
       ->capture_default_str();
 }
 
@@ -121,13 +122,8 @@ void run_bench_decode(const DecodeBenchOptions& opt, const std::vector<std::stri
         }
         for (int b : opt.batches)
           for (int l : opt.cache_lens) {
-            DecodeBenchShape shape;
-            shape.dtype = dtype;
-            shape.batch = b;
-            shape.heads_q = heads_q;
-            shape.heads_kv = heads_kv;
-            shape.head_dim = d;
-            shape.keys = l;
+            const DecodeBenchShape shape{
+                .dtype = dtype, .batch = b, .heads_q = heads_q, .heads_kv = heads_kv, .head_dim = d, .keys = l};
             // About a quarter second of launches per measurement at 3.5 TB/s, 10..--iters (the peers' rule).
             const double bytes = 2.0 * b * static_cast<double>(l) * heads_kv * d * (c.variant.fp8_cache ? 1 : 2);
             const int iters = std::clamp(static_cast<int>(0.25 / (bytes / 3.5e12)), std::min(10, iterations), iterations);

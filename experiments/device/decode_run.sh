@@ -4,6 +4,10 @@
 # the binaries (nvcc 13.0, sm_90a, stripped, gzip-compressed), libmpfr/libgmp, this script and
 # the two Python scripts it runs (the checkout it runs in may predate them); builds nothing.
 #   provenance  date, commit, GPU, driver, CUDA, torch/cuDNN               -> provenance.txt
+#   sanitize    compute-sanitizer memcheck, racecheck, synccheck on "[.decode_sanitize]": every
+#               registered decode variant and mutant of both kernels (bulk: 1 and 4 KV heads per
+#               CTA, ragged last tiles), the FP8 cache (contiguous, paged), chunked prefill, the
+#               append overflow                                            -> sanitizer.log
 #   test        test_gpu "[decode]", one process per test case (a kernel trap cannot take the
 #               others down): the rule grid (depths, S_q 1/4/16, GQA 1/4/8, D 64/128, ragged
 #               batches) for every variant of both kernels, paged == contiguous, batch
@@ -11,25 +15,25 @@
 #               emulator agreement (exp_fp32/log_fp32 device == host, every decode variant and
 #               mutant == its CPU emulator bit for bit); the FP8 cache (== the FP16/BF16 path on
 #               the dequantized cache, within the rule, error vs both truths)   -> test_decode.log
-#   bench       attnscope bench --decode, one process per configuration (ours, JSON), then
-#               experiments/peers/bench_torch_decode.py (SDPA flash, cuDNN; JSON) on
-#               B {1,8,64} x L {1k,4k,16k,64k,128k}, cold and warm, and the joined table
-#                                                        -> bench.log, ours.jsonl, torch.jsonl, table.md
-#   sanitize    compute-sanitizer memcheck, racecheck, synccheck on "[.decode_sanitize]"
-#                                                                          -> sanitizer.log
+#   bench       experiments/peers/bench_torch_decode.py first (SDPA flash, cuDNN; JSON), then
+#               attnscope bench --decode, one process per configuration, the production kernel's
+#               first (CUDA cores: contiguous, paged 16 / 256, fixed 256-key split; then the bulk
+#               kernel's), on B {1,8,64} x L {1k,4k,16k,64k,128k}, cold and warm, and the joined
+#               table                                    -> bench.log, ours.jsonl, torch.jsonl, table.md
 #   depth       test_gpu "[.depth_sweep]" (not in the default steps)       -> depth.log
 # Eight files come back at most: the seven of the default steps and summary.txt (printed last).
-# Every step is time-limited against one deadline (DECODE_RUN_SECONDS, default 330 s from the
-# start): a step that no longer fits is skipped and says so.
-# Usage: bash .device/decode/decode_run.sh [steps]   (comma list; default provenance,test,bench,sanitize)
+# Every step is time-limited against one deadline (DECODE_RUN_SECONDS, default 225 s from the
+# start, for a call of timeout_s 240): a step that no longer fits is skipped and says so; the
+# steps run in the order above (the sanitizers and the tests before the bench).
+# Usage: bash .device/decode/decode_run.sh [steps]   (comma list; default provenance,sanitize,test,bench)
 set -u
-STEPS="${1:-provenance,test,bench,sanitize}"
+STEPS="${1:-provenance,sanitize,test,bench}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device/decode
 RUN=/tmp/decode_bin
 START=$(date +%s)
-DEADLINE=$((START + ${DECODE_RUN_SECONDS:-330}))
+DEADLINE=$((START + ${DECODE_RUN_SECONDS:-225}))
 mkdir -p "$RUN"
 for f in "$BIN"/*.gz; do gunzip -c "$f" > "$RUN/$(basename "$f" .gz)"; done
 chmod +x "$RUN"/* 2>/dev/null
@@ -52,6 +56,20 @@ if has provenance; then
     echo "steps: $STEPS"
   } > "$OUT/provenance.txt" 2>&1
   cat "$OUT/provenance.txt" >> "$SUMMARY"
+fi
+
+if has sanitize; then
+  : > "$OUT/sanitizer.log"
+  for tool in memcheck racecheck synccheck; do
+    t=$(left 60)
+    if [ "$t" -eq 0 ]; then note "compute-sanitizer $tool SKIPPED (deadline)"; continue; fi
+    echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu '[.decode_sanitize]'" >> "$OUT/sanitizer.log"
+    ( time timeout "$t" compute-sanitizer --tool $tool --error-exitcode 9 "$RUN/test_gpu" "[.decode_sanitize]" ) >> "$OUT/sanitizer.log" 2>&1
+    rc=$?
+    note "compute-sanitizer $tool exit $rc ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|All tests passed|test cases:' "$OUT/sanitizer.log" | tail -1))"
+  done
+  # Where racecheck found hazards (file:line pairs), if anywhere.
+  grep -E "Race reported|and (Read|Write) access" "$OUT/sanitizer.log" | grep -oE "[a-z_]+\.cuh?:[0-9]+" | sort | uniq -c | head -20 >> "$SUMMARY"
 fi
 
 if has test; then
@@ -78,15 +96,8 @@ fi
 if has bench; then
   : > "$OUT/bench.log"
   : > "$OUT/ours.jsonl"
-  for config in bulk bulk.paged16 bulk.paged256 bulk.fixed256 bulk.fp8 bulk1h bulk1h.1cta cuda-cores cuda-cores.paged16; do
-    t=$(left 40)
-    if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
-    echo "### attnscope bench --decode --cases $config --out (appended to ours.jsonl)" >> "$OUT/bench.log"
-    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --out "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
-    note "attnscope bench --decode --cases $config exit $?"
-    cat "/tmp/decode_$config.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
-  done
-  t=$(left 90)
+  # The peers first (the ratio table needs them), then ours, the production kernel's configurations first.
+  t=$(left 40)
   echo "### python3 experiments/peers/bench_torch_decode.py --json torch.jsonl (carried copy)" >> "$OUT/bench.log"
   if [ "$t" -gt 0 ]; then
     ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --json "$OUT/torch.jsonl" ) >> "$OUT/bench.log" 2>&1
@@ -94,19 +105,17 @@ if has bench; then
   else
     note "torch peers SKIPPED (deadline)"
   fi
+  for config in cuda-cores cuda-cores.paged16 cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 \
+                bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta; do
+    t=$(left 30)
+    if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
+    echo "### attnscope bench --decode --cases $config --out (appended to ours.jsonl)" >> "$OUT/bench.log"
+    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --out "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
+    note "attnscope bench --decode --cases $config exit $?"
+    cat "/tmp/decode_$config.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
+  done
   python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" > "$OUT/table.md" 2>> "$OUT/bench.log"
   note "table exit $?"
-fi
-
-if has sanitize; then
-  : > "$OUT/sanitizer.log"
-  for tool in memcheck racecheck synccheck; do
-    t=$(left 60)
-    if [ "$t" -eq 0 ]; then note "compute-sanitizer $tool SKIPPED (deadline)"; continue; fi
-    echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu '[.decode_sanitize]'" >> "$OUT/sanitizer.log"
-    ( time timeout "$t" compute-sanitizer --tool $tool --error-exitcode 9 "$RUN/test_gpu" "[.decode_sanitize]" ) >> "$OUT/sanitizer.log" 2>&1
-    note "compute-sanitizer $tool exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|All tests passed|test cases:' "$OUT/sanitizer.log" | tail -1))"
-  done
 fi
 
 if has depth; then

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""make_decode_bench_table.py: the Markdown bandwidth table of `attnscope bench --decode --json
+"""make_decode_bench_table.py: the Markdown bandwidth table of `attnscope bench --decode --out
 OURS` and `experiments/peers/bench_torch_decode.py --json PEERS` (one JSON object per line each,
 measured in the same device call): per (B, L), cold and warm TB/s of each of our configurations
-and of SDPA flash / cuDNN, and the ratios the issue asks for (bulk / cuDNN, bulk / flash, paged /
-contiguous). Usage: python3 make_decode_bench_table.py OURS.jsonl PEERS.jsonl [dtype] > table.md"""
+and of SDPA flash / cuDNN, and the ratios the issue asks for: the production kernel (CUDA cores)
+and the bulk kernel against cuDNN and flash, bulk / CUDA cores, paged 16 / 256 against
+contiguous, FP8 against FP16 time. Usage: python3 make_decode_bench_table.py OURS.jsonl PEERS.jsonl [dtype] > table.md"""
 import collections
 import json
 import sys
@@ -42,25 +43,26 @@ def main():
     for mode in ("cold_tbps", "warm_tbps"):
         title = "cold (L2 flushed, median)" if mode == "cold_tbps" else "warm (back-to-back, mean)"
         print("### %s TB/s, %s\n" % (dtype.upper(), title))
-        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "bulk / cuDNN", "bulk / flash", "cuda-cores / cuDNN",
-                                       "paged16 / bulk", "paged256 / bulk", "cuda-cores paged16 / contiguous",
+        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "cuda-cores / cuDNN", "cuda-cores / flash",
+                                       "bulk / cuDNN", "bulk / cuda-cores", "cuda-cores paged16 / contiguous",
+                                       "cuda-cores paged256 / contiguous", "bulk paged16 / bulk", "bulk paged256 / bulk",
                                        "fp8 / bulk (time)"]
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for key in sorted(set(ours) | set(peers)):
             o, p = ours.get(key, {}), peers.get(key, {})
-            bulk, flash, cudnn = o.get("bulk"), p.get("torch-flash"), p.get("torch-cudnn")
+            cores, bulk, flash, cudnn = o.get("cuda-cores"), o.get("bulk"), p.get("torch-flash"), p.get("torch-cudnn")
             fp8 = o.get("bulk.fp8")
             time_ratio = "%.2f" % (fp8[mode.replace("tbps", "us")] / bulk[mode.replace("tbps", "us")]) if fp8 and bulk else "–"
             row = [str(key[0]), str(key[1])] + [cell(o.get(c), mode) for c in configs] + [
-                cell(flash, mode), cell(cudnn, mode), ratio(bulk, cudnn, mode), ratio(bulk, flash, mode),
-                ratio(o.get("cuda-cores"), cudnn, mode), ratio(o.get("bulk.paged16"), bulk, mode),
-                ratio(o.get("bulk.paged256"), bulk, mode), ratio(o.get("cuda-cores.paged16"), o.get("cuda-cores"), mode),
-                time_ratio]
+                cell(flash, mode), cell(cudnn, mode), ratio(cores, cudnn, mode), ratio(cores, flash, mode),
+                ratio(bulk, cudnn, mode), ratio(bulk, cores, mode), ratio(o.get("cuda-cores.paged16"), cores, mode),
+                ratio(o.get("cuda-cores.paged256"), cores, mode), ratio(o.get("bulk.paged16"), bulk, mode),
+                ratio(o.get("bulk.paged256"), bulk, mode), time_ratio]
             print("| " + " | ".join(row) + " |")
         print()
-    # Split plans of the bulk kernel (what the heuristic chose).
-    print("### Launch shapes (bulk: splits x keys per split, KV heads per CTA, stages)\n")
+    # Split plans (what the heuristic chose).
+    print("### Launch shapes (splits x keys per split, KV heads per CTA, stages)\n")
     print("| B | L | " + " | ".join(configs) + " |")
     print("|---|---|" + "---|" * len(configs))
     for key in sorted(ours):

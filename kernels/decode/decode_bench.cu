@@ -73,7 +73,8 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
           make("bulk.paged256", bulk, 0, 256, false, 1, 4), make("bulk.fixed256", bulk, 256, 0, false, 1, 4),
           make("bulk.fp8", bulk, 0, 0, true, 1, 4),        make("bulk1h", bulk, 0, 0, false, 2, 1),
           make("bulk1h.1cta", bulk, 0, 0, false, 1, 1),
-          make("cuda-cores", cores, 0, 0, false, 1, 1),     make("cuda-cores.paged16", cores, 0, 16, false, 1, 1)};
+          make("cuda-cores", cores, 0, 0, false, 1, 1),     make("cuda-cores.paged16", cores, 0, 16, false, 1, 1),
+          make("cuda-cores.paged256", cores, 0, 256, false, 1, 1), make("cuda-cores.fixed256", cores, 256, 0, false, 1, 1)};
 }
 
 DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBenchShape& s, int warmup, int iterations) {

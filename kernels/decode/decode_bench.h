@@ -23,7 +23,8 @@ struct DecodeBenchCase {
 
 /// The benchmark's configurations: bulk (heuristic split), bulk paged 16 / 256, bulk fixed 256-key
 /// split (batch-invariant), bulk FP8 cache, bulk one head per CTA (two CTAs per SM, or one with
-/// deeper stages), CUDA cores (contiguous, paged 16).
+/// deeper stages); CUDA cores (the production kernel): contiguous, paged 16 / 256, fixed 256-key
+/// split (batch-invariant).
 std::vector<DecodeBenchCase> decode_bench_cases();
 
 struct DecodeBenchShape {

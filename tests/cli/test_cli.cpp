@@ -206,6 +206,12 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
   const auto no_gpu_bench = attnscope("bench --decode --prefill");
   CHECK(no_gpu_bench.status == 2);  // the modes exclude each other
   CHECK(attnscope("bench --decode --truth").status == 2);
+  // Without a GPU (or without CUDA) the decode bench is an environment error, named.
+  const auto decode_bench = attnscope("bench --decode --batch 1 --cache-lens 64 --cases cuda-cores --warmup 0 --iters 1");
+  if (decode_bench.status != 0) {
+    CHECK(decode_bench.status == 3);
+    CHECK_THAT(decode_bench.output, Catch::Contains("attnscope: error:") && Catch::Contains("bench --decode"));
+  }
 }
 
 TEST_CASE("run --truth-device: the truth's device and time and every stage's seconds; bench --truth prints the split") {
