@@ -78,13 +78,37 @@ ATTN_HD Int tiles_for_keys(Int keys, Int tile_keys) {
 /// The most splits a split-KV plan makes (the combine's loads and the counters assume it).
 inline constexpr int kMaxSplits = 64;
 
+/// Most splits the heuristic plan gives a batch whose work units alone fill more than one wave.
+inline constexpr int kMaxWaveFillSplits = 4;
+
 /// Split count of the decode kernels' heuristic plan (flash-decoding): as many splits as keep
 /// work_units x splits CTAs (work units: batch entries x KV-head groups x row blocks) within
-/// target_ctas, one wave and no partial second one; at least 1, at most kMaxSplits, and no
-/// split shorter than a tile of the longest entry. Depends on the batch: not batch-invariant.
+/// target_ctas, one wave and no partial second one. When the work units alone exceed one wave
+/// (large batches), the count s in 1..kMaxWaveFillSplits whose CTAs fill their last wave best:
+/// the largest work_units x s / (waves(s) x target_ctas), waves(s) = ceil(work_units x s /
+/// target_ctas), the smaller s on a tie, kept only when it fills more than 1/16 better than one
+/// split (512 units on 396 resident CTAs: 1 split fills 65 % of two waves, 3 splits 97 % of
+/// four; 10000 units: 97 % already, 1 split). At least 1, at most kMaxSplits, and no split
+/// shorter than a tile of the longest entry. Depends on the batch: not batch-invariant.
 template <class Int>
 ATTN_HD Int heuristic_split_count(Int longest_keys, Int work_units, Int target_ctas, Int tile_keys) {
-  Int splits = target_ctas / (work_units > 0 ? work_units : Int(1));
+  if (work_units < 1) work_units = 1;
+  Int splits = target_ctas / work_units;
+  if (splits < 1 && target_ctas > 0) {
+    // fill(s) = work_units x s / (waves(s) x target_ctas): compare s / waves(s) across s.
+    const Int waves1 = (work_units + target_ctas - 1) / target_ctas;
+    Int best_waves = waves1;
+    splits = 1;
+    for (Int s = 2; s <= Int(kMaxWaveFillSplits); ++s) {
+      const Int waves = (work_units * s + target_ctas - 1) / target_ctas;
+      if (s * best_waves > splits * waves) {
+        splits = s;
+        best_waves = waves;
+      }
+    }
+    // Splitting costs partial results and a combine: only for a fill more than 1/16 better.
+    if (splits * waves1 * 16 <= 17 * best_waves) splits = 1;
+  }
   if (splits < 1) splits = 1;
   if (splits > kMaxSplits) splits = kMaxSplits;
   const Int tiles = tiles_for_keys(longest_keys, tile_keys);
