@@ -47,18 +47,7 @@ class DecodeHeadEmulator final : public HeadEmulator {
   }
 
   void compute_scores(int row_block, bool exact, double* scores) const override {
-    const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_;
-    std::fill(scores, scores + (r1 - r0) * padded_keys_, kNegInf);
-    for (int split = 0; split < num_splits_; ++split)
-      for (int tile : tile_schedule(row_block, split))
-        for (int64_t i = r0; i < r1; ++i) {
-          const double* q = &q_[static_cast<size_t>(i * D)];
-          double* row = scores + (i - r0) * padded_keys_;
-          for (int64_t j = tile * block_n_; j < (tile + 1) * block_n_; ++j) {
-            if (!pipeline::semantic_key_visible(semantics_, i, j, seqlen_q_, keys_)) continue;  // -inf
-            row[j] = score(q, &k_[static_cast<size_t>(j * D)], exact);
-          }
-        }
+    fill_visible_scores(row_block, scores, [&](const double* q, const double* k) { return score(q, k, exact); });
   }
 
   void accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,

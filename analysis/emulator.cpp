@@ -127,26 +127,13 @@ std::vector<int> Fa2HeadEmulator::tile_schedule(int row_block, int split) const 
 }
 
 void Fa2HeadEmulator::compute_scores(int row_block, bool exact, double* scores) const {
-  const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_;
-  std::fill(scores, scores + (r1 - r0) * padded_keys_, kNegInf);
-  for (int split = 0; split < num_splits_; ++split)
-    for (int tile : tile_schedule(row_block, split))
-      for (int64_t i = r0; i < r1; ++i) {
-        const double* q = &q_[static_cast<size_t>(i * D)];
-        double* row = scores + (i - r0) * padded_keys_;
-        for (int64_t j = tile * block_n_; j < (tile + 1) * block_n_; ++j) {
-          // masking: -inf (already filled); a planted leak lets padded keys through with K = 0
-          if (!pipeline::semantic_key_visible(semantics_, i, j, seqlen_q_, keys_)) continue;
-          const double* k = &k_[static_cast<size_t>(j * D)];
-          if (exact) {
-            double s = 0;
-            for (int64_t d = 0; d < D; ++d) s += q[d] * k[d];  // double: ~1e-16 relative, the "exact" stage
-            row[j] = s;
-          } else {
-            row[j] = tc_dot(q, k, static_cast<int>(D), 0.0, tensor_core_);  // MMA k-steps over D from 0
-          }
-        }
-      }
+  const int D = static_cast<int>(head_dim_);
+  fill_visible_scores(row_block, scores, [&](const double* q, const double* k) {
+    if (!exact) return tc_dot(q, k, D, 0.0, tensor_core_);  // MMA k-steps over D from 0
+    double s = 0;
+    for (int d = 0; d < D; ++d) s += q[d] * k[d];  // double: ~1e-16 relative, the "exact" stage
+    return s;
+  });
 }
 
 void Fa2HeadEmulator::accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,

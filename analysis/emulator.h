@@ -68,7 +68,9 @@
 // ==================================================================================
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -136,6 +138,24 @@ class HeadEmulator {
   /// them: the planted semantic bug applied (its KV head, its key count), zero rows past the keys.
   HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
                const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core);
+
+  /// The mask stage both emulators share: scores (rows of `row_block`, padded_keys) set to -inf,
+  /// then score(Q row i, K row j) at every key j of every tile the row block visits (each split's
+  /// tile_schedule) that row i sees under semantics_ (a planted leak lets padded keys through,
+  /// K = 0 there).
+  template <class ScoreOf>
+  void fill_visible_scores(int row_block, double* scores, ScoreOf&& score) const {
+    const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_;
+    std::fill(scores, scores + (r1 - r0) * padded_keys_, -std::numeric_limits<double>::infinity());
+    for (int split = 0; split < num_splits_; ++split)
+      for (int tile : tile_schedule(row_block, split))
+        for (int64_t i = r0; i < r1; ++i) {
+          double* row = scores + (i - r0) * padded_keys_;
+          for (int64_t j = tile * block_n_; j < (tile + 1) * block_n_; ++j)
+            if (pipeline::semantic_key_visible(semantics_, i, j, seqlen_q_, keys_))
+              row[j] = score(&q_[static_cast<size_t>(i * D)], &k_[static_cast<size_t>(j * D)]);
+        }
+  }
 
   int64_t seqlen_q_ = 0, keys_ = 0, padded_keys_ = 0, head_dim_ = 0;
   int64_t block_m_ = 64, block_n_ = 64;

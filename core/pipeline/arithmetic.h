@@ -134,44 +134,27 @@ struct Fp32Arithmetic {
 };
 
 /// Double arithmetic with no rounding step, in natural units: the exact side of the flash-decoding
-/// kernels' stages (scores arrive scaled; P = e^(s - m); LSEs natural).
-struct ExactNaturalArithmetic {
-  using value_type = double;
+/// kernels' stages (scores arrive scaled; P = e^(s - m); LSEs natural). ExactArithmetic's
+/// operations but the exponent units'.
+struct ExactNaturalArithmetic : ExactArithmetic {
   static constexpr bool kNaturalLse = true;
   double scale_log2(double) const { return 1.0; }  // unused: the qk stage scales the scores
   double scale_max(double raw_max, double) const { return raw_max; }
   double exp_score(double s, double, double m) const { return s == kNegInf ? 0.0 : std::exp(s - m); }
-  double lazy_bound(double m_old, double threshold) const { return m_old + threshold; }
-  double max(double a, double b) const { return a < b ? b : a; }
   double rescale_factor(double m_old, double m_new) const { return std::exp(m_old - m_new); }
-  double round_rescale_fp16(double alpha) const { return round_to(DType::fp16, alpha); }
-  double row_sum_add(double sum, double p) const { return sum + p; }
-  double row_sum_update(double l, double alpha, double sum) const { return l * alpha + sum; }
-  double rescale_o(double o, double alpha) const { return o * alpha; }
-  double rescale_accumulate_o(double o, double alpha, double pv) const { return o * alpha + pv; }
-  double round_p(double p) const { return p; }
-  double p_residual(double p, double hi) const { return p - hi; }
-  double normalizer(double l) const { return l; }
-  double normalize(double o, double l) const { return l > 0 ? o / l : 0.0; }
   double natural_lse(double m, double l) const { return m + std::log(l); }
   double split_lse(double m, double l) const { return m + std::log(l); }
-  double natural_to_base2(double lse) const { return lse * kLog2e; }
-  double combine_sub(double a, double b) const { return a - b; }
-  double combine_add(double a, double b) const { return a + b; }
   double combine_exp(double x) const { return std::exp(x); }
-  double combine_exp_natural(double x) const { return std::exp(x); }
   double combine_log(double x) const { return std::log(x); }
-  double combine_log_natural(double x) const { return std::log(x); }
-  double combine_fma(double w, double o, double acc) const { return acc + w * o; }
 };
 
 /// The flash-decoding kernels' FP32 arithmetic (core/pipeline/fp32_device.cuh's
 /// Fp32NaturalDeviceArithmetic), modelled in double: every result an FP32 value, exp and log the
 /// kernels' own exp_fp32 / log_fp32, so that each operation gives the GPU's bits. An operand that
 /// is not an FP32 value (an exact upstream stage) enters the FP32 operation unrounded: the exact
-/// result is rounded once (as fma_fp32 does).
-struct Fp32NaturalArithmetic {
-  using value_type = double;
+/// result is rounded once (as fma_fp32 does). Fp32Arithmetic's roundings (the running sums, the
+/// rescale, the combine's adds and fmas) but the exponent units, exp / log, P and the division.
+struct Fp32NaturalArithmetic : Fp32Arithmetic {
   static constexpr bool kNaturalLse = true;
   static double exp_of(double x) { return static_cast<double>(exp_fp32(static_cast<float>(x))); }
   static double log_of(double x) { return static_cast<double>(log_fp32(static_cast<float>(x))); }
@@ -180,28 +163,16 @@ struct Fp32NaturalArithmetic {
   double scale_max(double raw_max, double) const { return raw_max; }
   /// exp_fp32(RN(s - m)); a masked score (-inf) gives 0.
   double exp_score(double s, double, double m) const { return s == kNegInf ? 0.0 : exp_of(round_fp32(s - m)); }
-  double lazy_bound(double m_old, double threshold) const { return round_fp32(m_old + threshold); }
-  double max(double a, double b) const { return a < b ? b : a; }
   double rescale_factor(double m_old, double m_new) const { return exp_of(round_fp32(m_old - m_new)); }
-  double round_rescale_fp16(double alpha) const { return round_to(DType::fp16, alpha); }
-  double row_sum_add(double sum, double p) const { return round_fp32(sum + p); }
-  double row_sum_update(double l, double alpha, double sum) const { return fma_fp32(l, alpha, sum); }
-  double rescale_o(double o, double alpha) const { return round_fp32(o * alpha); }
-  double rescale_accumulate_o(double o, double alpha, double pv) const { return fma_fp32(o, alpha, pv); }
-  double round_p(double p) const { return p; }  // no P cast: P stays FP32
-  double p_residual(double p, double hi) const { return round_fp32(p - hi); }
+  double round_p(double p) const { return p; }  // no P cast: P stays FP32 (p_dtype unused)
   double normalizer(double l) const { return l; }
   double normalize(double o, double l) const { return l > 0 ? round_fp32(o / l) : 0.0; }  // IEEE division
   double natural_lse(double m, double l) const { return round_fp32(m + log_of(l)); }
   double split_lse(double m, double l) const { return round_fp32(m + log_of(l)); }
-  double natural_to_base2(double lse) const { return round_fp32(lse * kLog2eF); }
-  double combine_sub(double a, double b) const { return round_fp32(a - b); }
-  double combine_add(double a, double b) const { return round_fp32(a + b); }
   double combine_exp(double x) const { return exp_of(x); }
   double combine_exp_natural(double x) const { return exp_of(x); }
   double combine_log(double x) const { return log_of(x); }
   double combine_log_natural(double x) const { return log_of(x); }
-  double combine_fma(double w, double o, double acc) const { return fma_fp32(w, o, acc); }
 };
 
 /// Per stage, a kernel's FP32 arithmetic or the exact one (PrecisionPolicy). Operation ->
