@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# decode_pack.sh: fills DEST (default .device/decode of the checkout named by $1, e.g. /work/main)
-# with what experiments/device/decode_run.sh needs: test_gpu and attnscope from build/default
-# (this worktree's default preset: nvcc 13.0, sm_90a), stripped and gzip-compressed, the commit
-# they were built from, libmpfr/libgmp/libsqlite3 (lib/, in case the device image lacks them),
-# decode_run.sh itself and the Python scripts it runs. Run here, before the
-# device call; carry DEST. The call:  bash .device/decode/decode_run.sh [steps]
-# Usage: experiments/device/decode_pack.sh /work/main
+# decode_pack.sh: fills CHECKOUT/.device/decode (CHECKOUT: the checkout the device call runs in,
+# an absolute path; default this checkout) with what experiments/device/decode_run.sh needs:
+# test_gpu and attnscope from this checkout's build/default (nvcc 13.0, sm_90a), stripped and
+# gzip-compressed, the commit they were built from, libmpfr/libgmp/libsqlite3 (lib/, in case the
+# device image lacks them), decode_run.sh itself and the Python scripts it runs. Run here, before
+# the device call; carry .device/decode. The call (timeout_s 240):
+#   bash .device/decode/decode_run.sh [steps]
+# Usage: experiments/device/decode_pack.sh [CHECKOUT]
 set -eu
-CHECKOUT="${1:?usage: decode_pack.sh CHECKOUT (the repository the device call runs in)}"
+cd "$(dirname "$0")/../.."
+CHECKOUT="${1:-.}"
 DEST="$CHECKOUT/.device/decode"
 BUILD=build/default
 mkdir -p "$DEST"
