@@ -163,6 +163,12 @@ void add_bench_command(CLI::App& app) {
   auto truth_request = std::make_shared<TruthBenchRequest>();
   add_truth_bench_options(*sub, *truth_request);
   sub->callback([opt, truth_request, sub] {
+    // An option of another mode is refused by name, never silently ignored.
+    if (!opt->decode)
+      for (const char* name : kDecodeOnlyBenchOptions)
+        if (sub->count(name)) throw CLI::ValidationError(name, "only with --decode");
+    if (opt->decode && sub->count("--batch"))
+      throw CLI::ValidationError("--batch", "is --truth's batch size; --decode takes --batches B1,B2,...");
     if (opt->decode) {
       // Decode defaults: FP16 and D = 128 (the table) unless --dtype / --head-dim say otherwise.
       const bool dtype_given = sub->count("--dtype") > 0, dim_given = sub->count("--head-dim") + sub->count("--dim") > 0;

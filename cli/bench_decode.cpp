@@ -37,7 +37,8 @@
 namespace attn::cli {
 
 void add_decode_bench_options(CLI::App& sub, DecodeBenchOptions& opt) {
-  sub.add_option("--batch", opt.batches, "decode: batch sizes")->delimiter(',')->capture_default_str();
+  // --batches, not --batch: `bench --truth --batch N` (bench_truth.cpp) is one batch size.
+  sub.add_option("--batches", opt.batches, "decode: batch sizes (a list)")->delimiter(',')->capture_default_str();
   sub.add_option("--cache-lens", opt.cache_lens, "decode: keys in every entry's cache")->delimiter(',')->capture_default_str();
   sub.add_option("--decode-heads", opt.heads, "decode: H_q:H_kv")->capture_default_str();
   sub.add_option("--cases", opt.cases, "decode: glob on the configuration labels (cuda-cores, cuda-cores.paged16, bulk, bulk.fp8, ...)")

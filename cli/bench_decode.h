@@ -15,7 +15,10 @@ struct DecodeBenchOptions {
   std::string cases = "*";
 };
 
-/// Adds the decode-only options (--batch, --cache-lens, --decode-heads, --cases) to `bench`.
+/// The decode-only options of `bench` (refused without --decode).
+inline constexpr const char* kDecodeOnlyBenchOptions[] = {"--batches", "--cache-lens", "--decode-heads", "--cases"};
+
+/// Adds the decode-only options (kDecodeOnlyBenchOptions) to `bench`.
 void add_decode_bench_options(CLI::App& sub, DecodeBenchOptions& options);
 
 /// Times every selected configuration on every (dtype, head dim, batch, cache length); the shared

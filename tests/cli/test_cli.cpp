@@ -207,7 +207,9 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
   CHECK(no_gpu_bench.status == 2);  // the modes exclude each other
   CHECK(attnscope("bench --decode --truth").status == 2);
   // Without a GPU (or without CUDA) the decode bench is an environment error, named.
-  const auto decode_bench = attnscope("bench --decode --batch 1 --cache-lens 64 --cases cuda-cores --warmup 0 --iters 1");
+  CHECK(attnscope("bench --decode --batch 8").status == 2);    // --batch is --truth's; --decode takes --batches
+  CHECK(attnscope("bench --truth --batches 8").status == 2);  // a decode option without --decode
+  const auto decode_bench = attnscope("bench --decode --batches 1 --cache-lens 64 --cases cuda-cores --warmup 0 --iters 1");
   if (decode_bench.status != 0) {
     CHECK(decode_bench.status == 3);
     CHECK_THAT(decode_bench.output, Catch::Contains("attnscope: error:") && Catch::Contains("bench --decode"));
