@@ -150,7 +150,7 @@ TEST_CASE("incremental writes its report; bad input names the problem") {
   const auto ok = attnscope("incremental --device cpu --prefill 40 --steps 3 --heads 2:1 --dim 64 --no-mutants --out " + dir);
   CHECK(ok.status == 0);
   CHECK_THAT(ok.output, Catch::Contains("FP64 references (incremental vs full): bit-identical") &&
-                            Catch::Contains("emu.fp16.dany.m64n64.split4"));
+                            Catch::Contains("emu.fp16.dany.m64n64.decode-fixed256"));
   CHECK(std::filesystem::exists(dir + "/report.md"));
   CHECK(std::filesystem::exists(dir + "/results.json"));
   CHECK(std::filesystem::exists(dir + "/step_ulp_diff.dat"));
@@ -168,7 +168,7 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   const auto ok = attnscope("incremental --device cpu --prefill 66 --steps 5 --decode-chunk 2 --heads 2:1 --dim 64 --dtype bf16 "
                             "--attribute-steps last --mutants --out " + dir);
   REQUIRE(ok.status == 0);
-  CHECK_THAT(ok.output, Catch::Contains("emu.bf16.dany.m64n64.mutant-top-left-cache") && Catch::Contains("masking: top-left causal"));
+  CHECK_THAT(ok.output, Catch::Contains("emu.bf16.dany.m64n64.decode-fixed64.mutant-top-left-cache") && Catch::Contains("masking: top-left causal"));
   std::ifstream json_file(dir + "/results.json");
   const auto j = nlohmann::json::parse(json_file);
   REQUIRE(j["paths"].size() == 5);  // the correct decode path and the four emulator cache mutants
@@ -186,6 +186,34 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   const auto bad = attnscope("incremental --device cpu --prefill 8 --steps 2 --attribute-steps 2 --no-mutants --out " + dir);
   CHECK(bad.status != 0);
   CHECK_THAT(bad.output, Catch::Contains("--attribute-steps") && Catch::Contains("0..1"));
+}
+
+TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad plans refused") {
+  const auto r = attnscope("attribute --seqlen-q 1 --seqlen-k 3000 --heads 4:1 --dim 64 --decode splits:4 --no-order --json");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  CHECK(j["config"] == "decode.m64n64.split4");
+  CHECK(j["attribution"]["stages"]["p_cast"]["shapley_mse"].get<double>() == 0.0);  // P stays FP32
+  CHECK(j["attribution"]["dominant"] == "output rounding");
+  const auto mma = attnscope("attribute --seqlen-q 4 --seqlen-k 700 --heads 8:2 --dim 64 --decode fixed:256 --decode-qk mma --no-order");
+  CHECK(mma.status == 0);
+  CHECK_THAT(mma.output, Catch::Contains("decode.m64n64.mma.fixed256"));
+  const auto bad = attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode fixed:100");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Catch::Contains("multiple of 64"));
+  CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode sometimes").status == 2);
+  CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode splits:2 --precise").status == 2);
+  const auto no_gpu_bench = attnscope("bench --decode --prefill");
+  CHECK(no_gpu_bench.status == 2);  // the modes exclude each other
+  CHECK(attnscope("bench --decode --truth").status == 2);
+  // Without a GPU (or without CUDA) the decode bench is an environment error, named.
+  CHECK(attnscope("bench --decode --batch 8").status == 2);    // --batch is --truth's; --decode takes --batches
+  CHECK(attnscope("bench --truth --batches 8").status == 2);  // a decode option without --decode
+  const auto decode_bench = attnscope("bench --decode --batches 1 --cache-lens 64 --cases cuda-cores --warmup 0 --iters 1");
+  if (decode_bench.status != 0) {
+    CHECK(decode_bench.status == 3);
+    CHECK_THAT(decode_bench.output, Catch::Contains("attnscope: error:") && Catch::Contains("bench --decode"));
+  }
 }
 
 TEST_CASE("run --truth-device: the truth's device and time and every stage's seconds; bench --truth prints the split") {
