@@ -11,7 +11,8 @@
 // tile t, O = RN(O * alpha_t) then O += P_t V_t in 16-key k-steps; the rescale is applied
 // after the PV of tile t-1 completed and before the PV of tile t is issued, whatever the overlap.
 // Keys in [seqlens_k[b], S_k) of the last tile are loaded and masked; their V rows are zeroed
-// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN).
+// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN),
+// and, for the planted tile-edge leak whose padded keys are not masked, their K rows too.
 #pragma once
 
 #include <cstdint>
@@ -82,44 +83,50 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
   }
   q_phase ^= 1u;
 
+  // One K or V tile into `dst`, completing `full`. With `zero_tail`, rows from `first_row` on
+  // (keys past the batch entry's length but inside the tensor, which TMA does not zero-fill)
+  // land through the ragged-tail barrier, are zeroed here, and `full` completes by a plain
+  // arrival instead.
+  auto load_tile = [&](uint8_t* dst, const CUtensorMap* map, uint64_t* full, int n0, bool zero_tail, int first_row) {
+    uint64_t* bar = zero_tail ? &bars.ragged_tail : full;
+    if (lane == 0) {
+      mbarrier_arrive_expect_tx(bar, Traits::kKVTileBytes);
+#pragma unroll
+      for (int c = 0; c < kBlocks; ++c)
+        tma_load_4d(dst + c * L::kKVBlockStride, map, bar, c * kSwizzleColumns, kv_head, n0, w.batch);
+    }
+    if (!zero_tail) return;
+    mbarrier_wait(&bars.ragged_tail, ragged_phase, WaitSite::ragged_tail, kp.watchdog);
+    ragged_phase ^= 1u;
+    const int rows = Traits::kBlockN - first_row;
+    // Whole 128-byte rows are zeroed, so the swizzle (a permutation inside a row) is moot.
+    for (int idx = lane; idx < rows * 8 * kBlocks; idx += 32) {
+      const int c = idx / (rows * 8), within = idx - c * rows * 8;
+      uint8_t* row = dst + c * L::kKVBlockStride + (first_row + within / 8) * 128 + (within % 8) * 16;
+      *reinterpret_cast<uint4*>(row) = make_uint4(0, 0, 0, 0);
+    }
+    fence_proxy_async_shared();  // the zeros are read by wgmma (async proxy)
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(full);
+  };
+
   for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
     const int n0 = t * Traits::kBlockN;
-    uint8_t* sK = smem + L::kK + kv.stage * Traits::kKVTileBytes;
-    uint8_t* sV = smem + L::kV + kv.stage * Traits::kKVTileBytes;
-    mbarrier_wait(&bars.k_empty[kv.stage], kv.phase ^ 1u, WaitSite::k_empty, kp.watchdog);
-    if (lane == 0) {
-      mbarrier_arrive_expect_tx(&bars.k_full[kv.stage], Traits::kKVTileBytes);
-#pragma unroll
-      for (int c = 0; c < kBlocks; ++c)
-        tma_load_4d(sK + c * L::kKVBlockStride, &kp.tma_k, &bars.k_full[kv.stage], c * kSwizzleColumns, kv_head, n0, w.batch);
-    }
-    mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
-    // Rows of this tile past the batch entry's keys but inside the tensor hold whatever the
-    // buffer holds (TMA zero-fills only outside the tensor): load them through the ragged
-    // barrier, zero them here, then release the stage to the consumers by a plain arrival.
+    // The tile holds keys past this entry's length that TMA does not zero (they are inside the
+    // tensor: ragged seq_lens): their V rows are zeroed for every variant (masked keys then add
+    // exactly 0 to O, even over NaN in unwritten cache rows). Their K rows only matter to a
+    // planted tile-edge leak, whose padded keys enter the softmax: the semantics (and the FA2
+    // kernel's predicated loads) read them as zeros, score 0; with the entry's stale K rows
+    // the leaked scores were q.k instead (issue #9: 39.5 excess on the ragged entry). The
+    // correct variants mask those scores to -inf whatever K holds, so they skip the K zeroing.
     const bool ragged = p.seqlens_k != nullptr && n0 + Traits::kBlockN > keys.seqlen_k && keys.seqlen_k < p.seqlen_k;
-    uint64_t* v_bar = ragged ? &bars.ragged_v : &bars.v_full[kv.stage];
-    if (lane == 0) {
-      mbarrier_arrive_expect_tx(v_bar, Traits::kKVTileBytes);
-#pragma unroll
-      for (int c = 0; c < kBlocks; ++c)
-        tma_load_4d(sV + c * L::kKVBlockStride, &kp.tma_v, v_bar, c * kSwizzleColumns, kv_head, n0, w.batch);
-    }
-    if (ragged) {
-      mbarrier_wait(&bars.ragged_v, ragged_phase, WaitSite::ragged_v, kp.watchdog);
-      ragged_phase ^= 1u;
-      const int first_row = max(keys.seqlen_k - n0, 0);
-      const int rows = Traits::kBlockN - first_row;
-      // Whole 128-byte rows are zeroed, so the swizzle (a permutation inside a row) is moot.
-      for (int idx = lane; idx < rows * 8 * kBlocks; idx += 32) {
-        const int c = idx / (rows * 8), within = idx - c * rows * 8;
-        uint8_t* dst = sV + c * L::kKVBlockStride + (first_row + within / 8) * 128 + (within % 8) * 16;
-        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-      }
-      fence_proxy_async_shared();  // the zeros are read by wgmma (async proxy)
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(&bars.v_full[kv.stage]);
-    }
+    const bool zero_k_tail = ragged && keys.sem.leak_tile > 0;
+    const int first_row = max(keys.seqlen_k - n0, 0);
+    mbarrier_wait(&bars.k_empty[kv.stage], kv.phase ^ 1u, WaitSite::k_empty, kp.watchdog);
+    load_tile(smem + L::kK + kv.stage * Traits::kKVTileBytes, &kp.tma_k, &bars.k_full[kv.stage], n0, zero_k_tail,
+              first_row);
+    mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
+    load_tile(smem + L::kV + kv.stage * Traits::kKVTileBytes, &kp.tma_v, &bars.v_full[kv.stage], n0, ragged, first_row);
     kv.advance();
   }
 }
