@@ -23,20 +23,10 @@
 #include "experiments/register_all.h"
 #include "kernels/prefill_variants.h"
 #include "references/gpu/gpu_references.h"
+#include "tests/gpu/max_abs_error.h"
 
 namespace attn {
 namespace {
-
-/// Max |a - b| over O, ignoring nothing: a NaN anywhere makes the error infinite.
-double max_abs_error(const Tensor<double>& a, const Tensor<double>& b) {
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double d = std::fabs(a.flat(i) - b.flat(i));
-    if (std::isnan(d)) return INFINITY;
-    worst = std::max(worst, d);
-  }
-  return worst;
-}
 
 /// Spacing of `dtype` at |x| (subnormal spacing below the normal range).
 double ulp_of(double x, DType dtype) {
