@@ -307,6 +307,11 @@ std::vector<PrecisionHypothesis> precision_hypotheses(DType dtype) {
   // One coarser intermediate at a time, FA2-style otherwise.
   add(fa2, std::string("P cast to ") + other16.name + " before PV", std::string("P ") + other16.name,
       [&](PrecisionHypothesis& h) { h.p = &other16; });
+  // The same coarser P after a two-pass FP32 softmax (normalized P): a different error pattern
+  // (the rounding acts on P/l, not on exp(s - m)); the H200 dump of an FP16 kernel with P cast to
+  // BF16 after torch.softmax matched no member until it was listed.
+  add(upcast, std::string("two-pass softmax, normalized P cast to ") + other16.name + " before PV",
+      std::string("softmax P ") + other16.name, [&](PrecisionHypothesis& h) { h.p = &other16; });
   for (const FloatFormat* f8 : {&kE5M2, &kE4M3}) {
     add(fa2, std::string("P cast to ") + f8->name + " before PV", std::string("P ") + f8->name,
         [&](PrecisionHypothesis& h) { h.p = f8; });

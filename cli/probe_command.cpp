@@ -1,5 +1,5 @@
-// probe_command.cpp: `attnscope probe --kernel NAME [--json]` — active probing of a registered
-// kernel (analysis/probe.h): three crafted calls, then the recovered numerics as a card
+// probe_command.cpp: `attnscope probe --kernel NAME [--spec SWEEP.toml] [--json]` — active probing
+// of a registered kernel, or of an [[external]] kernel a sweep spec declares (analysis/probe.h): three crafted calls, then the recovered numerics as a card
 // ("block_n 64, forward order, P fp16 before PV, FP32 accumulators, rescale every tile,
 // bottom-right mask, contiguous GQA"), the calls it took, what each call decided, and, when the
 // kernel's registered traits say what it does, whether the card matches them (exit 1 if not).
@@ -12,22 +12,30 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "experiments/register_all.h"
+#include "experiments/sweep_runner.h"
+#include "experiments/sweep_spec.h"
 
 namespace attn::cli {
 
 void add_probe_command(CLI::App& app) {
   struct Flags {
     std::string kernel;
+    std::string spec;
     bool json = false;
     int threads = 0;
   };
   auto f = std::make_shared<Flags>();
   auto* sub = app.add_subcommand("probe", "Recover a kernel's numerics with crafted inputs (a card, in 3 calls)");
   sub->add_option("--kernel", f->kernel, "registered kernel (`attnscope list`)")->required();
+  sub->add_option("--spec", f->spec,
+                  "sweep spec whose [[external]] kernels join the registry (probe a team's kernel through its worker)");
   sub->add_flag("--json", f->json, "machine-readable output");
   sub->add_option("--threads", f->threads, "worker threads for the candidate models (0: all cores)")->capture_default_str();
   sub->callback([f] {
-    const Kernel& kernel = all_kernels().get(f->kernel);
+    // An external kernel lives in a copy of the registry for as long as the probe runs (its
+    // worker starts at the first call and stops when the registry goes).
+    const Registry registry = f->spec.empty() ? all_kernels() : sweep_registry(parse_sweep_spec(f->spec), all_kernels());
+    const Kernel& kernel = registry.get(f->kernel);
     ProbeOptions options;
     options.threads = f->threads;
     const ProbeResult r = probe_kernel(kernel, options);

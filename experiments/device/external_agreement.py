@@ -63,8 +63,11 @@ def run_worker(command, folder, problem):
     request = json.dumps({"id": 1, "dir": folder, "problem": problem}) + "\n"
     r = subprocess.run(command, input=request, capture_output=True, text=True, timeout=900)
     answer = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+    if answer.get("invalid"):
+        return answer["invalid"]  # the backend declined the shape: the sweep must have said so too
     if not answer.get("ok"):
         raise RuntimeError(f"worker failed: {answer} {r.stderr[-2000:]}")
+    return None
 
 
 def main():
@@ -106,7 +109,20 @@ def main():
             np.save(os.path.join(folder, n + ".npy"), tensors[n])
         problem = json.loads(meta["attnscope.problem"])
         os.environ.update(env_extra)
-        run_worker(command, folder, problem)
+        try:
+            declined = run_worker(command, folder, problem)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:  # a fresh worker failed where the sweep's did not
+            print(f"{name + '|' + label:<58} worker error in a fresh worker: {str(e)[:300]}   <-- DISAGREE")
+            disagreements += 1
+            continue
+        if declined is not None:
+            row = db.execute("SELECT status, message FROM results WHERE kernel = ? AND point_key LIKE ?",
+                             (name, f"{name}|{label}|normal|seed0")).fetchone()
+            same = row is not None and row[0] == "invalid"
+            disagreements += 0 if same else 1
+            print(f"{name + '|' + label:<58} declined by the backend ({declined}); sweep row: "
+                  f"{row[0] if row else 'missing'}{'' if same else '   <-- DISAGREE'}")
+            continue
         o_path = os.path.join(folder, "o.npy")
         check = json.loads(subprocess.run([args.attnscope, "check", case, o_path, "--json"], capture_output=True,
                                           text=True).stdout)

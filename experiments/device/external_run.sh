@@ -47,7 +47,7 @@ PY
 # GQA 1 and 4, correct and is_causal).
 python3 experiments/device/external_agreement.py --attnscope "$bin" --spec experiments/sweeps/external_sdpa.toml \
   --db "$out/external_sdpa.sqlite" --out "$out/agreement" \
-  --points "sdpa.flash:7:300:8:2:fp16,sdpa.cudnn:65:0:4:4:bf16,sdpa.efficient:63:1:8:2:fp16,sdpa.math:7:300:8:2:bf16,flex:64:300:8:2:fp16,sdpa.math.is-causal:7:300:8:2:fp16,sdpa.cudnn.is-causal:65:300:4:4:fp16" \
+  --points "sdpa.flash:7:300:8:2:fp16,sdpa.cudnn:65:0:4:4:bf16,sdpa.efficient:63:1:4:4:fp16,sdpa.efficient:63:1:8:2:fp16,sdpa.math:7:300:8:2:bf16,flex:64:300:8:2:fp16,sdpa.math.is-causal:7:300:8:2:fp16,sdpa.cudnn.is-causal:65:300:4:4:fp16" \
   > "$out/agreement.log" 2>&1
 # The protocol's cost per point (ms, wall) beside the kernel's own time (CUDA events, median).
 python3 - "$out/external_sdpa.sqlite" > "$out/overhead.txt" 2>&1 <<'PY'

@@ -11,8 +11,11 @@
 #   truth     .device/truth/truth_run.sh: GPU truth vs CPU truth, run at S 8192 / 32768 (issue 12)
 #   external  experiments/device/external_run.sh: PyTorch SDPA backends through the worker (issue 11)
 #   fingerprint .device/fingerprint/fingerprint_run.sh: PyTorch dumps diagnosed (issue 16)
+#   agreement check/diagnose vs a carried external sweep database (issue 11; not in the default list)
+#   precise   .device/hopper/hopper_run.sh precise: the precise mode's excess sweep (issue 13; not default)
 # Each step's files are packed into $OUT/<step>.tar.gz; summary.txt is printed last.
 # Usage: bash .device/final/final_evidence.sh [steps]   (comma list; default: all, in the order above)
+# A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP, PRECISE_CAP.
 set -u
 STEPS="${1:-main,stages,sanitize,truth,external,fingerprint}"
 OUT="${OUT:-/tmp/out}"
@@ -39,6 +42,9 @@ for b in attnscope test_gpu test_references; do ln -f $F/$b .device/truth/$b; do
 cp $F/commit.txt experiments/device/truth_run.sh .device/truth/
 ln -f $F/attnscope .device/fingerprint/attnscope
 cp $F/commit.txt experiments/device/fingerprint_run.sh experiments/peers/dump_torch_sdpa.py .device/fingerprint/
+mkdir -p .device/hopper; ln -f $F/attnscope .device/hopper/attnscope; cp $F/commit.txt .device/hopper/
+cp experiments/device/hopper_run.sh experiments/device/precise_excess.py experiments/sweeps/hopper_precise.toml .device/hopper/
+cp experiments/tolerances/hopper_precise.toml .device/hopper/hopper_precise_tolerances.toml
 left() { local cap=$1 now; now=$(date +%s); local rest=$((DEADLINE - now)); ((rest < cap)) && cap=$rest; ((cap < 20)) && cap=0; echo $cap; }
 has() { [[ ",$STEPS," == *",$1,"* ]]; }
 step() {  # step NAME CAP CMD...: runs CMD with OUT=$OUT/NAME under the time left, packs its files
@@ -59,6 +65,15 @@ if has sanitize; then
   step racecheck 70 compute-sanitizer --tool racecheck --error-exitcode 9 $F/test_gpu "[.sanitize]"
 fi
 has truth && step truth 170 bash .device/truth/truth_run.sh
-has external && step external 150 bash experiments/device/external_run.sh
-has fingerprint && step fingerprint 120 bash .device/fingerprint/fingerprint_run.sh
+has external && step external "${EXTERNAL_CAP:-150}" bash experiments/device/external_run.sh
+# agreement: `check`/`diagnose` vs the rows of an external sweep already run (its database carried
+# as $F/external_sdpa.sqlite.gz), without sweeping again.
+if has agreement && [[ -f $F/external_sdpa.sqlite.gz ]]; then
+  gunzip -kf $F/external_sdpa.sqlite.gz
+  step agreement 90 python3 experiments/device/external_agreement.py --attnscope $F/attnscope \
+    --spec experiments/sweeps/external_sdpa.toml --db $F/external_sdpa.sqlite --out /tmp/agreement_work \
+    --points "$(sed -n 's/^ *--points "\([^"]*\)".*/\1/p' experiments/device/external_run.sh)"
+fi
+has precise && step precise "${PRECISE_CAP:-300}" env PRECISE_SECONDS=$(( ${PRECISE_CAP:-300} - 30 )) bash .device/hopper/hopper_run.sh precise
+has fingerprint && step fingerprint "${FINGERPRINT_CAP:-120}" bash .device/fingerprint/fingerprint_run.sh
 echo "==== summary"; cat "$SUMMARY"

@@ -10,6 +10,9 @@
 #   probe     attnscope probe on the external/peer kernels attnscope lists (the SDPA worker of the
 #             external-kernel work, once registered) and on PROBE_KERNELS (space separated names)
 # Usage: bash .device/fingerprint/fingerprint_run.sh [STEPS]   (default dumps,diagnose,probe)
+# Env: DUMP_FILTER (glob of the S 1024 dumps to diagnose, e.g. 'sdpa_p-*'; default all),
+#      PROBE_KERNELS (names to probe besides the listed external/peer kernels), PROBE_SPEC (a sweep
+#      spec whose [[external]] kernels the probe may name, e.g. experiments/sweeps/external_sdpa.toml).
 # Files back in $OUT (at most 8): summary.txt, provenance.txt, diagnose.tar.gz (every text/JSON
 # output), small_dumps.tar.gz (the S 256 safetensors), probe.log, run.log.
 set -u
@@ -46,7 +49,7 @@ if has dumps; then
   note "dumps: $(ls $WORK/big | wc -l) at S 1024 H 4 D 128, $(ls $WORK/small | wc -l) at S 256 H 2 D 64"
 fi
 if has diagnose; then
-  for f in "$WORK"/big/*.safetensors "$WORK"/small/*.safetensors; do
+  for f in "$WORK"/big/${DUMP_FILTER:-*}.safetensors "$WORK"/small/*.safetensors; do
     [[ -f $f ]] || continue
     name=$(basename "$f" .safetensors)
     size=$(basename "$(dirname "$f")")
@@ -66,7 +69,7 @@ if has probe; then
   kernels="$($BIN/attnscope list 2>/dev/null | awk '/\[(external|peer)[],]/{print $1}') ${PROBE_KERNELS:-}"
   for k in $kernels; do
     echo "### attnscope probe --kernel $k" >> "$OUT/probe.log"
-    ( time timeout 300 $BIN/attnscope probe --kernel "$k" ) >> "$OUT/probe.log" 2>&1
+    ( time timeout 300 $BIN/attnscope probe --kernel "$k" ${PROBE_SPEC:+--spec "$PROBE_SPEC"} ) >> "$OUT/probe.log" 2>&1
     rc=$?
     note "probe $k: exit $rc: $(grep -A0 "^$k:" "$OUT/probe.log" | tail -1)"
   done

@@ -106,7 +106,7 @@ fi
 if has precise; then
   # One log (the call returns at most 8 files): sweep, gate, the excess tables and every row as CSV.
   { echo "### attnscope sweep hopper_precise.toml --device gpu"
-    ( time timeout 240 $BIN/attnscope sweep $BIN/hopper_precise.toml --db "$OUT/precise.sqlite" --device gpu ) 2>&1 | tail -15
+    ( time timeout "${PRECISE_SECONDS:-240}" $BIN/attnscope sweep $BIN/hopper_precise.toml --db "$OUT/precise.sqlite" --device gpu ) 2>&1 | tail -15
     echo "sweep exit ${PIPESTATUS[0]}"
     echo "### attnscope gate (fa3 precise: excess <= 1.05; the others: <= 4, FlashAttention rule)"
     timeout 30 $BIN/attnscope gate --db "$OUT/precise.sqlite" --tolerances $BIN/hopper_precise_tolerances.toml 2>&1 | tail -30
@@ -116,7 +116,8 @@ if has precise; then
   } > "$OUT/precise.log" 2>&1
   note "precise: $(grep -E '^(sweep|gate) exit' "$OUT/precise.log" | tr '\n' ' ')"
   sed -n '/^| precise kernel/,/^$/p' "$OUT/precise.log" | tee -a "$SUMMARY"
-  rm -f "$OUT"/precise.sqlite*
+  rm -f "$OUT"/precise.sqlite-*  # the database itself comes back compressed (raw data of the answer)
+  gzip -f "$OUT/precise.sqlite"
 fi
 grep -E "^(FAIL|variant fa3|mutant .*fa3|ragged|wgmma (layout|probe .*best)|emulator vs fa3)" "$OUT/tests.log" 2>/dev/null | cut -c1-200 | tail -40
 echo "==== summary"

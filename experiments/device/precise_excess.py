@@ -17,7 +17,7 @@ def main():
     rows = []
     for point, kernel, status, metrics in db.execute(
             "SELECT point_key, kernel, status, metrics FROM results ORDER BY point_key, kernel"):
-        m = json.loads(metrics) if metrics else {}
+        m = (json.loads(metrics) if metrics else None) or {}  # INVALID rows store null metrics
         point = point.split("|", 1)[1] if "|" in point else point  # the key is "kernel|problem|dist|seed"
         rows.append((point, kernel, status, m.get("excess"), m.get("fa_rule_pass")))
     by_kernel = {}

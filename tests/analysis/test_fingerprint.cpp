@@ -182,6 +182,44 @@ TEST_CASE("verdict grammar: a P cast to e4m3 is named, with excess, correlation 
   CHECK(attn::diagnose(p, in, o, p.dtype, without).verdict == "unknown bug");
 }
 
+TEST_CASE("an FP16 kernel whose normalized softmax P is cast to BF16 is named, not unexplained") {
+  // The H200 finding (reports/h200/fingerprint): torch.softmax in FP32, P.to(bfloat16), P V in
+  // FP32, output FP16 matched no member of the family. Stated here as a plain loop (FP32 scores
+  // from the exact dot product, the row's max, expf, an FP32 sum, bf16(p / l), a double P V sum
+  // rounded to FP32: the order of an FP32 GEMM is below what a 16-bit output shows).
+  const attn::Problem p = causal_problem(257, 64, attn::DType::fp16);
+  const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 4});
+  attn::Tensor<double> o(p.q_shape(), 0.0);
+  const double scale = p.scale();
+  for (int64_t h = 0; h < p.num_heads_q; ++h)
+    for (int64_t i = 0; i < p.seqlen_q; ++i) {
+      std::vector<float> s;
+      for (int64_t j = 0; j <= i; ++j) {
+        double dot = 0;
+        for (int64_t d = 0; d < p.head_dim; ++d) dot += in.q(0, i, h, d) * in.k(0, j, h, d);
+        s.push_back(static_cast<float>(dot * scale));
+      }
+      const float m = *std::max_element(s.begin(), s.end());
+      float l = 0;
+      for (float& x : s) l += (x = std::exp(x - m));
+      for (int64_t d = 0; d < p.head_dim; ++d) {
+        double acc = 0;
+        for (size_t j = 0; j < s.size(); ++j)
+          acc += attn::round_to_format(s[j] / l, attn::kBf16) * in.v(0, static_cast<int64_t>(j), h, d);
+        o(0, i, h, d) = attn::round_to(attn::DType::fp16, static_cast<float>(acc));
+      }
+    }
+  const attn::PrecisionFingerprint fp = attn::fingerprint_precision(p, in, o, p.dtype);
+  INFO(fp.summary);
+  CHECK(fp.outcome == attn::FingerprintOutcome::precision);
+  const bool named_or_tied = fp.label == "softmax P bf16" ||
+                             std::find(fp.indistinguishable.begin(), fp.indistinguishable.end(),
+                                       attn::find_precision_hypothesis(p.dtype, "softmax P bf16").name) !=
+                                 fp.indistinguishable.end();
+  CHECK(named_or_tied);
+  CHECK(fp.fits[0].correlation > 0.9);
+}
+
 TEST_CASE("a correct FA2 kernel is consistent with FA2-style numerics; upcast with upcast") {
   for (attn::DType dtype : {attn::DType::fp16, attn::DType::bf16}) {
     const attn::Problem p = causal_problem(300, 64, dtype);

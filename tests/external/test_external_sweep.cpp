@@ -12,6 +12,7 @@
 #include <set>
 
 #include "core/errors.h"
+#include "analysis/probe.h"
 #include "experiments/external/external_kernel.h"
 #include "experiments/gate.h"
 #include "experiments/register_all.h"
@@ -256,4 +257,21 @@ TEST_CASE("[[external]] entries are validated with named errors") {
   clash.name = "naive-fp16";
   clash.command = {"w"};
   CHECK_THROWS_WITH(attn::register_external_kernels(r, {clash}), Catch::Contains("registered twice"));
+}
+
+TEST_CASE("probe through [[external]]: the NumPy worker's card names its mask, GQA map and P format") {
+  // What `attnscope probe --spec SPEC --kernel NAME` runs: the spec's workers join a copy of the
+  // registry and the three probe calls go through the protocol like sweep points.
+  attn::SweepSpec spec = attn::parse_sweep_spec(kSource + "/experiments/sweeps/external_numpy.toml");
+  use_test_python(spec);
+  const attn::Registry registry = attn::sweep_registry(spec, attn::all_kernels());
+  const attn::ProbeResult reference = attn::probe_kernel(registry.get("numpy.reference"), {});
+  CHECK(reference.calls == 3);
+  CHECK(reference.card.mask == "bottom-right");
+  CHECK(reference.card.gqa == "contiguous");
+  CHECK(reference.card.p_format == "fp32");  // NumPy's softmax in float32, P never rounded
+  CHECK(reference.card.accumulator == "fp32");
+  CHECK(attn::probe_kernel(registry.get("numpy.bug.p-e4m3"), {}).card.p_format == "e4m3");
+  CHECK(attn::probe_kernel(registry.get("numpy.bug.interleaved-gqa"), {}).card.gqa == "interleaved");
+  CHECK(attn::probe_kernel(registry.get("numpy.bug.top-left-mask"), {}).card.mask == "top-left");
 }

@@ -1,0 +1,26 @@
+set terminal svg size 860,560 dynamic enhanced font 'Helvetica,11' background rgb 'white'
+set grid lc rgb '#dddddd'
+set key outside below
+set output 'max_abs_vs_cache_depth.svg'
+set title 'max_abs vs cache depth (S_k - S_q)' noenhanced
+set xlabel 'cache depth (S_k - S_q)' noenhanced
+set ylabel 'max_abs' noenhanced
+set logscale y
+set format y '10^{%L}'
+plot 'max_abs_vs_cache_depth.dat' index 0 using 1:2 with linespoints title 'fa2.fp16.d64.m128n128' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 1 using 1:2 with linespoints title 'decode.fp16.d64.m64n64.split' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 2 using 1:2 with linespoints title 'sdpa.flash' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 3 using 1:2 with linespoints title 'sdpa.cudnn' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 4 using 1:2 with linespoints title 'sdpa.efficient' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 5 using 1:2 with linespoints title 'sdpa.math' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 6 using 1:2 with linespoints title 'sdpa.flash.is-causal' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 7 using 1:2 with linespoints title 'sdpa.cudnn.is-causal' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 8 using 1:2 with linespoints title 'sdpa.efficient.is-causal' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 9 using 1:2 with linespoints title 'sdpa.math.is-causal' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 10 using 1:2 with linespoints title 'sdpa.flash.repeat-kv' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 11 using 1:2 with linespoints title 'sdpa.efficient.repeat-kv' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 12 using 1:2 with linespoints title 'flex' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 13 using 1:2 with linespoints title 'naive-fp16' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 14 using 1:2 with linespoints title 'fa2.bf16.d64.m128n128' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 15 using 1:2 with linespoints title 'decode.bf16.d64.m64n64.split' noenhanced, \
+     'max_abs_vs_cache_depth.dat' index 16 using 1:2 with linespoints title 'naive-bf16' noenhanced
