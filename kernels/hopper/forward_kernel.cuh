@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
   if (threadIdx.x == 0) {
     mbarrier_init(&bars.q_full, 1);
     mbarrier_init(&bars.q_empty, kConsumerWarps);
-    mbarrier_init(&bars.ragged_v, 1);
+    mbarrier_init(&bars.ragged_tail, 1);
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
       mbarrier_init(&bars.k_full[s], 1);

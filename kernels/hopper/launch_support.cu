@@ -39,7 +39,7 @@ const char* site_name(unsigned int site) {
     case 4: return "k_empty (producer waits for a K stage)";
     case 5: return "v_full (consumer waits for V)";
     case 6: return "v_empty (producer waits for a V stage)";
-    case 7: return "ragged_v (producer waits for the ragged V tile)";
+    case 7: return "ragged_tail (producer waits for a ragged K or V tile before zeroing its tail)";
   }
   return "unknown";
 }

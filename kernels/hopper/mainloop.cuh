@@ -11,7 +11,8 @@
 // tile t, O = RN(O * alpha_t) then O += P_t V_t in 16-key k-steps; the rescale is applied
 // after the PV of tile t-1 completed and before the PV of tile t is issued, whatever the overlap.
 // Keys in [seqlens_k[b], S_k) of the last tile are loaded and masked; their V rows are zeroed
-// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN).
+// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN),
+// and, for the planted tile-edge leak whose padded keys are not masked, their K rows too.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +60,53 @@ __device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const Work
   return k;
 }
 
+/// One K (or V) tile of keys n0.. of `kv_head` through TMA into `dst` (its column blocks),
+/// completing on `bar` (the issuing thread only).
+template <class Traits>
+__device__ __forceinline__ void load_kv_tile(const CUtensorMap* map, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
+                                             int batch) {
+  using L = SmemLayout<Traits>;
+  mbarrier_arrive_expect_tx(bar, Traits::kKVTileBytes);
+#pragma unroll
+  for (int c = 0; c < Traits::kColumnBlocks; ++c)
+    tma_load_4d(dst + c * L::kKVBlockStride, map, bar, c * kSwizzleColumns, kv_head, n0, batch);
+}
+
+/// Variants whose planted bug lets a tile's padded keys into the softmax (their K tail matters).
+template <class Traits>
+inline constexpr bool kLeaksTileEdges = Traits::kMutant == Mutant::unmasked_tile_edges;
+
+/// Whether the KV tile at key n0 holds keys past this batch entry's length that lie inside the
+/// tensor (ragged seq_lens): TMA zero-fills only outside the tensor, so those rows hold whatever
+/// the buffer holds, and the producer loads the tile through the ragged-tail barrier and zeroes
+/// them (zero_tail_rows) before the consumers see it.
+template <class Traits>
+__device__ __forceinline__ bool ragged_tile(const PrefillParams& p, const TileKeys& keys, int n0) {
+  return p.seqlens_k != nullptr && n0 + Traits::kBlockN > keys.seqlen_k && keys.seqlen_k < p.seqlen_k;
+}
+
+/// Producer warp, ragged tile: waits for the K or V tile at `tile` (loaded through the
+/// ragged-tail barrier `ragged`), zeroes its rows from `first_row` on, and completes `full` (the
+/// consumers' barrier of that stage) by a plain arrival.
+template <class Traits>
+__device__ __forceinline__ void zero_tail_rows(uint8_t* tile, int first_row, uint64_t* ragged, uint32_t& ragged_phase,
+                                               uint64_t* full, const HopperKernelParams& kp, int lane) {
+  using L = SmemLayout<Traits>;
+  mbarrier_wait(ragged, ragged_phase, WaitSite::ragged_tail, kp.watchdog);
+  ragged_phase ^= 1u;
+  first_row = max(first_row, 0);
+  const int rows = Traits::kBlockN - first_row;
+  // Whole 128-byte rows are zeroed, so the swizzle (a permutation inside a row) is moot.
+  for (int idx = lane; idx < rows * 8 * Traits::kColumnBlocks; idx += 32) {
+    const int c = idx / (rows * 8), within = idx - c * rows * 8;
+    uint8_t* dst = tile + c * L::kKVBlockStride + (first_row + within / 8) * 128 + (within % 8) * 16;
+    *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+  }
+  fence_proxy_async_shared();  // the zeros are read by wgmma (async proxy)
+  __syncwarp();
+  if (lane == 0) mbarrier_arrive(full);
+}
+
 /// Producer side of one work tile. Executed by the whole producer warp (lane 0 issues; every
 /// lane waits, so the warp stays converged); `kv`, `q_phase` and `ragged_phase` carry over
 /// between work tiles.
@@ -87,39 +135,27 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     uint8_t* sK = smem + L::kK + kv.stage * Traits::kKVTileBytes;
     uint8_t* sV = smem + L::kV + kv.stage * Traits::kKVTileBytes;
     mbarrier_wait(&bars.k_empty[kv.stage], kv.phase ^ 1u, WaitSite::k_empty, kp.watchdog);
-    if (lane == 0) {
-      mbarrier_arrive_expect_tx(&bars.k_full[kv.stage], Traits::kKVTileBytes);
-#pragma unroll
-      for (int c = 0; c < kBlocks; ++c)
-        tma_load_4d(sK + c * L::kKVBlockStride, &kp.tma_k, &bars.k_full[kv.stage], c * kSwizzleColumns, kv_head, n0, w.batch);
+    if constexpr (kLeaksTileEdges<Traits>) {
+      // A planted tile-edge leak lets the padded keys of a ragged tile into the softmax: the
+      // semantics (and the FA2 kernel's predicated loads) read their K as zeros, score 0; with
+      // the entry's stale K rows the leaked scores were q.k instead (issue #9: excess 39.5 on
+      // the ragged entry). So this variant zeroes K's tail like V's. The correct variants mask
+      // those scores to -inf whatever K holds and keep the direct load.
+      const bool zero_k_tail = ragged_tile<Traits>(p, keys, n0) && keys.sem.leak_tile > 0;
+      uint64_t* k_bar = zero_k_tail ? &bars.ragged_tail : &bars.k_full[kv.stage];
+      if (lane == 0) load_kv_tile<Traits>(&kp.tma_k, sK, k_bar, kv_head, n0, w.batch);
+      if (zero_k_tail)
+        zero_tail_rows<Traits>(sK, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.k_full[kv.stage], kp, lane);
+    } else {
+      if (lane == 0) load_kv_tile<Traits>(&kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch);
     }
     mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
-    // Rows of this tile past the batch entry's keys but inside the tensor hold whatever the
-    // buffer holds (TMA zero-fills only outside the tensor): load them through the ragged
-    // barrier, zero them here, then release the stage to the consumers by a plain arrival.
-    const bool ragged = p.seqlens_k != nullptr && n0 + Traits::kBlockN > keys.seqlen_k && keys.seqlen_k < p.seqlen_k;
-    uint64_t* v_bar = ragged ? &bars.ragged_v : &bars.v_full[kv.stage];
-    if (lane == 0) {
-      mbarrier_arrive_expect_tx(v_bar, Traits::kKVTileBytes);
-#pragma unroll
-      for (int c = 0; c < kBlocks; ++c)
-        tma_load_4d(sV + c * L::kKVBlockStride, &kp.tma_v, v_bar, c * kSwizzleColumns, kv_head, n0, w.batch);
-    }
-    if (ragged) {
-      mbarrier_wait(&bars.ragged_v, ragged_phase, WaitSite::ragged_v, kp.watchdog);
-      ragged_phase ^= 1u;
-      const int first_row = max(keys.seqlen_k - n0, 0);
-      const int rows = Traits::kBlockN - first_row;
-      // Whole 128-byte rows are zeroed, so the swizzle (a permutation inside a row) is moot.
-      for (int idx = lane; idx < rows * 8 * kBlocks; idx += 32) {
-        const int c = idx / (rows * 8), within = idx - c * rows * 8;
-        uint8_t* dst = sV + c * L::kKVBlockStride + (first_row + within / 8) * 128 + (within % 8) * 16;
-        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-      }
-      fence_proxy_async_shared();  // the zeros are read by wgmma (async proxy)
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(&bars.v_full[kv.stage]);
-    }
+    // V rows past the entry's keys are zeroed for every variant: masked keys then add exactly 0
+    // to O, even over NaN in unwritten cache rows.
+    const bool ragged = ragged_tile<Traits>(p, keys, n0);
+    uint64_t* v_bar = ragged ? &bars.ragged_tail : &bars.v_full[kv.stage];
+    if (lane == 0) load_kv_tile<Traits>(&kp.tma_v, sV, v_bar, kv_head, n0, w.batch);
+    if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
 }

@@ -17,10 +17,10 @@
 namespace attn::hopper {
 
 /// mbarriers of one CTA. Arrival counts: *_full 1 (the producer's arrive.expect_tx, completed
-/// by the TMA bytes); *_empty one per consumer warp; ragged_v 1 (see mainloop.cuh).
+/// by the TMA bytes); *_empty one per consumer warp; ragged_tail 1 (see mainloop.cuh).
 template <int Stages>
 struct PipelineBarriers {
-  uint64_t q_full, q_empty, ragged_v;
+  uint64_t q_full, q_empty, ragged_tail;
   uint64_t k_full[Stages], k_empty[Stages];
   uint64_t v_full[Stages], v_empty[Stages];
 };

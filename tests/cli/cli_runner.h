@@ -1,7 +1,10 @@
 // cli_runner.h: runs the built `attnscope` (ATTNSCOPE_CLI) with a test's fixed argument string and
 // returns its exit status and output (stdout + stderr), for the tests in tests/cli/. The strings
-// are the tests' own literals (quoted as a shell would read them), never user input.
+// are the tests' own literals (quoted as a shell would read them), never user input; and
+// expect_exit, which checks a run's exit status and output in one place.
 #pragma once
+
+#include <catch2/catch.hpp>
 
 #include <sys/wait.h>
 
@@ -26,6 +29,17 @@ inline CliResult run_attnscope(const std::string& args) {
   const int raw = pclose(pipe);
   result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return result;
+}
+
+/// Runs `attnscope ARGS` and checks its exit status and that its output matches `output_matcher`
+/// (a Catch string matcher, e.g. Catch::Contains("--dtype")); returns the run.
+template <class Matcher>
+CliResult expect_exit(const std::string& args, int status, const Matcher& output_matcher) {
+  const CliResult r = run_attnscope(args);
+  INFO("attnscope " << args << "\n" << r.output);
+  CHECK(r.status == status);
+  CHECK_THAT(r.output, output_matcher);
+  return r;
 }
 
 }  // namespace test_cli

@@ -27,27 +27,14 @@ std::string temp_dir() {
 }  // namespace
 
 TEST_CASE("argument errors name the flag and exit 2") {
-  const auto bad_dtype = attnscope("run --dtype fp8");
-  CHECK(bad_dtype.status == 2);
-  CHECK_THAT(bad_dtype.output, Catch::Contains("--dtype") && Catch::Contains("fp16, bf16, fp32, fp64"));
-  const auto bad_mask = attnscope("run --mask diagonal");
-  CHECK(bad_mask.status == 2);
-  CHECK_THAT(bad_mask.output, Catch::Contains("--mask") && Catch::Contains("top-left"));
-  const auto bad_heads = attnscope("run --heads 6:4");
-  CHECK(bad_heads.status == 2);
-  CHECK_THAT(bad_heads.output, Catch::Contains("--heads") && Catch::Contains("not a multiple of H_kv"));
-  const auto negative = attnscope("run --seqlen-q -3");
-  CHECK(negative.status == 2);
-  CHECK_THAT(negative.output, Catch::Contains("seqlen_q"));
-  const auto masked = attnscope("run --seqlen-q 20 --seqlen-k 4");
-  CHECK(masked.status == 2);
-  CHECK_THAT(masked.output, Catch::Contains("--allow-masked-rows"));
-  const auto kernel = attnscope("run --kernel fa9.nothing");
-  CHECK(kernel.status == 2);
-  CHECK_THAT(kernel.output, Catch::Contains("unknown kernel 'fa9.nothing'"));
-  const auto typo = attnscope("run --kernel naive-fp61");
-  CHECK(typo.status == 2);
-  CHECK_THAT(typo.output, Catch::Contains("did you mean 'naive-fp16'"));
+  using test_cli::expect_exit;
+  expect_exit("run --dtype fp8", 2, Catch::Contains("--dtype") && Catch::Contains("fp16, bf16, fp32, fp64"));
+  expect_exit("run --mask diagonal", 2, Catch::Contains("--mask") && Catch::Contains("top-left"));
+  expect_exit("run --heads 6:4", 2, Catch::Contains("--heads") && Catch::Contains("not a multiple of H_kv"));
+  expect_exit("run --seqlen-q -3", 2, Catch::Contains("seqlen_q"));
+  expect_exit("run --seqlen-q 20 --seqlen-k 4", 2, Catch::Contains("--allow-masked-rows"));
+  expect_exit("run --kernel fa9.nothing", 2, Catch::Contains("unknown kernel 'fa9.nothing'"));
+  expect_exit("run --kernel naive-fp61", 2, Catch::Contains("did you mean 'naive-fp16'"));
   // One spelling per concept; the old ones stay as hidden aliases for scripts.
   CHECK(attnscope("run --seqlen-q 4 --seqlen-k 9 --heads 2:1 --head-dim 16 --distribution uniform").status == 0);
   CHECK(attnscope("run --seqlen-q 4 --seqlen-k 9 --heads 2 --dim 16 --dist uniform").status == 0);
@@ -140,9 +127,8 @@ TEST_CASE("diagnose a dumped file: a top-left cache mask is named, a correct out
       CHECK_THAT(attnscope("diagnose " + path + " --mask top-left").output, Catch::StartsWith("verdict: no semantic bug"));
   }
   std::ofstream(dir + "/broken.safetensors") << "\x10\x00\x00\x00\x00\x00\x00\x00{\"q\":";
-  const auto broken = attnscope("diagnose " + dir + "/broken.safetensors");
-  CHECK(broken.status == 2);
-  CHECK_THAT(broken.output, Catch::Contains("broken.safetensors") && Catch::Contains("truncated"));
+  test_cli::expect_exit("diagnose " + dir + "/broken.safetensors", 2,
+                        Catch::Contains("broken.safetensors") && Catch::Contains("truncated"));
 }
 
 TEST_CASE("incremental writes its report; bad input names the problem") {
@@ -226,9 +212,7 @@ TEST_CASE("run --truth-device: the truth's device and time and every stage's sec
   for (const char* stage : {"inputs", "truth", "certification", "truth_unquantized", "baseline", "kernel", "metrics"})
     CHECK(r["seconds"].contains(stage));
   CHECK(r["baseline_implementation"].get<std::string>().rfind("cpu-", 0) == 0);
-  const auto bad = attnscope("run --truth-device tpu");
-  CHECK(bad.status == 2);
-  CHECK_THAT(bad.output, Catch::Contains("--truth-device"));
+  test_cli::expect_exit("run --truth-device tpu", 2, Catch::Contains("--truth-device"));
   const auto gpu = attnscope("run --seqlen-q 16 --seqlen-k 16 --truth-device gpu");
   if (gpu.status != 0) CHECK_THAT(gpu.output, Catch::Contains("attnscope: error:") && Catch::Contains("GPU"));
   const auto bench = attnscope("bench --truth --seqlens 64 --heads 4:2 --head-dim 32 --truth-device cpu");

@@ -62,12 +62,9 @@ TEST_CASE("cli: probe prints the card, the calls and the traits check") {
 }
 
 TEST_CASE("cli: unknown kernels and hypotheses are named errors (exit 2)") {
-  const Run probe = attnscope_cli("probe --kernel no-such-kernel");
-  CHECK(probe.status == 2);
-  CHECK_THAT(probe.output, Catch::Contains("attnscope: error:"));
-  const Run bench = attnscope_cli("fingerprint-bench --seqlen-q 16 --seqlen-k 16 --plant 'P e3m4'");
-  CHECK(bench.status == 2);
-  CHECK_THAT(bench.output, Catch::Contains("unknown precision hypothesis 'P e3m4'"));
+  test_cli::expect_exit("probe --kernel no-such-kernel", 2, Catch::Contains("attnscope: error:"));
+  test_cli::expect_exit("fingerprint-bench --seqlen-q 16 --seqlen-k 16 --plant 'P e3m4'", 2,
+                        Catch::Contains("unknown precision hypothesis 'P e3m4'"));
   const Run rows = attnscope_cli("fingerprint-grid --rows 1");
   CHECK(rows.status == 2);
 }

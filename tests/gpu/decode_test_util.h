@@ -11,18 +11,9 @@
 #include "core/kernel.h"
 #include "core/problem.h"
 #include "references/truth.h"
+#include "tests/gpu/max_abs_error.h"
 
 namespace attn {
-
-inline double max_abs_error(const Tensor<double>& a, const Tensor<double>& b) {
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double d = std::fabs(a.flat(i) - b.flat(i));
-    if (std::isnan(d)) return INFINITY;
-    worst = std::max(worst, d);
-  }
-  return worst;
-}
 
 struct Rule {
   double error = 0, baseline = 0, bound = 0;

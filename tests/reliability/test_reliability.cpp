@@ -164,6 +164,24 @@ std::string copy_smoke(const std::string& dir) {
 
 const char* kPassTolerances = "[[rule]]\nkernels = [\"naive-*\"]\nfa_rule = 2.0\n";
 
+/// A fresh folder for one gate case holding tol.toml (`tolerances`; by default rules the smoke
+/// sweep passes).
+std::string gate_case_dir(const std::string& name, const std::string& tolerances = kPassTolerances) {
+  const std::string dir = case_dir(name);
+  write(dir + "/tol.toml", tolerances);
+  return dir;
+}
+
+/// Runs `attnscope gate --db DB --tolerances tol.toml EXTRA...` in `dir` and checks it with
+/// expect() against the folder as it is just before the run.
+void expect_gate(const std::string& dir, const std::string& db, int status, const std::string& message,
+                 const std::vector<std::string>& extra = {}) {
+  const auto before = snapshot(dir);
+  std::vector<std::string> args{"gate", "--db", db, "--tolerances", "tol.toml"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  expect(attnscope(args, dir), status, message, before, dir);
+}
+
 void sql(const std::string& db_path, const std::string& statement) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(db_path.c_str(), &db) == SQLITE_OK);
@@ -193,35 +211,25 @@ TEST_CASE("gate without --db is a usage error and creates no database", "[reliab
 }
 
 TEST_CASE("gate on a database that does not exist fails and creates nothing", "[reliability]") {
-  const std::string dir = case_dir("gate_missing_db");
-  write(dir + "/tol.toml", kPassTolerances);
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", "results.sqlite", "--tolerances", "tol.toml"}, dir), 1, "cannot be read", before, dir);
+  const std::string dir = gate_case_dir("gate_missing_db");
+  expect_gate(dir, "results.sqlite", 1, "cannot be read");
 }
 
 TEST_CASE("gate on an empty database fails: nothing was gated", "[reliability]") {
-  const std::string dir = case_dir("gate_empty_db");
-  write(dir + "/tol.toml", kPassTolerances);
+  const std::string dir = gate_case_dir("gate_empty_db");
   write(dir + "/results.sqlite", "");
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", "results.sqlite", "--tolerances", "tol.toml"}, dir), 1, "no results", before, dir);
+  expect_gate(dir, "results.sqlite", 1, "no results");
 }
 
 TEST_CASE("gate on another program's SQLite database fails", "[reliability]") {
-  const std::string dir = case_dir("gate_foreign_db");
-  write(dir + "/tol.toml", kPassTolerances);
+  const std::string dir = gate_case_dir("gate_foreign_db");
   sql(dir + "/results.sqlite", "CREATE TABLE orders (id INTEGER); INSERT INTO orders VALUES (7);");
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", "results.sqlite", "--tolerances", "tol.toml"}, dir), 1, "something else", before, dir);
+  expect_gate(dir, "results.sqlite", 1, "something else");
 }
 
 TEST_CASE("gate with a misspelled --sweep fails and names the sweeps", "[reliability]") {
-  const std::string dir = case_dir("gate_bad_sweep");
-  write(dir + "/tol.toml", kPassTolerances);
-  const std::string db = copy_smoke(dir);
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", db, "--tolerances", "tol.toml", "--sweep", "smok"}, dir), 1,
-         "sweep 'smok' is not in the database (it holds: smoke)", before, dir);
+  const std::string dir = gate_case_dir("gate_bad_sweep");
+  expect_gate(dir, copy_smoke(dir), 1, "sweep 'smok' is not in the database (it holds: smoke)", {"--sweep", "smok"});
 }
 
 TEST_CASE("gate where no rule matches the points fails unless --allow-unchecked", "[reliability]") {
@@ -235,27 +243,19 @@ TEST_CASE("gate where no rule matches the points fails unless --allow-unchecked"
 }
 
 TEST_CASE("gate with a baseline that does not exist fails and does not create it", "[reliability]") {
-  const std::string dir = case_dir("gate_missing_baseline");
-  write(dir + "/tol.toml", std::string("[gate]\nbaseline_db = \"base.sqlite\"\n") + kPassTolerances);
-  const std::string db = copy_smoke(dir);
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", db, "--tolerances", "tol.toml"}, dir), 1, "baseline", before, dir);
+  const std::string dir =
+      gate_case_dir("gate_missing_baseline", std::string("[gate]\nbaseline_db = \"base.sqlite\"\n") + kPassTolerances);
+  expect_gate(dir, copy_smoke(dir), 1, "baseline");
 }
 
 TEST_CASE("gate honours arrays of globs: a failing kernel selected by an array fails", "[reliability]") {
-  const std::string dir = case_dir("gate_array_globs");
-  write(dir + "/tol.toml", "[[rule]]\nkernels = [\"naive*\"]\nmax_abs = 1e-12\n");
-  const std::string db = copy_smoke(dir);
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", db, "--tolerances", "tol.toml"}, dir), 1, "max_abs", before, dir);
+  const std::string dir = gate_case_dir("gate_array_globs", "[[rule]]\nkernels = [\"naive*\"]\nmax_abs = 1e-12\n");
+  expect_gate(dir, copy_smoke(dir), 1, "max_abs");
 }
 
 TEST_CASE("gate with a tolerance key of the wrong type fails", "[reliability]") {
-  const std::string dir = case_dir("gate_wrong_type");
-  write(dir + "/tol.toml", "[[rule]]\nkernels = 3\nfa_rule = 2.0\n");
-  const std::string db = copy_smoke(dir);
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", db, "--tolerances", "tol.toml"}, dir), 1, "'kernels' must be a string", before, dir);
+  const std::string dir = gate_case_dir("gate_wrong_type", "[[rule]]\nkernels = 3\nfa_rule = 2.0\n");
+  expect_gate(dir, copy_smoke(dir), 1, "'kernels' must be a string");
 }
 
 TEST_CASE("gate --junit onto the database is refused; the rows survive", "[reliability]") {
@@ -269,12 +269,8 @@ TEST_CASE("gate --junit onto the database is refused; the rows survive", "[relia
 }
 
 TEST_CASE("gate --junit onto the tolerance file is refused", "[reliability]") {
-  const std::string dir = case_dir("gate_junit_tol");
-  write(dir + "/tol.toml", kPassTolerances);
-  const std::string db = copy_smoke(dir);
-  const auto before = snapshot(dir);
-  expect(attnscope({"gate", "--db", db, "--tolerances", "tol.toml", "--junit", "tol.toml"}, dir), 2, "is an input",
-         before, dir);
+  const std::string dir = gate_case_dir("gate_junit_tol");
+  expect_gate(dir, copy_smoke(dir), 2, "is an input", {"--junit", "tol.toml"});
 }
 
 TEST_CASE("a passing gate writes JUnit with time and properties, and only that file", "[reliability]") {
