@@ -10,7 +10,8 @@
 namespace attn {
 namespace {
 
-constexpr int kHistogramBins = 9;  // [0,.5) [.5,1) [1,2) [2,4) [4,8) [8,16) [16,32) [32,64) [64,inf)
+constexpr int kHistogramBins = kUlpHistogramBins;  // edges in metrics.h: [0,.5) [.5,1) [1,2) ... [64,inf)
+static_assert(kHistogramBins == 9, "histogram_bin() maps to the edges 0, 0.5, 1, 2, ..., 64, inf");
 
 int histogram_bin(double ulps) {
   if (!(ulps < 64.0)) return kHistogramBins - 1;  // also NaN/inf: the worst bin, never dropped

@@ -1,7 +1,9 @@
 // metrics.h: the error metrics of DESIGN.md ("Metrics"), in the output dtype's terms.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,12 @@
 
 namespace attn {
 
+/// Edges of ErrorMetrics::ulp_histogram in ULPs of the output dtype: bin i counts elements with
+/// error in [edges[i], edges[i+1]); the last bin, [64, inf), also counts NaN/Inf elements.
+inline constexpr std::array<double, 10> kUlpHistogramEdges{
+    0, 0.5, 1, 2, 4, 8, 16, 32, 64, std::numeric_limits<double>::infinity()};
+inline constexpr int kUlpHistogramBins = static_cast<int>(kUlpHistogramEdges.size()) - 1;
+
 struct ErrorMetrics {
   double max_abs = 0;    ///< max |O - X| (users' max_diff)
   double mean_abs = 0;
@@ -17,7 +25,7 @@ struct ErrorMetrics {
   double rel_fro = 0;    ///< ||O - X||_F / ||X||_F
   double ulp_max = 0;    ///< max |O - X| / ulp_T(X)
   double ulp_p99 = 0;
-  std::vector<int64_t> ulp_histogram;  ///< bins: [0,0.5), [0.5,1), [1,2), [2,4), ... [2^k, inf)
+  std::vector<int64_t> ulp_histogram;  ///< kUlpHistogramBins bins with kUlpHistogramEdges
   int64_t nan_count = 0; ///< NaN in O where X is finite
   int64_t inf_count = 0;
   int64_t count = 0;     ///< elements compared

@@ -14,4 +14,5 @@ void add_attribute_command(CLI::App& app);  // attribute_command.cpp: Shapley at
 void add_diagnose_command(CLI::App& app);   // diagnose_command.cpp: semantic diagnosis of a dump
 void add_bench_command(CLI::App& app);      // bench_command.cpp: GPU benchmark vs peers
 void add_incremental_command(CLI::App& app);  // incremental_command.cpp: incremental vs full-sequence
+void add_export_command(CLI::App& app);      // export_command.cpp: results as CSV / JSON (results_flat)
 }  // namespace attn::cli

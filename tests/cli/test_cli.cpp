@@ -102,6 +102,32 @@ TEST_CASE("sweep, resume, report and gate end to end") {
   std::ifstream md(dir + "/report/report.md");
   std::string text((std::istreambuf_iterator<char>(md)), {});
   CHECK_THAT(text, Catch::Contains("naive-fp16") && Catch::Contains("Provenance"));
+  // export: the flat table has the database's rows with their stored values; the ULP bins of a
+  // row sum to the elements compared.
+  const auto exported = attnscope("export --db " + db + " --json " + dir + "/flat.json --csv " + dir + "/flat.csv");
+  REQUIRE(exported.status == 0);
+  {
+    std::ifstream in(dir + "/flat.json");
+    const nlohmann::json flat = nlohmann::json::parse(in);
+    REQUIRE(flat.size() == 6);
+    for (const auto& row : flat) {
+      CHECK(row["kernel"] == "naive-fp16");
+      CHECK(row["status"] == "ok");
+      CHECK(row["cache_depth"].get<int>() == row["seqlen_k"].get<int>() - row["seqlen_q"].get<int>());
+      CHECK(row["kernel_max_abs"].get<double>() <= row["fa_rule_bound"].get<double>());
+      CHECK(row["fa_rule_pass"] == 1);  // the baseline against itself
+      CHECK(row["excess"].get<double>() >= 1.0);
+      int64_t in_bins = 0;
+      for (const char* bin : {"kernel_ulp_0_0p5", "kernel_ulp_0p5_1", "kernel_ulp_1_2", "kernel_ulp_2_4", "kernel_ulp_4_8",
+                              "kernel_ulp_8_16", "kernel_ulp_16_32", "kernel_ulp_32_64", "kernel_ulp_ge_64"})
+        in_bins += row[bin].get<int64_t>();
+      CHECK(in_bins == row["kernel_count"].get<int64_t>());
+    }
+    std::ifstream csv(dir + "/flat.csv");
+    int lines = 0;
+    for (std::string line; std::getline(csv, line);) ++lines;
+    CHECK(lines == 7);  // header + 6 rows
+  }
   {
     std::ofstream tol(dir + "/pass.toml");
     tol << "[[rule]]\nkernels = \"naive-*\"\nfa_rule = 2.0\n";
