@@ -25,6 +25,10 @@ struct ErrorMetrics {
   double rel_fro = 0;    ///< ||O - X||_F / ||X||_F
   double ulp_max = 0;    ///< max |O - X| / ulp_T(X)
   double ulp_p99 = 0;
+  /// max |O - X| in ULPs of the row's scale (the largest |X| of the row's D elements, the last
+  /// dimension): what "1 ULP off" means to a reader where element ULPs mislead (near-zero outputs
+  /// make an element's own ULP tiny and its ULP error huge for a kernel that is fine).
+  double row_ulp_max = 0;
   std::vector<int64_t> ulp_histogram;  ///< kUlpHistogramBins bins with kUlpHistogramEdges
   int64_t nan_count = 0; ///< NaN in O where X is finite
   int64_t inf_count = 0;

@@ -96,6 +96,7 @@ std::vector<FlatColumn> make_columns() {
       {"rel_fro", "||O - truth||_F / ||truth||_F"},
       {"ulp_max", "max error in ULPs of each element's truth (element ULPs)"},
       {"ulp_p99", "99th percentile of the element ULPs"},
+      {"row_ulp_max", "max error in ULPs of its row's scale (the largest truth of the D elements)"},
       {"nan_count", "NaN outputs where the truth is finite"},
       {"inf_count", "Inf outputs"}};
   const std::vector<std::pair<std::string, std::string>> whose = {

@@ -11,7 +11,8 @@ namespace attn {
 
 nlohmann::json metrics_json(const ErrorMetrics& m) {
   return {{"max_abs", m.max_abs}, {"mean_abs", m.mean_abs}, {"rmse", m.rmse}, {"rel_fro", m.rel_fro},
-          {"ulp_max", m.ulp_max}, {"ulp_p99", m.ulp_p99},   {"ulp_histogram", m.ulp_histogram},
+          {"ulp_max", m.ulp_max}, {"ulp_p99", m.ulp_p99},   {"row_ulp_max", m.row_ulp_max},
+          {"ulp_histogram", m.ulp_histogram},
           {"nan_count", m.nan_count}, {"inf_count", m.inf_count}, {"count", m.count}};
 }
 
