@@ -55,7 +55,17 @@ std::string md_inline(const Inline& text, bool in_table = false) {
       case Span::Style::good: out += md_escape(s.text, in_table); break;
       case Span::Style::code: out += md_code(s.text, in_table); break;
       case Span::Style::bold:
-      case Span::Style::bad: out += "**" + md_escape(s.text, in_table) + "**"; break;
+      case Span::Style::bad: {
+        // CommonMark: ** must touch the text on both sides; spaces at the ends go outside.
+        const size_t first = s.text.find_first_not_of(' '), last = s.text.find_last_not_of(' ');
+        if (first == std::string::npos) {
+          out += s.text;
+          break;
+        }
+        out += s.text.substr(0, first) + "**" + md_escape(s.text.substr(first, last - first + 1), in_table) + "**" +
+               s.text.substr(last + 1);
+        break;
+      }
     }
   }
   return out;

@@ -137,6 +137,10 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+/// growing-max outputs are near zero by design: their excess over the rounding floor means nothing
+/// (README, "growing-max"); its points count for the rule, not for excess.
+bool excess_meaningful(const ResultRow& r) { return text_of(r.config, "distribution") != "growing-max"; }
+
 /// One axis a plot can be drawn against.
 struct Axis {
   std::string field;   ///< config field, or "tile"
@@ -269,8 +273,10 @@ class SweepReport {
       if (r.metrics.contains("fa_rule_ratio") && r.metrics["fa_rule_ratio"].is_null()) k.worst_ratio = INFINITY;
       if (!(max_abs <= k.worst_max_abs)) k.worst_max_abs = max_abs;  // also NaN / inf
       if (!std::isnan(row_ulp) && !(row_ulp <= k.worst_row_ulp)) k.worst_row_ulp = row_ulp;
-      if (r.metrics.contains("excess") && r.metrics["excess"].is_null()) k.worst_excess = INFINITY;
-      if (!std::isnan(excess)) {
+      if (!excess_meaningful(r)) {
+      } else if (r.metrics.contains("excess") && r.metrics["excess"].is_null()) {
+        k.worst_excess = INFINITY;
+      } else if (!std::isnan(excess)) {
         k.excess.push_back(excess);
         if (!(excess <= k.worst_excess)) k.worst_excess = excess;
       }
@@ -295,12 +301,11 @@ class SweepReport {
     }
   }
 
-  std::vector<const ResultRow*> ok_rows(const std::vector<std::string>& kernels, bool excess_meaningful) const {
+  std::vector<const ResultRow*> ok_rows(const std::vector<std::string>& kernels, bool excess_only) const {
     std::vector<const ResultRow*> out;
     for (const ResultRow& r : rows_) {
       if (r.status != "ok" || std::find(kernels.begin(), kernels.end(), r.kernel) == kernels.end()) continue;
-      // growing-max outputs are near zero by design: their excess over the floor means nothing.
-      if (excess_meaningful && text_of(r.config, "distribution") == "growing-max") continue;
+      if (excess_only && !excess_meaningful(r)) continue;
       out.push_back(&r);
     }
     return out;
@@ -426,7 +431,8 @@ class SweepReport {
                                               ", the baseline being the same-precision naive kernel on the same "
                                               "inputs; error / bound <= 1 passes.")},
         {bold("Excess: "), plain("kernel RMSE / RMSE of the correctly rounded truth (the rounding floor); 1.0 is the "
-                                 "best any kernel can do in the output dtype.")},
+                                 "best any kernel can do in the output dtype. Not taken on the growing-max input "
+                                 "(near-zero outputs by design).")},
         {bold("Row-scale ULP: "), plain("the error in ULPs of its row's largest |output| (near-zero outputs make "
                                         "element ULPs huge for a kernel that is fine).")},
         {bold("Main cause: "), plain("the Shapley attribution's largest share of the kernel's summed squared error "
@@ -477,9 +483,9 @@ class SweepReport {
     }
     bool growing_max = false;
     for (const ResultRow& r : rows_) growing_max = growing_max || text_of(r.config, "distribution") == "growing-max";
-    const std::vector<const ResultRow*> rows = ok_rows(drawn, /*excess_meaningful=*/true);
-    const std::string excess_note = (growing_max ? std::string("growing-max points left out (near-zero outputs: excess "
-                                                               "is not meaningful there)")
+    const std::vector<const ResultRow*> rows = ok_rows(drawn, /*excess_only=*/true);
+    const std::string excess_note = (growing_max ? std::string("growing-max left out (excess means nothing on its "
+                                                               "near-zero outputs)")
                                                  : std::string()) +
                                     (growing_max && !note.empty() ? ". " : "") + note;
     for (const Axis& axis : axes()) {
@@ -553,7 +559,7 @@ class SweepReport {
         const std::vector<std::string> chunk(mutants.begin() + static_cast<std::ptrdiff_t>(start),
                                              mutants.begin() + static_cast<std::ptrdiff_t>(
                                                                    std::min(mutants.size(), start + kMaxSeriesPerPlot)));
-        const std::vector<const ResultRow*> rows = ok_rows(chunk, /*excess_meaningful=*/false);
+        const std::vector<const ResultRow*> rows = ok_rows(chunk, /*excess_only=*/false);
         for (const Axis& axis : axes()) {
           if (axis.field != "seqlen_q" && axis.field != "cache_depth") continue;
           axis_figure(doc, dtype, chunk, rows, axis, "fa_rule_ratio",
