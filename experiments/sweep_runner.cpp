@@ -6,6 +6,7 @@
 #include "analysis/metrics.h"
 #include "core/errors.h"
 #include "core/memory_budget.h"
+#include "experiments/tile_axis.h"
 
 namespace attn {
 
@@ -20,7 +21,7 @@ namespace {
 
 nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
   const Problem& pr = p.problem;
-  return {{"kernel", k.info.name},
+  nlohmann::json config{{"kernel", k.info.name},
           {"family", k.info.family},
           {"planted_bug", k.info.planted_bug},
           {"traits", k.info.traits},
@@ -38,6 +39,15 @@ nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
           {"distribution", distribution_name(p.inputs.distribution)},
           {"seed", p.inputs.seed},
           {"label", pr.label()}};
+  if (p.tile.set()) {  // block size as an axis: the tile this point asked for (0: the kernel's own)
+    config["tile_request"] = p.tile.label();
+    if (const std::optional<AlgorithmConfig> a = kernel_algorithm(k)) {
+      config["block_m"] = a->tiles.block_m;
+      config["block_n"] = a->tiles.block_n;
+      config["num_splits"] = a->tiles.num_splits;
+    }
+  }
+  return config;
 }
 
 /// Checks (and writes) the database's record of this sweep; returns the spec hash.
@@ -145,12 +155,18 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsD
       ++summary.already_done;
       continue;
     }
-    const Kernel& kernel = registry.get(point.kernel);
-    ResultRow row{spec.name, point.key(), kernel.info.name, "ok", "", config_json(point, kernel), nullptr, nullptr,
+    const Kernel& registered = registry.get(point.kernel);
+    // Block size as an axis: the implementation of this kernel at the point's tile (tile_axis.h).
+    const TiledKernel tiled = point.tile.set() ? kernel_at_tile(registered, point.tile, registry) : TiledKernel{};
+    const Kernel& kernel = tiled.kernel ? *tiled.kernel : registered;
+    ResultRow row{spec.name, point.key(), registered.info.name, "ok", "", config_json(point, kernel), nullptr, nullptr,
                   opt.provenance};
+    row.config["kernel"] = registered.info.name;
+    if (!tiled.variant.empty()) row.config["tile_variant"] = tiled.variant;
     try {
       point.problem.validate();
       std::optional<std::string> invalid = kernel.invalid_reason ? kernel.invalid_reason(point.problem) : std::nullopt;
+      if (point.tile.set() && !tiled.kernel) invalid = tiled.invalid;
       if (!invalid && !spec.allow_masked_rows && point.problem.fully_masked_rows() > 0) {
         try {
           point.problem.require_no_fully_masked_rows();

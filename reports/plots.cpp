@@ -107,6 +107,21 @@ std::string log_ticks(const std::vector<Series>& series) {
       }
   if (!(lo <= hi)) return "set format y '%g'\n";
   const double decades = std::log10(hi / lo);
+  if (decades < 0.5) {  // a narrow range: evenly spaced ticks of a 1-2-5 step
+    const double y0 = lo / 1.25, y1 = hi * 1.25, raw = (y1 - y0) / 5;
+    const double p10 = std::pow(10.0, std::floor(std::log10(raw)));
+    const double step = raw / p10 < 2 ? 2 * p10 : raw / p10 < 5 ? 5 * p10 : 10 * p10;
+    std::ostringstream t;
+    t.precision(6);
+    t << "set format y '%g'\nset ytics (";
+    bool any = false;
+    for (double v = std::ceil(y0 / step) * step; v <= y1; v += step) {
+      t << (any ? ", " : "") << v;
+      any = true;
+    }
+    t << ")\nset yrange [" << y0 << ":" << y1 << "]\n";
+    return t.str();
+  }
   const std::vector<double> mantissas = decades <= 1.2   ? std::vector<double>{1, 1.5, 2, 3, 5, 7}
                                         : decades <= 4.0 ? std::vector<double>{1, 2, 5}
                                                          : std::vector<double>{1};
@@ -123,7 +138,7 @@ std::string log_ticks(const std::vector<Series>& series) {
       t << (any ? ", " : "") << v;
       any = true;
     }
-  t << ")\n";
+  t << ")\nset yrange [" << lo / 1.25 << ":" << hi * 1.25 << "]\n";  // not gnuplot's whole decades
   return any ? t.str() : "set format y '%g'\n";
 }
 
