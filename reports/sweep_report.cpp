@@ -137,8 +137,8 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-/// growing-max outputs are near zero by design: their excess over the rounding floor means nothing
-/// (README, "growing-max"); its points count for the rule, not for excess.
+/// growing-max outputs are near zero by design: their excess over the rounding floor and their
+/// row-scale ULPs mean nothing (README, "growing-max"); its points count for the rule only.
 bool excess_meaningful(const ResultRow& r) { return text_of(r.config, "distribution") != "growing-max"; }
 
 /// One axis a plot can be drawn against.
@@ -272,7 +272,7 @@ class SweepReport {
       if (!std::isnan(ratio) && !(ratio <= k.worst_ratio)) k.worst_ratio = ratio;
       if (r.metrics.contains("fa_rule_ratio") && r.metrics["fa_rule_ratio"].is_null()) k.worst_ratio = INFINITY;
       if (!(max_abs <= k.worst_max_abs)) k.worst_max_abs = max_abs;  // also NaN / inf
-      if (!std::isnan(row_ulp) && !(row_ulp <= k.worst_row_ulp)) k.worst_row_ulp = row_ulp;
+      if (excess_meaningful(r) && !std::isnan(row_ulp) && !(row_ulp <= k.worst_row_ulp)) k.worst_row_ulp = row_ulp;
       if (!excess_meaningful(r)) {
       } else if (r.metrics.contains("excess") && r.metrics["excess"].is_null()) {
         k.worst_excess = INFINITY;
@@ -431,10 +431,11 @@ class SweepReport {
                                               ", the baseline being the same-precision naive kernel on the same "
                                               "inputs; error / bound <= 1 passes.")},
         {bold("Excess: "), plain("kernel RMSE / RMSE of the correctly rounded truth (the rounding floor); 1.0 is the "
-                                 "best any kernel can do in the output dtype. Not taken on the growing-max input "
-                                 "(near-zero outputs by design).")},
+                                 "best any kernel can do in the output dtype.")},
         {bold("Row-scale ULP: "), plain("the error in ULPs of its row's largest |output| (near-zero outputs make "
                                         "element ULPs huge for a kernel that is fine).")},
+        {bold("growing-max: "), plain("its outputs are near zero by design; its points count for the rule, not for "
+                                      "excess or row-scale ULPs.")},
         {bold("Main cause: "), plain("the Shapley attribution's largest share of the kernel's summed squared error "
                                      "(the shares of each kernel sum to 100%).")},
         {bold("Worst: "), plain("each table cell and plotted point is the worst (max) over the points it covers; "
