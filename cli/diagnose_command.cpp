@@ -1,7 +1,9 @@
-// `attnscope diagnose FILE.safetensors|FILE.npz`: semantic diagnosis of a dumped output.
-// The file holds q, k, v, o in [B, S, H, D] (optionally seq_lens: valid keys per batch entry);
-// flags declare the semantics the kernel claims (defaults per DESIGN.md). Prints the verdict
-// first, then the evidence (error under declared and alternative semantics), then where.
+// `attnscope diagnose FILE.safetensors|FILE.npz [--layout bshd|bhsd]`: semantic diagnosis of a
+// dumped output. The file holds q, k, v, o in the declared layout ([B, S, H, D] by default,
+// [B, H, S, D] with --layout bhsd; optionally seq_lens: valid keys per batch entry); flags declare
+// the semantics the kernel claims (defaults per DESIGN.md). Prints the verdict first, then the
+// evidence (error under declared and alternative semantics), then where. When the declared
+// layout misses (or makes no valid problem) and the other layout fits, the verdict says so.
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -13,36 +15,31 @@
 #include "core/errors.h"
 #include "core/io_files.h"
 #include "core/io_safetensors.h"
+#include "experiments/external/judgement.h"
 
 namespace attn::cli {
 namespace {
 
 struct DiagnoseFlags {
-  std::string path, mask = "causal", gqa = "contiguous", dtype;
+  std::string path, mask = "causal", gqa = "contiguous", dtype, layout = "bshd";
   double scale = 0;
   int64_t max_rows = 256;
   bool json = false;
 };
 
-const Tensor<double>& required(const TensorFile& f, const std::string& name, const std::string& path) {
+const Tensor<double>& required(const TensorFile& f, const std::string& name, const std::string& path,
+                               const std::string& layout) {
   auto it = f.tensors.find(name);
   if (it == f.tensors.end()) {
     std::string names;
     for (const auto& [n, _] : f.tensors) names += (names.empty() ? "" : ", ") + n;
-    throw FileFormatError("'" + path + "' has no tensor '" + name + "' (it has: " + names +
-                          "); attnscope diagnose needs q, k, v, o in [B, S, H, D]");
+    throw FileFormatError("'" + printable_path(path) + "' has no tensor '" + name + "' (it has: " + names +
+                          "); attnscope diagnose needs q, k, v, o in " + layout);
   }
-  if (it->second.values.rank() != 4 && name != "seq_lens")
-    throw FileFormatError("'" + path + "': tensor '" + name + "' has shape " + shape_string(it->second.values.shape()) +
-                          ", expected 4 dimensions [B, S, H, D]");
+  if (it->second.values.rank() != 4)
+    throw FileFormatError("'" + printable_path(path) + "': tensor '" + name + "' has shape " + shape_string(it->second.values.shape()) +
+                          ", expected 4 dimensions (" + layout + ")");
   return it->second.values;
-}
-
-nlohmann::json candidate_json(const SemanticCandidate& c) {
-  return {{"name", c.name}, {"category", c.category}, {"excess", c.excess}, {"ulp_max", c.error.ulp_max},
-          {"max_abs", c.error.max_abs}, {"indistinguishable", c.indistinguishable},
-          {"rows_differing", c.rows_differing}, {"excess_on_rows", c.excess_on_rows},
-          {"declared_excess_on_rows", c.declared_excess_on_rows}};
 }
 
 }  // namespace
@@ -50,44 +47,47 @@ nlohmann::json candidate_json(const SemanticCandidate& c) {
 void add_diagnose_command(CLI::App& app) {
   auto f = std::make_shared<DiagnoseFlags>();
   auto* sub = app.add_subcommand("diagnose", "Tell a semantic bug from rounding in a dumped attention output");
-  sub->add_option("file", f->path, ".safetensors or .npz with q, k, v, o ([B, S, H, D]), optional seq_lens")
+  sub->add_option("file", f->path, ".safetensors or .npz with q, k, v, o (in --layout), optional seq_lens")
       ->required()->check(CLI::ExistingFile);
   sub->add_option("--mask", f->mask, "declared mask: causal (bottom-right) | top-left | none | window:L,R")->capture_default_str();
   sub->add_option("--scale", f->scale, "declared softmax scale (default 1/sqrt(D))");
   sub->add_option("--gqa", f->gqa, "declared GQA mapping: contiguous | interleaved")->capture_default_str();
   sub->add_option("--dtype", f->dtype, "output dtype (default: o's stored dtype)");
+  sub->add_option("--layout", f->layout, "layout of q, k, v, o in the file: bshd ([B, S, H, D]) | bhsd ([B, H, S, D])")
+      ->capture_default_str();
   sub->add_option("--max-rows", f->max_rows, "rows sampled per (batch, head)")->capture_default_str();
   sub->add_flag("--json", f->json, "machine-readable output");
   sub->callback([f] {
     const TensorFile file = read_tensor_file(f->path);
-    AttentionInputs in{required(file, "q", f->path), required(file, "k", f->path), required(file, "v", f->path)};
-    const Tensor<double>& o = required(file, "o", f->path);
-    Problem p;
-    p.batch = in.q.dim(0);
-    p.seqlen_q = in.q.dim(1);
-    p.num_heads_q = in.q.dim(2);
-    p.head_dim = in.q.dim(3);
-    p.seqlen_k = in.k.dim(1);
-    p.num_heads_kv = in.k.dim(2);
-    const DType stored = stored_float_dtype(file.tensors.at("q").type);
-    p.dtype = stored;
+    DeclaredSemantics declared;
     try {
-      p.mask = parse_mask(f->mask);
+      declared.layout = parse_layout(f->layout);
+    } catch (const Error& e) {
+      throw CLI::ValidationError("--layout", e.what());
+    }
+    const std::string layout_text = f->layout == "bhsd" ? "[B, H, S, D]" : "[B, S, H, D]";
+    const Tensor<double>& q = required(file, "q", f->path, layout_text);
+    const Tensor<double>& k = required(file, "k", f->path, layout_text);
+    const Tensor<double>& v = required(file, "v", f->path, layout_text);
+    const Tensor<double>& o = required(file, "o", f->path, layout_text);
+    declared.dtype = stored_float_dtype(file.tensors.at("q").type);
+    try {
+      declared.mask = parse_mask(f->mask);
     } catch (const Error& e) {
       throw CLI::ValidationError("--mask", e.what());
     }
     try {
-      p.gqa = parse_gqa(f->gqa);
+      declared.gqa = parse_gqa(f->gqa);
     } catch (const Error& e) {
       throw CLI::ValidationError("--gqa", e.what());
     }
-    if (f->scale != 0) p.softmax_scale = f->scale;
+    if (f->scale != 0) declared.scale = f->scale;
     if (file.tensors.count("seq_lens"))
       for (double x : file.tensors.at("seq_lens").values.storage()) {
         if (!(x >= 0 && x <= static_cast<double>(kMaxDimension)) || x != std::floor(x))
           throw FileFormatError("'" + printable_path(f->path) + "': seq_lens holds " + std::to_string(x) +
                                 ", not a key count");
-        p.seqlens_k.push_back(static_cast<int64_t>(x));
+        declared.seq_lens.push_back(static_cast<int64_t>(x));
       }
     DType out_dtype = stored_float_dtype(file.tensors.at("o").type);
     if (!f->dtype.empty()) {
@@ -99,21 +99,26 @@ void add_diagnose_command(CLI::App& app) {
     }
     DiagnosisOptions options;
     options.max_rows_per_head = f->max_rows;
+    TensorDiagnosis t;
     try {
-      p.validate();
+      t = diagnose_tensors(q, k, v, o, declared, out_dtype, options);
     } catch (const ProblemError& e) {
       throw FileFormatError("'" + printable_path(f->path) + "': the tensors describe no valid problem: " + e.what());
     }
-    p.require_memory_for_run();
-    const Diagnosis dx = diagnose(p, in, o, out_dtype, options);
-    // Exit 1 when a bug was found (a semantic bug or an unknown one), 0 for "no semantic bug".
-    const auto exit_with_verdict = [&dx] {
-      if (dx.verdict != "no semantic bug") throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
+    const Diagnosis& dx = t.diagnosis;
+    const Problem& p = t.problem;
+    // Exit 1 when a bug was found (a semantic bug, an unknown one, or the wrong layout), 0 for
+    // "no semantic bug" in the declared layout.
+    const auto exit_with_verdict = [&t] {
+      if (t.fits_layout || t.diagnosis.verdict != "no semantic bug")
+        throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
     };
     if (f->json) {
       nlohmann::json alts = nlohmann::json::array();
       for (const auto& a : dx.alternatives) alts.push_back(candidate_json(a));
-      std::cout << nlohmann::json{{"file", printable_path(f->path)},     {"problem", p.label()},  {"verdict", dx.verdict},
+      std::cout << nlohmann::json{{"file", printable_path(f->path)}, {"problem", p.label()},  {"verdict", dx.verdict},
+                                  {"verdict_line", t.verdict}, {"layout", f->layout},
+                                  {"fits_layout", t.fits_layout ? nlohmann::json(layout_name(*t.fits_layout)) : nlohmann::json()},
                                   {"category", dx.category}, {"bug", dx.bug}, {"also_matching", dx.also_matching},     {"declared", candidate_json(dx.declared)},
                                   {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
                                   {"metadata", file.metadata}}
@@ -122,11 +127,10 @@ void add_diagnose_command(CLI::App& app) {
       exit_with_verdict();
       return;
     }
-    std::cout << "verdict: " << dx.verdict;
-    if (!dx.category.empty()) std::cout << " — " << dx.category << ": " << dx.bug;
+    std::cout << "verdict: " << t.verdict;
     for (size_t i = 1; i < dx.also_matching.size(); ++i)
       std::cout << "\n  equally consistent with this input: " << dx.also_matching[i];
-    std::cout << "\n  " << f->path << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
+    std::cout << "\n  " << printable_path(f->path) << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
               << " rows checked)\n  where: " << dx.where << "\n\n";
     std::printf("  %-72s %9s %9s %9s %14s\n", "semantics", "excess", "ulp_max", "max_abs", "rows: alt/decl");
     auto line = [](const SemanticCandidate& c, const char* tag) {

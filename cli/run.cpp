@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/metrics_table.h"
 #include "cli/problem_flags.h"
 #include "core/errors.h"
 #include "core/suggest.h"
@@ -27,34 +28,12 @@ struct RunFlags {
   bool json = false;
 };
 
-std::string g(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", x);
-  return buf;
-}
-
 void print_table(const nlohmann::json& r) {
+  const auto& g = short_number;
   const auto& m = r["metrics"];
-  const auto& k = m["kernel"];
-  const auto& f = m["floor"];
   std::cout << "attnscope run: " << r["kernel"].get<std::string>() << " on " << r["problem"].get<std::string>() << " ("
             << r["distribution"].get<std::string>() << ", seed " << r["seed"] << ")\n\n";
-  std::printf("  %-22s %12s %12s %12s %12s %10s %10s\n", "", "max_abs", "mean_abs", "rmse", "rel_fro", "ulp_max", "ulp_p99");
-  auto row = [](const char* name, const nlohmann::json& x) {
-    std::printf("  %-22s %12s %12s %12s %12s %10s %10s\n", name, g(x["max_abs"]).c_str(), g(x["mean_abs"]).c_str(),
-                g(x["rmse"]).c_str(), g(x["rel_fro"]).c_str(), g(x["ulp_max"]).c_str(), g(x["ulp_p99"]).c_str());
-  };
-  row("kernel", k);
-  row("rounding floor", f);
-  if (m.contains("baseline")) row("naive baseline", m["baseline"]);
-  std::cout << "\n  excess (kernel rmse / floor rmse): "
-            << (m["excess"].is_null() ? std::string("undefined (truth exactly representable)") : g(m["excess"])) << "\n";
-  if (m.contains("fa_rule_pass"))
-    std::cout << "  FlashAttention rule (" << fa_rule_text() << " = " << g(m["fa_rule_bound"])
-              << "): " << (m["fa_rule_pass"].get<bool>() ? "PASS" : "FAIL") << " (error / bound "
-              << (m["fa_rule_ratio"].is_number() ? g(m["fa_rule_ratio"]) : std::string("inf")) << ")\n";
-  std::cout << "  NaN / Inf in output: " << k["nan_count"] << " / " << k["inf_count"] << "\n";
-  std::cout << "  fully masked rows (output defined as 0): " << m["fully_masked_rows"] << "\n";
+  print_metrics_table(m);
   std::cout << "  input quantization (truth of unrounded vs rounded inputs, not the kernel's error): max_abs "
             << g(r["input_quantization"]["max_abs"]) << ", rel_fro " << g(r["input_quantization"]["rel_fro"]) << "\n";
   std::cout << "  truth: " << m["truth_method"].get<std::string>() << ", FP64 gap to the certified enclosure "

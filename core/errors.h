@@ -46,6 +46,13 @@ struct NonFiniteError : Error {
   using Error::Error;
 };
 
+/// A kernel declined a problem when asked to run it (an external worker answering "invalid":
+/// e.g. a backend without a key-length mask). Sweeps store the point as INVALID with this reason,
+/// never as a pass and never as an error.
+struct KernelDeclinedError : Error {
+  using Error::Error;
+};
+
 /// The machine cannot do what was asked: no GPU, an output that cannot be written, more memory
 /// than allowed (--max-memory), a tool that is missing. Exit 3.
 struct EnvironmentError : Error {

@@ -11,7 +11,6 @@
 #include <cstring>
 #include <limits>
 #include <set>
-#include <sstream>
 
 #include "core/errors.h"
 #include "core/io_files.h"
@@ -24,7 +23,6 @@ constexpr uint32_t kEndOfCentralDirectory = 0x06054b50, kCentralEntry = 0x02014b
 constexpr uint32_t kZip64EndLocator = 0x07064b50, kZip64End = 0x06064b50;
 constexpr uint32_t kSaturated32 = 0xFFFFFFFFu;
 constexpr uint64_t kMethodStored = 0, kMethodDeflate = 8;
-constexpr uint64_t kMaxNpyHeaderBytes = 1u << 20;  // numpy writes < 100 bytes; v2/v3 allow 4 GB
 
 class Reader {
  public:
@@ -53,23 +51,6 @@ class Reader {
   std::string_view b_;
   std::string origin_;
 };
-
-/// Value of a key in the .npy header dict, e.g. 'descr': '<f2' -> <f2 ; 'shape': (2, 3) -> 2, 3
-std::string header_value(std::string_view header, const std::string& key, const std::string& origin) {
-  auto fail = [&](const std::string& what) { return FileFormatError("npy '" + printable_path(origin) + "': " + what); };
-  const auto k = header.find("'" + key + "'");
-  if (k == std::string::npos) throw fail("header has no '" + key + "'");
-  auto colon = header.find(':', k);
-  if (colon == std::string::npos) throw fail("malformed header near '" + key + "'");
-  auto start = header.find_first_not_of(' ', colon + 1);
-  if (start == std::string::npos) throw fail("malformed header near '" + key + "'");
-  const char open = header[start];
-  const char close = open == '\'' ? '\'' : open == '(' ? ')' : ',';
-  const auto end = header.find(close, start + 1);
-  if (end == std::string::npos) throw fail("malformed value of '" + key + "'");
-  if (open == '\'' || open == '(') return std::string(header.substr(start + 1, end - start - 1));
-  return std::string(header.substr(start, end - start));
-}
 
 /// Inflates a raw deflate stream that must produce exactly `size` bytes.
 std::string inflate_member(std::string_view compressed, uint64_t size, const Reader& r, const std::string& name) {
@@ -118,62 +99,6 @@ uint32_t crc_of(std::string_view bytes) {
 }
 
 }  // namespace
-
-NamedTensor parse_npy(std::string_view bytes, const std::string& origin) {
-  auto fail = [&](const std::string& what) { return FileFormatError("npy '" + printable_path(origin) + "': " + what); };
-  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw fail("missing the \\x93NUMPY magic");
-  const int major = static_cast<unsigned char>(bytes[6]);
-  if (major < 1 || major > 3) throw fail("unsupported .npy version " + std::to_string(major));
-  const size_t len_bytes = major == 1 ? 2 : 4;
-  if (bytes.size() < 8 + len_bytes) throw fail("truncated header");
-  uint64_t header_len = 0;
-  for (size_t i = len_bytes; i-- > 0;) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
-  if (header_len > kMaxNpyHeaderBytes) throw fail("header length " + std::to_string(header_len) + " is implausible");
-  const uint64_t data_start = 8 + len_bytes + header_len;
-  if (data_start > bytes.size()) throw fail("truncated: header length " + std::to_string(header_len));
-  const std::string_view header = bytes.substr(8 + len_bytes, header_len);
-  const std::string descr = header_value(header, "descr", origin);
-  if (header_value(header, "fortran_order", origin).find("False") == std::string::npos)
-    throw fail("fortran_order arrays are not supported (save a C-contiguous array)");
-  StoredType type;
-  if (descr == "<f2") type = StoredType::f16;
-  else if (descr == "<f4") type = StoredType::f32;
-  else if (descr == "<f8") type = StoredType::f64;
-  else if (descr == "<i4") type = StoredType::i32;
-  else if (descr == "<i8") type = StoredType::i64;
-  else if (descr == "|V2" || descr == "<V2")
-    throw fail("2-byte void dtype (bfloat16 from ml_dtypes?) is ambiguous: write bfloat16 tensors as safetensors");
-  else throw fail("unsupported dtype '" + printable_path(descr) + "' (<f2, <f4, <f8, <i4, <i8)");
-  std::vector<int64_t> shape;
-  std::stringstream s(header_value(header, "shape", origin));
-  std::string item;
-  while (std::getline(s, item, ',')) {
-    if (item.find_first_not_of(' ') == std::string::npos) continue;
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (v < 0 || item.find_first_not_of(' ', used) != std::string::npos) throw std::invalid_argument("");
-      shape.push_back(v);
-    } catch (const std::exception&) {
-      throw fail("shape entry '" + printable_path(item) + "' is not a size");
-    }
-  }
-  int64_t count;
-  try {
-    count = checked_numel(shape);
-  } catch (const Error& e) {
-    throw fail(e.what());
-  }
-  const uint64_t width = static_cast<uint64_t>(stored_element_bytes(type));
-  if (static_cast<uint64_t>(count) > (bytes.size() - data_start) / width ||
-      bytes.size() - data_start != static_cast<uint64_t>(count) * width)
-    throw fail("shape " + shape_string(shape) + " needs " + std::to_string(saturating_mul(static_cast<uint64_t>(count), width)) +
-               " data bytes, the member has " + std::to_string(bytes.size() - data_start));
-  NamedTensor t{type, Tensor<double>(shape)};
-  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data() + data_start);
-  for (int64_t i = 0; i < count; ++i) t.values.flat(i) = decode_stored_element(data + static_cast<uint64_t>(i) * width, type);
-  return t;
-}
 
 TensorFile parse_npz(std::string_view bytes, const std::string& origin) {
   const Reader r(bytes, origin);

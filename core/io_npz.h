@@ -7,13 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include "core/io_npy.h"
 #include "core/io_safetensors.h"
 
 namespace attn {
 
 TensorFile read_npz(const std::string& path);
 TensorFile parse_npz(std::string_view bytes, const std::string& origin);
-/// One .npy payload (header + data) into a tensor; `origin` names it in errors.
-NamedTensor parse_npy(std::string_view bytes, const std::string& origin);
 
 }  // namespace attn

@@ -101,6 +101,7 @@ void encode_element(std::string& out, double x, StoredType t) {
 
 int stored_element_bytes(StoredType t) { return element_bytes_impl(t); }
 double decode_stored_element(const unsigned char* p, StoredType t) { return decode_element_impl(p, t); }
+void encode_stored_element(std::string& out, double x, StoredType t) { encode_element(out, x, t); }
 
 const char* stored_type_name(StoredType t) {
   switch (t) {
@@ -122,6 +123,16 @@ DType stored_float_dtype(StoredType t) {
     case StoredType::f64: return DType::fp64;
     default: throw Error(std::string("stored type ") + stored_type_name(t) + " is not a floating-point type");
   }
+}
+
+StoredType stored_type_for(DType dtype) {
+  switch (dtype) {
+    case DType::fp16: return StoredType::f16;
+    case DType::bf16: return StoredType::bf16;
+    case DType::fp32: return StoredType::f32;
+    case DType::fp64: return StoredType::f64;
+  }
+  return StoredType::f64;
 }
 
 TensorFile parse_safetensors(std::string_view bytes, const std::string& origin) {

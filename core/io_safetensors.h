@@ -19,6 +19,8 @@ enum class StoredType { f16, bf16, f32, f64, i32, i64 };
 const char* stored_type_name(StoredType t);
 /// The float dtype of a stored float type; throws for integer types.
 DType stored_float_dtype(StoredType t);
+/// The stored type of a float dtype (the inverse of stored_float_dtype).
+StoredType stored_type_for(DType dtype);
 
 struct NamedTensor {
   StoredType type = StoredType::f64;
@@ -33,6 +35,8 @@ struct TensorFile {
 /// Bytes per element of a stored type, and the value of one little-endian element.
 int stored_element_bytes(StoredType t);
 double decode_stored_element(const unsigned char* p, StoredType t);
+/// Appends one little-endian element of `t` holding x (rounded to t; exact if representable).
+void encode_stored_element(std::string& out, double x, StoredType t);
 
 /// Reads a whole safetensors file. Throws FileFormatError (not a regular file, truncated file, bad
 /// header length, invalid JSON, unknown dtype, offsets outside the data, overlapping tensors,

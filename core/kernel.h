@@ -20,6 +20,9 @@ struct AttentionOutputs {
   Tensor<double> o;
   Tensor<double> lse;
   DType out_dtype = DType::fp16;
+  /// Optional measurements of this run, in milliseconds (an external worker's write / wait /
+  /// read time and its own kernel time); sweeps store them with the row. Empty for most kernels.
+  std::map<std::string, double> run_info;
 };
 
 /// Stable metadata of a registered implementation.

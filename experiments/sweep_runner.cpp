@@ -7,6 +7,8 @@
 #include "core/errors.h"
 #include "core/memory_budget.h"
 #include "experiments/tile_axis.h"
+#include "experiments/external/external_kernel.h"
+#include "experiments/external/judgement.h"
 
 namespace attn {
 
@@ -127,7 +129,15 @@ void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& 
   if (largest) require_memory(most, "sweep '" + spec.name + "': point " + largest->key());
 }
 
-SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsDb& db, const SweepOptions& opt) {
+SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, ResultsDb& db, const SweepOptions& opt) {
+  // [[external]] kernels join a copy of the registry for this sweep: each worker starts at its
+  // first point and stops when the sweep returns (experiments/external/external_kernel.h).
+  Registry with_external;
+  if (!spec.externals.empty()) {
+    with_external = base_registry;
+    register_external_kernels(with_external, spec.externals);
+  }
+  const Registry& registry = spec.externals.empty() ? base_registry : with_external;
   if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
     throw Error("shard " + std::to_string(opt.shard_index) + "/" + std::to_string(opt.shard_count) +
                 " is not valid (need 0 <= index < count)");
@@ -195,9 +205,15 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& registry, ResultsD
         row.provenance["point_seconds"] =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
+        if (!out.run_info.empty()) row.metrics["run_info"] = out.run_info;
+        if (spec.diagnosis)
+          row.metrics["diagnosis"] = diagnosis_json(diagnose(point.problem, shared->inputs, out.o, out.out_dtype));
         if (spec.attribution && opt.attribute)
           row.attribution = opt.attribute(kernel, point.problem, shared->inputs, shared->truth);
       }
+    } catch (const KernelDeclinedError& e) {
+      row.status = "invalid";
+      row.message = e.what();
     } catch (const std::exception& e) {
       row.status = "error";
       row.message = e.what();

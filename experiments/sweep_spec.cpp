@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iterator>
 #include <set>
 #include <string_view>
@@ -14,6 +15,7 @@
 #include "core/io_files.h"
 #include "core/memory_budget.h"
 #include "core/suggest.h"
+#include "experiments/external/external_spec_toml.h"
 #include "experiments/toml_input.h"
 
 namespace attn {
@@ -53,8 +55,9 @@ std::vector<int64_t> read_sizes(const toml::table& t, const std::string& key, co
 }
 
 constexpr uint64_t kMaxSweepPoints = 10'000'000;  // points of one expanded sweep
-constexpr std::string_view kTopLevelTables[] = {"sweep"};
-constexpr std::string_view kSweepKeys[] = {"name", "kernels", "gpu_kernels", "attribution", "allow_masked_rows", "grid"};
+constexpr std::string_view kTopLevelTables[] = {"sweep", "external"};
+constexpr std::string_view kSweepKeys[] = {"name", "kernels", "gpu_kernels", "attribution", "allow_masked_rows",
+                                           "diagnosis", "grid"};
 constexpr std::string_view kAxisKeys[] = {"dtypes", "batch",         "seqlen_q", "seqlen_k", "cache_depth",
                                           "heads",  "head_dim",      "masks",    "distributions", "seeds",
                                           "block_m", "block_n",      "splits"};
@@ -157,7 +160,7 @@ SweepSpec parse_sweep_spec_text(const std::string& text, const std::string& orig
   if (!sweep) throw Error("sweep '" + origin + "' has no [sweep] table");
   for (const auto& [k, _] : root)
     if (std::find(std::begin(kTopLevelTables), std::end(kTopLevelTables), k.str()) == std::end(kTopLevelTables))
-      throw Error("sweep '" + origin + "': unknown table '" + std::string(k.str()) + "' (allowed: [sweep])");
+      throw Error("sweep '" + origin + "': unknown table '" + std::string(k.str()) + "' (allowed: [sweep], [[external]])");
   for (const auto& [k, _] : *sweep) {
     const bool known = std::find(std::begin(kSweepKeys), std::end(kSweepKeys), k.str()) != std::end(kSweepKeys) ||
                        std::find(std::begin(kAxisKeys), std::end(kAxisKeys), k.str()) != std::end(kAxisKeys);
@@ -190,6 +193,11 @@ SweepSpec parse_sweep_spec_text(const std::string& text, const std::string& orig
       spec.extra_grids.push_back(read_axes(t, spec, where));
     }
   }
+  spec.diagnosis = read_bool(*sweep, "diagnosis", origin, false);
+  // [[external]] kernels; "{spec_dir}" in their commands is the sweep file's folder.
+  const std::filesystem::path spec_path(origin);
+  spec.externals = parse_external_kernels(
+      root, origin, spec_path.has_parent_path() ? std::filesystem::absolute(spec_path).parent_path().string() : "");
   return spec;
 }
 
@@ -277,9 +285,15 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
 nlohmann::json expanded_spec_json(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
   nlohmann::json keys = nlohmann::json::array();
   for (const SweepPoint& p : points) keys.push_back(p.key());
+  // An external kernel is its command: another worker under the same name is another kernel.
+  nlohmann::json externals = nlohmann::json::array();
+  for (const ExternalKernelSpec& e : spec.externals)
+    externals.push_back({{"name", e.name}, {"command", e.command}, {"env", e.env}, {"planted_bug", e.planted_bug}});
   return {{"name", spec.name},
           {"attribution", spec.attribution},
           {"allow_masked_rows", spec.allow_masked_rows},
+          {"diagnosis", spec.diagnosis},
+          {"externals", std::move(externals)},
           {"points", std::move(keys)}};
 }
 

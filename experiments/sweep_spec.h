@@ -13,6 +13,7 @@
 #include "core/problem.h"
 #include "core/registry.h"
 #include "experiments/tile_axis.h"
+#include "experiments/external/external_spec.h"
 
 namespace attn {
 
@@ -43,6 +44,10 @@ struct SweepSpec : SweepAxes {
   std::vector<SweepAxes> extra_grids;     ///< [[sweep.grid]]: more points, in file order after the base grid
   bool attribution = true;                ///< Shapley attribution for emulator kernels
   bool allow_masked_rows = false;         ///< run problems with fully masked rows (else INVALID)
+  bool diagnosis = false;                 ///< semantic diagnosis of every output, stored with the row
+  /// `[[external]]` kernels (experiments/external/): registered for this sweep only, usable in
+  /// `kernels` / `gpu_kernels` like any registered name.
+  std::vector<ExternalKernelSpec> externals;
 };
 
 struct SweepPoint {

@@ -113,6 +113,7 @@ struct KernelSummary {
   double attributed_mse = 0;
   int attributed = 0;
   std::vector<double> ulp_histogram;
+  std::map<std::string, int> diagnoses;  // diagnosis of each output (sweeps with diagnosis = true)
 
   bool is_mutant() const { return !planted_bug.empty() || family == "mutant"; }
   double share(const std::string& category) const {
@@ -120,6 +121,13 @@ struct KernelSummary {
     return category_mse.at(category) / attributed_mse;
   }
 };
+
+/// "diagnosed: masking 12, no semantic bug 48" over a kernel's points (empty when none diagnosed).
+std::string diagnosis_counts(const KernelSummary& k) {
+  std::string s;
+  for (const auto& [what, n] : k.diagnoses) s += (s.empty() ? "diagnosed: " : ", ") + what + " " + std::to_string(n);
+  return s;
+}
 
 std::string verdict(const KernelSummary& k) {
   if (k.ok == 0) return k.errors ? "ERROR" : "INVALID";
@@ -289,6 +297,11 @@ class SweepReport {
         if (k.ulp_histogram.size() < h.size()) k.ulp_histogram.resize(h.size(), 0.0);
         for (size_t i = 0; i < h.size(); ++i) k.ulp_histogram[i] += h[i];
       }
+      if (r.metrics.contains("diagnosis") && r.metrics["diagnosis"].is_object()) {
+        const auto& d = r.metrics["diagnosis"];
+        const std::string category = d.value("category", "");
+        ++k.diagnoses[category.empty() ? d.value("verdict", "?") : category];
+      }
       if (r.attribution.is_object() && r.attribution.contains("categories")) {
         const double mse = num(r.attribution, "emulated_mse");
         if (mse > 0 && std::isfinite(mse)) {
@@ -437,7 +450,8 @@ class SweepReport {
         {bold("growing-max: "), plain("its outputs are near zero by design; its points count for the rule, not for "
                                       "excess or row-scale ULPs.")},
         {bold("Main cause: "), plain("the Shapley attribution's largest share of the kernel's summed squared error "
-                                     "(the shares of each kernel sum to 100%).")},
+                                     "(the shares of each kernel sum to 100%); for a kernel without attribution (an "
+                                     "external kernel), the semantic diagnosis of its points.")},
         {bold("Worst: "), plain("each table cell and plotted point is the worst (max) over the points it covers; "
                                 "every plot title names the axes it takes the worst over.")},
     });
@@ -456,6 +470,7 @@ class SweepReport {
           best = k.share(c);
           cause = c + " (" + fmt(100.0 * best, 3) + "%)";
         }
+      if (k.attributed == 0 && !k.diagnoses.empty()) cause = diagnosis_counts(k);
       rows.push_back({{code(kname)},
                       {plain(k.family)},
                       {Span{v, verdict_is_bad(v) ? Span::Style::bad : Span::Style::good}},

@@ -9,6 +9,8 @@ packages=(
   libcli11-dev catch2 nlohmann-json3-dev libsqlite3-dev libtomlplusplus-dev
   gnuplot-nox sqlite3 zlib1g-dev
   clang libclang-rt-14-dev   # libFuzzer + ASan/UBSan for the fuzz harnesses (scripts/fuzz.sh)
+  # the attnscope Python package and the [[external]] NumPy workers / pytest example
+  pybind11-dev python3-dev python3-numpy python3-pytest
 )
 
 missing=()

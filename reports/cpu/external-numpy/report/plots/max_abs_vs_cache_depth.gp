@@ -1,0 +1,11 @@
+set terminal svg size 860,560 dynamic enhanced font 'Helvetica,11' background rgb 'white'
+set grid lc rgb '#dddddd'
+set key outside below
+set output 'max_abs_vs_cache_depth.svg'
+set title "max\\_abs vs cache depth (S\\_k - S\\_q)"
+set xlabel "cache depth (S\\_k - S\\_q)"
+set ylabel "max\\_abs"
+set logscale y
+set format y '10^{%L}'
+plot 'max_abs_vs_cache_depth.dat' index 0 using 1:2 with linespoints title "numpy.reference", \
+     'max_abs_vs_cache_depth.dat' index 1 using 1:2 with linespoints title "numpy.reference.bshd"
