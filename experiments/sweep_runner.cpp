@@ -1,6 +1,7 @@
 #include "experiments/sweep_runner.h"
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 
 #include "analysis/metrics.h"
@@ -157,6 +158,16 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
   };
   std::unique_ptr<Shared> shared;
 
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  const auto sweep_started = Clock::now();
+  SweepProgress progress;
+  progress.sweep = spec.name;
+  for (size_t index = 0; index < points.size(); ++index)
+    if (static_cast<int>(index % static_cast<size_t>(opt.shard_count)) == opt.shard_index &&
+        !done.count(points[index].key()))
+      ++progress.to_run;
+
   for (size_t index = 0; index < points.size(); ++index) {
     if (static_cast<int>(index % static_cast<size_t>(opt.shard_count)) != opt.shard_index) continue;
     const SweepPoint& point = points[index];
@@ -191,6 +202,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
         const std::string data_key = point.problem.label() + "|" + distribution_name(point.inputs.distribution) +
                                      "|" + std::to_string(point.inputs.seed);
         if (!shared || shared->key != data_key) {
+          const auto truth_started = Clock::now();
           shared = std::make_unique<Shared>();
           shared->key = data_key;
           shared->inputs = generate_inputs(point.problem, point.inputs);
@@ -199,17 +211,24 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
           if (const Kernel* base = registry.find(baseline_name))
             if (!base->invalid_reason || !base->invalid_reason(point.problem))
               shared->baseline = std::make_unique<AttentionOutputs>(base->run(point.problem, shared->inputs));
+          summary.times.truth += seconds_since(truth_started);
         }
-        const auto started = std::chrono::steady_clock::now();
+        const auto started = Clock::now();
         const AttentionOutputs out = kernel.run(point.problem, shared->inputs);
-        row.provenance["point_seconds"] =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double kernel_seconds = seconds_since(started);
+        summary.times.kernel += kernel_seconds;
+        row.provenance["point_seconds"] = kernel_seconds;
+        const auto metrics_started = Clock::now();
         row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
         if (!out.run_info.empty()) row.metrics["run_info"] = out.run_info;
         if (spec.diagnosis)
           row.metrics["diagnosis"] = diagnosis_json(diagnose(point.problem, shared->inputs, out.o, out.out_dtype));
-        if (spec.attribution && opt.attribute)
+        summary.times.metrics += seconds_since(metrics_started);
+        if (spec.attribution && opt.attribute) {
+          const auto attribution_started = Clock::now();
           row.attribution = opt.attribute(kernel, point.problem, shared->inputs, shared->truth);
+          summary.times.attribution += seconds_since(attribution_started);
+        }
       }
     } catch (const KernelDeclinedError& e) {
       row.status = "invalid";
@@ -218,10 +237,22 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
       row.status = "error";
       row.message = e.what();
     }
+    const auto insert_started = Clock::now();
     db.insert(row);
+    summary.times.database += seconds_since(insert_started);
     if (row.status == "ok") ++summary.ok;
     else if (row.status == "invalid") ++summary.invalid;
     else ++summary.errors;
+    if (opt.progress) {
+      ++progress.done;
+      progress.ok = summary.ok;
+      progress.invalid = summary.invalid;
+      progress.errors = summary.errors;
+      progress.elapsed = seconds_since(sweep_started);
+      progress.last_key = point.key();
+      progress.last_status = row.status;
+      opt.progress(progress);
+    }
     if (opt.log) {
       std::string line = "[" + std::to_string(index + 1) + "/" + std::to_string(points.size()) + "] " + point.key() +
                          ": " + row.status;
@@ -231,7 +262,48 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
       opt.log(line);
     }
   }
+  summary.times.wall = seconds_since(sweep_started);
   return summary;
+}
+
+namespace {
+/// 75 -> "1m15s", 4000 -> "1h06m40s".
+std::string duration_text(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e8) return "?";
+  const long s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+}  // namespace
+
+std::string progress_line(const SweepProgress& p) {
+  char buf[160];
+  const double fraction = p.to_run > 0 ? static_cast<double>(p.done) / p.to_run : 1.0;
+  const double per_minute = p.elapsed > 0 ? 60.0 * p.done / p.elapsed : 0.0;
+  // ETA from the mean rate so far (points differ in cost; the mean is the honest estimate).
+  const std::string eta = p.done > 0 ? duration_text(p.elapsed / p.done * (p.to_run - p.done)) : "?";
+  std::snprintf(buf, sizeof buf, "%d/%d (%.1f%%), %.1f points/min, ETA %s; %d ok, %d invalid, %d errors", p.done,
+                p.to_run, 100.0 * fraction, per_minute, eta.c_str(), p.ok, p.invalid, p.errors);
+  return "sweep '" + p.sweep + "': " + buf;
+}
+
+std::string throughput_line(const SweepSummary& s) {
+  const int computed = s.ok + s.invalid + s.errors;
+  const SweepTimes& t = s.times;
+  const double parts = t.truth + t.kernel + t.metrics + t.attribution + t.database;
+  auto share = [&](double x) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%.0f%%", parts > 0 ? 100.0 * x / parts : 0.0);
+    return std::string(b);
+  };
+  char rate[64];
+  std::snprintf(rate, sizeof rate, "%.1f points/min", t.wall > 0 ? 60.0 * computed / t.wall : 0.0);
+  return std::to_string(computed) + " points in " + duration_text(t.wall) + ": " + rate + "; time: truth " +
+         share(t.truth) + ", kernel " + share(t.kernel) + ", metrics " + share(t.metrics) + ", attribution " +
+         share(t.attribution) + ", database " + share(t.database);
 }
 
 }  // namespace attn

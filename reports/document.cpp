@@ -233,7 +233,8 @@ std::string render_markdown(const Document& doc) {
 std::string render_html(const Document& doc, const std::string& base_dir) {
   std::string html =
       "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<meta name=\"generator\" content=\"attnscope report (document model)\">\n<title>" +
       html_escape(doc.title()) +
       "</title>\n<style>\n"
       "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;font-size:16px;line-height:1.45;max-width:1180px;"

@@ -8,4 +8,7 @@ bash scripts/install-deps.sh
 cmake --preset "$preset"
 cmake --build --preset "$preset" -j "$(nproc)"
 ctest --preset "$preset" -j "$(nproc)"
+# Every committed report.html rendered in headless Chromium: console errors, missing images,
+# unreadable text fail (pages of the renderer before the one-model reports: listed NOT CHECKED).
+python3 scripts/check-reports-browser.py --allow-legacy
 bash scripts/fuzz.sh --smoke --out build/fuzz-smoke
