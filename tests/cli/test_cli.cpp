@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -225,4 +226,39 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   const auto bad = attnscope("incremental --device cpu --prefill 8 --steps 2 --attribute-steps 2 --no-mutants --out " + dir);
   CHECK(bad.status != 0);
   CHECK_THAT(bad.output, Catch::Contains("--attribute-steps") && Catch::Contains("0..1"));
+}
+
+TEST_CASE("sweep: progress lines with rate and ETA; --devices merges one worker per device into the same rows") {
+  const std::string dir = temp_dir() + "_devices";
+  std::filesystem::create_directories(dir);
+  const std::string spec = std::string(ATTNSCOPE_SOURCE_DIR) + "/experiments/sweeps/smoke.toml";
+  // Not a terminal (a pipe): plain progress lines, the last at 100%, then the time split.
+  const auto one = attnscope("sweep " + spec + " --db " + dir + "/one.sqlite --progress-every 1");
+  REQUIRE(one.status == 0);
+  CHECK_THAT(one.output, Catch::Contains("sweep 'smoke': 6/6 (100.0%),") && Catch::Contains("points/min, ETA"));
+  CHECK_THAT(one.output, Catch::Contains("time: truth ") && Catch::Contains(", database "));
+  CHECK_THAT(one.output, !Catch::Contains("\r"));
+  const auto two = attnscope("sweep " + spec + " --db " + dir + "/two.sqlite --devices 0,1 --device cpu");
+  REQUIRE(two.status == 0);
+  CHECK_THAT(two.output, Catch::Contains("2 workers, 6 rows merged"));
+  const auto rows = [&](const std::string& db) {
+    return attnscope("export --db " + db + " --json " + db + ".json").status == 0
+               ? nlohmann::json::parse(std::ifstream(db + ".json"))
+               : nlohmann::json();
+  };
+  nlohmann::json a = rows(dir + "/one.sqlite"), b = rows(dir + "/two.sqlite");
+  REQUIRE(a.size() == 6);
+  REQUIRE(b.size() == 6);
+  auto by_key = [](nlohmann::json rows) {
+    std::map<std::string, nlohmann::json> m;
+    for (auto& r : rows) {
+      for (const char* volatile_column : {"created_at", "time_utc", "point_seconds", "host"}) r.erase(volatile_column);
+      m[r["point_key"].get<std::string>()] = r;
+    }
+    return m;
+  };
+  CHECK(by_key(a) == by_key(b));  // every column but the times
+  const auto twice = attnscope("sweep " + spec + " --db " + dir + "/x.sqlite --devices 0,0");
+  CHECK(twice.status == 2);
+  CHECK_THAT(twice.output, Catch::Contains("--devices") && Catch::Contains("listed twice"));
 }
