@@ -5,14 +5,18 @@
 // Writes a table (or, with --json, JSON lines) to stdout and the JSON lines to --out. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
 // experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
+// Modes: the kernel timing above (default); --truth, the split of one `run` per stage
+// (bench_truth.cpp), which needs no GPU.
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
+#include "cli/bench_truth.h"
 #include "cli/commands.h"
 #include "cli/problem_flags.h"
 #include "core/io_files.h"
@@ -47,6 +51,7 @@ struct BenchOptions {
   bool check = true;
   bool json = false;      ///< JSON lines on stdout instead of the table
   std::string out_path;   ///< JSON lines also written here
+  bool truth = false;      ///< the --truth mode (bench_truth.h)
 };
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -139,7 +144,26 @@ void add_bench_command(CLI::App& app) {
   sub->add_flag("!--no-check", opt->check, "skip the correctness check before timing");
   sub->add_flag("--json", opt->json, "print one JSON object per measurement instead of the table");
   sub->add_option("--out", opt->out_path, "also write the JSON lines to this file");
-  sub->callback([opt] {
+  sub->add_flag("--truth", opt->truth,
+                "time the stages of `attnscope run` instead (inputs, truth, certification, baseline, kernel, metrics, "
+                "database); shapes from --seqlens, --heads, --head-dim, --dtype, --causal (defaults S 2048, "
+                "8:2 heads, D 128, fp16, causal)");
+  auto truth_request = std::make_shared<TruthBenchRequest>();
+  add_truth_bench_options(*sub, *truth_request);
+  sub->callback([opt, truth_request, sub] {
+    if (opt->truth) {  // shapes the user gave override the truth mode's defaults
+      TruthBenchRequest request = *truth_request;
+      if (sub->count("--dtype")) request.dtypes = opt->dtypes;
+      if (sub->count("--head-dim") || sub->count("--dim")) request.head_dims = opt->head_dims;
+      if (sub->count("--seqlens")) request.seqlens = opt->seqlens;
+      if (sub->count("--heads")) std::tie(request.heads_q, request.heads_kv) = heads_flag(opt->heads);
+      if (sub->count("--causal"))
+        request.causal = opt->causal == "both" ? std::vector<bool>{false, true} : std::vector<bool>{opt->causal == "on"};
+      request.json = opt->json;
+      request.out_path = opt->out_path;
+      run_truth_bench(request);
+      return;
+    }
 #if defined(ATTNSCOPE_HAVE_CUDA)
     run_bench(*opt);
 #else

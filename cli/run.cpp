@@ -1,6 +1,7 @@
 // `attnscope run`: one configuration -> the chosen kernel against the truth -> a metrics table
 // (kernel error, rounding floor, excess, same-precision baseline and the FlashAttention rule,
-// input quantization error kept apart, the truth's method and certified gap), or --json.
+// input quantization error kept apart, the truth's method, device, time and certified gap,
+// the time of every stage), or --json. Progress of long passes goes to stderr.
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -12,9 +13,8 @@
 #include "core/suggest.h"
 #include "experiments/provenance.h"
 #include "experiments/register_all.h"
-#include "analysis/metrics.h"
-#include "experiments/sweep_runner.h"
-#include "references/truth.h"
+#include "experiments/single_run.h"
+#include "references/reference_device.h"
 
 namespace attn::cli {
 namespace {
@@ -25,6 +25,8 @@ struct RunFlags {
   ProblemFlags problem;
   std::string kernel;
   int truth_bits = 128;
+  std::string truth_device = "auto";
+  bool allow_slow_mpfr = false;
   bool json = false;
 };
 
@@ -36,8 +38,14 @@ void print_table(const nlohmann::json& r) {
   print_metrics_table(m);
   std::cout << "  input quantization (truth of unrounded vs rounded inputs, not the kernel's error): max_abs "
             << g(r["input_quantization"]["max_abs"]) << ", rel_fro " << g(r["input_quantization"]["rel_fro"]) << "\n";
-  std::cout << "  truth: " << m["truth_method"].get<std::string>() << ", FP64 gap to the certified enclosure "
-            << g(m["truth_fp64_gap_ulps"]) << " ulp (" << r["truth_certified_rows"] << " rows certified)\n";
+  std::cout << "  truth: " << m["truth_method"].get<std::string>() << " on " << m["truth_device"].get<std::string>()
+            << ", FP64 gap to the certified enclosure " << g(m["truth_fp64_gap_ulps"]) << " ulp ("
+            << r["truth_certified_rows"] << " rows certified)\n";
+  const auto& t = r["seconds"];
+  std::cout << "  seconds: inputs " << g(t["inputs"]) << ", truth " << g(t["truth"]) << " (certification "
+            << g(t["certification"]) << "), truth of the unquantized inputs " << g(t["truth_unquantized"])
+            << ", baseline " << g(t["baseline"]) << " (" << r["baseline_implementation"].get<std::string>()
+            << "), kernel " << g(t["kernel"]) << ", metrics " << g(t["metrics"]) << "\n";
   std::cout << "  provenance: " << r["provenance"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
@@ -51,6 +59,14 @@ void add_run_command(CLI::App& app) {
   sub->add_option("--truth-bits", flags->truth_bits, "MPFR precision of the certified truth")
       ->capture_default_str()
       ->check(CLI::Range(kMinTruthBits, kMaxTruthBits));
+  sub->add_option("--truth-device", flags->truth_device,
+                  "where the FP64 truth and the same-precision baseline run: auto (the GPU when present), gpu, cpu; "
+                  "the certification always runs on every CPU core")
+      ->check(CLI::IsMember({"auto", "gpu", "cpu"}))
+      ->capture_default_str();
+  sub->add_flag("--truth-allow-slow-mpfr", flags->allow_slow_mpfr,
+                "when FP64 fails its certification, recompute the truth in MPFR even if that is estimated above 10 "
+                "minutes (the estimate is printed)");
   sub->add_flag("--json", flags->json, "one JSON object instead of the table");
   sub->callback([flags] {
     const Problem problem = flags->problem.problem();
@@ -69,31 +85,13 @@ void add_run_command(CLI::App& app) {
       if (auto why = kernel->invalid_reason(problem))
         throw CLI::ValidationError("--kernel", name + " cannot run this problem: " + *why);
 
-    AttentionInputs unrounded = generate_inputs_unquantized(problem, spec);
-    AttentionInputs inputs = unrounded;
-    quantize_inputs(inputs, problem.dtype);
-    TruthOptions truth_options;
-    truth_options.mpfr_bits = flags->truth_bits;
-    const Truth truth = compute_truth(problem, inputs, truth_options);
-    const Truth unrounded_truth = compute_truth(problem, unrounded, truth_options);
-
-    std::unique_ptr<AttentionOutputs> baseline;
-    const std::string baseline_name = "naive-" + std::string(dtype_name(problem.dtype));
-    if (const Kernel* b = registry.find(baseline_name))
-      if (!b->invalid_reason || !b->invalid_reason(problem))
-        baseline = std::make_unique<AttentionOutputs>(b->run(problem, inputs));
-    const AttentionOutputs out = kernel->run(problem, inputs);
-
-    const ErrorMetrics quantization = compute_metrics(truth.o, unrounded_truth.o, DType::fp64);
-    nlohmann::json result{{"kernel", name},
-                          {"family", kernel->info.family},
-                          {"problem", problem.label()},
-                          {"distribution", distribution_name(spec.distribution)},
-                          {"seed", spec.seed},
-                          {"metrics", evaluate_output(problem, out, truth, baseline.get())},
-                          {"input_quantization", {{"max_abs", quantization.max_abs}, {"rel_fro", quantization.rel_fro}}},
-                          {"truth_certified_rows", truth.certified_rows},
-                          {"provenance", collect_provenance(invoked_command())}};
+    SingleRunOptions options;
+    options.truth.mpfr_bits = flags->truth_bits;
+    options.truth.device = parse_reference_device(flags->truth_device);
+    options.truth.allow_slow_mpfr = flags->allow_slow_mpfr;
+    options.truth.progress = [](const std::string& line) { std::cerr << "attnscope: " << line << std::endl; };
+    nlohmann::json result = run_single(problem, spec, *kernel, options);
+    result["provenance"] = collect_provenance(invoked_command());
     if (flags->json) std::cout << result.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     else print_table(result);
     // Exit 1 when the check fails: the FlashAttention rule, or NaN/Inf in the output.

@@ -57,7 +57,7 @@ std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInput
 }
 
 struct SweepFlags {
-  std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto";
+  std::string spec_path, db_path = "results.sqlite", shard = "0/1", device = "auto", truth_device = "auto";
   bool quiet = false, verbose = false, fresh = false, resume_stale = false;
   double progress_every = 30;  // seconds between plain progress lines when stdout is not a terminal
   std::string devices;         // "0,1,...": one worker process per local GPU (run_on_devices)
@@ -116,7 +116,8 @@ void run_on_devices(const SweepFlags& f, int index, int count) {
   for (int j = 0; j < n; ++j) {
     std::vector<std::string> args = {"/proc/self/exe", "sweep", f.spec_path, "--db", shard_dbs[static_cast<size_t>(j)],
                                      "--shard", std::to_string(index * n + j) + "/" + std::to_string(count * n),
-                                     "--device", f.device, "--progress-every", std::to_string(f.progress_every)};
+                                     "--device", f.device, "--truth-device", f.truth_device,
+                                     "--progress-every", std::to_string(f.progress_every)};
     if (f.fresh) args.push_back("--fresh");
     if (f.resume_stale) args.push_back("--resume-stale");
     std::vector<char*> argv;
@@ -218,6 +219,7 @@ void run_sweep_command(const SweepFlags& f) {
   options.shard_index = index;
   options.shard_count = count;
   options.use_gpu = f.device == "gpu" || (f.device == "auto" && have_gpu);
+  options.reference_device = parse_reference_device(f.truth_device);
   options.provenance = collect_provenance(invoked_command());
   options.build_commit = options.provenance.value("commit", "unknown");
   options.attribute = sweep_attribution();
@@ -236,12 +238,16 @@ void run_sweep_command(const SweepFlags& f) {
       if (terminal) std::cout << "\r\033[K" << progress_line(p) << (final ? "\n" : "") << std::flush;
       else std::cout << progress_line(p) << std::endl;
     };
+    // A long truth (minutes at 32k tokens) reports its own progress between the points' lines.
+    options.truth_progress = [terminal](const std::string& line) {
+      std::cout << (terminal ? "\r\033[K" : "") << line << std::endl;
+    };
   }
   if (!f.quiet)
     std::cout << "sweep '" << spec.name << "' on " << (options.use_gpu ? "the GPU" : "the CPU (emulator)")
               << (options.use_gpu ? "" : " — " + why) << ", results in " << printable_path(f.db_path) << std::endl;
   // Sizes beyond the memory limit are refused before the database is created or touched.
-  require_sweep_memory(spec, expand_sweep(spec, all_kernels(), options.use_gpu));
+  require_sweep_memory(spec, expand_sweep(spec, sweep_registry(spec, all_kernels()), options.use_gpu));
   ResultsDb db(f.db_path, DbMode::read_write);
   const SweepSummary s = run_sweep(spec, all_kernels(), db, options);
   std::cout << "sweep '" << spec.name << "' (spec " << s.spec_hash << "): " << s.points << " points in shard " << f.shard
@@ -333,6 +339,9 @@ void add_sweep_commands(CLI::App& app) {
   sweep->add_option("--shard", sf->shard, "Run shard I of N as I/N (merge shards with `attnscope merge`)");
   sweep->add_option("--device", sf->device, "auto | gpu | cpu: which kernel list of the spec to use")
       ->check(CLI::IsMember({"auto", "gpu", "cpu"}));
+  sweep->add_option("--truth-device", sf->truth_device, "auto | gpu | cpu: where the truth and the baseline run")
+      ->check(CLI::IsMember({"auto", "gpu", "cpu"}))
+      ->capture_default_str();
   sweep->add_flag("--fresh", sf->fresh, "Delete this sweep's rows in the database and start over");
   sweep->add_flag("--resume-stale", sf->resume_stale,
                   "Keep rows written by another spec or build of this sweep (recorded as stale in the database)");

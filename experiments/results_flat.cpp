@@ -127,6 +127,10 @@ std::vector<FlatColumn> make_columns() {
   add("out_dtype", extract("metrics", {"out_dtype"}), "text", "output dtype");
   add("truth_method", extract("metrics", {"truth_method"}), "text", "how the truth was computed (certified MPFR/MPFI, ...)");
   add("truth_fp64_gap_ulps", extract("metrics", {"truth_fp64_gap_ulps"}), "real", "certified gap of the FP64 truth, in ULPs");
+  add("truth_device", extract("metrics", {"truth_device"}), "text", "where the truth ran (cpu, gpu)");
+  add("truth_seconds", extract("metrics", {"truth_seconds"}), "real", "the truth's run time for this point's input (s)");
+  add("baseline_implementation", extract("metrics", {"baseline_implementation"}), "text",
+      "which implementation computed the same-precision baseline");
   add("fully_masked_rows", extract("metrics", {"fully_masked_rows"}), "integer", "query rows with no visible key (output 0)");
   // ---- attribution (Shapley shares of the error in RMSE^2; NULL when not attributed) -------
   std::set<std::string> categories_seen;

@@ -100,6 +100,8 @@ nlohmann::json evaluate_output(const Problem& problem, const AttentionOutputs& o
                    {"floor", metrics_json(floor)},
                    {"out_dtype", std::string(dtype_name(out.out_dtype))},
                    {"truth_method", truth.method},
+                   {"truth_device", truth.device},
+                   {"truth_seconds", truth.seconds},
                    {"truth_fp64_gap_ulps", truth.fp64_gap_ulps},
                    {"fully_masked_rows", problem.fully_masked_rows()}};
   // excess = kernel rmse / floor rmse. A zero floor (truth exactly representable, e.g. one visible
@@ -130,14 +132,17 @@ void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& 
   if (largest) require_memory(most, "sweep '" + spec.name + "': point " + largest->key());
 }
 
+Registry sweep_registry(const SweepSpec& spec, const Registry& base) {
+  Registry registry = base;
+  register_external_kernels(registry, spec.externals);
+  return registry;
+}
+
 SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, ResultsDb& db, const SweepOptions& opt) {
   // [[external]] kernels join a copy of the registry for this sweep: each worker starts at its
-  // first point and stops when the sweep returns (experiments/external/external_kernel.h).
+  // first point and stops when the sweep returns.
   Registry with_external;
-  if (!spec.externals.empty()) {
-    with_external = base_registry;
-    register_external_kernels(with_external, spec.externals);
-  }
+  if (!spec.externals.empty()) with_external = sweep_registry(spec, base_registry);
   const Registry& registry = spec.externals.empty() ? base_registry : with_external;
   if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
     throw Error("shard " + std::to_string(opt.shard_index) + "/" + std::to_string(opt.shard_count) +
@@ -154,7 +159,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
     std::string key;
     AttentionInputs inputs;
     Truth truth;
-    std::unique_ptr<AttentionOutputs> baseline;
+    std::optional<BaselineResult> baseline;
   };
   std::unique_ptr<Shared> shared;
 
@@ -206,11 +211,11 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
           shared = std::make_unique<Shared>();
           shared->key = data_key;
           shared->inputs = generate_inputs(point.problem, point.inputs);
-          shared->truth = compute_truth(point.problem, shared->inputs);
-          const std::string baseline_name = std::string("naive-") + std::string(dtype_name(point.problem.dtype));
-          if (const Kernel* base = registry.find(baseline_name))
-            if (!base->invalid_reason || !base->invalid_reason(point.problem))
-              shared->baseline = std::make_unique<AttentionOutputs>(base->run(point.problem, shared->inputs));
+          TruthOptions truth_options;
+          truth_options.device = opt.reference_device;
+          truth_options.progress = opt.truth_progress ? opt.truth_progress : opt.log;
+          shared->truth = compute_truth(point.problem, shared->inputs, truth_options);
+          shared->baseline = same_precision_baseline(point.problem, shared->inputs, opt.reference_device);
           summary.times.truth += seconds_since(truth_started);
         }
         const auto started = Clock::now();
@@ -219,7 +224,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
         summary.times.kernel += kernel_seconds;
         row.provenance["point_seconds"] = kernel_seconds;
         const auto metrics_started = Clock::now();
-        row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline.get());
+        row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline ? &shared->baseline->outputs : nullptr);
+        if (shared->baseline) row.metrics["baseline_implementation"] = shared->baseline->implementation;
         if (!out.run_info.empty()) row.metrics["run_info"] = out.run_info;
         if (spec.diagnosis)
           row.metrics["diagnosis"] = diagnosis_json(diagnose(point.problem, shared->inputs, out.o, out.out_dtype));

@@ -14,6 +14,7 @@
 #include "core/registry.h"
 #include "experiments/results_db.h"
 #include "experiments/sweep_spec.h"
+#include "references/reference_device.h"
 #include "references/truth.h"
 
 namespace attn {
@@ -31,11 +32,13 @@ struct SweepOptions {
   int shard_index = 0;  ///< this process runs points with index % shard_count == shard_index
   int shard_count = 1;
   bool use_gpu = false;
+  ReferenceDevice reference_device = ReferenceDevice::automatic;  ///< where the truth and the baseline run
   nlohmann::json provenance;  ///< stored in every row (commit, host, GPU, time, command)
   /// Optional attribution of one point (e.g. Shapley over the emulator's stages); null = none.
   std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInputs&, const Truth&)> attribute;
   std::function<void(const std::string&)> log;  ///< one line per point (--verbose); may be empty
   std::function<void(const SweepProgress&)> progress;  ///< after each point; may be empty
+  std::function<void(const std::string&)> truth_progress;  ///< long truths' own progress (else `log`)
   ResumePolicy resume = ResumePolicy::same_spec;
   std::string build_commit;   ///< recorded with the spec hash; another commit makes old rows stale
 };
@@ -80,6 +83,10 @@ nlohmann::json metrics_json(const ErrorMetrics& metrics);
 /// Throws EnvironmentError naming the largest point and the number when a point of the spec needs
 /// more memory than the limit (core/memory_budget.h); run_sweep calls it before the first row.
 void require_sweep_memory(const SweepSpec& spec, const std::vector<SweepPoint>& points);
+
+/// The kernels a sweep runs: `base` plus the spec's [[external]] kernels (each worker starts at its
+/// first point and stops when the registry is destroyed; experiments/external/external_kernel.h).
+Registry sweep_registry(const SweepSpec& spec, const Registry& base);
 
 /// Runs the shard's points not yet in `db`. Before the first row: refuses (attn::Error) a database
 /// whose record of this sweep has another spec hash or build commit (see ResumePolicy), and

@@ -35,6 +35,7 @@ AttentionOutputs fp64_attention(const Problem& problem, const AttentionInputs& i
   out.out_dtype = DType::fp64;
   const int64_t blocks_per_head = (seqlen_q + options.block_rows - 1) / options.block_rows;
   const int64_t items = problem.batch * problem.num_heads_q * blocks_per_head;
+  ProgressMeter meter(options.progress, "truth: fp64 on cpu", items);
 
   parallel_for(items, options.threads, [&](int64_t item) {
     const int64_t block = item % blocks_per_head;
@@ -57,6 +58,7 @@ AttentionOutputs fp64_attention(const Problem& problem, const AttentionInputs& i
     if (key_first >= key_last) {  // every row of the block is fully masked
       o_block.setZero();
       for (int64_t i = row_first; i < row_first + rows; ++i) out.lse(b, h, i) = -std::numeric_limits<double>::infinity();
+      meter.advance();
       return;
     }
     const int64_t keys = key_last - key_first;
@@ -95,6 +97,7 @@ AttentionOutputs fp64_attention(const Problem& problem, const AttentionInputs& i
       else
         o_block.row(r).setZero();  // fully masked row: defined as 0
     }
+    meter.advance();
   });
   return out;
 }

@@ -19,16 +19,41 @@
 // the FlashAttention rule's yardstick if it is the computation FlashAttention's tests actually
 // run, and it must equal the GPU baseline's algorithm. Fully masked rows give O = 0, lse = -inf.
 // Not a truth: its error is the error budget of a naive same-precision implementation.
+//
+// Two implementations of the same rounding sequence:
+//  - naive_same_precision_attention_plain: the plain loops, one row at a time (the reference);
+//  - naive_same_precision_attention: the fast one (every core; AVX2/FMA/F16C tiles of 4 query
+//    rows x 16 keys where the CPU has them, naive_baseline_avx2.cpp). Each vector lane performs
+//    exactly the scalar operation sequence of the plain loops (the same fma chains in the same
+//    order, the same roundings), so the two are bit-identical; tests/references checks it.
 #pragma once
+
+#include <string>
 
 #include "core/generators.h"
 #include "core/kernel.h"
 #include "core/problem.h"
+#include "references/progress.h"
 
 namespace attn {
 
+struct BaselineOptions {
+  int threads = 0;         ///< worker threads; <= 0: hardware concurrency
+  bool allow_simd = true;  ///< false: the scalar row path even where AVX2/FMA/F16C exist (tests)
+  ProgressCallback progress;  ///< progress lines on long runs (may be empty)
+};
+
 /// Naive same-precision attention for problem.dtype fp16 or bf16 (ProblemError otherwise).
-/// Output values are exact in problem.dtype (out_dtype = problem.dtype).
-AttentionOutputs naive_same_precision_attention(const Problem& problem, const AttentionInputs& inputs);
+/// Output values are exact in problem.dtype (out_dtype = problem.dtype). The fast version.
+AttentionOutputs naive_same_precision_attention(const Problem& problem, const AttentionInputs& inputs,
+                                                const BaselineOptions& options = {});
+
+/// The same, as plain single-threaded loops over (batch, head, query row): the reference the
+/// fast version is tested against bit for bit.
+AttentionOutputs naive_same_precision_attention_plain(const Problem& problem, const AttentionInputs& inputs);
+
+/// Which implementation naive_same_precision_attention uses on this CPU with `options`:
+/// "cpu-avx2" or "cpu-scalar".
+std::string naive_baseline_cpu_path(const BaselineOptions& options = {});
 
 }  // namespace attn

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "core/errors.h"
-#include "experiments/register_all.h"
 #include "experiments/sweep_runner.h"
+#include "references/reference_device.h"
 
 namespace attn {
 
@@ -221,9 +221,9 @@ Judgement judge_tensors(const Tensor<double>& q, const Tensor<double>& k, const 
 }
 
 std::unique_ptr<AttentionOutputs> naive_baseline_output(const Problem& problem, const AttentionInputs& inputs) {
-  const Kernel* base = all_kernels().find("naive-" + std::string(dtype_name(problem.dtype)));
-  if (!base || (base->invalid_reason && base->invalid_reason(problem))) return nullptr;
-  return std::make_unique<AttentionOutputs>(base->run(problem, inputs));
+  std::optional<BaselineResult> base = same_precision_baseline(problem, inputs);  // the GPU when present
+  if (!base) return nullptr;
+  return std::make_unique<AttentionOutputs>(std::move(base->outputs));
 }
 
 }  // namespace attn

@@ -93,8 +93,9 @@ Judgement judge_tensors(const Tensor<double>& q, const Tensor<double>& k, const 
                         const Tensor<double>& o, const DeclaredSemantics& declared, DType out_dtype,
                         const DiagnosisOptions& options = {});
 
-/// The same-precision naive baseline of the FlashAttention rule for `problem` (registered as
-/// naive-<dtype>), or null when there is none for its dtype.
+/// The same-precision naive baseline of the FlashAttention rule for `problem`
+/// (references/reference_device.h same_precision_baseline: the GPU when present, else every CPU
+/// core), or null when there is none for its dtype (fp64).
 std::unique_ptr<AttentionOutputs> naive_baseline_output(const Problem& problem, const AttentionInputs& inputs);
 
 }  // namespace attn

@@ -262,3 +262,24 @@ TEST_CASE("sweep: progress lines with rate and ETA; --devices merges one worker 
   CHECK(twice.status == 2);
   CHECK_THAT(twice.output, Catch::Contains("--devices") && Catch::Contains("listed twice"));
 }
+
+TEST_CASE("run --truth-device: the truth's device and time and every stage's seconds; bench --truth prints the split") {
+  const auto run = attnscope("run --seqlen-q 100 --seqlen-k 100 --heads 4:2 --dim 32 --truth-device cpu --json");
+  REQUIRE(run.status == 0);
+  const auto r = nlohmann::json::parse(run.output);
+  CHECK(r["metrics"]["truth_device"] == "cpu");
+  CHECK(r["metrics"]["truth_method"] == "fp64");
+  CHECK(r["metrics"]["truth_seconds"].get<double>() > 0);
+  for (const char* stage : {"inputs", "truth", "certification", "truth_unquantized", "baseline", "kernel", "metrics"})
+    CHECK(r["seconds"].contains(stage));
+  CHECK(r["baseline_implementation"].get<std::string>().rfind("cpu-", 0) == 0);
+  const auto bad = attnscope("run --truth-device tpu");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Catch::Contains("--truth-device"));
+  const auto gpu = attnscope("run --seqlen-q 16 --seqlen-k 16 --truth-device gpu");
+  if (gpu.status != 0) CHECK_THAT(gpu.output, Catch::Contains("attnscope: error:") && Catch::Contains("GPU"));
+  const auto bench = attnscope("bench --truth --seqlens 64 --heads 4:2 --head-dim 32 --truth-device cpu");
+  REQUIRE(bench.status == 0);
+  CHECK_THAT(bench.output, Catch::Contains("certify") && Catch::Contains("database") &&
+                               Catch::Contains("b1.sq64.sk64.h4:2.d32.fp16.causal"));
+}

@@ -348,7 +348,9 @@ TEST_CASE("GPU FP64 truth agrees with compute_truth; GPU and CPU naive baselines
       spec.distribution = Distribution::sink;
       spec.seed = 11;
       const AttentionInputs in = generate_inputs(pr, spec);
-      const Truth cpu = compute_truth(pr, in);
+      TruthOptions on_cpu;
+      on_cpu.device = ReferenceDevice::cpu;  // compute_truth would pick the GPU here: the CPU truth is the reference
+      const Truth cpu = compute_truth(pr, in, on_cpu);
       const AttentionOutputs gpu = gpu_truth_fp64(pr, in);
       double worst_ulps = 0;
       for (int64_t i = 0; i < gpu.o.numel(); ++i)

@@ -98,8 +98,8 @@ TEST_CASE("fp64 (Eigen) agrees with plain reference<double> within the derived r
 TEST_CASE("fp64 (Eigen): thread count does not change a bit; fully masked blocks are zero", "[fp64]") {
   Problem p = test::make_problem(2, 260, 100, 4, 2, 32);  // S_q > S_k: the first 160 rows see no key
   const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 5});
-  const AttentionOutputs one = fp64_attention(p, in, Fp64AttentionOptions{1, 64});
-  const AttentionOutputs two = fp64_attention(p, in, Fp64AttentionOptions{2, 64});
+  const AttentionOutputs one = fp64_attention(p, in, Fp64AttentionOptions{.threads = 1, .block_rows = 64, .progress = {}});
+  const AttentionOutputs two = fp64_attention(p, in, Fp64AttentionOptions{.threads = 2, .block_rows = 64, .progress = {}});
   CHECK(test::count_bit_differences(one.o, two.o) == 0);
   CHECK(test::count_bit_differences(one.lse, two.lse) == 0);
   for (int64_t i = 0; i < 160; ++i) {

@@ -1,15 +1,20 @@
 // test_truth.cpp: compute_truth and the multiprecision end of the chain — FP64 (Eigen) lies
 // inside/near the certified MPFI enclosure on normal, large-logits and sink inputs; the MPFR
-// recomputation equals the templated reference at the same precision; row selection.
+// recomputation equals the templated reference at the same precision; row selection; long rows
+// certified in key chunks still contain the MPFR truth; the MPFR fallback's cost is stated and
+// refused beyond its limit unless allowed; the device and the times are recorded.
 #include <boost/multiprecision/mpfr.hpp>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/generators.h"
 #include "references/full_attention.h"
 #include "references/multiprecision_truth.h"
 #include "references/truth.h"
+#include "references/reference_device.h"
 #include "reference_test_util.h"
 
 namespace attn {
@@ -25,6 +30,14 @@ Problem small_problem(int64_t sq, int64_t sk, DType dtype = DType::fp16) {
   p.head_dim = 32;
   p.dtype = dtype;
   return p;
+}
+
+TruthOptions truth_options(int bits, int certify_rows, double max_gap) {
+  TruthOptions options;
+  options.mpfr_bits = bits;
+  options.certify_rows = certify_rows;
+  options.max_fp64_gap_ulps = max_gap;
+  return options;
 }
 
 }  // namespace
@@ -76,7 +89,7 @@ TEST_CASE("truth: forced multiprecision equals the templated mpfr reference and 
 TEST_CASE("truth: a forced failing threshold switches to MPFR and says so", "[truth]") {
   const Problem p = small_problem(5, 8, DType::fp64);
   const AttentionInputs in = generate_inputs(p, InputSpec{});
-  const Truth t = compute_truth(p, in, TruthOptions{128, 3, 0.0, false});
+  const Truth t = compute_truth(p, in, truth_options(128, 3, 0.0));
   // FP64 is exact to 0 fp64 ULP only by luck: with max gap 0 any nonzero gap forces MPFR.
   if (t.fp64_gap_ulps > 0) CHECK(t.method == "mpfr-128");
   else CHECK(t.method == "fp64");
@@ -150,11 +163,91 @@ TEST_CASE("certify_row: a closed-form two-key row lies in its enclosure; a maske
 TEST_CASE("truth: bad options are named errors", "[truth]") {
   const Problem p = small_problem(3, 3);
   const AttentionInputs in = generate_inputs(p, InputSpec{});
-  CHECK_THROWS_WITH(compute_truth(p, in, TruthOptions{40, 8, 1e-3, false}), Catch::Contains("precision must be >= 53 bits"));
-  CHECK_THROWS_WITH(compute_truth(p, in, TruthOptions{128, -1, 1e-3, false}), Catch::Contains("certify_rows"));
-  const Truth none = compute_truth(p, in, TruthOptions{128, 0, 1e-3, false});
+  CHECK_THROWS_WITH(compute_truth(p, in, truth_options(40, 8, 1e-3)), Catch::Contains("precision must be >= 53 bits"));
+  CHECK_THROWS_WITH(compute_truth(p, in, truth_options(128, -1, 1e-3)), Catch::Contains("certify_rows"));
+  const Truth none = compute_truth(p, in, truth_options(128, 0, 1e-3));
   CHECK(none.certified_rows == 0);
   CHECK(std::isnan(none.fp64_gap_ulps));  // unknown, never reported as 0
+}
+
+TEST_CASE("certify_rows: rows longer than one key chunk contain the 200-bit MPFR attention", "[truth][mpfi]") {
+  Problem p = test::make_problem(2, 3, 1300, 2, 1, 16, Mask{MaskKind::none}, DType::bf16);
+  p.seqlens_k = {1300, 1029};  // three chunks of 512 keys, the last one partial
+  const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::outliers, 4});
+  const AttentionOutputs exact = mpfr_attention(p, in, 200);
+  const std::vector<int64_t> rows = {0, 2, 7, 11};  // flat (b * H_q + h) * S_q + i
+  const std::vector<RowEnclosure> e = certify_rows(p, in, rows, 128, 3);
+  REQUIRE(e.size() == rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int64_t i = rows[r] % 3, h = (rows[r] / 3) % 2, b = rows[r] / 6;
+    INFO("row " << rows[r]);
+    for (int64_t d = 0; d < 16; ++d) {
+      CHECK(e[r].o_lower[static_cast<size_t>(d)] <= exact.o(b, i, h, d));
+      CHECK(exact.o(b, i, h, d) <= e[r].o_upper[static_cast<size_t>(d)]);
+      CHECK(e[r].o_upper[static_cast<size_t>(d)] - e[r].o_lower[static_cast<size_t>(d)] <= 1e-12);
+    }
+    CHECK(e[r].lse_lower <= exact.lse(b, h, i));
+    CHECK(exact.lse(b, h, i) <= e[r].lse_upper);
+  }
+  CHECK_THROWS_AS(certify_rows(p, in, {12}, 128), ProblemError);
+}
+
+TEST_CASE("truth: the MPFR fallback states its cost and is refused above its limit unless allowed", "[truth]") {
+  const Problem p = small_problem(6, 9);
+  const AttentionInputs in = generate_inputs(p, InputSpec{});
+  TruthOptions options = truth_options(128, 2, 1e-3);
+  options.force_multiprecision = true;
+  options.max_mpfr_seconds = 0;
+  CHECK_THROWS_WITH(compute_truth(p, in, options), Catch::Contains("estimated at") && Catch::Contains("--truth-allow-slow-mpfr"));
+  options.allow_slow_mpfr = true;
+  std::vector<std::string> lines;
+  options.progress = [&](const std::string& line) { lines.push_back(line); };
+  const Truth t = compute_truth(p, in, options);
+  CHECK(t.method == "mpfr-128");
+  CHECK(t.mpfr_estimated_seconds > 0);
+  CHECK(t.seconds_mpfr > 0);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.front().find("estimated at") != std::string::npos);
+  // The estimate grows with the visible work: causal S = 64 is about (64 * 65 / 2) / (6 * ...) more.
+  CHECK(mpfr_attention_seconds_estimate(small_problem(64, 64), 128, 1) > 10 * mpfr_attention_seconds_estimate(p, 128, 1));
+  CHECK(visible_pairs(small_problem(4, 4)) == 2 * 4 * (1 + 2 + 3 + 4));
+}
+
+TEST_CASE("truth: the device and the times are recorded; the GPU is never a silent fallback", "[truth]") {
+  const Problem p = small_problem(20, 30);
+  const AttentionInputs in = generate_inputs(p, InputSpec{});
+  TruthOptions options;
+  options.device = ReferenceDevice::cpu;
+  const Truth t = compute_truth(p, in, options);
+  CHECK(t.device == "cpu");
+  CHECK(t.method == "fp64");
+  CHECK(t.seconds >= t.seconds_fp64);
+  CHECK(t.seconds_certify > 0);
+  options.device = ReferenceDevice::gpu;
+  std::string why;
+  if (!reference_gpu_available(&why)) {
+    CHECK_THROWS_WITH(compute_truth(p, in, options), Catch::Contains("GPU"));
+    options.device = ReferenceDevice::automatic;
+    CHECK(compute_truth(p, in, options).device == "cpu");
+  } else {
+    CHECK(compute_truth(p, in, options).device == "gpu");
+  }
+  CHECK(parse_reference_device("auto") == ReferenceDevice::automatic);
+  CHECK_THROWS_WITH(parse_reference_device("tpu"), Catch::Contains("auto, cpu, gpu"));
+  // Memory estimate: the output dominates at long sequences and grows with it.
+  CHECK(truth_memory_bytes(small_problem(4096, 4096)) > truth_memory_bytes(small_problem(1024, 1024)));
+  CHECK(truth_memory_bytes(small_problem(1024, 1024)) >= 2 * 8 * static_cast<uint64_t>(2 * 1024 * 4 * 32));
+}
+
+TEST_CASE("progress: lines only after the interval, with the fraction done", "[truth][progress]") {
+  std::vector<std::string> lines;
+  ProgressMeter quiet([&](const std::string& l) { lines.push_back(l); }, "pass", 10, 3600.0);
+  for (int n = 0; n < 10; ++n) quiet.advance();
+  CHECK(lines.empty());  // a pass shorter than the interval says nothing
+  ProgressMeter loud([&](const std::string& l) { lines.push_back(l); }, "pass", 4, 0.0);
+  loud.advance();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].rfind("pass: 25%", 0) == 0);
 }
 
 }  // namespace attn
