@@ -96,9 +96,10 @@ const char* kHeader =
     "set linetype cycle 8\n";
 
 /// Ticks of a log y axis a reader can read off: 1-2-5 per decade (1, 1.5, 2, 3, 5, 7 within one
-/// decade), labelled as plain numbers; gnuplot's own would show only the powers of ten.
-std::string log_ticks(const std::vector<Series>& series) {
-  double lo = INFINITY, hi = -INFINITY;
+/// decade), labelled as plain numbers; gnuplot's own would show only the powers of ten. The range
+/// includes `reference` (> 0), the line the reader compares with (excess 1, error / bound 1).
+std::string log_ticks(const std::vector<Series>& series, double reference) {
+  double lo = reference > 0 ? reference : INFINITY, hi = reference > 0 ? reference : -INFINITY;
   for (const Series& s : series)
     for (const auto& [x, y] : s.points)
       if (y > 0 && std::isfinite(y)) {
@@ -208,7 +209,7 @@ std::string draw(const LinePlot& plot, const std::string& dir, std::string* erro
      << "set title " << gnuplot_title(plot.title) << " noenhanced\nset xlabel " << gnuplot_string(plot.xlabel)
      << " noenhanced\nset ylabel " << gnuplot_string(plot.ylabel) << " noenhanced\n";
   if (plot.logx) gp << "set logscale x 2\n";
-  if (plot.logy) gp << "set logscale y\n" << log_ticks(plot.series);
+  if (plot.logy) gp << "set logscale y\n" << log_ticks(plot.series, plot.y_reference);
   if (!plot.xtics.empty()) {
     gp << "set xtics (";
     for (size_t i = 0; i < plot.xtics.size(); ++i)

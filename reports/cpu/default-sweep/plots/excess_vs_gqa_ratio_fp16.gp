@@ -17,7 +17,7 @@ set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale y
 set format y '%g'
 set ytics (1, 2, 3)
-set yrange [0.800011:3.35233]
+set yrange [0.8:3.35233]
 set xtics ('1' 0, '4' 1) noenhanced
 set xrange [-0.5:1.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

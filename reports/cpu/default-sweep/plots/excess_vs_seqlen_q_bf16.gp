@@ -17,7 +17,7 @@ set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale y
 set format y '%g'
 set ytics (1, 2, 3)
-set yrange [0.800001:3.50711]
+set yrange [0.8:3.50711]
 set xtics ('1' 0, '7' 1, '63' 2, '64' 3, '65' 4) noenhanced
 set xrange [-0.5:4.5]
 set arrow from 3, graph 0 to 3, graph 1 nohead dt 2 lw 1 lc rgb '#888888'

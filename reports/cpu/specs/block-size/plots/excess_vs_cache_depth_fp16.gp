@@ -17,8 +17,8 @@ set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale x 2
 set logscale y
 set format y '%g'
-set ytics (1, 1.2, 1.4, 1.6)
-set yrange [0.949017:1.62818]
+set ytics (0.8, 1, 1.2, 1.4, 1.6)
+set yrange [0.8:1.62818]
 set xtics ('0' 1, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

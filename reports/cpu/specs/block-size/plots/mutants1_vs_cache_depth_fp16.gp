@@ -17,8 +17,8 @@ set ylabel 'error / FlashAttention bound' noenhanced
 set logscale x 2
 set logscale y
 set format y '%g'
-set ytics (10, 15, 20, 30, 50, 70, 100, 150)
-set yrange [8.14028:145.019]
+set ytics (1, 2, 5, 10, 20, 50, 100)
+set yrange [0.8:145.019]
 set xtics ('0' 1, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

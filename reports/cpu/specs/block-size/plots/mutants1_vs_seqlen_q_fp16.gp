@@ -16,8 +16,8 @@ set xlabel 'S_q (every value its own tick)' noenhanced
 set ylabel 'error / FlashAttention bound' noenhanced
 set logscale y
 set format y '%g'
-set ytics (80, 100, 120, 140)
-set yrange [63.7772:145.019]
+set ytics (1, 2, 5, 10, 20, 50, 100)
+set yrange [0.8:145.019]
 set xtics ('63' 0, '65' 1) noenhanced
 set xrange [-0.5:1.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

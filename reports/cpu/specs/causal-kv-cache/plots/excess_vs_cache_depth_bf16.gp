@@ -18,7 +18,7 @@ set logscale x 2
 set logscale y
 set format y '%g'
 set ytics (1, 2, 3)
-set yrange [0.957156:3.58002]
+set yrange [0.8:3.58002]
 set xtics ('0' 1, '1' 2, '64' 65, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

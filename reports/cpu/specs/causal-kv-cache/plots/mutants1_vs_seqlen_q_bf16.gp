@@ -16,8 +16,8 @@ set xlabel 'S_q (every value its own tick)' noenhanced
 set ylabel 'error / FlashAttention bound' noenhanced
 set logscale y
 set format y '%g'
-set ytics (150, 200, 300, 500, 700, 1000, 1500, 2000)
-set yrange [147.948:1675.78]
+set ytics (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+set yrange [0.8:1675.78]
 set xtics ('1' 0, '7' 1, '65' 2) noenhanced
 set xrange [-0.5:2.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

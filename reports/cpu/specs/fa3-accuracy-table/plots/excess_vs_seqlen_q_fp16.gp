@@ -17,7 +17,7 @@ set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale y
 set format y '%g'
 set ytics (1, 1.5, 2, 3, 5, 7)
-set yrange [0.800006:5.48441]
+set yrange [0.8:5.48441]
 set xtics ('256' 0, '1024' 1) noenhanced
 set xrange [-0.5:1.5]
 set arrow from 0, graph 0 to 0, graph 1 nohead dt 2 lw 1 lc rgb '#888888'

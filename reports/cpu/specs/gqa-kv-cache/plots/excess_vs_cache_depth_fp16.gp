@@ -17,8 +17,8 @@ set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale x 2
 set logscale y
 set format y '%g'
-set ytics (1, 1.5, 2, 2.5, 3)
-set yrange [0.950087:3.3051]
+set ytics (1, 2, 3)
+set yrange [0.8:3.3051]
 set xtics ('0' 1, '1' 2, '63' 64, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

@@ -16,8 +16,8 @@ set xlabel 'S_q (every value its own tick)' noenhanced
 set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale y
 set format y '%g'
-set ytics (1.5, 2, 2.5, 3)
-set yrange [1.02704:3.3051]
+set ytics (1, 2, 3)
+set yrange [0.8:3.3051]
 set xtics ('1' 0, '7' 1, '64' 2) noenhanced
 set xrange [-0.5:2.5]
 set arrow from 2, graph 0 to 2, graph 1 nohead dt 2 lw 1 lc rgb '#888888'

@@ -16,8 +16,8 @@ set xlabel 'S_q (every value its own tick)' noenhanced
 set ylabel 'error / FlashAttention bound' noenhanced
 set logscale y
 set format y '%g'
-set ytics (1500, 2000)
-set yrange [1038.82:2065.66]
+set ytics (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+set yrange [0.8:2065.66]
 set xtics ('1' 0, '7' 1, '64' 2) noenhanced
 set xrange [-0.5:2.5]
 set arrow from 2, graph 0 to 2, graph 1 nohead dt 2 lw 1 lc rgb '#888888'

@@ -16,8 +16,8 @@ set xlabel 'GQA ratio (every value its own tick)' noenhanced
 set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale y
 set format y '%g'
-set ytics (2, 3)
-set yrange [1.01241:3.61975]
+set ytics (1, 2, 3)
+set yrange [0.8:3.61975]
 set xtics ('1' 0, '2' 1, '4' 2, '8' 3, '16' 4, '32' 5) noenhanced
 set xrange [-0.5:5.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

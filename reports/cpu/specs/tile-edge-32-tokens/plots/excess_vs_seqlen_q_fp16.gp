@@ -16,8 +16,8 @@ set xlabel 'S_q (every value its own tick)' noenhanced
 set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
 set logscale y
 set format y '%g'
-set ytics (1.2, 1.4, 1.6)
-set yrange [1.04551:1.63901]
+set ytics (0.8, 1, 1.2, 1.4, 1.6)
+set yrange [0.8:1.63901]
 set xtics ('31' 0, '32' 1, '33' 2) noenhanced
 set xrange [-0.5:2.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'

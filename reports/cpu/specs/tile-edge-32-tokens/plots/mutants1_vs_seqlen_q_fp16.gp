@@ -16,8 +16,8 @@ set xlabel 'S_q (every value its own tick)' noenhanced
 set ylabel 'error / FlashAttention bound' noenhanced
 set logscale y
 set format y '%g'
-set ytics (100, 200, 500, 1000, 2000, 5000)
-set yrange [124.128:4294.9]
+set ytics (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+set yrange [0.8:4294.9]
 set xtics ('31' 0, '32' 1, '33' 2) noenhanced
 set xrange [-0.5:2.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
