@@ -168,13 +168,23 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
   const auto sweep_started = Clock::now();
   SweepProgress progress;
   progress.sweep = spec.name;
+  // A shard takes whole data groups (consecutive points sharing inputs and truth: kernels are
+  // innermost), so no two shards compute the same truth; groups go round-robin to the shards.
+  const auto data_key_of = [](const SweepPoint& p) {
+    return p.problem.label() + "|" + distribution_name(p.inputs.distribution) + "|" + std::to_string(p.inputs.seed);
+  };
+  std::vector<bool> mine(points.size(), false);
+  for (size_t index = 0, group = 0; index < points.size(); ++index) {
+    if (index > 0 && data_key_of(points[index]) != data_key_of(points[index - 1])) ++group;
+    mine[index] = static_cast<int>(group % static_cast<size_t>(opt.shard_count)) == opt.shard_index;
+  }
   for (size_t index = 0; index < points.size(); ++index)
-    if (static_cast<int>(index % static_cast<size_t>(opt.shard_count)) == opt.shard_index &&
+    if (mine[index] &&
         !done.count(points[index].key()))
       ++progress.to_run;
 
   for (size_t index = 0; index < points.size(); ++index) {
-    if (static_cast<int>(index % static_cast<size_t>(opt.shard_count)) != opt.shard_index) continue;
+    if (!mine[index]) continue;
     const SweepPoint& point = points[index];
     ++summary.points;
     if (done.count(point.key())) {
@@ -204,8 +214,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
         row.status = "invalid";
         row.message = *invalid;
       } else {
-        const std::string data_key = point.problem.label() + "|" + distribution_name(point.inputs.distribution) +
-                                     "|" + std::to_string(point.inputs.seed);
+        const std::string data_key = data_key_of(point);
         if (!shared || shared->key != data_key) {
           const auto truth_started = Clock::now();
           shared = std::make_unique<Shared>();

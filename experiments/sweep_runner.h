@@ -29,7 +29,9 @@ enum class ResumePolicy {
 struct SweepProgress;
 
 struct SweepOptions {
-  int shard_index = 0;  ///< this process runs points with index % shard_count == shard_index
+  /// This process runs the points of every shard_count-th data group (the points that share inputs
+  /// and truth), starting at group shard_index: shards never compute the same truth twice.
+  int shard_index = 0;
   int shard_count = 1;
   bool use_gpu = false;
   ReferenceDevice reference_device = ReferenceDevice::automatic;  ///< where the truth and the baseline run

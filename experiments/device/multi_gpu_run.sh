@@ -31,7 +31,7 @@ mkdir -p "$out"
   echo "== 2 GPUs (--devices 0,1)"
   $bin sweep "$spec" --db "$out/two_gpu.sqlite" --device gpu --devices 0,1 --progress-every 30
   t2=$(date +%s.%N)
-  query="SELECT point_key, kernel, status, message, config, metrics, attribution FROM results ORDER BY point_key"
+  query="SELECT point_key, kernel, status, message, config, json_remove(metrics, '$.truth_seconds'), attribution FROM results ORDER BY point_key"
   sqlite3 -readonly "$out/one_gpu.sqlite" "$query" > "$out/rows_one_gpu.txt"
   sqlite3 -readonly "$out/two_gpu.sqlite" "$query" > "$out/rows_two_gpu.txt"
   rows=$(wc -l < "$out/rows_one_gpu.txt")

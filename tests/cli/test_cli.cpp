@@ -252,7 +252,7 @@ TEST_CASE("sweep: progress lines with rate and ETA; --devices merges one worker 
   auto by_key = [](nlohmann::json rows) {
     std::map<std::string, nlohmann::json> m;
     for (auto& r : rows) {
-      for (const char* volatile_column : {"created_at", "time_utc", "point_seconds", "host"}) r.erase(volatile_column);
+      for (const char* volatile_column : {"created_at", "time_utc", "point_seconds", "truth_seconds", "host"}) r.erase(volatile_column);
       m[r["point_key"].get<std::string>()] = r;
     }
     return m;
