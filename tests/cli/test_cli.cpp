@@ -242,9 +242,9 @@ TEST_CASE("sweep: progress lines with rate and ETA; --devices merges one worker 
   REQUIRE(two.status == 0);
   CHECK_THAT(two.output, Catch::Contains("2 workers, 6 rows merged"));
   const auto rows = [&](const std::string& db) {
-    return attnscope("export --db " + db + " --json " + db + ".json").status == 0
-               ? nlohmann::json::parse(std::ifstream(db + ".json"))
-               : nlohmann::json();
+    if (attnscope("export --db " + db + " --json " + db + ".json").status != 0) return nlohmann::json();
+    std::ifstream in(db + ".json");
+    return nlohmann::json::parse(in);
   };
   nlohmann::json a = rows(dir + "/one.sqlite"), b = rows(dir + "/two.sqlite");
   REQUIRE(a.size() == 6);
