@@ -175,6 +175,17 @@ std::string ranges_string(const std::vector<int64_t>& sorted, size_t max_ranges 
   return s.str();
 }
 
+/// The precision fingerprint for an output no semantic alternative explains (FP16/BF16 inputs;
+/// other dtypes have no hypothesis family and are left without one). An unknown bug that a
+/// coarse intermediate explains is no semantic bug: the error is the precision's.
+void attach_precision_fingerprint(Diagnosis& dx, const Problem& p, const AttentionInputs& in, const Tensor<double>& output,
+                                  DType out_dtype, const DiagnosisOptions& options) {
+  if (p.dtype != DType::fp16 && p.dtype != DType::bf16) return;
+  if (dx.declared.error.nan_count || dx.declared.error.inf_count) return;  // non-finite output: no numerics explain it
+  dx.precision = fingerprint_precision(p, in, output, out_dtype, options.fingerprint_options);
+  if (dx.verdict == "unknown bug" && dx.precision->outcome == FingerprintOutcome::precision) dx.verdict = "no semantic bug";
+}
+
 }  // namespace
 
 Diagnosis diagnose(const Problem& p, const AttentionInputs& in, const Tensor<double>& output, DType out_dtype,
@@ -305,6 +316,7 @@ Diagnosis diagnose(const Problem& p, const AttentionInputs& in, const Tensor<dou
           << " miss the declared semantics by more than 8 ULP of the row's largest value (" << (rows.size() < static_cast<size_t>(p.seqlen_q) ? "sampled rows" : "all rows")
           << ")";
   dx.where = where.str();
+  if (options.fingerprint && dx.verdict != "semantic bug") attach_precision_fingerprint(dx, p, in, output, out_dtype, options);
   return dx;
 }
 

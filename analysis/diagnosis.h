@@ -21,6 +21,9 @@
 //    matches; otherwise "no semantic bug".
 //  Several alternatives can be the same function on an input (dropping the newest key at depth 1
 //  equals a top-left mask): all matching ones are listed in `also_matching`.
+// When no semantic alternative explains the output, the precision fingerprint
+// (analysis/fingerprint.h) asks which intermediate's precision does: an "unknown bug" that a
+// coarse intermediate explains becomes "no semantic bug" with the precision named.
 // What it is not: rounding attribution (analysis/attribution.h).
 #pragma once
 
@@ -28,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/fingerprint.h"
 #include "analysis/metrics.h"
 #include "core/kernel.h"
 
@@ -56,10 +60,14 @@ struct Diagnosis {
   std::vector<SemanticCandidate> alternatives;  ///< sorted by excess, best first
   std::string where;       ///< rows / heads / key ranges where the declared semantics miss
   int64_t rows_checked = 0, rows_total = 0;
+  /// The precision fingerprint, when it ran (no semantic bug found; FP16/BF16 inputs).
+  std::optional<PrecisionFingerprint> precision;
 };
 
 struct DiagnosisOptions {
   int64_t max_rows_per_head = 256;  ///< rows sampled per (batch, head); all rows when fewer
+  bool fingerprint = true;          ///< run the precision fingerprint when no semantic bug is found
+  FingerprintOptions fingerprint_options;
 };
 
 /// Diagnoses `output` ([B, S_q, H_q, D], values in `out_dtype`) produced for `problem` (the

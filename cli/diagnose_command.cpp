@@ -2,8 +2,12 @@
 // dumped output. The file holds q, k, v, o in the declared layout ([B, S, H, D] by default,
 // [B, H, S, D] with --layout bhsd; optionally seq_lens: valid keys per batch entry); flags declare
 // the semantics the kernel claims (defaults per DESIGN.md). Prints the verdict first, then the
-// evidence (error under declared and alternative semantics), then where. When the declared
-// layout misses (or makes no valid problem) and the other layout fits, the verdict says so.
+// evidence (error under declared and alternative semantics), then where, then the precision
+// fingerprint (which intermediate's precision explains the error) when no semantic bug was
+// found. When the declared layout misses (or makes no valid problem) and the other layout fits,
+// the verdict says so. Exit status: 1 when a bug was found (a semantic bug, an unknown one, the
+// other layout), else 0 — also when the fingerprint names coarse numerics.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -24,7 +28,8 @@ struct DiagnoseFlags {
   std::string path, mask = "causal", gqa = "contiguous", dtype, layout = "bshd";
   double scale = 0;
   int64_t max_rows = 256;
-  bool json = false;
+  int64_t fingerprint_rows = 64;
+  bool json = false, no_fingerprint = false;
 };
 
 const Tensor<double>& required(const TensorFile& f, const std::string& name, const std::string& path,
@@ -42,6 +47,24 @@ const Tensor<double>& required(const TensorFile& f, const std::string& name, con
   return it->second.values;
 }
 
+/// The fingerprint's table: the best hypotheses and what they are.
+void print_fingerprint(const PrecisionFingerprint& fp) {
+  std::printf("\n  precision fingerprint (%s; %lld rows, %.2f s; confidence %s):\n", fingerprint_outcome_name(fp.outcome),
+              static_cast<long long>(fp.rows_sampled), fp.seconds, fp.confidence.c_str());
+  std::printf("  %-14s %6s %9s %7s %7s %7s %9s  %s\n", "hypothesis", "fit", "excess", "corr", "ratio", "rows", "mismatch",
+              "numerics");
+  const size_t shown = std::min<size_t>(fp.fits.size(), 8);
+  for (size_t i = 0; i < shown; ++i) {
+    const HypothesisFit& f = fp.fits[i];
+    std::printf("  %-14s %6.3f %9.3g %7.3f %7.3f %7.3f %9.3g  %s%s\n", f.label.c_str(), f.fit, f.excess, f.correlation,
+                f.rmse_ratio, f.profile_correlation, f.mismatch, f.numerics.c_str(), f.healthy ? "" : "  [coarser than FA2]");
+  }
+  if (fp.fits.size() > shown) std::printf("  ... %zu more (--json lists every hypothesis)\n", fp.fits.size() - shown);
+  for (const std::string& name : fp.indistinguishable) std::printf("  cannot be told apart from the one named on this input: %s\n", name.c_str());
+  std::printf("  fit = match of RMSE x (element correlation of O - truth with H - truth + per-row RMSE correlation)/2;\n"
+              "  mismatch = RMSE(O - H) in rounding-floor units; observed excess %.3g.\n", fp.observed_excess);
+}
+
 }  // namespace
 
 void add_diagnose_command(CLI::App& app) {
@@ -57,6 +80,9 @@ void add_diagnose_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--max-rows", f->max_rows, "rows sampled per (batch, head)")->capture_default_str();
   sub->add_flag("--json", f->json, "machine-readable output");
+  sub->add_flag("--no-fingerprint", f->no_fingerprint, "skip the precision fingerprint");
+  sub->add_option("--fingerprint-rows", f->fingerprint_rows, "rows per (batch, head) the precision fingerprint samples")
+      ->capture_default_str()->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
   sub->callback([f] {
     const TensorFile file = read_tensor_file(f->path);
     DeclaredSemantics declared;
@@ -99,6 +125,8 @@ void add_diagnose_command(CLI::App& app) {
     }
     DiagnosisOptions options;
     options.max_rows_per_head = f->max_rows;
+    options.fingerprint = !f->no_fingerprint;
+    options.fingerprint_options.max_rows_per_head = f->fingerprint_rows;
     TensorDiagnosis t;
     try {
       t = diagnose_tensors(q, k, v, o, declared, out_dtype, options);
@@ -108,7 +136,9 @@ void add_diagnose_command(CLI::App& app) {
     const Diagnosis& dx = t.diagnosis;
     const Problem& p = t.problem;
     // Exit 1 when a bug was found (a semantic bug, an unknown one, or the wrong layout), 0 for
-    // "no semantic bug" in the declared layout.
+    // "no semantic bug" in the declared layout. The precision the fingerprint names is a finding,
+    // not a failure: the same-precision baseline itself has coarser-than-FA2 numerics, and the
+    // FlashAttention rule (run, check, gate) is what judges an error's size.
     const auto exit_with_verdict = [&t] {
       if (t.fits_layout || t.diagnosis.verdict != "no semantic bug")
         throw CLI::RuntimeError(static_cast<int>(ExitCode::check_failed));
@@ -121,13 +151,15 @@ void add_diagnose_command(CLI::App& app) {
                                   {"fits_layout", t.fits_layout ? nlohmann::json(layout_name(*t.fits_layout)) : nlohmann::json()},
                                   {"category", dx.category}, {"bug", dx.bug}, {"also_matching", dx.also_matching},     {"declared", candidate_json(dx.declared)},
                                   {"alternatives", alts}, {"where", dx.where},   {"rows_checked", dx.rows_checked},
-                                  {"metadata", file.metadata}}
+                                  {"metadata", file.metadata},
+                                  {"precision", dx.precision ? fingerprint_json(*dx.precision, true) : nlohmann::json()}}
                        .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";
       exit_with_verdict();
       return;
     }
     std::cout << "verdict: " << t.verdict;
+    if (dx.precision && !t.fits_layout) std::cout << " — " << dx.precision->summary;  // issue #16's verdict grammar
     for (size_t i = 1; i < dx.also_matching.size(); ++i)
       std::cout << "\n  equally consistent with this input: " << dx.also_matching[i];
     std::cout << "\n  " << printable_path(f->path) << ": " << p.label() << " (" << dx.rows_checked << " of " << dx.rows_total
@@ -146,6 +178,7 @@ void add_diagnose_command(CLI::App& app) {
                  "  on the N rows where that meaning differs from the declared one, excess against it / against the\n"
                  "  declared; a bug is named when an alternative is within "
               << kExcessRounding << " there and " << kExplainFactor << "x better.\n";
+    if (dx.precision) print_fingerprint(*dx.precision);
     exit_with_verdict();
   });
 }

@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   attn::cli::add_diagnose_command(app);
   attn::cli::add_bench_command(app);
   attn::cli::add_incremental_command(app);
+  attn::cli::add_fingerprint_commands(app);
+  attn::cli::add_probe_command(app);
   attn::cli::add_make_inputs_command(app);
   attn::cli::add_check_command(app);
   attn::cli::add_sweep_commands(app);

@@ -1,6 +1,7 @@
 #include "core/float_format.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -8,11 +9,34 @@
 
 namespace attn {
 
+namespace {
+
+/// 2^e for e in double's normal exponent range [-1022, 1023], built from its bits (exact, no libm).
+double power_of_two(int e) {
+  const uint64_t bits = static_cast<uint64_t>(e + 1023) << 52;
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+/// Exponent of the leading bit of a finite nonzero double (|x| in [2^e, 2^(e+1))).
+int leading_exponent(double x) {
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const int biased = static_cast<int>((bits >> 52) & 0x7FF);
+  if (biased != 0) return biased - 1023;
+  int e = 0;
+  std::frexp(x, &e);  // a subnormal double: |x| = m * 2^e, m in [0.5, 1)
+  return e - 1;
+}
+
+}  // namespace
+
 double FloatFormat::max_finite() const {
   // finite_nan_only: the top binade's all-ones mantissa is the NaN, so its largest value is one
   // quantum below the IEEE maximum.
   const int reserved = specials == SpecialValues::finite_nan_only ? 1 : 0;
-  return std::ldexp(2.0 - std::ldexp(1.0 + reserved, 1 - precision), emax);
+  return (2.0 - (1.0 + reserved) * power_of_two(1 - precision)) * power_of_two(emax);
 }
 double FloatFormat::min_normal() const { return std::ldexp(1.0, emin); }
 double FloatFormat::min_subnormal() const { return std::ldexp(1.0, emin - precision + 1); }
@@ -76,15 +100,17 @@ double overflow_value(double x, const FloatFormat& f) {
 double round_to_format(double x, const FloatFormat& f) {
   if (std::isinf(x)) return overflow_value(x, f);
   if (std::isnan(x) || x == 0.0) return x;
-  int e = 0;
-  std::frexp(x, &e);                 // |x| = m * 2^e, m in [0.5, 1): leading bit has exponent e-1
-  int exponent = e - 1;
+  int exponent = leading_exponent(x);
   if (exponent < f.emin) exponent = f.emin;           // subnormal range: fixed quantum
   const int quantum_exponent = exponent - (f.precision - 1);
-  // Scaling by a power of two is exact here, so nearbyint (ties-to-even under the default
-  // rounding mode) performs the one and only rounding.
-  const double scaled = std::ldexp(x, -quantum_exponent);
-  const double rounded = std::ldexp(std::nearbyint(scaled), quantum_exponent);
+  // Scaling by a power of two is exact here (|x| / quantum < 2^p: no overflow, and a scaling up
+  // never drops bits), so nearbyint (ties-to-even under the default rounding mode) performs the
+  // one and only rounding. Quanta outside double's normal powers (fp64's subnormals) take ldexp.
+  double rounded;
+  if (quantum_exponent >= -1022 && quantum_exponent <= 1022)
+    rounded = std::nearbyint(x * power_of_two(-quantum_exponent)) * power_of_two(quantum_exponent);
+  else
+    rounded = std::ldexp(std::nearbyint(std::ldexp(x, -quantum_exponent)), quantum_exponent);
   if (std::fabs(rounded) > f.max_finite()) return overflow_value(x, f);
   return rounded;
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "analysis/fingerprint.h"
 #include "analysis/metrics.h"
 #include "core/errors.h"
 #include "core/memory_budget.h"
@@ -236,8 +237,20 @@ SweepSummary run_sweep(const SweepSpec& spec, const Registry& base_registry, Res
         row.metrics = evaluate_output(point.problem, out, shared->truth, shared->baseline ? &shared->baseline->outputs : nullptr);
         if (shared->baseline) row.metrics["baseline_implementation"] = shared->baseline->implementation;
         if (!out.run_info.empty()) row.metrics["run_info"] = out.run_info;
-        if (spec.diagnosis)
-          row.metrics["diagnosis"] = diagnosis_json(diagnose(point.problem, shared->inputs, out.o, out.out_dtype));
+        // A kernel attnscope has no source for gets its numerics fingerprinted (analysis/fingerprint.h:
+        // ~1 s a point); the others skip the fingerprint inside their diagnosis too.
+        const bool numerics = wants_numerics_column(kernel.info);
+        if (spec.diagnosis) {
+          DiagnosisOptions options;
+          options.fingerprint = numerics;
+          const Diagnosis dx = diagnose(point.problem, shared->inputs, out.o, out.out_dtype, options);
+          row.metrics["diagnosis"] = diagnosis_json(dx);
+          if (numerics)
+            row.metrics["numerics"] = dx.precision ? fingerprint_json(*dx.precision, false)
+                                                   : nlohmann::json{{"label", "n/a"}, {"why", verdict_line(dx)}};
+        } else if (numerics) {
+          row.metrics["numerics"] = numerics_column(point.problem, shared->inputs, out);
+        }
         summary.times.metrics += seconds_since(metrics_started);
         if (spec.attribution && opt.attribute) {
           const auto attribution_started = Clock::now();

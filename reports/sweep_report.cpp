@@ -114,6 +114,7 @@ struct KernelSummary {
   int attributed = 0;
   std::vector<double> ulp_histogram;
   std::map<std::string, int> diagnoses;  // diagnosis of each output (sweeps with diagnosis = true)
+  std::map<std::string, int> numerics;   // fingerprint label -> points (kernels attnscope has no source for)
 
   bool is_mutant() const { return !planted_bug.empty() || family == "mutant"; }
   double share(const std::string& category) const {
@@ -121,6 +122,19 @@ struct KernelSummary {
     return category_mse.at(category) / attributed_mse;
   }
 };
+
+/// "FA2-style (12/12)" or "P e4m3 (10/12); upcast (2/12)": the fingerprint labels of a kernel's points.
+std::string numerics_cell(const KernelSummary& k) {
+  int total = 0;
+  for (const auto& [label, n] : k.numerics) total += n;
+  std::vector<std::pair<int, std::string>> by_count;
+  for (const auto& [label, n] : k.numerics) by_count.push_back({-n, label});
+  std::sort(by_count.begin(), by_count.end());
+  std::string cell;
+  for (const auto& [n, label] : by_count)
+    cell += (cell.empty() ? "" : "; ") + label + " (" + std::to_string(-n) + "/" + std::to_string(total) + ")";
+  return cell.empty() ? "–" : cell;
+}
 
 /// "diagnosed: masking 12, no semantic bug 48" over a kernel's points (empty when none diagnosed).
 std::string diagnosis_counts(const KernelSummary& k) {
@@ -297,6 +311,8 @@ class SweepReport {
         if (k.ulp_histogram.size() < h.size()) k.ulp_histogram.resize(h.size(), 0.0);
         for (size_t i = 0; i < h.size(); ++i) k.ulp_histogram[i] += h[i];
       }
+      if (r.metrics.contains("numerics") && r.metrics["numerics"].contains("label"))
+        ++k.numerics[r.metrics["numerics"]["label"].get<std::string>()];
       if (r.metrics.contains("diagnosis") && r.metrics["diagnosis"].is_object()) {
         const auto& d = r.metrics["diagnosis"];
         const std::string category = d.value("category", "");
@@ -459,6 +475,8 @@ class SweepReport {
 
   void kernel_table(Document& doc) {
     const std::vector<std::string> categories = attribution_categories();
+    bool any_numerics = false;  // the fingerprint column, when some kernel's points carry it
+    for (const auto& [name, k] : kernels_) any_numerics = any_numerics || !k.numerics.empty();
     std::vector<std::vector<Inline>> rows;
     for (const std::string& kname : kernel_order_) {
       const KernelSummary& k = kernels_.at(kname);
@@ -481,11 +499,18 @@ class SweepReport {
                       {plain(fmt(k.worst_row_ulp))},
                       {plain(fmt(median(k.excess)) + " / " + fmt(k.worst_excess))},
                       {plain(cause)}});
+      if (any_numerics) rows.back().push_back({plain(numerics_cell(k))});
     }
-    doc.table({{plain("kernel")}, {plain("family")}, {plain("verdict")}, {plain("FA rule pass")},
-               {plain("worst error / bound")}, {plain("worst at")}, {plain("max_abs")}, {plain("max row-scale ULP")},
-               {plain("excess median / max")}, {plain("main cause")}},
-              rows);
+    std::vector<Inline> header = {{plain("kernel")},       {plain("family")},       {plain("verdict")},
+                                  {plain("FA rule pass")}, {plain("worst error / bound")}, {plain("worst at")},
+                                  {plain("max_abs")},      {plain("max row-scale ULP")}, {plain("excess median / max")},
+                                  {plain("main cause")}};
+    if (any_numerics) header.push_back({plain("numerics")});
+    doc.table(header, rows);
+    if (any_numerics)
+      doc.paragraph({plain("numerics: the precision fingerprint of each point's output (issue #16: FA2-style, upcast, or "
+                           "the intermediate whose precision explains the error), for kernels attnscope has no source "
+                           "for.")});
   }
 
   void dtype_section(Document& doc, const std::string& dtype) {

@@ -25,7 +25,8 @@ nlohmann::json diagnosis_json(const Diagnosis& d) {
   return {{"verdict", d.verdict},         {"category", d.category},       {"bug", d.bug},
           {"also_matching", d.also_matching}, {"declared", candidate_json(d.declared)},
           {"alternatives", alternatives}, {"where", d.where},             {"rows_checked", d.rows_checked},
-          {"rows_total", d.rows_total}};
+          {"rows_total", d.rows_total},
+          {"precision", d.precision ? fingerprint_json(*d.precision, false) : nlohmann::json()}};
 }
 
 DType output_dtype_of(StoredType stored, const Tensor<double>& values, DType problem_dtype) {

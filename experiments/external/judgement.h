@@ -23,10 +23,11 @@
 namespace attn {
 
 /// The CLI's verdict line: "no semantic bug", "semantic bug — masking: top-left causal ...",
-/// "unknown bug".
+/// "unknown bug" (`attnscope diagnose` adds the precision fingerprint's summary after it).
 std::string verdict_line(const Diagnosis& d);
 /// The diagnosis as JSON: verdict, category, bug, also_matching, declared, alternatives, where,
-/// rows_checked, rows_total (the schema of `attnscope diagnose --json`).
+/// rows_checked, rows_total, precision (the fingerprint with its best hypothesis, or null) (the
+/// schema of `attnscope diagnose --json`, which lists every hypothesis).
 nlohmann::json diagnosis_json(const Diagnosis& d);
 nlohmann::json candidate_json(const SemanticCandidate& c);
 

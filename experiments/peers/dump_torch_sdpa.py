@@ -10,6 +10,14 @@ report the masking bug "top-left causal", and with `--mask top-left` no bug.
 Needs only torch (safetensors is written with struct + json). Runs on a GPU (flash, cudnn,
 efficient, math) or with --device cpu (math only).
 
+--custom adds outputs of known numerics written here in torch, for the precision fingerprint
+(issue #16; each is one PrecisionHypothesis of analysis/precision_hypotheses.h):
+  p-e4m3 / p-e5m2  upcast softmax in FP32, P = softmax(S) cast to float8_e4m3fn / float8_e5m2
+                   (torch's RNE cast), back to FP32, P V in FP32, output in the input dtype
+  p-bf16 / p-fp16  the same with P cast to the other 16-bit format
+  math-fp16        PyTorch's math backend before 2.5: q and k times sqrt(scale) in the input
+                   dtype, S = q k^T and softmax in the input dtype, P V in the input dtype
+
   python3 dump_torch_sdpa.py --seqlen-q 10 --seqlen-k 74 --heads 8:2 --dim 64 --dtype fp16 \
       --causal --out dumps/
 """
@@ -29,6 +37,42 @@ BACKENDS = {
     "math": "MATH",
 }
 DTYPES = {"fp16": (torch.float16, "F16"), "bf16": (torch.bfloat16, "BF16")}
+
+
+def causal_mask(sq, sk, device):
+    """SDPA's is_causal: top-left aligned (query i sees keys j <= i)."""
+    return torch.ones(sq, sk, dtype=torch.bool, device=device).tril()
+
+
+def softmax_p_cast(q, k, v, causal, p_dtype):
+    """Upcast two-pass softmax with P cast to p_dtype before P V (enable_gqa: KV heads repeated)."""
+    rep = q.shape[1] // k.shape[1]
+    qf, kf, vf = q.float(), k.float().repeat_interleave(rep, 1), v.float().repeat_interleave(rep, 1)
+    s = (qf @ kf.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    if causal:
+        s = s.masked_fill(~causal_mask(s.shape[-2], s.shape[-1], s.device), float("-inf"))
+    p = torch.softmax(s, dim=-1).to(p_dtype).float()
+    return (p @ vf).to(q.dtype)
+
+
+def math_without_upcast(q, k, v, causal):
+    """PyTorch's math backend before 2.5: scale split as sqrt onto q and k, all in the input dtype."""
+    rep = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+    sf = q.shape[-1] ** -0.25
+    s = (q * sf) @ (k * sf).transpose(-2, -1)
+    if causal:
+        s = s.masked_fill(~causal_mask(s.shape[-2], s.shape[-1], s.device), float("-inf"))
+    return torch.softmax(s, dim=-1) @ v
+
+
+CUSTOM = {
+    "p-e4m3": lambda q, k, v, c: softmax_p_cast(q, k, v, c, torch.float8_e4m3fn),
+    "p-e5m2": lambda q, k, v, c: softmax_p_cast(q, k, v, c, torch.float8_e5m2),
+    "p-bf16": lambda q, k, v, c: softmax_p_cast(q, k, v, c, torch.bfloat16),
+    "p-fp16": lambda q, k, v, c: softmax_p_cast(q, k, v, c, torch.float16),
+    "math-fp16": math_without_upcast,
+}
 
 
 def write_safetensors(path, tensors, metadata):
@@ -63,6 +107,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--backends", default="flash,cudnn,efficient,math")
+    ap.add_argument("--custom", default="", help="comma list of known numerics to dump too: " + ",".join(sorted(CUSTOM)))
     ap.add_argument("--out", required=True, help="output folder")
     a = ap.parse_args()
 
@@ -79,12 +124,19 @@ def main():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     gpu = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
-    for name in a.backends.split(","):
-        backend = getattr(SDPBackend, BACKENDS[name])
+    custom = [c for c in a.custom.split(",") if c]
+    for c in custom:
+        if c not in CUSTOM:
+            sys.exit(f"--custom {c}: unknown (known: {', '.join(sorted(CUSTOM))})")
+    for name in [b for b in a.backends.split(",") if b] + custom:
         try:
-            with sdpa_kernel(backend):
-                o = F.scaled_dot_product_attention(q.to(a.device), k.to(a.device), v.to(a.device),
-                                                   is_causal=a.causal, enable_gqa=hq != hkv)
+            if name in CUSTOM:
+                with torch.no_grad():
+                    o = CUSTOM[name](q.to(a.device), k.to(a.device), v.to(a.device), a.causal)
+            else:
+                with sdpa_kernel(getattr(SDPBackend, BACKENDS[name])):
+                    o = F.scaled_dot_product_attention(q.to(a.device), k.to(a.device), v.to(a.device),
+                                                       is_causal=a.causal, enable_gqa=hq != hkv)
         except Exception as e:  # a backend that cannot run this shape says so and is skipped
             print(f"{name}: not run: {str(e).splitlines()[0]}")
             continue
@@ -93,7 +145,7 @@ def main():
                                    f"{'_causal' if a.causal else ''}.safetensors")
         write_safetensors(path, {n: (to_bshd(t), st_dtype) for n, t in
                                  {"q": q, "k": k, "v": v, "o": o}.items()},
-                          {"backend": name, "torch": torch.__version__, "gpu": gpu, "is_causal": a.causal,
+                          {"backend": name, "custom": name in CUSTOM, "torch": torch.__version__, "gpu": gpu, "is_causal": a.causal,
                            "mask_semantics": "top-left" if a.causal else "none", "seed": a.seed})
         print(f"{name}: wrote {path}")
 

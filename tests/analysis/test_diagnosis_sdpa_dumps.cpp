@@ -1,7 +1,8 @@
 // Diagnosis of real black-box outputs: PyTorch SDPA dumps made on an H100 (reports/h100/
 // sdpa-diagnosis/, made by experiments/peers/dump_torch_sdpa.py). SDPA's is_causal with
 // S_q != S_k is top-left aligned: against attnscope's bottom-right contract that is a masking bug,
-// and declaring top-left makes it correct; the square flash dump is correct.
+// and declaring top-left makes it correct; the square flash dump is correct. The precision
+// fingerprint (issue #16) names their numerics: cuDNN and flash FA2-style, the math backend upcast.
 #include <catch2/catch.hpp>
 
 #include "analysis/diagnosis.h"
@@ -44,4 +45,21 @@ TEST_CASE("SDPA flash with S_q == S_k: no semantic bug") {
       diagnose_dump("sdpa_flash_bf16_sq128_sk128_h8-2_causal.safetensors", attn::MaskKind::causal_bottom_right);
   CHECK(dx.verdict == "no semantic bug");
   CHECK(dx.declared.excess < 4.0);
+}
+
+TEST_CASE("H100 SDPA dumps: cuDNN and flash as FA2-style numerics, the math backend as upcast") {
+  // reports/h100/sdpa-diagnosis/ (torch on an H100; the math backend upcasts to FP32 since 2.5).
+  const attn::Diagnosis cudnn =
+      diagnose_dump("sdpa_cudnn_fp16_sq10_sk74_h8-2_causal.safetensors", attn::MaskKind::causal_top_left);
+  REQUIRE(cudnn.precision);
+  CHECK(cudnn.precision->label == "FA2-style");
+  const attn::Diagnosis math =
+      diagnose_dump("sdpa_math_fp16_sq10_sk74_h8-2_causal.safetensors", attn::MaskKind::causal_top_left);
+  REQUIRE(math.precision);
+  CHECK(math.precision->label == "upcast");
+  const attn::Diagnosis flash =
+      diagnose_dump("sdpa_flash_bf16_sq128_sk128_h8-2_causal.safetensors", attn::MaskKind::causal_bottom_right);
+  REQUIRE(flash.precision);
+  CHECK(flash.precision->label == "FA2-style");
+  CHECK(flash.precision->fits[0].correlation > 0.99);
 }

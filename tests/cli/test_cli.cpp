@@ -4,8 +4,6 @@
 
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,23 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_runner.h"
+
 namespace {
 
-struct Result {
-  int status;
-  std::string output;  // stdout + stderr
-};
-
-Result attnscope(const std::string& args) {
-  const std::string command = std::string(ATTNSCOPE_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int raw = pclose(pipe);
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
-}
+using Result = test_cli::CliResult;
+Result attnscope(const std::string& args) { return test_cli::run_attnscope(args); }
 
 std::string temp_dir() {
   const auto dir = std::filesystem::temp_directory_path() / ("attnscope_cli_" + std::to_string(getpid()));

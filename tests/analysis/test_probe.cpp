@@ -1,0 +1,101 @@
+// Active probing (analysis/probe.h): the card recovered in three (at most four) calls matches the
+// registered traits of every CPU kernel and mutant, and the numerics of hypotheses planted as
+// kernels with tiles, orders and rescale policies of their own.
+#include <catch2/catch.hpp>
+
+#include "analysis/precision_hypotheses.h"
+#include "analysis/probe.h"
+#include "core/errors.h"
+#include "experiments/register_all.h"
+
+namespace {
+
+/// A precision hypothesis as a callable kernel (tensor-core products), registered nowhere.
+attn::Kernel hypothesis_kernel(const attn::PrecisionHypothesis& h, attn::DType dtype) {
+  attn::Kernel k;
+  k.info.name = "planted " + h.describe();
+  k.invalid_reason = [dtype](const attn::Problem& p) -> std::optional<std::string> {
+    if (p.dtype != dtype) return std::string("other dtype");
+    return std::nullopt;
+  };
+  k.run = [h](const attn::Problem& p, const attn::AttentionInputs& in) {
+    attn::AttentionOutputs out;
+    out.out_dtype = p.dtype;
+    out.o = attn::run_hypothesis(p, in, h, p.dtype, /*tensor_core_products=*/true);
+    return out;
+  };
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("probe: the card of every registered CPU kernel and mutant matches its traits") {
+  int probed = 0;
+  for (const attn::Kernel* kernel : attn::all_kernels().all()) {
+    if (kernel->info.needs_gpu) continue;
+    const std::optional<attn::ProbeCard> expected = attn::card_from_traits(kernel->info);
+    INFO(kernel->info.name);
+    REQUIRE(expected);  // every CPU kernel declares traits the card can be checked against
+    const attn::ProbeResult r = attn::probe_kernel(*kernel);
+    INFO("probed:   " << r.card.to_string() << "\nexpected: " << expected->to_string());
+    CHECK(r.card == *expected);
+    CHECK(r.calls >= 2);
+    CHECK(r.calls <= 4);
+    ++probed;
+  }
+  CHECK(probed >= 25);
+}
+
+TEST_CASE("probe: planted numerics with their own tiles, order and rescale are recovered") {
+  using attn::DType;
+  SECTION("P e4m3, 128-key tiles, reverse order, fp16") {
+    attn::PrecisionHypothesis h = attn::find_precision_hypothesis(DType::fp16, "P e4m3");
+    h.block_n = h.accumulate_keys = 128;
+    h.order = attn::KvBlockOrder::reverse;
+    const attn::ProbeCard c = attn::probe_kernel(hypothesis_kernel(h, DType::fp16)).card;
+    CHECK(c.p_format == "e4m3");
+    CHECK(c.softmax == "online");
+    CHECK(c.block_n == 128);
+    CHECK(c.order == "reverse");
+    CHECK(c.accumulator == "fp32");
+    CHECK(c.rescale == "every tile");
+    CHECK(c.mask == "bottom-right");
+  }
+  SECTION("fp16 MMA accumulators, 32-key tiles, lazy rescale, bf16") {
+    attn::PrecisionHypothesis h = attn::find_precision_hypothesis(DType::bf16, "acc fp16/16");
+    h.block_n = 32;
+    h.rescale_threshold_log2 = 8;
+    const attn::ProbeCard c = attn::probe_kernel(hypothesis_kernel(h, DType::bf16)).card;
+    CHECK(c.accumulator == "fp16/16");
+    CHECK(c.p_format == "bf16");
+    CHECK(c.block_n == 32);
+    CHECK(c.rescale == "lazy 8");
+  }
+  SECTION("PyTorch's math backend before 2.5: q and k pre-scaled, scores and softmax output fp16") {
+    const attn::PrecisionHypothesis h = attn::find_precision_hypothesis(DType::fp16, "math fp16");
+    const attn::ProbeResult r = attn::probe_kernel(hypothesis_kernel(h, DType::fp16));
+    CHECK(r.card.softmax == "two-pass");
+    CHECK(r.card.scale_fold == "q,k");
+    CHECK(r.card.scores == "fp16");
+    CHECK(r.card.p_format == "fp16");
+    CHECK(r.calls == 2);  // no tiles to probe
+  }
+  SECTION("scores rounded to bf16 in an fp16 kernel") {
+    const attn::PrecisionHypothesis h = attn::find_precision_hypothesis(DType::fp16, "S bf16");
+    const attn::ProbeCard c = attn::probe_kernel(hypothesis_kernel(h, DType::fp16)).card;
+    CHECK(c.scores == "bf16");
+    CHECK(c.p_format == "fp16");
+    CHECK(c.block_n == 64);
+  }
+}
+
+TEST_CASE("probe: a kernel that accepts no probe problem is a named error") {
+  attn::Kernel k;
+  k.info.name = "picky";
+  k.invalid_reason = [](const attn::Problem&) -> std::optional<std::string> { return std::string("never"); };
+  k.run = [](const attn::Problem&, const attn::AttentionInputs&) -> attn::AttentionOutputs {
+    FAIL("a kernel that accepts nothing must not be called");
+    return {};
+  };
+  CHECK_THROWS_AS(attn::probe_kernel(k), attn::ProblemError);
+}
