@@ -192,4 +192,24 @@ std::string dominant_category(const AttributionResult& result) {
   return best;
 }
 
+nlohmann::json attribution_to_json(const AttributionResult& r) {
+  const double total = r.total_mse > 0 ? r.total_mse : 1.0;
+  nlohmann::json categories = nlohmann::json::object();
+  for (const CategoryAttribution& c : r.categories)
+    categories[c.category] = {{"rmse2_share", c.shapley_mse / total}, {"shapley_mse", c.shapley_mse}, {"max_abs", c.shapley_max_abs}};
+  categories["semantic"] = {{"rmse2_share", r.semantic_mse / total}, {"shapley_mse", r.semantic_mse}, {"max_abs", r.semantic_max_abs}};
+  nlohmann::json stages = nlohmann::json::object();
+  for (const StageAttribution& st : r.stages)
+    stages[stage_name(st.stage)] = {{"category", stage_category(st.stage)}, {"rmse2_share", st.shapley_mse / total},
+                                    {"shapley_mse", st.shapley_mse}, {"shapley_max_abs", st.shapley_max_abs},
+                                    {"ablation_mse", st.ablation_mse}, {"ablation_max_abs", st.ablation_max_abs}};
+  return {{"total", {{"mse", r.total_mse}, {"rmse", std::sqrt(r.total_mse)}, {"max_abs", r.total_max_abs}}},
+          {"semantic", {{"mse", r.semantic_mse}, {"max_abs", r.semantic_max_abs}}},
+          {"categories", categories},
+          {"stages", stages},
+          {"dominant", dominant_category(r)},
+          {"emulated_mse", r.total_mse},
+          {"seconds", r.seconds}};
+}
+
 }  // namespace attn

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/tensor_core_model.h"
 #include "core/kernel.h"
 #include "core/kernel_config.h"
@@ -70,5 +72,13 @@ std::vector<double> shapley_values(const std::vector<double>& subset_values, int
 
 /// Category whose Shapley share (of MSE) is largest, "semantic" if v(none) dominates.
 std::string dominant_category(const AttributionResult& result);
+
+/// The one JSON form of an attribution (sweep rows, the incremental experiment, `attnscope
+/// attribute --json`):
+///   {"total": {mse, rmse, max_abs}, "semantic": {mse, max_abs},
+///    "categories": {name: {rmse2_share, shapley_mse, max_abs}}   (also "semantic"; shares sum to 1)
+///    "stages": {name: {category, rmse2_share, shapley_mse, shapley_max_abs, ablation_mse, ablation_max_abs}},
+///    "dominant": category, "emulated_mse": total mse, "seconds": wall time}
+nlohmann::json attribution_to_json(const AttributionResult& result);
 
 }  // namespace attn

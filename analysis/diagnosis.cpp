@@ -7,143 +7,144 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/pipeline/arithmetic.h"
+#include "core/pipeline/online_softmax.h"
+#include "core/pipeline/semantics.h"
+#include "core/pipeline/split_combine.h"
+#include "core/pipeline/tile_plan.h"
 #include "core/validation.h"
 
 namespace attn {
 namespace {
 
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+using pipeline::kNegInf;
 
-/// One meaning of "attention" that a kernel may have implemented.
-struct Semantics {
+/// One meaning of "attention" that a kernel may have implemented: a pipeline::Semantics (the
+/// planted bugs are core/pipeline/semantics.h's, the same the mutants and the emulator plant)
+/// plus, for the split-combine alternatives, the split plan the kernel would have used.
+struct Candidate {
   std::string name, category;
-  Mask mask;
-  GqaMapping gqa = GqaMapping::contiguous;
-  double scale = 1.0;
-  int64_t key_delta = 0;   ///< -1: newest key dropped; +1: one key past the cache read (zero if not stored)
-  int64_t leak_tile = 0;   ///< > 0: keys padded to a multiple of this leak in with score 0 and V = 0
-  int splits = 1;          ///< > 1: split-KV combine with base-2 LSEs merged by natural exp
-  int64_t split_tile = 64; ///< splits are runs of whole tiles of this many keys (the kernel's BLOCK_N)
-  int64_t split_keys = 0;  ///< > 0: instead, splits of this many keys each (flash-decoding's fixed split size)
+  pipeline::Semantics sem;
+  int splits = 1;           ///< > 1: a split-KV combine over this many runs of whole tiles
+  int64_t split_tile = 64;  ///< splits are runs of whole tiles of this many keys (the kernel's BLOCK_N)
+  int64_t split_keys = 0;   ///< > 0: instead, splits of this many keys each (flash-decoding's fixed split size)
 };
 
-/// Exact (FP64, two-pass) attention of one query row under `sem`. Plain loops: this is a
-/// reference, checked against compute_truth for the declared semantics in the tests.
-void attend_row(const Problem& p, const AttentionInputs& in, const Semantics& sem, int64_t b, int64_t h, int64_t i,
+/// Exact (FP64) attention of one query row under `c`, through the pipeline's stages in exact
+/// arithmetic: scores, one online-softmax step per split (the whole split as one tile), the
+/// normalization and the split combine. Checked against compute_truth for the declared
+/// semantics in the tests.
+void attend_row(const Problem& p, const AttentionInputs& in, const Candidate& c, int64_t b, int64_t h, int64_t i,
                 double* out) {
+  const pipeline::Semantics& sem = c.sem;
+  const pipeline::ExactArithmetic a;
   const int64_t D = p.head_dim;
-  const int64_t declared_keys = p.keys_in_batch(b);
-  const int64_t keys = std::max<int64_t>(declared_keys + sem.key_delta, 0);
-  const int64_t kv = kv_head_for(h, p.num_heads_q, p.num_heads_kv, sem.gqa);
+  const int64_t keys = pipeline::semantic_keys(sem, p.keys_in_batch(b));
+  const int64_t kv = pipeline::semantic_kv_head(sem, h, p.num_heads_q, p.num_heads_kv);
+  const bool split = c.splits > 1 || c.split_keys > 0;
   int64_t padded = keys;
   if (sem.leak_tile > 0) padded = (keys + sem.leak_tile - 1) / sem.leak_tile * sem.leak_tile;
-  if (sem.splits > 1) padded = std::max(padded, (keys + sem.split_tile - 1) / sem.split_tile * sem.split_tile);
+  if (split) padded = std::max(padded, (keys + c.split_tile - 1) / c.split_tile * c.split_tile);
   std::vector<double> score(static_cast<size_t>(padded), kNegInf);
   std::vector<char> is_zero_key(static_cast<size_t>(padded), 0);
   for (int64_t j = 0; j < padded; ++j) {
-    bool visible;
-    if (j < keys) visible = key_visible(sem.mask, i, j, p.seqlen_q, keys);
-    else if (sem.leak_tile > 0 && keys > 0) visible = key_visible(sem.mask, i, keys - 1, p.seqlen_q, keys);  // no bounds check
-    else visible = false;
-    if (!visible) continue;
-    const bool stored = j < p.seqlen_k && j < keys;
+    if (!pipeline::semantic_key_visible(sem, i, j, p.seqlen_q, keys)) continue;
+    const bool stored = j < p.seqlen_k && j < keys;  // a key past the cache or a padded one reads as zeros
     is_zero_key[static_cast<size_t>(j)] = !stored;
     double dot = 0;
     if (stored)
       for (int64_t d = 0; d < D; ++d) dot += in.q(b, i, h, d) * in.k(b, j, kv, d);
-    score[static_cast<size_t>(j)] = sem.scale * dot;
+    score[static_cast<size_t>(j)] = dot;
   }
-  auto softmax_run = [&](int64_t j0, int64_t j1, double* o, double* lse) {
-    double m = kNegInf;
-    for (int64_t j = j0; j < j1; ++j) m = std::max(m, score[static_cast<size_t>(j)]);
-    std::fill(o, o + D, 0.0);
-    if (m == kNegInf) {  // fully masked run: output 0, LSE -inf
-      *lse = kNegInf;
-      return;
+  const double scale_log2 = a.scale_log2(sem.scale);
+  // Split plan: fixed-size runs, or `splits` runs of whole tiles; one run without a split.
+  int64_t per_split = std::max<int64_t>(padded, 1), runs = 1;
+  if (c.split_keys > 0) {
+    per_split = c.split_keys;
+    runs = pipeline::split_count(padded, per_split);
+  } else if (c.splits > 1) {
+    per_split = pipeline::keys_per_split_for_count<int64_t>(padded / c.split_tile, c.splits, c.split_tile);
+    runs = c.splits;
+  }
+  std::vector<double> outs(static_cast<size_t>(runs * D), 0.0), lse2(static_cast<size_t>(runs), kNegInf), p_run;
+  for (int64_t s = 0; s < runs; ++s) {
+    const pipeline::IndexRange<int64_t> r = pipeline::split_key_range(s, per_split, padded);
+    if (r.end <= r.begin) continue;  // an empty split: output 0, LSE -inf
+    p_run.assign(score.begin() + r.begin, score.begin() + r.end);
+    pipeline::RowState<double> row;
+    pipeline::online_softmax(a, row, [&](int k) -> double& { return p_run[static_cast<size_t>(k)]; },
+                             static_cast<int>(r.end - r.begin), scale_log2, pipeline::RescaleRule<double>::eager(),
+                             Mutant::none, pipeline::NoReduce{}, pipeline::NoReduce{});
+    double* o = &outs[static_cast<size_t>(s * D)];
+    for (int64_t j = r.begin; j < r.end; ++j) {
+      const double e = p_run[static_cast<size_t>(j - r.begin)];
+      if (e == 0 || is_zero_key[static_cast<size_t>(j)]) continue;
+      for (int64_t d = 0; d < D; ++d) o[d] += e * in.v(b, j, kv, d);
     }
-    double l = 0;
-    for (int64_t j = j0; j < j1; ++j) {
-      const double s = score[static_cast<size_t>(j)];
-      if (s == kNegInf) continue;
-      const double e = std::exp(s - m);
-      l += e;
-      if (!is_zero_key[static_cast<size_t>(j)])
-        for (int64_t d = 0; d < D; ++d) o[d] += e * in.v(b, j, kv, d);
-    }
-    for (int64_t d = 0; d < D; ++d) o[d] /= l;
-    *lse = m + std::log(l);
-  };
-  if (sem.splits <= 1 && sem.split_keys == 0) {
-    double lse;
-    softmax_run(0, padded, out, &lse);
+    const double factor = pipeline::row_normalizer(a, row.l);
+    for (int64_t d = 0; d < D; ++d) o[d] = pipeline::normalize(a, o[d], factor);
+    lse2[static_cast<size_t>(s)] = pipeline::split_lse(a, row.m, row.l, sem.combine);
+  }
+  if (!split) {
+    std::copy(outs.begin(), outs.begin() + D, out);
     return;
   }
-  // Split-KV: runs of whole tiles; each run's LSE is kept in base 2 (lse / ln 2) and the bug
-  // merges them with natural exp: weights e^{lse2_s} instead of 2^{lse2_s}.
-  const int64_t tiles = padded / sem.split_tile;
-  const int64_t run = sem.split_keys > 0 ? sem.split_keys : (tiles + sem.splits - 1) / sem.splits * sem.split_tile;
-  const int64_t runs = sem.split_keys > 0 ? std::max<int64_t>(1, (padded + run - 1) / run) : sem.splits;
-  std::vector<std::vector<double>> outs;
-  std::vector<double> lse2;
-  for (int64_t s = 0; s < runs; ++s) {
-    const int64_t j0 = std::min(padded, s * run), j1 = std::min(padded, (s + 1) * run);
-    std::vector<double> o(static_cast<size_t>(D));
-    double lse;
-    softmax_run(j0, j1, o.data(), &lse);
-    outs.push_back(o);
-    lse2.push_back(lse / std::log(2.0));
-  }
-  const double top = *std::max_element(lse2.begin(), lse2.end());
-  std::fill(out, out + D, 0.0);
-  if (top == kNegInf) return;
-  double total = 0;
-  for (double x : lse2) total += x == kNegInf ? 0.0 : std::exp(x - top);
-  for (size_t s = 0; s < outs.size(); ++s) {
-    if (lse2[s] == kNegInf) continue;
-    const double w = std::exp(lse2[s] - top) / total;
-    for (int64_t d = 0; d < D; ++d) out[d] += w * outs[s][static_cast<size_t>(d)];
-  }
+  pipeline::combine_splits(
+      a, static_cast<int>(runs), [&](int s) { return lse2[static_cast<size_t>(s)]; },
+      [&](int s) { return &outs[static_cast<size_t>(s) * static_cast<size_t>(D)]; }, D, out, sem.combine);
 }
 
-std::vector<Semantics> candidates(const Problem& p) {
-  std::vector<Semantics> list;
-  const Semantics declared{"declared", "", p.mask, p.gqa, p.scale()};
+std::vector<Candidate> candidates(const Problem& p) {
+  std::vector<Candidate> list;
+  Candidate declared{"declared", "", {p.mask, p.gqa, p.scale()}};
   list.push_back(declared);
   auto with = [&](std::string name, std::string category, auto change) {
-    Semantics s = declared;
-    s.name = std::move(name);
-    s.category = std::move(category);
-    change(s);
-    list.push_back(s);
+    Candidate c = declared;
+    c.name = std::move(name);
+    c.category = std::move(category);
+    change(c);
+    list.push_back(c);
+  };
+  // The planted bugs of core/pipeline/semantics.h, judged on every problem (off a cache path
+  // they may be indistinguishable: reported as such).
+  auto planted = [&](Mutant bug, int64_t tile = 64) {
+    return [bug, tile](Candidate& c) { c.sem = pipeline::plant_bug(c.sem, bug, true, static_cast<int>(tile)); };
   };
   if (p.mask.kind == MaskKind::causal_bottom_right)
-    with("top-left causal (mask aligned to the wrong corner)", "masking", [](Semantics& s) { s.mask.kind = MaskKind::causal_top_left; });
+    with("top-left causal (mask aligned to the wrong corner)", "masking", planted(Mutant::top_left_in_cache_path));
   if (p.mask.kind == MaskKind::causal_top_left)
-    with("bottom-right causal", "masking", [](Semantics& s) { s.mask.kind = MaskKind::causal_bottom_right; });
-  if (p.mask.kind != MaskKind::none) with("no mask", "masking", [](Semantics& s) { s.mask = Mask{MaskKind::none}; });
+    with("bottom-right causal", "masking", [](Candidate& c) { c.sem.mask.kind = MaskKind::causal_bottom_right; });
+  if (p.mask.kind != MaskKind::none) with("no mask", "masking", [](Candidate& c) { c.sem.mask = Mask{MaskKind::none}; });
   for (int64_t tile : {16, 32, 64, 128})
     with("unmasked tile edges (keys padded to " + std::to_string(tile) + " leak into the softmax)", "masking",
-         [tile](Semantics& s) { s.leak_tile = tile; });
-  if (p.num_heads_kv > 1 && p.num_heads_q > p.num_heads_kv)
-    with(p.gqa == GqaMapping::contiguous ? "interleaved GQA (head h reads KV head h % H_kv)" : "contiguous GQA", "gqa",
-         [&](Semantics& s) { s.gqa = p.gqa == GqaMapping::contiguous ? GqaMapping::interleaved : GqaMapping::contiguous; });
-  with("stale cache length (newest key not read)", "cache-length", [](Semantics& s) { s.key_delta = -1; });
-  with("cache length one too long (an extra key read)", "cache-length", [](Semantics& s) { s.key_delta = +1; });
+         planted(Mutant::unmasked_tile_edges, tile));
+  if (p.num_heads_kv > 1 && p.num_heads_q > p.num_heads_kv) {
+    if (p.gqa == GqaMapping::contiguous)
+      with("interleaved GQA (head h reads KV head h % H_kv)", "gqa", planted(Mutant::interleaved_gqa_in_cache_path));
+    else
+      with("contiguous GQA", "gqa", [](Candidate& c) { c.sem.gqa = GqaMapping::contiguous; });
+  }
+  with("stale cache length (newest key not read)", "cache-length", planted(Mutant::stale_seqlens));
+  with("cache length one too long (an extra key read)", "cache-length", [](Candidate& c) { c.sem.key_delta = +1; });
   const double D = static_cast<double>(p.head_dim);
   if (std::fabs(p.scale() - 1.0 / D) > 1e-12 * p.scale())
-    with("scale 1/D instead of the declared scale", "scale", [D](Semantics& s) { s.scale = 1.0 / D; });
-  if (std::fabs(p.scale() - 1.0) > 1e-12) with("scale 1 (no scaling)", "scale", [](Semantics& s) { s.scale = 1.0; });
+    with("scale 1/D instead of the declared scale", "scale", [D](Candidate& c) { c.sem.scale = 1.0 / D; });
+  if (std::fabs(p.scale() - 1.0) > 1e-12) with("scale 1 (no scaling)", "scale", [](Candidate& c) { c.sem.scale = 1.0; });
   for (int splits : {2, 4, 8})
     for (int64_t tile : {16, 32, 64, 128})
       with("base-2 LSE merged with natural exp in a " + std::to_string(splits) + "-way split-KV combine (" +
                std::to_string(tile) + "-key tiles)",
-           "split-combine", [splits, tile](Semantics& s) {
-             s.splits = splits;
-             s.split_tile = tile;
+           "split-combine", [&, splits, tile](Candidate& c) {
+             planted(Mutant::base2_lse_natural_combine)(c);
+             c.splits = splits;
+             c.split_tile = tile;
            });
   for (int64_t keys : {64, 128, 256, 512})  // flash-decoding kernels: a fixed split size, any count
     with("base-2 LSE merged with natural exp in a split-KV combine (splits of " + std::to_string(keys) + " keys)",
-         "split-combine", [keys](Semantics& s) { s.split_keys = keys; });
+         "split-combine", [&, keys](Candidate& c) {
+           planted(Mutant::base2_lse_natural_combine)(c);
+           c.split_keys = keys;
+         });
   return list;
 }
 
@@ -188,6 +189,23 @@ void attach_precision_fingerprint(Diagnosis& dx, const Problem& p, const Attenti
 
 }  // namespace
 
+Tensor<double> exact_attention_under(const Problem& p, const AttentionInputs& in, const pipeline::Semantics& semantics,
+                                     int splits, int64_t split_tile) {
+  validate_inputs(p, in);
+  Candidate c{"", "", semantics};
+  c.splits = splits;
+  c.split_tile = split_tile;
+  Tensor<double> out(p.q_shape());
+  std::vector<double> row(static_cast<size_t>(p.head_dim));
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < p.num_heads_q; ++h)
+      for (int64_t i = 0; i < p.seqlen_q; ++i) {
+        attend_row(p, in, c, b, h, i, row.data());
+        for (int64_t d = 0; d < p.head_dim; ++d) out(b, i, h, d) = row[static_cast<size_t>(d)];
+      }
+  return out;
+}
+
 Diagnosis diagnose(const Problem& p, const AttentionInputs& in, const Tensor<double>& output, DType out_dtype,
                    const DiagnosisOptions& options) {
   validate_inputs(p, in);
@@ -207,7 +225,7 @@ Diagnosis diagnose(const Problem& p, const AttentionInputs& in, const Tensor<dou
           ++r;
         }
   }
-  auto exact = [&](const Semantics& sem) {
+  auto exact = [&](const Candidate& sem) {
     Tensor<double> t({sampled, D});
     int64_t r = 0;
     for (int64_t b = 0; b < p.batch; ++b)
@@ -215,9 +233,9 @@ Diagnosis diagnose(const Problem& p, const AttentionInputs& in, const Tensor<dou
         for (int64_t i : rows) attend_row(p, in, sem, b, h, i, &t(r++, 0));
     return t;
   };
-  const std::vector<Semantics> sems = candidates(p);
+  const std::vector<Candidate> sems = candidates(p);
   const Tensor<double> declared_truth = exact(sems[0]);
-  auto candidate = [&](const Semantics& sem, const Tensor<double>& truth) {
+  auto candidate = [&](const Candidate& sem, const Tensor<double>& truth) {
     SemanticCandidate c{sem.name, sem.category, compute_metrics(observed, truth, out_dtype), 0, false};
     const double floor = rounding_floor(truth, out_dtype).rmse;
     c.excess = c.error.rmse == 0 ? 0.0 : floor > 0 ? c.error.rmse / floor : std::numeric_limits<double>::infinity();

@@ -34,6 +34,7 @@
 #include "analysis/fingerprint.h"
 #include "analysis/metrics.h"
 #include "core/kernel.h"
+#include "core/pipeline/semantics.h"
 
 namespace attn {
 
@@ -69,6 +70,13 @@ struct DiagnosisOptions {
   bool fingerprint = true;          ///< run the precision fingerprint when no semantic bug is found
   FingerprintOptions fingerprint_options;
 };
+
+/// The exact (FP64) attention of every row under `semantics` — the declared meaning of `problem`,
+/// or one planted bug (pipeline::plant_bug) — computed through core/pipeline/'s stages in exact
+/// arithmetic, optionally through a split-KV combine of `splits` runs of whole `split_tile`-key
+/// tiles: what the diagnosis compares an output with. [B, S_q, H_q, D].
+Tensor<double> exact_attention_under(const Problem& problem, const AttentionInputs& inputs,
+                                     const pipeline::Semantics& semantics, int splits = 1, int64_t split_tile = 64);
 
 /// Diagnoses `output` ([B, S_q, H_q, D], values in `out_dtype`) produced for `problem` (the
 /// declared semantics) on `inputs`. Throws ProblemError/NonFiniteError for invalid input.

@@ -1,37 +1,26 @@
 // emulator.cpp: the CPU FlashAttention-2 forward of analysis/emulator.h (read its kernel
-// contract first: every rounding below is one line of it). Not a reference: the references live
-// in references/ and the tests compare the all-exact emulator against them.
+// contract first). Every stage between the products is a call into core/pipeline/ with the
+// per-stage arithmetic of the precision policy (pipeline::StagedArithmetic): the emulator owns
+// only the layout (tiles, the four row-sum partials of the mma.sync quad, split buffers) and the
+// products (analysis/tensor_core_model.h). Not a reference: the references live in references/
+// and the tests compare the all-exact emulator against them.
 #include "analysis/emulator.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <limits>
-#include <thread>
 
 #include "core/errors.h"
+#include "core/pipeline/arithmetic.h"
+#include "core/pipeline/online_softmax.h"
+#include "core/pipeline/split_combine.h"
+#include "core/pipeline/tile_plan.h"
 
 namespace attn {
 namespace {
 
-constexpr double kLog2e = 1.4426950408889634074;
-constexpr double kLn2 = 0.6931471805599453094;
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+using pipeline::kNegInf;
 constexpr int kMmaK = 16;          // keys / head-dim elements per m16n8k16 k-step
 constexpr int kQuadThreads = 4;    // threads sharing one row's columns in the MMA C layout
-
-double rn32(double x) { return static_cast<double>(static_cast<float>(x)); }  // FP32 RNE
-/// ex2.approx.ftz.f32 modelled as the correctly rounded exp2f, FP32 subnormal results flushed.
-double ex2_kernel(double x) {
-  const double r = rn32(std::exp2(x));
-  return r < static_cast<double>(std::numeric_limits<float>::min()) ? 0.0 : r;
-}
-/// fma_rn(a, b, c) in FP32; a may be a non-FP32 double (exact-qk mixed policies): one rounding.
-double fma32(double a, double b, double c) {
-  const float af = static_cast<float>(a);
-  if (static_cast<double>(af) == a) return static_cast<double>(std::fmaf(af, static_cast<float>(b), static_cast<float>(c)));
-  return rn32(std::fma(a, b, c));
-}
 
 uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -41,10 +30,6 @@ uint64_t splitmix64(uint64_t& state) {
 }
 
 }  // namespace
-
-bool is_cache_path(const Problem& problem) {
-  return !problem.seqlens_k.empty() || problem.seqlen_q < problem.seqlen_k;
-}
 
 std::optional<std::string> emulator_invalid_reason(const Problem& problem, const AlgorithmConfig& algorithm) {
   if (problem.dtype != DType::fp16 && problem.dtype != DType::bf16)
@@ -58,40 +43,12 @@ std::optional<std::string> emulator_invalid_reason(const Problem& problem, const
   return std::nullopt;
 }
 
-void parallel_for(int64_t count, int threads, const std::function<void(int64_t)>& body) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = static_cast<int>(std::min<int64_t>(threads, count));
-  if (threads <= 1) {
-    for (int64_t i = 0; i < count; ++i) body(i);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::exception_ptr failure;
-  std::atomic<bool> failed{false};
-  auto worker = [&] {
-    for (int64_t i = next++; i < count && !failed; i = next++) {
-      try {
-        body(i);
-      } catch (...) {
-        if (!failed.exchange(true)) failure = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads - 1; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
-  if (failure) std::rethrow_exception(failure);
-}
-
 HeadEmulator::HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
                            const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core)
     : algorithm_(algorithm), tensor_core_(tensor_core) {
   if (auto why = emulator_invalid_reason(problem, algorithm)) throw Error("emulator: " + *why);
   tensor_core_.validate();
   tensor_core_.input_min_exponent = format_of(problem.dtype).emin;  // subnormal inputs' nominal exponent
-  const bool cache_path = is_cache_path(problem);
-  const Mutant mutant = algorithm.mutant;
   seqlen_q_ = problem.seqlen_q;
   head_dim_ = problem.head_dim;
   block_m_ = algorithm.tiles.block_m;
@@ -99,15 +56,14 @@ HeadEmulator::HeadEmulator(const Problem& problem, const AttentionInputs& inputs
   num_splits_ = algorithm.tiles.num_splits;
   dtype_ = problem.dtype;
   scale_ = problem.scale();
-  mask_ = problem.mask;
-  keys_ = problem.keys_in_batch(batch);
-  // Semantic mutants change what the kernel reads, before any arithmetic (cache path only).
-  if (cache_path && mutant == Mutant::stale_seqlens) keys_ = std::max<int64_t>(keys_ - 1, 0);
-  if (cache_path && mutant == Mutant::top_left_in_cache_path && mask_.kind == MaskKind::causal_bottom_right)
-    mask_.kind = MaskKind::causal_top_left;
-  const GqaMapping mapping =
-      (cache_path && mutant == Mutant::interleaved_gqa_in_cache_path) ? GqaMapping::interleaved : problem.gqa;
-  const int64_t kv_head = kv_head_for(head_q, problem.num_heads_q, problem.num_heads_kv, mapping);
+  // Semantic mutants change what the kernel reads, before any arithmetic (their reach: semantics.h).
+  pipeline::Semantics declared;
+  declared.mask = problem.mask;
+  declared.gqa = problem.gqa;
+  declared.scale = scale_;
+  semantics_ = pipeline::plant_bug(declared, algorithm.mutant, is_cache_path(problem), algorithm.tiles.block_n);
+  keys_ = pipeline::semantic_keys(semantics_, problem.keys_in_batch(batch));
+  const int64_t kv_head = pipeline::semantic_kv_head(semantics_, head_q, problem.num_heads_q, problem.num_heads_kv);
   padded_keys_ = std::max<int64_t>((keys_ + block_n_ - 1) / block_n_ * block_n_, block_n_);
 
   const int64_t D = head_dim_;
@@ -127,27 +83,17 @@ int64_t HeadEmulator::row_end(int row_block) const {
   return std::min<int64_t>(row_begin(row_block) + block_m_, seqlen_q_);
 }
 
-bool HeadEmulator::visible(int64_t i, int64_t j) const {
-  if (algorithm_.mutant == Mutant::unmasked_tile_edges && j >= keys_ && j < padded_keys_ && keys_ > 0)
-    return key_visible(mask_, i, keys_ - 1, seqlen_q_, keys_);  // the bounds check the mutant lacks
-  return key_visible(mask_, i, j, seqlen_q_, keys_);
-}
-
 std::vector<int> HeadEmulator::tile_schedule(int row_block, int split) const {
-  // Tiles any row of the block may see: the union of the rows' ranges (first/last are
-  // nondecreasing in i for every mask of core/mask.h), as the kernel's tile plan computes it.
-  const int64_t first_row = row_begin(row_block), last_row = row_end(row_block) - 1;
-  const KeyRange top = visible_key_range(mask_, first_row, seqlen_q_, keys_);
-  const KeyRange bottom = visible_key_range(mask_, last_row, seqlen_q_, keys_);
-  const int64_t key_begin = top.first, key_end = bottom.last;
+  // The kernel's tile plan (union of the rows' visible ranges) intersected with the split's tiles.
+  const pipeline::TilePlan<int64_t> plan =
+      pipeline::plan_tiles<int64_t>(semantics_.mask, row_begin(row_block), row_end(row_block) - 1, seqlen_q_, keys_);
+  const pipeline::IndexRange<int64_t> visit = pipeline::visited_tiles(plan, block_n_);
+  const int64_t total_tiles = padded_keys_ / block_n_;
+  const int64_t per_split = pipeline::keys_per_split_for_count<int64_t>(total_tiles, num_splits_, block_n_);
+  const pipeline::IndexRange<int64_t> keys = pipeline::split_key_range<int64_t>(split, per_split, padded_keys_);
   std::vector<int> tiles;
-  if (key_end <= key_begin) return tiles;
-  const int total_tiles = static_cast<int>(padded_keys_ / block_n_);
-  const int tiles_per_split = (total_tiles + num_splits_ - 1) / num_splits_;
-  const int split_first = split * tiles_per_split, split_last = std::min(total_tiles, (split + 1) * tiles_per_split);
-  const int visit_first = static_cast<int>(key_begin / block_n_);
-  const int visit_last = static_cast<int>((key_end + block_n_ - 1) / block_n_);
-  for (int t = std::max(split_first, visit_first); t < std::min(split_last, visit_last); ++t) tiles.push_back(t);
+  for (int64_t t = std::max(keys.begin / block_n_, visit.begin); t < std::min(keys.end / block_n_, visit.end); ++t)
+    tiles.push_back(static_cast<int>(t));
   if (algorithm_.tiles.order == KvBlockOrder::reverse) std::reverse(tiles.begin(), tiles.end());
   if (algorithm_.tiles.order == KvBlockOrder::random) {
     // Fisher-Yates with splitmix64 (portable, unlike std::shuffle), seeded per row block and split.
@@ -167,7 +113,8 @@ void HeadEmulator::compute_scores(int row_block, bool exact, double* scores) con
         const double* q = &q_[static_cast<size_t>(i * D)];
         double* row = scores + (i - r0) * padded_keys_;
         for (int64_t j = tile * block_n_; j < (tile + 1) * block_n_; ++j) {
-          if (!visible(i, j)) continue;  // masking: -inf (already filled)
+          // masking: -inf (already filled); a planted leak lets padded keys through with K = 0
+          if (!pipeline::semantic_key_visible(semantics_, i, j, seqlen_q_, keys_)) continue;
           const double* k = &k_[static_cast<size_t>(j * D)];
           if (exact) {
             double s = 0;
@@ -182,14 +129,18 @@ void HeadEmulator::compute_scores(int row_block, bool exact, double* scores) con
 
 void HeadEmulator::accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,
                                    double* states) const {
-  const bool exp_exact = policy.exact(Stage::exp), rescale_exact = policy.exact(Stage::rescale);
-  const bool cast_exact = policy.exact(Stage::p_cast), pv_exact = policy.exact(Stage::pv_accumulate);
+  const pipeline::StagedArithmetic a(policy, dtype_);
+  const bool rescale_exact = policy.exact(Stage::rescale), cast_exact = policy.exact(Stage::p_cast);
+  const bool pv_exact = policy.exact(Stage::pv_accumulate);
   const bool precise = algorithm_.p_cast == PCastMode::split_hi_lo && !cast_exact;
-  const Mutant mutant = algorithm_.mutant;
+  const Mutant bug = a.numeric_bug(algorithm_.mutant);
+  const auto rule = pipeline::RescaleRule<double>::lazy_by(algorithm_.rescale_threshold_log2);
   const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_, BN = block_n_;
-  // The kernel's FP32 scale; the exact stage uses the exact product.
-  const double scale_log2 = exp_exact ? scale_ * kLog2e : rn32(scale_ * kLog2e);
-  const double threshold = algorithm_.rescale_threshold_log2;
+  const double scale_log2 = a.scale_log2(scale_);  // the kernel's FP32 scale; exact: the exact product
+  // Row-sum slices: as the kernel, the four threads of a quad each sum their columns 8n + 2q + c
+  // (n ascending, then c); the exact rescale stage sums the tile in key order in one slice.
+  const int slices = rescale_exact ? 1 : kQuadThreads;
+  const int slice_len = static_cast<int>(BN) / slices;
   std::vector<double> p(static_cast<size_t>(BN)), p_hi(static_cast<size_t>(BN)), p_lo(static_cast<size_t>(BN));
   std::vector<std::vector<int>> schedules;
   for (int split = 0; split < num_splits_; ++split) schedules.push_back(tile_schedule(row_block, split));
@@ -200,77 +151,50 @@ void HeadEmulator::accumulate_rows(int row_block, const double* scores, const Pr
       double* acc = states + ((i - r0) * num_splits_ + split) * state_stride();
       std::fill(acc, acc + D, 0.0);
       double m = kNegInf;
-      double l_exact = 0;
-      double l_quad[kQuadThreads] = {0, 0, 0, 0};
+      double l[kQuadThreads] = {0, 0, 0, 0};
       for (int tile : schedules[static_cast<size_t>(split)]) {
         const double* s = row + static_cast<int64_t>(tile) * BN;
-        double raw_max = kNegInf;
-        for (int64_t j = 0; j < BN; ++j) raw_max = std::max(raw_max, s[j]);
-        // exp stage owns the scaled max: one FP32 rounding of max * scale_log2.
-        const double tile_max = raw_max == kNegInf ? kNegInf : (exp_exact ? raw_max * scale_log2 : rn32(raw_max * scale_log2));
-        const double m_old = m;
-        double m_new = m_old;
-        const double lazy_bound = rescale_exact ? m_old + threshold : rn32(m_old + threshold);
-        if (m_old == kNegInf || tile_max > lazy_bound) m_new = std::max(m_old, tile_max);
-        const double m_sub = m_new == kNegInf ? 0.0 : m_new;  // exp2(-inf - 0) = 0, never NaN
-        double alpha = 0;  // first visible tile: the accumulator and row sum are 0
-        if (m_old != kNegInf) alpha = rescale_exact ? std::exp2(m_old - m_sub) : ex2_kernel(rn32(m_old - m_sub));
-        double m_for_p = m_sub;
-        if (!rescale_exact && mutant == Mutant::p_cast_before_final_max) {
-          m_for_p = m_old == kNegInf ? m_sub : m_old;  // planted: stale max, never rescaled
-          alpha = 1;
+        std::copy(s, s + BN, p.begin());
+        auto whole = [&](int k) -> double& { return p[static_cast<size_t>(k)]; };
+        const double tile_max = a.scale_max(pipeline::slice_max(a, whole, static_cast<int>(BN)), scale_log2);
+        const pipeline::RescaleStep<double> step = pipeline::rescale_step(a, m, tile_max, rule, bug);
+        m = step.m_new;
+        for (int q = 0; q < slices; ++q) {
+          auto slice = [&](int k) -> double& {
+            return p[static_cast<size_t>(slices == 1 ? k : 8 * (k / 2) + 2 * q + k % 2)];
+          };
+          l[q] = a.row_sum_update(l[q], step.alpha, pipeline::exp_slice(a, slice, slice_len, scale_log2, step.m_for_p));
         }
-        if (!rescale_exact && mutant == Mutant::rescale_in_fp16) alpha = round_to(DType::fp16, alpha);  // planted
-        m = m_new;
-        // P = exp2(S * scale_log2 - m): one FMA then ex2 in the kernel.
-        for (int64_t j = 0; j < BN; ++j) {
-          if (s[j] == kNegInf) {
-            p[static_cast<size_t>(j)] = 0;
-          } else if (exp_exact) {
-            p[static_cast<size_t>(j)] = std::exp2(s[j] * scale_log2 - m_for_p);
-          } else {
-            p[static_cast<size_t>(j)] = ex2_kernel(fma32(s[j], scale_log2, -m_for_p));
-          }
-        }
-        // Row sum (rescale stage): four quad partials in the MMA C-fragment column order.
-        if (rescale_exact) {
-          double tile_sum = 0;
-          for (int64_t j = 0; j < BN; ++j) tile_sum += p[static_cast<size_t>(j)];
-          l_exact = l_exact * alpha + tile_sum;
-        } else {
-          for (int quad = 0; quad < kQuadThreads; ++quad) {
-            double tile_sum = 0;
-            for (int64_t n8 = 0; n8 < BN / 8; ++n8)
-              for (int c = 0; c < 2; ++c) tile_sum = rn32(tile_sum + p[static_cast<size_t>(n8 * 8 + 2 * quad + c)]);
-            l_quad[quad] = fma32(l_quad[quad], alpha, tile_sum);
-          }
-        }
-        for (int64_t d = 0; d < D; ++d) acc[d] = rescale_exact ? acc[d] * alpha : rn32(acc[d] * alpha);
-        // p_cast stage.
-        for (int64_t j = 0; j < BN; ++j) {
-          const double pj = p[static_cast<size_t>(j)];
-          p_hi[static_cast<size_t>(j)] = cast_exact ? pj : round_to(dtype_, pj);
-          if (precise) p_lo[static_cast<size_t>(j)] = round_to(dtype_, rn32(pj - p_hi[static_cast<size_t>(j)]));
+        for (int64_t d = 0; d < D; ++d) acc[d] = pipeline::rescale_o(a, acc[d], step.alpha);
+        for (int64_t j = 0; j < BN; j += 2) {  // p_cast stage, column pairs as the A fragment holds them
+          const auto hi = pipeline::cast_p_pair(a, p[static_cast<size_t>(j)], p[static_cast<size_t>(j + 1)]);
+          p_hi[static_cast<size_t>(j)] = hi.first;
+          p_hi[static_cast<size_t>(j + 1)] = hi.second;
+          if (!precise) continue;
+          const auto lo = pipeline::cast_p_lo_pair(a, hi, p[static_cast<size_t>(j)], p[static_cast<size_t>(j + 1)]);
+          p_lo[static_cast<size_t>(j)] = lo.first;
+          p_lo[static_cast<size_t>(j + 1)] = lo.second;
         }
         // pv_accumulate stage: one MMA per 16 keys, ascending inside the tile.
         const int64_t key0 = static_cast<int64_t>(tile) * BN;
         for (int64_t d = 0; d < D; ++d) {
           const double* v = &vt_[static_cast<size_t>(d * padded_keys_ + key0)];
-          double a = acc[d];
+          double o = acc[d];
           if (pv_exact) {
-            for (int64_t j = 0; j < BN; ++j) a += p_hi[static_cast<size_t>(j)] * v[j];
+            for (int64_t j = 0; j < BN; ++j) o += p_hi[static_cast<size_t>(j)] * v[j];
             if (precise)  // the lo half is part of the kernel's P even when the products are exact
-              for (int64_t j = 0; j < BN; ++j) a += p_lo[static_cast<size_t>(j)] * v[j];
+              for (int64_t j = 0; j < BN; ++j) o += p_lo[static_cast<size_t>(j)] * v[j];
           } else {
             for (int64_t k0 = 0; k0 < BN; k0 += kMmaK) {
-              a = tc_group_fma(&p_hi[static_cast<size_t>(k0)], v + k0, kMmaK, a, tensor_core_);
-              if (precise) a = tc_group_fma(&p_lo[static_cast<size_t>(k0)], v + k0, kMmaK, a, tensor_core_);
+              o = tc_group_fma(&p_hi[static_cast<size_t>(k0)], v + k0, kMmaK, o, tensor_core_);
+              if (precise) o = tc_group_fma(&p_lo[static_cast<size_t>(k0)], v + k0, kMmaK, o, tensor_core_);
             }
           }
-          acc[d] = a;
+          acc[d] = o;
         }
       }
-      acc[D] = rescale_exact ? l_exact : rn32(rn32(l_quad[0] + l_quad[1]) + rn32(l_quad[2] + l_quad[3]));
+      // The quad's partial sums meet as the shuffles add them: (l0 + l1) + (l2 + l3).
+      acc[D] = slices == 1 ? l[0] : a.row_sum_add(a.row_sum_add(l[0], l[1]), a.row_sum_add(l[2], l[3]));
       acc[D + 1] = m;
     }
   }
@@ -278,71 +202,34 @@ void HeadEmulator::accumulate_rows(int row_block, const double* scores, const Pr
 
 void HeadEmulator::finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
                                  double* lse) const {
-  const bool norm_exact = policy.exact(Stage::normalize), pv_exact = policy.exact(Stage::pv_accumulate);
+  const pipeline::StagedArithmetic a(policy, dtype_);
   const bool round_exact = policy.exact(Stage::output_round);
-  const bool natural_combine = algorithm_.mutant == Mutant::base2_lse_natural_combine;
   const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_;
   std::vector<double> split_out(static_cast<size_t>(num_splits_ * D));
   std::vector<double> split_lse2(static_cast<size_t>(num_splits_));
   for (int64_t i = r0; i < r1; ++i) {
     double* o = out + (i - r0) * D;
     double lse_natural = kNegInf;
-    // Per split: normalize (normalize stage) and the base-2 LSE.
+    // Per split: normalize (normalize stage) and the base-2 LSE (pv_accumulate stage).
     for (int split = 0; split < num_splits_; ++split) {
       const double* st = states + ((i - r0) * num_splits_ + split) * state_stride();
       const double l = st[D], m = st[D + 1];
       double* os = &split_out[static_cast<size_t>(split * D)];
-      if (!(l > 0)) {  // fully masked (in this split): output 0, LSE -inf
-        std::fill(os, os + D, 0.0);
-        split_lse2[static_cast<size_t>(split)] = kNegInf;
-        continue;
-      }
-      if (norm_exact) {
-        for (int64_t d = 0; d < D; ++d) os[d] = st[d] / l;
-      } else {
-        const double inv_l = rn32(1.0 / l);  // reciprocal then multiply, as the kernel does
-        for (int64_t d = 0; d < D; ++d) os[d] = rn32(st[d] * inv_l);
-      }
-      split_lse2[static_cast<size_t>(split)] = pv_exact ? m + std::log2(l) : rn32(m + rn32(std::log2(l)));
+      const double factor = pipeline::row_normalizer(a, l);
+      for (int64_t d = 0; d < D; ++d) os[d] = l > 0 ? pipeline::normalize(a, st[d], factor) : 0.0;  // +0 when empty
+      split_lse2[static_cast<size_t>(split)] = pipeline::split_lse(a, m, l, semantics_.combine);
     }
     if (num_splits_ == 1) {
       std::copy(split_out.begin(), split_out.begin() + D, o);
       const double* st = states + (i - r0) * state_stride();
-      if (st[D] > 0) lse_natural = st[D + 1] * kLn2 + std::log(st[D]);
+      lse_natural = pipeline::row_lse(a, st[D + 1], st[D]);
     } else {
-      // Split-KV combine (pv_accumulate stage). The mutant merges base-2 LSEs with natural exp/log.
-      auto expo = [&](double x) {
-        if (natural_combine) return pv_exact ? std::exp(x) : rn32(std::exp(x));
-        return pv_exact ? std::exp2(x) : ex2_kernel(x);
-      };
-      auto loga = [&](double x) {
-        if (natural_combine) return pv_exact ? std::log(x) : rn32(std::log(x));
-        return pv_exact ? std::log2(x) : rn32(std::log2(x));
-      };
-      double lse_max = kNegInf;
-      for (double v : split_lse2) lse_max = std::max(lse_max, v);
-      std::fill(o, o + D, 0.0);
-      if (lse_max != kNegInf) {
-        double sum = 0;
-        for (double v : split_lse2) {
-          if (v == kNegInf) continue;
-          const double diff = pv_exact ? v - lse_max : rn32(v - lse_max);
-          sum = pv_exact ? sum + expo(diff) : rn32(sum + expo(diff));
-        }
-        const double total = pv_exact ? lse_max + loga(sum) : rn32(lse_max + loga(sum));
-        for (int split = 0; split < num_splits_; ++split) {
-          const double v = split_lse2[static_cast<size_t>(split)];
-          if (v == kNegInf) continue;
-          const double w = expo(pv_exact ? v - total : rn32(v - total));
-          const double* os = &split_out[static_cast<size_t>(split * D)];
-          for (int64_t d = 0; d < D; ++d) o[d] = pv_exact ? o[d] + w * os[d] : fma32(w, os[d], o[d]);
-        }
-        // LSE from the split LSEs in double (not a rounding stage).
-        double sum_exact = 0;
-        for (double v : split_lse2)
-          if (v != kNegInf) sum_exact += std::exp2(v - lse_max);
-        lse_natural = (lse_max + std::log2(sum_exact)) * kLn2;
-      }
+      auto lse_of = [&](int s) { return split_lse2[static_cast<size_t>(s)]; };
+      auto out_of = [&](int s) { return &split_out[static_cast<size_t>(s) * static_cast<size_t>(D)]; };
+      pipeline::combine_splits(a, num_splits_, lse_of, out_of, D, o, semantics_.combine);
+      // LSE output (not a stage): the split LSEs combined in double.
+      lse_natural = pipeline::combine_lse(pipeline::ExactArithmetic{}, num_splits_, lse_of, pipeline::LseCombine::matched) *
+                    pipeline::kLn2;
     }
     if (!round_exact)
       for (int64_t d = 0; d < D; ++d) o[d] = round_to(dtype_, o[d]);  // output_round stage (RNE)

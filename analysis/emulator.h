@@ -1,7 +1,8 @@
 // emulator.h: the FlashAttention-2 forward run on the CPU exactly as the GPU kernel runs it
 // (tiles, KV-block order, online softmax, tensor-core arithmetic), with a precision policy per
 // stage (core/kernel_config.h Stage): "kernel" = as the GPU does it, "exact" = double arithmetic
-// with no rounding step at that stage. Mutants are flags of the same code (AlgorithmConfig).
+// with no rounding step at that stage. The stages are core/pipeline/'s, the ones the GPU kernels
+// call, instantiated with pipeline::StagedArithmetic; the planted bugs are pipeline::plant_bug's.
 // What it is not: a reference (references/ are the trustworthy ones; the all-exact emulator is
 // checked against them in tests), nor a fast kernel.
 //
@@ -21,9 +22,9 @@
 //                 units); p_ij = ex2(fma_rn(s_ij, scale_log2, -m_new)). ex2.approx.ftz.f32 has
 //                 a documented max error of 2 ulp; the model is the correctly rounded exp2f
 //                 with results below 2^-126 flushed to 0. Known gap: on an H100 ex2.approx
-//                 differs from it for 59% of x in [-16, 0] (1-2 ulp; experiments/
-//                 bench_attribution_ex2_probe.cu), which makes 0.02-0.3% of the FA2 prefill
-//                 outputs differ from the emulator (experiments/bench_attribution_emulator_vs_gpu.cu).
+//                 differs from it for 59% of x in [-16, 0] (1-2 ulp; kernels/probes/
+//                 ex2_probe.cu), which makes 0.02-0.3% of the FA2 prefill outputs differ from
+//                 the emulator (kernels/probes/emulator_vs_gpu.cu).
 //                 Exact: m = max s * scale * log2 e and p = exp2(s*scale*log2e - m) in double.
 //     rescale stage (online-softmax bookkeeping): m_new = max(m_old, tile_max) (lazy variant:
 //                 only when tile_max > RN(m_old + threshold)); alpha = ex2(RN(m_old - m_new))
@@ -46,8 +47,9 @@
 //     RN(M + RN(log2 sum)); O = fma_rn(ex2(RN(lse2_s - T)), O_s, O) over splits in order.
 //  6. output_round stage: O rounded to the output dtype (RNE). Exact: O kept in double.
 //  LSE output (not a stage): m ln2 + ln l evaluated in double from the final state.
-// Mutants (one flag each, same code; "cache path" = the problem has a KV cache, i.e.
-// Problem::seqlens_k is set, or is decode-like, S_q < S_k):
+// Mutants (one flag each, same code; core/pipeline/semantics.h plants the semantic ones for the
+// GPU kernels, the emulator and the diagnosis alike; "cache path" = the problem has a KV cache,
+// i.e. Problem::seqlens_k is set, or is decode-like, S_q < S_k):
 //  top-left-cache        cache path: causal bottom-right mask applied top-left (j <= i).
 //  unmasked-tile-edges   padded keys past L in the last tile are judged like key L-1 (no
 //                        bounds check): they enter the softmax with score 0 and V = 0.
@@ -57,17 +59,16 @@
 //                        first tile), alpha = 1 (never rescaled). Active when rescale = kernel.
 //  rescale-fp16          rescale stage: alpha rounded to FP16. Active when rescale = kernel.
 //  base2-lse-combine     split combine uses natural exp/log on base-2 LSEs (any policy).
-// The GPU prefill kernel (kernels/prefill/mask.cuh) applies top-left and interleaved-GQA
-// unconditionally; in a non-cache problem with S_q = S_k and H_q = H_kv both are no-ops.
-// Measured on an H100 (experiments/bench_attribution_emulator_vs_gpu.cu): every mutant and the
-// lazy variant agree with the GPU up to the ex2 gap, except top-left-cache, which the GPU
-// kernel plants only inside tiles that the (bottom-right) tile plan marks as partially
-// visible: fully visible tiles skip the mask, so its bug is weaker than "top-left".
+// Since the stages moved to core/pipeline/ (issue 9) the GPU kernels plant exactly these bugs with
+// exactly this reach (before: the GPU top-left and interleaved-GQA mutants acted on every problem,
+// and the GPU top-left mutant planned its tiles with the bottom-right mask, so fully visible
+// tiles escaped it). Measured on an H100 before the move (kernels/probes/emulator_vs_gpu.cu):
+// every mutant and the lazy variant agreed with the GPU up to the ex2 gap except top-left-cache;
+// experiments/device/stages_check.sh re-measures it.
 // ==================================================================================
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,6 +76,8 @@
 #include "analysis/tensor_core_model.h"
 #include "core/kernel.h"
 #include "core/kernel_config.h"
+#include "core/parallel_for.h"
+#include "core/pipeline/semantics.h"
 
 namespace attn {
 
@@ -94,9 +97,6 @@ std::optional<std::string> emulator_invalid_reason(const Problem& problem, const
 /// count (rows are independent; each row's arithmetic order is fixed by the config).
 /// Throws attn::Error (with emulator_invalid_reason's text) for an unsupported configuration.
 AttentionOutputs emulate_attention(const Problem& problem, const AttentionInputs& inputs, const EmulatorConfig& config);
-
-/// True when `problem` takes the kernel's cache path (seqlens_k set, or S_q < S_k).
-bool is_cache_path(const Problem& problem);
 
 /// The pipeline of one (batch, query head) split into its three phases, so that attribution can
 /// reuse scores across policies: scores (qk_product) -> accumulate (exp, rescale, p_cast,
@@ -127,12 +127,10 @@ class HeadEmulator {
                      double* lse) const;
 
  private:
-  bool visible(int64_t i, int64_t j) const;
-
   int64_t seqlen_q_ = 0, keys_ = 0, padded_keys_ = 0, head_dim_ = 0;
   int64_t block_m_ = 64, block_n_ = 64;
   int num_splits_ = 1;
-  Mask mask_{};
+  pipeline::Semantics semantics_{};  ///< declared, with the config's planted bug (core/pipeline/semantics.h)
   DType dtype_ = DType::fp16;
   AlgorithmConfig algorithm_;
   TensorCoreModel tensor_core_;
@@ -141,9 +139,5 @@ class HeadEmulator {
   std::vector<double> k_;   // (padded_keys, D), zero rows past the key length
   std::vector<double> vt_;  // (D, padded_keys): V transposed so a 16-key k-step is contiguous
 };
-
-/// Runs `body(index)` for index in [0, count) on `threads` threads (0: hardware concurrency).
-/// Every index runs exactly once; results must not depend on which thread runs it.
-void parallel_for(int64_t count, int threads, const std::function<void(int64_t)>& body);
 
 }  // namespace attn

@@ -1,7 +1,6 @@
 // register_emulator_kernels.cpp: the CPU emulator configurations (what the main job runs when no
-// GPU is present) and one emulator mutant per planted bug, as registry kernels.
-// Names: "emu.fa2.<dtype>.m<BM>n<BN>[.split<n>][.precise]", "emu.fa3.<dtype>.m128n128[.precise]"
-// (the Hopper wgmma kernels' pipeline) and "emu.mutant.<mutant>.<dtype>".
+// GPU is present) and one emulator mutant per planted bug, as registry kernels; the list is
+// kernels/variants.toml's (emulator_variants()).
 #include "analysis/register_emulator_kernels.h"
 
 #include "analysis/emulator.h"
@@ -9,14 +8,26 @@
 namespace attn {
 namespace {
 
-Kernel make_emulator_kernel(const std::string& name, const std::string& family, DType dtype,
-                            const AlgorithmConfig& algorithm, const std::string& description) {
+Kernel make_emulator_kernel(const EmulatorVariant& v) {
+  const DType dtype = v.dtype;
+  const AlgorithmConfig& algorithm = v.algorithm;
+  const std::string dt(dtype_name(dtype));
   Kernel kernel;
-  kernel.info.name = name;
-  kernel.info.family = family;
-  kernel.info.description = description;
+  kernel.info.name = v.name;
+  kernel.info.family = algorithm.mutant == Mutant::none ? "emulator" : "mutant";
+  kernel.info.description =
+      algorithm.mutant == Mutant::none
+          ? "CPU emulator of the FA2 forward (" + dt + ", " + algorithm.describe() + "), every stage as the kernel does it"
+          : "emulator with a planted bug (" + std::string(mutant_category(algorithm.mutant)) + "): " + algorithm.describe();
   kernel.info.needs_gpu = false;
   kernel.info.planted_bug = mutant_category(algorithm.mutant);
+  kernel.info.design = "emu";
+  kernel.info.dtype = dtype;
+  kernel.info.head_dim = 0;  // any
+  kernel.info.path = KernelPath::full;
+  kernel.info.mutant = algorithm.mutant;
+  kernel.info.is_default = v.is_default;
+  kernel.info.algorithm = algorithm;
   kernel.info.traits = {{"dtype", std::string(dtype_name(dtype))},
                         {"block_m", std::to_string(algorithm.tiles.block_m)},
                         {"block_n", std::to_string(algorithm.tiles.block_n)},
@@ -44,56 +55,7 @@ Kernel make_emulator_kernel(const std::string& name, const std::string& family, 
 }  // namespace
 
 void register_emulator_kernels(Registry& registry) {
-  struct Variant {
-    const char* suffix;
-    int block_m, block_n, splits;
-    PCastMode p_cast;
-  };
-  const Variant variants[] = {{"m64n64", 64, 64, 1, PCastMode::input_dtype},
-                              {"m128n64", 128, 64, 1, PCastMode::input_dtype},
-                              {"m64n64.split4", 64, 64, 4, PCastMode::input_dtype},
-                              {"m64n64.precise", 64, 64, 1, PCastMode::split_hi_lo}};
-  for (DType dtype : {DType::fp16, DType::bf16}) {
-    const std::string dt(dtype_name(dtype));
-    for (const Variant& v : variants) {
-      AlgorithmConfig algorithm;
-      algorithm.tiles.block_m = v.block_m;
-      algorithm.tiles.block_n = v.block_n;
-      algorithm.tiles.num_splits = v.splits;
-      algorithm.p_cast = v.p_cast;
-      registry.add(make_emulator_kernel("emu.fa2." + dt + "." + v.suffix, "emulator", dtype, algorithm,
-                                        "CPU emulator of the FA2 forward (" + dt + ", " + algorithm.describe() +
-                                            "), every stage as the kernel does it"));
-    }
-    // The Hopper fa3 kernels (kernels/hopper/) run the same contract with their own tile: wgmma's
-    // k16 steps round exactly like the modelled mma.sync steps (kernels/probes/wgmma_probe.cu:
-    // 4 x 1,048,576 FP16/BF16 dot products bit-exact on an H200), P stays in registers as in FA2,
-    // and the overlapped schedule keeps FA2's rescale-then-accumulate order.
-    for (PCastMode p_cast : {PCastMode::input_dtype, PCastMode::split_hi_lo}) {
-      AlgorithmConfig algorithm;
-      algorithm.tiles.block_m = 128;
-      algorithm.tiles.block_n = 128;
-      algorithm.p_cast = p_cast;
-      const std::string suffix = p_cast == PCastMode::split_hi_lo ? ".precise" : "";
-      registry.add(make_emulator_kernel("emu.fa3." + dt + ".m128n128" + suffix, "emulator", dtype, algorithm,
-                                        "CPU emulator of the Hopper fa3 forward (wgmma, " + dt + ", " +
-                                            algorithm.describe() + "), every stage as the kernel does it"));
-    }
-    const Mutant mutants[] = {Mutant::top_left_in_cache_path, Mutant::unmasked_tile_edges,
-                              Mutant::interleaved_gqa_in_cache_path, Mutant::stale_seqlens,
-                              Mutant::p_cast_before_final_max, Mutant::rescale_in_fp16,
-                              Mutant::base2_lse_natural_combine};
-    for (Mutant mutant : mutants) {
-      AlgorithmConfig algorithm;
-      algorithm.mutant = mutant;
-      // The split-combine bug only exists when there is a combine.
-      if (mutant == Mutant::base2_lse_natural_combine) algorithm.tiles.num_splits = 4;
-      registry.add(make_emulator_kernel("emu.mutant." + std::string(mutant_name(mutant)) + "." + dt, "mutant", dtype,
-                                        algorithm,
-                                        "emulator with a planted bug (" + std::string(mutant_category(mutant)) + "): " +
-                                            algorithm.describe()));
-    }
-  }
+  for (const EmulatorVariant& v : emulator_variants()) registry.add(make_emulator_kernel(v));
 }
 
 }  // namespace attn

@@ -46,7 +46,7 @@ struct TensorCoreModel {
   /// The alignment reference of a product a*b is its nominal exponent e_a + e_b (the product
   /// significand lies in [1, 4), so its leading bit may sit one above), not its leading bit;
   /// the accumulator's is its own exponent. The reference is the max over the nonzero terms.
-  /// Measured on an H100 80GB HBM3 (driver 580.159.04) with experiments/bench_attribution_mma_check.cu:
+  /// Measured on an H100 80GB HBM3 (driver 580.159.04) with kernels/probes/mma_check.cu:
   /// 262,144 FP16 and 262,144 BF16 random m16n8k16 dot products (exponent spreads 2, 6, 12),
   /// 0 mismatches with {nominal, 2 bits, toward zero}; leading-bit alignment mismatches 15% (2
   /// bits) and 8.5% (3 bits); round-to-nearest mismatches >= 35% for every width tried.

@@ -89,17 +89,7 @@ void run_attribute(const AttributeFlags& f) {
     j["truth"] = "emulator all-exact (double), mutant off";
     j["tensor_core"] = {{"group_size", tc.group_size}, {"extra_alignment_bits", tc.extra_alignment_bits},
                         {"final_rounding", f.tc_rounding}};
-    j["total"] = {{"mse", attribution.total_mse}, {"rmse", std::sqrt(attribution.total_mse)},
-                  {"max_abs", attribution.total_max_abs}};
-    j["semantic"] = {{"mse", attribution.semantic_mse}, {"max_abs", attribution.semantic_max_abs}};
-    for (const StageAttribution& s : attribution.stages)
-      j["stages"].push_back({{"stage", stage_name(s.stage)}, {"category", stage_category(s.stage)},
-                             {"shapley_mse", s.shapley_mse}, {"shapley_max_abs", s.shapley_max_abs},
-                             {"ablation_mse", s.ablation_mse}, {"ablation_max_abs", s.ablation_max_abs}});
-    for (const CategoryAttribution& c : attribution.categories)
-      j["categories"].push_back(
-          {{"category", c.category}, {"shapley_mse", c.shapley_mse}, {"shapley_max_abs", c.shapley_max_abs}});
-    j["dominant_category"] = dominant_category(attribution);
+    j["attribution"] = attribution_to_json(attribution);
     if (!f.no_order) {
       for (const OrderVariantResult& v : order.variants)
         j["order_sensitivity"]["variants"].push_back(

@@ -73,16 +73,16 @@ void run_bench(const BenchOptions& opt) {
   for (const HopperVariant& h : hopper_prefill_variants()) candidates.push_back({&h.base, "fa3"});
   for (const auto& [vp, family] : candidates) {
     const PrefillVariant& v = *vp;
-    if (v.mutant != Mutant::none) continue;
-    const bool selected = opt.kernels == "default" ? (v.is_default || (v.p_cast == PCastMode::split_hi_lo))
+    if (v.algorithm.mutant != Mutant::none) continue;
+    const bool selected = opt.kernels == "default" ? (v.is_default || (v.algorithm.p_cast == PCastMode::split_hi_lo))
                                                   : glob_match(opt.kernels, v.name);
-    const std::string dtype = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+    const std::string dtype(dtype_name(v.dtype));
     if (!selected || std::find(opt.dtypes.begin(), opt.dtypes.end(), dtype) == opt.dtypes.end()) continue;
     if (std::find(opt.head_dims.begin(), opt.head_dims.end(), v.head_dim) == opt.head_dims.end()) continue;
     if (opt.check) {  // validate before timing: FA rule against the GPU FP64 truth on a non-tile shape
       Problem pr;
       pr.batch = 2; pr.seqlen_q = 300; pr.seqlen_k = 300; pr.num_heads_q = 4; pr.num_heads_kv = 2;
-      pr.head_dim = v.head_dim; pr.dtype = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
+      pr.head_dim = v.head_dim; pr.dtype = v.dtype;
       const AttentionInputs in = generate_inputs(pr, InputSpec{});
       const AttentionOutputs truth = gpu_truth_fp64(pr, in), base = gpu_naive_baseline(pr, in);
       const AttentionOutputs out = [&] {
@@ -103,12 +103,12 @@ void run_bench(const BenchOptions& opt) {
         pr.num_heads_q = heads_q;
         pr.num_heads_kv = heads_kv;
         pr.head_dim = v.head_dim;
-        pr.dtype = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
+        pr.dtype = v.dtype;
         pr.mask.kind = causal ? MaskKind::causal_bottom_right : MaskKind::none;
         pr.require_memory_for_run();
         const PrefillTiming t = time_prefill(v, pr, opt.warmup, opt.iterations);
         const nlohmann::json row = {{"impl", v.name}, {"family", family}, {"default", v.is_default},
-                                    {"precise", v.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
+                                    {"precise", v.algorithm.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
                                     {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", heads_q},
                                     {"heads_kv", heads_kv}, {"causal", causal}, {"median_ms", t.median_ms},
                                     {"min_ms", t.min_ms}, {"iterations", t.iterations}, {"tflops", t.tflops},

@@ -23,7 +23,9 @@ void add_list_command(CLI::App& app) {
       for (const Kernel* k : kernels)
         out.push_back({{"name", k->info.name}, {"family", k->info.family}, {"description", k->info.description},
                        {"traits", k->info.traits}, {"needs_gpu", k->info.needs_gpu},
-                       {"planted_bug", k->info.planted_bug}});
+                       {"planted_bug", k->info.planted_bug}, {"design", k->info.design},
+                       {"path", kernel_path_name(k->info.path)}, {"mutant", mutant_name(k->info.mutant)},
+                       {"default", k->info.is_default}});
       std::cout << out.dump(2) << "\n";
       return;
     }

@@ -29,7 +29,6 @@
 #include "core/errors.h"
 #include "core/io_files.h"
 #include "experiments/gate.h"
-#include "experiments/kernel_algorithm.h"
 #include "experiments/provenance.h"
 #include "experiments/register_all.h"
 #include "experiments/results_db.h"
@@ -48,11 +47,11 @@ namespace {
 std::function<nlohmann::json(const Kernel&, const Problem&, const AttentionInputs&, const Truth&)> sweep_attribution() {
   return [](const Kernel& kernel, const Problem& problem, const AttentionInputs& inputs,
             const Truth& truth) -> nlohmann::json {
-    const std::optional<AlgorithmConfig> algorithm = algorithm_from_traits(kernel.info.traits);
+    const std::optional<AlgorithmConfig>& algorithm = kernel.info.algorithm;
     if (!algorithm || emulator_invalid_reason(problem, *algorithm)) return nullptr;
     AttributionOptions options;
     options.algorithm = *algorithm;
-    return attribution_json(attribute_error(problem, inputs, options, &truth.o));
+    return attribution_to_json(attribute_error(problem, inputs, options, &truth.o));
   };
 }
 

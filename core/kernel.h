@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/generators.h"
+#include "core/kernel_config.h"
 #include "core/problem.h"
 #include "core/tensor.h"
 
@@ -25,16 +26,39 @@ struct AttentionOutputs {
   std::map<std::string, double> run_info;
 };
 
-/// Stable metadata of a registered implementation.
+/// Which pass over the sequence a kernel implements.
+enum class KernelPath : uint8_t {
+  full,             ///< every query against every key at once (prefill kernels, references, emulator)
+  decode,           ///< new queries against a KV cache (split-KV flash-decoding)
+  chunked_prefill,  ///< a chunk of new queries appended to, and attending over, a KV cache
+};
+const char* kernel_path_name(KernelPath path);  ///< "full" | "decode" | "chunked-prefill"
+
+/// Stable metadata of a registered implementation. Experiments select kernels by the typed
+/// fields (Registry::select), never by building or parsing names; `traits` is for display.
 struct KernelInfo {
-  std::string name;         ///< stable, e.g. "fa2.bf16.d128.m128n64", "naive-fp16", "emu.fa2.m64n64"
-  std::string family;       ///< "reference" | "emulator" | "cuda" | "mutant" | "peer"
+  /// Stable name. Variants and mutants follow kernels/variants.toml's grammar
+  /// family.dtype.dD.tile[.variant][.mutant-NAME] ("fa2.bf16.d128.m64n64",
+  /// "emu.fp16.dany.m64n64.mutant-stale-seqlens"); references and peers have their own ("naive-fp16").
+  std::string name;
+  std::string family;       ///< kind: "reference" | "emulator" | "cuda" | "mutant" | "peer"
   std::string description;  ///< one line for `attnscope list`
-  std::map<std::string, std::string> traits;  ///< dtypes, tiles, exp flavour, order, precision policy
+  std::map<std::string, std::string> traits;  ///< for display and result rows only; never parsed back
   bool needs_gpu = false;
   /// For mutants: the bug category it plants ("masking", "gqa", "cache-length", "rescaling",
   /// "intermediate-precision", "split-combine"); empty for a correct implementation.
   std::string planted_bug;
+
+  // ---- typed, filled by the registration from the kernel's own traits -------------------------
+  std::string design;              ///< the name's family: "fa2" | "decode" | "chunked" | "emu"; "" otherwise
+  std::optional<DType> dtype;      ///< the one dtype it runs; nullopt: several (references)
+  int head_dim = 0;                ///< the one head dim it runs; 0: any
+  KernelPath path = KernelPath::full;
+  Mutant mutant = Mutant::none;    ///< the planted bug (planted_bug is its category)
+  bool is_default = false;         ///< the default variant of its (design, dtype, head_dim, path)
+  /// The FA2 algorithm the emulator models it with (tiles, splits, P cast, lazy rescale, mutant);
+  /// nullopt when there is no emulator model (decode kernels: FP32 CUDA-core numerics; references).
+  std::optional<AlgorithmConfig> algorithm;
 };
 
 struct Kernel {

@@ -11,6 +11,7 @@
 #include "core/float_format.h"
 #include "core/gqa.h"
 #include "core/mask.h"
+#include "core/pipeline/semantics.h"
 
 namespace attn {
 
@@ -73,6 +74,12 @@ struct Problem {
   /// "b1.sq10.sk74.h8:2.d64.fp16.causal" — stable, for file names and database keys.
   std::string label() const;
 };
+
+/// True when `problem` takes a KV-cache kernel's path (seqlens_k set, or S_q < S_k): the reach
+/// of the cache-path mutants (core/pipeline/semantics.h).
+inline bool is_cache_path(const Problem& problem) {
+  return pipeline::is_cache_path(problem.seqlen_q, problem.seqlen_k, !problem.seqlens_k.empty());
+}
 
 std::string mask_name(const Mask& mask);
 /// Parses "causal" (bottom-right), "causal-br", "top-left", "none", "window:L,R"; throws ProblemError.

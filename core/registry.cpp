@@ -52,4 +52,30 @@ std::vector<const Kernel*> Registry::matching(const std::string& pattern) const 
 
 std::vector<const Kernel*> Registry::all() const { return matching("*"); }
 
+bool KernelQuery::matches(const KernelInfo& k) const {
+  if (design && k.design != *design) return false;
+  if (dtype && k.dtype != *dtype) return false;
+  if (head_dim && k.head_dim != 0 && k.head_dim != *head_dim) return false;
+  if (path && k.path != *path) return false;
+  if (mutant && k.mutant != *mutant) return false;
+  if (num_splits && (!k.algorithm || k.algorithm->tiles.num_splits != *num_splits)) return false;
+  return !default_only || k.is_default;
+}
+
+std::vector<const Kernel*> Registry::select(const KernelQuery& query) const {
+  std::vector<const Kernel*> out;
+  for (const Kernel& k : kernels_)
+    if (query.matches(k.info)) out.push_back(&k);
+  return out;
+}
+
+const char* kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::full: return "full";
+    case KernelPath::decode: return "decode";
+    case KernelPath::chunked_prefill: return "chunked-prefill";
+  }
+  return "?";
+}
+
 }  // namespace attn

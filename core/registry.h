@@ -3,12 +3,25 @@
 // a register_*() function (explicit, so that static linking never drops a registration).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/kernel.h"
 
 namespace attn {
+
+/// A selection by typed metadata (KernelInfo); an unset field matches everything.
+struct KernelQuery {
+  std::optional<std::string> design = std::nullopt;  ///< "fa2", "decode", "chunked", "emu"
+  std::optional<DType> dtype = std::nullopt;
+  std::optional<int> head_dim = std::nullopt;        ///< matches kernels of this head dim and those of any (0)
+  std::optional<KernelPath> path = std::nullopt;
+  std::optional<Mutant> mutant = std::nullopt;       ///< Mutant::none: correct kernels only
+  std::optional<int> num_splits = std::nullopt;      ///< split-KV partitions of the emulated algorithm
+  bool default_only = false;          ///< only is_default variants
+  bool matches(const KernelInfo& info) const;
+};
 
 class Registry {
  public:
@@ -20,6 +33,8 @@ class Registry {
   /// Kernels whose name matches a glob pattern ('*' and '?'), in registration order.
   std::vector<const Kernel*> matching(const std::string& pattern) const;
   std::vector<const Kernel*> all() const;
+  /// Kernels matching `query`, in registration order.
+  std::vector<const Kernel*> select(const KernelQuery& query) const;
   size_t size() const { return kernels_.size(); }
 
  private:

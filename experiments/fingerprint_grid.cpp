@@ -102,10 +102,16 @@ FingerprintGridResult run_fingerprint_grid(const FingerprintGridSpec& spec,
             if (progress) progress(c);
           }
           if (!spec.healthy_kernels) continue;
-          const std::string dt(dtype_name(dtype));
-          for (const std::string& name : {"emu.fa2." + dt + ".m64n64", "emu.fa2." + dt + ".m64n64.split4",
-                                          "emu.fa2." + dt + ".m64n64.precise", std::string("naive-fp32")}) {
-            const Kernel& kernel = all_kernels().get(name);
+          // The healthy FA2 emulator configurations of the 64x64 tile (plain, split-KV, precise), chosen
+          // by their typed traits, and the FP32 reference.
+          std::vector<const Kernel*> healthy;
+          for (const Kernel* k : all_kernels().select({.design = "emu", .dtype = dtype, .mutant = Mutant::none}))
+            if (k->info.algorithm && k->info.algorithm->tiles.block_m == 64 && k->info.algorithm->tiles.block_n == 64)
+              healthy.push_back(k);
+          healthy.push_back(&all_kernels().get("naive-fp32"));
+          for (const Kernel* healthy_kernel : healthy) {
+            const Kernel& kernel = *healthy_kernel;
+            const std::string& name = kernel.info.name;
             if (kernel.invalid_reason && kernel.invalid_reason(p)) continue;
             AttentionOutputs out = kernel.run(p, in);
             // The FP32 reference's output is stored in the input dtype, as an upcast kernel's is.
@@ -128,7 +134,7 @@ std::string fingerprint_grid_markdown(const FingerprintGridSpec& spec, const Fin
   md << "# Fingerprint hypothesis grid\n\n";
   md << "Planted: every hypothesis of the family, run as a kernel through the H100 tensor-core model (KV tile 64 or "
         "128 alternating where the hypothesis leaves it open); correct kernels: ";
-  md << (spec.healthy_kernels ? "emu.fa2.<dtype>.m64n64 (plain, split4, precise) and naive-fp32 (upcast, stored in "
+  md << (spec.healthy_kernels ? "emu.<dtype>.dany.m64n64 (plain, split4, precise) and naive-fp32 (upcast, stored in "
                                 "the input dtype)"
                               : "none");
   md << ". S in {";

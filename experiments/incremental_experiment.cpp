@@ -12,7 +12,6 @@
 #include "analysis/emulator.h"
 #include "analysis/metrics.h"
 #include "core/errors.h"
-#include "experiments/kernel_algorithm.h"
 #include "experiments/register_all.h"
 #include "experiments/sweep_runner.h"
 #include "references/full_attention.h"
@@ -138,7 +137,7 @@ void judge(const Kernel& kernel, const Problem& pr, const AttentionInputs& in, c
   c.classification = semantic ? "semantic" : c.differing == 0 ? "bit-identical" : "rounding";
   if (semantic && c.cause.empty()) c.cause = d.verdict == "no semantic bug" ? "FlashAttention rule failed" : d.verdict;
   c.attribution = nullptr;
-  const std::optional<AlgorithmConfig> algorithm = algorithm_from_traits(kernel.info.traits);
+  const std::optional<AlgorithmConfig>& algorithm = kernel.info.algorithm;
   if (!algorithm) {
     c.attribution_status = "not modelled";
     return;
@@ -153,7 +152,7 @@ void judge(const Kernel& kernel, const Problem& pr, const AttentionInputs& in, c
   }
   AttributionOptions options;
   options.algorithm = *algorithm;
-  c.attribution = attribution_json(attribute_error(pr, in, options, &truth_rows));
+  c.attribution = attribution_to_json(attribute_error(pr, in, options, &truth_rows));
   c.attribution_status = "attributed";
 }
 
@@ -197,33 +196,46 @@ double reference_difference(const Problem& full, const AttentionInputs& in) {
 }  // namespace
 
 void choose_incremental_kernels(IncrementalSpec& spec, bool gpu, bool mutants) {
+  const Registry& registry = all_kernels();
   const std::string dt(dtype_name(spec.dtype)), d = std::to_string(spec.head_dim);
-  const char* cache_mutants[] = {"stale-seqlens", "interleaved-gqa-cache", "top-left-cache", "base2-lse-combine"};
+  const Mutant cache_mutants[] = {Mutant::stale_seqlens, Mutant::interleaved_gqa_in_cache_path,
+                                  Mutant::top_left_in_cache_path, Mutant::base2_lse_natural_combine};
+  auto first = [&](KernelQuery q) -> const Kernel* {
+    q.dtype = spec.dtype;
+    q.head_dim = static_cast<int>(spec.head_dim);
+    const std::vector<const Kernel*> found = registry.select(q);
+    return found.empty() ? nullptr : found.front();
+  };
+  auto name_of = [](const Kernel* k) { return k ? k->info.name : std::string(); };
   spec.mutant_kernels.clear();
+  const std::string design = gpu ? "fa2" : "emu";
+  // The full sequence: the default variant of the prefill design (the emulator on the CPU).
+  spec.full_kernel = name_of(first({.design = design, .mutant = Mutant::none, .default_only = true}));
+  if (spec.full_kernel.empty())
+    throw ProblemError("incremental: no default " + design + " kernel for " + dt + " d" + d + " is registered");
   if (!gpu) {
-    spec.full_kernel = spec.prefill_kernel = "emu.fa2." + dt + ".m64n64";
-    spec.decode_kernel = "emu.fa2." + dt + ".m64n64.split4";
+    // CPU: the emulator prefills too; its 4-way split-KV configuration decodes.
+    spec.prefill_kernel = spec.full_kernel;
+    spec.decode_kernel = name_of(first({.design = "emu", .mutant = Mutant::none, .num_splits = 4}));
     if (mutants)
-      for (const char* m : cache_mutants) spec.mutant_kernels.push_back(std::string("emu.mutant.") + m + "." + dt);
+      for (Mutant m : cache_mutants)
+        if (const Kernel* k = first({.design = "emu", .mutant = m})) spec.mutant_kernels.push_back(k->info.name);
     return;
   }
-  spec.full_kernel = "fa2." + dt + ".d" + d + ".m128n64";
-  spec.prefill_kernel = "chunked." + dt + ".d" + d;
-  if (!all_kernels().find(spec.prefill_kernel)) {
-    spec.notes.push_back("prefill: " + spec.prefill_kernel + " is not registered in this build; the full kernel " +
+  spec.prefill_kernel = name_of(first({.design = "chunked", .mutant = Mutant::none, .default_only = true}));
+  if (spec.prefill_kernel.empty()) {
+    spec.notes.push_back("prefill: no chunked-prefill kernel for " + dt + " d" + d + " is registered in this build; the full kernel " +
                          spec.full_kernel + " prefills instead (no cache in the prefill)");
     spec.prefill_kernel = spec.full_kernel;
   }
-  spec.decode_kernel = "decode." + dt + ".d" + d + ".split";
+  spec.decode_kernel = name_of(first({.design = "decode", .mutant = Mutant::none, .default_only = true}));
+  if (spec.decode_kernel.empty()) throw ProblemError("incremental: no decode kernel for " + dt + " d" + d + " is registered");
   if (!mutants) return;
-  if (spec.head_dim != 128) {
-    spec.notes.push_back("mutants: the GPU cache mutants are compiled for D = 128 only; none run at D = " + d);
-    return;
-  }
-  for (const char* m : cache_mutants) {
-    const std::string name = "mutant.decode." + dt + ".d128." + m;
-    if (all_kernels().find(name)) spec.mutant_kernels.push_back(name);
-    else spec.notes.push_back("mutants: " + name + " is not registered in this build; skipped");
+  for (Mutant m : cache_mutants) {
+    if (const Kernel* k = first({.design = "decode", .mutant = m})) spec.mutant_kernels.push_back(k->info.name);
+    else
+      spec.notes.push_back(std::string("mutants: no GPU decode variant plants ") + mutant_name(m) + " at " + dt + " d" + d +
+                           " in this build (kernels/variants.toml compiles them for D = 128); skipped");
   }
 }
 
@@ -310,7 +322,7 @@ IncrementalResult run_incremental_experiment(const IncrementalSpec& spec,
     path.decode_kernel = k->info.name;
     path.planted_bug = k->info.planted_bug;
     path.prefill = prefill;
-    const std::optional<AlgorithmConfig> algorithm = algorithm_from_traits(k->info.traits);
+    const std::optional<AlgorithmConfig>& algorithm = k->info.algorithm;
     path.modelled = algorithm.has_value();
     for (int64_t t = 0; t < num_steps; ++t) {
       const Step& s = steps[static_cast<size_t>(t)];

@@ -62,7 +62,7 @@ struct StepComparison {
   std::string verdict, cause;     ///< diagnosis of the incremental output ("category: bug")
   std::vector<std::string> also_matching;  ///< every meaning equally consistent ("category: bug")
   std::string classification;     ///< bit-identical | rounding | semantic
-  nlohmann::json attribution;     ///< kernel_algorithm.h attribution_json, or null
+  nlohmann::json attribution;     ///< analysis/attribution.h attribution_to_json, or null
   /// "attributed" | "not modelled" (no emulator model of the kernel) | "not selected"
   /// (--attribute-steps) | "emulator cannot run: <reason>"
   std::string attribution_status;
@@ -91,12 +91,14 @@ struct IncrementalResult {
   double seconds = 0;
 };
 
-/// Default kernels by device, as `attnscope incremental` uses them. CPU: the FA2 emulator
-/// `emu.fa2.<dt>.m64n64` for the full sequence and the prefill, its 4-way split-KV emulation
-/// `emu.fa2.<dt>.m64n64.split4` for the decode steps (flash-decoding's structure, and what the
-/// base-2 LSE combine mutant needs), the four emulator cache mutants. GPU: `fa2.<dt>.d<D>.m128n64`,
-/// `chunked.<dt>.d<D>` (the full kernel when it is not registered), `decode.<dt>.d<D>.split`, the
-/// four GPU cache mutants (compiled for D = 128 only). Every fallback and skip is a note.
+/// Default kernels by device, as `attnscope incremental` uses them, selected from the registry by
+/// their typed metadata (KernelQuery), never by name. CPU: the default FA2 emulator
+/// (`emu.<dt>.dany.m64n64`) for the full sequence and the prefill, its 4-way split-KV
+/// configuration for the decode steps (flash-decoding's structure, and what the base-2 LSE
+/// combine mutant needs), the four emulator cache mutants. GPU: the default `fa2` variant of the
+/// dtype and head dim, the default `chunked` one (the full kernel when none is registered), the
+/// default `decode` one, the GPU decode variants planting the four cache mutants (compiled for
+/// D = 128 only). Every fallback and skip is a note.
 void choose_incremental_kernels(IncrementalSpec& spec, bool gpu, bool mutants);
 
 /// Runs the experiment. Throws ProblemError naming the problem: P, N or the chunk < 1, a bad

@@ -45,7 +45,7 @@ nlohmann::json config_json(const SweepPoint& p, const Kernel& k) {
           {"label", pr.label()}};
   if (p.tile.set()) {  // block size as an axis: the tile this point asked for (0: the kernel's own)
     config["tile_request"] = p.tile.label();
-    if (const std::optional<AlgorithmConfig> a = kernel_algorithm(k)) {
+    if (const std::optional<AlgorithmConfig>& a = k.info.algorithm) {
       config["block_m"] = a->tiles.block_m;
       config["block_n"] = a->tiles.block_n;
       config["num_splits"] = a->tiles.num_splits;

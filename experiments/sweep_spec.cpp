@@ -9,6 +9,7 @@
 #include <set>
 #include <string_view>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "core/errors.h"
@@ -258,11 +259,8 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
                       for (const TileRequest& tile : tiles_of(a))
                       for (const std::string& kernel : kernels) {
                         // A kernel built for one dtype is not a point of another dtype's sweep.
-                        const auto& traits = registry.get(kernel).info.traits;
-                        if (auto it = traits.find("dtype"); it != traits.end()) {
-                          const std::string list = "," + it->second + ",";
-                          if (list.find("," + std::string(dtype_name(dtype)) + ",") == std::string::npos) continue;
-                        }
+                        const std::optional<DType>& only = registry.get(kernel).info.dtype;
+                        if (only && *only != dtype) continue;
                         SweepPoint p;
                         p.kernel = kernel;
                         p.problem.batch = batch;

@@ -2,9 +2,9 @@
 // split-KV count) other than its kernel's own; this file says which implementation runs it:
 //   - an emulator kernel (CPU, with an algorithm model): the same algorithm — P cast, rescale
 //     rule, mutant — with the tile replaced; the emulator takes any multiple of 16;
-//   - a GPU kernel: the compiled variant of the same design whose tile traits are the asked
-//     tile (same dtype, head dim, P cast, rescale rule, mutant); none compiled -> INVALID with
-//     the reason and the tiles that are compiled.
+//   - a GPU kernel: the compiled variant of the same design whose typed AlgorithmConfig
+//     (KernelInfo::algorithm) has the asked tile (same dtype, head dim, path, P cast, rescale
+//     rule, mutant); none compiled -> INVALID with the reason and the tiles that are compiled.
 // What it is not: a kernel generator (GPU tiles are compile-time: kernels/variants).
 #pragma once
 
@@ -31,10 +31,6 @@ struct TileRequest {
 inline constexpr int kTileQuantum = 16;
 inline constexpr int kMaxTile = 512;
 inline constexpr int kMaxSplits = 64;
-
-/// The emulator's model of a registered kernel (tiles, splits, P cast, rescale rule, mutant);
-/// nullopt when it has none (references, the FP32 decode kernels). The one place sweeps read it.
-std::optional<AlgorithmConfig> kernel_algorithm(const Kernel& kernel);
 
 /// The implementation that runs `kernel` at `tile`, or why there is none.
 struct TiledKernel {

@@ -14,7 +14,7 @@ namespace {
 const attn::Registry& registry() {
   static const attn::Registry r = [] {
     attn::Registry reg;
-    for (const char* name : {"naive-fp16", "naive-bf16", "emu.fa2.fp16.m64n64", "emu.mutant.rescale-fp16.fp16"}) {
+    for (const char* name : {"naive-fp16", "naive-bf16", "emu.fp16.dany.m64n64", "emu.fp16.dany.m64n64.mutant-rescale-fp16"}) {
       attn::Kernel k;
       k.info.name = name;
       reg.add(k);

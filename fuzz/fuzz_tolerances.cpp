@@ -15,7 +15,7 @@ const attn::ResultsDb& database() {
   static attn::ResultsDb* db = [] {
     auto* d = new attn::ResultsDb(":memory:", attn::DbMode::read_write);
     int i = 0;
-    for (const char* kernel : {"naive-fp16", "emu.fa2.bf16.m64n64", "emu.mutant.rescale-fp16.fp16", "decode.fp16.d64.split"})
+    for (const char* kernel : {"naive-fp16", "emu.bf16.dany.m64n64", "emu.fp16.dany.m64n64.mutant-rescale-fp16", "decode.fp16.d64.m64n64.split"})
       for (int64_t sq : {1, 7, 65}) {
         const double err = 1e-4 * (1 + i++ % 5);
         d->insert({"fuzz", std::string(kernel) + "|" + std::to_string(sq), kernel, i % 7 ? "ok" : (i % 2 ? "error" : "invalid"),

@@ -7,6 +7,8 @@
 #include <cstdint>
 
 #include "core/mask.h"
+#include "core/pipeline/numerics.h"
+#include "core/problem.h"
 #include "kernels/cache/kv_layout.h"
 
 namespace attn {
@@ -24,6 +26,23 @@ struct PrefillParams {
   float scale_log2 = 0.f;        ///< softmax_scale * log2(e): exp2 replaces exp (FA2)
   float scale = 0.f;             ///< softmax_scale (for the natural-log LSE)
   Mask mask{};
+  bool cache_path = false;       ///< is_cache_path(problem): where the cache-path mutants act
 };
+
+/// Sizes, scale, scale_log2, mask and cache_path of `problem`; pointers and layout left to the
+/// caller. The one place host code fills a PrefillParams from a Problem.
+inline PrefillParams make_prefill_params(const Problem& problem) {
+  PrefillParams p;
+  p.batch = static_cast<int>(problem.batch);
+  p.seqlen_q = static_cast<int>(problem.seqlen_q);
+  p.seqlen_k = static_cast<int>(problem.seqlen_k);
+  p.num_heads_q = static_cast<int>(problem.num_heads_q);
+  p.num_heads_kv = static_cast<int>(problem.num_heads_kv);
+  p.scale = static_cast<float>(problem.scale());
+  p.scale_log2 = pipeline::scale_log2(problem.scale());  // rounded once to FP32, as FA2 forms it
+  p.mask = problem.mask;
+  p.cache_path = is_cache_path(problem);
+  return p;
+}
 
 }  // namespace attn

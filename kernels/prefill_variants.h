@@ -7,21 +7,19 @@
 #include <vector>
 
 #include "core/kernel_config.h"
+#include "core/float_format.h"
 #include "kernels/params.h"
-#include "kernels/tile_traits.h"
 
 namespace attn {
 
 /// One compiled prefill variant: its traits and its launcher (stream is a cudaStream_t).
 struct PrefillVariant {
-  std::string name;  ///< stable registry name, e.g. "fa2.bf16.d128.m128n64"
-  ElementType elem;
-  int head_dim, block_m, block_n;
-  PCastMode p_cast;
-  int rescale_threshold_log2;
-  Mutant mutant;
-  int min_blocks_per_sm;  ///< __launch_bounds__ occupancy target (register cap)
-  bool is_default;   ///< the default tile of its (dtype, head_dim): benchmarked against peers
+  std::string name;           ///< stable registry name (kernels/variants.toml), e.g. "fa2.bf16.d128.m64n64"
+  DType dtype;                ///< of Q, K, V, O (FP16 or BF16)
+  int head_dim;
+  AlgorithmConfig algorithm;  ///< PrefillTraits::algorithm(): tiles, P cast, lazy rescale, mutant
+  int min_blocks_per_sm;      ///< __launch_bounds__ occupancy target (register cap)
+  bool is_default;            ///< the default tile of its (dtype, head_dim): benchmarked against peers
   void (*launch)(const PrefillParams& params, void* stream);
 };
 

@@ -1,7 +1,8 @@
 // register_gpu_kernels.cpp: adds every compiled prefill variant (kernels/prefill_variants.h: FA2;
 // kernels/hopper/hopper_variants.h: the sm_90a FA3-style kernels) and its GPU mutants to the
-// registry, with a host run() that uploads the quantized inputs as FP16/BF16 bits, poisons the outputs (NaN) so an unwritten element cannot pass, launches and
-// copies back. Without CUDA: registers nothing and says why. Not the kernels themselves.
+// registry, with a host run() that uploads the quantized inputs as FP16/BF16 bits, poisons the
+// outputs (NaN) so an unwritten element cannot pass, launches and copies back. Without CUDA:
+// registers nothing and says why. Not the kernels themselves.
 #include "kernels/register_gpu_kernels.h"
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -17,6 +18,7 @@
 #include "core/float_format.h"
 #include "core/half.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gpu_variant_info.h"
 #include "kernels/hopper/hopper_variants.h"
 #include "kernels/hopper/launch_support.h"
 #include "kernels/prefill_variants.h"
@@ -35,8 +37,8 @@ bool gpu_available(std::string* why) {
 namespace {
 
 std::optional<std::string> prefill_invalid_reason(const PrefillVariant& v, const Problem& pr) {
-  const DType want = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
-  if (pr.dtype != want) return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(want));
+  if (pr.dtype != v.dtype)
+    return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(v.dtype));
   if (pr.head_dim != v.head_dim) return "head_dim " + std::to_string(pr.head_dim) + " but the variant is d" + std::to_string(v.head_dim);
   if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode (diagnosis only)";
   if (pr.batch > 65535 || pr.num_heads_q > 65535) return std::string("batch and H_q must be <= 65535 (grid limits)");
@@ -60,43 +62,35 @@ AttentionOutputs run_prefill(const PrefillVariant& v, const Problem& pr, const A
   std::vector<int> lens(pr.seqlens_k.begin(), pr.seqlens_k.end());
   DeviceBuffer dlens(lens.size() * 4);
   if (!lens.empty()) cuda_check(cudaMemcpy(dlens.ptr, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice), "copy seqlens_k");
-  PrefillParams p;
+  PrefillParams p = make_prefill_params(pr);
   p.q = dq.ptr; p.k = dk.ptr; p.v = dv.ptr; p.o = dout.ptr; p.lse = static_cast<float*>(dlse.ptr);
   p.seqlens_k = lens.empty() ? nullptr : static_cast<const int*>(dlens.ptr);
-  p.batch = static_cast<int>(pr.batch); p.seqlen_q = static_cast<int>(pr.seqlen_q); p.seqlen_k = static_cast<int>(pr.seqlen_k);
-  p.num_heads_q = static_cast<int>(pr.num_heads_q); p.num_heads_kv = static_cast<int>(pr.num_heads_kv);
-  p.scale = static_cast<float>(pr.scale());
-  // scale * log2(e) computed in double and rounded once to FP32 (FA2 forms it in FP32 on the host).
-  p.scale_log2 = static_cast<float>(pr.scale() * 1.4426950408889634);
-  p.mask = pr.mask;
   v.launch(p, nullptr);
   cuda_check(cudaGetLastError(), v.name + " launch");
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
   return download_outputs(dout, dlse, pr);
 }
 
-/// The registry entry of a compiled prefill variant (FA2 or Hopper): traits common to both.
-Kernel make_prefill_kernel(const PrefillVariant& v, const std::string& description) {
+/// The registry entry of a compiled prefill variant of `design` ("fa2" or "fa3"): typed
+/// metadata, description and the display traits both designs share.
+Kernel make_prefill_kernel(const PrefillVariant& v, const char* design, const std::string& description) {
+  const AlgorithmConfig& a = v.algorithm;
   Kernel kernel;
-  kernel.info.name = v.name;
-  kernel.info.family = v.mutant == Mutant::none ? "cuda" : "mutant";
-  kernel.info.planted_bug = mutant_category(v.mutant);
-  kernel.info.needs_gpu = true;
-  kernel.info.description = description + ", " + (v.elem == ElementType::fp16 ? "fp16" : "bf16") + " d" +
-                            std::to_string(v.head_dim) +
-                            (v.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
-                            (v.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
-                            (v.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(v.mutant) : "");
+  set_gpu_variant_info(kernel.info, v.name, design, v.dtype, v.head_dim, KernelPath::full, a.mutant, v.is_default, a);
+  kernel.info.description = description + ", " + std::string(dtype_name(v.dtype)) + " d" + std::to_string(v.head_dim) +
+                            (a.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
+                            (a.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
+                            (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");
   auto& t = kernel.info.traits;
-  t["dtype"] = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+  t["dtype"] = std::string(dtype_name(v.dtype));
   t["head_dim"] = std::to_string(v.head_dim);
-  t["block_m"] = std::to_string(v.block_m);
-  t["block_n"] = std::to_string(v.block_n);
+  t["block_m"] = std::to_string(a.tiles.block_m);
+  t["block_n"] = std::to_string(a.tiles.block_n);
   t["exp"] = "ex2.approx.ftz, scale*log2e folded into one fma";
-  t["p_cast"] = v.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
-  t["rescale_threshold_log2"] = std::to_string(v.rescale_threshold_log2);
+  t["p_cast"] = a.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
+  t["rescale_threshold_log2"] = std::to_string(static_cast<int>(a.rescale_threshold_log2));
   t["kv_order"] = "forward";
-  t["mutant"] = mutant_name(v.mutant);
+  t["mutant"] = mutant_name(a.mutant);
   t["default"] = v.is_default ? "true" : "false";
   const PrefillVariant* vp = &v;
   kernel.invalid_reason = [vp](const Problem& pr) { return prefill_invalid_reason(*vp, pr); };
@@ -108,9 +102,9 @@ Kernel make_prefill_kernel(const PrefillVariant& v, const std::string& descripti
 
 void register_gpu_kernels(Registry& registry) {
   for (const PrefillVariant& v : prefill_variants()) {
-    Kernel kernel = make_prefill_kernel(v, "FA2 prefill (mma.sync m16n8k16, cp.async x2)");
+    Kernel kernel = make_prefill_kernel(v, "fa2", "FA2 prefill (mma.sync m16n8k16, cp.async x2)");
     auto& t = kernel.info.traits;
-    t["warps"] = std::to_string(v.block_m / 16);
+    t["warps"] = std::to_string(v.algorithm.tiles.block_m / 16);
     t["stages"] = "2";
     t["min_blocks_per_sm"] = std::to_string(v.min_blocks_per_sm);
     t["mma"] = "mma.sync.m16n8k16";
@@ -119,7 +113,7 @@ void register_gpu_kernels(Registry& registry) {
   // ---- Hopper (sm_90a): FA3-style, kernels/hopper/ ---------------------------------------------
   for (const HopperVariant& h : hopper_prefill_variants()) {
     Kernel kernel = make_prefill_kernel(
-        h.base, "FA3-style prefill (TMA, wgmma, warp-specialized" + std::string(h.ping_pong ? ", ping-pong" : "") + ")");
+        h.base, "fa3", "FA3-style prefill (TMA, wgmma, warp-specialized" + std::string(h.ping_pong ? ", ping-pong" : "") + ")");
     auto& t = kernel.info.traits;
     t["warps"] = std::to_string(4 * (1 + h.consumer_warpgroups));
     t["stages"] = std::to_string(h.stages);

@@ -9,7 +9,7 @@
 
 #include "core/errors.h"
 #include "references/full_attention.h"
-#include "references/parallel_for.h"
+#include "core/parallel_for.h"
 
 namespace attn {
 namespace {

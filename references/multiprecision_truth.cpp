@@ -17,7 +17,8 @@
 #include "core/errors.h"
 #include "references/attention_row.h"
 #include "references/full_attention.h"
-#include "references/parallel_for.h"
+#include "core/parallel_for.h"
+#include "references/truth.h"
 
 namespace attn {
 namespace {
@@ -336,7 +337,7 @@ int64_t visible_pairs(const Problem& problem) {
 }
 
 double mpfr_attention_seconds_estimate(const Problem& problem, int bits, int threads) {
-  if (threads <= 0) threads = default_reference_threads();
+  if (threads <= 0) threads = default_thread_count();
   // Two multiply-adds per visible pair and dimension (q.k and p v).
   const double multiply_adds = 2.0 * static_cast<double>(visible_pairs(problem)) * static_cast<double>(problem.head_dim);
   const double per_thread = multiply_adds * kMpfrSecondsPerMultiplyAdd * std::max(1.0, bits / 128.0);

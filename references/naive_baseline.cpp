@@ -13,7 +13,7 @@
 #include "core/float_format.h"
 #include "references/full_attention.h"
 #include "references/naive_baseline_avx2.h"
-#include "references/parallel_for.h"
+#include "core/parallel_for.h"
 
 namespace attn {
 namespace {

@@ -22,6 +22,7 @@ Kernel naive_half_kernel(DType dtype) {
   Kernel kernel;
   kernel.info.name = name;
   kernel.info.family = "reference";
+  kernel.info.dtype = dtype;  // runs this dtype only
   kernel.info.description = "same-precision naive baseline (FlashAttention attention_ref without upcast), " +
                             std::string(dtype_name(dtype));
   kernel.info.traits = {{"dtype", std::string(dtype_name(dtype))},

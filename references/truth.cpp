@@ -14,7 +14,7 @@
 #include "references/fp64_attention.h"
 #include "references/full_attention.h"
 #include "references/multiprecision_truth.h"
-#include "references/parallel_for.h"
+#include "core/parallel_for.h"
 #if defined(ATTNSCOPE_HAVE_CUDA)
 #include "references/gpu/gpu_references.h"
 #endif
@@ -89,7 +89,7 @@ AttentionOutputs fp64_pass(const Problem& problem, const AttentionInputs& inputs
 
 uint64_t truth_memory_bytes(const Problem& problem, const TruthOptions& options) {
   problem.validate();
-  const uint64_t threads = static_cast<uint64_t>(options.threads > 0 ? options.threads : default_reference_threads());
+  const uint64_t threads = static_cast<uint64_t>(options.threads > 0 ? options.threads : default_thread_count());
   const uint64_t outputs = static_cast<uint64_t>(problem.batch * problem.seqlen_q * problem.num_heads_q * problem.head_dim);
   const uint64_t rows = static_cast<uint64_t>(problem.batch * problem.num_heads_q * problem.seqlen_q);
   const uint64_t keys = static_cast<uint64_t>(problem.seqlen_k), dim = static_cast<uint64_t>(problem.head_dim);
@@ -148,7 +148,7 @@ Truth compute_truth(const Problem& problem, const AttentionInputs& inputs, const
   truth.lse_fp64_gap = rows.empty() ? kNaN : fp64_gaps.lse_gap;
 
   if (options.force_multiprecision || truth.fp64_gap_ulps > options.max_fp64_gap_ulps) {
-    const int threads = options.threads > 0 ? options.threads : default_reference_threads();
+    const int threads = options.threads > 0 ? options.threads : default_thread_count();
     truth.mpfr_estimated_seconds = mpfr_attention_seconds_estimate(problem, options.mpfr_bits, threads);
     char why[256];
     std::snprintf(why, sizeof why, "%s; the MPFR-%d recomputation is estimated at %.3g s on %d threads",

@@ -39,7 +39,7 @@ namespace attn::pipeline {
 inline double round_fp32(double x) { return static_cast<double>(static_cast<float>(x)); }
 
 /// The model of ex2.approx.ftz.f32: the correctly rounded exp2f, results below 2^-126 flushed to
-/// 0. Known gap (reports/h100/emulator_agreement.md): the SFU differs from it by 1-2 ulp for 59%
+/// 0. Known gap (reports/h100/emulator-agreement/README.md): the SFU differs from it by 1-2 ulp for 59%
 /// of x in [-16, 0].
 inline double ex2_approx_model(double x) {
   const double r = round_fp32(std::exp2(x));

@@ -1,10 +1,15 @@
-// fp32_device.cuh: the FP32 device arithmetic of the FlashAttention-2-style GPU kernels (the
-// mma.sync prefill, and any kernel with the same numerics, e.g. a wgmma one), in the concept of
-// core/pipeline/arithmetic.h. Base-2 exponent units with the scale folded into one FMA and
-// ex2.approx.ftz (what FA2 gets from exp2f under --use_fast_math); P rounded to the input dtype
-// with the packed f16x2 / bf16x2 conversion. Expressions are written as the kernels always wrote
-// them (plain operators where nvcc's contraction decides, intrinsics where the rounding is the
-// point), so moving a stage here changed no instruction. CUDA only (included from .cu files).
+// fp32_device.cuh: the FP32 device arithmetics of the GPU kernels, in the concept of
+// core/pipeline/arithmetic.h. CUDA only (included from .cu files).
+//  * Fp32DeviceArithmetic<P>: FlashAttention-2-style kernels (the mma.sync prefill, and any kernel
+//    with the same numerics, e.g. a wgmma one). Base-2 exponent units with the scale folded into
+//    one FMA and ex2.approx.ftz (what FA2 gets from exp2f under --use_fast_math); P rounded to the
+//    input dtype P with the packed f16x2 / bf16x2 conversion.
+//  * Fp32NaturalDeviceArithmetic: flash-decoding-style CUDA-core kernels (kernels/decode/): scores
+//    scaled before the softmax, natural units, accurate expf, P kept in FP32, O divided by l,
+//    natural-log partial LSEs.
+// Expressions are written as the kernels always wrote them (plain operators where nvcc's
+// contraction decides, intrinsics where the rounding is the point), so moving a stage here
+// changed no rounding.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -98,6 +103,46 @@ struct Fp32DeviceArithmetic {
   __device__ __forceinline__ float combine_log(float x) const { return log2f(x); }
   __device__ __forceinline__ float combine_log_natural(float x) const { return logf(x); }
   __device__ __forceinline__ float combine_fma(float w, float o, float acc) const { return __fmaf_rn(w, o, acc); }
+};
+
+/// The flash-decoding kernels' FP32 arithmetic: natural exp of pre-scaled scores, FP32 P.
+struct Fp32NaturalDeviceArithmetic {
+  using value_type = float;
+  static constexpr bool kNaturalLse = true;
+  // exp stage: the scores arrive scaled (S * softmax_scale), in natural units
+  __device__ __forceinline__ float scale_max(float raw_max, float) const { return raw_max; }
+  __device__ __forceinline__ float exp_score(float s, float, float m) const {
+    return s == kNegInfF ? 0.f : expf(s - m);  // accurate expf, not ex2.approx
+  }
+  // rescale stage
+  __device__ __forceinline__ float lazy_bound(float m_old, float threshold) const { return m_old + threshold; }
+  __device__ __forceinline__ float max(float a, float b) const { return fmaxf(a, b); }
+  __device__ __forceinline__ float rescale_factor(float m_old, float m_new) const { return expf(m_old - m_new); }
+  __device__ __forceinline__ float round_rescale_fp16(float alpha) const { return __half2float(__float2half_rn(alpha)); }
+  __device__ __forceinline__ float row_sum_add(float sum, float p) const { return sum + p; }
+  __device__ __forceinline__ float row_sum_update(float l, float alpha, float sum) const { return l * alpha + sum; }
+  __device__ __forceinline__ float rescale_o(float o, float alpha) const { return o * alpha; }
+  /// O = fma(O, alpha, PV of this tile): the rescale fused with the CUDA-core accumulation.
+  __device__ __forceinline__ float rescale_accumulate_o(float o, float alpha, float pv) const {
+    return fmaf(o, alpha, pv);
+  }
+  // p_cast stage: none, P stays FP32
+  __device__ __forceinline__ float round_p(float p) const { return p; }
+  __device__ __forceinline__ float p_residual(float p, float hi) const { return p - hi; }
+  // normalize stage: an IEEE division by l
+  __device__ __forceinline__ float normalizer(float l) const { return l; }
+  __device__ __forceinline__ float normalize(float o, float l) const { return l > 0.f ? o / l : 0.f; }
+  __device__ __forceinline__ float natural_lse(float m, float l) const { return m + logf(l); }
+  // split-KV: natural-log partial LSEs, combined with natural exp
+  __device__ __forceinline__ float split_lse(float m, float l) const { return m + logf(l); }
+  __device__ __forceinline__ float natural_to_base2(float lse) const { return lse * kLog2eF; }
+  __device__ __forceinline__ float combine_sub(float a, float b) const { return a - b; }
+  __device__ __forceinline__ float combine_add(float a, float b) const { return a + b; }
+  __device__ __forceinline__ float combine_exp(float x) const { return expf(x); }
+  __device__ __forceinline__ float combine_exp_natural(float x) const { return expf(x); }
+  __device__ __forceinline__ float combine_log(float x) const { return logf(x); }
+  __device__ __forceinline__ float combine_log_natural(float x) const { return logf(x); }
+  __device__ __forceinline__ float combine_fma(float w, float o, float acc) const { return fmaf(w, o, acc); }
 };
 
 }  // namespace attn::pipeline

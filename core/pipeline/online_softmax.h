@@ -15,8 +15,8 @@
 // State per row: m (running max, in the arithmetic's exponent units: log2 units for FA2, where
 // m = max(S) * scale * log2 e; natural units for a kernel that scales S first), l (row sum; with
 // several slices, each slice keeps its partial l), O (accumulator, D values).
-//  1. raw max    r = max over the slice's scores (masked scores are -inf), in slice order, then
-//                reduce_max across the row's slices (exact: max does not round).
+//  1. raw max    r = max(-inf, s_0, s_1, ...) over the slice's scores (masked ones are -inf), in
+//                slice order, then reduce_max across the row's slices (exact: max does not round).
 //  2. tile max   t = a.scale_max(r, scale_log2)            [exp stage: RN(r * scale_log2)]
 //  3. decision   (rescale_step) lazy rule: m_new = max(m_old, t) when m_old = -inf or
 //                t > a.lazy_bound(m_old, threshold) [RN(m_old + threshold)], else m_new = m_old;
@@ -28,8 +28,9 @@
 //                p_cast_before_final_max: P taken against m_old (m_sub on the first tile),
 //                alpha = 1 (never rescaled); rescale_in_fp16: alpha = a.round_rescale_fp16(alpha).
 //  4. P          p_k = a.exp_score(s_k, scale_log2, m_for_p)  [exp stage: ex2(fma(s, scale_log2, -m))]
-//                written over the score; slice sum = p_0 + p_1 + ... with a.row_sum_add, in
-//                slice order, starting from p_0; then reduce_sum across slices (identity when
+//                written over the score; slice sum = ((0 + p_0) + p_1) + ... with a.row_sum_add, in
+//                slice order (the first add rounds p_0 when the exp stage is exact and the
+//                rescale stage is not); then reduce_sum across slices (identity when
 //                each slice keeps its partial sum, as FA2's threads do).
 //  5. row sum    l = a.row_sum_update(l, alpha, slice_sum)  [rescale stage: fma(l, alpha, sum)]
 //  6. rescale O  o_d = a.rescale_o(o_d, alpha)              [rescale stage: RN(o * alpha)]
@@ -96,8 +97,10 @@ ATTN_HD RescaleStep<V> rescale_step(const Arith& a, V m_old, V tile_max, Rescale
 /// Max of the slice's scores, in slice order (contract step 1, before the cross-slice reduction).
 template <class Arith, class Slice>
 ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n) {
-  typename Arith::value_type r = slice(0);
-  for (int k = 1; k < n; ++k) r = a.max(r, slice(k));
+  using V = typename Arith::value_type;
+  V r = neg_inf<V>();
+  ATTN_UNROLL
+  for (int k = 0; k < n; ++k) r = a.max(r, slice(k));
   return r;
 }
 
@@ -105,10 +108,11 @@ ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n) {
 template <class Arith, class Slice, class V = typename Arith::value_type>
 ATTN_HD V exp_slice(const Arith& a, Slice&& slice, int n, V scale_log2, V m_for_p) {
   V sum = V(0);
+  ATTN_UNROLL
   for (int k = 0; k < n; ++k) {
     const V p = a.exp_score(slice(k), scale_log2, m_for_p);
     slice(k) = p;
-    sum = k == 0 ? p : a.row_sum_add(sum, p);  // the FP32 P (before any cast) feeds the row sum
+    sum = a.row_sum_add(sum, p);  // the FP32 P (before any cast) feeds the row sum
   }
   return sum;
 }

@@ -63,13 +63,10 @@ ATTN_HD auto max_split_lse(const Arith& a, int num_splits, LseOf&& lse_of) {
   return top;
 }
 
-/// The full combine, normalized through the total LSE (first order above). lse_of(s): split s's
-/// partial LSE; out_of(s): pointer to its D normalized outputs. Writes o[0..D) (zeros when every
-/// split is empty) and returns T, the combined LSE in the arithmetic's base (-inf when empty).
-template <class Arith, class LseOf, class OutOf, class V = typename Arith::value_type>
-ATTN_HD V combine_splits(const Arith& a, int num_splits, LseOf&& lse_of, OutOf&& out_of, int64_t head_dim, V* o,
-                         LseCombine combine) {
-  for (int64_t d = 0; d < head_dim; ++d) o[d] = V(0);
+/// The combined LSE T = M + log(sum over non-empty splits in order of w(lse_s - M)), M the max
+/// (-inf when every split is empty), in the arithmetic's base.
+template <class Arith, class LseOf, class V = typename Arith::value_type>
+ATTN_HD V combine_lse(const Arith& a, int num_splits, LseOf&& lse_of, LseCombine combine) {
   const V top = max_split_lse(a, num_splits, lse_of);
   if (top == neg_inf<V>()) return top;
   V sum = V(0);
@@ -78,7 +75,18 @@ ATTN_HD V combine_splits(const Arith& a, int num_splits, LseOf&& lse_of, OutOf&&
     if (lse == neg_inf<V>()) continue;
     sum = a.combine_add(sum, combine_weight(a, lse, top, combine));
   }
-  const V total = a.combine_add(top, combine_log(a, sum, combine));
+  return a.combine_add(top, combine_log(a, sum, combine));
+}
+
+/// The full combine, normalized through the total LSE (first order above). lse_of(s): split s's
+/// partial LSE; out_of(s): pointer to its D normalized outputs. Writes o[0..D) (zeros when every
+/// split is empty) and returns T = combine_lse(...).
+template <class Arith, class LseOf, class OutOf, class V = typename Arith::value_type>
+ATTN_HD V combine_splits(const Arith& a, int num_splits, LseOf&& lse_of, OutOf&& out_of, int64_t head_dim, V* o,
+                         LseCombine combine) {
+  for (int64_t d = 0; d < head_dim; ++d) o[d] = V(0);
+  const V total = combine_lse(a, num_splits, lse_of, combine);
+  if (total == neg_inf<V>()) return total;
   for (int s = 0; s < num_splits; ++s) {
     const V lse = lse_of(s);
     if (lse == neg_inf<V>()) continue;

@@ -12,6 +12,10 @@
 #   emulator test_gpu [.emulator-hopper]: fa3 defaults vs the all-kernel emulator
 #   quick    attnscope bench (fa2 + fa3 defaults) and the PyTorch peers at S = 4096, 16384
 #   bench    the 48-shape table: attnscope bench and bench_torch_sdpa.py, joined by make_hopper_report.py
+#   precise  the precise mode's excess over the rounding floor (issue 13 target <= 1.05): attnscope
+#            sweep hopper_precise.toml (fa3 and fa2, default and precise, 48 data points) vs the
+#            certified truth, gated by hopper_precise_tolerances.toml, summarized by
+#            precise_excess.py; everything in precise.log (its speed: the bench/quick steps)
 # Usage: bash .device/hopper/hopper_run.sh STEPS (comma list). Logs in $OUT; summary printed last.
 set -u
 STEPS="${1:-sass,blocks,ragged,mutants,grid,probe,sanitize,quick}"
@@ -98,6 +102,21 @@ if has bench; then
   note "torch bench: exit $?"
   python3 $BIN/make_hopper_report.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" "$OUT/provenance.txt" > "$OUT/hopper_benchmark.md" 2>> "$OUT/bench.log"
   grep -E "Geometric|default" "$OUT/hopper_benchmark.md" | tail -6 | tee -a "$SUMMARY"
+fi
+if has precise; then
+  # One log (the call returns at most 8 files): sweep, gate, the excess tables and every row as CSV.
+  { echo "### attnscope sweep hopper_precise.toml --device gpu"
+    ( time timeout 240 $BIN/attnscope sweep $BIN/hopper_precise.toml --db "$OUT/precise.sqlite" --device gpu ) 2>&1 | tail -15
+    echo "sweep exit ${PIPESTATUS[0]}"
+    echo "### attnscope gate (fa3 precise: excess <= 1.05; the others: <= 4, FlashAttention rule)"
+    timeout 30 $BIN/attnscope gate --db "$OUT/precise.sqlite" --tolerances $BIN/hopper_precise_tolerances.toml 2>&1 | tail -30
+    echo "gate exit ${PIPESTATUS[0]}"
+    echo "### precise_excess.py"
+    python3 $BIN/precise_excess.py "$OUT/precise.sqlite"
+  } > "$OUT/precise.log" 2>&1
+  note "precise: $(grep -E '^(sweep|gate) exit' "$OUT/precise.log" | tr '\n' ' ')"
+  sed -n '/^| precise kernel/,/^$/p' "$OUT/precise.log" | tee -a "$SUMMARY"
+  rm -f "$OUT"/precise.sqlite*
 fi
 grep -E "^(FAIL|variant fa3|mutant .*fa3|ragged|wgmma (layout|probe .*best)|emulator vs fa3)" "$OUT/tests.log" 2>/dev/null | cut -c1-200 | tail -40
 echo "==== summary"

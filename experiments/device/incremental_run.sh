@@ -2,7 +2,7 @@
 # incremental_run.sh: the incremental-vs-full experiment on the device machine, with the
 # attnscope binary built here (nvcc 13.0, sm_90a) and carried as .device/attnscope:
 #   attnscope incremental --device gpu --prefill 512 --steps 64 --heads 8:2 --dim 128 --dtype {fp16,bf16}
-# (full sequence: fa2.<dt>.d128.m128n64; prefill: chunked.<dt>.d128 over the cache; steps:
+# (full sequence: the default fa2.<dt>.d128 variant; prefill: the default chunked.<dt>.d128 over the cache; steps:
 # decode.<dt>.d128.split; the four GPU cache mutants). Reports land in $OUT/incremental/<dt>-<dist>/.
 set -u
 OUT="${OUT:-/tmp/out}"

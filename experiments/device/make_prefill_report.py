@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make_prefill_report.py: joins `attnscope bench --out FILE` and bench_torch_sdpa.py's JSON (same
-device call) into the Markdown table of reports/h100/prefill_benchmark.md: our default kernel's
+device call) into the Markdown table of reports/h100/prefill-benchmark/README.md: our default kernel's
 TFLOP/s, the peers', ratios to flash and cuDNN, and the precise mode's cost.
 Usage: make_prefill_report.py OURS.jsonl TORCH.jsonl PROVENANCE.txt > prefill_benchmark.md"""
 import json

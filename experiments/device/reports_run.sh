@@ -1,37 +1,39 @@
 #!/usr/bin/env bash
-# On the device machine (one call, kind nvidia-h200): the investigation specs at full size
-# (experiments/specs/gpu/*.toml + prefill/decode vs full) with the CUDA kernels, each into its
-# own report.
+# On the device machine (one call, kind nvidia-h200, <= 420 s): the investigation specs at full
+# size (experiments/specs/gpu/*.toml, then prefill + decode vs the full kernel) with the CUDA
+# kernels, each into its own report, cheapest questions first. One deadline (REPORTS_SECONDS,
+# default 400 s from the start): each spec gets at most SPEC_SECONDS (default 90) and never more
+# than what is left; a spec that runs out is named TIMED OUT (its partial database kept, no
+# report), one that no longer fits is named NOT RUN — neither counts as done.
 #
-# Carry .device/reports/ holding `attnscope` built here for sm_90a and `commit.txt`:
-#   cmake --preset default && cmake --build --preset default --target attnscope
-#   mkdir -p .device/reports && cp build/default/cli/attnscope .device/reports/ && strip .device/reports/attnscope
-#   git rev-parse HEAD > .device/reports/commit.txt
-# Then: run(command="bash experiments/device/reports_run.sh", carry=[".device/reports"], timeout_s=600)
-# Optional argument: the spec names to run (default: all). Writes $OUT/{provenance.txt,
-# reports_run.log, specs/<name>/ (report.md, report.html, plots/, results_flat.csv), db/<name>.sqlite}.
-# The sqlite files stay under $OUT/db (the lead copies report folders into reports/h200/specs/).
+# Here, first: bash experiments/device/reports_pack.sh   (fills .device/reports from build/default)
+# Then:  run(command="bash experiments/device/reports_run.sh", carry=[".device/reports"],
+#            kind="nvidia-h200", timeout_s=480)
+# Optional arguments: spec names (default: all, in the order below). Writes $OUT/{provenance.txt,
+# reports_run.log, specs/<name>/ (report.md, report.html, plots/, results_flat.csv), db/<name>.sqlite};
+# the lead copies the report folders into reports/h200/specs/.
 set -uo pipefail
-out=${OUT:-/tmp/attnscope-out}
-bin=.device/reports/attnscope
+cd "$(dirname "$0")/../.."
+source experiments/device/reports_env.sh
 mkdir -p "$out/specs" "$out/db"
-{
-  echo "date: $(date -u +%FT%TZ)"
-  echo "commit: $(cat .device/reports/commit.txt 2>/dev/null || echo unknown)"
-  echo "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
-  echo "cuda: binaries built with nvcc 13.0 for sm_90a, carried"
-  echo "torch: $(python3 -c 'import torch; print(torch.__version__)' 2>&1 | tail -1) (the FA3 table's SDPA peers need it)"
-  echo "command: bash experiments/device/reports_run.sh $*"
-} > "$out/provenance.txt"
+echo "torch: $(python3 -c 'import torch; print(torch.__version__)' 2>&1 | tail -1) (the FA3 table's SDPA peers)" >> "$out/provenance.txt"
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(tile-edge-32-tokens block-size gqa-ratio gqa-kv-cache causal-kv-cache
+                                 cache-depth-0-to-128k prefill-decode-vs-full seqlen-1-to-32k fa3-accuracy-table)
 {
   cat "$out/provenance.txt"
-  # Each spec within a budget, so that one slow spec cannot take the others' time (10 min call).
-  timeout 540 bash experiments/specs/run_specs.sh --gpu --bin "$bin" --out "$out/specs" --work "$out/db" "$@"
-  echo "run_specs exit: $?"
-  for db in "$out"/db/*.sqlite; do
-    [ -f "$db" ] || continue
-    echo "== $(basename "$db"): rows by status"
-    sqlite3 -readonly "$db" "SELECT status, count(*) FROM results GROUP BY status"
+  done_=(); timed_out=(); failed=(); not_run=()
+  for name in "${names[@]}"; do
+    budget=$(seconds_left 10)
+    [ "$budget" -gt "${SPEC_SECONDS:-90}" ] && budget=${SPEC_SECONDS:-90}
+    if [ "$budget" -lt 20 ]; then not_run+=("$name"); echo "== $name: NOT RUN (deadline)"; continue; fi
+    timeout -k 5 "$budget" bash experiments/specs/run_specs.sh --gpu --bin "$bin" --out "$out/specs" --work "$out/db" "$name"
+    rc=$?
+    if [ $rc = 0 ]; then done_+=("$name")
+    elif [ $rc = 124 ] || [ $rc = 137 ]; then timed_out+=("$name"); echo "== $name: TIMED OUT after $budget s"
+    else failed+=("$name"); fi
   done
+  echo "== summary: done ${#done_[@]} [${done_[*]}]; TIMED OUT ${#timed_out[@]} [${timed_out[*]}];" \
+       "FAILED ${#failed[@]} [${failed[*]}]; NOT RUN ${#not_run[@]} [${not_run[*]}]"
 } > "$out/reports_run.log" 2>&1
-tail -40 "$out/reports_run.log"
+tail -60 "$out/reports_run.log"

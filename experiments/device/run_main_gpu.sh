@@ -19,7 +19,7 @@ mkdir -p "$out/dumps"
   echo "== attnscope sweep experiments/sweeps/default.toml --device gpu"
   time .device/attnscope sweep experiments/sweeps/default.toml --db "$out/gpu_default.sqlite" --device gpu --quiet
   echo "== attnscope gate"
-  .device/attnscope gate --db "$out/gpu_default.sqlite" --tolerances experiments/tolerances/default.toml
+  .device/attnscope gate --db "$out/gpu_default.sqlite" --tolerances experiments/tolerances/default_gpu.toml
   echo "== dump_torch_sdpa.py (is_causal with S_q != S_k: top-left aligned)"
   python3 experiments/peers/dump_torch_sdpa.py --seqlen-q 10 --seqlen-k 74 --heads 8:2 --dim 64 --dtype fp16 \
     --causal --out "$out/dumps"

@@ -76,10 +76,12 @@ std::vector<ExternalKernelSpec> parse_external_kernels(const toml::table& root, 
     const std::string where = "sweep '" + origin + "' [[external]] " + std::to_string(++index);
     const toml::table* t = entry.as_table();
     if (!t) throw Error(where + " is not a table");
-    for (const auto& [k, _] : *t)
-      if (std::find_if(std::begin(kKnownKeys), std::end(kKnownKeys), [&](const char* known) { return k.str() == known; }) ==
+    for (const auto& entry_key_value : *t) {
+      const std::string_view key = entry_key_value.first.str();  // no captured structured binding (clang 14)
+      if (std::find_if(std::begin(kKnownKeys), std::end(kKnownKeys), [&](const char* known) { return key == known; }) ==
           std::end(kKnownKeys))
-        throw Error(where + ": unknown key '" + std::string(k.str()) + "'");
+        throw Error(where + ": unknown key '" + std::string(key) + "'");
+    }
     const EntryReader r(*t, where);
     ExternalKernelSpec s;
     s.name = r.string("name").value_or("");

@@ -67,9 +67,16 @@ for name in "${names[@]}"; do
           echo
           echo "| kernel | dtype | S | D | RMSE | rounding floor RMSE | RMSE / floor |"
           echo "|---|---|---|---|---|---|---|"
-          sqlite3 -readonly -separator ' | ' "$db" \
-            "SELECT '| \`' || kernel || '\`', dtype, seqlen_q, head_dim, printf('%.3e', kernel_rmse), printf('%.3e', floor_rmse), printf('%.3f', excess) || ' |'
-             FROM results_flat WHERE status = 'ok' ORDER BY dtype, head_dim, seqlen_q, kernel_rmse"
+          # Python's own sqlite3: the device machine has no sqlite3 program.
+          python3 - "$db" <<'PY'
+import sqlite3, sys
+con = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+for kernel, dtype, s, d, rmse, floor, excess in con.execute(
+        "SELECT kernel, dtype, seqlen_q, head_dim, kernel_rmse, floor_rmse, excess FROM results_flat "
+        "WHERE status = 'ok' ORDER BY dtype, head_dim, seqlen_q, kernel_rmse"):
+    f = lambda v, spec: "-" if v is None else spec % v
+    print("| `%s` | %s | %s | %s | %s | %s | %s |" % (kernel, dtype, s, d, f(rmse, "%.3e"), f(floor, "%.3e"), f(excess, "%.3f")))
+PY
         } > "$out/$name/rmse_table.md"
       fi
     else

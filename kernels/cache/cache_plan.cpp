@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/pipeline/tile_plan.h"
 #include "kernels/cache/kv_layout.h"
 
 namespace attn {
@@ -68,7 +69,7 @@ SplitPlan finish_plan(const std::vector<int64_t>& keys, int64_t keys_per_split) 
   plan.keys_per_split = keys_per_split;
   plan.max_splits = 1;
   for (int64_t n : keys) {
-    const int64_t s = std::max<int64_t>(1, (n + keys_per_split - 1) / keys_per_split);
+    const int64_t s = pipeline::split_count(n, keys_per_split);  // the kernel's own count (tile_plan.h)
     plan.splits.push_back(s);
     plan.max_splits = std::max(plan.max_splits, s);
   }

@@ -21,6 +21,7 @@
 
 #include "kernels/cache/device_kv_cache.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gpu_variant_info.h"
 #include "kernels/prefill_variants.h"
 #endif
 
@@ -41,8 +42,8 @@ const PrefillVariant& prefill_named(const std::string& name) {
 
 std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const Problem& pr) {
   const PrefillVariant& v = prefill_named(c.prefill);
-  const DType want = v.elem == ElementType::fp16 ? DType::fp16 : DType::bf16;
-  if (pr.dtype != want) return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(want));
+  if (pr.dtype != v.dtype)
+    return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(v.dtype));
   if (pr.head_dim != v.head_dim) return "head_dim " + std::to_string(pr.head_dim) + " but the variant is d" + std::to_string(v.head_dim);
   if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode";
   if (pr.mask.kind == MaskKind::causal_top_left)
@@ -66,61 +67,41 @@ AttentionOutputs run_chunked(const ChunkedPrefillVariant& c, const Problem& pr, 
   DeviceBuffer dout(q.size() * 2), dlse(nlse * 4);
   cuda_check(cudaMemset(dout.ptr, 0xFF, q.size() * 2), "poison O");
   cuda_check(cudaMemset(dlse.ptr, 0xFF, nlse * 4), "poison LSE");
-  PrefillParams p;
+  PrefillParams p = make_prefill_params(pr);
   p.q = dq.ptr; p.k = cache.k(); p.v = cache.v(); p.o = dout.ptr; p.lse = dlse.as<float>();
   p.seqlens_k = cache.seqlens();
   p.layout = cache.layout();
-  p.batch = static_cast<int>(pr.batch); p.seqlen_q = static_cast<int>(pr.seqlen_q); p.seqlen_k = cache.capacity();
-  p.num_heads_q = static_cast<int>(pr.num_heads_q); p.num_heads_kv = static_cast<int>(pr.num_heads_kv);
-  p.scale = static_cast<float>(pr.scale());
-  p.scale_log2 = static_cast<float>(pr.scale() * 1.4426950408889634);  // as the prefill runner forms it
-  p.mask = pr.mask;
+  p.seqlen_k = cache.capacity();
   v.launch(p, nullptr);
   cuda_check(cudaGetLastError(), c.name + " launch");
   cuda_check(cudaDeviceSynchronize(), c.name + " execution");
   return download_outputs(dout, dlse, pr);
 }
 
-std::vector<ChunkedPrefillVariant> chunked_variants() {
-  std::vector<ChunkedPrefillVariant> out;
-  for (const PrefillVariant& v : prefill_variants()) {
-    const std::string dt = v.elem == ElementType::fp16 ? "fp16" : "bf16";
-    const std::string stem = "chunked." + dt + ".d" + std::to_string(v.head_dim);
-    if (v.is_default) {
-      out.push_back({stem, v.name, 0});
-      out.push_back({stem + ".paged16", v.name, 16});
-      out.push_back({stem + ".paged256", v.name, 256});
-    }
-    if (v.mutant == Mutant::top_left_in_cache_path || v.mutant == Mutant::interleaved_gqa_in_cache_path)
-      out.push_back({"mutant." + stem + "." + mutant_name(v.mutant), v.name, 16});
-  }
-  return out;
-}
-
 }  // namespace
 
 Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& c) {
   const PrefillVariant& v = prefill_named(c.prefill);
+  const AlgorithmConfig& a = v.algorithm;
   Kernel kernel;
-  kernel.info.name = c.name;
-  kernel.info.family = v.mutant == Mutant::none ? "cuda" : "mutant";
-  kernel.info.planted_bug = mutant_category(v.mutant);
-  kernel.info.needs_gpu = true;
+  // The prefill kernel's algorithm, reading the cache in place.
+  set_gpu_variant_info(kernel.info, c.name, "chunked", v.dtype, v.head_dim, KernelPath::chunked_prefill, a.mutant,
+                       v.is_default && c.page_size == 0, a);
   kernel.info.description = "chunked prefill over a KV cache (" + v.name + " reading the cache in place), " +
                             (c.page_size ? "paged, page " + std::to_string(c.page_size) : std::string("contiguous")) +
-                            (v.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(v.mutant) : "");
+                            (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");
   auto& t = kernel.info.traits;
-  t["dtype"] = v.elem == ElementType::fp16 ? "fp16" : "bf16";
+  t["dtype"] = std::string(dtype_name(v.dtype));
   t["head_dim"] = std::to_string(v.head_dim);
-  t["path"] = "chunked-prefill";
+  t["path"] = kernel_path_name(KernelPath::chunked_prefill);
   t["prefill_kernel"] = v.name;
   t["cache_layout"] = c.page_size ? "paged, page " + std::to_string(c.page_size) : "contiguous [B, S_max, H_kv, D]";
-  t["block_m"] = std::to_string(v.block_m);
-  t["block_n"] = std::to_string(v.block_n);
-  t["p_cast"] = v.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
-  t["rescale_threshold_log2"] = std::to_string(v.rescale_threshold_log2);
+  t["block_m"] = std::to_string(a.tiles.block_m);
+  t["block_n"] = std::to_string(a.tiles.block_n);
+  t["p_cast"] = a.p_cast == PCastMode::split_hi_lo ? "split_hi_lo" : "input_dtype";
+  t["rescale_threshold_log2"] = std::to_string(static_cast<int>(a.rescale_threshold_log2));
   t["exp"] = "ex2.approx.ftz, scale*log2e folded into one fma";
-  t["mutant"] = mutant_name(v.mutant);
+  t["mutant"] = mutant_name(a.mutant);
   kernel.invalid_reason = [c](const Problem& pr) { return invalid_reason(c, pr); };
   kernel.run = [c](const Problem& pr, const AttentionInputs& in) { return run_chunked(c, pr, in); };
   return kernel;

@@ -1,10 +1,12 @@
 // register_chunked_prefill.h: chunked prefill over a KV cache — a chunk of S_q new tokens appended
 // to a cache already holding seq_lens[b] - S_q of them, its queries attending (bottom-right) to
 // all seq_lens[b] keys — built from the FA2 prefill kernel reading the cache in place, contiguous
-// or paged. Registered as chunked.<dtype>.d<D>[.paged<page>] and GPU mutants.
+// or paged. The variants (chunked.<dtype>.d<D>.<tile>[.paged<page>][.mutant-NAME]) are
+// kernels/variants.toml's, listed by chunked_variants() (kernels/generated/cache_variant_table.cpp).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/kernel_config.h"
 #include "core/registry.h"
@@ -16,6 +18,9 @@ struct ChunkedPrefillVariant {
   std::string prefill;  ///< the prefill variant (kernels/prefill_variants.h) it launches
   int page_size = 0;    ///< 0: contiguous cache
 };
+
+/// Every registered chunked-prefill variant (generated from kernels/variants.toml).
+const std::vector<ChunkedPrefillVariant>& chunked_variants();
 
 /// The registry entry of a chunked-prefill configuration (needs a GPU to run).
 Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& variant);

@@ -1,28 +1,22 @@
 // decode_launch.h: host-visible launch interface of the KV-cache decode kernels (split-KV
 // flash-decoding + combine) and the cache append kernel. Plain C++ (no CUDA types), so the
-// registration code compiles with the host compiler. Not the kernels: kernels/decode/decode.cu.
+// registration code compiles with the host compiler. Not the kernels: kernels/decode/
+// (decode_split.cuh, decode_combine.cuh, append.cu; launchers in decode.cu).
 // Layouts: Q/O [B, S_q, H_q, D], LSE [B, H_q, S_q] (FP32, natural), cache K/V contiguous
 // [B, S_max, H_kv, D] or paged [num_pages, page_size, H_kv, D] with a block table (kv_layout.h).
 #pragma once
 
 #include <cstdint>
 
+#include "core/float_format.h"
+#include "core/kernel_config.h"
 #include "core/mask.h"
 #include "kernels/cache/kv_layout.h"
 
 namespace attn {
 
-/// Planted cache-path bugs (bit flags), each one of core/kernel_config.h's Mutant values.
-enum DecodeMutantFlags : int {
-  kDecodeCorrect = 0,
-  kDecodeStaleSeqlens = 1,     ///< reads seq_lens[b] - 1 keys (the newest key is lost)
-  kDecodeInterleavedGqa = 2,   ///< query head h reads KV head h % H_kv
-  kDecodeTopLeft = 4,          ///< causal mask aligned top-left in the cache path
-  kDecodeBase2Lse = 8,         ///< partial LSE written in base 2, combined with natural exp
-};
-
 /// Pipeline depth of the split kernel unless DecodeParams::stages says otherwise. Two stages
-/// measured faster than three on the H100 (reports/h100/decode_results.md: three stages cost the
+/// measured faster than three on the H100 (reports/h100/decode/README.md: three stages cost the
 /// third resident CTA per SM at D = 128 and lose 3 % at 4k keys, 15 % at 64k).
 inline constexpr int kDecodeDefaultStages = 2;
 
@@ -45,7 +39,7 @@ struct DecodeParams {
   int max_splits = 1;
   float scale = 0.f;
   Mask mask{};
-  int mutant_flags = kDecodeCorrect;
+  bool cache_path = true;           ///< is_cache_path(problem): where the cache-path mutants act
   int stages = kDecodeDefaultStages; ///< K/V tiles in flight per CTA + 1 (2 or 3; the benchmark compares)
 };
 
@@ -57,7 +51,7 @@ inline constexpr int kDecodeRowsPerCta = 64;
 
 /// CTAs of the split kernel resident at once on this GPU (SMs x blocks per SM at this row count's
 /// shared memory): the heuristic split plan fills one wave and no partial second one.
-int64_t decode_resident_ctas(bool bf16, int head_dim, int rows, int stages = kDecodeDefaultStages);
+int64_t decode_resident_ctas(DType dtype, int head_dim, int rows, int stages = kDecodeDefaultStages);
 
 /// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block).
 inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv, int seqlen_q) {
@@ -65,9 +59,11 @@ inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv
   return static_cast<int64_t>(batch) * num_heads_kv * ((rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta);
 }
 
-/// Split kernel (with the combine in its last CTA per row block) on `stream` (a cudaStream_t; null: default stream).
-/// bf16: element type BF16 (else FP16). head_dim 64 or 128. Throws attn::Error on a launch error.
-void launch_decode(const DecodeParams& p, bool bf16, void* stream);
+/// Split kernel (with the combine in its last CTA per row block) on `stream` (a cudaStream_t; null:
+/// default stream). dtype FP16 or BF16, head_dim 64 or 128; a planted mutant (the production
+/// kernel: Mutant::none) is compiled for D = 128 and two stages only (kernels/variants.toml).
+/// Throws attn::Error on an unsupported combination or a launch error.
+void launch_decode(const DecodeParams& p, DType dtype, Mutant mutant, void* stream);
 
 /// Copies new K/V [B, S_new, H_kv, D] into the caches at logical rows old_lens[b] ..
 /// old_lens[b]+S_new-1 (through the block table when `layout` is paged; `capacity` is the logical

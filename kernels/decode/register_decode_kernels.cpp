@@ -25,6 +25,7 @@
 #include "kernels/cache/device_kv_cache.h"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gpu_variant_info.h"
 #endif
 
 namespace attn {
@@ -36,19 +37,9 @@ void register_decode_kernels(Registry&) {}
 
 namespace {
 
-int mutant_flags(Mutant m) {
-  switch (m) {
-    case Mutant::stale_seqlens: return kDecodeStaleSeqlens;
-    case Mutant::interleaved_gqa_in_cache_path: return kDecodeInterleavedGqa;
-    case Mutant::top_left_in_cache_path: return kDecodeTopLeft;
-    case Mutant::base2_lse_natural_combine: return kDecodeBase2Lse;
-    default: return kDecodeCorrect;
-  }
-}
-
 std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem& pr) {
-  const DType want = v.bf16 ? DType::bf16 : DType::fp16;
-  if (pr.dtype != want) return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(want));
+  if (pr.dtype != v.dtype)
+    return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(v.dtype));
   if (pr.head_dim != v.head_dim) return "head_dim " + std::to_string(pr.head_dim) + " but the variant is d" + std::to_string(v.head_dim);
   if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode";
   if (pr.num_heads_q % pr.num_heads_kv != 0) return std::string("H_q not a multiple of H_kv");
@@ -69,7 +60,7 @@ SplitPlan plan_for(const DecodeVariant& v, const std::vector<int64_t>& lens, con
   }
   const int rows = static_cast<int>(pr.seqlen_q * pr.group_size());
   const int64_t row_blocks = (rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
-  return plan_heuristic_splits(lens, pr.num_heads_kv * row_blocks, decode_resident_ctas(v.bf16, v.head_dim, rows));
+  return plan_heuristic_splits(lens, pr.num_heads_kv * row_blocks, decode_resident_ctas(v.dtype, v.head_dim, rows));
 }
 
 AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const AttentionInputs& in) {
@@ -107,28 +98,10 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   p.keys_per_split = static_cast<int>(plan.keys_per_split); p.max_splits = static_cast<int>(plan.max_splits);
   p.scale = static_cast<float>(pr.scale());  // scale rounded once to FP32
   p.mask = pr.mask;
-  p.mutant_flags = mutant_flags(v.mutant);
-  launch_decode(p, v.bf16, nullptr);
+  p.cache_path = is_cache_path(pr);
+  launch_decode(p, v.dtype, v.mutant, nullptr);
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
   return download_outputs(dout, dlse, pr);
-}
-
-std::vector<DecodeVariant> decode_variants() {
-  std::vector<DecodeVariant> out;
-  for (bool bf16 : {false, true})
-    for (int d : {64, 128}) {
-      const std::string stem = std::string("decode.") + (bf16 ? "bf16" : "fp16") + ".d" + std::to_string(d);
-      out.push_back({stem + ".split", bf16, d, 0, 0, 0, Mutant::none});
-      out.push_back({stem + ".fixed256", bf16, d, 256, 0, 0, Mutant::none});
-      out.push_back({stem + ".paged16", bf16, d, 0, 0, 16, Mutant::none});
-      out.push_back({stem + ".paged256", bf16, d, 0, 0, 256, Mutant::none});
-    }
-  // Mutants on a 64-key fixed split so that any depth > 64 has several splits to combine.
-  for (Mutant m : {Mutant::stale_seqlens, Mutant::interleaved_gqa_in_cache_path, Mutant::top_left_in_cache_path,
-                   Mutant::base2_lse_natural_combine})
-    for (bool bf16 : {false, true})
-      out.push_back({std::string("mutant.decode.") + (bf16 ? "bf16" : "fp16") + ".d128." + mutant_name(m), bf16, 128, 64, 0, 0, m});
-  return out;
 }
 
 std::string split_trait(const DecodeVariant& v) {
@@ -141,21 +114,21 @@ std::string split_trait(const DecodeVariant& v) {
 
 Kernel make_decode_kernel(const DecodeVariant& v) {
   Kernel kernel;
-  kernel.info.name = v.name;
-  kernel.info.family = v.mutant == Mutant::none ? "cuda" : "mutant";
-  kernel.info.planted_bug = mutant_category(v.mutant);
-  kernel.info.needs_gpu = true;
+  const bool is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0;
+  // No emulator model (algorithm nullopt): FP32 CUDA-core numerics, not the FA2 emulator's.
+  set_gpu_variant_info(kernel.info, v.name, "decode", v.dtype, v.head_dim, KernelPath::decode, v.mutant, is_default,
+                       std::nullopt);
   kernel.info.description =
-      std::string("KV-cache decode, split-KV + LSE combine, ") + (v.bf16 ? "bf16" : "fp16") + " d" + std::to_string(v.head_dim) +
+      std::string("KV-cache decode, split-KV + LSE combine, ") + std::string(dtype_name(v.dtype)) + " d" + std::to_string(v.head_dim) +
       (v.page_size ? ", paged cache (page " + std::to_string(v.page_size) + ")" : std::string(", contiguous cache")) +
       (v.fixed_split_keys ? ", fixed split " + std::to_string(v.fixed_split_keys) + " keys (batch-invariant)"
        : v.fixed_splits   ? ", " + std::to_string(v.fixed_splits) + " splits"
                           : std::string(", heuristic splits")) +
       (v.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(v.mutant) : "");
   auto& t = kernel.info.traits;
-  t["dtype"] = v.bf16 ? "bf16" : "fp16";
+  t["dtype"] = std::string(dtype_name(v.dtype));
   t["head_dim"] = std::to_string(v.head_dim);
-  t["path"] = "decode";
+  t["path"] = kernel_path_name(KernelPath::decode);
   t["cache_layout"] = v.page_size ? "paged, page " + std::to_string(v.page_size) : "contiguous [B, S_max, H_kv, D]";
   t["block_n"] = "64";
   t["split"] = split_trait(v);

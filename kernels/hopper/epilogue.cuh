@@ -38,7 +38,7 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int row = warp * 16 + lane / 4 + 8 * r;
-      const uint32_t packed = pipeline::pack_round2<Traits::kElem == ElementType::fp16 ? DType::fp16 : DType::bf16>(
+      const uint32_t packed = pipeline::pack_round2<Traits::kElem>(
           pipeline::normalize(a, acc.o[db][2 * r], inv_l[r]), pipeline::normalize(a, acc.o[db][2 * r + 1], inv_l[r]));
       uint8_t* dst = sO + (db / 8) * L::kQBlockStride + swizzle128_offset(row, db % 8) + (lane % 4) * 4;
       *reinterpret_cast<uint32_t*>(dst) = packed;

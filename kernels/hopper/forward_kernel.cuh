@@ -13,7 +13,7 @@
 //   normalize: quad sum of the partial row sums (lanes xor 1, then xor 2), O * (1/l); RNE output.
 // What differs from FA2 is the instruction (wgmma instead of mma.sync: whether its k16 step
 // rounds like mma.sync's is what kernels/probes/wgmma_probe.cu measures) and the tile shape.
-// Not the registry (register_gpu_kernels.cpp) and not the variant list (generate_hopper.py).
+// Not the registry (register_gpu_kernels.cpp) and not the variant list (kernels/variants.toml).
 #pragma once
 
 #include <cuda_runtime.h>

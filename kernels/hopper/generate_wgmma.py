@@ -32,7 +32,7 @@ def d_constraints(n):
 def ss(elem, ptx, n):
     r = n // 2
     return f"""template <>
-struct WgmmaSS<ElementType::{elem}, {n}> {{
+struct WgmmaSS<DType::{elem}, {n}> {{
   __device__ __forceinline__ static void run(float (&d)[{n // 8}][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {{
     asm volatile(
         "{{\\n .reg .pred p;\\n setp.ne.b32 p, %{r + 2}, 0;\\n"
@@ -47,7 +47,7 @@ struct WgmmaSS<ElementType::{elem}, {n}> {{
 def rs(elem, ptx, n):
     r = n // 2
     return f"""template <>
-struct WgmmaRSTransB<ElementType::{elem}, {n}> {{
+struct WgmmaRSTransB<DType::{elem}, {n}> {{
   __device__ __forceinline__ static void run(float (&d)[{n // 8}][4], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {{
     asm volatile(
         "{{\\n .reg .pred p;\\n setp.ne.b32 p, %{r + 5}, 0;\\n"

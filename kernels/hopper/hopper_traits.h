@@ -1,14 +1,16 @@
 // hopper_traits.h: the compile-time knobs of one Hopper (sm_90a) prefill variant — tile shape,
 // warpgroups, pipeline depth, register split, precision policy, planted mutant — with their
-// invariants static_asserted, and the shared-memory footprint they imply. Plain C++ (no CUDA
-// types), so the variant table and the host can read it. Not the runtime shapes
-// (kernels/params.h) and not the FA2 knobs (kernels/tile_traits.h).
+// invariants static_asserted, the shared-memory footprint they imply, and their typed runtime
+// form algorithm() (core/kernel_config.h's AlgorithmConfig: what the registry carries and the
+// emulator runs). Plain C++ (no CUDA types), so the variant table and the host can read it. Not
+// the runtime shapes (kernels/params.h) and not the FA2 knobs (kernels/tile_traits.h).
 //
 // The kernel (kernels/hopper/forward_kernel.cuh) is warp-specialized like FlashAttention-3:
 // warpgroup 0 is the producer (one warp issues every TMA load), warpgroups 1..W are consumers,
 // each owning 64 query rows (one wgmma m64 row block), so BLOCK_M = 64 W.
 #pragma once
 
+#include "core/float_format.h"
 #include "core/kernel_config.h"
 #include "kernels/tile_traits.h"
 
@@ -22,11 +24,11 @@ inline constexpr int kSwizzleAtomBytes = 1024;
 /// Query rows owned by one consumer warpgroup (wgmma M).
 inline constexpr int kRowsPerWarpgroup = 64;
 
-template <ElementType Elem, int HeadDim, int BlockN, int ConsumerWarpgroups, int Stages,
+template <DType Elem, int HeadDim, int BlockN, int ConsumerWarpgroups, int Stages,
           PCastMode PCast = PCastMode::input_dtype, int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none,
           bool PingPong = true, bool IntraWarpgroupOverlap = true>
 struct HopperTraits {
-  static constexpr ElementType kElem = Elem;
+  static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
   static constexpr int kBlockN = BlockN;                       ///< keys per KV tile (wgmma N of QK^T)
   static constexpr int kConsumerWarpgroups = ConsumerWarpgroups;
@@ -55,6 +57,13 @@ struct HopperTraits {
   /// Tiles + barriers + the 1024-byte realignment of the dynamic shared-memory base.
   static constexpr int kSmemBytes = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024;
 
+  /// The same knobs as the emulator's runtime configuration (forward KV order, no split): the
+  /// fa3 pipeline is the FA2 contract with its own tile (forward_kernel.cuh).
+  static constexpr AlgorithmConfig algorithm() {
+    return prefill_algorithm(kBlockM, BlockN, PCast, RescaleThresholdLog2, PlantedMutant);
+  }
+
+  static_assert(Elem == DType::fp16 || Elem == DType::bf16, "FP16 or BF16 wgmma operands");
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128 are instantiated");
   static_assert(BlockN % 16 == 0 && BlockN >= 16 && BlockN <= 256, "wgmma N: a multiple of 16 (PV k-steps), at most 256");
   static_assert(BlockN <= 256, "a TMA box spans at most 256 rows");

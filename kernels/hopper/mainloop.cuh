@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "core/pipeline/semantics.h"
 #include "core/pipeline/tile_plan.h"
 #include "kernels/hopper/barrier.cuh"
 #include "kernels/hopper/shared_storage.cuh"
@@ -31,21 +32,28 @@ inline constexpr int kBarrierSchedulerBase = 1;
 template <class Traits>
 inline constexpr int kBarrierEpilogueBase = kBarrierSchedulerBase + Traits::kConsumerWarpgroups;
 
-/// The KV tiles a work tile visits: [tile_begin, tile_end), with this batch entry's key count.
+/// The KV tiles a work tile visits: [tile_begin, tile_end), with this batch entry's key count
+/// and what the variant computes (the declared mask or its planted bug).
 struct TileKeys {
   int tile_begin, tile_end, seqlen_k;
+  pipeline::Semantics sem;
 };
 
 /// The tiles holding the union of the visible key ranges of the CTA's rows (core/pipeline/
-/// tile_plan.h). Producer and consumers compute it identically.
+/// tile_plan.h) under the variant's semantics (core/pipeline/semantics.h: a planted bug plans
+/// its tiles with its own mask and keys, as in the FA2 kernel and the emulator). Producer and
+/// consumers compute it identically.
 template <class Traits>
 __device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const WorkTile& w) {
   TileKeys k;
-  k.seqlen_k = p.seqlens_k ? p.seqlens_k[w.batch] : p.seqlen_k;
+  pipeline::Semantics declared;
+  declared.mask = p.mask;
+  k.sem = pipeline::plant_bug(declared, Traits::kMutant, p.cache_path, Traits::kBlockN);
+  k.seqlen_k = pipeline::semantic_keys(k.sem, p.seqlens_k ? p.seqlens_k[w.batch] : p.seqlen_k);
   const int m0 = w.m_block * Traits::kBlockM;
   const int row_last = min(m0 + Traits::kBlockM, p.seqlen_q) - 1;
   const pipeline::IndexRange<int> tiles =
-      pipeline::visited_tiles(pipeline::plan_tiles(p.mask, m0, row_last, p.seqlen_q, k.seqlen_k), Traits::kBlockN);
+      pipeline::visited_tiles(pipeline::plan_tiles(k.sem.mask, m0, row_last, p.seqlen_q, k.seqlen_k), Traits::kBlockN);
   k.tile_begin = tiles.begin;
   k.tile_end = tiles.end;
   return k;
@@ -62,7 +70,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
   using L = SmemLayout<Traits>;
   constexpr int kBlocks = Traits::kColumnBlocks;
   const PrefillParams& p = kp.p;
-  const int kv_head = fa2::kernel_kv_head<Traits::kMutant>(w.head, p.num_heads_q, p.num_heads_kv);
+  const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
 
   mbarrier_wait(&bars.q_empty, q_phase ^ 1u, WaitSite::q_empty, kp.watchdog);
   if (lane == 0) {
@@ -155,13 +163,14 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   const int wg_row0 = w.m_block * Traits::kBlockM + wg * kRowsPerWarpgroup;
   const int rows[2] = {wg_row0 + warp * 16 + lane / 4, wg_row0 + warp * 16 + lane / 4 + 8};
   const int col_in_quad = (lane % 4) * 2;
-  // Tiles fully visible to every row of this warpgroup skip the element mask.
+  // Tiles fully visible to every row of this warpgroup skip the element mask (every tile for a
+  // planted leak, whose bug is precisely skipping the bounds check).
   const int first_row = min(wg_row0, p.seqlen_q - 1), last_row = min(wg_row0 + kRowsPerWarpgroup - 1, p.seqlen_q - 1);
-  const pipeline::TilePlan<int> plan = pipeline::plan_tiles(p.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
+  const pipeline::TilePlan<int> plan = pipeline::plan_tiles(keys.sem.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
   auto mask_tile = [&](float (&s)[BN / 8][4], int t) {
     const int n0 = t * BN;
-    if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k) || Traits::kMutant == Mutant::unmasked_tile_edges)
-      mask_scores<Traits>(s, p.mask, rows, n0, col_in_quad, p.seqlen_q, keys.seqlen_k);
+    if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k) || keys.sem.leak_tile > 0)
+      fa2::mask_tile(s, keys.sem, n0, rows, col_in_quad, p.seqlen_q, keys.seqlen_k);
   };
   const uint32_t sQ_rows = smem_base + L::kQ + wg * kRowsPerWarpgroup * 128;
   auto sK = [&](int stage) { return smem_base + L::kK + stage * Traits::kKVTileBytes; };

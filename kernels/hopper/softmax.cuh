@@ -3,9 +3,9 @@
 // accumulator of a warpgroup has the FA2 per-warp layout (wgmma.cuh): a thread holds two rows,
 // each as a slice of its 2 x NBlocks columns in the order 8n + 2q + c (n ascending, then c), the
 // row shared by the four threads of a quad (max reduced by shuffles, sums kept partial). What is
-// here: that slice view, the element masking of an S fragment (the rule is core/mask.h through
-// fa2::kernel_key_visible, with the kernels' planted masking mutants), and the loops that apply
-// the stages to a fragment (P cast into wgmma A fragments, O rescale, normalization).
+// here: that slice view and the loops that apply the stages to a fragment (P cast into wgmma A
+// fragments, O rescale). The element mask is the FA2 kernel's fa2::mask_tile on the same layout
+// (core/pipeline/semantics.h: the declared mask or the variant's planted bug).
 #pragma once
 
 #include <cstdint>
@@ -19,29 +19,12 @@ namespace attn::hopper {
 
 /// The FP32 device arithmetic of a variant (P cast to its input dtype).
 template <class Traits>
-using DeviceArithmetic = pipeline::Fp32DeviceArithmetic<Traits::kElem == ElementType::fp16 ? DType::fp16 : DType::bf16>;
+using DeviceArithmetic = pipeline::Fp32DeviceArithmetic<Traits::kElem>;
 
 /// Running state of a thread's two rows (m in log2 units, l this thread's partial sum).
 struct RowPair {
   pipeline::RowState<float> row[2];
 };
-
-/// Sets to -inf the scores of keys that rows[r] may not see (r = 0: rows[0] holds elements
-/// e = 0, 1; r = 1: e = 2, 3). Keys of the tile start at n0; this thread's columns within an n8
-/// block are col_in_quad and col_in_quad + 1. Rows past S_q are judged as the last real row
-/// (computed, never stored).
-template <class Traits, int NBlocks>
-__device__ __forceinline__ void mask_scores(float (&s)[NBlocks][4], const Mask& mask, const int (&rows)[2], int n0,
-                                            int col_in_quad, int seqlen_q, int seqlen_k) {
-#pragma unroll
-  for (int nb = 0; nb < NBlocks; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int i = rows[e / 2], j = n0 + nb * 8 + col_in_quad + (e % 2);
-      const int i_eff = i < seqlen_q ? i : seqlen_q - 1;
-      if (!fa2::kernel_key_visible<Traits::kMutant>(mask, i_eff, j, seqlen_q, seqlen_k)) s[nb][e] = pipeline::kNegInfF;
-    }
-}
 
 /// One online-softmax step (core/pipeline contract steps 1-5) for both rows of the thread: S
 /// becomes P (FP32) in place; alpha[r] is the factor for row r's accumulator.

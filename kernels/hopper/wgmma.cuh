@@ -14,19 +14,19 @@
 
 #include <cstdint>
 
+#include "core/float_format.h"
 #include "kernels/hopper/barrier.cuh"
 #include "kernels/hopper/hopper_traits.h"
-#include "kernels/tile_traits.h"
 
 namespace attn::hopper {
 
 enum class Fp8Type : int { e4m3 = 0, e5m2 = 1 };
 
 /// wgmma m64nNk16, A and B K-major in shared memory: d = A B^T (+ d when accumulate != 0).
-template <ElementType Elem, int N>
+template <DType Elem, int N>
 struct WgmmaSS;
 /// wgmma m64nNk16, A from registers, B MN-major in shared memory (transposed B).
-template <ElementType Elem, int N>
+template <DType Elem, int N>
 struct WgmmaRSTransB;
 /// wgmma m64nNk32 on FP8 inputs, A and B K-major in shared memory.
 template <Fp8Type A, Fp8Type B, int N>

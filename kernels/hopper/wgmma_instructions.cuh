@@ -6,7 +6,7 @@
 namespace attn::hopper {
 
 template <>
-struct WgmmaSS<ElementType::fp16, 64> {
+struct WgmmaSS<DType::fp16, 64> {
   __device__ __forceinline__ static void run(float (&d)[8][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
@@ -17,7 +17,7 @@ struct WgmmaSS<ElementType::fp16, 64> {
 };
 
 template <>
-struct WgmmaSS<ElementType::fp16, 96> {
+struct WgmmaSS<DType::fp16, 96> {
   __device__ __forceinline__ static void run(float (&d)[12][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %50, 0;\n"
@@ -28,7 +28,7 @@ struct WgmmaSS<ElementType::fp16, 96> {
 };
 
 template <>
-struct WgmmaSS<ElementType::fp16, 128> {
+struct WgmmaSS<DType::fp16, 128> {
   __device__ __forceinline__ static void run(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %66, 0;\n"
@@ -39,7 +39,7 @@ struct WgmmaSS<ElementType::fp16, 128> {
 };
 
 template <>
-struct WgmmaSS<ElementType::fp16, 176> {
+struct WgmmaSS<DType::fp16, 176> {
   __device__ __forceinline__ static void run(float (&d)[22][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %90, 0;\n"
@@ -50,7 +50,7 @@ struct WgmmaSS<ElementType::fp16, 176> {
 };
 
 template <>
-struct WgmmaSS<ElementType::fp16, 192> {
+struct WgmmaSS<DType::fp16, 192> {
   __device__ __forceinline__ static void run(float (&d)[24][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %98, 0;\n"
@@ -61,7 +61,7 @@ struct WgmmaSS<ElementType::fp16, 192> {
 };
 
 template <>
-struct WgmmaRSTransB<ElementType::fp16, 64> {
+struct WgmmaRSTransB<DType::fp16, 64> {
   __device__ __forceinline__ static void run(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %37, 0;\n"
@@ -72,7 +72,7 @@ struct WgmmaRSTransB<ElementType::fp16, 64> {
 };
 
 template <>
-struct WgmmaRSTransB<ElementType::fp16, 128> {
+struct WgmmaRSTransB<DType::fp16, 128> {
   __device__ __forceinline__ static void run(float (&d)[16][4], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %69, 0;\n"
@@ -83,7 +83,7 @@ struct WgmmaRSTransB<ElementType::fp16, 128> {
 };
 
 template <>
-struct WgmmaSS<ElementType::bf16, 64> {
+struct WgmmaSS<DType::bf16, 64> {
   __device__ __forceinline__ static void run(float (&d)[8][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
@@ -94,7 +94,7 @@ struct WgmmaSS<ElementType::bf16, 64> {
 };
 
 template <>
-struct WgmmaSS<ElementType::bf16, 96> {
+struct WgmmaSS<DType::bf16, 96> {
   __device__ __forceinline__ static void run(float (&d)[12][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %50, 0;\n"
@@ -105,7 +105,7 @@ struct WgmmaSS<ElementType::bf16, 96> {
 };
 
 template <>
-struct WgmmaSS<ElementType::bf16, 128> {
+struct WgmmaSS<DType::bf16, 128> {
   __device__ __forceinline__ static void run(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %66, 0;\n"
@@ -116,7 +116,7 @@ struct WgmmaSS<ElementType::bf16, 128> {
 };
 
 template <>
-struct WgmmaSS<ElementType::bf16, 176> {
+struct WgmmaSS<DType::bf16, 176> {
   __device__ __forceinline__ static void run(float (&d)[22][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %90, 0;\n"
@@ -127,7 +127,7 @@ struct WgmmaSS<ElementType::bf16, 176> {
 };
 
 template <>
-struct WgmmaSS<ElementType::bf16, 192> {
+struct WgmmaSS<DType::bf16, 192> {
   __device__ __forceinline__ static void run(float (&d)[24][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %98, 0;\n"
@@ -138,7 +138,7 @@ struct WgmmaSS<ElementType::bf16, 192> {
 };
 
 template <>
-struct WgmmaRSTransB<ElementType::bf16, 64> {
+struct WgmmaRSTransB<DType::bf16, 64> {
   __device__ __forceinline__ static void run(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %37, 0;\n"
@@ -149,7 +149,7 @@ struct WgmmaRSTransB<ElementType::bf16, 64> {
 };
 
 template <>
-struct WgmmaRSTransB<ElementType::bf16, 128> {
+struct WgmmaRSTransB<DType::bf16, 128> {
   __device__ __forceinline__ static void run(float (&d)[16][4], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
     asm volatile(
         "{\n .reg .pred p;\n setp.ne.b32 p, %69, 0;\n"

@@ -1,24 +1,34 @@
 // fa2_forward.cuh: the FlashAttention-2-style prefill forward for sm_80..sm_90a (mma.sync
 // m16n8k16, ldmatrix, cp.async double buffering). One CTA = kBlockM query rows of one (batch,
-// head); each warp owns 16 rows; KV tiles of kBlockN keys visited in forward order.
-// Per-stage arithmetic (the "kernel contract" of analysis/emulator.h):
-//   S = Q K^T: mma.sync FP32 accumulate, k = 16 chunks in increasing d order;
-//   exp: P = ex2.approx.ftz(fma(S, scale*log2e, -m)), m = rowmax(S)*scale*log2e;
-//   rescale: alpha = ex2.approx.ftz(m_old - m_new) applied to O and to the per-thread row sums;
-//   p_cast: P rounded to the input dtype (RNE) for PV (precise mode: hi + lo, two products);
-//   pv: mma.sync FP32 accumulate, 16 keys per step in increasing key order;
-//   normalize: l = quad sum of the per-thread partial sums (lanes xor 1 then xor 2), then
-//   O * (1/l) with 1/l an IEEE division (FA2's inv_sum); output round: RNE to the output dtype.
-// Where it departs from the contract: LSE is m ln2 + logf(l) in FP32 (the contract evaluates it
-// in double; LSE is not a stage); the top-left and interleaved-GQA mutants act on every problem,
-// not only on the cache path. The emulator models ex2.approx as a correctly rounded exp2f: the
-// measured consequence is reports/h100/emulator_agreement.md.
+// head); each warp owns 16 rows; KV tiles of kBlockN keys visited in forward order. The loop
+// reads like FA2's: mma_qk -> mask_tile -> online_softmax -> rescale_o -> cast_p -> mma_pv, then
+// normalize and store; every stage between the products is core/pipeline/ (its contract in
+// core/pipeline/online_softmax.h; the arithmetic, core/pipeline/fp32_device.cuh), the planted
+// bugs are core/pipeline/semantics.h's, so the emulator (analysis/emulator.h) and the diagnosis
+// run the same stages. Where it departs from the emulator: ex2.approx (the emulator models a
+// correctly rounded exp2f: reports/h100/emulator-agreement/README.md); LSE m ln2 + logf(l) in FP32.
 // Also here: the launcher launch_fa2_forward. Not the registry (register_gpu_kernels.cpp).
+//
+// Versions (H100 80GB HBM3, B*S = 16384, H = 16; reports/h100/prefill-*/README.md):
+//  v1 415dfcc  mma.sync m16n8k16 + ldmatrix + cp.async x2, one warp per 16 rows, Q in registers:
+//              d128 m128n64 fp16 265 TFLOP/s at S = 4096 (0.77x SDPA flash, 0.45x cuDNN).
+//  v2 f741434  default tiles from the tuning run: d64 m128n128 (237 vs 215 TFLOP/s for m128n64
+//              at S = 16384), d128 m64n64 (271 vs 265 at S = 4096); .occ2 variants (2 CTAs/SM,
+//              Q re-read from shared memory): 236 TFLOP/s at d64 S = 4096, not faster.
+//  v3 35e08cf  K/V rows through kv_row (paged KV cache) and per-entry lengths: chunked prefill;
+//              same speed on contiguous inputs.
+//  v4 (stages) the stages moved to core/pipeline/; the cache-path mutants act only on the cache
+//              path and the top-left mutant plans its tiles with its own mask (a pure top-left
+//              bug, as the emulator's); the production variants' instructions are unchanged.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "core/pipeline/fp32_device.cuh"
+#include "core/pipeline/online_softmax.h"
+#include "core/pipeline/semantics.h"
+#include "core/pipeline/tile_plan.h"
 #include "kernels/params.h"
 #include "kernels/prefill/mask.cuh"
 #include "kernels/prefill/mma.cuh"
@@ -26,6 +36,52 @@
 #include "kernels/tile_traits.h"
 
 namespace attn::fa2 {
+
+/// S = Q K^T for this warp's 16 rows and the tile's BN keys (C fragments), k = 16 chunks of D in
+/// increasing order, accumulator from 0.
+template <class Traits, int NB, int QFRAGS>
+__device__ __forceinline__ void mma_qk(float (&s)[NB][4], uint32_t (&rQ)[QFRAGS][4], const uint16_t* sQ,
+                                       const uint16_t* cK, int warp, int lane) {
+  constexpr int ROW = Traits::kSmemRow, DK = Traits::kHeadDim / 16;
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < DK; ++kk) {
+    uint32_t(&q_frag)[4] = rQ[Traits::kReloadQ ? 0 : kk];
+    if constexpr (Traits::kReloadQ) {
+      const int r = warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8, col = kk * 16 + (lane / 16) * 8;
+      ldmatrix_x4(q_frag, sQ + r * ROW + col);
+    }
+#pragma unroll
+    for (int nb2 = 0; nb2 < NB / 2; ++nb2) {
+      uint32_t b[4];
+      const int key = nb2 * 16 + (lane % 8) + (lane / 16) * 8, col = kk * 16 + ((lane / 8) % 2) * 8;
+      ldmatrix_x4(b, cK + key * ROW + col);
+      mma_16816<Traits::kElem>(s[2 * nb2], q_frag, b[0], b[1]);
+      mma_16816<Traits::kElem>(s[2 * nb2 + 1], q_frag, b[2], b[3]);
+    }
+  }
+}
+
+/// O += P V for keys 16 kk .. 16 kk + 15 (P as A fragments, V^T through ldmatrix.trans); the
+/// precise mode adds the lo half of P after the hi half.
+template <class Traits, int DB>
+__device__ __forceinline__ void mma_pv(float (&rO)[DB][4], const uint32_t (&a_hi)[4], const uint32_t (&a_lo)[4],
+                                       const uint16_t* cV, int kk, int lane) {
+  constexpr int ROW = Traits::kSmemRow;
+#pragma unroll
+  for (int db2 = 0; db2 < DB / 2; ++db2) {
+    uint32_t b[4];
+    const int key = kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8, col = db2 * 16 + (lane / 16) * 8;
+    ldmatrix_x4_trans(b, cV + key * ROW + col);
+    mma_16816<Traits::kElem>(rO[2 * db2], a_hi, b[0], b[1]);
+    mma_16816<Traits::kElem>(rO[2 * db2 + 1], a_hi, b[2], b[3]);
+    if constexpr (Traits::kPCast == PCastMode::split_hi_lo) {
+      mma_16816<Traits::kElem>(rO[2 * db2], a_lo, b[0], b[1]);
+      mma_16816<Traits::kElem>(rO[2 * db2 + 1], a_lo, b[2], b[3]);
+    }
+  }
+}
 
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2_forward_kernel(const PrefillParams p) {
@@ -36,6 +92,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2
   constexpr int DB = D / 8;    // n8 blocks of O per warp
   constexpr int CHUNKS_PER_ROW = D / 8;  // 16-byte chunks
   using Elem16 = uint16_t;
+  const pipeline::Fp32DeviceArithmetic<Traits::kElem> arith;
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
   Elem16* sQ = reinterpret_cast<Elem16*>(smem_raw);  // (BM, ROW)
@@ -45,8 +102,12 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2
   const int m_block = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int seqlen_q = p.seqlen_q;
-  const int seqlen_k = p.seqlens_k ? p.seqlens_k[batch] : p.seqlen_k;  // valid keys of this batch entry
-  const int kv_head = kernel_kv_head<Traits::kMutant>(head, p.num_heads_q, p.num_heads_kv);
+  // What this variant computes: the declared mask, or its planted bug (core/pipeline/semantics.h).
+  pipeline::Semantics declared;
+  declared.mask = p.mask;
+  const pipeline::Semantics sem = pipeline::plant_bug(declared, Traits::kMutant, p.cache_path, BN);
+  const int seqlen_k = pipeline::semantic_keys(sem, p.seqlens_k ? p.seqlens_k[batch] : p.seqlen_k);  // valid keys
+  const int kv_head = pipeline::semantic_kv_head(sem, head, p.num_heads_q, p.num_heads_kv);
   const int m0 = m_block * BM;
 
   const Elem16* gQ = static_cast<const Elem16*>(p.q);
@@ -61,9 +122,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2
 
   // Which key tiles this CTA visits (union of its rows' visible ranges) and which need no mask.
   const int row_last = min(m0 + BM, seqlen_q) - 1;
-  const TileMaskPlan plan = plan_tiles(p.mask, m0, row_last, seqlen_q, seqlen_k);
-  const int tile_begin = plan.key_begin / BN;
-  int tile_end = plan.key_end > plan.key_begin ? (plan.key_end + BN - 1) / BN : tile_begin;
+  const pipeline::TilePlan<int> plan = pipeline::plan_tiles<int>(sem.mask, m0, row_last, seqlen_q, seqlen_k);
+  const pipeline::IndexRange<int> tiles = pipeline::visited_tiles(plan, BN);
 
   // ---- load Q (BM, D) and the first K/V tile --------------------------------------------------
   for (int c = tid; c < BM * CHUNKS_PER_ROW; c += THREADS) {
@@ -83,107 +143,50 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2
       cp_async_16(dV + r * ROW + col, valid ? gV_head + off : gV, valid);
     }
   };
-  if (tile_begin < tile_end) load_kv(tile_begin, 0);
+  if (tiles.begin < tiles.end) load_kv(tiles.begin, 0);
   cp_async_commit();
 
   // Q fragments of this warp's 16 rows stay in registers: rQ[k16 step][4].
   uint32_t rQ[Traits::kReloadQ ? 1 : DK][4];
-  float rO[DB][4];
+  float rO[DB][4];  // (16, D) per warp, C fragments
 #pragma unroll
   for (int i = 0; i < DB; ++i) rO[i][0] = rO[i][1] = rO[i][2] = rO[i][3] = 0.f;
   RowState state;
   const int row_in_warp = lane / 4, col_in_quad = (lane % 4) * 2;
   const int my_row[2] = {m0 + warp * 16 + row_in_warp, m0 + warp * 16 + row_in_warp + 8};
 
-  for (int tile = tile_begin; tile < tile_end; ++tile) {
-    const int stage = (tile - tile_begin) % Traits::kStages;
+  for (int tile = tiles.begin; tile < tiles.end; ++tile) {
+    const int stage = (tile - tiles.begin) % Traits::kStages;
     cp_async_wait_all();
     __syncthreads();  // tile `tile` landed; everyone is done reading the other stage
-    if (!Traits::kReloadQ && tile == tile_begin) {
+    if (!Traits::kReloadQ && tile == tiles.begin) {
 #pragma unroll
       for (int kk = 0; kk < DK; ++kk) {
         const int r = warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8, col = kk * 16 + (lane / 16) * 8;
         ldmatrix_x4(rQ[Traits::kReloadQ ? 0 : kk], sQ + r * ROW + col);
       }
     }
-    if (tile + 1 < tile_end) load_kv(tile + 1, (stage + 1) % Traits::kStages);  // overlaps the math below
+    if (tile + 1 < tiles.end) load_kv(tile + 1, (stage + 1) % Traits::kStages);  // overlaps the math below
     cp_async_commit();
 
-    const Elem16* cK = sK + stage * BN * ROW;
-    const Elem16* cV = sV + stage * BN * ROW;
-    // ---- S = Q K^T  (16, BN) per warp ----------------------------------------------------------
-    float s[NB][4];
-#pragma unroll
-    for (int nb = 0; nb < NB; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < DK; ++kk) {
-      uint32_t(&q_frag)[4] = rQ[Traits::kReloadQ ? 0 : kk];
-      if constexpr (Traits::kReloadQ) {
-        const int r = warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8, col = kk * 16 + (lane / 16) * 8;
-        ldmatrix_x4(q_frag, sQ + r * ROW + col);
-      }
-#pragma unroll
-      for (int nb2 = 0; nb2 < NB / 2; ++nb2) {
-        uint32_t b[4];
-        const int key = nb2 * 16 + (lane % 8) + (lane / 16) * 8, col = kk * 16 + ((lane / 8) % 2) * 8;
-        ldmatrix_x4(b, cK + key * ROW + col);
-        mma_16816<Traits::kElem>(s[2 * nb2], q_frag, b[0], b[1]);
-        mma_16816<Traits::kElem>(s[2 * nb2 + 1], q_frag, b[2], b[3]);
-      }
-    }
-    // ---- mask: only tiles not fully visible to every row of the CTA (and every tile for the
-    // edge mutant, whose bug is precisely skipping the bounds check) -------------------------------
+    const Elem16* cK = sK + stage * BN * ROW;  // (BN, ROW)
+    const Elem16* cV = sV + stage * BN * ROW;  // (BN, ROW)
+    float s[NB][4];  // (16, BN) per warp, C fragments
+    mma_qk<Traits>(s, rQ, sQ, cK, warp, lane);
+    // Only tiles not fully visible to every row need the element mask (and every tile for a
+    // planted leak, whose bug is precisely skipping the bounds check).
     const int n0 = tile * BN;
-    const bool tile_fully_visible = n0 >= plan.full_key_begin && n0 + BN <= plan.full_key_end && n0 + BN <= seqlen_k;
-    if (!tile_fully_visible || Traits::kMutant == Mutant::unmasked_tile_edges) {
-#pragma unroll
-      for (int nb = 0; nb < NB; ++nb)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int i = my_row[e / 2], j = n0 + nb * 8 + col_in_quad + (e % 2);
-          // Rows past S_q are computed but never stored; judge them as the last real row.
-          const int i_eff = i < seqlen_q ? i : seqlen_q - 1;
-          if (!kernel_key_visible<Traits::kMutant>(p.mask, i_eff, j, seqlen_q, seqlen_k)) s[nb][e] = kNegInf;
-        }
-    }
-    // ---- online softmax ------------------------------------------------------------------------
+    if (!pipeline::tile_fully_visible(plan, n0, BN, seqlen_k) || sem.leak_tile > 0)
+      mask_tile(s, sem, n0, my_row, col_in_quad, seqlen_q, seqlen_k);
     float alpha[2];
-    softmax_tile<Traits>(s, state, p.scale_log2, alpha);
-#pragma unroll
-    for (int db = 0; db < DB; ++db) {
-      rO[db][0] *= alpha[0]; rO[db][1] *= alpha[0];
-      rO[db][2] *= alpha[1]; rO[db][3] *= alpha[1];
-    }
-    // ---- O += P V: the S accumulator layout is the A fragment layout of the next mma ----------
+    online_softmax<Traits>(s, state, p.scale_log2, alpha);  // s now holds P (FP32)
+    rescale_o<Traits>(rO, alpha);
+    // O += P V: the S accumulator layout is the A fragment layout of the next mma.
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
       uint32_t a_hi[4], a_lo[4];
-      a_hi[0] = pack2<Traits::kElem>(s[2 * kk][0], s[2 * kk][1]);
-      a_hi[1] = pack2<Traits::kElem>(s[2 * kk][2], s[2 * kk][3]);
-      a_hi[2] = pack2<Traits::kElem>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      a_hi[3] = pack2<Traits::kElem>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      if constexpr (Traits::kPCast == PCastMode::split_hi_lo) {
-        // Precise mode: lo = P - hi is exact in FP32 and rounds with a relative error of 2^-p of
-        // an already 2^-p small term, so P_hi + P_lo carries P to ~2^-2p.
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const float2 hi = unpack2<Traits::kElem>(a_hi[q]);
-          const int nb = 2 * kk + q / 2, e = (q % 2) * 2;
-          a_lo[q] = pack2<Traits::kElem>(s[nb][e] - hi.x, s[nb][e + 1] - hi.y);
-        }
-      }
-#pragma unroll
-      for (int db2 = 0; db2 < DB / 2; ++db2) {
-        uint32_t b[4];
-        const int key = kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8, col = db2 * 16 + (lane / 16) * 8;
-        ldmatrix_x4_trans(b, cV + key * ROW + col);
-        mma_16816<Traits::kElem>(rO[2 * db2], a_hi, b[0], b[1]);
-        mma_16816<Traits::kElem>(rO[2 * db2 + 1], a_hi, b[2], b[3]);
-        if constexpr (Traits::kPCast == PCastMode::split_hi_lo) {
-          mma_16816<Traits::kElem>(rO[2 * db2], a_lo, b[0], b[1]);
-          mma_16816<Traits::kElem>(rO[2 * db2 + 1], a_lo, b[2], b[3]);
-        }
-      }
+      cast_p<Traits>(s, kk, a_hi, a_lo);
+      mma_pv<Traits>(rO, a_hi, a_lo, cV, kk, lane);
     }
   }
   cp_async_wait_all();
@@ -192,25 +195,22 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fa2
   Elem16* gO = static_cast<Elem16*>(p.o);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const float l = quad_sum(state.l[r]);
+    const float l = quad_sum(state.row[r].l);
     const int i = my_row[r];
     if (i >= seqlen_q) continue;
     // A fully masked row has l = 0: defined output 0 and LSE -inf (DESIGN.md), never NaN.
-    const bool empty = !(l > 0.f);
-    const float inv_l = empty ? 0.f : 1.f / l;
+    const float factor = pipeline::row_normalizer(arith, l);
     Elem16* out = gO + (static_cast<int64_t>(batch) * seqlen_q + i) * q_row_stride + static_cast<int64_t>(head) * D;
 #pragma unroll
     for (int db = 0; db < DB; ++db) {
-      const float o0 = rO[db][2 * r] * inv_l;
-      const float o1 = rO[db][2 * r + 1] * inv_l;
-      *reinterpret_cast<uint32_t*>(out + db * 8 + col_in_quad) = pack2<Traits::kElem>(o0, o1);
+      const float o0 = pipeline::normalize(arith, rO[db][2 * r], factor);
+      const float o1 = pipeline::normalize(arith, rO[db][2 * r + 1], factor);
+      // output round: one RNE to the output dtype
+      *reinterpret_cast<uint32_t*>(out + db * 8 + col_in_quad) = pipeline::pack_round2<Traits::kElem>(o0, o1);
     }
-    if (p.lse && lane % 4 == 0) {
-      constexpr float kLn2 = 0.693147180559945309f;
-      // m is in log2 units: LSE = m ln2 + ln(l).
+    if (p.lse && lane % 4 == 0)
       p.lse[(static_cast<int64_t>(batch) * p.num_heads_q + head) * seqlen_q + i] =
-          empty ? kNegInf : state.m[r] * kLn2 + logf(l);
-    }
+          pipeline::row_lse(arith, state.row[r].m, l);
   }
 }
 

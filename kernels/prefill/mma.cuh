@@ -6,12 +6,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include "kernels/tile_traits.h"
+#include "core/float_format.h"
 
 namespace attn::fa2 {
-
-/// -inf: the score of a masked key and the running max of a row that has seen none.
-inline constexpr float kNegInf = -__builtin_inff();
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -39,9 +36,9 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 
 /// D = A(16x16, row) * B(16x8, col) + D with FP32 accumulation (the tensor core's own
 /// alignment and truncation of the 16 products: see analysis/tensor_core_model.h).
-template <ElementType Elem>
+template <DType Elem>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (Elem == ElementType::fp16) {
+  if constexpr (Elem == DType::fp16) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -50,34 +47,6 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
-}
-
-/// Two floats rounded (nearest-even) to the element type, packed low = first.
-template <ElementType Elem>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (Elem == ElementType::fp16) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  } else {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-}
-/// The two values of a packed pair back in FP32 (exact).
-template <ElementType Elem>
-__device__ __forceinline__ float2 unpack2(uint32_t bits) {
-  if constexpr (Elem == ElementType::fp16) {
-    return __half22float2(*reinterpret_cast<__half2*>(&bits));
-  } else {
-    return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&bits));
-  }
-}
-
-/// 2^x with the SFU's ex2.approx.ftz (what FA2 gets from exp2f under --use_fast_math).
-__device__ __forceinline__ float exp2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 }  // namespace attn::fa2

@@ -12,7 +12,7 @@
 namespace attn {
 namespace {
 
-template <ElementType Elem>
+template <DType Elem>
 __global__ void mma_probe_kernel(const uint16_t* a, const uint16_t* b, const float* c, float* d, int count) {
   const int mma = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   if (mma >= count) return;
@@ -57,9 +57,9 @@ std::vector<float> run_mma_sync_probe(const std::vector<uint16_t>& a, const std:
   const int warps_per_block = 4;
   const int blocks = (count + warps_per_block - 1) / warps_per_block;
   if (dtype == DType::fp16)
-    mma_probe_kernel<ElementType::fp16><<<blocks, 32 * warps_per_block>>>(da, db, dc, dd, count);
+    mma_probe_kernel<DType::fp16><<<blocks, 32 * warps_per_block>>>(da, db, dc, dd, count);
   else
-    mma_probe_kernel<ElementType::bf16><<<blocks, 32 * warps_per_block>>>(da, db, dc, dd, count);
+    mma_probe_kernel<DType::bf16><<<blocks, 32 * warps_per_block>>>(da, db, dc, dd, count);
   probe_check(cudaGetLastError(), "launch");
   probe_check(cudaDeviceSynchronize(), "execution");
   std::vector<float> d(c.size());

@@ -81,8 +81,8 @@ __global__ void __launch_bounds__(128) wgmma_probe_kernel(const uint16_t* a, con
     if constexpr (Form == WgmmaForm::ss_k_major) {
       const uint64_t da = desc_k_major_sw128(a_base + block * 64 * 128 + byte);
       const uint64_t db = desc_k_major_sw128(b_base + block * N * 128 + byte);
-      if constexpr (In == WgmmaInput::fp16) hopper::WgmmaSS<ElementType::fp16, N>::run(acc, da, db, 1);
-      if constexpr (In == WgmmaInput::bf16) hopper::WgmmaSS<ElementType::bf16, N>::run(acc, da, db, 1);
+      if constexpr (In == WgmmaInput::fp16) hopper::WgmmaSS<DType::fp16, N>::run(acc, da, db, 1);
+      if constexpr (In == WgmmaInput::bf16) hopper::WgmmaSS<DType::bf16, N>::run(acc, da, db, 1);
       if constexpr (In == WgmmaInput::e4m3) hopper::WgmmaSSFp8<hopper::Fp8Type::e4m3, hopper::Fp8Type::e4m3, N>::run(acc, da, db, 1);
       if constexpr (In == WgmmaInput::e5m2) hopper::WgmmaSSFp8<hopper::Fp8Type::e5m2, hopper::Fp8Type::e5m2, N>::run(acc, da, db, 1);
     } else {
@@ -92,8 +92,8 @@ __global__ void __launch_bounds__(128) wgmma_probe_kernel(const uint16_t* a, con
       const int kk = s * 16 + col0;
       const uint32_t frag[4] = {pair(r0, kk), pair(r0 + 8, kk), pair(r0, kk + 8), pair(r0 + 8, kk + 8)};
       const uint64_t db = desc_mn_major_sw128(b_base + s * 16 * 128, k * 128);
-      if constexpr (In == WgmmaInput::fp16) hopper::WgmmaRSTransB<ElementType::fp16, N>::run(acc, frag, db, 1);
-      if constexpr (In == WgmmaInput::bf16) hopper::WgmmaRSTransB<ElementType::bf16, N>::run(acc, frag, db, 1);
+      if constexpr (In == WgmmaInput::fp16) hopper::WgmmaRSTransB<DType::fp16, N>::run(acc, frag, db, 1);
+      if constexpr (In == WgmmaInput::bf16) hopper::WgmmaRSTransB<DType::bf16, N>::run(acc, frag, db, 1);
     }
   }
   hopper::wgmma_commit();

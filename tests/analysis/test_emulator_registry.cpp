@@ -1,6 +1,6 @@
 // test_emulator_registry.cpp: the emulator configurations and mutants are registered with the
-// promised names, families and planted-bug categories, and the registered run equals a direct
-// emulator call.
+// promised names (kernels/variants.toml's grammar), families, typed metadata and planted-bug
+// categories, and the registered run equals a direct emulator call.
 #include <catch2/catch.hpp>
 
 #include "analysis/emulator.h"
@@ -13,34 +13,46 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
   Registry registry;
   register_emulator_kernels(registry);
   for (const char* dt : {"fp16", "bf16"}) {
-    for (const char* v : {"m64n64", "m128n64", "m64n64.split4", "m64n64.precise"}) {
-      const Kernel& k = registry.get(std::string("emu.fa2.") + dt + "." + v);
+    for (const char* v : {"m64n64", "m128n64", "m128n128", "m64n64.split4", "m64n64.precise", "m128n128.precise"}) {
+      const Kernel& k = registry.get(std::string("emu.") + dt + ".dany." + v);
       CHECK(k.info.family == "emulator");
+      CHECK(k.info.design == "emu");
+      CHECK(k.info.dtype == parse_dtype(dt));
+      CHECK(k.info.mutant == Mutant::none);
+      REQUIRE(k.info.algorithm.has_value());
+      CHECK(k.info.is_default == (std::string(v) == "m64n64"));
       CHECK(k.info.planted_bug.empty());
       CHECK_FALSE(k.info.needs_gpu);
     }
-    for (const char* v : {"m128n128", "m128n128.precise"}) {  // the Hopper fa3 pipeline
-      const Kernel& k = registry.get(std::string("emu.fa3.") + dt + "." + v);
-      CHECK(k.info.family == "emulator");
-      CHECK(k.info.traits.at("block_m") == "128");
-      CHECK(k.info.traits.at("block_n") == "128");
+    for (const char* v : {"m128n128", "m128n128.precise"}) {  // the Hopper fa3 tile
+      const Kernel& k = registry.get(std::string("emu.") + dt + ".dany." + v);
+      CHECK(k.info.algorithm->tiles.block_m == 128);
+      CHECK(k.info.algorithm->tiles.block_n == 128);
+      CHECK(k.info.algorithm->p_cast == (std::string(v) == "m128n128" ? PCastMode::input_dtype : PCastMode::split_hi_lo));
     }
   }
   int mutants = 0;
-  for (const Kernel* k : registry.matching("emu.mutant.*")) {
+  for (const Kernel* k : registry.matching("emu.*.mutant-*")) {
     ++mutants;
     CHECK(k->info.family == "mutant");
     CHECK_FALSE(k->info.planted_bug.empty());
+    CHECK(k->info.planted_bug == mutant_category(k->info.mutant));
+    // The name ends in the mutant's own name, and the emulated algorithm plants it.
+    const std::string suffix = std::string(".mutant-") + mutant_name(k->info.mutant);
+    CHECK(k->info.name.size() > suffix.size());
+    CHECK(k->info.name.compare(k->info.name.size() - suffix.size(), suffix.size(), suffix) == 0);
+    REQUIRE(k->info.algorithm.has_value());
+    CHECK(k->info.algorithm->mutant == k->info.mutant);
   }
   CHECK(mutants == 14);  // 7 mutants x 2 dtypes
-  CHECK(registry.get("emu.mutant.rescale-fp16.fp16").info.planted_bug == "rescaling");
-  CHECK(registry.get("emu.mutant.top-left-cache.bf16").info.planted_bug == "masking");
+  CHECK(registry.get("emu.fp16.dany.m64n64.mutant-rescale-fp16").info.planted_bug == "rescaling");
+  CHECK(registry.get("emu.bf16.dany.m64n64.mutant-top-left-cache").info.planted_bug == "masking");
 
   Problem p;
   p.seqlen_q = 40;
   p.seqlen_k = 72;
   p.head_dim = 64;
-  const Kernel& k = registry.get("emu.fa2.fp16.m64n64.split4");
+  const Kernel& k = registry.get("emu.fp16.dany.m64n64.split4");
   REQUIRE_FALSE(k.invalid_reason(p).has_value());
   const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 1});
   EmulatorConfig config;

@@ -129,7 +129,7 @@ TEST_CASE("sweep, resume, report and gate end to end") {
   CHECK(fail.status == 1);
   CHECK_THAT(fail.output, Catch::Contains("max_abs") && Catch::Contains("> 1e-09"));
   // A FAIL of `run` exits 1: the mutant fails the FlashAttention rule.
-  const auto run_fail = attnscope("run --seqlen-q 7 --seqlen-k 307 --heads 8:2 --kernel emu.mutant.top-left-cache.fp16");
+  const auto run_fail = attnscope("run --seqlen-q 7 --seqlen-k 307 --heads 8:2 --kernel emu.fp16.dany.m64n64.mutant-top-left-cache");
   CHECK(run_fail.status == 1);
   CHECK_THAT(run_fail.output, Catch::Contains("FAIL"));
 }
@@ -177,7 +177,7 @@ TEST_CASE("incremental writes its report; bad input names the problem") {
   const auto ok = attnscope("incremental --device cpu --prefill 40 --steps 3 --heads 2:1 --dim 64 --no-mutants --out " + dir);
   CHECK(ok.status == 0);
   CHECK_THAT(ok.output, Catch::Contains("FP64 references (incremental vs full): bit-identical") &&
-                            Catch::Contains("emu.fa2.fp16.m64n64.split4"));
+                            Catch::Contains("emu.fp16.dany.m64n64.split4"));
   CHECK(std::filesystem::exists(dir + "/report.md"));
   CHECK(std::filesystem::exists(dir + "/results.json"));
   CHECK(std::filesystem::exists(dir + "/step_ulp_diff.dat"));
@@ -195,7 +195,7 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   const auto ok = attnscope("incremental --device cpu --prefill 66 --steps 5 --decode-chunk 2 --heads 2:1 --dim 64 --dtype bf16 "
                             "--attribute-steps last --mutants --out " + dir);
   REQUIRE(ok.status == 0);
-  CHECK_THAT(ok.output, Catch::Contains("emu.mutant.top-left-cache.bf16") && Catch::Contains("masking: top-left causal"));
+  CHECK_THAT(ok.output, Catch::Contains("emu.bf16.dany.m64n64.mutant-top-left-cache") && Catch::Contains("masking: top-left causal"));
   std::ifstream json_file(dir + "/results.json");
   const auto j = nlohmann::json::parse(json_file);
   REQUIRE(j["paths"].size() == 5);  // the correct decode path and the four emulator cache mutants

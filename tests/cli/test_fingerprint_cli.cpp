@@ -48,10 +48,10 @@ TEST_CASE("cli: fingerprint-bench writes a dump whose diagnosis names the P cast
 }
 
 TEST_CASE("cli: probe prints the card, the calls and the traits check") {
-  const Run r = attnscope_cli("probe --kernel emu.fa2.fp16.m64n64");
+  const Run r = attnscope_cli("probe --kernel emu.fp16.dany.m64n64");
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::StartsWith("emu.fa2.fp16.m64n64: block_n 64, forward order, P fp16 before PV, FP32 "
+  CHECK_THAT(r.output, Catch::StartsWith("emu.fp16.dany.m64n64: block_n 64, forward order, P fp16 before PV, FP32 "
                                          "accumulators, rescale every tile, bottom-right mask, contiguous GQA"));
   CHECK_THAT(r.output, Catch::Contains("3 calls") && Catch::Contains("-> match"));
   const Run json = attnscope_cli("probe --kernel naive-bf16 --json");

@@ -110,7 +110,7 @@ TEST_CASE("incremental vs full: a correct decode path differs only by rounding",
   for (DType dtype : {DType::fp16, DType::bf16}) {
     INFO(dtype_name(dtype));
     const IncrementalSpec spec = small_spec(dtype);
-    CHECK(spec.decode_kernel == "emu.fa2." + std::string(dtype_name(dtype)) + ".m64n64.split4");
+    CHECK(spec.decode_kernel == "emu." + std::string(dtype_name(dtype)) + ".dany.m64n64.split4");
     const IncrementalResult r = run_incremental_experiment(spec);
     CHECK(r.references_bit_identical);
     CHECK(r.references_max_diff == 0);
@@ -160,7 +160,7 @@ TEST_CASE("incremental vs full: several tokens per decode step", "[incremental]"
   spec.decode_steps = 7;
   spec.decode_chunk = 3;  // steps take rows 70..72, 73..75, 76
   spec.attribute_steps = "1";
-  spec.mutant_kernels = {"emu.mutant.top-left-cache.fp16"};
+  spec.mutant_kernels = {"emu.fp16.dany.m64n64.mutant-top-left-cache"};
   const IncrementalResult r = run_incremental_experiment(spec);
   REQUIRE(r.paths.size() == 2);
   const PathResult& p = r.paths[0];
@@ -234,27 +234,41 @@ TEST_CASE("incremental vs full: default kernels per device, fallbacks noted", "[
   IncrementalSpec cpu;
   cpu.dtype = DType::bf16;
   choose_incremental_kernels(cpu, false, true);
-  CHECK(cpu.full_kernel == "emu.fa2.bf16.m64n64");
-  CHECK(cpu.prefill_kernel == "emu.fa2.bf16.m64n64");
-  CHECK(cpu.decode_kernel == "emu.fa2.bf16.m64n64.split4");
-  CHECK(cpu.mutant_kernels == std::vector<std::string>{"emu.mutant.stale-seqlens.bf16", "emu.mutant.interleaved-gqa-cache.bf16",
-                                                       "emu.mutant.top-left-cache.bf16", "emu.mutant.base2-lse-combine.bf16"});
+  CHECK(cpu.full_kernel == "emu.bf16.dany.m64n64");
+  CHECK(cpu.prefill_kernel == "emu.bf16.dany.m64n64");
+  CHECK(cpu.decode_kernel == "emu.bf16.dany.m64n64.split4");
+  CHECK(cpu.mutant_kernels == std::vector<std::string>{"emu.bf16.dany.m64n64.mutant-stale-seqlens",
+                                                       "emu.bf16.dany.m64n64.mutant-interleaved-gqa-cache",
+                                                       "emu.bf16.dany.m64n64.mutant-top-left-cache",
+                                                       "emu.bf16.dany.m64n64.split4.mutant-base2-lse-combine"});
   CHECK(cpu.notes.empty());
   for (const std::string& name : cpu.mutant_kernels) CHECK(all_kernels().find(name) != nullptr);
 
   IncrementalSpec gpu64;
   gpu64.head_dim = 64;
+  // Selected by typed metadata: the default variant of each design (kernels/variants.toml).
+  const bool cuda = all_kernels().find("fa2.fp16.d64.m128n128") != nullptr;  // CUDA in the build or not
+  if (!cuda) {
+    CHECK_THROWS_WITH(choose_incremental_kernels(gpu64, true, true), Catch::Contains("no default fa2 kernel"));
+    return;
+  }
   choose_incremental_kernels(gpu64, true, true);
-  CHECK(gpu64.full_kernel == "fa2.fp16.d64.m128n64");
-  CHECK(gpu64.decode_kernel == "decode.fp16.d64.split");
+  CHECK(gpu64.full_kernel == "fa2.fp16.d64.m128n128");
+  CHECK(gpu64.decode_kernel == "decode.fp16.d64.m64n64.split");
   CHECK(gpu64.mutant_kernels.empty());
-  const bool chunked = all_kernels().find("chunked.fp16.d64") != nullptr;  // CUDA in the build or not
-  CHECK(gpu64.prefill_kernel == (chunked ? "chunked.fp16.d64" : "fa2.fp16.d64.m128n64"));
+  CHECK(gpu64.prefill_kernel == "chunked.fp16.d64.m128n128");
   const auto noted = [&](const std::string& prefix) {
     return std::any_of(gpu64.notes.begin(), gpu64.notes.end(), [&](const std::string& n) { return n.rfind(prefix, 0) == 0; });
   };
-  CHECK(noted("mutants: the GPU cache mutants are compiled for D = 128 only"));
-  CHECK(noted("prefill:") == !chunked);
+  CHECK(noted("mutants: no GPU decode variant plants stale-seqlens at fp16 d64"));
+  CHECK_FALSE(noted("prefill:"));
+  IncrementalSpec gpu128;
+  gpu128.head_dim = 128;
+  choose_incremental_kernels(gpu128, true, true);
+  CHECK(gpu128.mutant_kernels == std::vector<std::string>{"decode.fp16.d128.m64n64.fixed64.mutant-stale-seqlens",
+                                                          "decode.fp16.d128.m64n64.fixed64.mutant-interleaved-gqa-cache",
+                                                          "decode.fp16.d128.m64n64.fixed64.mutant-top-left-cache",
+                                                          "decode.fp16.d128.m64n64.fixed64.mutant-base2-lse-combine"});
 }
 
 TEST_CASE("incremental vs full: bad input names the problem", "[incremental]") {
@@ -273,18 +287,18 @@ TEST_CASE("incremental vs full: bad input names the problem", "[incremental]") {
   spec.attribute_steps = "some";
   CHECK_THROWS_AS(run_incremental_experiment(spec), ProblemError);
   spec = small_spec(DType::fp16);
-  spec.decode_kernel = "emu.fa2.fp16.m64n99";  // unknown: the emulator kernels are listed
-  CHECK_THROWS_WITH(run_incremental_experiment(spec), Catch::Contains("unknown decode kernel 'emu.fa2.fp16.m64n99'") &&
+  spec.decode_kernel = "emu.fp16.dany.m64n99";  // unknown: the emulator kernels are listed
+  CHECK_THROWS_WITH(run_incremental_experiment(spec), Catch::Contains("unknown decode kernel 'emu.fp16.dany.m64n99'") &&
                                                           Catch::Contains("registered emu.*:") &&
-                                                          Catch::Contains("emu.fa2.fp16.m64n64.split4"));
+                                                          Catch::Contains("emu.fp16.dany.m64n64.split4"));
   spec.decode_kernel = "nosuchkind";  // no kernel of that kind: the kinds are listed
   CHECK_THROWS_WITH(run_incremental_experiment(spec), Catch::Contains("kinds registered:") && Catch::Contains("emu.*"));
   spec = small_spec(DType::fp16);
   spec.heads_q = 5;  // not a multiple of H_kv
   CHECK_THROWS_AS(run_incremental_experiment(spec), ProblemError);
   spec = small_spec(DType::fp16);
-  spec.decode_kernel = "emu.fa2.bf16.m64n64";  // a bf16 kernel on an fp16 problem
-  CHECK_THROWS_WITH(run_incremental_experiment(spec), Catch::Contains("decode kernel emu.fa2.bf16.m64n64 cannot run"));
+  spec.decode_kernel = "emu.bf16.dany.m64n64";  // a bf16 kernel on an fp16 problem
+  CHECK_THROWS_WITH(run_incremental_experiment(spec), Catch::Contains("decode kernel emu.bf16.dany.m64n64 cannot run"));
 }
 
 TEST_CASE("incremental vs full: JSON carries every step", "[incremental]") {

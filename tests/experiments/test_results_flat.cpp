@@ -40,7 +40,7 @@ attn::ResultRow full_row() {
   attn::ResultRow r;
   r.sweep = "flat";
   r.point_key = "k1";
-  r.kernel = "emu.fa2.fp16.m64n64";
+  r.kernel = "emu.fp16.dany.m64n64";
   r.status = "ok";
   r.config = {{"kernel", r.kernel}, {"family", "emulator"}, {"planted_bug", ""},
               {"traits", {{"block_m", "64"}, {"block_n", "32"}, {"num_splits", "4"}, {"p_cast", "input_dtype"}}},
@@ -102,7 +102,7 @@ TEST_CASE("results_flat: every column of a full row carries the stored value", "
   REQUIRE(rows.size() == 1);
   const nlohmann::json& r = rows[0];
   REQUIRE(r.size() == attn::results_flat_columns().size());
-  CHECK(r["kernel"] == "emu.fa2.fp16.m64n64");
+  CHECK(r["kernel"] == "emu.fp16.dany.m64n64");
   CHECK(r["seqlen_q"] == 65);
   CHECK(r["cache_depth"] == 300);
   CHECK(r["gqa_ratio"] == 4);

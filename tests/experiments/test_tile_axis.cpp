@@ -20,21 +20,26 @@
 
 namespace {
 
-attn::Kernel fake_gpu_variant(const std::string& name, int block_m, int block_n, const std::string& p_cast) {
+attn::Kernel fake_gpu_variant(const std::string& name, int block_m, int block_n, attn::PCastMode p_cast) {
   attn::Kernel k;
+  attn::AlgorithmConfig algorithm;
+  algorithm.tiles.block_m = block_m;
+  algorithm.tiles.block_n = block_n;
+  algorithm.p_cast = p_cast;
   k.info.name = name;
   k.info.family = "cuda";
   k.info.needs_gpu = true;
-  k.info.traits = {{"dtype", "fp16"},         {"head_dim", "64"},     {"block_m", std::to_string(block_m)},
-                   {"block_n", std::to_string(block_n)}, {"p_cast", p_cast}, {"mutant", "none"},
-                   {"warps", std::to_string(block_m / 16)}, {"default", "false"}};
+  k.info.design = name.substr(0, name.find('.'));
+  k.info.dtype = attn::DType::fp16;
+  k.info.head_dim = 64;
+  k.info.algorithm = algorithm;
   return k;
 }
 
 const char* kTileSpec = R"(
 [sweep]
 name = "tiles"
-kernels = ["emu.fa2.fp16.m64n64", "naive-fp16"]
+kernels = ["emu.fp16.dany.m64n64", "naive-fp16"]
 dtypes = ["fp16"]
 seqlen_q = [33]
 cache_depth = [0]
@@ -53,7 +58,7 @@ TEST_CASE("tile axes parse as multiples of 16 and expand into keyed points", "[t
   CHECK(spec.block_m == std::vector<int64_t>{16, 32});
   const auto points = attn::expand_sweep(spec, attn::all_kernels(), false);
   REQUIRE(points.size() == 2u * 1 * 2 * 2);  // kernels x block_m x block_n x splits
-  CHECK(points[0].key() == "emu.fa2.fp16.m64n64|b1.sq33.sk33.h2:1.d32.fp16.causal|normal|seed0|m16n48.split1");
+  CHECK(points[0].key() == "emu.fp16.dany.m64n64|b1.sq33.sk33.h2:1.d32.fp16.causal|normal|seed0|m16n48.split1");
   CHECK(points[1].key() == "naive-fp16|b1.sq33.sk33.h2:1.d32.fp16.causal|normal|seed0|m16n48.split1");
   CHECK(points.back().tile.label() == "m32n48.split2");
   for (const char* bad : {"block_m = [24]", "block_n = [0]", "block_n = [1024]", "splits = [0]", "splits = [65]",
@@ -72,7 +77,7 @@ TEST_CASE("tile axes parse as multiples of 16 and expand into keyed points", "[t
 }
 
 TEST_CASE("an emulator kernel at a tile is the emulator configured with that tile, bit for bit", "[tile]") {
-  const attn::Kernel& registered = attn::all_kernels().get("emu.fa2.fp16.m64n64");
+  const attn::Kernel& registered = attn::all_kernels().get("emu.fp16.dany.m64n64");
   attn::Problem p;
   p.seqlen_q = 37;
   p.seqlen_k = 101;
@@ -86,6 +91,8 @@ TEST_CASE("an emulator kernel at a tile is the emulator configured with that til
   CHECK(tiled.kernel->info.traits.at("block_m") == "16");
   CHECK(tiled.kernel->info.traits.at("block_n") == "48");
   CHECK(tiled.kernel->info.traits.at("num_splits") == "2");
+  REQUIRE(tiled.kernel->info.algorithm);
+  CHECK(tiled.kernel->info.algorithm->tiles.block_m == 16);  // the typed config follows the tile
   attn::EmulatorConfig config;
   config.algorithm.tiles.block_m = 16;
   config.algorithm.tiles.block_n = 48;
@@ -102,19 +109,19 @@ TEST_CASE("an emulator kernel at a tile is the emulator configured with that til
   for (int64_t i = 0; i < got.o.numel(); ++i) differ_own += got.o.flat(i) != own.o.flat(i);
   CHECK(differ_own > 0);
   // The mutant keeps its bug at another tile.
-  const attn::Kernel& mutant = attn::all_kernels().get("emu.mutant.unmasked-tile-edges.fp16");
+  const attn::Kernel& mutant = attn::all_kernels().get("emu.fp16.dany.m64n64.mutant-unmasked-tile-edges");
   const attn::TiledKernel tiled_mutant = attn::kernel_at_tile(mutant, {32, 32, 0}, attn::all_kernels());
   REQUIRE(tiled_mutant.kernel);
-  CHECK(tiled_mutant.kernel->info.traits.at("mutant") == "unmasked-tile-edges");
+  CHECK(tiled_mutant.kernel->info.algorithm->mutant == attn::Mutant::unmasked_tile_edges);
 }
 
-TEST_CASE("a GPU kernel at a tile is the compiled variant with those traits, or INVALID naming the compiled tiles",
+TEST_CASE("a GPU kernel at a tile is the compiled variant with that typed tile, or INVALID naming the compiled tiles",
           "[tile]") {
   attn::Registry registry;
-  registry.add(fake_gpu_variant("fa2.fp16.d64.m64n64", 64, 64, "input_dtype"));
-  registry.add(fake_gpu_variant("fa2.fp16.d64.m128n64", 128, 64, "input_dtype"));
-  registry.add(fake_gpu_variant("fa2.fp16.d64.m128n64.precise", 128, 64, "split_hi_lo"));
-  registry.add(fake_gpu_variant("fa3.fp16.d64.m128n128", 128, 128, "input_dtype"));
+  registry.add(fake_gpu_variant("fa2.fp16.d64.m64n64", 64, 64, attn::PCastMode::input_dtype));
+  registry.add(fake_gpu_variant("fa2.fp16.d64.m128n64", 128, 64, attn::PCastMode::input_dtype));
+  registry.add(fake_gpu_variant("fa2.fp16.d64.m128n64.precise", 128, 64, attn::PCastMode::split_hi_lo));
+  registry.add(fake_gpu_variant("fa3.fp16.d64.m128n128", 128, 128, attn::PCastMode::input_dtype));
   const attn::Kernel& base = registry.get("fa2.fp16.d64.m64n64");
   const attn::TiledKernel found = attn::kernel_at_tile(base, {128, 0, 0}, registry);
   REQUIRE(found.kernel);

@@ -91,20 +91,16 @@ Problem decode_problem(DType dtype, int64_t d, int64_t depth, int64_t sq, int64_
 
 const Kernel& baseline_for(DType dtype) { return *all_kernels().find(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16"); }
 
-std::vector<const Kernel*> path_kernels(const std::string& path, DType dtype, int64_t d, bool mutants) {
+std::vector<const Kernel*> path_kernels(KernelPath path, DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
-  for (const Kernel* k : all_kernels().all()) {
-    if (k->info.traits.count("path") == 0 || k->info.traits.at("path") != path) continue;
-    if ((k->info.family == "mutant") != mutants) continue;
-    if (k->info.traits.at("dtype") != dtype_name(dtype) || k->info.traits.at("head_dim") != std::to_string(d)) continue;
-    out.push_back(k);
-  }
+  for (const Kernel* k : all_kernels().select({.dtype = dtype, .head_dim = static_cast<int>(d), .path = path}))
+    if ((k->info.mutant != Mutant::none) == mutants) out.push_back(k);
   return out;
 }
 
-std::vector<const Kernel*> decode_kernels(DType dtype, int64_t d, bool mutants) { return path_kernels("decode", dtype, d, mutants); }
+std::vector<const Kernel*> decode_kernels(DType dtype, int64_t d, bool mutants) { return path_kernels(KernelPath::decode, dtype, d, mutants); }
 std::vector<const Kernel*> chunked_kernels(DType dtype, int64_t d, bool mutants) {
-  return path_kernels("chunked-prefill", dtype, d, mutants);
+  return path_kernels(KernelPath::chunked_prefill, dtype, d, mutants);
 }
 
 /// Runs `k` on a fresh input of `pr` and checks the rule; prints a FAIL line and counts.
@@ -175,9 +171,8 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
 TEST_CASE("paged decode at odd page sizes and fixed split counts 1..16 is within the rule", "[gpu][decode]") {
   RuleTally tally;
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    const bool bf16 = dtype == DType::bf16;
     for (int page : {48, 100}) {
-      const Kernel k = make_decode_kernel({"decode.paged" + std::to_string(page), bf16, 128, 0, 0, page, Mutant::none});
+      const Kernel k = make_decode_kernel({"decode.paged" + std::to_string(page), dtype, 128, 0, 0, page, Mutant::none});
       for (int64_t depth : {1, 300, 2000}) {
         const Problem pr = decode_problem(dtype, 128, depth, 4, 4);
         InputSpec spec;
@@ -195,7 +190,7 @@ TEST_CASE("paged decode at odd page sizes and fixed split counts 1..16 is within
     const Truth truth = compute_truth(pr, in, quick_truth());
     const AttentionOutputs base = baseline_for(dtype).run(pr, in);
     for (int splits : {1, 2, 3, 4, 8, 16})
-      tally.check(make_decode_kernel({"decode.splits" + std::to_string(splits), bf16, 64, 0, splits, 32, Mutant::none}), pr, in,
+      tally.check(make_decode_kernel({"decode.splits" + std::to_string(splits), dtype, 64, 0, splits, 32, Mutant::none}), pr, in,
                   truth, base);
   }
   std::cout << "paged/split-count decode rule: " << tally.runs << " runs, " << tally.failures
@@ -233,14 +228,13 @@ TEST_CASE("every chunked-prefill variant is within the FlashAttention rule over 
 TEST_CASE("paged and contiguous decode give bit-identical outputs", "[gpu][decode]") {
   // The layout changes addresses, never arithmetic: same split plan, same bits.
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    const bool bf16 = dtype == DType::bf16;
     const Problem pr = decode_problem(dtype, 128, 1500, 2, 4);
     InputSpec spec;
     spec.seed = 41;
     const AttentionInputs in = generate_inputs(pr, spec);
-    const AttentionOutputs contiguous = make_decode_kernel({"c", bf16, 128, 256, 0, 0, Mutant::none}).run(pr, in);
+    const AttentionOutputs contiguous = make_decode_kernel({"c", dtype, 128, 256, 0, 0, Mutant::none}).run(pr, in);
     for (int page : {16, 64, 100, 256}) {
-      const AttentionOutputs paged = make_decode_kernel({"p", bf16, 128, 256, 0, page, Mutant::none}).run(pr, in);
+      const AttentionOutputs paged = make_decode_kernel({"p", dtype, 128, 256, 0, page, Mutant::none}).run(pr, in);
       int64_t differing = 0;
       for (int64_t i = 0; i < paged.o.numel(); ++i) differing += paged.o.flat(i) != contiguous.o.flat(i);
       std::cout << "page " << page << ": " << differing << " elements differ from contiguous\n";
@@ -481,13 +475,13 @@ TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
       const std::vector<int64_t> keys(B, L);
       for (int mode = 0; mode < 3; ++mode) {  // heuristic split, fixed split, heuristic with 3 stages
         const int stages = mode == 2 ? 3 : kDecodeDefaultStages;
-        const SplitPlan plan = mode != 1 ? plan_heuristic_splits(keys, Hkv, decode_resident_ctas(false, D, 4, stages))
+        const SplitPlan plan = mode != 1 ? plan_heuristic_splits(keys, Hkv, decode_resident_ctas(DType::fp16, D, 4, stages))
                                          : plan_fixed_splits(keys, std::max(256, L / 64));
         if (mode != 0 && page > 0) continue;
         REQUIRE(plan.max_splits <= BenchSetup::kMaxSplits);
         DecodeParams p = setup.params(plan);
         p.stages = stages;
-        const Timing t = time_decode([&] { launch_decode(p, false, nullptr); }, 10, 100);
+        const Timing t = time_decode([&] { launch_decode(p, DType::fp16, Mutant::none, nullptr); }, 10, 100);
         std::printf("BENCH ours-%s%s L=%d splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f warm_TBps=%.3f\n",
                     mode == 0 ? "split" : mode == 1 ? "fixed" : "split.3stages", page ? (".paged" + std::to_string(page)).c_str() : "", L, p.max_splits,
                     p.keys_per_split, t.cold_us, setup.bytes() / (t.cold_us * 1e-6) / 1e12, t.warm_us,
@@ -502,10 +496,10 @@ TEST_CASE("decode speed vs cache depth and split count: B 8, H 32/8, D 128, S_q 
   for (int L : {1, 64, 300, 4096, 32768, 131072}) {
     const BenchSetup setup(B, Hq, Hkv, D, L, 0);
     for (int splits : {0, 1, 2, 4, 8, 16}) {
-      const SplitPlan plan = splits == 0 ? plan_heuristic_splits(std::vector<int64_t>(B, L), Hkv, decode_resident_ctas(false, D, 4))
+      const SplitPlan plan = splits == 0 ? plan_heuristic_splits(std::vector<int64_t>(B, L), Hkv, decode_resident_ctas(DType::fp16, D, 4))
                                          : plan_with_splits(L, splits);
       const DecodeParams p = setup.params(plan);
-      const Timing t = time_decode([&] { launch_decode(p, false, nullptr); }, 5, L > 32768 ? 30 : 60);
+      const Timing t = time_decode([&] { launch_decode(p, DType::fp16, Mutant::none, nullptr); }, 5, L > 32768 ? 30 : 60);
       std::printf("SPEED depth=%d splits=%s actual_splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f\n",
                   L, splits == 0 ? "heuristic" : std::to_string(splits).c_str(), p.max_splits, p.keys_per_split,
                   t.cold_us, setup.bytes() / (t.cold_us * 1e-6) / 1e12, t.warm_us);
@@ -532,7 +526,7 @@ TEST_CASE("decode error vs cache depth and split count (FP16/BF16, H 8/2, D 128,
       const Truth truth = compute_truth(pr, in, quick_truth());
       const AttentionOutputs base = baseline_for(dtype).run(pr, in);
       for (int splits : {1, 2, 4, 8, 16}) {
-        const Kernel k = make_decode_kernel({"decode", dtype == DType::bf16, 128, 0, splits, 0, Mutant::none});
+        const Kernel k = make_decode_kernel({"decode", dtype, 128, 0, splits, 0, Mutant::none});
         const AttentionOutputs out = k.run(pr, in);
         const Rule r = check_rule(out, truth, base);
         double ulp_max = 0;

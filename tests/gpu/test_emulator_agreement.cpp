@@ -5,7 +5,7 @@
 //              fa3 only) vs emulate_attention with every stage "kernel":
 //              fraction of output elements that differ in any bit, and by how many ULPs.
 // Hidden tags: run explicitly on the device by experiments/device/run_prefill.sh (they print
-// the rates that reports/h100/emulator_agreement.md publishes).
+// the rates that reports/h100/emulator-agreement/README.md publishes).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -20,6 +20,7 @@
 #include "core/generators.h"
 #include "experiments/register_all.h"
 #include "kernels/probes/mma_probe.h"
+#include "tests/gpu/bit_diff.h"
 
 namespace attn {
 
@@ -76,41 +77,29 @@ static void emulator_agreement(bool hopper_only) {
                           {65, 1000, 4, 4, MaskKind::none, Distribution::outliers},
                           {128, 700, 8, 2, MaskKind::causal_bottom_right, Distribution::sink}};
   for (const Kernel* k : all_kernels().all()) {
-    // Prefill variants only: FA2 (mma.sync) and the Hopper fa3 kernels (wgmma), whose contract is
-    // the same pipeline with their own tile (kernels/hopper/forward_kernel.cuh).
-    const bool fa3 = k->info.name.rfind("fa3.", 0) == 0;
-    if (k->info.family != "cuda" || (k->info.name.rfind("fa2.", 0) != 0 && !fa3) || (hopper_only && !fa3)) continue;
-    const auto& t = k->info.traits;
-    if (t.at("default") != "true" && t.at("p_cast") != "split_hi_lo" && t.at("rescale_threshold_log2") == "0") continue;
+    // Correct prefill variants only: FA2 (mma.sync) and the Hopper fa3 kernels (wgmma), whose
+    // contract is the same pipeline with their own tile (kernels/hopper/forward_kernel.cuh).
+    const bool fa3 = k->info.design == "fa3";
+    if ((k->info.design != "fa2" && !fa3) || (hopper_only && !fa3) || k->info.mutant != Mutant::none) continue;
+    const AlgorithmConfig& algorithm = *k->info.algorithm;
+    if (!k->info.is_default && algorithm.p_cast != PCastMode::split_hi_lo && algorithm.rescale_threshold_log2 == 0) continue;
     for (const Shape& s : shapes) {
       Problem pr;
       pr.batch = 1; pr.seqlen_q = s.sq; pr.seqlen_k = s.sk; pr.num_heads_q = s.hq; pr.num_heads_kv = s.hkv;
-      pr.head_dim = std::stoi(t.at("head_dim"));
-      pr.dtype = t.at("dtype") == "fp16" ? DType::fp16 : DType::bf16;
+      pr.head_dim = k->info.head_dim;
+      pr.dtype = *k->info.dtype;
       pr.mask.kind = s.mask;
       InputSpec spec;
       spec.distribution = s.dist;
       spec.seed = 99;
       const AttentionInputs in = generate_inputs(pr, spec);
       EmulatorConfig cfg;
-      cfg.algorithm.tiles.block_m = std::stoi(t.at("block_m"));
-      cfg.algorithm.tiles.block_n = std::stoi(t.at("block_n"));
-      cfg.algorithm.p_cast = t.at("p_cast") == "split_hi_lo" ? PCastMode::split_hi_lo : PCastMode::input_dtype;
-      cfg.algorithm.rescale_threshold_log2 = static_cast<float>(std::stoi(t.at("rescale_threshold_log2")));
+      cfg.algorithm = algorithm;  // the variant's own traits, typed (PrefillTraits::algorithm())
       const AttentionOutputs emu = emulate_attention(pr, in, cfg);
       const AttentionOutputs gpu = k->run(pr, in);
-      const FloatFormat& fmt = pr.dtype == DType::fp16 ? kFp16 : kBf16;
-      int64_t differ = 0, max_ulps = 0;
-      for (int64_t i = 0; i < gpu.o.numel(); ++i) {
-        const int64_t ge = static_cast<int64_t>(encode_bits(gpu.o.flat(i), fmt));
-        const int64_t ee = static_cast<int64_t>(encode_bits(emu.o.flat(i), fmt));
-        if (ge != ee) {
-          ++differ;
-          // Same-sign neighbours differ by 1 in their bit patterns: the ULP distance.
-          max_ulps = std::max<int64_t>(max_ulps, std::llabs(ge - ee));
-        }
-      }
-      const double fraction = static_cast<double>(differ) / static_cast<double>(gpu.o.numel());
+      const BitDiff diff = bit_diff(gpu.o, emu.o, pr.dtype);
+      const int64_t differ = diff.differ, max_ulps = diff.max_ulps;
+      const double fraction = diff.fraction();
       std::printf("emulator vs %-30s %-28s %s: %lld of %lld elements differ (%.4f%%), max %lld ulp\n",
                   k->info.name.c_str(), pr.label().c_str(), distribution_name(s.dist).c_str(), static_cast<long long>(differ),
                   static_cast<long long>(gpu.o.numel()), 100 * fraction, static_cast<long long>(max_ulps));

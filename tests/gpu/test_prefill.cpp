@@ -129,21 +129,14 @@ const Mask kMasks[] = {Mask{MaskKind::causal_bottom_right, -1, -1}, Mask{MaskKin
 const Distribution kDistributions[] = {Distribution::normal, Distribution::outliers, Distribution::large_logits,
                                        Distribution::sink};
 
-/// True for kernels of prefill family `family` ("fa2": mma.sync; "fa3": the Hopper wgmma kernels)
-/// and their mutants. This file tests the prefill variants only (decode kernels have their own tests).
-bool in_prefill_family(const Kernel& k, const std::string& family) {
-  return k.info.name.rfind(family + ".", 0) == 0 || k.info.name.rfind("mutant." + family + ".", 0) == 0;
-}
-bool is_prefill_kernel(const Kernel& k) { return in_prefill_family(k, "fa2") || in_prefill_family(k, "fa3"); }
+/// This file tests the prefill variants only, FA2 (mma.sync) and fa3 (the Hopper wgmma kernels)
+/// with their mutants (decode kernels and their mutants have their own tests).
+bool is_prefill_kernel(const Kernel& k) { return k.info.design == "fa2" || k.info.design == "fa3"; }
 
-std::vector<const Kernel*> variants_for(const std::string& family, DType dtype, int64_t d, bool mutants) {
+std::vector<const Kernel*> variants_for(const std::string& design, DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
-  for (const Kernel* k : all_kernels().all()) {
-    if (!in_prefill_family(*k, family) || k->info.family != (mutants ? "mutant" : "cuda")) continue;
-    if (k->info.traits.count("dtype") == 0 || k->info.traits.at("dtype") != dtype_name(dtype)) continue;
-    if (k->info.traits.at("head_dim") != std::to_string(d)) continue;
-    out.push_back(k);
-  }
+  for (const Kernel* k : all_kernels().select({.design = design, .dtype = dtype, .head_dim = static_cast<int>(d)}))
+    if ((k->info.mutant != Mutant::none) == mutants) out.push_back(k);
   return out;
 }
 
@@ -196,9 +189,9 @@ TEST_CASE("GPU FP64 truth agrees with a CPU long-double reference within 1e-3 UL
   }
 }
 
-/// Every correct variant of `family` within the FlashAttention rule on the grid (at least
+/// Every correct variant of `design` within the FlashAttention rule on the grid (at least
 /// `min_variants` per dtype and head dim).
-void check_family_on_grid(const std::string& family, size_t min_variants) {
+void check_family_on_grid(const std::string& design, size_t min_variants) {
   const std::vector<int64_t> small = {1, 7, 32, 63, 64, 65, 128, 1000};
   std::vector<std::pair<int64_t, int64_t>> grid;
   for (int64_t sq : small)
@@ -211,7 +204,7 @@ void check_family_on_grid(const std::string& family, size_t min_variants) {
   int point = 0;
   for (DType dtype : {DType::fp16, DType::bf16}) {
     for (int64_t d : {64, 128}) {
-      const auto kernels = variants_for(family, dtype, d, false);
+      const auto kernels = variants_for(design, dtype, d, false);
       REQUIRE(kernels.size() >= min_variants);
       for (auto [sq, sk] : grid) {
         ++point;
@@ -251,8 +244,8 @@ void check_family_on_grid(const std::string& family, size_t min_variants) {
   }
 }
 
-/// Every planted mutant of `family` (D = 64, both dtypes) fails the rule where its bug shows.
-void check_family_mutants(const std::string& family) {
+/// Every planted mutant of `design` (D = 64, both dtypes) fails the rule where its bug shows.
+void check_family_mutants(const std::string& design) {
   struct Case {
     Mutant mutant;
     int64_t sq, sk, group;
@@ -262,17 +255,18 @@ void check_family_mutants(const std::string& family) {
   const Case cases[] = {
       {Mutant::unmasked_tile_edges, 65, 65, 1, kMasks[3], Distribution::normal},        // keys 65..127 padded
       {Mutant::top_left_in_cache_path, 64, 1000, 1, kMasks[0], Distribution::normal},   // S_q != S_k
-      {Mutant::interleaved_gqa_in_cache_path, 128, 128, 4, kMasks[0], Distribution::normal},
+      // The cache-path mutants act on the cache path only (core/pipeline/semantics.h): S_q < S_k.
+      {Mutant::interleaved_gqa_in_cache_path, 128, 300, 4, kMasks[0], Distribution::normal},
       {Mutant::p_cast_before_final_max, 128, 1000, 1, kMasks[3], Distribution::outliers},
       {Mutant::rescale_in_fp16, 64, 4096, 1, kMasks[3], Distribution::normal},  // inputs: ramp_inputs()
   };
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    const auto mutants = variants_for(family, dtype, 64, true);
+    const auto mutants = variants_for(design, dtype, 64, true);
     REQUIRE(mutants.size() == 5);
     for (const Case& c : cases) {
       const Kernel* k = nullptr;
       for (const Kernel* m : mutants)
-        if (m->info.traits.at("mutant") == mutant_name(c.mutant)) k = m;
+        if (m->info.mutant == c.mutant) k = m;
       REQUIRE(k != nullptr);
       CHECK(k->info.planted_bug == mutant_category(c.mutant));
       Problem pr = make_problem(dtype, 64, c.sq, c.sk, c.group, c.mask, 1);
@@ -313,12 +307,12 @@ namespace attn {
 // non-tile shapes with GQA, ragged key lengths and each mask; only checks that outputs are written.
 static void sanitizer_sweep(bool hopper_only) {
   for (const Kernel* k : all_kernels().all()) {
-    if (!is_prefill_kernel(*k) || (hopper_only && !in_prefill_family(*k, "fa3"))) continue;
+    if (!is_prefill_kernel(*k) || (hopper_only && k->info.design != "fa3")) continue;
     for (int m = 0; m < 4; ++m) {
       Problem pr;
       pr.batch = 2; pr.seqlen_q = 33 + 40 * (m % 2); pr.seqlen_k = 70 + 30 * m; pr.num_heads_q = 4; pr.num_heads_kv = 1;
-      pr.head_dim = std::stoi(k->info.traits.at("head_dim"));
-      pr.dtype = k->info.traits.at("dtype") == "fp16" ? DType::fp16 : DType::bf16;
+      pr.head_dim = k->info.head_dim;
+      pr.dtype = *k->info.dtype;
       pr.mask = kMasks[static_cast<size_t>(m)];
       if (m == 1) pr.seqlens_k = {pr.seqlen_k, 5};
       const AttentionOutputs out = k->run(pr, generate_inputs(pr, InputSpec{}));

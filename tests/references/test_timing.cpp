@@ -9,7 +9,7 @@
 
 #include "core/generators.h"
 #include "references/fp64_attention.h"
-#include "references/parallel_for.h"
+#include "core/parallel_for.h"
 #include "references/truth.h"
 #include "reference_test_util.h"
 
@@ -25,7 +25,7 @@ TEST_CASE("timing: FP64 reference and compute_truth at S = 8192, D = 128, causal
     const Truth t = compute_truth(p, in);
     std::printf("%s: fp64_attention %.2f s on %d threads; compute_truth %s: fp64 %.2f s, certify %d rows %.2f s, "
                 "gap %.3e ulp\n",
-                p.label().c_str(), seconds, default_reference_threads(), t.method.c_str(), t.seconds_fp64,
+                p.label().c_str(), seconds, default_thread_count(), t.method.c_str(), t.seconds_fp64,
                 t.certified_rows, t.seconds_certify, t.fp64_gap_ulps);
     CHECK(t.method == "fp64");
     CHECK(t.fp64_gap_ulps < 1e-3);

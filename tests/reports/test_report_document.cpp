@@ -126,8 +126,8 @@ TEST_CASE("sweep report: per-dtype excess plots, categorical S with tile marks, 
   const std::string dir = temp_dir("sweep");
   {
     std::ofstream spec(dir + "/spec.toml");
-    spec << "[sweep]\nname = \"report-test\"\nkernels = [\"naive-fp16\", \"naive-bf16\", \"emu.fa2.*.m64n64\", "
-            "\"emu.mutant.top-left-cache.*\"]\n"
+    spec << "[sweep]\nname = \"report-test\"\nkernels = [\"naive-fp16\", \"naive-bf16\", \"emu.*.dany.m64n64\", "
+            "\"emu.*.mutant-top-left-cache\"]\n"
             "dtypes = [\"fp16\", \"bf16\"]\nseqlen_q = [1, 63, 64, 65]\ncache_depth = [0, 9]\nheads = [\"4:2\"]\n"
             "head_dim = [32]\nmasks = [\"causal\"]\ndistributions = [\"normal\"]\nseeds = [0]\nattribution = true\n";
   }
@@ -179,7 +179,7 @@ TEST_CASE("sweep report: per-dtype excess plots, categorical S with tile marks, 
     std::string line;
     bool found = false;
     while (std::getline(bars, line)) {
-      const std::string label = "\"emu.fa2." + std::string(dtype) + ".m64n64\"";
+      const std::string label = "\"emu." + std::string(dtype) + ".dany.m64n64\"";
       if (line.rfind(label, 0) != 0) continue;
       std::istringstream values(line.substr(label.size()));
       std::vector<double> v{std::istream_iterator<double>(values), std::istream_iterator<double>()};
@@ -204,7 +204,7 @@ TEST_CASE("sweep report: per-dtype excess plots, categorical S with tile marks, 
   const std::string md_text = markdown_text(md), page_text = html_text(html);
   for (const char* fact : {"Verdict: every correct kernel passes the FlashAttention rule; all 2 mutants caught.",
                            "caught (masking)", "main cause", "max row-scale ULP", "Row-scale ULP:",
-                           "emu.fa2.fp16.m64n64", "output rounding (75%)"}) {
+                           "emu.fp16.dany.m64n64", "output rounding (75%)"}) {
     INFO(fact);
     CHECK_THAT(md_text, Catch::Contains(fact));
     CHECK_THAT(page_text, Catch::Contains(fact));

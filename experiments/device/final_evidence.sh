@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# final_evidence.sh: one device call that re-checks what landed on main, in priority order, against
+# one deadline (FINAL_SECONDS, default 560 s from the start; a step that no longer fits is skipped
+# and says so). Binaries built here (nvcc 13.0, sm_90a, `default` preset) are carried
+# gzip-compressed in .device/final/ (attnscope, test_gpu, test_references, commit.txt, lib/) by
+# experiments/device/final_pack.sh; each step runs the experiment's own device script with the
+# layout that script expects:
+#   main      experiments/device/run_main_gpu.sh: the main job on the GPU (default sweep, gate)
+#   stages    test_gpu "[stages]": GPU vs emulator vs diagnosis per planted bug (issue 9)
+#   sanitize  compute-sanitizer memcheck and racecheck on the FA2 prefill kernels ("[.sanitize]")
+#   truth     .device/truth/truth_run.sh: GPU truth vs CPU truth, run at S 8192 / 32768 (issue 12)
+#   external  experiments/device/external_run.sh: PyTorch SDPA backends through the worker (issue 11)
+#   fingerprint .device/fingerprint/fingerprint_run.sh: PyTorch dumps diagnosed (issue 16)
+# Each step's files are packed into $OUT/<step>.tar.gz; summary.txt is printed last.
+# Usage: bash .device/final/final_evidence.sh [steps]   (comma list; default: all, in the order above)
+set -u
+STEPS="${1:-main,stages,sanitize,truth,external,fingerprint}"
+OUT="${OUT:-/tmp/out}"
+mkdir -p "$OUT"
+START=$(date +%s)
+DEADLINE=$((START + ${FINAL_SECONDS:-560}))
+F=.device/final
+for f in attnscope test_gpu test_references; do [[ -f $F/$f.gz ]] && gunzip -f "$F/$f.gz"; done
+chmod +x $F/attnscope $F/test_gpu $F/test_references 2>/dev/null
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$F/lib"
+SUMMARY="$OUT/summary.txt"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(cat $F/commit.txt)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
+  echo "cuda: binaries built with nvcc 13.0 for sm_90a (carried)"
+} > "$SUMMARY" 2>&1
+cat "$SUMMARY"
+# The layouts the experiments' own scripts expect (hard links: no copies).
+mkdir -p .device/external .device/truth .device/fingerprint
+ln -f $F/attnscope .device/attnscope; cp $F/commit.txt .device/commit.txt
+ln -f $F/attnscope .device/external/attnscope; cp $F/commit.txt .device/external/
+for b in attnscope test_gpu test_references; do ln -f $F/$b .device/truth/$b; done
+cp $F/commit.txt experiments/device/truth_run.sh .device/truth/
+ln -f $F/attnscope .device/fingerprint/attnscope
+cp $F/commit.txt experiments/device/fingerprint_run.sh experiments/peers/dump_torch_sdpa.py .device/fingerprint/
+left() { local cap=$1 now; now=$(date +%s); local rest=$((DEADLINE - now)); ((rest < cap)) && cap=$rest; ((cap < 20)) && cap=0; echo $cap; }
+has() { [[ ",$STEPS," == *",$1,"* ]]; }
+step() {  # step NAME CAP CMD...: runs CMD with OUT=$OUT/NAME under the time left, packs its files
+  local name=$1 cap; cap=$(left "$2"); shift 2
+  if ((cap == 0)); then echo "$name: SKIPPED (no time left before the deadline)" | tee -a "$SUMMARY"; return; fi
+  mkdir -p "$OUT/$name"
+  local t0; t0=$(date +%s)
+  ( OUT="$OUT/$name" timeout "$cap" "$@" ) > "$OUT/$name/step.log" 2>&1
+  local rc=$?
+  echo "$name: exit $rc in $(( $(date +%s) - t0 )) s (cap $cap s)" | tee -a "$SUMMARY"
+  tail -n 25 "$OUT/$name/step.log" | sed "s/^/  $name| /" >> "$SUMMARY"
+  tar -C "$OUT" -czf "$OUT/$name.tar.gz" "$name" && rm -rf "${OUT:?}/$name"
+}
+has main && step main 170 bash experiments/device/run_main_gpu.sh
+has stages && step stages 70 $F/test_gpu "[stages]"
+if has sanitize; then
+  step memcheck 60 compute-sanitizer --tool memcheck --error-exitcode 9 $F/test_gpu "[.sanitize]"
+  step racecheck 70 compute-sanitizer --tool racecheck --error-exitcode 9 $F/test_gpu "[.sanitize]"
+fi
+has truth && step truth 170 bash .device/truth/truth_run.sh
+has external && step external 150 bash experiments/device/external_run.sh
+has fingerprint && step fingerprint 120 bash .device/fingerprint/fingerprint_run.sh
+echo "==== summary"; cat "$SUMMARY"
