@@ -21,4 +21,4 @@ set yrange [0.8:1.62818]
 set xtics ('m16n16' 0, 'm16n16.split4' 1, 'm16n32' 2, 'm16n32.split4' 3, 'm16n64' 4, 'm16n64.split4' 5, 'm16n128' 6, 'm16n128.split4' 7, 'm64n16' 8, 'm64n16.split4' 9, 'm64n32' 10, 'm64n32.split4' 11, 'm64n64' 12, 'm64n64.split4' 13, 'm64n128' 14, 'm64n128.split4' 15, 'm128n16' 16, 'm128n16.split4' 17, 'm128n32' 18, 'm128n32.split4' 19, 'm128n64' 20, 'm128n64.split4' 21, 'm128n128' 22, 'm128n128.split4' 23) noenhanced rotate by 45 right
 set xrange [-0.5:23.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
-plot 'excess_vs_block_size_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fa2.fp16.m64n64' noenhanced
+plot 'excess_vs_block_size_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64' noenhanced

@@ -22,4 +22,4 @@ set yrange [0.8:145.019]
 set xtics ('0' 1, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
-plot 'mutants1_vs_cache_depth_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.mutant.unmasked-tile-edges.fp16' noenhanced
+plot 'mutants1_vs_cache_depth_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.mutant-unmasked-tile-edges' noenhanced

@@ -23,5 +23,5 @@ set xtics ('0' 1, '1' 2, '16' 17, '256' 257, '4096' 4097, '16384' 16385) noenhan
 set xrange [0.66666666666666663:24577.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'excess_vs_cache_depth_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'naive-fp16' noenhanced, \
-     'excess_vs_cache_depth_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fa2.fp16.m64n64' noenhanced, \
-     'excess_vs_cache_depth_fp16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fa2.fp16.m64n64.split4' noenhanced
+     'excess_vs_cache_depth_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64' noenhanced, \
+     'excess_vs_cache_depth_fp16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fp16.dany.m64n64.split4' noenhanced

@@ -22,6 +22,6 @@ set xtics ('64' 0, '128' 1) noenhanced
 set xrange [-0.5:1.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'excess_vs_head_dim_bf16.dat' index 0 using 1:2 with linespoints lt 1 title 'naive-bf16' noenhanced, \
-     'excess_vs_head_dim_bf16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fa2.bf16.m64n64' noenhanced, \
-     'excess_vs_head_dim_bf16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fa2.bf16.m128n64' noenhanced, \
-     'excess_vs_head_dim_bf16.dat' index 3 using 1:2 with linespoints lt 4 title 'emu.fa2.bf16.m64n64.precise' noenhanced
+     'excess_vs_head_dim_bf16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.bf16.dany.m64n64' noenhanced, \
+     'excess_vs_head_dim_bf16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.bf16.dany.m128n64' noenhanced, \
+     'excess_vs_head_dim_bf16.dat' index 3 using 1:2 with linespoints lt 4 title 'emu.bf16.dany.m64n64.precise' noenhanced

@@ -24,7 +24,7 @@ set arrow from 0, graph 0 to 0, graph 1 nohead dt 2 lw 1 lc rgb '#888888'
 set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lw 1 lc rgb '#888888'
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'excess_vs_seqlen_q_bf16.dat' index 0 using 1:2 with linespoints lt 1 title 'naive-bf16' noenhanced, \
-     'excess_vs_seqlen_q_bf16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fa2.bf16.m64n64' noenhanced, \
-     'excess_vs_seqlen_q_bf16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fa2.bf16.m128n64' noenhanced, \
-     'excess_vs_seqlen_q_bf16.dat' index 3 using 1:2 with linespoints lt 4 title 'emu.fa2.bf16.m64n64.precise' noenhanced, \
+     'excess_vs_seqlen_q_bf16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.bf16.dany.m64n64' noenhanced, \
+     'excess_vs_seqlen_q_bf16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.bf16.dany.m128n64' noenhanced, \
+     'excess_vs_seqlen_q_bf16.dat' index 3 using 1:2 with linespoints lt 4 title 'emu.bf16.dany.m64n64.precise' noenhanced, \
      NaN with lines dt 2 lw 1 lc rgb '#888888' title 'S_q a multiple of BLOCK_M = 64' noenhanced

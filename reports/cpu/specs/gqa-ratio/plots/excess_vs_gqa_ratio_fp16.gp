@@ -22,4 +22,4 @@ set xtics ('1' 0, '2' 1, '4' 2, '8' 3, '16' 4, '32' 5) noenhanced
 set xrange [-0.5:5.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'excess_vs_gqa_ratio_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'naive-fp16' noenhanced, \
-     'excess_vs_gqa_ratio_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fa2.fp16.m64n64' noenhanced
+     'excess_vs_gqa_ratio_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64' noenhanced

@@ -21,4 +21,4 @@ set yrange [0.8:1.63901]
 set xtics ('m64n16' 0, 'm64n32' 1, 'm64n64' 2) noenhanced
 set xrange [-0.5:2.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
-plot 'excess_vs_block_size_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fa2.fp16.m64n64' noenhanced
+plot 'excess_vs_block_size_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64' noenhanced
