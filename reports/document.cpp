@@ -227,7 +227,7 @@ std::string render_html(const Document& doc, const std::string& base_dir) {
       "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;font-size:16px;line-height:1.45;max-width:1180px;"
       "margin:2em auto;padding:0 1em;color:#111}\n"
       "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 9px;font-size:14px;"
-      "vertical-align:top}th{background:#eee;text-align:left}\n"
+      "vertical-align:top;overflow-wrap:anywhere}th{background:#eee;text-align:left}\n"
       "code{font-family:'DejaVu Sans Mono',monospace;font-size:13px;background:#f4f4f4;padding:0 2px}\n"
       "pre{background:#f4f4f4;padding:.8em;overflow-x:auto;font-size:13px}\n"
       "figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}"

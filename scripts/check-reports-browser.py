@@ -3,6 +3,7 @@
 `chromium`) and fails on what a reader would trip over:
   - a console error or a failed load while the page renders;
   - an image that does not load (every plot is an inlined SVG: it must decode, with a size);
+  - a page wider than a 1280 px window (tables that run off the side);
   - unreadable text: page text below 12 px, plot text below 10 px (the SVG's own font sizes),
     overlapping tick labels or key entries inside a plot (text boxes estimated from the SVG:
     position, font size, anchor, rotation);
@@ -49,6 +50,9 @@ window.addEventListener('load', function () {
     if (!im.complete || im.naturalWidth === 0 || im.naturalHeight === 0)
       problems.push('image ' + i + ' (' + (im.alt || '').slice(0, 60) + ') did not load');
   }
+  // Wider than the window: the reader scrolls sideways (or a screenshot cuts the table off).
+  var wide = document.documentElement.scrollWidth;
+  if (wide > window.innerWidth + 1) problems.push('page is ' + wide + 'px wide in a ' + window.innerWidth + 'px window');
   var all = document.body.getElementsByTagName('*');
   for (var j = 0; j < all.length; ++j) {
     var el = all[j];
@@ -164,7 +168,7 @@ def check_page(binary, html_path, png_path):
         with open(probe, "w", encoding="utf-8") as f:
             f.write(page.replace("</body>", script + "</body>") if "</body>" in page else page + script)
         profile = os.path.join(tmp, "profile")
-        dom = run_chromium(binary, profile, ["--dump-dom", "--virtual-time-budget=5000", "file://" + probe])
+        dom = run_chromium(binary, profile, ["--dump-dom", "--virtual-time-budget=5000", "--window-size=1280,2400", "file://" + probe])
         problems += ["console: " + e for e in console_errors(dom.stderr)]
         m = re.search(r'<pre id="attnscope-check">(.*?)</pre>', dom.stdout, re.S)
         if not m:
