@@ -77,21 +77,6 @@ std::string printable_path(std::string_view path) {
   return out;
 }
 
-std::string markup_escape(std::string_view text) {
-  std::string out;
-  for (char c : printable_path(text)) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 void require_regular_file(const std::string& path, const std::string& what) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)

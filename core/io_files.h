@@ -44,8 +44,4 @@ void check_output_path(const std::string& path, OutputKind kind, const std::vect
 /// `path` with bytes that are not valid UTF-8 written as \xNN, for messages and JSON.
 std::string printable_path(std::string_view path);
 
-/// `text` for XML and HTML (JUnit files, reports): printable_path's valid UTF-8 with < > & " '
-/// written as entities.
-std::string markup_escape(std::string_view text);
-
 }  // namespace attn

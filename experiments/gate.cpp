@@ -14,6 +14,7 @@
 #include "core/float_format.h"
 #include "core/generators.h"
 #include "core/io_files.h"
+#include "core/markup.h"
 #include "core/problem.h"
 #include "core/registry.h"
 #include "experiments/toml_input.h"

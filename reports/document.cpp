@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/io_files.h"
+#include "core/markup.h"
 
 namespace attn {
 namespace {
