@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=build/default/cli/attnscope
 [ -x "$bin" ] || { echo "reports_pack.sh: no $bin (cmake --preset default && cmake --build --preset default --target attnscope)" >&2; exit 3; }
-if ! "$bin" list 'fa3.*' 2>&1 | grep -q '^fa3\.'; then
+if ! "$bin" list 'fa3.*' 2>&1 | grep -q 'fa3\.'; then
   echo "reports_pack.sh: $bin has no fa3.* kernels (not a CUDA build?)" >&2; exit 3
 fi
 DEST="${1:-.}/.device/reports"
