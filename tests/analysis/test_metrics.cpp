@@ -110,3 +110,23 @@ TEST_CASE("fa_rule: one bound, one ratio, one verdict") {
   CHECK_FALSE(attn::fa_rule(kernel, baseline).pass);
   CHECK(attn::fa_rule_text() == "max_abs <= 2 x baseline + 1e-05");
 }
+
+TEST_CASE("row-scale ULPs: an error on a near-zero element is measured in ULPs of its row's scale") {
+  // Two rows of D = 2 ([2, 2]): row 0 = {2.0, 2^-20}, row 1 = {0.5, -0.25}. fp16: ulp(2) = 2^-9,
+  // ulp(0.5) = 2^-11. An error of 2^-20 on the element 2^-20 (whose own fp16 ULP is 2^-24:
+  // 16 element ULPs) is 2^-11 row ULPs; 2^-12 on -0.25 is half a row ULP of row 1.
+  Tensor<double> truth({2, 2});
+  truth.flat(0) = 2.0;
+  truth.flat(1) = std::ldexp(1.0, -20);
+  truth.flat(2) = 0.5;
+  truth.flat(3) = -0.25;
+  Tensor<double> out = truth;
+  out.flat(1) += std::ldexp(1.0, -20);
+  const attn::ErrorMetrics near_zero = attn::compute_metrics(out, truth, DType::fp16);
+  CHECK(near_zero.ulp_max == 16.0);
+  CHECK(near_zero.row_ulp_max == std::ldexp(1.0, -11));
+  out.flat(3) -= std::ldexp(1.0, -12);
+  const attn::ErrorMetrics both = attn::compute_metrics(out, truth, DType::fp16);
+  CHECK(both.row_ulp_max == 0.5);
+  CHECK(both.ulp_max == 16.0);
+}

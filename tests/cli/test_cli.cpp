@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -76,6 +77,32 @@ TEST_CASE("sweep, resume, report and gate end to end") {
   std::ifstream md(dir + "/report/report.md");
   std::string text((std::istreambuf_iterator<char>(md)), {});
   CHECK_THAT(text, Catch::Contains("naive-fp16") && Catch::Contains("Provenance"));
+  // export: the flat table has the database's rows with their stored values; the ULP bins of a
+  // row sum to the elements compared.
+  const auto exported = attnscope("export --db " + db + " --json " + dir + "/flat.json --csv " + dir + "/flat.csv");
+  REQUIRE(exported.status == 0);
+  {
+    std::ifstream in(dir + "/flat.json");
+    const nlohmann::json flat = nlohmann::json::parse(in);
+    REQUIRE(flat.size() == 6);
+    for (const auto& row : flat) {
+      CHECK(row["kernel"] == "naive-fp16");
+      CHECK(row["status"] == "ok");
+      CHECK(row["cache_depth"].get<int>() == row["seqlen_k"].get<int>() - row["seqlen_q"].get<int>());
+      CHECK(row["kernel_max_abs"].get<double>() <= row["fa_rule_bound"].get<double>());
+      CHECK(row["fa_rule_pass"] == 1);  // the baseline against itself
+      CHECK(row["excess"].get<double>() >= 1.0);
+      int64_t in_bins = 0;
+      for (const char* bin : {"kernel_ulp_0_0p5", "kernel_ulp_0p5_1", "kernel_ulp_1_2", "kernel_ulp_2_4", "kernel_ulp_4_8",
+                              "kernel_ulp_8_16", "kernel_ulp_16_32", "kernel_ulp_32_64", "kernel_ulp_ge_64"})
+        in_bins += row[bin].get<int64_t>();
+      CHECK(in_bins == row["kernel_count"].get<int64_t>());
+    }
+    std::ifstream csv(dir + "/flat.csv");
+    int lines = 0;
+    for (std::string line; std::getline(csv, line);) ++lines;
+    CHECK(lines == 7);  // header + 6 rows
+  }
   {
     std::ofstream tol(dir + "/pass.toml");
     tol << "[[rule]]\nkernels = \"naive-*\"\nfa_rule = 2.0\n";
@@ -200,6 +227,41 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
     CHECK(decode_bench.status == 3);
     CHECK_THAT(decode_bench.output, Catch::Contains("attnscope: error:") && Catch::Contains("bench --decode"));
   }
+}
+
+TEST_CASE("sweep: progress lines with rate and ETA; --devices merges one worker per device into the same rows") {
+  const std::string dir = temp_dir() + "_devices";
+  std::filesystem::create_directories(dir);
+  const std::string spec = std::string(ATTNSCOPE_SOURCE_DIR) + "/experiments/sweeps/smoke.toml";
+  // Not a terminal (a pipe): plain progress lines, the last at 100%, then the time split.
+  const auto one = attnscope("sweep " + spec + " --db " + dir + "/one.sqlite --progress-every 1");
+  REQUIRE(one.status == 0);
+  CHECK_THAT(one.output, Catch::Contains("sweep 'smoke': 6/6 (100.0%),") && Catch::Contains("points/min, ETA"));
+  CHECK_THAT(one.output, Catch::Contains("time: truth ") && Catch::Contains(", database "));
+  CHECK_THAT(one.output, !Catch::Contains("\r"));
+  const auto two = attnscope("sweep " + spec + " --db " + dir + "/two.sqlite --devices 0,1 --device cpu");
+  REQUIRE(two.status == 0);
+  CHECK_THAT(two.output, Catch::Contains("2 workers, 6 rows merged"));
+  const auto rows = [&](const std::string& db) {
+    if (attnscope("export --db " + db + " --json " + db + ".json").status != 0) return nlohmann::json();
+    std::ifstream in(db + ".json");
+    return nlohmann::json::parse(in);
+  };
+  nlohmann::json a = rows(dir + "/one.sqlite"), b = rows(dir + "/two.sqlite");
+  REQUIRE(a.size() == 6);
+  REQUIRE(b.size() == 6);
+  auto by_key = [](nlohmann::json rows) {
+    std::map<std::string, nlohmann::json> m;
+    for (auto& r : rows) {
+      for (const char* volatile_column : {"created_at", "time_utc", "point_seconds", "truth_seconds", "host"}) r.erase(volatile_column);
+      m[r["point_key"].get<std::string>()] = r;
+    }
+    return m;
+  };
+  CHECK(by_key(a) == by_key(b));  // every column but the times
+  const auto twice = attnscope("sweep " + spec + " --db " + dir + "/x.sqlite --devices 0,0");
+  CHECK(twice.status == 2);
+  CHECK_THAT(twice.output, Catch::Contains("--devices") && Catch::Contains("listed twice"));
 }
 
 TEST_CASE("run --truth-device: the truth's device and time and every stage's seconds; bench --truth prints the split") {
