@@ -14,7 +14,7 @@
 #   agreement check/diagnose vs a carried external sweep database (issue 11; not in the default list)
 #   precise   .device/hopper/hopper_run.sh precise: the precise mode's excess sweep (issue 13; not default)
 #   fa3fix    experiments/device/fa3fix_check.sh: [stages] + fa3 tests + sanitizers after the fa3 leak fix (issue 9; not default)
-#   specs     experiments/device/reports_run.sh: the investigation specs at full size (issue 15; not default)
+#   specs     experiments/device/reports_run.sh [SPECS_LIST]: the investigation specs at full size (issue 15; not default)
 # Each step's files are packed into $OUT/<step>.tar.gz; summary.txt is printed last.
 # Usage: bash .device/final/final_evidence.sh [steps]   (comma list; default: all, in the order above)
 # A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP, PRECISE_CAP, FA3FIX_CAP, SPECS_CAP.
@@ -79,6 +79,6 @@ if has agreement && [[ -f $F/external_sdpa.sqlite.gz ]]; then
 fi
 has precise && step precise "${PRECISE_CAP:-300}" env PRECISE_SECONDS=$(( ${PRECISE_CAP:-300} - 30 )) bash .device/hopper/hopper_run.sh precise
 has fa3fix && step fa3fix "${FA3FIX_CAP:-240}" env BIN=$F bash experiments/device/fa3fix_check.sh
-has specs && step specs "${SPECS_CAP:-300}" env REPORTS_SECONDS=$(( ${SPECS_CAP:-300} - 15 )) bash experiments/device/reports_run.sh
+has specs && step specs "${SPECS_CAP:-300}" env REPORTS_SECONDS=$(( ${SPECS_CAP:-300} - 15 )) bash experiments/device/reports_run.sh ${SPECS_LIST:-}
 has fingerprint && step fingerprint "${FINGERPRINT_CAP:-120}" bash .device/fingerprint/fingerprint_run.sh
 echo "==== summary"; cat "$SUMMARY"
