@@ -127,7 +127,7 @@ TEST_CASE("sweep report: per-dtype excess plots, categorical S with tile marks, 
   {
     std::ofstream spec(dir + "/spec.toml");
     spec << "[sweep]\nname = \"report-test\"\nkernels = [\"naive-fp16\", \"naive-bf16\", \"emu.*.dany.m64n64\", "
-            "\"emu.*.mutant-top-left-cache\"]\n"
+            "\"emu.*.dany.m64n64.mutant-top-left-cache\"]\n"
             "dtypes = [\"fp16\", \"bf16\"]\nseqlen_q = [1, 63, 64, 65]\ncache_depth = [0, 9]\nheads = [\"4:2\"]\n"
             "head_dim = [32]\nmasks = [\"causal\"]\ndistributions = [\"normal\"]\nseeds = [0]\nattribution = true\n";
   }
