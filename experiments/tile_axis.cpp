@@ -24,14 +24,6 @@ std::string tile_label(const TileConfig& t) {
 
 }  // namespace
 
-std::string TileRequest::label() const {
-  std::string s;
-  if (block_m) s += "m" + std::to_string(block_m);
-  if (block_n) s += "n" + std::to_string(block_n);
-  if (splits) s += (s.empty() ? "" : ".") + std::string("split") + std::to_string(splits);
-  return s;
-}
-
 TiledKernel kernel_at_tile(const Kernel& kernel, const TileRequest& tile, const Registry& registry) {
   TiledKernel out;
   const std::optional<AlgorithmConfig>& own = kernel.info.algorithm;

@@ -24,7 +24,14 @@ struct TileRequest {
   int splits = 0;
   bool set() const { return block_m || block_n || splits; }
   /// "m32n64", "m64n64.split4", "n32" (only the fields that are set), for point keys and labels.
-  std::string label() const;
+  /// (Inline: the sweep-spec parser names points with it and links without the tile machinery.)
+  std::string label() const {
+    std::string s;
+    if (block_m) s += "m" + std::to_string(block_m);
+    if (block_n) s += "n" + std::to_string(block_n);
+    if (splits) s += (s.empty() ? "" : ".") + std::string("split") + std::to_string(splits);
+    return s;
+  }
 };
 
 /// Limits of the axis: tiles are positive multiples of 16 up to kMaxTile, splits 1..kMaxSplits.
