@@ -85,6 +85,18 @@ ErrorMetrics rounding_floor(const Tensor<double>& truth, DType dtype) {
   return compute_metrics(rounded, truth, dtype);
 }
 
+double max_abs_error(const Tensor<double>& a, const Tensor<double>& b) {
+  if (a.shape() != b.shape())
+    throw Error("max_abs_error: shape " + shape_string(a.shape()) + " differs from " + shape_string(b.shape()));
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = std::fabs(a.flat(i) - b.flat(i));
+    if (std::isnan(d)) return std::numeric_limits<double>::infinity();
+    worst = std::max(worst, d);
+  }
+  return worst;
+}
+
 FaRuleVerdict fa_rule(double kernel_max_abs, double baseline_max_abs, bool output_finite, const FaRule& rule) {
   FaRuleVerdict v;
   v.bound = rule.factor * baseline_max_abs + rule.slack;

@@ -60,6 +60,11 @@ struct FaRuleVerdict {
   bool pass = false;  ///< ratio <= 1 and the output is finite
 };
 
+/// Max |a - b| over two outputs of the same shape, a NaN anywhere making it infinite (a poisoned,
+/// unwritten element can never pass): the error the FlashAttention rule is applied to where no
+/// dtype-aware metrics are needed (the GPU tests, the decode bench's correctness gate).
+double max_abs_error(const Tensor<double>& a, const Tensor<double>& b);
+
 /// Verdict of the rule for a kernel error, a baseline error and whether the kernel's output is
 /// finite. A NaN error (or a NaN/negative baseline, or a non-finite output) never passes.
 FaRuleVerdict fa_rule(double kernel_max_abs, double baseline_max_abs, bool output_finite,

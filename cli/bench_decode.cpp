@@ -48,16 +48,6 @@ void add_decode_bench_options(CLI::App& sub, DecodeBenchOptions& opt) {
 #if defined(ATTNSCOPE_HAVE_CUDA)
 namespace {
 
-/// Max |a - b| over the elements (NaN counts as infinite).
-double max_abs_error(const Tensor<double>& a, const Tensor<double>& b) {
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double e = std::fabs(a.flat(i) - b.flat(i));
-    worst = std::isnan(e) ? INFINITY : std::max(worst, e);
-  }
-  return worst;
-}
-
 /// The FlashAttention rule on a ragged decode cache (B 3, fills 1000 / 333 / 1, S_q 1, the
 /// benchmark's heads): refuses to time a wrong configuration.
 void check_case(const DecodeBenchCase& c, DType dtype, int head_dim, int heads_q, int heads_kv) {

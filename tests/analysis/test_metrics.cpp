@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "analysis/metrics.h"
+#include "core/errors.h"
 
 using attn::DType;
 using attn::Tensor;
@@ -129,4 +130,15 @@ TEST_CASE("row-scale ULPs: an error on a near-zero element is measured in ULPs o
   const attn::ErrorMetrics both = attn::compute_metrics(out, truth, DType::fp16);
   CHECK(both.row_ulp_max == 0.5);
   CHECK(both.ulp_max == 16.0);
+}
+
+TEST_CASE("max_abs_error: the largest |a - b|, a NaN anywhere infinite, shapes must agree") {
+  attn::Tensor<double> a({1, 2, 1, 2}, 0.0), b({1, 2, 1, 2}, 0.0);
+  a.flat(1) = 0.25;
+  b.flat(1) = -0.5;  // |0.25 - (-0.5)| = 0.75
+  b.flat(3) = 0.125;
+  CHECK(attn::max_abs_error(a, b) == 0.75);
+  a.flat(2) = std::numeric_limits<double>::quiet_NaN();  // a poisoned, unwritten element
+  CHECK(std::isinf(attn::max_abs_error(a, b)));
+  CHECK_THROWS_AS(attn::max_abs_error(a, attn::Tensor<double>({1, 2, 1, 1}, 0.0)), attn::Error);
 }

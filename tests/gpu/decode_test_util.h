@@ -11,7 +11,6 @@
 #include "core/kernel.h"
 #include "core/problem.h"
 #include "references/truth.h"
-#include "tests/gpu/max_abs_error.h"
 
 namespace attn {
 
