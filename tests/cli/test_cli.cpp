@@ -282,3 +282,13 @@ TEST_CASE("run --truth-device: the truth's device and time and every stage's sec
   CHECK_THAT(bench.output, Catch::Contains("certify") && Catch::Contains("database") &&
                                Catch::Contains("b1.sq64.sk64.h4:2.d32.fp16.causal"));
 }
+
+TEST_CASE("probe --spec: an unreadable or malformed spec and an unknown kernel are input errors (exit 2), named") {
+  const auto missing = attnscope("probe --spec /nonexistent/spec.toml --kernel x");
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.output, Catch::Contains("attnscope: error: sweep file") && Catch::Contains("cannot be read"));
+  const std::string spec = std::string(ATTNSCOPE_SOURCE_DIR) + "/experiments/sweeps/external_numpy.toml";
+  const auto unknown = attnscope("probe --spec " + spec + " --kernel numpy.nope");
+  CHECK(unknown.status == 2);
+  CHECK_THAT(unknown.output, Catch::Contains("unknown kernel 'numpy.nope'"));
+}
