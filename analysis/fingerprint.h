@@ -29,6 +29,7 @@ namespace attn {
 /// How well one hypothesis explains the observed output.
 struct HypothesisFit {
   std::string name, label, numerics;  ///< numerics: PrecisionHypothesis::describe()
+  std::string signature;              ///< PrecisionHypothesis::precision_signature()
   bool healthy = false;
   double excess = 0;               ///< the hypothesis' RMSE vs truth / rounding floor RMSE
   double correlation = 0;          ///< Pearson(O - truth, H - truth), element by element
@@ -53,12 +54,17 @@ struct PrecisionFingerprint {
   /// "precision: no candidate numerics explains the error (...)".
   std::string summary;
   std::string label;                 ///< best fit's short label ("P e4m3", "FA2-style", "unexplained")
+  /// The named hypothesis as fitted (its KV tile width found); meaningless when unexplained.
+  PrecisionHypothesis named_hypothesis;
   double observed_excess = 0;        ///< RMSE(O - truth) / floor RMSE on the sampled rows
   std::vector<HypothesisFit> fits;   ///< every hypothesis, best first
   /// Hypotheses that cannot be told apart from the named one on this input: the best fit and
   /// those whose outputs differ from the best's by no more than the observed output does (or
   /// that fit as well), less the one named.
   std::vector<std::string> indistinguishable;
+  /// Tied hypotheses the difference test separated: "alpha fp16 over FA2-style: closer in 57 of
+  /// the 61 elements where they differ, farther in 2".
+  std::vector<std::string> separations;
   std::string confidence;            ///< "high" | "low: ..." (why)
   int64_t rows_sampled = 0, rows_total = 0;
   double seconds = 0;                ///< wall time of the fingerprint

@@ -44,6 +44,17 @@ struct FingerprintGridCase {
   FingerprintOutcome outcome = FingerprintOutcome::unexplained;
   bool named_first = false;     ///< the verdict names the planted hypothesis
   bool tied_with_named = false; ///< the planted hypothesis is listed as indistinguishable from it
+  /// Precision signatures (PrecisionHypothesis::precision_signature) of the plant and of the
+  /// named hypothesis ("" when unexplained, or for a registered kernel).
+  std::string planted_signature, named_signature;
+  /// The named hypothesis has the planted precision signature (the formats of scores, P, the PV
+  /// accumulator, the rescale factor): the "planted precision named first". A tie with a
+  /// hypothesis of another signature does not count.
+  bool named_by_signature = false;
+  /// The named hypothesis, as fitted, computes a bit-identical output to the plant's on the
+  /// sampled rows (both through the tensor-core model): no input-independent statistic can
+  /// separate them on this input.
+  bool identical_output = false;
   double observed_excess = 0;
   std::vector<HypothesisFit> top;  ///< the three best fits
   std::string summary, confidence;
@@ -56,10 +67,17 @@ struct FingerprintGridCase {
 struct FingerprintGridResult {
   std::vector<FingerprintGridCase> cases;
   int64_t planted = 0, named_first = 0, named_or_tied = 0;
+  int64_t named_by_signature = 0;
+  /// Planted cases not named first (resp. not by signature) whose named hypothesis computes the
+  /// plant's output bit for bit.
+  int64_t identical_not_first = 0, identical_not_by_signature = 0;
   int64_t kernels = 0, kernels_called_defect = 0;
   double seconds = 0;
   double named_rate() const { return planted ? static_cast<double>(named_or_tied) / static_cast<double>(planted) : 0; }
   double strict_rate() const { return planted ? static_cast<double>(named_first) / static_cast<double>(planted) : 0; }
+  double signature_rate() const {
+    return planted ? static_cast<double>(named_by_signature) / static_cast<double>(planted) : 0;
+  }
 };
 
 /// Runs the grid; `progress` (if set) is called after each case.
