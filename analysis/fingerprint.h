@@ -8,10 +8,13 @@
 //  * row profile: Pearson correlation over rows of the per-row RMSEs (the same rows hurt: ~1);
 //  * mismatch: RMSE(O - H) in units of the rounding floor (diagnostic).
 // The fit combines them (see fingerprint.cpp, "The fit"); the best fit is the verdict, runners-up
-// follow, and hypotheses whose outputs the input cannot separate from the best are listed as
-// indistinguishable. A healthy kernel (FA2-style or upcast numerics, or anything as fine) is
-// never named a precision defect: a defect is named only when it fits clearly better than every
-// healthy hypothesis.
+// follow, and hypotheses whose outputs the input cannot separate from the best are tied. Ties
+// between hypotheses of different precision signatures go to the difference test: on the
+// elements where their outputs differ, the observed output must sit decisively on one side (a
+// sign test); the loser is separated. What stays tied is listed as indistinguishable. A healthy
+// kernel (FA2-style or upcast numerics, or anything as fine) is never named a precision defect:
+// a defect is named only when it fits clearly better than every healthy hypothesis, or has beaten
+// every tied healthy one in the difference test.
 // What it is not: semantic diagnosis (analysis/diagnosis.h runs first and calls this), nor a
 // white-box attribution (analysis/attribution.h).
 #pragma once
