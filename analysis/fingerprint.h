@@ -8,10 +8,13 @@
 //  * row profile: Pearson correlation over rows of the per-row RMSEs (the same rows hurt: ~1);
 //  * mismatch: RMSE(O - H) in units of the rounding floor (diagnostic).
 // The fit combines them (see fingerprint.cpp, "The fit"); the best fit is the verdict, runners-up
-// follow, and hypotheses whose outputs the input cannot separate from the best are listed as
-// indistinguishable. A healthy kernel (FA2-style or upcast numerics, or anything as fine) is
-// never named a precision defect: a defect is named only when it fits clearly better than every
-// healthy hypothesis.
+// follow, and hypotheses whose outputs the input cannot separate from the best are tied. Ties
+// between hypotheses of different precision signatures go to the difference test: on the
+// elements where their outputs differ, the observed output must sit decisively on one side (a
+// sign test); the loser is separated. What stays tied is listed as indistinguishable. A healthy
+// kernel (FA2-style or upcast numerics, or anything as fine) is never named a precision defect:
+// a defect is named only when it fits clearly better than every healthy hypothesis, or has beaten
+// every tied healthy one in the difference test.
 // What it is not: semantic diagnosis (analysis/diagnosis.h runs first and calls this), nor a
 // white-box attribution (analysis/attribution.h).
 #pragma once
@@ -29,6 +32,7 @@ namespace attn {
 /// How well one hypothesis explains the observed output.
 struct HypothesisFit {
   std::string name, label, numerics;  ///< numerics: PrecisionHypothesis::describe()
+  std::string signature;              ///< PrecisionHypothesis::precision_signature()
   bool healthy = false;
   double excess = 0;               ///< the hypothesis' RMSE vs truth / rounding floor RMSE
   double correlation = 0;          ///< Pearson(O - truth, H - truth), element by element
@@ -53,12 +57,17 @@ struct PrecisionFingerprint {
   /// "precision: no candidate numerics explains the error (...)".
   std::string summary;
   std::string label;                 ///< best fit's short label ("P e4m3", "FA2-style", "unexplained")
+  /// The named hypothesis as fitted (its KV tile width found); meaningless when unexplained.
+  PrecisionHypothesis named_hypothesis;
   double observed_excess = 0;        ///< RMSE(O - truth) / floor RMSE on the sampled rows
   std::vector<HypothesisFit> fits;   ///< every hypothesis, best first
   /// Hypotheses that cannot be told apart from the named one on this input: the best fit and
   /// those whose outputs differ from the best's by no more than the observed output does (or
   /// that fit as well), less the one named.
   std::vector<std::string> indistinguishable;
+  /// Tied hypotheses the difference test separated: "alpha fp16 over FA2-style: closer in 57 of
+  /// the 61 elements where they differ, farther in 2".
+  std::vector<std::string> separations;
   std::string confidence;            ///< "high" | "low: ..." (why)
   int64_t rows_sampled = 0, rows_total = 0;
   double seconds = 0;                ///< wall time of the fingerprint

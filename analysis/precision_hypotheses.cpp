@@ -274,6 +274,20 @@ std::string PrecisionHypothesis::describe() const {
   return s.str();
 }
 
+std::string PrecisionHypothesis::precision_signature() const {
+  std::ostringstream s;
+  // The fold rounds q*scale (and k*sqrt(scale)) to the input dtype: the scores' format names it
+  // in the family ("naive", "math"); the probe's candidates carry it the same way.
+  if (scale_fold == ScaleFold::q_input_dtype) s << "q*scale rounded, ";
+  if (scale_fold == ScaleFold::qk_sqrt_input_dtype) s << "q,k*sqrt(scale) rounded, ";
+  s << "S " << scores->name << ", P " << p->name << ", acc " << accumulator->name;
+  if (accumulator->precision < kFp32.precision) s << "/" << accumulate_keys;
+  const bool fp16_alpha = numeric_bug == Mutant::rescale_in_fp16;
+  if (form == SoftmaxForm::online && (rescale->precision < kFp32.precision || fp16_alpha))
+    s << ", alpha " << (fp16_alpha ? kFp16.name : rescale->name);
+  return s.str();
+}
+
 std::vector<PrecisionHypothesis> precision_hypotheses(DType dtype) {
   require_16bit_inputs(dtype);
   const FloatFormat& in = format_of(dtype);

@@ -70,6 +70,15 @@ struct PrecisionHypothesis {
   bool healthy = false;
   /// Every knob: "online n64, S fp32, ex2.approx, alpha fp32, P e4m3, acc fp32/64".
   std::string describe() const;
+  /// The precision signature: the formats the intermediates are rounded to and nothing else —
+  /// q (and k) with the scale folded in, the scores, P, the running PV accumulator (with its
+  /// block of keys when it is coarser than FP32: a 16-bit accumulator rounded every 16, 64 or 128
+  /// keys is a different precision), the rescale factor when coarser than FP32 (an FP16 alpha or
+  /// the rescale_in_fp16 mutant). Not in it: the exp flavour, online vs two-pass (a two-pass
+  /// softmax has no rescale factor: FP32 level), the KV tile width where it is not the
+  /// accumulation block, order, splits, the other planted bugs. The output format is the dump's,
+  /// common to every hypothesis. Example: "S fp32, P e4m3, acc fp32".
+  std::string precision_signature() const;
 };
 
 /// The family for inputs in `dtype` (FP16 or BF16; throws ProblemError otherwise): FA2-style and

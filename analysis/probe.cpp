@@ -31,12 +31,13 @@ const int kCandidateSplits[] = {1, 2, 4, 8};
 const int kLeakTiles[] = {16, 32, 64, 128, 256};
 
 /// The problems of the three calls.
-Problem semantics_problem(DType dtype, int64_t head_dim) {
+/// gqa false: H_q == H_kv, for a kernel that declines grouped heads (the map is then not probed).
+Problem semantics_problem(DType dtype, int64_t head_dim, bool gqa = true) {
   Problem p;
   p.seqlen_q = kSemanticsQueries;
   p.seqlen_k = std::min<int64_t>(kSemanticsKeys, head_dim - 3);  // one-hot V needs D > S_k + 1
   p.num_heads_q = kSemanticsHeadsQ;
-  p.num_heads_kv = kSemanticsHeadsKv;
+  p.num_heads_kv = gqa ? kSemanticsHeadsKv : kSemanticsHeadsQ;
   p.head_dim = head_dim;
   p.dtype = dtype;
   p.mask = Mask{MaskKind::causal_bottom_right};
@@ -54,6 +55,8 @@ Problem unmasked_problem(DType dtype, int64_t head_dim, int64_t queries, int64_t
   return p;
 }
 
+bool accepts(const Kernel& kernel, const Problem& p) { return !kernel.invalid_reason || !kernel.invalid_reason(p); }
+
 /// Calls the kernel; counts the call.
 AttentionOutputs call(const Kernel& kernel, const Problem& p, const AttentionInputs& in, ProbeResult& result) {
   ++result.calls;
@@ -62,18 +65,38 @@ AttentionOutputs call(const Kernel& kernel, const Problem& p, const AttentionInp
 
 // ---- call 1: semantics -------------------------------------------------------------------------
 
-void probe_semantics(const Kernel& kernel, DType dtype, int64_t D, ProbeResult& result) {
-  const Problem p = semantics_problem(dtype, D);
-  const int64_t S_q = p.seqlen_q, S_k = p.seqlen_k, marker = D - 1;
+/// Call 1's inputs: Q = K = 0, so every visible key has score 0 and weight 1 / (keys in the
+/// softmax). V: key j is the unit vector e_j; the last column marks the KV head (kv + 1).
+AttentionInputs semantics_inputs(const Problem& p) {
   AttentionInputs in{Tensor<double>(p.q_shape()), Tensor<double>(p.kv_shape()), Tensor<double>(p.kv_shape())};
-  // Q = K = 0: every visible key has score 0, weight 1 / (keys in the softmax). V: key j is the
-  // unit vector e_j; the last column marks the KV head (kv + 1).
-  for (int64_t j = 0; j < S_k; ++j)
+  for (int64_t j = 0; j < p.seqlen_k; ++j)
     for (int64_t kv = 0; kv < p.num_heads_kv; ++kv) {
       in.v(0, j, kv, j) = 1;
-      in.v(0, j, kv, marker) = static_cast<double>(kv + 1);
+      in.v(0, j, kv, p.head_dim - 1) = static_cast<double>(kv + 1);
     }
-  const Tensor<double> o = call(kernel, p, in, result).o;
+  return in;
+}
+
+/// gqa: whether the kernel accepts the grouped-head call (probe_kernel asks its invalid_reason);
+/// a kernel that declines it when called (an external worker answering "invalid") gets the same
+/// call with H_q == H_kv, and the card says the GQA map was not probed.
+void probe_semantics(const Kernel& kernel, DType dtype, int64_t D, bool gqa, ProbeResult& result) {
+  Problem p = semantics_problem(dtype, D, gqa);
+  std::string declined;
+  AttentionOutputs out;
+  try {
+    out = call(kernel, p, semantics_inputs(p), result);
+  } catch (const KernelDeclinedError& e) {
+    if (!gqa || !accepts(kernel, semantics_problem(dtype, D, false))) throw;
+    declined = e.what();
+    p = semantics_problem(dtype, D, false);
+    out = call(kernel, p, semantics_inputs(p), result);
+  }
+  if (!gqa && declined.empty() && kernel.invalid_reason)
+    declined = kernel.invalid_reason(semantics_problem(dtype, D)).value_or("");
+  const bool mha_only = p.num_heads_q == p.num_heads_kv;
+  const Tensor<double>& o = out.o;
+  const int64_t S_q = p.seqlen_q, S_k = p.seqlen_k, marker = D - 1;
   ProbeCard& card = result.card;
   // Per (head, row): the keys seen, the keys in the softmax (seen + leaked), the KV head read.
   std::vector<std::vector<bool>> seen;
@@ -161,7 +184,13 @@ void probe_semantics(const Kernel& kernel, DType dtype, int64_t D, ProbeResult& 
     interleaved = interleaved && kv_read[static_cast<size_t>(h)] == h % p.num_heads_kv;
   }
   card.gqa = contiguous ? "contiguous" : interleaved ? "interleaved" : "?";
+  // H_q == H_kv: head h must read KV head h (contiguous); which map a grouped call would use is
+  // not observable. A head that reads another KV head stays "?".
+  if (mha_only && contiguous) card.gqa = "declined";
   std::ostringstream note;
+  if (mha_only)
+    note << "call 1: the kernel declines H " << kSemanticsHeadsQ << ":" << kSemanticsHeadsKv << " ("
+         << (declined.empty() ? "no reason given" : declined) << "): probed with H_q == H_kv, the GQA map not probed; ";
   note << "call 1 (semantics, S_q " << S_q << " < S_k " << S_k << ", H " << p.num_heads_q << ":" << p.num_heads_kv
        << ", uniform scores, one-hot V): mask " << card.mask << (card.key_delta ? " against S_k - 1 keys" : "")
        << ", leaked keys per row " << (leaks.empty() ? 0 : leaks[0]) << ", KV heads read";
@@ -448,8 +477,6 @@ void probe_structure(const Kernel& kernel, DType dtype, int64_t D, PrecisionHypo
   result.notes.push_back(note.str());
 }
 
-bool accepts(const Kernel& kernel, const Problem& p) { return !kernel.invalid_reason || !kernel.invalid_reason(p); }
-
 }  // namespace
 
 std::string ProbeCard::to_string() const {
@@ -479,29 +506,36 @@ std::string ProbeCard::to_string() const {
   if (key_delta < 0) sep() << "newest key not read";
   if (leak_tile > 0) sep() << "keys padded to " << leak_tile << " leak";
   if (leak_tile < 0) sep() << "padded keys leak";
-  sep() << gqa << " GQA";
+  if (gqa == "declined") sep() << "GQA declined (probed with H_q == H_kv)";
+  else sep() << gqa << " GQA";
   return s.str();
 }
 
 ProbeResult probe_kernel(const Kernel& kernel, const ProbeOptions& options) {
   ProbeResult result;
   bool found = false;
-  for (DType dtype : {DType::fp16, DType::bf16}) {
-    for (int64_t D : {64, 128, 32}) {
-      if (accepts(kernel, semantics_problem(dtype, D)) && accepts(kernel, unmasked_problem(dtype, D, 16, 16)) &&
-          accepts(kernel, unmasked_problem(dtype, D, kStructureQueries, kStructureKeys))) {
-        result.dtype = dtype;
-        result.head_dim = D;
-        found = true;
-        break;
+  bool gqa = true;
+  // The first dtype and head dim the kernel accepts, with grouped heads if it takes them.
+  for (bool grouped : {true, false}) {
+    for (DType dtype : {DType::fp16, DType::bf16}) {
+      for (int64_t D : {64, 128, 32}) {
+        if (accepts(kernel, semantics_problem(dtype, D, grouped)) && accepts(kernel, unmasked_problem(dtype, D, 16, 16)) &&
+            accepts(kernel, unmasked_problem(dtype, D, kStructureQueries, kStructureKeys))) {
+          result.dtype = dtype;
+          result.head_dim = D;
+          gqa = grouped;
+          found = true;
+          break;
+        }
       }
+      if (found) break;
     }
     if (found) break;
   }
   if (!found)
     throw ProblemError("probe: kernel " + kernel.info.name +
-                       " accepts none of the probe problems (FP16/BF16, D 64/128/32, S up to 256, H 4:2 and 4:4)");
-  probe_semantics(kernel, result.dtype, result.head_dim, result);
+                       " accepts none of the probe problems (FP16/BF16, D 64/128/32, S up to 512, H 4:2 or 4:4)");
+  probe_semantics(kernel, result.dtype, result.head_dim, gqa, result);
   const PrecisionHypothesis base = probe_precision(kernel, result.dtype, result.head_dim, result, options.threads);
   probe_structure(kernel, result.dtype, result.head_dim, base, result, options.threads);
   return result;

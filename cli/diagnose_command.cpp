@@ -61,6 +61,7 @@ void print_fingerprint(const PrecisionFingerprint& fp) {
   }
   if (fp.fits.size() > shown) std::printf("  ... %zu more (--json lists every hypothesis)\n", fp.fits.size() - shown);
   for (const std::string& name : fp.indistinguishable) std::printf("  cannot be told apart from the one named on this input: %s\n", name.c_str());
+  for (const std::string& s : fp.separations) std::printf("  separated by the difference test: %s\n", s.c_str());
   std::printf("  fit = match of RMSE x (element correlation of O - truth with H - truth + per-row RMSE correlation)/2;\n"
               "  mismatch = RMSE(O - H) in rounding-floor units; observed excess %.3g.\n", fp.observed_excess);
 }

@@ -32,6 +32,7 @@ FingerprintGridCase judge(const std::string& config, const std::string& planted,
   c.confidence = fp.confidence;
   for (size_t i = 0; i < fp.fits.size() && i < 3; ++i) c.top.push_back(fp.fits[i]);
   c.named_first = fp.outcome != FingerprintOutcome::unexplained && fp.label == planted;
+  if (fp.outcome != FingerprintOutcome::unexplained) c.named_signature = fp.named_hypothesis.precision_signature();
   for (const HypothesisFit& f : fp.fits)
     if (f.label == planted)
       c.tied_with_named = fp.outcome != FingerprintOutcome::unexplained &&
@@ -48,11 +49,22 @@ int plant_block(const PrecisionHypothesis& h, size_t case_index) {
   return case_index % 2 ? 128 : 64;
 }
 
+/// Whether two outputs are bit-identical on `rows` (the rows a plant computes).
+bool same_rows(const Tensor<double>& a, const Tensor<double>& b, const std::vector<QueryRow>& rows) {
+  const int64_t D = a.dim(3);
+  for (const QueryRow& r : rows)
+    for (int64_t d = 0; d < D; ++d)
+      if (a(r.batch, r.row, r.head, d) != b(r.batch, r.row, r.head, d)) return false;
+  return true;
+}
+
 }  // namespace
 
 bool FingerprintGridCase::correct() const {
   if (is_kernel) return outcome != FingerprintOutcome::precision;
-  return named_first || tied_with_named;
+  // A named hypothesis that computes the plant's output bit for bit is not a mis-naming: no
+  // statistic of the output can tell them apart (the report still lists it by signature).
+  return named_first || tied_with_named || identical_output;
 }
 
 FingerprintGridSpec FingerprintGridSpec::ci_subset() {
@@ -93,23 +105,30 @@ FingerprintGridResult run_fingerprint_grid(const FingerprintGridSpec& spec,
             h.block_n = block;
             const Tensor<double> o = run_hypothesis(p, in, h, dtype, /*tensor_core_products=*/true,
                                                     spec.options.threads, &rows);
-            const FingerprintGridCase c =
-                judge(config, h.label, h.describe(), h.healthy, false, fingerprint_precision(p, in, o, dtype, spec.options));
+            const PrecisionFingerprint fp = fingerprint_precision(p, in, o, dtype, spec.options);
+            FingerprintGridCase c = judge(config, h.label, h.describe(), h.healthy, false, fp);
+            c.planted_signature = h.precision_signature();
+            c.named_by_signature = c.outcome != FingerprintOutcome::unexplained && c.named_signature == c.planted_signature;
+            if (c.outcome != FingerprintOutcome::unexplained)
+              c.identical_output = same_rows(o, run_hypothesis(p, in, fp.named_hypothesis, dtype, /*tensor_core_products=*/true,
+                                                               spec.options.threads, &rows), rows);
             ++result.planted;
             result.named_first += c.named_first;
             result.named_or_tied += c.correct();
+            result.named_by_signature += c.named_by_signature;
+            result.identical_not_first += !c.named_first && c.identical_output;
+            result.identical_not_by_signature += !c.named_by_signature && c.identical_output;
             result.cases.push_back(c);
             if (progress) progress(c);
           }
           if (!spec.healthy_kernels) continue;
-          // The healthy FA2 emulator configurations of the 64x64 tile (plain, split-KV, precise), chosen
-          // by their typed traits (the full path: not the decode kernels' emulator configurations), and
-          // the FP32 reference.
+          // Every healthy FA2 emulator configuration of the full path (64- and 128-key tiles, split-KV,
+          // precise; not the decode kernels' configurations), chosen by their typed traits, and the
+          // FP32 reference.
           std::vector<const Kernel*> healthy;
           for (const Kernel* k :
                all_kernels().select({.design = "emu", .dtype = dtype, .path = KernelPath::full, .mutant = Mutant::none}))
-            if (k->info.algorithm && k->info.algorithm->tiles.block_m == 64 && k->info.algorithm->tiles.block_n == 64)
-              healthy.push_back(k);
+            if (k->info.algorithm) healthy.push_back(k);
           healthy.push_back(&all_kernels().get("naive-fp32"));
           for (const Kernel* healthy_kernel : healthy) {
             const Kernel& kernel = *healthy_kernel;
@@ -136,8 +155,8 @@ std::string fingerprint_grid_markdown(const FingerprintGridSpec& spec, const Fin
   md << "# Fingerprint hypothesis grid\n\n";
   md << "Planted: every hypothesis of the family, run as a kernel through the H100 tensor-core model (KV tile 64 or "
         "128 alternating where the hypothesis leaves it open); correct kernels: ";
-  md << (spec.healthy_kernels ? "emu.<dtype>.dany.m64n64 (plain, split4, precise) and naive-fp32 (upcast, stored in "
-                                "the input dtype)"
+  md << (spec.healthy_kernels ? "every emu.<dtype>.dany full-path configuration (m64n64, m128n64, m128n128, split4, "
+                                "precise, m128n128.precise) and naive-fp32 (upcast, stored in the input dtype)"
                               : "none");
   md << ". S in {";
   for (size_t i = 0; i < spec.seqlens.size(); ++i) md << (i ? ", " : "") << spec.seqlens[i];
@@ -145,67 +164,96 @@ std::string fingerprint_grid_markdown(const FingerprintGridSpec& spec, const Fin
   for (size_t i = 0; i < spec.head_dims.size(); ++i) md << (i ? ", " : "") << spec.head_dims[i];
   md << "}, " << spec.heads << " heads, causal, normal and outlier inputs; " << spec.options.max_rows_per_head
      << " rows per head sampled.\n\n";
+  const auto count = [](int64_t n) { return static_cast<long long>(n); };
+  const auto percent = [&](int64_t n) { return r.planted ? 100.0 * static_cast<double>(n) / static_cast<double>(r.planted) : 0.0; };
   std::snprintf(buf, sizeof buf,
-                "- planted hypotheses: %lld cases; named first %lld (%.1f%%); named first or listed as "
-                "indistinguishable from the one named %lld (%.1f%%)\n",
-                static_cast<long long>(r.planted), static_cast<long long>(r.named_first), 100 * r.strict_rate(),
-                static_cast<long long>(r.named_or_tied), 100 * r.named_rate());
+                "- planted hypotheses: %lld cases\n"
+                "  - **named first by precision signature: %lld (%.1f%%)** (the issue's criterion, rule below)\n"
+                "  - named first by hypothesis: %lld (%.1f%%)\n"
+                "  - named first, listed as indistinguishable from the one named, or computed bit for bit by it: "
+                "%lld (%.1f%%)\n"
+                "  - not named first, but the named hypothesis computes the plant's output bit for bit on the sampled "
+                "rows: %lld (of them not named by signature: %lld)\n",
+                count(r.planted), count(r.named_by_signature), percent(r.named_by_signature), count(r.named_first),
+                percent(r.named_first), count(r.named_or_tied), percent(r.named_or_tied), count(r.identical_not_first),
+                count(r.identical_not_by_signature));
   md << buf;
   std::snprintf(buf, sizeof buf, "- correct kernels: %lld cases; called a precision defect: %lld\n",
-                static_cast<long long>(r.kernels), static_cast<long long>(r.kernels_called_defect));
+                count(r.kernels), count(r.kernels_called_defect));
   md << buf;
   std::snprintf(buf, sizeof buf, "- wall time %.1f s\n\n", r.seconds);
   md << buf;
-  // Per planted label: how often named first / tied / missed.
-  md << "## Per planted hypothesis\n\n| planted | cases | named first | tied | missed |\n|---|---:|---:|---:|---:|\n";
+  md << "**The rule.** A hypothesis is a precision signature — the formats of q (and k) with a folded scale, the "
+        "scores, P, the PV accumulator (with its block of keys when coarser than FP32) and the rescale factor "
+        "(when coarser than FP32; the output format is the dump's) — plus details that are not precisions: the exp "
+        "flavour, online vs two-pass, the KV tile width where it is not the accumulation block. *Named first by "
+        "hypothesis*: the verdict's label is the plant's. *Named first by precision signature*: the verdict's "
+        "hypothesis has the plant's signature; a tie with a hypothesis of another signature is never counted. "
+        "*Bit-identical*: the named hypothesis, as fitted (its tile width), run like the plant (tensor-core model) on "
+        "the sampled rows, gives the plant's output exactly.\n\n";
+  // Per planted label: how often named first / by signature / tied / missed.
+  md << "## Per planted hypothesis\n\n| planted | precision signature | cases | named first | by signature | tied | "
+        "bit-identical, not first | missed |\n|---|---|---:|---:|---:|---:|---:|---:|\n";
   std::vector<std::string> labels;
   for (const FingerprintGridCase& c : r.cases)
     if (std::find(labels.begin(), labels.end(), c.planted) == labels.end()) labels.push_back(c.planted);
   for (const std::string& label : labels) {
-    int n = 0, first = 0, tied = 0, missed = 0;
+    int n = 0, first = 0, by_signature = 0, tied = 0, identical = 0, missed = 0;
+    std::string signature;
     for (const FingerprintGridCase& c : r.cases) {
       if (c.planted != label) continue;
       ++n;
+      if (!c.planted_signature.empty() && signature.find(c.planted_signature) == std::string::npos)
+        signature += (signature.empty() ? "" : "; ") + c.planted_signature;  // one per input dtype
       if (c.is_kernel) {
         first += c.correct();
         missed += !c.correct();
         continue;
       }
       first += c.named_first;
+      by_signature += c.named_by_signature;
       tied += !c.named_first && c.tied_with_named;
+      identical += !c.named_first && c.identical_output;
       missed += !c.correct();
     }
-    md << "| " << label << " | " << n << " | " << first << " | " << tied << " | " << missed << " |\n";
+    md << "| " << label << " | " << (signature.empty() ? "(registered kernel)" : signature) << " | " << n << " | "
+       << first << " | " << (signature.empty() ? "" : std::to_string(by_signature)) << " | " << tied << " | "
+       << identical << " | " << missed << " |\n";
   }
   md << "\n(For a correct kernel, \"named first\" counts the cases not called a precision defect.)\n\n";
   auto case_block = [&](const FingerprintGridCase& c) {
     md << "- **" << c.config << "**, planted `" << c.planted << "` (" << c.plant_numerics << "): named `" << c.named
        << "` (" << fingerprint_outcome_name(c.outcome) << ", observed excess ";
     std::snprintf(buf, sizeof buf, "%.3g", c.observed_excess);
-    md << buf << "; confidence " << c.confidence << ")\n";
+    md << buf << "; confidence " << c.confidence << ")";
+    if (!c.is_kernel)
+      md << "; signatures: planted `" << c.planted_signature << "`, named `" << c.named_signature << "`"
+         << (c.identical_output ? "; bit-identical outputs" : "");
+    md << "\n";
     for (const HypothesisFit& f : c.top) {
       std::snprintf(buf, sizeof buf, "  - `%s`: fit %.3f, excess %.3g, correlation %.3f, rmse ratio %.3f, rows %.3f, mismatch %.3g\n",
                     f.label.c_str(), f.fit, f.excess, f.correlation, f.rmse_ratio, f.profile_correlation, f.mismatch);
       md << buf;
     }
   };
-  md << "## Mis-named cases (every one, with its three best fits)\n\n";
-  int missed = 0;
-  for (const FingerprintGridCase& c : r.cases)
-    if (!c.correct()) {
-      case_block(c);
-      ++missed;
-    }
-  if (!missed) md << "None.\n";
-  md << "\n## Named only as indistinguishable (the verdict names another hypothesis and lists the planted one as "
-        "indistinguishable on this input)\n\n";
-  int tied = 0;
-  for (const FingerprintGridCase& c : r.cases)
-    if (!c.is_kernel && !c.named_first && c.tied_with_named) {
-      case_block(c);
-      ++tied;
-    }
-  if (!tied) md << "None.\n";
+  auto section = [&](const std::string& title, auto wanted) {
+    md << "## " << title << "\n\n";
+    int n = 0;
+    for (const FingerprintGridCase& c : r.cases)
+      if (wanted(c)) {
+        case_block(c);
+        ++n;
+      }
+    if (!n) md << "None.\n";
+    md << "\n";
+  };
+  section("Mis-named cases (not named first, not listed as indistinguishable, not bit-identical to the one named; "
+          "every one, with its three best fits)",
+          [](const FingerprintGridCase& c) { return !c.correct(); });
+  section("Not named by precision signature (every planted case, with its three best fits)",
+          [](const FingerprintGridCase& c) { return !c.is_kernel && !c.named_by_signature; });
+  section("Named by precision signature but not by hypothesis (where the two criteria differ)",
+          [](const FingerprintGridCase& c) { return !c.is_kernel && c.named_by_signature && !c.named_first; });
   return md.str();
 }
 

@@ -2,8 +2,11 @@
 // run as a kernel through the tensor-core model, with a KV tile width of its own (64 or 128,
 // alternating over the grid) where its name leaves the width open — over S in {64, 257, 1000},
 // D in {64, 128}, FP16/BF16, normal and outlier inputs, and the fingerprint must name it first;
-// correct kernels (the registered FA2 emulators, plain, split-KV and precise, and the FP32
-// two-pass reference as upcast) must never be called a precision defect. Every mis-named case
+// correct kernels (every registered full-path FA2 emulator configuration: 64- and 128-key tiles,
+// split-KV, precise; and the FP32 two-pass reference as upcast) must never be called a precision
+// defect. Scored twice: named first by hypothesis, and by precision signature (the formats of
+// the intermediates, PrecisionHypothesis::precision_signature), with the plants whose named
+// hypothesis computes their output bit for bit counted apart. Every mis-named case
 // is kept with its scores. The full grid is a command (`attnscope fingerprint-grid`, its output
 // committed under reports/cpu/fingerprint-grid/); a deterministic subset runs in the tests.
 // What it is not: the fingerprint itself (analysis/fingerprint.h).
@@ -44,22 +47,40 @@ struct FingerprintGridCase {
   FingerprintOutcome outcome = FingerprintOutcome::unexplained;
   bool named_first = false;     ///< the verdict names the planted hypothesis
   bool tied_with_named = false; ///< the planted hypothesis is listed as indistinguishable from it
+  /// Precision signatures (PrecisionHypothesis::precision_signature) of the plant and of the
+  /// named hypothesis ("" when unexplained, or for a registered kernel).
+  std::string planted_signature, named_signature;
+  /// The named hypothesis has the planted precision signature (the formats of scores, P, the PV
+  /// accumulator, the rescale factor): the "planted precision named first". A tie with a
+  /// hypothesis of another signature does not count.
+  bool named_by_signature = false;
+  /// The named hypothesis, as fitted, computes a bit-identical output to the plant's on the
+  /// sampled rows (both through the tensor-core model): no input-independent statistic can
+  /// separate them on this input.
+  bool identical_output = false;
   double observed_excess = 0;
   std::vector<HypothesisFit> top;  ///< the three best fits
   std::string summary, confidence;
-  /// Correct outcome: for a planted hypothesis, named first or tied with the named one (and a
-  /// defect is never called healthy, a healthy plant never a defect); for a correct kernel, not
-  /// a precision defect.
+  /// Correct outcome: for a planted hypothesis, named first, tied with the named one, or the named
+  /// one computes the plant's output bit for bit; for a correct kernel, not a precision defect.
   bool correct() const;
 };
 
 struct FingerprintGridResult {
   std::vector<FingerprintGridCase> cases;
-  int64_t planted = 0, named_first = 0, named_or_tied = 0;
+  int64_t planted = 0, named_first = 0;
+  int64_t named_or_tied = 0;  ///< FingerprintGridCase::correct(): named first, tied, or bit-identical
+  int64_t named_by_signature = 0;
+  /// Planted cases not named first (resp. not by signature) whose named hypothesis computes the
+  /// plant's output bit for bit.
+  int64_t identical_not_first = 0, identical_not_by_signature = 0;
   int64_t kernels = 0, kernels_called_defect = 0;
   double seconds = 0;
   double named_rate() const { return planted ? static_cast<double>(named_or_tied) / static_cast<double>(planted) : 0; }
   double strict_rate() const { return planted ? static_cast<double>(named_first) / static_cast<double>(planted) : 0; }
+  double signature_rate() const {
+    return planted ? static_cast<double>(named_by_signature) / static_cast<double>(planted) : 0;
+  }
 };
 
 /// Runs the grid; `progress` (if set) is called after each case.

@@ -18,6 +18,7 @@
 # Each step's files are packed into $OUT/<step>.tar.gz; summary.txt is printed last.
 # Usage: bash .device/final/final_evidence.sh [steps]   (comma list; default: all, in the order above)
 # A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP, PRECISE_CAP, FA3FIX_CAP, SPECS_CAP.
+# FINGERPRINT_STEPS (e.g. "probe") picks fingerprint_run.sh's own steps (default dumps,diagnose,probe).
 set -u
 STEPS="${1:-main,stages,sanitize,truth,external,fingerprint}"
 OUT="${OUT:-/tmp/out}"

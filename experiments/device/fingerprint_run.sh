@@ -9,14 +9,15 @@
 #   diagnose  attnscope diagnose on every dump (text and --json, wall time each)
 #   probe     attnscope probe on the external/peer kernels attnscope lists (the SDPA worker of the
 #             external-kernel work, once registered) and on PROBE_KERNELS (space separated names)
-# Usage: bash .device/fingerprint/fingerprint_run.sh [STEPS]   (default dumps,diagnose,probe)
+# Usage: bash .device/fingerprint/fingerprint_run.sh [STEPS]   (default dumps,diagnose,probe, or
+#        FINGERPRINT_STEPS when set: final_evidence.sh calls this script without arguments)
 # Env: DUMP_FILTER (glob of the S 1024 dumps to diagnose, e.g. 'sdpa_p-*'; default all),
 #      PROBE_KERNELS (names to probe besides the listed external/peer kernels), PROBE_SPEC (a sweep
 #      spec whose [[external]] kernels the probe may name, e.g. experiments/sweeps/external_sdpa.toml).
 # Files back in $OUT (at most 8): summary.txt, provenance.txt, diagnose.tar.gz (every text/JSON
 # output), small_dumps.tar.gz (the S 256 safetensors), probe.log, run.log.
 set -u
-STEPS="${1:-dumps,diagnose,probe}"
+STEPS="${1:-${FINGERPRINT_STEPS:-dumps,diagnose,probe}}"
 OUT="${OUT:-/tmp/out}"
 BIN=.device/fingerprint
 WORK=/tmp/fingerprint_work

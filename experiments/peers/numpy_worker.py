@@ -16,6 +16,7 @@ kernel has gotten wrong, and the category attnscope's diagnosis must name:
 Faults for the protocol tests (--fault KIND@N: at this process's N-th request; with
 --fault-marker FILE only once across restarts): kill (SIGKILL itself), exit (status 3), hang,
 garbage (a non-JSON line), wrong-id, wrong-shape, nan, error (ok false), invalid (ok false).
+--mha-only declines every problem with H_q != H_kv (the probe's fallback test).
 
 Needs only NumPy. Run by attnscope, e.g. (experiments/sweeps/external_numpy.toml):
   [[external]]
@@ -142,6 +143,8 @@ def main():
     ap.add_argument("--bug", default="none", choices=sorted(BUGS))
     ap.add_argument("--tile", type=int, default=64, help="key tile of the unmasked-tile-edge bug")
     ap.add_argument("--widen", action="store_true", help="write o as float32 holding the rounded values")
+    ap.add_argument("--mha-only", action="store_true",
+                    help="decline H_q != H_kv (invalid), as SDPA's efficient backend declines enable_gqa")
     ap.add_argument("--fault", default="", help="KIND@N (tests): " + ", ".join(FAULTS))
     ap.add_argument("--fault-marker", default="", help="fire the fault once across restarts")
     args = ap.parse_args()
@@ -154,6 +157,8 @@ def main():
         pending["fault"] = request.get("fault")
 
     def run(problem, inputs):
+        if args.mha_only and problem["num_heads_q"] != problem["num_heads_kv"]:
+            raise Invalid("mha-only: No available kernel for H_q != H_kv")
         layout = problem["layout"]
         q, k, v = (to_bshd(inputs[n], layout) for n in ("q", "k", "v"))
         o = attention(problem, q, k, v, inputs["seq_lens"], args.bug, args.tile)

@@ -257,6 +257,68 @@ TEST_CASE("confidence: high for FP32-level ties, low when a defect cannot be tol
       CHECK_THAT(fa2.confidence, Catch::StartsWith("low: cannot tell it from"));
 }
 
+TEST_CASE("precision signature: the formats of the intermediates, not the exp flavour, the softmax form or the tile") {
+  using attn::DType;
+  auto signature = [](DType dtype, const char* label) {
+    return attn::find_precision_hypothesis(dtype, label).precision_signature();
+  };
+  CHECK(signature(DType::fp16, "FA2-style") == "S fp32, P fp16, acc fp32");
+  CHECK(signature(DType::bf16, "FA2-style") == "S fp32, P bf16, acc fp32");
+  CHECK(signature(DType::fp16, "FA2-style (exp)") == signature(DType::fp16, "FA2-style"));
+  CHECK(signature(DType::fp16, "softmax P fp16") == signature(DType::fp16, "FA2-style"));  // two-pass, same formats
+  CHECK(signature(DType::fp16, "P fp32") == signature(DType::fp16, "upcast"));
+  CHECK(signature(DType::fp16, "softmax P e4m3") == signature(DType::fp16, "P e4m3"));
+  CHECK(signature(DType::fp16, "acc fp16/64") == "S fp32, P fp16, acc fp16/64");
+  CHECK(signature(DType::fp16, "acc fp16/128") != signature(DType::fp16, "acc fp16/64"));
+  CHECK(signature(DType::fp16, "alpha fp16") == "S fp32, P fp16, acc fp32, alpha fp16");
+  CHECK(signature(DType::fp16, "naive fp16") == "q*scale rounded, S fp16, P fp16, acc fp32");
+  CHECK(signature(DType::fp16, "math fp16") == "q,k*sqrt(scale) rounded, S fp16, P fp16, acc fp32");
+  // Not a precision: the tile width where it is not the accumulation block.
+  attn::PrecisionHypothesis wide = attn::find_precision_hypothesis(DType::fp16, "FA2-style");
+  wide.block_n = wide.accumulate_keys = 128;
+  CHECK(wide.precision_signature() == signature(DType::fp16, "FA2-style"));
+  // The probe's rescale_in_fp16 mutant is an FP16 rescale factor.
+  attn::PrecisionHypothesis mutant = attn::find_precision_hypothesis(DType::fp16, "FA2-style");
+  mutant.numeric_bug = attn::Mutant::rescale_in_fp16;
+  CHECK(mutant.precision_signature() == signature(DType::fp16, "alpha fp16"));
+}
+
+TEST_CASE("an FP16 rescale factor is named where the running max grows across tiles; a correct kernel is not") {
+  // The difference test: alpha fp16 changes a few hundred elements (rows whose running max grew,
+  // after that tile); there the plant's output sits on alpha fp16's side, a correct kernel's on
+  // FA2-style's.
+  // (bf16 S 1000 seed 5: alpha fp16 fits 0.91 at the default 64-key tiles; it must be re-run at
+  // 128 to be in the contest at all — the refinement margin.)
+  struct Case {
+    attn::DType dtype;
+    int64_t seqlen;
+    uint64_t seed;
+  };
+  for (const Case& c : {Case{attn::DType::fp16, 257, 1}, Case{attn::DType::bf16, 1000, 5}}) {
+    const attn::DType dtype = c.dtype;
+    INFO(attn::dtype_name(dtype) << " S " << c.seqlen);
+    const attn::Problem p = causal_problem(c.seqlen, 64, dtype);
+    const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, c.seed});
+    // Planted with 128-key tiles, as in the grid: the fit alone ties it with FA2-style.
+    attn::PrecisionHypothesis alpha_fp16 = attn::find_precision_hypothesis(dtype, "alpha fp16");
+    alpha_fp16.block_n = alpha_fp16.accumulate_keys = 128;
+    const attn::PrecisionFingerprint fp =
+        attn::fingerprint_precision(p, in, attn::run_hypothesis(p, in, alpha_fp16, dtype, true), dtype);
+    INFO(fp.summary << " | " << fp.confidence);
+    CHECK(fp.outcome == attn::FingerprintOutcome::precision);
+    CHECK(fp.label == "alpha fp16");
+    REQUIRE_FALSE(fp.separations.empty());
+    CHECK_THAT(fp.separations.front(), Catch::StartsWith("alpha fp16 over FA2-style"));
+    const attn::PrecisionFingerprint fa2 =
+        attn::fingerprint_precision(p, in, attn::emulate_attention(p, in, attn::EmulatorConfig{}).o, dtype);
+    INFO(fa2.summary << " | " << fa2.confidence);
+    CHECK(fa2.outcome == attn::FingerprintOutcome::healthy);
+    CHECK(fa2.label == "FA2-style");
+    const std::string alpha = attn::find_precision_hypothesis(dtype, "alpha fp16").name;
+    CHECK(std::find(fa2.indistinguishable.begin(), fa2.indistinguishable.end(), alpha) == fa2.indistinguishable.end());
+  }
+}
+
 TEST_CASE("an error no hypothesis makes is unexplained, said plainly") {
   const attn::Problem p = causal_problem(128, 64, attn::DType::fp16);
   const attn::AttentionInputs in = attn::generate_inputs(p, {attn::Distribution::normal, 2});
@@ -331,6 +393,9 @@ TEST_CASE("fingerprint grid (CI subset): planted precisions named, correct kerne
                        << " called a defect");
   CHECK(r.planted == 8 * static_cast<int64_t>(attn::precision_hypotheses(attn::DType::fp16).size()));
   CHECK(r.named_rate() >= 0.95);
-  CHECK(r.kernels == 8 * 4);
+  // By precision signature: every case not named is one whose named hypothesis computes the
+  // plant's output bit for bit (at S 64 one key block: acc /128 is /64, alpha fp16 is FA2-style).
+  CHECK(r.named_by_signature + r.identical_not_by_signature == r.planted);
+  CHECK(r.kernels == 8 * 7);  // six emulator configurations and naive-fp32 per configuration
   CHECK(r.kernels_called_defect == 0);
 }

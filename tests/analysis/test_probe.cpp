@@ -99,3 +99,50 @@ TEST_CASE("probe: a kernel that accepts no probe problem is a named error") {
   };
   CHECK_THROWS_AS(attn::probe_kernel(k), attn::ProblemError);
 }
+
+TEST_CASE("probe: a kernel that takes only H_q == H_kv is probed with ungrouped heads, and the card says so") {
+  // PyTorch's efficient SDPA backend declines enable_gqa ("No available kernel"); its card was
+  // missing (reports/h200/fingerprint). Both ways a kernel can decline: its invalid_reason, or
+  // a KernelDeclinedError when called (an [[external]] worker answering "invalid").
+  using attn::DType;
+  attn::PrecisionHypothesis h = attn::find_precision_hypothesis(DType::fp16, "P e5m2");
+  h.block_n = h.accumulate_keys = 128;
+  const attn::ProbeResult grouped = attn::probe_kernel(hypothesis_kernel(h, DType::fp16));
+  REQUIRE(grouped.card.gqa == "contiguous");
+  attn::ProbeCard expected = grouped.card;
+  expected.gqa = "declined";
+  SECTION("declared by invalid_reason: no call is wasted") {
+    attn::Kernel k = hypothesis_kernel(h, DType::fp16);
+    k.invalid_reason = [](const attn::Problem& p) -> std::optional<std::string> {
+      if (p.dtype != DType::fp16) return std::string("other dtype");
+      if (p.num_heads_q != p.num_heads_kv) return std::string("H_q != H_kv not supported");
+      return std::nullopt;
+    };
+    const attn::ProbeResult r = attn::probe_kernel(k);
+    INFO(r.card.to_string());
+    CHECK(r.card == expected);
+    CHECK(r.calls == grouped.calls);
+    CHECK_THAT(r.notes.front(), Catch::Contains("declines H 4:2 (H_q != H_kv not supported)"));
+    CHECK_THAT(r.card.to_string(), Catch::Contains("GQA declined (probed with H_q == H_kv)"));
+  }
+  SECTION("declined when called: one more call, with H_q == H_kv") {
+    attn::Kernel k = hypothesis_kernel(h, DType::fp16);
+    auto run = k.run;
+    k.run = [run](const attn::Problem& p, const attn::AttentionInputs& in) {
+      if (p.num_heads_q != p.num_heads_kv) throw attn::KernelDeclinedError("efficient: No available kernel.");
+      return run(p, in);
+    };
+    const attn::ProbeResult r = attn::probe_kernel(k);
+    INFO(r.card.to_string());
+    CHECK(r.card == expected);
+    CHECK(r.calls == grouped.calls + 1);
+    CHECK_THAT(r.notes.front(), Catch::Contains("No available kernel"));
+  }
+  SECTION("a kernel that also declines the ungrouped call: the decline is the error") {
+    attn::Kernel k = hypothesis_kernel(h, DType::fp16);
+    k.run = [](const attn::Problem&, const attn::AttentionInputs&) -> attn::AttentionOutputs {
+      throw attn::KernelDeclinedError("declines everything");
+    };
+    CHECK_THROWS_AS(attn::probe_kernel(k), attn::KernelDeclinedError);
+  }
+}

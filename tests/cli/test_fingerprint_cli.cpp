@@ -67,4 +67,6 @@ TEST_CASE("cli: unknown kernels and hypotheses are named errors (exit 2)") {
                         Catch::Contains("unknown precision hypothesis 'P e3m4'"));
   const Run rows = attnscope_cli("fingerprint-grid --rows 1");
   CHECK(rows.status == 2);
+  // --plant: a label of either dtype's family ("P bf16" is FP16's only); a typo before any work.
+  test_cli::expect_exit("fingerprint-grid --plant 'P e3m4'", 2, Catch::Contains("unknown precision hypothesis 'P e3m4'"));
 }

@@ -275,3 +275,25 @@ TEST_CASE("probe through [[external]]: the NumPy worker's card names its mask, G
   CHECK(attn::probe_kernel(registry.get("numpy.bug.interleaved-gqa"), {}).card.gqa == "interleaved");
   CHECK(attn::probe_kernel(registry.get("numpy.bug.top-left-mask"), {}).card.mask == "top-left");
 }
+
+TEST_CASE("probe through [[external]]: a worker that declines H_q != H_kv gets the call again with H_q == H_kv") {
+  // SDPA's efficient backend answers "No available kernel" to enable_gqa; the probe's first call
+  // is grouped (H 4:2). The worker's "invalid" is a KernelDeclinedError: the probe repeats the
+  // call ungrouped, and the card says the GQA map was not probed.
+  attn::SweepSpec spec = attn::parse_sweep_spec(kSource + "/experiments/sweeps/external_numpy.toml");
+  use_test_python(spec);
+  attn::ExternalKernelSpec mha = spec.externals.front();
+  REQUIRE(mha.name == "numpy.reference");
+  mha.name = "numpy.reference.mha-only";
+  mha.command.push_back("--mha-only");
+  spec.externals = {mha};
+  const attn::Registry registry = attn::sweep_registry(spec, attn::all_kernels());
+  const attn::ProbeResult r = attn::probe_kernel(registry.get("numpy.reference.mha-only"), {});
+  INFO(r.card.to_string());
+  CHECK(r.calls == 4);  // the declined grouped call counts
+  CHECK(r.card.gqa == "declined");
+  CHECK(r.card.mask == "bottom-right");
+  CHECK(r.card.p_format == "fp32");
+  CHECK_THAT(r.notes.front(), Catch::Contains("No available kernel for H_q != H_kv"));
+  CHECK_THAT(r.card.to_string(), Catch::EndsWith("GQA declined (probed with H_q == H_kv)"));
+}
