@@ -47,6 +47,17 @@
 //     RN(M + RN(log2 sum)); O = fma_rn(ex2(RN(lse2_s - T)), O_s, O) over splits in order.
 //  6. output_round stage: O rounded to the output dtype (RNE). Exact: O kept in double.
 //  LSE output (not a stage): m ln2 + ln l evaluated in double from the final state.
+// FP8 configurations (AlgorithmConfig::fp8, the Hopper fa3 E4M3 variants; core/pipeline/fp8.h):
+//  qk_product: Q and K quantized to E4M3 as the pre-pass does (analysis/fp8_operands.h), the
+//     dot product in k-steps of 32 with TensorCoreModel::hopper_fp8_e4m3() (the probe's best
+//     fit, 86 % of dot products bit-exact: not exact), then per tile the score scale
+//     RN(RN(RN(scale_log2 q_scale) k_scale) / D^rotated). Exact: the double dot product of the
+//     unquantized inputs (no quantization of Q and K at all) and the exact scale.
+//  exp: P = ex2(fma(s, tile scale, RN(8 - m))) (P and l 256 times the 16-bit pipeline's);
+//  p_cast: P to E4M3 (RNE, satfinite). Exact: P kept.
+//  pv_accumulate: V quantized to E4M3 (one scale per head or tensor), k-steps of 32 keys with
+//     the FP8 model, V's scale applied with the normalizer: O = RN(O_acc RN(RN(1/l) v_scale)).
+//     Exact: the unquantized V in double sums. No split-KV.
 // Mutants (one flag each, same code; core/pipeline/semantics.h plants the semantic ones for the
 // GPU kernels, the emulator and the diagnosis alike; "cache path" = the problem has a KV cache,
 // i.e. Problem::seqlens_k is set, or is decode-like, S_q < S_k):
@@ -73,6 +84,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/fp8_operands.h"
 #include "analysis/tensor_core_model.h"
 #include "core/kernel.h"
 #include "core/kernel_config.h"
@@ -103,8 +115,11 @@ AttentionOutputs emulate_attention(const Problem& problem, const AttentionInputs
 /// pv_accumulate) -> finalize (split combine, normalize, output_round).
 class HeadEmulator {
  public:
+  /// `fp8`: the problem's quantized operands for an FP8 configuration (quantize_fp8_operands;
+  /// computed here when null).
   HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
-               const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core);
+               const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core,
+               const Fp8HostOperands* fp8 = nullptr);
 
   int64_t seqlen_q() const { return seqlen_q_; }
   int64_t head_dim() const { return head_dim_; }
@@ -138,6 +153,13 @@ class HeadEmulator {
   std::vector<double> q_;   // (S_q, D)
   std::vector<double> k_;   // (padded_keys, D), zero rows past the key length
   std::vector<double> vt_;  // (D, padded_keys): V transposed so a 16-key k-step is contiguous
+  // FP8 configurations: the E4M3 operands (same layouts) and their scales.
+  bool fp8_ = false;
+  std::vector<double> q8_, k8_, vt8_;
+  std::vector<float> q_scale_;  // per row block
+  std::vector<float> k_scale_;  // per key tile
+  float v_scale_ = 1.f, rotation_inverse_ = 1.f;
+  TensorCoreModel fp8_model_ = TensorCoreModel::hopper_fp8_e4m3();
 };
 
 }  // namespace attn
