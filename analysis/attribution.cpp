@@ -70,7 +70,9 @@ AttributionResult attribute_error(const Problem& problem, const AttentionInputs&
   std::array<ErrorSums, kSubsets> totals{};
   for (int64_t b = 0; b < problem.batch; ++b)
     for (int64_t h = 0; h < problem.num_heads_q; ++h) {
-      const HeadEmulator head(problem, inputs, b, h, options.algorithm, options.tensor_core);
+      const std::unique_ptr<HeadEmulator> head_model =
+          make_head_emulator(problem, inputs, b, h, options.algorithm, options.tensor_core);
+      const HeadEmulator& head = *head_model;
       const int blocks = head.num_row_blocks();
       const int64_t S = head.seqlen_q(), keys = head.padded_keys();
       // Truth rows of this head: given, or the all-exact correct emulator.
@@ -79,7 +81,9 @@ AttributionResult attribute_error(const Problem& problem, const AttentionInputs&
         for (int64_t i = 0; i < S; ++i)
           for (int64_t d = 0; d < D; ++d) head_truth[static_cast<size_t>(i * D + d)] = (*truth)(b, i, h, d);
       } else {
-        const HeadEmulator reference(problem, inputs, b, h, correct, options.tensor_core);
+        const std::unique_ptr<HeadEmulator> reference_model =
+            make_head_emulator(problem, inputs, b, h, correct, options.tensor_core);
+        const HeadEmulator& reference = *reference_model;
         const PrecisionPolicy exact = PrecisionPolicy::all_exact();
         parallel_for(blocks, options.threads, [&](int64_t rb) {
           const int block = static_cast<int>(rb);

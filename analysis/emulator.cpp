@@ -6,6 +6,8 @@
 // and the tests compare the all-exact emulator against them.
 #include "analysis/emulator.h"
 
+#include "analysis/decode_emulator.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -32,6 +34,10 @@ uint64_t splitmix64(uint64_t& state) {
 }  // namespace
 
 std::optional<std::string> emulator_invalid_reason(const Problem& problem, const AlgorithmConfig& algorithm) {
+  if (algorithm.numerics == KernelNumerics::flash_decoding) {
+    if (algorithm.fp8.enabled()) return std::string("FP8 operands are a prefill (fa2 numerics) configuration, not a decode one");
+    return decode_emulator_invalid_reason(problem, algorithm);
+  }
   if (problem.dtype != DType::fp16 && problem.dtype != DType::bf16)
     return "the emulator models FP16/BF16 tensor-core kernels; dtype is " + std::string(dtype_name(problem.dtype));
   const TileConfig& t = algorithm.tiles;
@@ -51,9 +57,18 @@ std::optional<std::string> emulator_invalid_reason(const Problem& problem, const
   return std::nullopt;
 }
 
+void order_tiles(std::vector<int>& tiles, const TileConfig& config, int row_block, int split) {
+  if (config.order == KvBlockOrder::reverse) std::reverse(tiles.begin(), tiles.end());
+  if (config.order == KvBlockOrder::random) {
+    // Fisher-Yates with splitmix64 (portable, unlike std::shuffle), seeded per row block and split.
+    uint64_t state = config.order_seed * 0x100000001b3ULL + static_cast<uint64_t>(row_block) * 131 +
+                     static_cast<uint64_t>(split);
+    for (size_t n = tiles.size(); n > 1; --n) std::swap(tiles[n - 1], tiles[splitmix64(state) % n]);
+  }
+}
+
 HeadEmulator::HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
-                           const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core,
-                           const Fp8HostOperands* fp8)
+                           const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core)
     : algorithm_(algorithm), tensor_core_(tensor_core) {
   if (auto why = emulator_invalid_reason(problem, algorithm)) throw Error("emulator: " + *why);
   tensor_core_.validate();
@@ -86,6 +101,43 @@ HeadEmulator::HeadEmulator(const Problem& problem, const AttentionInputs& inputs
       k_[static_cast<size_t>(j * D + d)] = inputs.k(batch, j, kv_head, d);
       vt_[static_cast<size_t>(d * padded_keys_ + j)] = inputs.v(batch, j, kv_head, d);
     }
+}
+
+int64_t HeadEmulator::row_end(int row_block) const {
+  return std::min<int64_t>(row_begin(row_block) + block_m_, seqlen_q_);
+}
+
+namespace {
+
+/// The FA2 forward of the kernel contract above.
+class Fa2HeadEmulator final : public HeadEmulator {
+ public:
+  /// `fp8`: the problem's quantized operands for an FP8 configuration (quantize_fp8_operands;
+  /// computed here when null).
+  Fa2HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
+                  const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core, const Fp8HostOperands* fp8);
+  std::vector<int> tile_schedule(int row_block, int split) const override;
+  void compute_scores(int row_block, bool exact, double* scores) const override;
+  void accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy, double* states) const override;
+  void finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
+                     double* lse) const override;
+
+ private:
+  // FP8 configurations (the fa3 E4M3 variants): the E4M3 operands (q_, k_, vt_'s layouts) and their scales.
+  bool fp8_ = false;
+  std::vector<double> q8_, k8_, vt8_;
+  std::vector<float> q_scale_;  // per row block
+  std::vector<float> k_scale_;  // per key tile
+  float v_scale_ = 1.f, rotation_inverse_ = 1.f;
+  TensorCoreModel fp8_model_ = TensorCoreModel::hopper_fp8_e4m3();
+};
+
+Fa2HeadEmulator::Fa2HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
+                                 const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core,
+                                 const Fp8HostOperands* fp8)
+    : HeadEmulator(problem, inputs, batch, head_q, algorithm, tensor_core) {
+  const int64_t D = head_dim_;
+  const int64_t kv_head = pipeline::semantic_kv_head(semantics_, head_q, problem.num_heads_q, problem.num_heads_kv);
   fp8_ = algorithm.fp8.enabled();
   if (!fp8_) return;
   Fp8HostOperands own;
@@ -110,11 +162,7 @@ HeadEmulator::HeadEmulator(const Problem& problem, const AttentionInputs& inputs
   rotation_inverse_ = algorithm.fp8.rotate ? 1.f / static_cast<float>(D) : 1.f;
 }
 
-int64_t HeadEmulator::row_end(int row_block) const {
-  return std::min<int64_t>(row_begin(row_block) + block_m_, seqlen_q_);
-}
-
-std::vector<int> HeadEmulator::tile_schedule(int row_block, int split) const {
+std::vector<int> Fa2HeadEmulator::tile_schedule(int row_block, int split) const {
   // The kernel's tile plan (union of the rows' visible ranges) intersected with the split's tiles.
   const pipeline::TilePlan<int64_t> plan =
       pipeline::plan_tiles<int64_t>(semantics_.mask, row_begin(row_block), row_end(row_block) - 1, seqlen_q_, keys_);
@@ -125,43 +173,30 @@ std::vector<int> HeadEmulator::tile_schedule(int row_block, int split) const {
   std::vector<int> tiles;
   for (int64_t t = std::max(keys.begin / block_n_, visit.begin); t < std::min(keys.end / block_n_, visit.end); ++t)
     tiles.push_back(static_cast<int>(t));
-  if (algorithm_.tiles.order == KvBlockOrder::reverse) std::reverse(tiles.begin(), tiles.end());
-  if (algorithm_.tiles.order == KvBlockOrder::random) {
-    // Fisher-Yates with splitmix64 (portable, unlike std::shuffle), seeded per row block and split.
-    uint64_t state = algorithm_.tiles.order_seed * 0x100000001b3ULL + static_cast<uint64_t>(row_block) * 131 +
-                     static_cast<uint64_t>(split);
-    for (size_t n = tiles.size(); n > 1; --n) std::swap(tiles[n - 1], tiles[splitmix64(state) % n]);
-  }
+  order_tiles(tiles, algorithm_.tiles, row_block, split);
   return tiles;
 }
 
-void HeadEmulator::compute_scores(int row_block, bool exact, double* scores) const {
-  const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_;
-  std::fill(scores, scores + (r1 - r0) * padded_keys_, kNegInf);
-  for (int split = 0; split < num_splits_; ++split)
-    for (int tile : tile_schedule(row_block, split))
-      for (int64_t i = r0; i < r1; ++i) {
-        const double* q = &q_[static_cast<size_t>(i * D)];
-        double* row = scores + (i - r0) * padded_keys_;
-        for (int64_t j = tile * block_n_; j < (tile + 1) * block_n_; ++j) {
-          // masking: -inf (already filled); a planted leak lets padded keys through with K = 0
-          if (!pipeline::semantic_key_visible(semantics_, i, j, seqlen_q_, keys_)) continue;
-          const double* k = &k_[static_cast<size_t>(j * D)];
-          if (exact) {
-            double s = 0;
-            for (int64_t d = 0; d < D; ++d) s += q[d] * k[d];  // double: ~1e-16 relative, the "exact" stage
-            row[j] = s;
-          } else if (fp8_) {  // E4M3 operands, k32 steps of the FP8 model; scales enter with the exp stage
-            row[j] = tc_dot(&q8_[static_cast<size_t>(i * D)], &k8_[static_cast<size_t>(j * D)], static_cast<int>(D), 0.0,
-                            fp8_model_);
-          } else {
-            row[j] = tc_dot(q, k, static_cast<int>(D), 0.0, tensor_core_);  // MMA k-steps over D from 0
-          }
-        }
-      }
+void Fa2HeadEmulator::compute_scores(int row_block, bool exact, double* scores) const {
+  const int D = static_cast<int>(head_dim_);
+  if (fp8_ && !exact) {  // E4M3 operands, k32 steps of the FP8 model; scales enter with the exp stage
+    const double* q0 = q_.data();
+    const double* k0 = k_.data();
+    fill_visible_scores(row_block, scores, [&](const double* q, const double* k) {
+      return tc_dot(&q8_[static_cast<size_t>(q - q0)], &k8_[static_cast<size_t>(k - k0)], D, 0.0, fp8_model_);
+    });
+    return;
+  }
+  fill_visible_scores(row_block, scores, [&](const double* q, const double* k) {
+    if (!exact) return tc_dot(q, k, D, 0.0, tensor_core_);  // MMA k-steps over D from 0
+    double s = 0;
+    for (int d = 0; d < D; ++d) s += q[d] * k[d];  // double: ~1e-16 relative, the "exact" stage
+    return s;
+  });
+}
 }
 
-void HeadEmulator::accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,
+void Fa2HeadEmulator::accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,
                                    double* states) const {
   const pipeline::StagedArithmetic a(policy, dtype_, fp8_);
   const bool rescale_exact = policy.exact(Stage::rescale), cast_exact = policy.exact(Stage::p_cast);
@@ -248,7 +283,7 @@ void HeadEmulator::accumulate_rows(int row_block, const double* scores, const Pr
   }
 }
 
-void HeadEmulator::finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
+void Fa2HeadEmulator::finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
                                  double* lse) const {
   const pipeline::StagedArithmetic a(policy, dtype_, fp8_);
   const bool round_exact = policy.exact(Stage::output_round);
@@ -291,6 +326,16 @@ void HeadEmulator::finalize_rows(int row_block, const double* states, const Prec
   }
 }
 
+}  // namespace
+
+std::unique_ptr<HeadEmulator> make_head_emulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch,
+                                                 int64_t head_q, const AlgorithmConfig& algorithm,
+                                                 const TensorCoreModel& tensor_core, const Fp8HostOperands* fp8) {
+  if (algorithm.numerics == KernelNumerics::flash_decoding)
+    return make_decode_head_emulator(problem, inputs, batch, head_q, algorithm, tensor_core);
+  return std::make_unique<Fa2HeadEmulator>(problem, inputs, batch, head_q, algorithm, tensor_core, fp8);
+}
+
 AttentionOutputs emulate_attention(const Problem& problem, const AttentionInputs& inputs, const EmulatorConfig& config) {
   problem.validate();
   if (auto why = emulator_invalid_reason(problem, config.algorithm)) throw Error("emulator: " + *why);
@@ -311,16 +356,17 @@ AttentionOutputs emulate_attention(const Problem& problem, const AttentionInputs
     const int64_t head_index = item / blocks_per_head, b = head_index / problem.num_heads_q,
                   h = head_index % problem.num_heads_q;
     const int row_block = static_cast<int>(item % blocks_per_head);
-    const HeadEmulator head(problem, inputs, b, h, config.algorithm, config.tensor_core, fp8 ? &*fp8 : nullptr);
-    const int64_t rows = head.row_end(row_block) - head.row_begin(row_block);
-    std::vector<double> scores(static_cast<size_t>(rows * head.padded_keys()));
-    std::vector<double> states(static_cast<size_t>(rows * head.num_splits() * head.state_stride()));
+    const std::unique_ptr<HeadEmulator> head =
+        make_head_emulator(problem, inputs, b, h, config.algorithm, config.tensor_core, fp8 ? &*fp8 : nullptr);
+    const int64_t rows = head->row_end(row_block) - head->row_begin(row_block);
+    std::vector<double> scores(static_cast<size_t>(rows * head->padded_keys()));
+    std::vector<double> states(static_cast<size_t>(rows * head->num_splits() * head->state_stride()));
     std::vector<double> out(static_cast<size_t>(rows * D)), lse(static_cast<size_t>(rows));
-    head.compute_scores(row_block, config.policy.exact(Stage::qk_product), scores.data());
-    head.accumulate_rows(row_block, scores.data(), config.policy, states.data());
-    head.finalize_rows(row_block, states.data(), config.policy, out.data(), lse.data());
+    head->compute_scores(row_block, config.policy.exact(Stage::qk_product), scores.data());
+    head->accumulate_rows(row_block, scores.data(), config.policy, states.data());
+    head->finalize_rows(row_block, states.data(), config.policy, out.data(), lse.data());
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t i = head.row_begin(row_block) + r;
+      const int64_t i = head->row_begin(row_block) + r;
       for (int64_t d = 0; d < D; ++d) result.o(b, i, h, d) = out[static_cast<size_t>(r * D + d)];
       result.lse(b, h, i) = lse[static_cast<size_t>(r)];
     }

@@ -7,8 +7,8 @@
 // checked against them in tests), nor a fast kernel.
 //
 // ============================== THE KERNEL CONTRACT ==============================
-// The GPU kernels (kernels/prefill/*.cuh, decode) and this emulator agree on the following
-// arithmetic; "RN" is FP32 round-to-nearest-even, "f16" the input dtype (FP16 or BF16).
+// The FA2 GPU kernels (kernels/prefill/*.cuh, kernels/hopper/) and this emulator agree on the
+// following arithmetic (the decode kernels have their own contract: analysis/decode_emulator.h); "RN" is FP32 round-to-nearest-even, "f16" the input dtype (FP16 or BF16).
 // Per (batch b, query head h, query row i); K/V of KV head kv_head(h); L = keys of batch b.
 //  0. scale_log2 = RN(softmax_scale * log2 e), computed once on the host.
 //  1. qk_product: s_ij = MMA chain over D in k-steps of 16 (m16n8k16), accumulator starting at
@@ -40,7 +40,7 @@
 //                 key order ascending inside the tile. Exact: double sums.
 //  4. normalize stage: inv = RN(1 / l) (IEEE division, not fast-math), O = RN(O_acc * inv).
 //     Exact: O_acc / l. A row with l = 0 (fully masked) outputs 0 and LSE -inf.
-//  5. split-KV (flash-decoding; emulator and decode kernels): the padded key range is cut into
+//  5. split-KV (the FA2 emulator's flash-decoding model): the padded key range is cut into
 //     num_splits runs of ceil(tiles / num_splits) tiles; each split runs 3-4 on its tiles and
 //     keeps O_s (normalized) and lse2_s = RN(m_s + RN(log2 l_s)) (base 2). Combine (owned by
 //     pv_accumulate): M = max lse2_s; sum = sequential RN sum of ex2(RN(lse2_s - M)); T =
@@ -79,7 +79,10 @@
 // ==================================================================================
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -102,7 +105,8 @@ struct EmulatorConfig {
 };
 
 /// Empty when the emulator can run `problem` with `algorithm`; otherwise why not (FP16/BF16
-/// only, BLOCK_N a positive multiple of 16, BLOCK_M >= 1, 1 <= num_splits <= 64).
+/// only, BLOCK_N a positive multiple of 16, BLOCK_M >= 1, 1 <= num_splits <= 64; decode
+/// configurations: analysis/decode_emulator.h).
 std::optional<std::string> emulator_invalid_reason(const Problem& problem, const AlgorithmConfig& algorithm);
 
 /// Runs the emulated kernel on every (batch, head). Deterministic: the same bits for any thread
@@ -112,14 +116,13 @@ AttentionOutputs emulate_attention(const Problem& problem, const AttentionInputs
 
 /// The pipeline of one (batch, query head) split into its three phases, so that attribution can
 /// reuse scores across policies: scores (qk_product) -> accumulate (exp, rescale, p_cast,
-/// pv_accumulate) -> finalize (split combine, normalize, output_round).
+/// pv_accumulate) -> finalize (split combine, normalize, output_round). One implementation per
+/// KernelNumerics (FA2 here, flash-decoding in analysis/decode_emulator.h), made by
+/// make_head_emulator; the base holds what both read (the head's Q, K, V as the kernel sees them,
+/// the planted semantics, the split plan).
 class HeadEmulator {
  public:
-  /// `fp8`: the problem's quantized operands for an FP8 configuration (quantize_fp8_operands;
-  /// computed here when null).
-  HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
-               const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core,
-               const Fp8HostOperands* fp8 = nullptr);
+  virtual ~HeadEmulator() = default;
 
   int64_t seqlen_q() const { return seqlen_q_; }
   int64_t head_dim() const { return head_dim_; }
@@ -132,16 +135,40 @@ class HeadEmulator {
   int64_t state_stride() const { return head_dim_ + 2; }
 
   /// KV tiles a row block visits in split `split`, in the configured order.
-  std::vector<int> tile_schedule(int row_block, int split) const;
+  virtual std::vector<int> tile_schedule(int row_block, int split) const = 0;
   /// Scores of the rows of `row_block`: (rows, padded_keys), -inf where masked or unvisited.
-  void compute_scores(int row_block, bool exact, double* scores) const;
+  virtual void compute_scores(int row_block, bool exact, double* scores) const = 0;
   /// Online softmax + PV over the visited tiles; states: (rows, splits, state_stride()).
-  void accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy, double* states) const;
+  virtual void accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,
+                               double* states) const = 0;
   /// Split combine, normalization and output rounding; out: (rows, D); lse: (rows), natural log.
-  void finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
-                     double* lse) const;
+  virtual void finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
+                             double* lse) const = 0;
 
- private:
+ protected:
+  /// Reads the head's Q (S_q, D), K (padded_keys, D) and V^T (D, padded_keys) as the kernel sees
+  /// them: the planted semantic bug applied (its KV head, its key count), zero rows past the keys.
+  HeadEmulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch, int64_t head_q,
+               const AlgorithmConfig& algorithm, const TensorCoreModel& tensor_core);
+
+  /// The mask stage both emulators share: scores (rows of `row_block`, padded_keys) set to -inf,
+  /// then score(Q row i, K row j) at every key j of every tile the row block visits (each split's
+  /// tile_schedule) that row i sees under semantics_ (a planted leak lets padded keys through,
+  /// K = 0 there).
+  template <class ScoreOf>
+  void fill_visible_scores(int row_block, double* scores, ScoreOf&& score) const {
+    const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_;
+    std::fill(scores, scores + (r1 - r0) * padded_keys_, -std::numeric_limits<double>::infinity());
+    for (int split = 0; split < num_splits_; ++split)
+      for (int tile : tile_schedule(row_block, split))
+        for (int64_t i = r0; i < r1; ++i) {
+          double* row = scores + (i - r0) * padded_keys_;
+          for (int64_t j = tile * block_n_; j < (tile + 1) * block_n_; ++j)
+            if (pipeline::semantic_key_visible(semantics_, i, j, seqlen_q_, keys_))
+              row[j] = score(&q_[static_cast<size_t>(i * D)], &k_[static_cast<size_t>(j * D)]);
+        }
+  }
+
   int64_t seqlen_q_ = 0, keys_ = 0, padded_keys_ = 0, head_dim_ = 0;
   int64_t block_m_ = 64, block_n_ = 64;
   int num_splits_ = 1;
@@ -153,13 +180,18 @@ class HeadEmulator {
   std::vector<double> q_;   // (S_q, D)
   std::vector<double> k_;   // (padded_keys, D), zero rows past the key length
   std::vector<double> vt_;  // (D, padded_keys): V transposed so a 16-key k-step is contiguous
-  // FP8 configurations: the E4M3 operands (same layouts) and their scales.
-  bool fp8_ = false;
-  std::vector<double> q8_, k8_, vt8_;
-  std::vector<float> q_scale_;  // per row block
-  std::vector<float> k_scale_;  // per key tile
-  float v_scale_ = 1.f, rotation_inverse_ = 1.f;
-  TensorCoreModel fp8_model_ = TensorCoreModel::hopper_fp8_e4m3();
 };
+
+/// The head emulator of `algorithm.numerics` (throws attn::Error for an unsupported configuration).
+/// `fp8`: an FP8 configuration's quantized operands of the whole problem (quantize_fp8_operands),
+/// shared by the heads; null: each head quantizes them itself.
+std::unique_ptr<HeadEmulator> make_head_emulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch,
+                                                 int64_t head_q, const AlgorithmConfig& algorithm,
+                                                 const TensorCoreModel& tensor_core,
+                                                 const Fp8HostOperands* fp8 = nullptr);
+
+/// Permutes a split's tile list into the configured order (forward, reverse, or the seeded random
+/// order of (row block, split)): shared by the FA2 and decode emulators.
+void order_tiles(std::vector<int>& tiles, const TileConfig& config, int row_block, int split);
 
 }  // namespace attn

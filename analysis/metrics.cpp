@@ -10,7 +10,8 @@
 namespace attn {
 namespace {
 
-constexpr int kHistogramBins = 9;  // [0,.5) [.5,1) [1,2) [2,4) [4,8) [8,16) [16,32) [32,64) [64,inf)
+constexpr int kHistogramBins = kUlpHistogramBins;  // edges in metrics.h: [0,.5) [.5,1) [1,2) ... [64,inf)
+static_assert(kHistogramBins == 9, "histogram_bin() maps to the edges 0, 0.5, 1, 2, ..., 64, inf");
 
 int histogram_bin(double ulps) {
   if (!(ulps < 64.0)) return kHistogramBins - 1;  // also NaN/inf: the worst bin, never dropped
@@ -34,7 +35,14 @@ ErrorMetrics compute_metrics(const Tensor<double>& output, const Tensor<double>&
   m.ulp_histogram.assign(kHistogramBins, 0);
   std::vector<double> ulps(static_cast<size_t>(m.count));
   double sum_abs = 0, sum_sq = 0, truth_sq = 0;
+  const int64_t row_length = truth.shape().empty() ? 1 : std::max<int64_t>(1, truth.shape().back());
+  double row_ulp = 0;  // ULP of the current row's scale
   for (int64_t i = 0; i < m.count; ++i) {
+    if (i % row_length == 0) {
+      double scale = 0;
+      for (int64_t j = i; j < std::min(m.count, i + row_length); ++j) scale = std::max(scale, std::fabs(truth.flat(j)));
+      row_ulp = ulp_of(scale, format);
+    }
     const double o = output.flat(i), x = truth.flat(i);
     double diff;
     if (std::isnan(o)) {
@@ -54,6 +62,7 @@ ErrorMetrics compute_metrics(const Tensor<double>& output, const Tensor<double>&
       m.argmax_flat = i;
     }
     m.ulp_max = std::max(m.ulp_max, ulp);
+    m.row_ulp_max = std::max(m.row_ulp_max, diff / row_ulp);
     sum_abs += diff;
     sum_sq += diff * diff;
     truth_sq += x * x;
@@ -74,6 +83,18 @@ ErrorMetrics rounding_floor(const Tensor<double>& truth, DType dtype) {
   Tensor<double> rounded(truth.shape());
   for (int64_t i = 0; i < truth.numel(); ++i) rounded.flat(i) = round_to(dtype, truth.flat(i));
   return compute_metrics(rounded, truth, dtype);
+}
+
+double max_abs_error(const Tensor<double>& a, const Tensor<double>& b) {
+  if (a.shape() != b.shape())
+    throw Error("max_abs_error: shape " + shape_string(a.shape()) + " differs from " + shape_string(b.shape()));
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = std::fabs(a.flat(i) - b.flat(i));
+    if (std::isnan(d)) return std::numeric_limits<double>::infinity();
+    worst = std::max(worst, d);
+  }
+  return worst;
 }
 
 FaRuleVerdict fa_rule(double kernel_max_abs, double baseline_max_abs, bool output_finite, const FaRule& rule) {

@@ -1,7 +1,9 @@
 // metrics.h: the error metrics of DESIGN.md ("Metrics"), in the output dtype's terms.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,12 @@
 
 namespace attn {
 
+/// Edges of ErrorMetrics::ulp_histogram in ULPs of the output dtype: bin i counts elements with
+/// error in [edges[i], edges[i+1]); the last bin, [64, inf), also counts NaN/Inf elements.
+inline constexpr std::array<double, 10> kUlpHistogramEdges{
+    0, 0.5, 1, 2, 4, 8, 16, 32, 64, std::numeric_limits<double>::infinity()};
+inline constexpr int kUlpHistogramBins = static_cast<int>(kUlpHistogramEdges.size()) - 1;
+
 struct ErrorMetrics {
   double max_abs = 0;    ///< max |O - X| (users' max_diff)
   double mean_abs = 0;
@@ -17,7 +25,11 @@ struct ErrorMetrics {
   double rel_fro = 0;    ///< ||O - X||_F / ||X||_F
   double ulp_max = 0;    ///< max |O - X| / ulp_T(X)
   double ulp_p99 = 0;
-  std::vector<int64_t> ulp_histogram;  ///< bins: [0,0.5), [0.5,1), [1,2), [2,4), ... [2^k, inf)
+  /// max |O - X| in ULPs of the row's scale (the largest |X| of the row's D elements, the last
+  /// dimension): what "1 ULP off" means to a reader where element ULPs mislead (near-zero outputs
+  /// make an element's own ULP tiny and its ULP error huge for a kernel that is fine).
+  double row_ulp_max = 0;
+  std::vector<int64_t> ulp_histogram;  ///< kUlpHistogramBins bins with kUlpHistogramEdges
   int64_t nan_count = 0; ///< NaN in O where X is finite
   int64_t inf_count = 0;
   int64_t count = 0;     ///< elements compared
@@ -47,6 +59,11 @@ struct FaRuleVerdict {
   double ratio = 0;   ///< kernel_max_abs / bound: the rule holds at <= 1 (infinite for NaN/Inf)
   bool pass = false;  ///< ratio <= 1 and the output is finite
 };
+
+/// Max |a - b| over two outputs of the same shape, a NaN anywhere making it infinite (a poisoned,
+/// unwritten element can never pass): the error the FlashAttention rule is applied to where no
+/// dtype-aware metrics are needed (the GPU tests, the decode bench's correctness gate).
+double max_abs_error(const Tensor<double>& a, const Tensor<double>& b);
 
 /// Verdict of the rule for a kernel error, a baseline error and whether the kernel's output is
 /// finite. A NaN error (or a NaN/negative baseline, or a non-finite output) never passes.

@@ -67,6 +67,16 @@ std::string first_difference(const Tensor<double>& full, const Tensor<double>& p
   return "";
 }
 
+/// The base configuration with a variant's tiles. A decode configuration whose split plan is
+/// not the base's own (fixed size, heuristic) counts the variant's splits (the count plan).
+AlgorithmConfig variant_algorithm(const AlgorithmConfig& base, const TileConfig& tiles) {
+  AlgorithmConfig algorithm = base;
+  const bool same_splits = tiles.num_splits == base.tiles.num_splits;
+  algorithm.tiles = tiles;
+  if (algorithm.numerics == KernelNumerics::flash_decoding && !same_splits) algorithm.decode.plan = SplitPlanKind::count;
+  return algorithm;
+}
+
 }  // namespace
 
 std::string check_batch_invariance(const Problem& problem, const AttentionInputs& inputs,
@@ -142,23 +152,21 @@ OrderSensitivityResult order_sensitivity(const Problem& problem, const Attention
   const int64_t D = problem.head_dim;
   for (int64_t b = 0; b < problem.batch; ++b)
     for (int64_t h = 0; h < problem.num_heads_q; ++h) {
-      std::vector<HeadEmulator> heads;
-      for (const auto& variant : variants) {
-        AlgorithmConfig algorithm = options.base;
-        algorithm.tiles = variant.second;
-        heads.emplace_back(problem, inputs, b, h, algorithm, options.tensor_core);
-      }
-      parallel_for(heads.front().num_row_blocks(), options.threads, [&](int64_t rb) {
+      std::vector<std::unique_ptr<HeadEmulator>> heads;
+      for (const auto& variant : variants)
+        heads.push_back(make_head_emulator(problem, inputs, b, h, variant_algorithm(options.base, variant.second),
+                                           options.tensor_core));
+      parallel_for(heads.front()->num_row_blocks(), options.threads, [&](int64_t rb) {
         const int block = static_cast<int>(rb);
-        const HeadEmulator& first = heads.front();
+        const HeadEmulator& first = *heads.front();
         const int64_t r0 = first.row_begin(block), rows = first.row_end(block) - r0;
         std::vector<double> scores(static_cast<size_t>(rows * first.padded_keys()));
         first.compute_scores(block, false, scores.data());
         std::vector<double> out(static_cast<size_t>(rows * D)), lse(static_cast<size_t>(rows));
         for (size_t v = 0; v < heads.size(); ++v) {
-          std::vector<double> states(static_cast<size_t>(rows * heads[v].num_splits() * heads[v].state_stride()));
-          heads[v].accumulate_rows(block, scores.data(), kernel_policy, states.data());
-          heads[v].finalize_rows(block, states.data(), kernel_policy, out.data(), lse.data());
+          std::vector<double> states(static_cast<size_t>(rows * heads[v]->num_splits() * heads[v]->state_stride()));
+          heads[v]->accumulate_rows(block, scores.data(), kernel_policy, states.data());
+          heads[v]->finalize_rows(block, states.data(), kernel_policy, out.data(), lse.data());
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t d = 0; d < D; ++d) outputs[v](b, r0 + r, h, d) = out[static_cast<size_t>(r * D + d)];
         }

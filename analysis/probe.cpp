@@ -527,7 +527,8 @@ std::optional<ProbeCard> card_from_traits(const KernelInfo& info) {
     const int block = std::stoi(trait("block_n"));
     const int splits = trait("num_splits").empty() ? 1 : std::stoi(trait("num_splits"));
     card.softmax = "online";
-    card.p_format = trait("p_cast") == "split_hi_lo" ? "fp32" : trait("dtype");  // hi + lo: P to ~22 bits
+    // hi + lo: P to ~22 bits; "none (P stays FP32)": the decode kernels' configurations.
+    card.p_format = trait("p_cast") == "split_hi_lo" || trait("p_cast").rfind("none", 0) == 0 ? "fp32" : trait("dtype");
     if (mutant == "top-left-cache") card.mask = "top-left";
     if (mutant == "stale-seqlens") card.key_delta = -1;
     if (mutant == "unmasked-tile-edges") card.leak_tile = block;
@@ -546,6 +547,13 @@ std::optional<ProbeCard> card_from_traits(const KernelInfo& info) {
     card.combine = splits > 1 && structure_visible
                        ? (mutant == "base2-lse-combine" ? "base-2 LSE read as natural" : "base-2 LSE")
                        : "n/a";
+    // A decode configuration's combine bug is semantic: visible whatever P's precision. Its
+    // splits: "fixed:N" keys each, over call 3's kStructureKeys.
+    const std::string split = trait("split");
+    if (mutant == "base2-lse-combine" && !structure_visible && split.rfind("fixed:", 0) == 0) {
+      card.num_splits = static_cast<int>(kStructureKeys / std::stoi(split.substr(6)));
+      card.combine = "base-2 LSE read as natural";
+    }
     return card;
   }
   if (info.family == "reference" && trait("softmax").find("two-pass") != std::string::npos) {

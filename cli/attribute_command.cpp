@@ -1,5 +1,6 @@
 // attribute_command.cpp: `attnscope attribute` — where one configuration's error comes from:
-// Shapley attribution over the emulator's stages (per stage and per category, as shares of RMSE^2
+// Shapley attribution over the emulator's stages (the FA2 forward, or with --decode the KV-cache
+// decode kernels) (per stage and per category, as shares of RMSE^2
 // and of max_abs, with ablation deltas), the order-sensitivity summary and batch invariance.
 // Not `attnscope run` (metrics of registered kernels) nor `diagnose` (semantic diagnosis).
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "analysis/attribution.h"
+#include "analysis/decode_emulator.h"
 #include "analysis/emulator.h"
 #include "analysis/order_sensitivity.h"
 #include "cli/commands.h"
@@ -25,8 +27,31 @@ struct AttributeFlags {
   uint64_t order_seed = 1;
   int block_m = 64, block_n = 64, splits = 1, threads = 0, extra_bits = 2, max_splits = 8;
   std::string tc_rounding = "toward-zero";
+  std::string decode;                // "": the FA2 forward; else the decode kernels' split plan
+  std::string decode_qk = "fma";
   bool precise = false, json = false, time = false, no_order = false;
 };
+
+/// --decode PLAN: fixed:N (N-key splits), splits:N (N splits of the longest entry), heuristic:C
+/// (the GPU plan for C resident CTAs); --decode-qk fma | mma.
+AlgorithmConfig decode_config(const std::string& plan, const std::string& qk) {
+  const size_t colon = plan.find(':');
+  const std::string kind = plan.substr(0, colon);
+  int value = 0;
+  try {
+    size_t used = 0;
+    value = colon == std::string::npos ? -1 : std::stoi(plan.substr(colon + 1), &used);
+    if (colon != std::string::npos && used != plan.size() - colon - 1) value = -1;
+  } catch (const std::exception&) {
+    value = -1;
+  }
+  if (qk != "fma" && qk != "mma") throw ProblemError("--decode-qk '" + qk + "' (allowed: fma, mma)");
+  const DecodeQk product = qk == "mma" ? DecodeQk::mma : DecodeQk::fma_halves;
+  if (value > 0 && kind == "fixed") return decode_algorithm(SplitPlanKind::fixed_keys, value, product);
+  if (value > 0 && kind == "splits") return decode_algorithm(SplitPlanKind::count, value, product);
+  if (value > 0 && kind == "heuristic") return decode_algorithm(SplitPlanKind::heuristic, value, product);
+  throw ProblemError("--decode '" + plan + "' (allowed: fixed:N, splits:N, heuristic:CTAS with N, CTAS positive)");
+}
 
 KvBlockOrder parse_order(const std::string& text) {
   if (text == "forward") return KvBlockOrder::forward;
@@ -48,8 +73,16 @@ void run_attribute(const AttributeFlags& f) {
   const InputSpec spec = f.problem.input_spec();
 
   AlgorithmConfig algorithm;
-  algorithm.tiles = {f.block_m, f.block_n, f.splits, parse_order(f.order), f.order_seed};
-  algorithm.p_cast = f.precise ? PCastMode::split_hi_lo : PCastMode::input_dtype;
+  if (!f.decode.empty()) {
+    // The decode kernels (analysis/decode_emulator.h): 64-key tiles, eager rescale, FP32 P.
+    if (f.precise) throw ProblemError("--precise: the decode kernels keep P in FP32 (no P cast to split)");
+    algorithm = decode_config(f.decode, f.decode_qk);
+    algorithm.tiles.order = parse_order(f.order);
+    algorithm.tiles.order_seed = f.order_seed;
+  } else {
+    algorithm.tiles = {f.block_m, f.block_n, f.splits, parse_order(f.order), f.order_seed};
+    algorithm.p_cast = f.precise ? PCastMode::split_hi_lo : PCastMode::input_dtype;
+  }
   algorithm.mutant = parse_mutant(f.mutant);
   TensorCoreModel tc = TensorCoreModel::h100();
   tc.extra_alignment_bits = f.extra_bits;
@@ -155,6 +188,11 @@ void add_attribute_command(CLI::App& app) {
   sub->add_option("--order", flags->order, "KV tile order: forward | reverse | random")->capture_default_str();
   sub->add_option("--order-seed", flags->order_seed, "seed of --order random")->capture_default_str();
   sub->add_flag("--precise", flags->precise, "P split into hi + lo (two PV products)");
+  sub->add_option("--decode", flags->decode,
+                  "emulate the KV-cache decode kernels instead of FA2, with this split plan: fixed:N (N-key splits), "
+                  "splits:N (N splits of the longest entry), heuristic:CTAS");
+  sub->add_option("--decode-qk", flags->decode_qk, "decode scores: fma (CUDA-core chains) | mma (tensor cores)")
+      ->capture_default_str();
   sub->add_option("--mutant", flags->mutant, "planted bug (emulator mutant), e.g. rescale-fp16")->capture_default_str();
   sub->add_option("--tc-extra-bits", flags->extra_bits, "tensor-core model: extra alignment bits")->capture_default_str();
   sub->add_option("--tc-rounding", flags->tc_rounding, "tensor-core model final rounding: toward-zero | nearest")

@@ -1,12 +1,12 @@
-// bench_command.cpp: `attnscope bench` — times the compiled prefill variants, FA2 and Hopper
-// (fa3), default tiles and the precise mode unless --kernels says otherwise, on the benchmark
-// shapes of issue 4 with CUDA events, after checking each once against the GPU FP64 truth
-// within the FlashAttention rule.
+// bench_command.cpp: `attnscope bench` — `--prefill` (the default) times the compiled prefill
+// variants, FA2 and Hopper (fa3), default tiles and the precise mode unless --kernels says
+// otherwise, on the benchmark shapes of issue 4 with CUDA events, after checking each once against
+// the GPU FP64 truth within the FlashAttention rule.
 // Writes a table (or, with --json, JSON lines) to stdout and the JSON lines to --out. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
 // experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
-// Modes: the kernel timing above (default); --truth, the split of one `run` per stage
-// (bench_truth.cpp), which needs no GPU.
+// Other modes: --decode, the KV-cache decode kernels (bench_decode.cpp); --truth, the split of one
+// `run` per stage (bench_truth.cpp), which needs no GPU.
 #include <cstdio>
 #include <string>
 #include <tuple>
@@ -16,6 +16,7 @@
 
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
+#include "cli/bench_decode.h"
 #include "cli/bench_truth.h"
 #include "cli/commands.h"
 #include "cli/problem_flags.h"
@@ -51,7 +52,10 @@ struct BenchOptions {
   bool check = true;
   bool json = false;      ///< JSON lines on stdout instead of the table
   std::string out_path;   ///< JSON lines also written here
-  bool truth = false;      ///< the --truth mode (bench_truth.h)
+  bool truth = false;     ///< the --truth mode (bench_truth.h)
+  bool prefill = false;   ///< --prefill: the default mode, named
+  bool decode = false;    ///< --decode: the KV-cache decode kernels (bench_decode.h)
+  DecodeBenchOptions decode_options;
 };
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -155,7 +159,13 @@ void run_bench(const BenchOptions& opt) {
 
 void add_bench_command(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
-  auto* sub = app.add_subcommand("bench", "time the CUDA prefill kernels (TFLOP/s, CUDA events, median after warm-up)");
+  auto* sub = app.add_subcommand(
+      "bench", "time the CUDA kernels: --prefill (default; TFLOP/s), --decode (TB/s), CUDA events; or --truth (one run's stages)");
+  auto* prefill_flag = sub->add_flag("--prefill", opt->prefill, "the prefill kernels (the default mode)");
+  auto* decode_flag =
+      sub->add_flag("--decode", opt->decode, "the KV-cache decode kernels: bandwidth over --batch x --cache-lens, cold and warm")
+          ->excludes(prefill_flag);
+  add_decode_bench_options(*sub, opt->decode_options);
   sub->add_option("--kernels", opt->kernels, "'default' (default tiles + precise mode) or a glob on kernel names")->capture_default_str();
   sub->add_option("--dtype", opt->dtypes, "fp16 and/or bf16")->delimiter(',')->capture_default_str();
   sub->add_option("--head-dim", opt->head_dims, "64 and/or 128")->delimiter(',')->capture_default_str();
@@ -172,10 +182,26 @@ void add_bench_command(CLI::App& app) {
   sub->add_flag("--truth", opt->truth,
                 "time the stages of `attnscope run` instead (inputs, truth, certification, baseline, kernel, metrics, "
                 "database); shapes from --seqlens, --heads, --head-dim, --dtype, --causal (defaults S 2048, "
-                "8:2 heads, D 128, fp16, causal)");
+                "8:2 heads, D 128, fp16, causal)")
+      ->excludes(prefill_flag)
+      ->excludes(decode_flag);
   auto truth_request = std::make_shared<TruthBenchRequest>();
   add_truth_bench_options(*sub, *truth_request);
   sub->callback([opt, truth_request, sub] {
+    // An option of another mode is refused by name, never silently ignored.
+    if (!opt->decode)
+      for (const char* name : kDecodeOnlyBenchOptions)
+        if (sub->count(name)) throw CLI::ValidationError(name, "only with --decode");
+    if (opt->decode && sub->count("--batch"))
+      throw CLI::ValidationError("--batch", "is --truth's batch size; --decode takes --batches B1,B2,...");
+    if (opt->decode) {
+      // Decode defaults: FP16 and D = 128 (the issue's table) unless --dtype / --head-dim say otherwise.
+      const bool dtype_given = sub->count("--dtype") > 0, dim_given = sub->count("--head-dim") + sub->count("--dim") > 0;
+      run_bench_decode(opt->decode_options, dtype_given ? opt->dtypes : std::vector<std::string>{"fp16"},
+                       dim_given ? opt->head_dims : std::vector<int>{128}, opt->warmup, opt->iterations, opt->check,
+                       opt->json, opt->out_path);
+      return;
+    }
     if (opt->truth) {  // shapes the user gave override the truth mode's defaults
       TruthBenchRequest request = *truth_request;
       if (sub->count("--dtype")) request.dtypes = opt->dtypes;

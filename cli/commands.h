@@ -14,6 +14,7 @@ void add_attribute_command(CLI::App& app);  // attribute_command.cpp: Shapley at
 void add_diagnose_command(CLI::App& app);   // diagnose_command.cpp: semantic diagnosis of a dump
 void add_bench_command(CLI::App& app);      // bench_command.cpp: GPU benchmark vs peers
 void add_incremental_command(CLI::App& app);  // incremental_command.cpp: incremental vs full-sequence
+void add_export_command(CLI::App& app);      // export_command.cpp: results as CSV / JSON (results_flat)
 void add_fingerprint_commands(CLI::App& app); // fingerprint_command.cpp: fingerprint-grid, fingerprint-bench
 void add_probe_command(CLI::App& app);        // probe_command.cpp: active probing of a kernel's numerics
 void add_make_inputs_command(CLI::App& app);  // make_inputs_command.cpp: a case for an outside kernel

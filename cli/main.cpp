@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   attn::cli::add_make_inputs_command(app);
   attn::cli::add_check_command(app);
   attn::cli::add_sweep_commands(app);
+  attn::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -80,7 +80,14 @@ const char* mutant_category(Mutant m) {
 
 std::string AlgorithmConfig::describe() const {
   std::string s = "m" + std::to_string(tiles.block_m) + "n" + std::to_string(tiles.block_n);
-  if (tiles.num_splits > 1) s += ".split" + std::to_string(tiles.num_splits);
+  if (numerics == KernelNumerics::flash_decoding) {
+    s = "decode." + s + (decode.qk == DecodeQk::mma ? ".mma" : "");
+    if (decode.heads_per_cta > 1) s += ".h" + std::to_string(decode.heads_per_cta);
+    if (decode.plan == SplitPlanKind::fixed_keys) s += ".fixed" + std::to_string(decode.split_keys);
+    if (decode.plan == SplitPlanKind::heuristic) s += ".split-ctas" + std::to_string(decode.target_ctas);
+  }
+  if (tiles.num_splits > 1 && !(numerics == KernelNumerics::flash_decoding && decode.plan != SplitPlanKind::count))
+    s += ".split" + std::to_string(tiles.num_splits);
   if (tiles.order == KvBlockOrder::reverse) s += ".rev";
   if (tiles.order == KvBlockOrder::random) s += ".rand" + std::to_string(tiles.order_seed);
   if (p_cast == PCastMode::split_hi_lo) s += ".precise";

@@ -89,6 +89,34 @@ struct Fp8Config {
   constexpr bool enabled() const { return scaling != Fp8Scaling::none; }
 };
 
+/// Whose arithmetic an AlgorithmConfig describes; the emulator models each (analysis/emulator.h).
+enum class KernelNumerics : uint8_t {
+  fa2,             ///< FlashAttention-2 forward: tensor-core QK^T and PV, base-2 exp (ex2.approx), P cast to the input dtype
+  flash_decoding,  ///< KV-cache decode (kernels/decode/): FP32 scores, natural exp_fp32, P in FP32, split-KV combine
+};
+
+/// How the decode kernels compute a score (core/pipeline/decode_contract.h).
+enum class DecodeQk : uint8_t {
+  fma_halves,  ///< two FP32 fma chains, one per half of D, added (CUDA cores)
+  mma,         ///< mma.sync m16n8k16 k-steps over D from 0 (tensor cores, FP32 accumulate)
+};
+
+/// How the decode kernels cut each batch entry's keys into split-KV partitions (tile_plan.h).
+enum class SplitPlanKind : uint8_t {
+  count,       ///< TileConfig::num_splits runs of whole tiles over the longest entry of the batch
+  fixed_keys,  ///< DecodeConfig::split_keys keys per split, whatever the batch (batch-invariant)
+  heuristic,   ///< as many splits as fill DecodeConfig::target_ctas CTAs (depends on the batch)
+};
+
+/// The decode kernels' knobs (meaningful when AlgorithmConfig::numerics is flash_decoding).
+struct DecodeConfig {
+  DecodeQk qk = DecodeQk::fma_halves;
+  SplitPlanKind plan = SplitPlanKind::count;
+  int split_keys = 0;     ///< fixed_keys: keys per split, a positive multiple of the 64-key tile
+  int target_ctas = 0;    ///< heuristic: CTAs the plan may fill (GPU: SMs x resident CTAs); 0 = unknown
+  int heads_per_cta = 1;  ///< KV heads one CTA reads (the heuristic counts work units with it)
+};
+
 struct AlgorithmConfig {
   TileConfig tiles;
   PCastMode p_cast = PCastMode::input_dtype;
@@ -96,8 +124,11 @@ struct AlgorithmConfig {
   /// whenever it grows (FA2). FA3-style lazy rescaling uses e.g. 8.
   float rescale_threshold_log2 = 0.0f;
   Mutant mutant = Mutant::none;
-  Fp8Config fp8;
-  /// "fa2.bf16.d128.m128n64"-style suffix describing this config (tiles, splits, order, policy).
+  KernelNumerics numerics = KernelNumerics::fa2;
+  DecodeConfig decode;  ///< flash_decoding only
+  Fp8Config fp8;        ///< FP8 operands (fa2 numerics: the fa3 E4M3 variants); off by default
+  /// "fa2.bf16.d128.m128n64"-style suffix describing this config (tiles, splits, order, policy;
+  /// decode configurations start with "decode." and name their score product and split plan).
   std::string describe() const;
 };
 

@@ -103,9 +103,11 @@ FingerprintGridResult run_fingerprint_grid(const FingerprintGridSpec& spec,
           }
           if (!spec.healthy_kernels) continue;
           // The healthy FA2 emulator configurations of the 64x64 tile (plain, split-KV, precise), chosen
-          // by their typed traits, and the FP32 reference.
+          // by their typed traits (the full path: not the decode kernels' emulator configurations), and
+          // the FP32 reference.
           std::vector<const Kernel*> healthy;
-          for (const Kernel* k : all_kernels().select({.design = "emu", .dtype = dtype, .mutant = Mutant::none}))
+          for (const Kernel* k :
+               all_kernels().select({.design = "emu", .dtype = dtype, .path = KernelPath::full, .mutant = Mutant::none}))
             if (k->info.algorithm && k->info.algorithm->tiles.block_m == 64 && k->info.algorithm->tiles.block_n == 64)
               healthy.push_back(k);
           healthy.push_back(&all_kernels().get("naive-fp32"));

@@ -14,6 +14,7 @@
 #include "core/float_format.h"
 #include "core/generators.h"
 #include "core/io_files.h"
+#include "core/markup.h"
 #include "core/problem.h"
 #include "core/registry.h"
 #include "experiments/toml_input.h"
@@ -270,22 +271,7 @@ std::string violations(const GateRule& rule, const nlohmann::json& m, const nloh
   return why;
 }
 
-std::string xml_escape(const std::string& raw) {
-  // XML 1.0 allows no control characters but tab/newline/CR, and needs valid UTF-8.
-  const std::string s = printable_path(raw);
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string xml_escape(const std::string& raw) { return markup_escape(raw); }
 
 std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
   std::string out;

@@ -214,12 +214,16 @@ void choose_incremental_kernels(IncrementalSpec& spec, bool gpu, bool mutants) {
   if (spec.full_kernel.empty())
     throw ProblemError("incremental: no default " + design + " kernel for " + dt + " d" + d + " is registered");
   if (!gpu) {
-    // CPU: the emulator prefills too; its 4-way split-KV configuration decodes.
+    // CPU: the FA2 emulator prefills too; the emulated decode kernels decode (their default
+    // configuration and their cache mutants, analysis/decode_emulator.h).
     spec.prefill_kernel = spec.full_kernel;
-    spec.decode_kernel = name_of(first({.design = "emu", .mutant = Mutant::none, .num_splits = 4}));
+    spec.decode_kernel =
+        name_of(first({.design = "emu", .path = KernelPath::decode, .mutant = Mutant::none, .default_only = true}));
+    if (spec.decode_kernel.empty()) throw ProblemError("incremental: no emulated decode kernel for " + dt + " is registered");
     if (mutants)
       for (Mutant m : cache_mutants)
-        if (const Kernel* k = first({.design = "emu", .mutant = m})) spec.mutant_kernels.push_back(k->info.name);
+        if (const Kernel* k = first({.design = "emu", .path = KernelPath::decode, .mutant = m}))
+          spec.mutant_kernels.push_back(k->info.name);
     return;
   }
   spec.prefill_kernel = name_of(first({.design = "chunked", .mutant = Mutant::none, .default_only = true}));

@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/io_files.h"
+#include "experiments/results_flat.h"
 
 namespace attn {
 namespace {
@@ -160,6 +161,9 @@ void ResultsDb::prepare_for_writes() {
       "CREATE TABLE IF NOT EXISTS sweep_records (name TEXT PRIMARY KEY, spec_hash TEXT NOT NULL,"
       "  commit_id TEXT NOT NULL, spec TEXT, points INTEGER, stale_commits TEXT);"
       "INSERT OR IGNORE INTO attnscope_meta VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "');");
+  // The flat view (results_flat.h), recreated so that a database written by an older build gets
+  // this build's columns; it holds no data, so the schema version does not change.
+  exec(results_flat_view_sql());
   has_record_table_ = true;
   prepared_ = true;
 }
@@ -290,6 +294,32 @@ void ResultsDb::delete_sweep(const std::string& sweep) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
+}
+
+void ResultsDb::select(
+    const std::string& sql, const std::vector<std::string>& params,
+    const std::function<void(const std::vector<std::string>&, const std::vector<SqlValue>&)>& on_row) const {
+  Statement s(db_, sql);
+  if (!sqlite3_stmt_readonly(s.stmt)) throw Error("results database: refusing a statement that writes: " + sql);
+  for (size_t i = 0; i < params.size(); ++i) s.bind(static_cast<int>(i) + 1, params[i]);
+  const int n = sqlite3_column_count(s.stmt);
+  std::vector<std::string> columns;
+  for (int i = 0; i < n; ++i) columns.emplace_back(sqlite3_column_name(s.stmt, i));
+  std::vector<SqlValue> row(static_cast<size_t>(n));
+  int rc;
+  while ((rc = sqlite3_step(s.stmt)) == SQLITE_ROW) {
+    for (int i = 0; i < n; ++i) {
+      switch (sqlite3_column_type(s.stmt, i)) {
+        case SQLITE_NULL: row[static_cast<size_t>(i)] = std::monostate{}; break;
+        case SQLITE_INTEGER: row[static_cast<size_t>(i)] = static_cast<int64_t>(sqlite3_column_int64(s.stmt, i)); break;
+        case SQLITE_FLOAT: row[static_cast<size_t>(i)] = sqlite3_column_double(s.stmt, i); break;
+        default: row[static_cast<size_t>(i)] = s.text(i); break;
+      }
+    }
+    on_row(columns, row);
+  }
+  if (rc != SQLITE_DONE)
+    throw FileFormatError("results database '" + printable_path(path_) + "': query failed: " + sqlite3_errmsg(db_));
 }
 
 int ResultsDb::merge_from(const ResultsDb& shard, bool allow_mixed_commits) {

@@ -10,9 +10,12 @@
 // (gate, report, merge inputs) never creates or modifies a file, not even SQLite's side files.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +47,9 @@ struct SweepRecord {
   std::vector<std::string> stale_commits;  ///< other commits mixed in explicitly (--resume-stale)
 };
 
+/// One value of a query's result: NULL, integer, real or text.
+using SqlValue = std::variant<std::monostate, int64_t, double, std::string>;
+
 enum class DbMode {
   read_write,  ///< create if missing; refuse special, foreign and corrupted files
   read_only,   ///< the file must exist; nothing is ever written
@@ -71,6 +77,12 @@ class ResultsDb {
   void write_sweep_record(const SweepRecord& record);
   /// Removes a sweep's rows and record (`sweep --fresh`).
   void delete_sweep(const std::string& sweep);
+
+  /// Runs one read-only SELECT (anything else is refused: attn::Error) with text parameters bound
+  /// to ?1, ?2, ..., calling `on_row` with the column names and the values of each result row.
+  void select(const std::string& sql, const std::vector<std::string>& params,
+              const std::function<void(const std::vector<std::string>& columns, const std::vector<SqlValue>& row)>&
+                  on_row) const;
 
   /// Copies every row of `shard` that this database lacks (shards of one sweep -> one database).
   /// Refuses (FileFormatError, nothing written) a shard whose sweep record has another spec hash

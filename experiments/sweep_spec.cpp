@@ -59,8 +59,9 @@ constexpr uint64_t kMaxSweepPoints = 10'000'000;  // points of one expanded swee
 constexpr std::string_view kTopLevelTables[] = {"sweep", "external"};
 constexpr std::string_view kSweepKeys[] = {"name", "kernels", "gpu_kernels", "attribution", "allow_masked_rows",
                                            "diagnosis", "grid"};
-constexpr std::string_view kAxisKeys[] = {"dtypes", "batch", "seqlen_q", "seqlen_k", "cache_depth", "heads",
-                                          "head_dim", "masks", "distributions", "seeds"};
+constexpr std::string_view kAxisKeys[] = {"dtypes", "batch",         "seqlen_q", "seqlen_k", "cache_depth",
+                                          "heads",  "head_dim",      "masks",    "distributions", "seeds",
+                                          "block_m", "block_n",      "splits"};
 
 /// The axes set in `t`; an axis `t` does not set keeps its value in `inherited`.
 SweepAxes read_axes(const toml::table& t, const SweepAxes& inherited, const std::string& origin) {
@@ -108,7 +109,36 @@ SweepAxes read_axes(const toml::table& t, const SweepAxes& inherited, const std:
     axes.seeds.clear();
     for (int64_t s : read_sizes(t, "seeds", origin, {}, 0)) axes.seeds.push_back(static_cast<uint64_t>(s));
   }
+  for (const char* key : {"block_m", "block_n"}) {
+    if (!t.get(key)) continue;
+    std::vector<int64_t>& list = std::string(key) == "block_m" ? axes.block_m : axes.block_n;
+    list = read_sizes(t, key, origin, {}, kTileQuantum);
+    for (int64_t v : list)
+      if (v % kTileQuantum != 0 || v > kMaxTile)
+        throw Error("sweep '" + origin + "': key '" + key + "' has " + std::to_string(v) + " (must be a multiple of " +
+                    std::to_string(kTileQuantum) + " in " + std::to_string(kTileQuantum) + ".." +
+                    std::to_string(kMaxTile) + ")");
+  }
+  if (t.get("splits")) {
+    axes.splits = read_sizes(t, "splits", origin, {}, 1);
+    for (int64_t v : axes.splits)
+      if (v > kMaxSplits)
+        throw Error("sweep '" + origin + "': key 'splits' has " + std::to_string(v) + " (must be in 1.." +
+                    std::to_string(kMaxSplits) + ")");
+  }
   return axes;
+}
+
+/// The tiles of a grid: the product of its block_m, block_n and splits lists (an empty list keeps
+/// the kernel's own value), or one unset tile.
+std::vector<TileRequest> tiles_of(const SweepAxes& a) {
+  const std::vector<int64_t> none{0};
+  std::vector<TileRequest> out;
+  for (int64_t m : a.block_m.empty() ? none : a.block_m)
+    for (int64_t n : a.block_n.empty() ? none : a.block_n)
+      for (int64_t s : a.splits.empty() ? none : a.splits)
+        out.push_back({static_cast<int>(m), static_cast<int>(n), static_cast<int>(s)});
+  return out;
 }
 
 bool read_bool(const toml::table& t, const std::string& key, const std::string& origin, bool fallback) {
@@ -122,7 +152,7 @@ bool read_bool(const toml::table& t, const std::string& key, const std::string& 
 
 std::string SweepPoint::key() const {
   return kernel + "|" + problem.label() + "|" + distribution_name(inputs.distribution) + "|seed" +
-         std::to_string(inputs.seed);
+         std::to_string(inputs.seed) + (tile.set() ? "|" + tile.label() : "");
 }
 
 SweepSpec parse_sweep_spec_text(const std::string& text, const std::string& origin) {
@@ -198,7 +228,9 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
     uint64_t n = kernels.size();
     for (size_t axis : {a.dtypes.size(), a.batch.size(), a.seqlen_q.size(),
                         a.seqlen_k.empty() ? a.cache_depth.size() : a.seqlen_k.size(), a.heads.size(),
-                        a.head_dim.size(), a.masks.size(), a.distributions.size(), a.seeds.size()})
+                        a.head_dim.size(), a.masks.size(), a.distributions.size(), a.seeds.size(),
+                        std::max<size_t>(1, a.block_m.size()), std::max<size_t>(1, a.block_n.size()),
+                        std::max<size_t>(1, a.splits.size())})
       n = saturating_mul(n, axis);
     return n;
   };
@@ -224,6 +256,7 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
                 for (const Mask& mask : a.masks)
                   for (Distribution dist : a.distributions)
                     for (uint64_t seed : a.seeds)
+                      for (const TileRequest& tile : tiles_of(a))
                       for (const std::string& kernel : kernels) {
                         // A kernel built for one dtype is not a point of another dtype's sweep.
                         const std::optional<DType>& only = registry.get(kernel).info.dtype;
@@ -240,6 +273,7 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec, const Registry& regi
                         p.problem.mask = mask;
                         p.inputs.distribution = dist;
                         p.inputs.seed = seed;
+                        p.tile = tile;
                         if (seen.insert(p.key()).second) points.push_back(p);
                       }
   }

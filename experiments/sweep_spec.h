@@ -12,6 +12,7 @@
 #include "core/generators.h"
 #include "core/problem.h"
 #include "core/registry.h"
+#include "experiments/tile_axis.h"
 #include "experiments/external/external_spec.h"
 
 namespace attn {
@@ -28,6 +29,9 @@ struct SweepAxes {
   std::vector<Mask> masks{Mask{}};
   std::vector<Distribution> distributions{Distribution::normal};
   std::vector<uint64_t> seeds{0};
+  /// Block size as an axis (experiments/tile_axis.h): each point runs its kernel at this tile;
+  /// empty: the kernel's own. Multiples of 16 (BLOCK_M, BLOCK_N), 1..64 (splits).
+  std::vector<int64_t> block_m, block_n, splits;
 };
 
 /// A sweep: kernels times the base grid ([sweep]'s own axes), plus any further grids
@@ -50,7 +54,9 @@ struct SweepPoint {
   std::string kernel;
   Problem problem;
   InputSpec inputs;
-  std::string key() const;   ///< "kernel|b1.sq10.sk74.h8:2.d64.fp16.causal|normal|seed0"
+  TileRequest tile;          ///< the tile asked for (unset: the kernel's own)
+  /// "kernel|b1.sq10.sk74.h8:2.d64.fp16.causal|normal|seed0", then "|m32n64" when a tile is asked.
+  std::string key() const;
 };
 
 /// Parses a TOML sweep file; throws attn::Error naming the file, the key and what was expected.

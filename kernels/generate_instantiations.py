@@ -195,13 +195,20 @@ def write_fa3(t):
 
 
 def split_fields(variant):
-    """(fixed_split_keys, fixed_splits, page_size) of a decode variant."""
+    """(fixed_split_keys, fixed_splits, page_size, kind, ctas_per_sm, max_heads_per_cta) of a decode
+    variant: [bulk-|bulk1h-](split|fixedN|pagedN)."""
+    kind, ctas, heads = "cuda_cores", 1, 4
+    if variant.startswith("bulk-"):
+        kind, variant = "bulk", variant[len("bulk-"):]
+    elif variant.startswith("bulk1h-"):
+        kind, ctas, heads, variant = "bulk", 2, 1, variant[len("bulk1h-"):]
+    tail = (f"DecodeKernelKind::{kind}", ctas, heads)
     if variant.startswith("fixed"):
-        return int(variant[5:]), 0, 0
+        return (int(variant[5:]), 0, 0) + tail
     if variant.startswith("paged"):
-        return 0, 0, int(variant[5:])
+        return (0, 0, int(variant[5:])) + tail
     if variant == "split":
-        return 0, 0, 0
+        return (0, 0, 0) + tail
     raise SystemExit(f"variants.toml: unknown decode variant '{variant}'")
 
 
@@ -210,18 +217,20 @@ def write_cache(t, fa2):
     rows = []
     for dt in t["dtypes"]:
         for d in dec["head_dims"]:
-            for v in dec["variants"]:
+            for v in dec["variants"] + (dec["d128_variants"] if d == 128 else []):
                 rows.append((name("decode", dt, d, dec["tile"], v), dt, d, v, ""))
-    for m in dec["mutants"]:
-        for dt in t["dtypes"]:
-            for d in dec["mutant_head_dims"]:
-                rows.append((name("decode", dt, d, dec["tile"], dec["mutant_variant"], m), dt, d, dec["mutant_variant"], m))
+    for mv in dec["mutant_variants"]:
+        for m in dec["mutants"]:
+            for dt in t["dtypes"]:
+                for d in dec["mutant_head_dims"]:
+                    rows.append((name("decode", dt, d, dec["tile"], mv, m), dt, d, mv, m))
     text = (HEADER + '#include "kernels/chunked/register_chunked_prefill.h"\n'
             '#include "kernels/decode/register_decode_kernels.h"\n\nnamespace attn {\n\n'
             "const std::vector<DecodeVariant>& decode_variants() {\n  static const std::vector<DecodeVariant> table = {\n")
     for n, dt, d, v, m in rows:
-        keys, splits, page = split_fields(v)
-        text += f'      {{"{n}", {dtype_enum(dt)}, {d}, {keys}, {splits}, {page}, {mutant_enum(m)}}},\n'
+        keys, splits, page, kind, ctas, heads = split_fields(v)
+        text += (f'      {{"{n}", {dtype_enum(dt)}, {d}, {keys}, {splits}, {page}, {mutant_enum(m)}, {kind}, {ctas}, {heads}, '
+                 f'false}},\n')
     text += "  };\n  return table;\n}\n\n"
     text += ("const std::vector<ChunkedPrefillVariant>& chunked_variants() {\n"
              "  static const std::vector<ChunkedPrefillVariant> table = {\n")
@@ -246,7 +255,24 @@ def emu_algorithm(tile, variant, mutant):
     pcast = "split_hi_lo" if variant == "precise" else "input_dtype"
     fp8 = FP8_VARIANTS.get(variant)
     fp8_field = f", {{Fp8Scaling::{fp8[0]}, {fp8[1]}}}" if fp8 else ""
-    return f"{{{{{bm}, {bn}, {splits}}}, PCastMode::{pcast}, 0.0f, {mutant_enum(mutant)}{fp8_field}}}"
+    return f"{{{{{bm}, {bn}, {splits}}}, PCastMode::{pcast}, 0.0f, {mutant_enum(mutant)}, KernelNumerics::fa2, {{}}{fp8_field}}}"
+
+
+def emu_decode_algorithm(tile, variant, mutant):
+    """decode-[mma-]fixedN | decode-[mma-]splitN -> an AlgorithmConfig of the decode contract."""
+    bm, bn = tile_of(tile)
+    plan = variant[len("decode-"):]
+    qk = "fma_halves"
+    if plan.startswith("mma-"):
+        qk, plan = "mma", plan[len("mma-"):]
+    if plan.startswith("fixed"):
+        splits, kind, keys = 1, "fixed_keys", int(plan[5:])
+    elif plan.startswith("split"):
+        splits, kind, keys = int(plan[5:]), "count", 0
+    else:
+        raise SystemExit(f"variants.toml: unknown emulated decode variant '{variant}'")
+    return (f"{{{{{bm}, {bn}, {splits}}}, PCastMode::input_dtype, 0.0f, {mutant_enum(mutant)}, KernelNumerics::flash_decoding, "
+            f"{{DecodeQk::{qk}, SplitPlanKind::{kind}, {keys}, 0, 1}}}}")
 
 
 def write_emu(t):
@@ -261,6 +287,12 @@ def write_emu(t):
             default = "true" if idx == 0 else "false"  # the first tile is the default
             text += (f'      {{"{name("emu", dt, "any", tile, v, m)}", {dtype_enum(dt)}, {emu_algorithm(tile, v, m)}, '
                      f'{default}}},\n')
+        decode = [(e["decode_tile"], v, "") for v in e["decode_variants"]]
+        decode += [(e["decode_tile"], e["decode_mutant_variant"], m) for m in e["decode_mutants"]]
+        for idx, (tile, v, m) in enumerate(decode):
+            default = "true" if idx == 0 else "false"  # the first decode variant is the decode default
+            text += (f'      {{"{name("emu", dt, "any", tile, v, m)}", {dtype_enum(dt)}, {emu_decode_algorithm(tile, v, m)}, '
+                     f'{default}}},\n')
     text += "  };\n  return table;\n}\n\n}  // namespace attn\n"
     return {"analysis/generated/emulator_variant_table.cpp": text}
 
@@ -268,8 +300,9 @@ def write_emu(t):
 def generate():
     with open(TABLE, "rb") as f:
         t = tomllib.load(f)
-    for section in ("fa2", "fa3", "decode", "chunked", "emu"):
-        for m in t[section]["mutants"]:
+    for section, key in (("fa2", "mutants"), ("fa3", "mutants"), ("decode", "mutants"), ("chunked", "mutants"),
+                         ("emu", "mutants"), ("emu", "decode_mutants")):
+        for m in t[section][key]:
             if m not in MUTANTS:
                 raise SystemExit(f"variants.toml: [{section}] unknown mutant '{m}' (known: {', '.join(MUTANTS)})")
     files, fa2 = write_fa2(t)

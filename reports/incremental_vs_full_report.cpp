@@ -142,29 +142,42 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
   std::string plot_error;
   const std::string svg = draw(plot, dir, &plot_error);
 
-  // Shapley shares of the attributed steps, one stacked bar per (path, step).
+  // Shapley shares of the attributed steps as stacked lines, one plot per path (the correct one and
+  // each mutant): x = decode step, the bands the categories' shares (they sum to 100% per step).
   const std::vector<std::string> categories = categories_of(r);
-  BarPlot bars;
-  bars.name = "step_attribution";
-  bars.title = "Shapley shares of the emulated error (MSE), attributed decode steps";
-  bars.ylabel = "share of MSE";
-  bars.bars = categories;
-  bars.stacked = true;
-  for (const PathResult& p : r.paths)
-    for (const StepComparison& st : p.steps)
-      if (!st.attribution.is_null()) {
-        bars.groups.push_back((p.planted_bug.empty() ? std::string("correct") : p.planted_bug) + " step " + std::to_string(st.step));
-        std::vector<double> v;
-        for (const std::string& c : categories) v.push_back(share_of(st.attribution, c));
-        bars.values.push_back(v);
-      }
+  std::vector<std::pair<std::string, std::string>> attribution_svgs;  // (path title, svg)
   std::string bars_error;
-  const std::string bars_svg = bars.groups.empty() ? "" : draw(bars, dir, &bars_error);
-  std::error_code ignored;  // an empty gnuplot log says nothing: keep only logs with messages
-  for (const char* stem : {"step_ulp_diff", "step_attribution"}) {
-    const auto log = std::filesystem::path(dir) / (std::string(stem) + ".log");
-    if (std::filesystem::exists(log, ignored) && std::filesystem::file_size(log, ignored) == 0) std::filesystem::remove(log, ignored);
+  for (size_t index = 0; index < r.paths.size(); ++index) {
+    const PathResult& p = r.paths[index];
+    LinePlot bands;
+    bands.name = "step_attribution_" + std::to_string(index);
+    const std::string path_title = p.planted_bug.empty() ? "correct decode" : "mutant: " + p.planted_bug;
+    bands.title = "Shapley shares of the emulated error (MSE) per decode step, " + path_title + " (" + p.decode_kernel +
+                  "): each attributed step on its own, stacked to 100%";
+    bands.xlabel = "decode step";
+    bands.ylabel = "% of the step's squared error (stacked)";
+    bands.stacked = true;
+    std::vector<Series> cumulative(categories.size());
+    for (size_t c = 0; c < categories.size(); ++c) cumulative[c].title = categories[c];
+    for (const StepComparison& st : p.steps) {
+      if (st.attribution.is_null()) continue;
+      double sum = 0;
+      for (size_t c = 0; c < categories.size(); ++c) {
+        sum += 100.0 * share_of(st.attribution, categories[c]);
+        cumulative[c].points.push_back({static_cast<double>(st.step), sum});
+      }
+    }
+    if (cumulative.empty() || cumulative.front().points.empty()) continue;
+    bands.series = cumulative;
+    std::string error;
+    const std::string svg = draw(bands, dir, &error);
+    if (svg.empty()) bars_error += error + "; ";
+    else attribution_svgs.push_back({path_title, svg});
   }
+  std::error_code ignored;  // an empty gnuplot log says nothing: keep only logs with messages
+  for (const auto& e : std::filesystem::directory_iterator(dir, ignored))
+    if (e.path().extension() == ".log" && e.is_regular_file(ignored) && e.file_size(ignored) == 0)
+      std::filesystem::remove(e.path(), ignored);
 
   std::ostringstream md;
   md << "# Incremental vs full-sequence attention\n\n"
@@ -233,9 +246,9 @@ std::string write_incremental_report(const IncrementalResult& r, const nlohmann:
   }
   md << "\n## Plots\n\n"
      << (svg.empty() ? "(no plot: " + plot_error + "; data and script in step_ulp_diff.dat/.gp)\n" : "![per-step difference](" + svg + ")\n");
-  if (!bars.groups.empty())
-    md << (bars_svg.empty() ? "\n(no attribution plot: " + bars_error + "; data and script in step_attribution.dat/.gp)\n"
-                            : "\n![attribution of the attributed steps](" + bars_svg + ")\n");
+  for (const auto& [path_title, attribution_svg] : attribution_svgs)
+    md << "\n![attribution per step, " << path_title << "](" << attribution_svg << ")\n";
+  if (!bars_error.empty()) md << "\n(attribution plots not drawn: " << bars_error << "data and scripts in step_attribution_*.dat/.gp)\n";
   md
      << "\n## Provenance\n\n```json\n" << provenance.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n```\n\nTime: " << num(r.seconds, "%.1f") << " s.\n";
   const std::string path = dir + "/report.md";

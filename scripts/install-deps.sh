@@ -9,6 +9,8 @@ packages=(
   libcli11-dev catch2 nlohmann-json3-dev libsqlite3-dev libtomlplusplus-dev
   gnuplot-nox sqlite3 zlib1g-dev
   python3  # kernels/generate_instantiations.py --check at configure (tomllib: Python >= 3.11)
+  chromium   # the browser check of the committed reports (scripts/check-reports-browser.py)
+  slurm-wlm munge   # tests/slurm: a single-node Slurm started by the test (job array + merge)
   clang libclang-rt-14-dev   # libFuzzer + ASan/UBSan for the fuzz harnesses (scripts/fuzz.sh)
   # the attnscope Python package and the [[external]] NumPy workers / pytest example
   pybind11-dev python3-dev python3-numpy python3-pytest

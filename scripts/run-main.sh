@@ -14,7 +14,7 @@ cmake --build --preset "$preset" -j "$(nproc)"
 bin=./build/"$preset"/cli/attnscope
 mkdir -p results
 # shellcheck disable=SC2086  # ATTNSCOPE_SWEEP_FLAGS is a list of flags
-$bin sweep experiments/sweeps/default.toml --db results/default.sqlite --quiet ${ATTNSCOPE_SWEEP_FLAGS:-}
+$bin sweep experiments/sweeps/default.toml --db results/default.sqlite --progress-every 15 ${ATTNSCOPE_SWEEP_FLAGS:-}
 $bin report --db results/default.sqlite --out results/default-report
 echo "report: results/default-report/report.md (and report.html)"
 # The GPU list has kernels the CPU list has not (lazy rescaling): their rule lives in default_gpu.toml.

@@ -9,7 +9,11 @@
 //                       with FP32 subnormal results flushed, P rounded to the input dtype (the FP8
 //                       pipeline: P scaled by 2^8 in the exponent and rounded to E4M3, fp8.h);
 //  * StagedArithmetic   per stage one of the two, chosen by a PrecisionPolicy (core/kernel_config.h):
-//                       what the emulator and the attribution run.
+//                       what the emulator and the attribution run;
+//  * ExactNaturalArithmetic, Fp32NaturalArithmetic, StagedNaturalArithmetic: the same three for
+//                       the flash-decoding kernels (kernels/decode/): scores scaled before the
+//                       softmax, natural units, exp_fp32 / log_fp32 (core/pipeline/fp32_elementary.h,
+//                       the kernels' own functions), P kept in FP32, O divided by l.
 // The concept every arithmetic A models (V = A::value_type):
 //   exp stage       scale_log2(double softmax_scale), scale_max(raw_max, scale_log2),
 //                   exp_score(s, scale_log2, m)   [2^(s*scale_log2 - m); s = -inf gives 0]
@@ -31,6 +35,7 @@
 
 #include "core/float_format.h"
 #include "core/kernel_config.h"
+#include "core/pipeline/fp32_elementary.h"
 #include "core/pipeline/fp8.h"
 #include "core/pipeline/numerics.h"
 #include "core/pipeline/online_softmax.h"
@@ -134,21 +139,63 @@ struct Fp32Arithmetic {
   double combine_fma(double w, double o, double acc) const { return fma_fp32(w, o, acc); }
 };
 
-/// Per stage, the kernel's FP32 arithmetic or the exact one (PrecisionPolicy). Operation ->
+/// Double arithmetic with no rounding step, in natural units: the exact side of the flash-decoding
+/// kernels' stages (scores arrive scaled; P = e^(s - m); LSEs natural). ExactArithmetic's
+/// operations but the exponent units'.
+struct ExactNaturalArithmetic : ExactArithmetic {
+  static constexpr bool kNaturalLse = true;
+  double scale_log2(double) const { return 1.0; }  // unused: the qk stage scales the scores
+  double scale_max(double raw_max, double) const { return raw_max; }
+  double exp_score(double s, double, double m) const { return s == kNegInf ? 0.0 : std::exp(s - m); }
+  double rescale_factor(double m_old, double m_new) const { return std::exp(m_old - m_new); }
+  double natural_lse(double m, double l) const { return m + std::log(l); }
+  double split_lse(double m, double l) const { return m + std::log(l); }
+  double combine_exp(double x) const { return std::exp(x); }
+  double combine_log(double x) const { return std::log(x); }
+};
+
+/// The flash-decoding kernels' FP32 arithmetic (core/pipeline/fp32_device.cuh's
+/// Fp32NaturalDeviceArithmetic), modelled in double: every result an FP32 value, exp and log the
+/// kernels' own exp_fp32 / log_fp32, so that each operation gives the GPU's bits. An operand that
+/// is not an FP32 value (an exact upstream stage) enters the FP32 operation unrounded: the exact
+/// result is rounded once (as fma_fp32 does). Fp32Arithmetic's roundings (the running sums, the
+/// rescale, the combine's adds and fmas) but the exponent units, exp / log, P and the division.
+struct Fp32NaturalArithmetic : Fp32Arithmetic {
+  static constexpr bool kNaturalLse = true;
+  static double exp_of(double x) { return static_cast<double>(exp_fp32(static_cast<float>(x))); }
+  static double log_of(double x) { return static_cast<double>(log_fp32(static_cast<float>(x))); }
+
+  double scale_log2(double) const { return 1.0; }  // unused: the qk stage scales the scores
+  double scale_max(double raw_max, double) const { return raw_max; }
+  /// exp_fp32(RN(s - m)); a masked score (-inf) gives 0.
+  double exp_score(double s, double, double m) const { return s == kNegInf ? 0.0 : exp_of(round_fp32(s - m)); }
+  double rescale_factor(double m_old, double m_new) const { return exp_of(round_fp32(m_old - m_new)); }
+  double round_p(double p) const { return p; }  // no P cast: P stays FP32 (p_dtype unused)
+  double normalizer(double l) const { return l; }
+  double normalize(double o, double l) const { return l > 0 ? round_fp32(o / l) : 0.0; }  // IEEE division
+  double natural_lse(double m, double l) const { return round_fp32(m + log_of(l)); }
+  double split_lse(double m, double l) const { return round_fp32(m + log_of(l)); }
+  double combine_exp(double x) const { return exp_of(x); }
+  double combine_exp_natural(double x) const { return exp_of(x); }
+  double combine_log(double x) const { return log_of(x); }
+  double combine_log_natural(double x) const { return log_of(x); }
+};
+
+/// Per stage, a kernel's FP32 arithmetic or the exact one (PrecisionPolicy). Operation ->
 /// stage: exp (scale_log2, scale_max, exp_score), rescale (lazy_bound .. rescale_accumulate_o),
 /// p_cast (round_p, p_residual), normalize (normalizer, normalize), pv_accumulate (split_lse and
 /// the combine: the split-KV combine belongs to the accumulation). natural_lse is not a stage:
 /// always exact.
-struct StagedArithmetic {
+template <class Kernel, class Exact>
+struct StagedArithmeticOf {
+  static_assert(Kernel::kNaturalLse == Exact::kNaturalLse, "the two sides keep the same exponent units");
   using value_type = double;
-  static constexpr bool kNaturalLse = false;
+  static constexpr bool kNaturalLse = Kernel::kNaturalLse;
   PrecisionPolicy policy;
-  Fp32Arithmetic kernel;
-  ExactArithmetic exact;
+  Kernel kernel;
+  Exact exact;
 
-  /// fp8: the FP8 pipeline's P (scaled by 2^8 in both arithmetics; E4M3 in the kernel's).
-  StagedArithmetic(const PrecisionPolicy& p, DType p_dtype, bool fp8 = false)
-      : policy(p), kernel{p_dtype, fp8}, exact{fp8 ? static_cast<double>(kFp8PScaleLog2) : 0.0} {}
+  StagedArithmeticOf(const PrecisionPolicy& p, Kernel k, Exact e = Exact{}) : policy(p), kernel(k), exact(e) {}
   bool is_exact(Stage s) const { return policy.exact(s); }
 
 #define ATTN_STAGED(stage, name)                                                           \
@@ -188,6 +235,18 @@ struct StagedArithmetic {
     const bool rescale_bug = bug == Mutant::p_cast_before_final_max || bug == Mutant::rescale_in_fp16;
     return rescale_bug && !policy.exact(Stage::rescale) ? bug : Mutant::none;
   }
+};
+
+/// The FA2 kernels' staged arithmetic (P cast to `p_dtype`).
+struct StagedArithmetic : StagedArithmeticOf<Fp32Arithmetic, ExactArithmetic> {
+  /// fp8: the FP8 pipeline's P (scaled by 2^8 in both arithmetics; E4M3 in the kernel's).
+  StagedArithmetic(const PrecisionPolicy& p, DType p_dtype, bool fp8 = false)
+      : StagedArithmeticOf(p, Fp32Arithmetic{p_dtype, fp8}, ExactArithmetic{fp8 ? static_cast<double>(kFp8PScaleLog2) : 0.0}) {}
+};
+
+/// The flash-decoding kernels' staged arithmetic.
+struct StagedNaturalArithmetic : StagedArithmeticOf<Fp32NaturalArithmetic, ExactNaturalArithmetic> {
+  explicit StagedNaturalArithmetic(const PrecisionPolicy& p) : StagedArithmeticOf(p, Fp32NaturalArithmetic{}) {}
 };
 
 }  // namespace attn::pipeline

@@ -132,6 +132,19 @@ ATTN_HD V online_softmax(const Arith& a, RowState<V>& row, Slice&& slice, int n,
   return step.alpha;
 }
 
+/// The sum of n = 2^k per-lane values as a warp's xor-shuffle butterfly forms it (x = x +
+/// shfl_xor(x, o) for o = n/2, ..., 1; the pair sums are the same on both lanes because IEEE
+/// addition commutes): the CPU side of the decode kernels' warp_sum, for the row sum of a tile
+/// (add = a.row_sum_add) and the split-weight sum of the combine (add = a.combine_add).
+/// Overwrites `values`; returns what every lane holds at the end.
+template <class V, class Add>
+ATTN_HD V butterfly_sum(V* values, int n, Add&& add) {
+  for (int o = n / 2; o >= 1; o /= 2)
+    for (int i = 0; i < n; ++i)
+      if ((i & o) == 0) values[i] = values[i | o] = add(values[i], values[i | o]);
+  return values[0];
+}
+
 /// Identity reduction (one thread holds the whole row, or sums stay partial).
 struct NoReduce {
   template <class V>

@@ -1,71 +1,131 @@
 #!/usr/bin/env bash
-# decode_run.sh: the one device call of the decode work. Runs on the device machine from the
-# repository root with binaries carried in .device/decode/ (built here with nvcc 13.0, sm_90a):
-#   1. provenance (date, commit, GPU, driver, CUDA, torch/cuDNN);
-#   2. test: test_gpu "[decode]": decode (contiguous, paged, split counts) and chunked-prefill
-#      variants within the FlashAttention rule, batch invariance, paged == contiguous, mutants
-#      caught, append overflow flag;
-#   3. sanitize: compute-sanitizer memcheck and racecheck on "[.decode_sanitize]" small cases;
-#   4. bench: test_gpu "[.decode_bench]" (ours, median of per-launch CUDA events) and
-#      experiments/peers/bench_torch_decode.py (SDPA flash and cuDNN) in the same call;
-#   5. depth: test_gpu "[.depth_sweep]": error and speed vs cache depth and split count;
-#   6. prefill: test_gpu "[prefill],[mutant]" (the prefill kernel's K/V addressing is shared).
-# Logs land in $OUT: provenance.txt, test_decode.log, sanitizer.log, bench.log, depth.log, prefill.log.
-# Usage: experiments/device/decode_run.sh [steps]  (comma list of test,sanitize,bench,depth,prefill;
-# default test,sanitize,bench,depth)
+# decode_run.sh: the device call of the decode work (issue 14). Runs on the device machine from the
+# repository root with everything carried in .device/decode/ by experiments/device/decode_pack.sh:
+# the binaries (nvcc 13.0, sm_90a, stripped, gzip-compressed), libmpfr/libgmp, this script and
+# the two Python scripts it runs (the checkout it runs in may predate them); builds nothing.
+#   provenance  date, commit, GPU, driver, CUDA, torch/cuDNN               -> provenance.txt
+#   sanitize    compute-sanitizer memcheck, racecheck, synccheck on "[.decode_sanitize]": every
+#               registered decode variant and mutant of both kernels (bulk: 1 and 4 KV heads per
+#               CTA, ragged last tiles), the FP8 cache (contiguous, paged), chunked prefill, the
+#               append overflow                                            -> sanitizer.log
+#   test        test_gpu "[decode]", one process per test case (a kernel trap cannot take the
+#               others down): the rule grid (depths, S_q 1/4/16, GQA 1/4/8, D 64/128, ragged
+#               batches) for every variant of both kernels, paged == contiguous, batch
+#               invariance, every cache mutant caught, chunked prefill, append overflow; the
+#               emulator agreement (exp_fp32/log_fp32 device == host, every decode variant and
+#               mutant == its CPU emulator bit for bit); the FP8 cache (== the FP16/BF16 path on
+#               the dequantized cache, within the rule, error vs both truths)   -> test_decode.log
+#   bench       experiments/peers/bench_torch_decode.py first (SDPA flash, cuDNN; JSON), then
+#               attnscope bench --decode, one process per configuration, the production kernel's
+#               first (CUDA cores: contiguous, paged 16 / 256, fixed 256-key split; then the bulk
+#               kernel's), on B {1,8,64} x L {1k,4k,16k,64k,128k}, cold and warm, and the joined
+#               table                                    -> bench.log, ours.jsonl, torch.jsonl, table.md
+#   depth       test_gpu "[.depth_sweep]" (not in the default steps)       -> depth.log
+# Eight files come back at most: the seven of the default steps and summary.txt (printed last).
+# Every step is time-limited against one deadline (DECODE_RUN_SECONDS, default 225 s from the
+# start, for a call of timeout_s 240): a step that no longer fits is skipped and says so; the
+# steps run in the order above (the sanitizers and the tests before the bench).
+# Usage: bash .device/decode/decode_run.sh [steps]   (comma list; default provenance,sanitize,test,bench)
 set -u
-STEPS="${1:-test,sanitize,bench,depth}"
+STEPS="${1:-provenance,sanitize,test,bench}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device/decode
-chmod +x $BIN/* 2>/dev/null
+RUN=/tmp/decode_bin
+START=$(date +%s)
+DEADLINE=$((START + ${DECODE_RUN_SECONDS:-225}))
+mkdir -p "$RUN"
+for f in "$BIN"/*.gz; do gunzip -c "$f" > "$RUN/$(basename "$f" .gz)"; done
+chmod +x "$RUN"/* 2>/dev/null
 # libmpfr/libgmp built here travel in $BIN/lib in case the device image lacks them.
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(cat $BIN/commit.txt)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
-  echo "cuda: $(nvcc --version 2>/dev/null | tail -1) (binaries built with nvcc 13.0 for sm_90a, carried)"
-  echo "torch: $(python3 -c 'import torch; print(torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1)"
-} > "$OUT/provenance.txt" 2>&1
-cat "$OUT/provenance.txt"
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+has() { [[ ",$STEPS," == *",$1,"* ]]; }
+note() { echo "$*" | tee -a "$SUMMARY"; }
+# left CAP: seconds a step may take: CAP, or what is left before the deadline (0: skip it).
+left() { local rest=$((DEADLINE - $(date +%s))); [ "$rest" -lt "$1" ] && echo $((rest > 5 ? rest : 0)) || echo "$1"; }
 
-if [[ ",$STEPS," == *",test,"* ]]; then
-echo "== test_gpu [decode]"
-( time timeout 300 $BIN/test_gpu "[decode]" --durations yes ) > "$OUT/test_decode.log" 2>&1
-echo "test_gpu [decode] exit $?" | tee -a "$OUT/test_decode.log"
-grep -E "rule:|differ|FAIL|mutant|passed|failed" "$OUT/test_decode.log" | tail -40
+if has provenance; then
+  {
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $(cat $BIN/commit.txt)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader | sed 's/^/gpu: /'
+    echo "cuda: binaries built with nvcc 13.0 for sm_90a, carried; device nvcc: $(nvcc --version 2>/dev/null | tail -1)"
+    echo "torch: $(python3 -c 'import torch; print(torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1)"
+    echo "steps: $STEPS"
+  } > "$OUT/provenance.txt" 2>&1
+  cat "$OUT/provenance.txt" >> "$SUMMARY"
 fi
-if [[ ",$STEPS," == *",sanitize,"* ]]; then
-echo "== compute-sanitizer"
-for tool in memcheck racecheck; do
-  echo "### compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu '[.decode_sanitize]'" >> "$OUT/sanitizer.log"
-  ( time timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 $BIN/test_gpu "[.decode_sanitize]" ) >> "$OUT/sanitizer.log" 2>&1
-  echo "compute-sanitizer $tool exit $?" | tee -a "$OUT/sanitizer.log"
-  tail -4 "$OUT/sanitizer.log"
-done
+
+if has sanitize; then
+  : > "$OUT/sanitizer.log"
+  for tool in memcheck racecheck synccheck; do
+    t=$(left 60)
+    if [ "$t" -eq 0 ]; then note "compute-sanitizer $tool SKIPPED (deadline)"; continue; fi
+    echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu '[.decode_sanitize]'" >> "$OUT/sanitizer.log"
+    ( time timeout "$t" compute-sanitizer --tool $tool --error-exitcode 9 "$RUN/test_gpu" "[.decode_sanitize]" ) >> "$OUT/sanitizer.log" 2>&1
+    rc=$?
+    note "compute-sanitizer $tool exit $rc ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|All tests passed|test cases:' "$OUT/sanitizer.log" | tail -1))"
+  done
+  # Where racecheck found hazards (file:line pairs), if anywhere.
+  grep -E "Race reported|and (Read|Write) access" "$OUT/sanitizer.log" | grep -oE "[a-z_]+\.cuh?:[0-9]+" | sort | uniq -c | head -20 >> "$SUMMARY"
 fi
-if [[ ",$STEPS," == *",bench,"* ]]; then
-echo "== bench"
-echo "### $BIN/test_gpu '[.decode_bench]'" >> "$OUT/bench.log"
-timeout 120 $BIN/test_gpu "[.decode_bench]" >> "$OUT/bench.log" 2>&1
-echo "ours exit $?" | tee -a "$OUT/bench.log"
-echo "### python3 experiments/peers/bench_torch_decode.py --warmup 10 --iters 100" >> "$OUT/bench.log"
-PYTHONUNBUFFERED=1 timeout 120 python3 experiments/peers/bench_torch_decode.py --warmup 10 --iters 100 >> "$OUT/bench.log" 2>&1
-echo "torch exit $?" | tee -a "$OUT/bench.log"
-grep BENCH "$OUT/bench.log"
+
+if has test; then
+  : > "$OUT/test_decode.log"
+  failed_cases=0
+  # One process per test case, selected by the name up to its first character Catch2's test
+  # spec would parse (comma, bracket) followed by a wildcard.
+  while IFS= read -r name; do
+    [ -z "$name" ] && continue
+    spec="${name%%[,\[]*}*"
+    t=$(left 150)
+    if [ "$t" -eq 0 ]; then note "SKIPPED (deadline): $name"; failed_cases=$((failed_cases + 1)); continue; fi
+    echo "### test_gpu \"$spec\"" >> "$OUT/test_decode.log"
+    ( time timeout "$t" "$RUN/test_gpu" "$spec" --durations yes ) >> "$OUT/test_decode.log" 2>&1
+    rc=$?
+    [ $rc -ne 0 ] && failed_cases=$((failed_cases + 1))
+    note "test exit $rc: $name"
+  done < <("$RUN/test_gpu" "[decode]" --list-test-names-only 2>/dev/null | sed 's/^ *//')
+  note "test_gpu [decode]: $failed_cases test case(s) failed"
+  grep -E "rule:|^FAIL|differ from contiguous|differ alone|EMULATOR|ELEMENTARY|FP8 rule|^mutant|failed|passed" \
+    "$OUT/test_decode.log" | grep -v " 0 elements differ" | tail -60 >> "$SUMMARY"
 fi
-if [[ ",$STEPS," == *",depth,"* ]]; then
-echo "== depth sweep"
-echo "### $BIN/test_gpu '[.depth_sweep]'" > "$OUT/depth.log"
-( time timeout 240 $BIN/test_gpu "[.depth_sweep]" ) >> "$OUT/depth.log" 2>&1
-echo "depth sweep exit $?" | tee -a "$OUT/depth.log"
-grep -E "SPEED|DEPTH" "$OUT/depth.log" | head -80
+
+if has bench; then
+  : > "$OUT/bench.log"
+  : > "$OUT/ours.jsonl"
+  # The peers first (the ratio table needs them), then ours, the production kernel's configurations first.
+  t=$(left 40)
+  echo "### python3 experiments/peers/bench_torch_decode.py --json torch.jsonl (carried copy)" >> "$OUT/bench.log"
+  if [ "$t" -gt 0 ]; then
+    ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --json "$OUT/torch.jsonl" ) >> "$OUT/bench.log" 2>&1
+    note "torch peers exit $?"
+  else
+    note "torch peers SKIPPED (deadline)"
+  fi
+  for config in cuda-cores cuda-cores.paged16 cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 \
+                bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta; do
+    t=$(left 30)
+    if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
+    echo "### attnscope bench --decode --cases $config --out (appended to ours.jsonl)" >> "$OUT/bench.log"
+    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --out "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
+    note "attnscope bench --decode --cases $config exit $?"
+    cat "/tmp/decode_$config.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
+  done
+  python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" > "$OUT/table.md" 2>> "$OUT/bench.log"
+  note "table exit $?"
 fi
-if [[ ",$STEPS," == *",prefill,"* ]]; then
-echo "== prefill regression"
-echo "### $BIN/test_gpu '[prefill],[mutant]'" > "$OUT/prefill.log"
-( time timeout 300 $BIN/test_gpu "[prefill],[mutant]" ) >> "$OUT/prefill.log" 2>&1
-echo "prefill exit $?" | tee -a "$OUT/prefill.log"
-tail -5 "$OUT/prefill.log"
+
+if has depth; then
+  t=$(left 240)
+  ( time timeout "$t" "$RUN/test_gpu" "[.depth_sweep]" ) > "$OUT/depth.log" 2>&1
+  note "depth sweep exit $?"
 fi
+
+note "elapsed $(( $(date +%s) - START )) s"
+echo "=================== summary"
+cat "$SUMMARY"
+[ -f "$OUT/table.md" ] && sed -n '1,24p' "$OUT/table.md"
+exit 0

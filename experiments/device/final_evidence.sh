@@ -13,9 +13,11 @@
 #   fingerprint .device/fingerprint/fingerprint_run.sh: PyTorch dumps diagnosed (issue 16)
 #   agreement check/diagnose vs a carried external sweep database (issue 11; not in the default list)
 #   precise   .device/hopper/hopper_run.sh precise: the precise mode's excess sweep (issue 13; not default)
+#   fa3fix    experiments/device/fa3fix_check.sh: [stages] + fa3 tests + sanitizers after the fa3 leak fix (issue 9; not default)
+#   specs     experiments/device/reports_run.sh [SPECS_LIST]: the investigation specs at full size (issue 15; not default)
 # Each step's files are packed into $OUT/<step>.tar.gz; summary.txt is printed last.
 # Usage: bash .device/final/final_evidence.sh [steps]   (comma list; default: all, in the order above)
-# A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP, PRECISE_CAP.
+# A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP, PRECISE_CAP, FA3FIX_CAP, SPECS_CAP.
 set -u
 STEPS="${1:-main,stages,sanitize,truth,external,fingerprint}"
 OUT="${OUT:-/tmp/out}"
@@ -43,6 +45,7 @@ cp $F/commit.txt experiments/device/truth_run.sh .device/truth/
 ln -f $F/attnscope .device/fingerprint/attnscope
 cp $F/commit.txt experiments/device/fingerprint_run.sh experiments/peers/dump_torch_sdpa.py .device/fingerprint/
 mkdir -p .device/hopper; ln -f $F/attnscope .device/hopper/attnscope; cp $F/commit.txt .device/hopper/
+mkdir -p .device/reports; ln -f $F/attnscope .device/reports/attnscope; cp $F/commit.txt .device/reports/
 cp experiments/device/hopper_run.sh experiments/device/precise_excess.py experiments/sweeps/hopper_precise.toml .device/hopper/
 cp experiments/tolerances/hopper_precise.toml .device/hopper/hopper_precise_tolerances.toml
 left() { local cap=$1 now; now=$(date +%s); local rest=$((DEADLINE - now)); ((rest < cap)) && cap=$rest; ((cap < 20)) && cap=0; echo $cap; }
@@ -75,5 +78,7 @@ if has agreement && [[ -f $F/external_sdpa.sqlite.gz ]]; then
     --points "$(sed -n 's/^ *--points "\([^"]*\)".*/\1/p' experiments/device/external_run.sh)"
 fi
 has precise && step precise "${PRECISE_CAP:-300}" env PRECISE_SECONDS=$(( ${PRECISE_CAP:-300} - 30 )) bash .device/hopper/hopper_run.sh precise
+has fa3fix && step fa3fix "${FA3FIX_CAP:-240}" env BIN=$F bash experiments/device/fa3fix_check.sh
+has specs && step specs "${SPECS_CAP:-300}" env REPORTS_SECONDS=$(( ${SPECS_CAP:-300} - 15 )) bash experiments/device/reports_run.sh ${SPECS_LIST:-}
 has fingerprint && step fingerprint "${FINGERPRINT_CAP:-120}" bash .device/fingerprint/fingerprint_run.sh
 echo "==== summary"; cat "$SUMMARY"

@@ -83,15 +83,17 @@ SplitPlan plan_fixed_splits(const std::vector<int64_t>& keys, int64_t keys_per_s
   return finish_plan(keys, keys_per_split);
 }
 
+SplitPlan plan_count_splits(const std::vector<int64_t>& keys, int64_t splits) {
+  if (splits < 1 || splits > pipeline::kMaxSplits)
+    throw Error("split count " + std::to_string(splits) + " outside [1, " + std::to_string(pipeline::kMaxSplits) + "]");
+  const int64_t longest = keys.empty() ? 0 : *std::max_element(keys.begin(), keys.end());
+  return finish_plan(keys, pipeline::keys_per_split_for_count<int64_t>(pipeline::tiles_for_keys<int64_t>(longest, 64), splits, 64));
+}
+
 SplitPlan plan_heuristic_splits(const std::vector<int64_t>& keys, int64_t num_heads_kv, int64_t target_ctas) {
   const int64_t longest = keys.empty() ? 0 : *std::max_element(keys.begin(), keys.end());
-  const int64_t base = std::max<int64_t>(1, static_cast<int64_t>(keys.size()) * num_heads_kv);
-  // Floor: never more CTAs than target_ctas (one wave when target_ctas is the resident-CTA count).
-  int64_t splits = std::clamp<int64_t>(target_ctas / base, 1, 64);
-  splits = std::min(splits, std::max<int64_t>(1, (longest + 63) / 64));  // no split shorter than a tile
-  int64_t per = (std::max<int64_t>(longest, 1) + splits - 1) / splits;
-  per = (per + 63) / 64 * 64;
-  return finish_plan(keys, per);
+  const int64_t units = static_cast<int64_t>(keys.size()) * num_heads_kv;
+  return plan_count_splits(keys, pipeline::heuristic_split_count<int64_t>(longest, units, target_ctas, 64));
 }
 
 }  // namespace attn

@@ -33,8 +33,13 @@ struct SplitPlan {
 /// so its output is batch-invariant. keys_per_split must be a positive multiple of 64.
 SplitPlan plan_fixed_splits(const std::vector<int64_t>& keys, int64_t keys_per_split);
 
+/// `splits` runs of whole 64-key tiles over the longest entry (1..64): core/pipeline/tile_plan.h's
+/// count plan, the one keys_per_split every entry of the launch shares.
+SplitPlan plan_count_splits(const std::vector<int64_t>& keys, int64_t splits);
+
 /// Heuristic: at most `target_ctas` CTAs over batch x kv_heads x splits (at least one split), at most 64 splits,
-/// split size rounded up to the 64-key tile. Depends on the batch: NOT batch-invariant.
+/// split size rounded up to the 64-key tile (pipeline::heuristic_split_count, then the count plan).
+/// `num_heads_kv`: work units per batch entry (KV-head groups x row blocks). NOT batch-invariant.
 SplitPlan plan_heuristic_splits(const std::vector<int64_t>& keys, int64_t num_heads_kv, int64_t target_ctas);
 
 }  // namespace attn

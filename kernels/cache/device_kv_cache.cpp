@@ -38,7 +38,8 @@ KvLayout DeviceKvCache::layout() const {
   return l;
 }
 
-DeviceKvCache::DeviceKvCache(const Problem& pr, const AttentionInputs& in, int page_size, int64_t fresh) {
+DeviceKvCache::DeviceKvCache(const Problem& pr, const AttentionInputs& in, int page_size, int64_t fresh,
+                             const Fp8KvScales* fp8) {
   const int64_t B = pr.batch, Hkv = pr.num_heads_kv, D = pr.head_dim, row = Hkv * D;
   for (int64_t b = 0; b < B; ++b) lengths_.push_back(pr.keys_in_batch(b));
   std::vector<int64_t> old_lens(lengths_);
@@ -73,23 +74,34 @@ DeviceKvCache::DeviceKvCache(const Problem& pr, const AttentionInputs& in, int p
     host_layout.pages_per_seq = pages_per_seq_;
   }
   const size_t elems = static_cast<size_t>(rows_total * row);
-  std::vector<uint16_t> kc(elems, 0xFFFF), vc(elems, 0xFFFF);
-  std::vector<uint16_t> nk(static_cast<size_t>(B * fresh * row)), nv(nk.size());
+  std::vector<uint16_t> kc(fp8 ? 0 : elems, 0xFFFF), vc(kc.size(), 0xFFFF);  // FP16/BF16 storage
+  std::vector<uint8_t> kq(fp8 ? elems : 0, 0xFF), vq(kq.size(), 0xFF);         // E4M3 storage
+  std::vector<uint16_t> nk(static_cast<size_t>(B * fresh * row)), nv(nk.size());  // fresh rows, FP16/BF16
   for (int64_t b = 0; b < B; ++b)
     for (int64_t j = 0; j < lengths_[static_cast<size_t>(b)]; ++j) {
       const int64_t old = old_lens[static_cast<size_t>(b)];
-      const int64_t base = j < old ? kv_row(host_layout, static_cast<int>(b), static_cast<int>(j), capacity_) * row
-                                   : (b * fresh + (j - old)) * row;
-      std::vector<uint16_t>& kd = j < old ? kc : nk;
-      std::vector<uint16_t>& vd = j < old ? vc : nv;
+      const bool cached = j < old;
+      const int64_t base = cached ? kv_row(host_layout, static_cast<int>(b), static_cast<int>(j), capacity_) * row
+                                  : (b * fresh + (j - old)) * row;
       for (int64_t h = 0; h < Hkv; ++h)
         for (int64_t d = 0; d < D; ++d) {
-          kd[static_cast<size_t>(base + h * D + d)] = dtype_bits(in.k(b, j, h, d), pr.dtype);
-          vd[static_cast<size_t>(base + h * D + d)] = dtype_bits(in.v(b, j, h, d), pr.dtype);
+          const size_t at = static_cast<size_t>(base + h * D + d);
+          const double k = in.k(b, j, h, d), v = in.v(b, j, h, d);
+          if (cached && fp8) {
+            kq[at] = quantize_e4m3(k, fp8->k[static_cast<size_t>(h)]);
+            vq[at] = quantize_e4m3(v, fp8->v[static_cast<size_t>(h)]);
+          } else {
+            (cached ? kc : nk)[at] = dtype_bits(k, pr.dtype);
+            (cached ? vc : nv)[at] = dtype_bits(v, pr.dtype);
+          }
         }
     }
-  k_ = upload(kc, "copy K cache");
-  v_ = upload(vc, "copy V cache");
+  k_ = fp8 ? upload(kq, "copy K cache") : upload(kc, "copy K cache");
+  v_ = fp8 ? upload(vq, "copy V cache") : upload(vc, "copy V cache");
+  if (fp8) {
+    k_scale_ = upload(fp8->k, "copy K scales");
+    v_scale_ = upload(fp8->v, "copy V scales");
+  }
   table_ = upload(table, "copy block table");
   std::vector<int> old32(old_lens.begin(), old_lens.end()), lens32(lengths_.begin(), lengths_.end());
   lens_ = upload(lens32, "copy seq_lens");
@@ -97,8 +109,13 @@ DeviceKvCache::DeviceKvCache(const Problem& pr, const AttentionInputs& in, int p
   const DeviceBuffer dnk = upload(nk, "copy new K"), dnv = upload(nv, "copy new V"), dold = upload(old32, "copy old seq_lens");
   DeviceBuffer flag(4);
   cuda_check(cudaMemset(flag.ptr, 0, 4), "clear overflow flag");
-  launch_append(dnk.ptr, dnv.ptr, k_.ptr, v_.ptr, layout(), dold.as<const int>(), static_cast<int>(B),
-                static_cast<int>(fresh), capacity_, static_cast<int>(Hkv), static_cast<int>(D), flag.as<int>(), nullptr);
+  if (fp8)
+    launch_append_fp8(dnk.ptr, dnv.ptr, k_.ptr, v_.ptr, layout(), dold.as<const int>(), static_cast<int>(B),
+                      static_cast<int>(fresh), capacity_, static_cast<int>(Hkv), static_cast<int>(D), pr.dtype, k_scale(),
+                      v_scale(), flag.as<int>(), nullptr);
+  else
+    launch_append(dnk.ptr, dnv.ptr, k_.ptr, v_.ptr, layout(), dold.as<const int>(), static_cast<int>(B),
+                  static_cast<int>(fresh), capacity_, static_cast<int>(Hkv), static_cast<int>(D), flag.as<int>(), nullptr);
   int overflow = 0;
   cuda_check(cudaMemcpy(&overflow, flag.ptr, 4, cudaMemcpyDeviceToHost), "read overflow flag");
   if (overflow) throw CacheOverflowError("the append kernel refused an overflowing entry (device check)");

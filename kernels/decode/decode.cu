@@ -1,8 +1,9 @@
-// decode.cu: host launchers of the KV-cache decode split kernel (kernels/decode/decode_split.cuh):
-// the dispatch from (dtype, head dim, stages, planted mutant) to a DecodeTraits instantiation,
-// the shared-memory opt-in and the occupancy query the split planner uses. Every production
-// instantiation is Mutant::none; the mutants (kernels/variants.toml) are compiled for D = 128,
-// two stages. Not the kernel itself, the combine (decode_combine.cuh) or the append (append.cu).
+// decode.cu: host launchers of the KV-cache decode split kernels: launch_decode's checks, then
+// the bulk kernel (decode_bulk.cu) or the CUDA-core one (decode_split.cuh): the dispatch from
+// (dtype, head dim, stages, planted mutant) to a DecodeTraits instantiation, the shared-memory
+// opt-in and the occupancy query the split planner uses. Every production instantiation is
+// Mutant::none; the mutants (kernels/variants.toml) are compiled for D = 128, two stages. Not the
+// kernels themselves, the combine (decode_combine.cuh) or the append (append.cu).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -72,6 +73,11 @@ void launch_mutant(const DecodeParams& p, DType dtype, cudaStream_t stream) {
 
 }  // namespace
 
+/// The bulk kernel's half of the dispatch (decode_bulk.cu), after the common checks below.
+void launch_decode_bulk(const DecodeParams& p, DType dtype, Mutant mutant, void* stream);
+/// The CUDA-core kernel's half (below).
+void launch_cuda_cores(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t s);
+
 int64_t decode_resident_ctas(DType dtype, int head_dim, int rows, int stages) {
   return with_traits(dtype, head_dim, stages, [&]<class Traits>() { return resident_ctas<Traits>(rows); });
 }
@@ -82,13 +88,24 @@ void launch_decode(const DecodeParams& p, DType dtype, Mutant mutant, void* stre
   const int rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
   if (rows > kDecodeMaxRows || rows < 1) throw Error("decode: S_q x group = " + std::to_string(rows) + " rows; at most 128");
   if (p.keys_per_split <= 0 || p.keys_per_split % 64 != 0) throw Error("decode: split size not a multiple of 64");
-  if (p.stages != 2 && p.stages != 3) throw Error("decode: stages must be 2 or 3");
+  if (p.max_splits < 1) throw Error("decode: at least one split");
   if (p.split_counters == nullptr) throw Error("decode: split_counters missing (decode_counter_count() zeroed ints)");
   if (p.layout.paged() && (p.layout.page_size < kMinPageSize || p.layout.page_size > kMaxPageSize ||
                            p.capacity != p.layout.pages_per_seq * p.layout.page_size))
     throw Error("decode: page size " + std::to_string(p.layout.page_size) + " outside [16, 256] or capacity " +
                 std::to_string(p.capacity) + " != pages_per_seq x page_size");
-  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (p.kind == DecodeKernelKind::bulk) {
+    launch_decode_bulk(p, dtype, mutant, stream);
+  } else {
+    if (p.stages != 2 && p.stages != 3) throw Error("decode: stages must be 2 or 3");
+    if (p.fp8_cache) throw Error("decode: the FP8 cache is read by the bulk kernel only");
+    launch_cuda_cores(p, dtype, mutant, static_cast<cudaStream_t>(stream));
+  }
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw Error(std::string("decode launch: ") + cudaGetErrorString(e));
+}
+
+void launch_cuda_cores(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t s) {
   if (mutant == Mutant::none) {
     with_traits(dtype, p.head_dim, p.stages, [&]<class Traits>() { launch_traits<Traits>(p, s); });
   } else {
@@ -102,8 +119,6 @@ void launch_decode(const DecodeParams& p, DType dtype, Mutant mutant, void* stre
       default: throw Error(std::string("decode: no decode variant plants ") + mutant_name(mutant));
     }
   }
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw Error(std::string("decode launch: ") + cudaGetErrorString(e));
 }
 
 }  // namespace attn

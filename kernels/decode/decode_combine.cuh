@@ -3,8 +3,8 @@
 // per row, then O = sum over splits in order of w_s O_s, divided by the weight sum. Every
 // arithmetic step is core/pipeline/split_combine.h's (combine_weight, combine_accumulate, the
 // normalization) with the flash-decoding FP32 arithmetic; this file only holds the layout (one
-// warp per row for the weights, 4 columns per thread for O) and the L2 reads. Not the split
-// kernel (decode_split.cuh).
+// warp per row for the weights, 4 columns per thread for O), the L2 reads and the last-CTA
+// election. Used by both split kernels (decode_split.cuh, decode_bulk.cuh).
 #pragma once
 
 #include <cstdint>
@@ -30,9 +30,27 @@ struct OutIndex {
   int64_t x, y;  ///< x: element of O [B, S_q, H_q, D]; y: row (b, h, i) of LSE [B, H_q, S_q]
 };
 
-/// Combines `num_splits` partial results of `rows` rows into O (rounded by `store`) and LSE.
-/// sM, sL: per-row shared scratch; out_index(r, d): where row r, column d goes; stride: rows per
-/// split in the partial buffers. Called by every thread of the last CTA.
+/// After this CTA wrote its partial results: counts it on the counter of its (entry, row group)
+/// and returns true in the last CTA to finish, which resets the counter for the next launch and
+/// then reads the others' partials (fenced before they were counted) from L2. Every thread of
+/// the CTA calls it (it synchronizes the CTA).
+__device__ __forceinline__ bool is_last_split_cta(const DecodeParams& p, int num_splits) {
+  __shared__ int is_last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* counter = p.split_counters + (static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y);
+    is_last = atomicAdd(counter, 1) == num_splits - 1;
+    if (is_last) *counter = 0;
+  }
+  __syncthreads();
+  if (is_last) __threadfence();
+  return is_last;
+}
+
+/// Combines `num_splits` partial results of `rows` rows into O (rounded by `store(r, x, value)`)
+/// and LSE. sM, sL: per-row shared scratch; out_index(r, d): where row r, column d goes; stride:
+/// rows per split in the partial buffers. Called by every thread of the last CTA.
 template <class Traits, class OutIndexFn, class Store>
 __device__ __forceinline__ void combine_splits(const DecodeParams& p, int rows, int num_splits, int64_t stride,
                                                float* sM, float* sL, OutIndexFn&& out_index, Store&& store) {
@@ -91,10 +109,10 @@ __device__ __forceinline__ void combine_splits(const DecodeParams& p, int rows, 
       rAcc.z = pipeline::normalize(a, rAcc.z, factor);
       rAcc.w = pipeline::normalize(a, rAcc.w, factor);
     }
-    store(at.x, rAcc.x);
-    store(at.x + 1, rAcc.y);
-    store(at.x + 2, rAcc.z);
-    store(at.x + 3, rAcc.w);
+    store(r, at.x, rAcc.x);
+    store(r, at.x + 1, rAcc.y);
+    store(r, at.x + 2, rAcc.z);
+    store(r, at.x + 3, rAcc.w);
     if (d == 0 && p.lse) p.lse[at.y] = pipeline::split_lse(a, mx, wsum, kRead);  // mx + log(wsum), or -inf
   }
 }

@@ -3,7 +3,8 @@
 // registration code compiles with the host compiler. Not the kernels: kernels/decode/
 // (decode_split.cuh, decode_combine.cuh, append.cu; launchers in decode.cu).
 // Layouts: Q/O [B, S_q, H_q, D], LSE [B, H_q, S_q] (FP32, natural), cache K/V contiguous
-// [B, S_max, H_kv, D] or paged [num_pages, page_size, H_kv, D] with a block table (kv_layout.h).
+// [B, S_max, H_kv, D] or paged [num_pages, page_size, H_kv, D] with a block table (kv_layout.h),
+// FP16/BF16 or (bulk kernel) E4M3 bytes with per-KV-head power-of-two scales (cache/fp8_kv.h).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,14 @@ namespace attn {
 /// measured faster than three on the H100 (reports/h100/decode/README.md: three stages cost the
 /// third resident CTA per SM at D = 128 and lose 3 % at 4k keys, 15 % at 64k).
 inline constexpr int kDecodeDefaultStages = 2;
+
+/// Which split kernel a launch runs (both compute the same contract, analysis/decode_emulator.h,
+/// except for the score product).
+enum class DecodeKernelKind : uint8_t {
+  cuda_cores,  ///< v7 (decode_split.cuh): cp.async tiles, every product on CUDA cores (fma_halves scores)
+  bulk,        ///< v8 (decode_bulk.cuh): cp.async.bulk stages fed by a producer warp, several KV heads
+               ///< per CTA, scores on the tensor cores (mma), PV on CUDA cores; FP8 caches too
+};
 
 /// Runtime parameters of one decode launch (device pointers).
 struct DecodeParams {
@@ -40,7 +49,13 @@ struct DecodeParams {
   float scale = 0.f;
   Mask mask{};
   bool cache_path = true;           ///< is_cache_path(problem): where the cache-path mutants act
-  int stages = kDecodeDefaultStages; ///< K/V tiles in flight per CTA + 1 (2 or 3; the benchmark compares)
+  int stages = kDecodeDefaultStages; ///< cuda_cores: K/V tiles in flight + 1 (2 or 3); bulk: pipeline stages (2..8)
+  DecodeKernelKind kind = DecodeKernelKind::cuda_cores;
+  int heads_per_cta = 1;            ///< bulk: KV heads of one CTA (1, 2 or 4; divides H_kv)
+  int ctas_per_sm = 1;              ///< bulk: 1 or 2 resident CTAs per SM (sizes the stages)
+  bool fp8_cache = false;           ///< bulk: K/V caches hold E4M3 bytes, value = byte * scale
+  const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
+  const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.
@@ -53,6 +68,21 @@ inline constexpr int kDecodeRowsPerCta = 64;
 /// shared memory): the heuristic split plan fills one wave and no partial second one.
 int64_t decode_resident_ctas(DType dtype, int head_dim, int rows, int stages = kDecodeDefaultStages);
 
+/// Rows of one KV head the bulk kernel holds (S_q x group, one m16 tile of the score MMA).
+inline constexpr int kDecodeBulkMaxRowsPerHead = 16;
+/// The bulk kernel's launch shape for a problem, or why it cannot run it (then the cuda_cores one does).
+struct DecodeBulkShape {
+  int heads_per_cta = 1;  ///< largest of 4, 2, 1 dividing H_kv with heads x round_up4(rows) <= 16 and a stage <= 64 KiB
+  int stages = 0;         ///< pipeline stages in the shared memory of 1/ctas_per_sm of an SM (at most 8)
+  size_t smem_bytes = 0;
+  const char* invalid = nullptr;  ///< non-null: why not
+};
+/// `max_heads_per_cta` caps the choice (1: one KV head per CTA, contiguous per-key copies of D elements).
+DecodeBulkShape decode_bulk_shape(int head_dim, bool fp8_cache, int num_heads_kv, int rows_per_head, int ctas_per_sm,
+                                  int max_heads_per_cta = 4);
+/// CTAs of the bulk kernel resident at once (SMs x ctas_per_sm when the shape fits, else 0).
+int64_t decode_bulk_resident_ctas(int ctas_per_sm);
+
 /// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block).
 inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv, int seqlen_q) {
   const int rows = seqlen_q * (num_heads_q / num_heads_kv);
@@ -64,6 +94,12 @@ inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv
 /// kernel: Mutant::none) is compiled for D = 128 and two stages only (kernels/variants.toml).
 /// Throws attn::Error on an unsupported combination or a launch error.
 void launch_decode(const DecodeParams& p, DType dtype, Mutant mutant, void* stream);
+
+/// Like launch_append for an E4M3 cache: each new FP16/BF16 (`dtype`) value x is stored as
+/// E4M3(x / scale[head]) (round to nearest even, saturating; kernels/cache/fp8_kv.h's quantize_e4m3).
+void launch_append_fp8(const void* new_k, const void* new_v, void* k_cache, void* v_cache, const KvLayout& layout,
+                       const int* old_lens, int batch, int new_tokens, int capacity, int num_heads_kv, int head_dim,
+                       DType dtype, const float* k_scale, const float* v_scale, int* overflow_flag, void* stream);
 
 /// Copies new K/V [B, S_new, H_kv, D] into the caches at logical rows old_lens[b] ..
 /// old_lens[b]+S_new-1 (through the block table when `layout` is paged; `capacity` is the logical

@@ -5,11 +5,11 @@
 // stages. The loop reads like FA2's on CUDA cores: qk (FP32 fma chains) -> mask (semantics) ->
 // online_softmax -> rescale_accumulate_o (PV); then each split's partial O and LSE, and the last
 // CTA combines (decode_combine.cuh). Every stage between the products is core/pipeline/ with the
-// flash-decoding arithmetic (pipeline::Fp32NaturalDeviceArithmetic: natural expf, P in FP32), the
+// flash-decoding arithmetic (pipeline::Fp32NaturalDeviceArithmetic: natural exp_fp32, P in FP32), the
 // planted bugs core/pipeline/semantics.h's. Not the launchers (decode.cu) nor the append (append.cu).
 //
 // Numerics (per row): S = (sum over the first D/2 dims + sum over the last D/2, each an FP32 fma
-// chain in dimension order) * scale; online softmax per 64-key tile with natural expf in FP32; P
+// chain in dimension order) * scale; online softmax per 64-key tile with natural exp_fp32 in FP32; P
 // stays FP32; PV per tile: two FP32 fma chains over alternating groups of 4 keys, added, then
 // O = fma(O, alpha, that sum). Nothing is rounded to FP16/BF16 before the final output.
 //
@@ -27,6 +27,9 @@
 //              at 4k, 2.29 vs 2.71 at 64k).
 //  v7 (stages) DecodeTraits with compile-time mutants (no mutant bits in the production
 //              kernel); stages from core/pipeline/; split / combine / append in their own files.
+//  v7.1        exp / log from core/pipeline/fp32_elementary.h (not expf / logf): the CPU emulator
+//              (analysis/decode_emulator.h, DecodeQk::fma_halves) reproduces it bit for bit.
+//  v8          decode_bulk.cuh (bulk copies, producer warp, heads per CTA, tensor-core scores).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -42,6 +45,8 @@
 #include "core/pipeline/tile_plan.h"
 #include "kernels/cache/kv_layout.h"
 #include "kernels/decode/decode_combine.cuh"
+#include "kernels/decode/decode_elements.cuh"
+#include "kernels/decode/decode_tile.cuh"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/decode/decode_traits.h"
 #include "kernels/prefill/mma.cuh"
@@ -52,27 +57,6 @@ namespace attn::decode {
 template <int pending>
 __device__ __forceinline__ void cp_async_wait_pending() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
-}
-
-template <DType T>
-using Element = std::conditional_t<T == DType::fp16, __half, __nv_bfloat16>;
-
-__device__ __forceinline__ float2 to_float2(uint32_t bits, __half*) { return __half22float2(*reinterpret_cast<__half2*>(&bits)); }
-__device__ __forceinline__ float2 to_float2(uint32_t bits, __nv_bfloat16*) {
-  return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&bits));
-}
-__device__ __forceinline__ float to_float(uint16_t bits, __half*) { return __half2float(__ushort_as_half(bits)); }
-__device__ __forceinline__ float to_float(uint16_t bits, __nv_bfloat16*) { return __bfloat162float(__ushort_as_bfloat16(bits)); }
-// Output rounding: one round-to-nearest-even from FP32 (the only rounding of O to the dtype).
-__device__ __forceinline__ uint16_t from_float(float x, __half*) { return __half_as_ushort(__float2half_rn(x)); }
-__device__ __forceinline__ uint16_t from_float(float x, __nv_bfloat16*) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
-
-/// Eight FP16/BF16 values of one 16-byte shared-memory chunk, widened exactly to FP32.
-template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
-  const float2 a = to_float2(v.x, static_cast<T*>(nullptr)), b = to_float2(v.y, static_cast<T*>(nullptr));
-  const float2 c = to_float2(v.z, static_cast<T*>(nullptr)), d = to_float2(v.w, static_cast<T*>(nullptr));
-  f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y; f[4] = c.x; f[5] = c.y; f[6] = d.x; f[7] = d.y;
 }
 
 // One CTA: (split, KV head x row block, batch entry). Rows are the GQA group's query rows packed
@@ -89,15 +73,13 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
   const int split = blockIdx.x, hk = blockIdx.y / row_blocks, rb = blockIdx.y % row_blocks, b = blockIdx.z;
   const int row0 = rb * Traits::kRowsPerCta;
   const int rows = min(Traits::kRowsPerCta, p.seqlen_q * group - row0), rows4 = round_up4(rows);
-  // What this variant computes: the declared mask, or its planted bug (core/pipeline/semantics.h).
-  pipeline::Semantics declared;
-  declared.mask = p.mask;
-  const pipeline::Semantics sem = pipeline::plant_bug(declared, Traits::kMutant, p.cache_path, TILE);
-  const int keys = pipeline::semantic_keys(sem, p.seqlens_k ? p.seqlens_k[b] : p.capacity);
-  const int num_splits = pipeline::split_count(keys, p.keys_per_split);
+  // What this variant computes (the declared mask, or its planted bug) and this split's keys.
+  static_assert(Traits::kTileKeys == kTileKeys, "the split plan's tile is decode_tile.cuh's");
+  const SplitKeys work = split_keys_of<Traits::kMutant>(p, b, split);
+  const pipeline::Semantics sem = work.sem;
+  const int keys = work.keys, num_splits = work.num_splits;
   if (split >= num_splits) return;  // the combine reads only this entry's splits
-  const pipeline::IndexRange<int> split_keys = pipeline::split_key_range(split, p.keys_per_split, keys);
-  const int key_begin = split_keys.begin, key_end = split_keys.end;
+  const int key_begin = work.begin, key_end = work.end;
 
   extern __shared__ __align__(16) uint32_t smem_words[];
   uint32_t* sKV = smem_words;                                         // (stages, K|V, TILE, RW)
@@ -183,67 +165,34 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
           if (h == 0) {
             float s = pipeline::kNegInfF;
             if (live && r < rows && pipeline::semantic_key_visible(sem, i, key, p.seqlen_q, keys))
-              s = (rDot[rr] + other) * p.scale;
+              s = pipeline::mul_rn(pipeline::add_rn(rDot[rr], other), p.scale);
             sP[r * TILE + j] = s;
           }
         }
       }
     }
     __syncthreads();
-    // ---- online softmax, one warp per row (columns lane and lane + 32): pipeline::online_softmax
-    // with the warp as the row's threads; P written back over the scores, kept in FP32.
-    for (int r = warp; r < rows4; r += THREADS / 32) {
-      float rS[2] = {sP[r * TILE + lane], sP[r * TILE + lane + 32]};
-      pipeline::RowState<float> row{sM[r], sL[r]};
-      const float alpha = pipeline::online_softmax(
-          arith, row, [&](int k) -> float& { return rS[k]; }, 2, 1.f, pipeline::RescaleRule<float>::eager(),
-          Traits::kMutant, [](float x) { return warp_max(x); }, [](float x) { return warp_sum(x); });
-      sP[r * TILE + lane] = rS[0];
-      sP[r * TILE + lane + 32] = rS[1];
-      __syncwarp();
-      if (lane == 0) {
-        sM[r] = row.m;
-        sL[r] = row.l;
-        sAlpha[r] = alpha;
-      }
-    }
+    // ---- online softmax, one warp per row (columns lane and lane + 32): decode_tile.cuh.
+    softmax_tile_rows<Traits::kMutant>(sP, sM, sL, sAlpha, rows4, warp, THREADS / 32, lane);
     __syncthreads();
-    // ---- PV and rescale: lane (column pair c of 4 rows, key half kh): kh sums keys 8g + 4kh ..
-    // 8g + 4kh + 3 for g = 0..7 (a group 4 rows away from the other half's starts 16 banks away);
-    // the halves meet through one shuffle, in a fixed order; O = fma(O, alpha, PV).
+    // ---- PV and rescale: lane (column pair c of 4 rows, key half kh): decode_tile.cuh's chains
+    // (a group 4 rows away from the other half's starts 16 banks away); O = fma(O, alpha, PV).
     {
       constexpr int CP = D / 2;
       const int kh = lane / 16;
       for (int e = threadIdx.x; e < (rows4 / 4) * CP * 2; e += THREADS) {
         const int item = (e / 32) * 16 + lane % 16, rc = item / CP, c = item % CP;
-        float2 rPV[4] = {};
-#pragma unroll 2
-        for (int g = 0; g < TILE / 8; ++g) {
-          const int j0 = g * 8 + kh * 4;
-          float4 rP[4];
-#pragma unroll
-          for (int rr = 0; rr < 4; ++rr) rP[rr] = *reinterpret_cast<const float4*>(sP + (rc * 4 + rr) * TILE + j0);
-#pragma unroll
-          for (int jj = 0; jj < 4; ++jj) {
-            const float2 vv = to_float2(sV[(j0 + jj) * RW + c], static_cast<T*>(nullptr));
-#pragma unroll
-            for (int rr = 0; rr < 4; ++rr) {
-              const float pj = jj == 0 ? rP[rr].x : jj == 1 ? rP[rr].y : jj == 2 ? rP[rr].z : rP[rr].w;
-              rPV[rr].x = fmaf(pj, vv.x, rPV[rr].x);
-              rPV[rr].y = fmaf(pj, vv.y, rPV[rr].y);
-            }
-          }
-        }
+        float2 pv[4];
+        pv_item(sP, rc, kh, [&](int key) { return to_float2(sV[key * RW + c], static_cast<T*>(nullptr)); }, pv);
 #pragma unroll
         for (int rr = 0; rr < 4; ++rr) {
-          const float ox = __shfl_xor_sync(0xffffffffu, rPV[rr].x, 16), oy = __shfl_xor_sync(0xffffffffu, rPV[rr].y, 16);
           if (kh == 0) {
             const int r = rc * 4 + rr;
             float2* acc = reinterpret_cast<float2*>(sO + r * D) + c;
             const float alpha = sAlpha[r];
             float2 o = *acc;
-            o.x = pipeline::rescale_accumulate_o(arith, o.x, alpha, rPV[rr].x + ox);
-            o.y = pipeline::rescale_accumulate_o(arith, o.y, alpha, rPV[rr].y + oy);
+            o.x = pipeline::rescale_accumulate_o(arith, o.x, alpha, pv[rr].x);
+            o.y = pipeline::rescale_accumulate_o(arith, o.y, alpha, pv[rr].y);
             *acc = o;
           }
         }
@@ -257,7 +206,7 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
     return OutIndex{((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d,
                     (static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i};
   };
-  auto store = [&](int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
+  auto store = [&](int, int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
   if (num_splits == 1) {
     // One split: O = acc / l rounded once, LSE = m + log l — exactly what the combine yields for
     // a single split (weight exp(0) = 1), without the round trip through memory.
@@ -265,7 +214,7 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
       const int r = e / D, d = e % D;
       const OutIndex at = out_index(r, d);
       const float l = sL[r];
-      store(at.x, pipeline::normalize(arith, sO[e], pipeline::row_normalizer(arith, l)));
+      store(r, at.x, pipeline::normalize(arith, sO[e], pipeline::row_normalizer(arith, l)));
       if (d == 0 && p.lse) p.lse[at.y] = pipeline::split_lse(arith, sM[r], l, sem.combine);
     }
     return;
@@ -279,20 +228,8 @@ __global__ void __launch_bounds__(Traits::kThreads) decode_split_kernel(const De
     p.partial_o[(split * stride + row) * D + d] = pipeline::normalize(arith, sO[e], pipeline::row_normalizer(arith, l));
     if (d == 0) p.partial_lse[split * stride + row] = pipeline::split_lse(arith, sM[r], l, sem.combine);
   }
-  // The last CTA of this (entry, KV head, row block) to finish combines: its partials are fenced
-  // before it is counted; the last one fences again and reads the others' partials from L2
-  // (ld.cg). The counter is reset for the next launch by that last CTA.
-  __shared__ int is_last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* counter = p.split_counters + (static_cast<int64_t>(b) * gridDim.y + blockIdx.y);
-    is_last = atomicAdd(counter, 1) == num_splits - 1;
-    if (is_last) *counter = 0;
-  }
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
+  // The last CTA of this (entry, KV head, row block) to finish combines (decode_combine.cuh).
+  if (!is_last_split_cta(p, num_splits)) return;
   combine_splits<Traits>(p, rows, num_splits, stride, sM, sL, out_index, store);
 }
 

@@ -1,9 +1,11 @@
 // register_decode_kernels.cpp: registers the KV-cache decode variants (split-KV flash-decoding,
-// FP16/BF16, D = 64/128, heuristic, fixed-size or fixed-count splits, contiguous or paged cache)
-// and the four cache-path mutants. The host run(): builds the device cache with the last S_q rows
-// of every entry missing and every unused row poisoned (NaN), appends those rows with the append
-// kernel (kernels/cache/device_kv_cache.h), poisons the outputs and partials (NaN), launches
-// the split kernel (combine in its last CTA) and copies O and LSE back. Without CUDA: registers nothing.
+// FP16/BF16, D = 64/128, heuristic, fixed-size or fixed-count splits, contiguous or paged cache;
+// the CUDA-core kernel and the bulk one, whose FP8-cache form tests and the benchmark build) and
+// the four cache-path mutants of each, with the emulator configuration of each (info.algorithm).
+// The host run(): builds the device cache with the last S_q rows of every entry missing and every
+// unused row poisoned (NaN), appends those rows with the append kernel (quantizing for an FP8
+// cache; kernels/cache/device_kv_cache.h), poisons the outputs and partials (NaN), launches the
+// split kernel (combine in its last CTA) and copies O and LSE back. Without CUDA: registers nothing.
 // Not the kernels (decode.cu) nor the split planning (cache_plan).
 #include "kernels/decode/register_decode_kernels.h"
 
@@ -23,17 +25,51 @@
 
 #include "kernels/cache/cache_plan.h"
 #include "kernels/cache/device_kv_cache.h"
+#include "kernels/cache/fp8_kv.h"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/device_buffer.h"
 #include "kernels/gpu_variant_info.h"
+#include "kernels/register_gpu_kernels.h"
 #endif
 
 namespace attn {
 
+AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
+  AlgorithmConfig a;
+  a.numerics = KernelNumerics::flash_decoding;
+  a.tiles.block_m = kDecodeRowsPerCta;
+  a.tiles.block_n = 64;
+  a.mutant = v.mutant;
+  a.decode.qk = v.kind == DecodeKernelKind::bulk ? DecodeQk::mma : DecodeQk::fma_halves;
+  // Work units of the heuristic plan: (entry, KV head, row block) for both kernels; the bulk
+  // kernel's target counts KV heads (decode_target_ctas), so heads_per_cta stays 1 here.
+  a.decode.heads_per_cta = 1;
+  if (v.fixed_split_keys > 0) {
+    a.decode.plan = SplitPlanKind::fixed_keys;
+    a.decode.split_keys = v.fixed_split_keys;
+  } else if (v.fixed_splits > 0) {
+    a.decode.plan = SplitPlanKind::count;
+    a.tiles.num_splits = v.fixed_splits;
+  } else {
+    a.decode.plan = SplitPlanKind::heuristic;
+    a.decode.target_ctas = static_cast<int>(decode_target_ctas(v));
+  }
+  return a;
+}
+
 #if !defined(ATTNSCOPE_HAVE_CUDA)
+int64_t decode_target_ctas(const DecodeVariant&) { return 0; }
 Kernel make_decode_kernel(const DecodeVariant& variant) { return unavailable_kernel(variant.name); }
 void register_decode_kernels(Registry&) {}
 #else
+
+int64_t decode_target_ctas(const DecodeVariant& v) {
+  if (!gpu_available()) return 0;
+  if (v.kind == DecodeKernelKind::cuda_cores) return decode_resident_ctas(v.dtype, v.head_dim, 4);
+  // The bulk kernel: resident CTAs x the KV heads one CTA holds at 4 query rows per head (H_kv 8).
+  const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, 8, 4, v.ctas_per_sm, v.max_heads_per_cta);
+  return shape.invalid ? 0 : decode_bulk_resident_ctas(v.ctas_per_sm) * shape.heads_per_cta;
+}
 
 namespace {
 
@@ -48,19 +84,22 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
            std::to_string(kDecodeMaxRows) + " (S_q <= 16 at group 8); use a chunked-prefill variant";
   if (pr.batch > 65535 || pr.num_heads_kv * 2 > 65535) return std::string("batch and 2 x H_kv must be <= 65535 (grid limits)");
   if (pr.seqlen_k > std::numeric_limits<int32_t>::max() / 2) return std::string("cache capacity above 2^30");
+  if (v.kind == DecodeKernelKind::bulk) {
+    const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, static_cast<int>(pr.num_heads_kv),
+                                                    static_cast<int>(pr.seqlen_q * pr.group_size()), v.ctas_per_sm,
+                                                    v.max_heads_per_cta);
+    if (shape.invalid) return std::string("bulk decode kernel: ") + shape.invalid;
+  }
   return std::nullopt;
 }
 
 SplitPlan plan_for(const DecodeVariant& v, const std::vector<int64_t>& lens, const Problem& pr) {
   if (v.fixed_split_keys > 0) return plan_fixed_splits(lens, v.fixed_split_keys);
-  const int64_t longest = std::max<int64_t>(1, *std::max_element(lens.begin(), lens.end()));
-  if (v.fixed_splits > 0) {  // this many splits of the longest entry, each a whole number of 64-key tiles
-    const int64_t per = ((longest + v.fixed_splits - 1) / v.fixed_splits + 63) / 64 * 64;
-    return plan_fixed_splits(lens, per);
-  }
+  if (v.fixed_splits > 0) return plan_count_splits(lens, v.fixed_splits);
+  // The heuristic: the emulator repeats it from decode_variant_algorithm (same target, same units).
   const int rows = static_cast<int>(pr.seqlen_q * pr.group_size());
   const int64_t row_blocks = (rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
-  return plan_heuristic_splits(lens, pr.num_heads_kv * row_blocks, decode_resident_ctas(v.dtype, v.head_dim, rows));
+  return plan_heuristic_splits(lens, pr.num_heads_kv * row_blocks, decode_target_ctas(v));
 }
 
 AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const AttentionInputs& in) {
@@ -71,7 +110,9 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   for (int64_t b = 0; b < B; ++b) lens[static_cast<size_t>(b)] = pr.keys_in_batch(b);
   // The last S_q valid rows of each entry arrive through the append kernel when every entry has them.
   const int64_t fresh = *std::min_element(lens.begin(), lens.end()) >= Sq ? Sq : 0;
-  const DeviceKvCache cache(pr, in, v.page_size, fresh);
+  std::optional<Fp8KvScales> scales;
+  if (v.fp8_cache) scales = fp8_kv_scales(pr, in);
+  const DeviceKvCache cache(pr, in, v.page_size, fresh, scales ? &*scales : nullptr);
 
   const SplitPlan plan = plan_for(v, lens, pr);
   const std::vector<uint16_t> qb = to_bits(in.q, pr.dtype);
@@ -99,6 +140,17 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   p.scale = static_cast<float>(pr.scale());  // scale rounded once to FP32
   p.mask = pr.mask;
   p.cache_path = is_cache_path(pr);
+  if (v.kind == DecodeKernelKind::bulk) {
+    const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, p.num_heads_kv, p.seqlen_q * (p.num_heads_q / p.num_heads_kv),
+                                                    v.ctas_per_sm, v.max_heads_per_cta);
+    p.kind = DecodeKernelKind::bulk;
+    p.heads_per_cta = shape.heads_per_cta;
+    p.stages = shape.stages;
+    p.ctas_per_sm = v.ctas_per_sm;
+    p.fp8_cache = v.fp8_cache;
+    p.k_scale = cache.k_scale();
+    p.v_scale = cache.v_scale();
+  }
   launch_decode(p, v.dtype, v.mutant, nullptr);
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
   return download_outputs(dout, dlse, pr);
@@ -107,19 +159,28 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
 std::string split_trait(const DecodeVariant& v) {
   if (v.fixed_split_keys) return "fixed:" + std::to_string(v.fixed_split_keys);
   if (v.fixed_splits) return "count:" + std::to_string(v.fixed_splits);
-  return "heuristic";
+  return "heuristic:" + std::to_string(decode_target_ctas(v));
 }
 
 }  // namespace
 
 Kernel make_decode_kernel(const DecodeVariant& v) {
   Kernel kernel;
-  const bool is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0;
-  // No emulator model (algorithm nullopt): FP32 CUDA-core numerics, not the FA2 emulator's.
-  set_gpu_variant_info(kernel.info, v.name, "decode", v.dtype, v.head_dim, KernelPath::decode, v.mutant, is_default,
-                       std::nullopt);
+  // The production decode entry (the default a query with default_only finds: incremental,
+  // sweeps, `run` without --kernel) is the faster kernel as measured: the CUDA-core one, 2.3-2.9
+  // TB/s against the bulk kernel's 1.5-1.7 at B 8 on the H200 (reports/h200/decode/call2). The
+  // bulk kernel stays named variants (bulk-*) until a measurement puts it ahead.
+  const bool is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0 &&
+                          v.kind == DecodeKernelKind::cuda_cores && !v.fp8_cache;
+  // The emulator's configuration (analysis/decode_emulator.h), except for an FP8 cache: the
+  // emulator runs it on the dequantized cache (kernels/cache/fp8_kv.h), not on these inputs.
+  std::optional<AlgorithmConfig> algorithm;
+  if (!v.fp8_cache) algorithm = decode_variant_algorithm(v);
+  set_gpu_variant_info(kernel.info, v.name, "decode", v.dtype, v.head_dim, KernelPath::decode, v.mutant, is_default, algorithm);
+  const bool bulk = v.kind == DecodeKernelKind::bulk;
   kernel.info.description =
       std::string("KV-cache decode, split-KV + LSE combine, ") + std::string(dtype_name(v.dtype)) + " d" + std::to_string(v.head_dim) +
+      (bulk ? ", bulk copies + tensor-core scores" : ", CUDA cores") + (v.fp8_cache ? ", FP8 (E4M3) cache" : "") +
       (v.page_size ? ", paged cache (page " + std::to_string(v.page_size) + ")" : std::string(", contiguous cache")) +
       (v.fixed_split_keys ? ", fixed split " + std::to_string(v.fixed_split_keys) + " keys (batch-invariant)"
        : v.fixed_splits   ? ", " + std::to_string(v.fixed_splits) + " splits"
@@ -129,11 +190,16 @@ Kernel make_decode_kernel(const DecodeVariant& v) {
   t["dtype"] = std::string(dtype_name(v.dtype));
   t["head_dim"] = std::to_string(v.head_dim);
   t["path"] = kernel_path_name(KernelPath::decode);
-  t["cache_layout"] = v.page_size ? "paged, page " + std::to_string(v.page_size) : "contiguous [B, S_max, H_kv, D]";
+  t["kernel"] = bulk ? "bulk (cp.async.bulk stages, producer warp, mma scores), " + std::to_string(v.ctas_per_sm) +
+                           " CTA/SM, <= " + std::to_string(v.max_heads_per_cta) + " KV heads/CTA"
+                     : "cuda-cores (cp.async tiles, fma-chain scores)";
+  t["cache_layout"] = (v.page_size ? "paged, page " + std::to_string(v.page_size) : std::string("contiguous [B, S_max, H_kv, D]")) +
+                      (v.fp8_cache ? ", E4M3 with per-head power-of-two scales" : "");
   t["block_n"] = "64";
   t["split"] = split_trait(v);
   t["batch_invariant"] = v.fixed_split_keys ? "true" : "false";
-  t["exp"] = "expf (FP32), natural-log LSE";
+  t["qk"] = bulk ? "mma.sync m16n8k16, FP32 accumulate" : "two FP32 fma chains over the halves of D";
+  t["exp"] = "exp_fp32 / log_fp32 (core/pipeline/fp32_elementary.h), natural-log LSE";
   t["p_cast"] = "none (P stays FP32)";
   t["mutant"] = mutant_name(v.mutant);
   kernel.invalid_reason = [v](const Problem& pr) { return invalid_reason(v, pr); };

@@ -1,5 +1,6 @@
 // register_decode_kernels.h: the KV-cache decode CUDA variants (split-KV flash-decoding over a
-// contiguous or paged cache) and their cache-path mutants, as registry kernels.
+// contiguous or paged cache; the CUDA-core kernel and the bulk-copy one, FP8 caches for the
+// latter) and their cache-path mutants, as registry kernels with their emulator configuration.
 #pragma once
 
 #include <string>
@@ -8,6 +9,7 @@
 #include "core/float_format.h"
 #include "core/kernel_config.h"
 #include "core/registry.h"
+#include "kernels/decode/decode_launch.h"
 
 namespace attn {
 
@@ -22,7 +24,19 @@ struct DecodeVariant {
   int fixed_splits = 0;      ///< > 0: this many splits of the longest entry; both 0: heuristic
   int page_size = 0;         ///< 0: contiguous cache; 16..256: paged
   Mutant mutant = Mutant::none;
+  DecodeKernelKind kind = DecodeKernelKind::cuda_cores;  ///< v7 (CUDA cores) or v8 (bulk copies, mma scores)
+  int ctas_per_sm = 1;       ///< bulk: 1 or 2 resident CTAs per SM
+  int max_heads_per_cta = 4; ///< bulk: cap on the KV heads one CTA reads (1: one head, per-key copies of D elements)
+  bool fp8_cache = false;    ///< bulk: E4M3 cache with per-head power-of-two scales (appended with quantization)
 };
+
+/// The emulator's configuration of a decode variant (analysis/decode_emulator.h): its score
+/// product, its split plan and, for the heuristic plan, this GPU's CTA target (0 without a GPU).
+AlgorithmConfig decode_variant_algorithm(const DecodeVariant& variant);
+
+/// The split plan's CTA target of a heuristic variant on this GPU (0 without a GPU): the same
+/// number for every problem, so that the emulator can repeat the plan.
+int64_t decode_target_ctas(const DecodeVariant& variant);
 
 /// Every registered decode variant (generated from kernels/variants.toml).
 const std::vector<DecodeVariant>& decode_variants();

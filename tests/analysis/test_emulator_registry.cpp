@@ -58,9 +58,18 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
     REQUIRE(k->info.algorithm.has_value());
     CHECK(k->info.algorithm->mutant == k->info.mutant);
   }
-  CHECK(mutants == 14);  // 7 mutants x 2 dtypes
+  CHECK(mutants == 22);  // FA2: 7 mutants x 2 dtypes; decode: 4 cache mutants x 2 dtypes
   CHECK(registry.get("emu.fp16.dany.m64n64.mutant-rescale-fp16").info.planted_bug == "rescaling");
   CHECK(registry.get("emu.bf16.dany.m64n64.mutant-top-left-cache").info.planted_bug == "masking");
+  // The decode kernels' emulated configurations (analysis/decode_emulator.h): path decode.
+  for (const Kernel* k : registry.matching("emu.*.decode-*")) {
+    REQUIRE(k->info.algorithm.has_value());
+    CHECK(k->info.algorithm->numerics == KernelNumerics::flash_decoding);
+    CHECK(k->info.path == KernelPath::decode);
+    CHECK(k->info.is_default == (k->info.name.find(".decode-fixed256") != std::string::npos &&
+                                 k->info.name.find("mutant") == std::string::npos));
+  }
+  CHECK(registry.matching("emu.*.decode-*").size() == 14);
 
   Problem p;
   p.seqlen_q = 40;

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "analysis/metrics.h"
+#include "core/errors.h"
 
 using attn::DType;
 using attn::Tensor;
@@ -109,4 +110,35 @@ TEST_CASE("fa_rule: one bound, one ratio, one verdict") {
   kernel.inf_count = 1;
   CHECK_FALSE(attn::fa_rule(kernel, baseline).pass);
   CHECK(attn::fa_rule_text() == "max_abs <= 2 x baseline + 1e-05");
+}
+
+TEST_CASE("row-scale ULPs: an error on a near-zero element is measured in ULPs of its row's scale") {
+  // Two rows of D = 2 ([2, 2]): row 0 = {2.0, 2^-20}, row 1 = {0.5, -0.25}. fp16: ulp(2) = 2^-9,
+  // ulp(0.5) = 2^-11. An error of 2^-20 on the element 2^-20 (whose own fp16 ULP is 2^-24:
+  // 16 element ULPs) is 2^-11 row ULPs; 2^-12 on -0.25 is half a row ULP of row 1.
+  Tensor<double> truth({2, 2});
+  truth.flat(0) = 2.0;
+  truth.flat(1) = std::ldexp(1.0, -20);
+  truth.flat(2) = 0.5;
+  truth.flat(3) = -0.25;
+  Tensor<double> out = truth;
+  out.flat(1) += std::ldexp(1.0, -20);
+  const attn::ErrorMetrics near_zero = attn::compute_metrics(out, truth, DType::fp16);
+  CHECK(near_zero.ulp_max == 16.0);
+  CHECK(near_zero.row_ulp_max == std::ldexp(1.0, -11));
+  out.flat(3) -= std::ldexp(1.0, -12);
+  const attn::ErrorMetrics both = attn::compute_metrics(out, truth, DType::fp16);
+  CHECK(both.row_ulp_max == 0.5);
+  CHECK(both.ulp_max == 16.0);
+}
+
+TEST_CASE("max_abs_error: the largest |a - b|, a NaN anywhere infinite, shapes must agree") {
+  attn::Tensor<double> a({1, 2, 1, 2}, 0.0), b({1, 2, 1, 2}, 0.0);
+  a.flat(1) = 0.25;
+  b.flat(1) = -0.5;  // |0.25 - (-0.5)| = 0.75
+  b.flat(3) = 0.125;
+  CHECK(attn::max_abs_error(a, b) == 0.75);
+  a.flat(2) = std::numeric_limits<double>::quiet_NaN();  // a poisoned, unwritten element
+  CHECK(std::isinf(attn::max_abs_error(a, b)));
+  CHECK_THROWS_AS(attn::max_abs_error(a, attn::Tensor<double>({1, 2, 1, 1}, 0.0)), attn::Error);
 }

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -76,6 +77,32 @@ TEST_CASE("sweep, resume, report and gate end to end") {
   std::ifstream md(dir + "/report/report.md");
   std::string text((std::istreambuf_iterator<char>(md)), {});
   CHECK_THAT(text, Catch::Contains("naive-fp16") && Catch::Contains("Provenance"));
+  // export: the flat table has the database's rows with their stored values; the ULP bins of a
+  // row sum to the elements compared.
+  const auto exported = attnscope("export --db " + db + " --json " + dir + "/flat.json --csv " + dir + "/flat.csv");
+  REQUIRE(exported.status == 0);
+  {
+    std::ifstream in(dir + "/flat.json");
+    const nlohmann::json flat = nlohmann::json::parse(in);
+    REQUIRE(flat.size() == 6);
+    for (const auto& row : flat) {
+      CHECK(row["kernel"] == "naive-fp16");
+      CHECK(row["status"] == "ok");
+      CHECK(row["cache_depth"].get<int>() == row["seqlen_k"].get<int>() - row["seqlen_q"].get<int>());
+      CHECK(row["kernel_max_abs"].get<double>() <= row["fa_rule_bound"].get<double>());
+      CHECK(row["fa_rule_pass"] == 1);  // the baseline against itself
+      CHECK(row["excess"].get<double>() >= 1.0);
+      int64_t in_bins = 0;
+      for (const char* bin : {"kernel_ulp_0_0p5", "kernel_ulp_0p5_1", "kernel_ulp_1_2", "kernel_ulp_2_4", "kernel_ulp_4_8",
+                              "kernel_ulp_8_16", "kernel_ulp_16_32", "kernel_ulp_32_64", "kernel_ulp_ge_64"})
+        in_bins += row[bin].get<int64_t>();
+      CHECK(in_bins == row["kernel_count"].get<int64_t>());
+    }
+    std::ifstream csv(dir + "/flat.csv");
+    int lines = 0;
+    for (std::string line; std::getline(csv, line);) ++lines;
+    CHECK(lines == 7);  // header + 6 rows
+  }
   {
     std::ofstream tol(dir + "/pass.toml");
     tol << "[[rule]]\nkernels = \"naive-*\"\nfa_rule = 2.0\n";
@@ -136,7 +163,7 @@ TEST_CASE("incremental writes its report; bad input names the problem") {
   const auto ok = attnscope("incremental --device cpu --prefill 40 --steps 3 --heads 2:1 --dim 64 --no-mutants --out " + dir);
   CHECK(ok.status == 0);
   CHECK_THAT(ok.output, Catch::Contains("FP64 references (incremental vs full): bit-identical") &&
-                            Catch::Contains("emu.fp16.dany.m64n64.split4"));
+                            Catch::Contains("emu.fp16.dany.m64n64.decode-fixed256"));
   CHECK(std::filesystem::exists(dir + "/report.md"));
   CHECK(std::filesystem::exists(dir + "/results.json"));
   CHECK(std::filesystem::exists(dir + "/step_ulp_diff.dat"));
@@ -154,7 +181,7 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   const auto ok = attnscope("incremental --device cpu --prefill 66 --steps 5 --decode-chunk 2 --heads 2:1 --dim 64 --dtype bf16 "
                             "--attribute-steps last --mutants --out " + dir);
   REQUIRE(ok.status == 0);
-  CHECK_THAT(ok.output, Catch::Contains("emu.bf16.dany.m64n64.mutant-top-left-cache") && Catch::Contains("masking: top-left causal"));
+  CHECK_THAT(ok.output, Catch::Contains("emu.bf16.dany.m64n64.decode-fixed64.mutant-top-left-cache") && Catch::Contains("masking: top-left causal"));
   std::ifstream json_file(dir + "/results.json");
   const auto j = nlohmann::json::parse(json_file);
   REQUIRE(j["paths"].size() == 5);  // the correct decode path and the four emulator cache mutants
@@ -174,6 +201,69 @@ TEST_CASE("incremental: chunked decode steps, chosen attribution steps, mutants,
   CHECK_THAT(bad.output, Catch::Contains("--attribute-steps") && Catch::Contains("0..1"));
 }
 
+TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad plans refused") {
+  const auto r = attnscope("attribute --seqlen-q 1 --seqlen-k 3000 --heads 4:1 --dim 64 --decode splits:4 --no-order --json");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output);
+  CHECK(j["config"] == "decode.m64n64.split4");
+  CHECK(j["attribution"]["stages"]["p_cast"]["shapley_mse"].get<double>() == 0.0);  // P stays FP32
+  CHECK(j["attribution"]["dominant"] == "output rounding");
+  const auto mma = attnscope("attribute --seqlen-q 4 --seqlen-k 700 --heads 8:2 --dim 64 --decode fixed:256 --decode-qk mma --no-order");
+  CHECK(mma.status == 0);
+  CHECK_THAT(mma.output, Catch::Contains("decode.m64n64.mma.fixed256"));
+  const auto bad = attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode fixed:100");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Catch::Contains("multiple of 64"));
+  CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode sometimes").status == 2);
+  CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode splits:2 --precise").status == 2);
+  const auto no_gpu_bench = attnscope("bench --decode --prefill");
+  CHECK(no_gpu_bench.status == 2);  // the modes exclude each other
+  CHECK(attnscope("bench --decode --truth").status == 2);
+  // Without a GPU (or without CUDA) the decode bench is an environment error, named.
+  CHECK(attnscope("bench --decode --batch 8").status == 2);    // --batch is --truth's; --decode takes --batches
+  CHECK(attnscope("bench --truth --batches 8").status == 2);  // a decode option without --decode
+  const auto decode_bench = attnscope("bench --decode --batches 1 --cache-lens 64 --cases cuda-cores --warmup 0 --iters 1");
+  if (decode_bench.status != 0) {
+    CHECK(decode_bench.status == 3);
+    CHECK_THAT(decode_bench.output, Catch::Contains("attnscope: error:") && Catch::Contains("bench --decode"));
+  }
+}
+
+TEST_CASE("sweep: progress lines with rate and ETA; --devices merges one worker per device into the same rows") {
+  const std::string dir = temp_dir() + "_devices";
+  std::filesystem::create_directories(dir);
+  const std::string spec = std::string(ATTNSCOPE_SOURCE_DIR) + "/experiments/sweeps/smoke.toml";
+  // Not a terminal (a pipe): plain progress lines, the last at 100%, then the time split.
+  const auto one = attnscope("sweep " + spec + " --db " + dir + "/one.sqlite --progress-every 1");
+  REQUIRE(one.status == 0);
+  CHECK_THAT(one.output, Catch::Contains("sweep 'smoke': 6/6 (100.0%),") && Catch::Contains("points/min, ETA"));
+  CHECK_THAT(one.output, Catch::Contains("time: truth ") && Catch::Contains(", database "));
+  CHECK_THAT(one.output, !Catch::Contains("\r"));
+  const auto two = attnscope("sweep " + spec + " --db " + dir + "/two.sqlite --devices 0,1 --device cpu");
+  REQUIRE(two.status == 0);
+  CHECK_THAT(two.output, Catch::Contains("2 workers, 6 rows merged"));
+  const auto rows = [&](const std::string& db) {
+    if (attnscope("export --db " + db + " --json " + db + ".json").status != 0) return nlohmann::json();
+    std::ifstream in(db + ".json");
+    return nlohmann::json::parse(in);
+  };
+  nlohmann::json a = rows(dir + "/one.sqlite"), b = rows(dir + "/two.sqlite");
+  REQUIRE(a.size() == 6);
+  REQUIRE(b.size() == 6);
+  auto by_key = [](nlohmann::json rows) {
+    std::map<std::string, nlohmann::json> m;
+    for (auto& r : rows) {
+      for (const char* volatile_column : {"created_at", "time_utc", "point_seconds", "truth_seconds", "host"}) r.erase(volatile_column);
+      m[r["point_key"].get<std::string>()] = r;
+    }
+    return m;
+  };
+  CHECK(by_key(a) == by_key(b));  // every column but the times
+  const auto twice = attnscope("sweep " + spec + " --db " + dir + "/x.sqlite --devices 0,0");
+  CHECK(twice.status == 2);
+  CHECK_THAT(twice.output, Catch::Contains("--devices") && Catch::Contains("listed twice"));
+}
+
 TEST_CASE("run --truth-device: the truth's device and time and every stage's seconds; bench --truth prints the split") {
   const auto run = attnscope("run --seqlen-q 100 --seqlen-k 100 --heads 4:2 --dim 32 --truth-device cpu --json");
   REQUIRE(run.status == 0);
@@ -191,4 +281,14 @@ TEST_CASE("run --truth-device: the truth's device and time and every stage's sec
   REQUIRE(bench.status == 0);
   CHECK_THAT(bench.output, Catch::Contains("certify") && Catch::Contains("database") &&
                                Catch::Contains("b1.sq64.sk64.h4:2.d32.fp16.causal"));
+}
+
+TEST_CASE("probe --spec: an unreadable or malformed spec and an unknown kernel are input errors (exit 2), named") {
+  const auto missing = attnscope("probe --spec /nonexistent/spec.toml --kernel x");
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.output, Catch::Contains("attnscope: error: sweep file") && Catch::Contains("cannot be read"));
+  const std::string spec = std::string(ATTNSCOPE_SOURCE_DIR) + "/experiments/sweeps/external_numpy.toml";
+  const auto unknown = attnscope("probe --spec " + spec + " --kernel numpy.nope");
+  CHECK(unknown.status == 2);
+  CHECK_THAT(unknown.output, Catch::Contains("unknown kernel 'numpy.nope'"));
 }

@@ -339,7 +339,7 @@ TEST_CASE("staged arithmetic: each operation follows its stage's policy") {
 
 namespace {
 /// Natural-log LSE arithmetic (like the decode kernels), exact: for the base-independence check.
-struct ExactNaturalArithmetic : ExactArithmetic {
+struct ExactBase2StateNaturalLse : ExactArithmetic {
   static constexpr bool kNaturalLse = true;
   double split_lse(double m, double l) const { return m * kLn2 + std::log(l); }  // m in log2 units
   double combine_exp(double v) const { return std::exp(v); }
@@ -398,7 +398,7 @@ TEST_CASE("split combine: partial results merge to the unsplit softmax; the plan
   combine_splits(a, static_cast<int>(lse.size()), [&](int k) { return lse[static_cast<size_t>(k)]; },
                  [&](int k) { return &out[static_cast<size_t>(k)]; }, 1, &o2, LseCombine::base2_as_natural);
   CHECK(o2 == Approx(buggy).margin(1e-12));
-  const ExactNaturalArithmetic n;
+  const ExactBase2StateNaturalLse n;
   double on = 0;
   partials(n, s, v, 64, scale, LseCombine::base2_as_natural, lse, out);
   combine_splits(n, static_cast<int>(lse.size()), [&](int k) { return lse[static_cast<size_t>(k)]; },

@@ -110,7 +110,7 @@ TEST_CASE("incremental vs full: a correct decode path differs only by rounding",
   for (DType dtype : {DType::fp16, DType::bf16}) {
     INFO(dtype_name(dtype));
     const IncrementalSpec spec = small_spec(dtype);
-    CHECK(spec.decode_kernel == "emu." + std::string(dtype_name(dtype)) + ".dany.m64n64.split4");
+    CHECK(spec.decode_kernel == "emu." + std::string(dtype_name(dtype)) + ".dany.m64n64.decode-fixed256");
     const IncrementalResult r = run_incremental_experiment(spec);
     CHECK(r.references_bit_identical);
     CHECK(r.references_max_diff == 0);
@@ -150,7 +150,7 @@ TEST_CASE("incremental vs full: a correct decode path differs only by rounding",
     CHECK(s3.max_abs_diff == d.max_abs);
     CHECK(s3.max_ulp_diff == d.max_ulp);
     CHECK(s3.max_row_ulp_diff == d.max_row_ulp);
-    CHECK(d.differing > 0);  // the split-KV decode re-associates: this input does show a rounding difference
+    CHECK(d.differing > 0);  // the decode kernels' FP32 P and natural exp: this input does show a rounding difference
     CHECK(s3.classification == "rounding");
   }
 }
@@ -236,11 +236,11 @@ TEST_CASE("incremental vs full: default kernels per device, fallbacks noted", "[
   choose_incremental_kernels(cpu, false, true);
   CHECK(cpu.full_kernel == "emu.bf16.dany.m64n64");
   CHECK(cpu.prefill_kernel == "emu.bf16.dany.m64n64");
-  CHECK(cpu.decode_kernel == "emu.bf16.dany.m64n64.split4");
-  CHECK(cpu.mutant_kernels == std::vector<std::string>{"emu.bf16.dany.m64n64.mutant-stale-seqlens",
-                                                       "emu.bf16.dany.m64n64.mutant-interleaved-gqa-cache",
-                                                       "emu.bf16.dany.m64n64.mutant-top-left-cache",
-                                                       "emu.bf16.dany.m64n64.split4.mutant-base2-lse-combine"});
+  CHECK(cpu.decode_kernel == "emu.bf16.dany.m64n64.decode-fixed256");
+  CHECK(cpu.mutant_kernels == std::vector<std::string>{"emu.bf16.dany.m64n64.decode-fixed64.mutant-stale-seqlens",
+                                                       "emu.bf16.dany.m64n64.decode-fixed64.mutant-interleaved-gqa-cache",
+                                                       "emu.bf16.dany.m64n64.decode-fixed64.mutant-top-left-cache",
+                                                       "emu.bf16.dany.m64n64.decode-fixed64.mutant-base2-lse-combine"});
   CHECK(cpu.notes.empty());
   for (const std::string& name : cpu.mutant_kernels) CHECK(all_kernels().find(name) != nullptr);
 

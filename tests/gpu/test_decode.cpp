@@ -14,8 +14,8 @@
 //  - every cache mutant (stale seq_lens, interleaved GQA, top-left alignment, base-2 LSE combine;
 //    chunked top-left / interleaved GQA) FAILS the rule;
 //  - the append kernel's device-side overflow flag: set, and nothing written.
-// Hidden tags: [.decode_sanitize] small cases for compute-sanitizer, [.decode_bench] the bandwidth
-// benchmark (median of per-launch CUDA-event times), [.depth_sweep] error vs cache depth and splits.
+// Hidden tags: [.decode_sanitize] small cases for compute-sanitizer, [.depth_sweep] error and speed
+// vs cache depth and splits. The bandwidth benchmark is `attnscope bench --decode`.
 // Runs only where a GPU is present (tests/gpu_main.cpp exits 77 otherwise).
 #include <catch2/catch.hpp>
 
@@ -37,54 +37,30 @@
 #include "experiments/register_all.h"
 #include "kernels/cache/cache_plan.h"
 #include "kernels/chunked/register_chunked_prefill.h"
+#include "kernels/decode/decode_bench.h"
 #include "kernels/decode/decode_launch.h"
 #include "kernels/decode/register_decode_kernels.h"
 #include "references/truth.h"
-#include "tests/gpu/max_abs_error.h"
+#include "tests/gpu/decode_test_util.h"
 
 namespace attn {
 namespace {
 
-struct Rule {
-  double error = 0, baseline = 0, bound = 0;
-  bool written = true, lse_ok = true, fa_pass = false;
-  bool passes() const { return fa_pass && written && lse_ok; }
-};
-
-Rule check_rule(const AttentionOutputs& out, const Truth& truth, const AttentionOutputs& baseline) {
-  Rule r;
-  r.error = max_abs_error(out.o, truth.o);
-  r.baseline = max_abs_error(baseline.o, truth.o);
-  for (int64_t i = 0; i < out.o.numel(); ++i) r.written &= !std::isnan(out.o.flat(i));
-  const FaRuleVerdict rule = fa_rule(r.error, r.baseline, r.written);  // the one FlashAttention rule
-  r.bound = rule.bound;
-  r.fa_pass = rule.pass;
-  for (int64_t i = 0; i < out.lse.numel(); ++i) {
-    const double t = truth.lse.flat(i), k = out.lse.flat(i);
-    r.lse_ok &= std::isinf(t) ? (std::isinf(k) && k < 0) : std::fabs(k - t) <= 1e-4 * (1 + std::fabs(t));
-  }
-  return r;
-}
-
-/// B = 3 entries of fills depth + S_q, depth/3 + S_q and S_q (capacity: the longest + 5 unused rows).
-Problem decode_problem(DType dtype, int64_t d, int64_t depth, int64_t sq, int64_t group, int64_t heads_kv = 2) {
-  Problem p;
-  p.batch = 3;
-  p.seqlen_q = sq;
-  p.seqlen_k = depth + sq + 5;
-  p.num_heads_kv = heads_kv;
-  p.num_heads_q = heads_kv * group;
-  p.head_dim = d;
-  p.dtype = dtype;
-  p.seqlens_k = {depth + sq, depth / 3 + sq, sq};
-  return p;
-}
+/// Correct decode variants kernels/variants.toml registers per (dtype, head dim): the CUDA-core
+/// kernel's 4 (split, fixed256, paged16, paged256), the bulk kernel's 4, and bulk1h-split at D 128.
+size_t registered_decode_variants(int64_t d) { return d == 128 ? 9 : 8; }
+/// Of those, the ones that run S_q x group query rows per KV head: the bulk kernel holds one m16
+/// tile of rows per head and refuses more (a named reason); the CUDA-core kernel takes up to 128.
+size_t runnable_decode_variants(int64_t d, int64_t rows) { return rows <= kDecodeBulkMaxRowsPerHead ? registered_decode_variants(d) : 4; }
+bool is_bulk(const Kernel& k) { return k.info.traits.at("kernel").rfind("bulk", 0) == 0; }
 
 const Kernel& baseline_for(DType dtype) { return *all_kernels().find(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16"); }
 
+/// The GPU kernels of a path (not the emulator configurations of the same path: design "emu").
 std::vector<const Kernel*> path_kernels(KernelPath path, DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
-  for (const Kernel* k : all_kernels().select({.dtype = dtype, .head_dim = static_cast<int>(d), .path = path}))
+  const std::string design = path == KernelPath::decode ? "decode" : "chunked";
+  for (const Kernel* k : all_kernels().select({.design = design, .dtype = dtype, .head_dim = static_cast<int>(d), .path = path}))
     if ((k->info.mutant != Mutant::none) == mutants) out.push_back(k);
   return out;
 }
@@ -128,7 +104,7 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
         for (int64_t group : {1, 4, 8}) cases.push_back({d, depth, sq, group});
   for (int64_t sq : {1, 16})
     for (int64_t group : {1, 8}) cases.push_back({128, 4096, sq, group});
-  int runs = 0, failures = 0;
+  int runs = 0, failures = 0, refused = 0;
   double worst_ratio = 0;
   for (DType dtype : {DType::fp16, DType::bf16}) {
     for (const Case& c : cases) {
@@ -140,9 +116,15 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
       const Truth truth = compute_truth(pr, in, quick_truth());
       const AttentionOutputs base = baseline_for(dtype).run(pr, in);
       const auto kernels = decode_kernels(dtype, c.d, false);
-      REQUIRE(kernels.size() == 4);
+      REQUIRE(kernels.size() == registered_decode_variants(c.d));
       for (const Kernel* k : kernels) {
-        REQUIRE_FALSE(k->invalid_reason(pr).has_value());
+        if (k->invalid_reason(pr)) {  // only the bulk kernel, only above 16 rows per KV head
+          INFO(k->info.name << " " << pr.label() << ": " << *k->invalid_reason(pr));
+          REQUIRE(is_bulk(*k));
+          REQUIRE(c.sq * c.group > kDecodeBulkMaxRowsPerHead);
+          ++refused;
+          continue;
+        }
         const Rule r = check_rule(k->run(pr, in), truth, base);
         ++runs;
         worst_ratio = std::max(worst_ratio, r.error / r.bound);
@@ -154,16 +136,20 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
       }
     }
   }
-  std::cout << "decode rule: " << runs << " runs, " << failures << " failures, worst error/bound " << worst_ratio << "\n";
-  CHECK(runs == 2 * static_cast<int>(cases.size()) * 4);
+  std::cout << "decode rule: " << runs << " runs, " << failures << " failures, worst error/bound " << worst_ratio << " ("
+            << refused << " bulk runs refused: S_q x group > 16)\n";
+  int expected = 0;
+  for (const Case& c : cases) expected += 2 * static_cast<int>(runnable_decode_variants(c.d, c.sq * c.group));
+  CHECK(runs == expected);
   CHECK(failures == 0);
 }
 
 TEST_CASE("paged decode at odd page sizes and fixed split counts 1..16 is within the rule", "[gpu][decode]") {
   RuleTally tally;
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    for (int page : {48, 100}) {
-      const Kernel k = make_decode_kernel({"decode.paged" + std::to_string(page), dtype, 128, 0, 0, page, Mutant::none});
+    for (int page : {48, 100})
+      for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk}) {
+      const Kernel k = make_decode_kernel({"decode.paged" + std::to_string(page), dtype, 128, 0, 0, page, Mutant::none, kind});
       for (int64_t depth : {1, 300, 2000}) {
         const Problem pr = decode_problem(dtype, 128, depth, 4, 4);
         InputSpec spec;
@@ -181,12 +167,13 @@ TEST_CASE("paged decode at odd page sizes and fixed split counts 1..16 is within
     const Truth truth = compute_truth(pr, in, quick_truth());
     const AttentionOutputs base = baseline_for(dtype).run(pr, in);
     for (int splits : {1, 2, 3, 4, 8, 16})
-      tally.check(make_decode_kernel({"decode.splits" + std::to_string(splits), dtype, 64, 0, splits, 32, Mutant::none}), pr, in,
-                  truth, base);
+      for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk})
+        tally.check(make_decode_kernel({"decode.splits" + std::to_string(splits), dtype, 64, 0, splits, 32, Mutant::none, kind}),
+                    pr, in, truth, base);
   }
   std::cout << "paged/split-count decode rule: " << tally.runs << " runs, " << tally.failures
             << " failures, worst error/bound " << tally.worst_ratio << "\n";
-  CHECK(tally.runs == 2 * (2 * 3 + 6));
+  CHECK(tally.runs == 2 * 2 * (2 * 3 + 6));
   CHECK(tally.failures == 0);
 }
 
@@ -223,13 +210,18 @@ TEST_CASE("paged and contiguous decode give bit-identical outputs", "[gpu][decod
     InputSpec spec;
     spec.seed = 41;
     const AttentionInputs in = generate_inputs(pr, spec);
-    const AttentionOutputs contiguous = make_decode_kernel({"c", dtype, 128, 256, 0, 0, Mutant::none}).run(pr, in);
-    for (int page : {16, 64, 100, 256}) {
-      const AttentionOutputs paged = make_decode_kernel({"p", dtype, 128, 256, 0, page, Mutant::none}).run(pr, in);
-      int64_t differing = 0;
-      for (int64_t i = 0; i < paged.o.numel(); ++i) differing += paged.o.flat(i) != contiguous.o.flat(i);
-      std::cout << "page " << page << ": " << differing << " elements differ from contiguous\n";
-      CHECK(differing == 0);
+    for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk}) {
+      DecodeVariant v{"c", dtype, 128, 256, 0, 0, Mutant::none, kind};
+      const AttentionOutputs contiguous = make_decode_kernel(v).run(pr, in);
+      for (int page : {16, 64, 100, 256}) {
+        v.page_size = page;
+        const AttentionOutputs paged = make_decode_kernel(v).run(pr, in);
+        int64_t differing = 0;
+        for (int64_t i = 0; i < paged.o.numel(); ++i) differing += paged.o.flat(i) != contiguous.o.flat(i);
+        std::cout << (kind == DecodeKernelKind::bulk ? "bulk" : "cuda-cores") << " page " << page << ": " << differing
+                  << " elements differ from contiguous\n";
+        CHECK(differing == 0);
+      }
     }
   }
 }
@@ -277,7 +269,7 @@ TEST_CASE("every cache mutant fails the FlashAttention rule", "[gpu][decode]") {
     const Truth truth = compute_truth(pr, in, quick_truth());
     const AttentionOutputs base = baseline_for(dtype).run(pr, in);
     const auto mutants = decode_kernels(dtype, 128, true);
-    CHECK(mutants.size() == 4);
+    CHECK(mutants.size() == 8);  // 4 cache bugs x (CUDA-core kernel, bulk kernel)
     for (const Kernel* k : mutants) {
       const Rule r = check_rule(k->run(pr, in), truth, base);
       std::cout << k->info.name << " (" << k->info.planted_bug << "): error " << r.error << " bound " << r.bound
@@ -339,163 +331,40 @@ TEST_CASE("append kernel refuses an overflowing entry on the device and writes n
 }
 
 TEST_CASE("decode and chunked-prefill variants on small cases (for compute-sanitizer)", "[.decode_sanitize]") {
+  // S_q 4 x group 4 on 2 KV heads: 16 rows per head (the bulk kernel: one head per CTA); S_q 1 x
+  // group 4 on 4 KV heads: 4 rows per head (the bulk kernel: 4 heads per CTA, bulk1h: 1).
   for (DType dtype : {DType::fp16, DType::bf16})
-    for (int64_t d : {64, 128}) {
-      const Problem pr = decode_problem(dtype, d, 100, 4, 4);
-      InputSpec spec;
-      spec.seed = 3;
-      const AttentionInputs in = generate_inputs(pr, spec);
-      std::vector<const Kernel*> kernels;
-      for (bool mutants : {false, true})
-        for (const auto& list : {decode_kernels(dtype, d, mutants), chunked_kernels(dtype, d, mutants)})
-          kernels.insert(kernels.end(), list.begin(), list.end());
-      for (const Kernel* k : kernels) {
-        const AttentionOutputs out = k->run(pr, in);
-        bool finite = true;
-        for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
-        CHECK(finite);
+    for (int64_t d : {64, 128})
+      for (const Problem& pr : {decode_problem(dtype, d, 100, 4, 4), decode_problem(dtype, d, 100, 1, 4, 4)}) {
+        InputSpec spec;
+        spec.seed = 3;
+        const AttentionInputs in = generate_inputs(pr, spec);
+        std::vector<const Kernel*> kernels;
+        for (bool mutants : {false, true})
+          for (const auto& list : {decode_kernels(dtype, d, mutants), chunked_kernels(dtype, d, mutants)})
+            kernels.insert(kernels.end(), list.begin(), list.end());
+        for (const Kernel* k : kernels) {
+          const AttentionOutputs out = k->run(pr, in);
+          bool finite = true;
+          for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
+          CHECK(finite);
+        }
       }
-    }
-}
-
-namespace {
-
-/// Decode timing, the same method as experiments/peers/bench_torch_decode.py: "cold" = median
-/// over `iters` calls each timed alone with CUDA events after a 256 MiB memset has evicted L2
-/// (K/V come from HBM); "warm" = mean of `iters` back-to-back calls between two events.
-struct Timing {
-  double cold_us = 0, warm_us = 0;
-};
-
-template <class F>
-Timing time_decode(F&& f, int warmup, int iters) {
-  static void* scratch = nullptr;
-  constexpr size_t kScratch = size_t{256} << 20;
-  if (!scratch) REQUIRE(cudaMalloc(&scratch, kScratch) == cudaSuccess);
-  for (int w = 0; w < warmup; ++w) f();
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  std::vector<float> ms(static_cast<size_t>(iters));
-  for (int it = 0; it < iters; ++it) {
-    cudaMemsetAsync(scratch, it & 0xFF, kScratch);
-    cudaEventRecord(start);
-    f();
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    cudaEventElapsedTime(&ms[static_cast<size_t>(it)], start, stop);
-  }
-  std::nth_element(ms.begin(), ms.begin() + iters / 2, ms.end());
-  Timing t;
-  t.cold_us = 1e3 * ms[static_cast<size_t>(iters / 2)];
-  cudaEventRecord(start);
-  for (int it = 0; it < iters; ++it) f();
-  cudaEventRecord(stop);
-  cudaEventSynchronize(stop);
-  float total = 0;
-  cudaEventElapsedTime(&total, start, stop);
-  t.warm_us = 1e3 * total / iters;
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return t;
-}
-
-/// Device buffers of one timing configuration: B entries of L keys, cache filled with byte
-/// patterns on the device (0x2C2C = 0.0645 in FP16, 0x3C3C = 1.06); paged with a shuffled-free
-/// identity block table when page > 0 (the address arithmetic is what costs, not the order).
-struct BenchSetup {
-  int B, Hq, Hkv, D, L, page;
-  void *dq = nullptr, *dk = nullptr, *dv = nullptr, *dout = nullptr, *dlse = nullptr, *dpo = nullptr, *dplse = nullptr,
-       *dlens = nullptr, *dtable = nullptr, *dcount = nullptr;
-  static constexpr int kMaxSplits = 128;
-  BenchSetup(int b, int hq, int hkv, int d, int l, int pg) : B(b), Hq(hq), Hkv(hkv), D(d), L(l), page(pg) {
-    const size_t cache = static_cast<size_t>(B) * L * Hkv * D;
-    REQUIRE(cudaMalloc(&dq, static_cast<size_t>(B) * Hq * D * 2) == cudaSuccess);
-    REQUIRE(cudaMalloc(&dk, cache * 2) == cudaSuccess);
-    REQUIRE(cudaMalloc(&dv, cache * 2) == cudaSuccess);
-    REQUIRE(cudaMalloc(&dout, static_cast<size_t>(B) * Hq * D * 2) == cudaSuccess);
-    REQUIRE(cudaMalloc(&dlse, static_cast<size_t>(B) * Hq * 4) == cudaSuccess);
-    REQUIRE(cudaMalloc(&dpo, static_cast<size_t>(kMaxSplits) * B * Hq * D * 4) == cudaSuccess);
-    REQUIRE(cudaMalloc(&dplse, static_cast<size_t>(kMaxSplits) * B * Hq * 4) == cudaSuccess);
-    REQUIRE(cudaMalloc(&dlens, static_cast<size_t>(B) * 4) == cudaSuccess);
-    const size_t counters = static_cast<size_t>(decode_counter_count(B, Hq, Hkv, 1));
-    REQUIRE(cudaMalloc(&dcount, counters * 4) == cudaSuccess);
-    cudaMemset(dcount, 0, counters * 4);
-    cudaMemset(dk, 0x2C, cache * 2);
-    cudaMemset(dv, 0x3C, cache * 2);
-    cudaMemset(dq, 0x2C, static_cast<size_t>(B) * Hq * D * 2);
-    std::vector<int> lens(static_cast<size_t>(B), L);
-    cudaMemcpy(dlens, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice);
-    if (page > 0) {
-      std::vector<int> table(static_cast<size_t>(B) * (L / page));
-      for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int>(i);
-      REQUIRE(cudaMalloc(&dtable, table.size() * 4) == cudaSuccess);
-      cudaMemcpy(dtable, table.data(), table.size() * 4, cudaMemcpyHostToDevice);
-    }
-  }
-  ~BenchSetup() {
-    for (void* ptr : {dq, dk, dv, dout, dlse, dpo, dplse, dlens, dtable, dcount}) cudaFree(ptr);
-  }
-  DecodeParams params(const SplitPlan& plan) const {
-    DecodeParams p;
-    p.q = dq; p.k_cache = dk; p.v_cache = dv; p.o = dout; p.lse = static_cast<float*>(dlse);
-    p.partial_o = static_cast<float*>(dpo); p.partial_lse = static_cast<float*>(dplse);
-    p.split_counters = static_cast<int*>(dcount);
-    p.seqlens_k = static_cast<const int*>(dlens);
-    if (page > 0) p.layout = KvLayout{static_cast<const int*>(dtable), page, L / page};
-    p.batch = B; p.seqlen_q = 1; p.capacity = L; p.num_heads_q = Hq; p.num_heads_kv = Hkv; p.head_dim = D;
-    p.keys_per_split = static_cast<int>(plan.keys_per_split);
-    p.max_splits = static_cast<int>(plan.max_splits);
-    p.scale = 1.0f / std::sqrt(static_cast<float>(D));
-    return p;
-  }
-  double bytes() const { return 2.0 * B * static_cast<double>(L) * Hkv * D * 2; }  // K and V, 2 bytes each
-};
-
-SplitPlan plan_with_splits(int64_t L, int splits) {
-  return plan_fixed_splits({L}, ((L + splits - 1) / splits + 63) / 64 * 64);
-}
-
-}  // namespace
-
-TEST_CASE("decode bandwidth: B 8, H 32/8, D 128, S_q 1", "[.decode_bench]") {
-  const int B = 8, Hq = 32, Hkv = 8, D = 128;
-  for (int L : {4096, 16384, 65536})
-    for (int page : {0, 16, 256}) {
-      const BenchSetup setup(B, Hq, Hkv, D, L, page);
-      const std::vector<int64_t> keys(B, L);
-      for (int mode = 0; mode < 3; ++mode) {  // heuristic split, fixed split, heuristic with 3 stages
-        const int stages = mode == 2 ? 3 : kDecodeDefaultStages;
-        const SplitPlan plan = mode != 1 ? plan_heuristic_splits(keys, Hkv, decode_resident_ctas(DType::fp16, D, 4, stages))
-                                         : plan_fixed_splits(keys, std::max(256, L / 64));
-        if (mode != 0 && page > 0) continue;
-        REQUIRE(plan.max_splits <= BenchSetup::kMaxSplits);
-        DecodeParams p = setup.params(plan);
-        p.stages = stages;
-        const Timing t = time_decode([&] { launch_decode(p, DType::fp16, Mutant::none, nullptr); }, 10, 100);
-        std::printf("BENCH ours-%s%s L=%d splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f warm_TBps=%.3f\n",
-                    mode == 0 ? "split" : mode == 1 ? "fixed" : "split.3stages", page ? (".paged" + std::to_string(page)).c_str() : "", L, p.max_splits,
-                    p.keys_per_split, t.cold_us, setup.bytes() / (t.cold_us * 1e-6) / 1e12, t.warm_us,
-                    setup.bytes() / (t.warm_us * 1e-6) / 1e12);
-      }
-    }
-  CHECK(cudaGetLastError() == cudaSuccess);
 }
 
 TEST_CASE("decode speed vs cache depth and split count: B 8, H 32/8, D 128, S_q 1", "[.depth_sweep]") {
-  const int B = 8, Hq = 32, Hkv = 8, D = 128;
-  for (int L : {1, 64, 300, 4096, 32768, 131072}) {
-    const BenchSetup setup(B, Hq, Hkv, D, L, 0);
+  // kernels/decode/decode_bench.h's timing (the method of `attnscope bench --decode`), CUDA cores.
+  DecodeBenchShape shape;
+  for (int L : {1, 64, 300, 4096, 32768, 131072})
     for (int splits : {0, 1, 2, 4, 8, 16}) {
-      const SplitPlan plan = splits == 0 ? plan_heuristic_splits(std::vector<int64_t>(B, L), Hkv, decode_resident_ctas(DType::fp16, D, 4))
-                                         : plan_with_splits(L, splits);
-      const DecodeParams p = setup.params(plan);
-      const Timing t = time_decode([&] { launch_decode(p, DType::fp16, Mutant::none, nullptr); }, 5, L > 32768 ? 30 : 60);
-      std::printf("SPEED depth=%d splits=%s actual_splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f\n",
-                  L, splits == 0 ? "heuristic" : std::to_string(splits).c_str(), p.max_splits, p.keys_per_split,
-                  t.cold_us, setup.bytes() / (t.cold_us * 1e-6) / 1e12, t.warm_us);
+      DecodeBenchCase c{"cuda-cores", DecodeVariant{}};
+      c.variant.fixed_splits = splits;
+      shape.keys = L;
+      const DecodeTiming t = time_decode_case(c, shape, 5, L > 32768 ? 30 : 60);
+      std::printf("SPEED depth=%d splits=%s actual_splits=%d keys_per_split=%d cold_us=%.2f cold_TBps=%.3f warm_us=%.2f\n", L,
+                  splits == 0 ? "heuristic" : std::to_string(splits).c_str(), t.splits, t.keys_per_split, t.cold_us,
+                  t.cold_tbps, t.warm_us);
     }
-  }
   CHECK(cudaGetLastError() == cudaSuccess);
 }
 

@@ -23,7 +23,6 @@
 #include "experiments/register_all.h"
 #include "kernels/prefill_variants.h"
 #include "references/gpu/gpu_references.h"
-#include "tests/gpu/max_abs_error.h"
 
 namespace attn {
 namespace {

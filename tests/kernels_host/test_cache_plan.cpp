@@ -64,6 +64,17 @@ TEST_CASE("heuristic split plan covers every key with tile-multiple splits", "[c
   CHECK(plan_heuristic_splits({4096}, 8, 264).max_splits >= 16);
 }
 
+TEST_CASE("heuristic split plan fills the last wave when the batch alone exceeds one", "[cache]") {
+  // The H200's CUDA-core kernel: 396 resident CTAs (132 SMs x 3), 8 KV heads per entry.
+  const std::vector<int64_t> b8(8, 65536), b64(64, 65536), b50(50, 65536), b1250(1250, 65536);
+  CHECK(plan_heuristic_splits(b8, 8, 396).max_splits == 6);     // 384 CTAs, one wave (as before)
+  CHECK(plan_heuristic_splits(b64, 8, 396).max_splits == 3);    // 512 units: 1 split = 65 % of 2 waves, 3 = 97 % of 4
+  CHECK(plan_heuristic_splits(b50, 8, 396).max_splits == 4);    // 400 units: 1 split = 51 % of 2 waves, 4 = 81 % of 5
+  CHECK(plan_heuristic_splits(b1250, 8, 396).max_splits == 1);  // 10000 units: 97 % already
+  CHECK(plan_heuristic_splits(b64, 8, 0).max_splits == 1);      // no GPU seen: one split
+  CHECK(plan_heuristic_splits(std::vector<int64_t>(64, 100), 8, 396).max_splits == 2);  // never more splits than tiles
+}
+
 }  // namespace attn
 
 namespace attn {

@@ -307,7 +307,10 @@ TEST_CASE("report into a folder named like a shell command runs nothing and draw
   CHECK(fs::exists(dir + "/" + out + "/report.md"));
   if (fs::exists("/usr/bin/gnuplot")) {  // the apostrophe no longer drops the plots
     CHECK_THAT(r.out, !Catch::Contains("(0 plots)"));
-    CHECK(fs::exists(dir + "/" + out + "/plots/ulp_histogram.svg"));
+    bool histogram = false;  // one ULP histogram per dtype: ulp_histogram_<dtype>.svg
+    for (const auto& e : fs::directory_iterator(dir + "/" + out + "/plots"))
+      histogram = histogram || (e.path().filename().string().rfind("ulp_histogram_", 0) == 0 && e.path().extension() == ".svg");
+    CHECK(histogram);
   }
 }
 
@@ -335,6 +338,35 @@ TEST_CASE("report on a database that does not exist creates nothing", "[reliabil
   const std::string dir = case_dir("report_missing_db");
   const auto before = snapshot(dir);
   expect(attnscope({"report", "--db", "nothing.sqlite", "--out", "rep"}, dir), 2, "cannot be read", before, dir);
+}
+
+// ---- export: read-only on the database, never onto it -----------------------------------------
+
+TEST_CASE("export --csv onto the database (or its side file) is refused; the rows survive", "[reliability]") {
+  const std::string dir = case_dir("export_onto_db");
+  const std::string db = copy_smoke(dir);
+  const auto before = snapshot(dir);
+  expect(attnscope({"export", "--db", db, "--csv", db}, dir), 2, "--csv", before, dir);
+  expect(attnscope({"export", "--db", db, "--json", "./" + db}, dir), 2, "--json", before, dir);
+  expect(attnscope({"export", "--db", db, "--json", db + "-wal"}, dir), 2, "--json", before, dir);
+}
+
+TEST_CASE("export on a database that does not exist creates nothing", "[reliability]") {
+  const std::string dir = case_dir("export_missing_db");
+  const auto before = snapshot(dir);
+  expect(attnscope({"export", "--db", "nothing.sqlite", "--csv", "out.csv"}, dir), 2, "cannot be read", before, dir);
+}
+
+TEST_CASE("export with a misspelled --sweep or no output is an error; the database is left byte for byte",
+          "[reliability]") {
+  const std::string dir = case_dir("export_bad_sweep");
+  const std::string db = copy_smoke(dir);
+  const auto before = snapshot(dir);
+  expect(attnscope({"export", "--db", db, "--csv", "out.csv", "--sweep", "smok"}, dir), 2,
+         "--sweep 'smok': no such sweep", before, dir);
+  expect(attnscope({"export", "--db", db}, dir), 2, "--csv", before, dir);
+  expect(attnscope({"export", "--db", db, "--csv", "out.csv", "--json", "out.json"}, dir), 0, "export", before, dir,
+         {"out.csv", "out.json"});
 }
 
 // ---- databases: read-only inputs, corrupted files, resume, merge -------------------------------

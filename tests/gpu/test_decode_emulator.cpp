@@ -1,0 +1,176 @@
+// test_decode_emulator.cpp: the decode kernels against their CPU model (analysis/decode_emulator.h)
+// and the FP8 KV cache, on the device.
+//  - exp_fp32 / log_fp32 (core/pipeline/fp32_elementary.h) give the host's bits on the device for
+//    every 5th float of [-104, 0] (exp) and of the positive floats (log);
+//  - every registered decode variant (CUDA-core and bulk kernels, contiguous / paged, heuristic /
+//    fixed split) and every decode mutant equals emulate_attention with its registered algorithm
+//    (info.algorithm) bit for bit, O and LSE, over S_q 1/4/16, GQA 1/4/8, D 64/128, ragged
+//    batches, FP16/BF16; the counts of differing elements are printed (the emulator's fidelity);
+//  - FP8 (E4M3, per-head power-of-two scales, appended with quantization): the FP8 path equals the
+//    FP16/BF16 bulk path on the dequantized cache bit for bit (fixed split), its emulator likewise,
+//    every FP8 variant is within the FlashAttention rule against the truth of the dequantized cache,
+//    and its error against the truth of the unquantized cache (quantization + kernel) is printed.
+// Runs only where a GPU is present (tests/gpu_main.cpp exits 77 otherwise).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "analysis/decode_emulator.h"
+#include "core/generators.h"
+#include "core/parallel_for.h"
+#include "core/pipeline/fp32_elementary.h"
+#include "experiments/register_all.h"
+#include "kernels/cache/fp8_kv.h"
+#include "kernels/decode/register_decode_kernels.h"
+#include "kernels/probes/elementary_probe.h"
+#include "references/truth.h"
+#include "tests/gpu/bit_diff.h"
+#include "tests/gpu/decode_test_util.h"
+
+namespace attn {
+namespace {
+
+AttentionOutputs emulate(const Problem& p, const AttentionInputs& in, const AlgorithmConfig& algorithm) {
+  EmulatorConfig c;
+  c.algorithm = algorithm;
+  return emulate_attention(p, in, c);
+}
+
+}  // namespace
+
+TEST_CASE("exp_fp32 / log_fp32: the device's bits are the host's", "[gpu][decode][emulator]") {
+  std::vector<float> x;
+  for (uint32_t u = 0x80000000u; u <= 0xC2D00000u; u += 5) {  // [-104, -0]
+    float f;
+    std::memcpy(&f, &u, 4);
+    x.push_back(f);
+  }
+  for (uint32_t u = 1; u < 0x7F800000u; u += 97) {  // positive floats, subnormals included
+    float f;
+    std::memcpy(&f, &u, 4);
+    x.push_back(f);
+  }
+  const ElementaryProbe device = run_elementary_probe(x);
+  std::vector<int64_t> exp_diff(64, 0), log_diff(64, 0);
+  const int64_t n = static_cast<int64_t>(x.size());
+  parallel_for(64, 0, [&](int64_t chunk) {
+    for (int64_t i = chunk * n / 64; i < (chunk + 1) * n / 64; ++i) {
+      const float e = pipeline::exp_fp32(x[static_cast<size_t>(i)]), l = pipeline::log_fp32(x[static_cast<size_t>(i)]);
+      exp_diff[static_cast<size_t>(chunk)] += std::memcmp(&e, &device.exp[static_cast<size_t>(i)], 4) != 0;
+      log_diff[static_cast<size_t>(chunk)] += std::memcmp(&l, &device.log[static_cast<size_t>(i)], 4) != 0 &&
+                                              !(std::isnan(l) && std::isnan(device.log[static_cast<size_t>(i)]));
+    }
+  });
+  int64_t exp_total = 0, log_total = 0;
+  for (int c = 0; c < 64; ++c) {
+    exp_total += exp_diff[static_cast<size_t>(c)];
+    log_total += log_diff[static_cast<size_t>(c)];
+  }
+  std::printf("ELEMENTARY %lld inputs: exp_fp32 %lld differ, log_fp32 %lld differ (device vs host)\n",
+              static_cast<long long>(n), static_cast<long long>(exp_total), static_cast<long long>(log_total));
+  CHECK(exp_total == 0);
+  CHECK(log_total == 0);
+}
+
+TEST_CASE("every decode variant and mutant equals its emulator bit for bit", "[gpu][decode][emulator]") {
+  struct Case { int64_t d, depth, sq, group; };
+  const std::vector<Case> cases = {{128, 300, 1, 4}, {128, 4096, 1, 8}, {64, 1000, 4, 4},
+                                   {128, 1, 16, 8},  {64, 64, 4, 1},    {128, 2000, 16, 1}};
+  int64_t compared = 0, differing = 0, runs = 0;
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (const Case& c : cases) {
+      const Problem pr = decode_problem(dtype, c.d, c.depth, c.sq, c.group);
+      InputSpec spec;
+      spec.distribution = c.depth % 2 ? Distribution::outliers : Distribution::normal;
+      spec.seed = static_cast<uint64_t>(c.depth * 3 + c.sq * 11 + c.group);
+      const AttentionInputs in = generate_inputs(pr, spec);
+      for (const Kernel* k : all_kernels().select({.design = "decode", .dtype = dtype, .head_dim = static_cast<int>(c.d)})) {
+        if (k->invalid_reason(pr)) continue;
+        REQUIRE(k->info.algorithm.has_value());
+        REQUIRE_FALSE(emulator_invalid_reason(pr, *k->info.algorithm).has_value());
+        const AttentionOutputs gpu = k->run(pr, in), emu = emulate(pr, in, *k->info.algorithm);
+        const int64_t o_diff = bit_diff(gpu.o, emu.o, dtype).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
+        ++runs;
+        compared += gpu.o.numel();
+        differing += o_diff;
+        if (o_diff || lse_diff)
+          std::printf("EMULATOR %s %s: %lld of %lld O elements and %lld of %lld LSEs differ (max |diff| %.3g)\n",
+                      k->info.name.c_str(), pr.label().c_str(), static_cast<long long>(o_diff),
+                      static_cast<long long>(gpu.o.numel()), static_cast<long long>(lse_diff),
+                      static_cast<long long>(gpu.lse.numel()), max_abs_error(gpu.o, emu.o));
+        CHECK(o_diff == 0);
+        CHECK(lse_diff == 0);
+      }
+    }
+  std::printf("EMULATOR decode: %lld runs, %lld O elements compared, %lld differ (%.3g)\n", static_cast<long long>(runs),
+              static_cast<long long>(compared), static_cast<long long>(differing),
+              compared ? static_cast<double>(differing) / static_cast<double>(compared) : 0.0);
+  CHECK(runs >= 2 * 6 * 8);
+}
+
+TEST_CASE("FP8 KV cache: the dequantized cache's FP16/BF16 path bit for bit, and the rule", "[gpu][decode][fp8]") {
+  struct Case { int64_t d, depth, sq, group; };
+  const std::vector<Case> cases = {{128, 300, 1, 4}, {128, 4096, 1, 8}, {64, 1000, 4, 4}, {128, 70, 16, 1}, {64, 2, 1, 8}};
+  int runs = 0, failures = 0;
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (const Case& c : cases) {
+      const Problem pr = decode_problem(dtype, c.d, c.depth, c.sq, c.group, 4);
+      InputSpec spec;
+      spec.distribution = c.depth % 2 ? Distribution::outliers : Distribution::normal;
+      spec.seed = static_cast<uint64_t>(c.depth + 17 * c.sq);
+      const AttentionInputs in = generate_inputs(pr, spec);
+      const Fp8KvScales scales = fp8_kv_scales(pr, in);
+      const AttentionInputs seen = dequantized_kv(pr, in, scales);
+      TruthOptions quick;
+      quick.certify_rows = 2;
+      const Truth truth_seen = compute_truth(pr, seen, quick), truth_full = compute_truth(pr, in, quick);
+      const AttentionOutputs base = all_kernels().get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
+      const double bound = 2 * max_abs_error(base.o, truth_seen.o) + 1e-5;
+      for (int page : {0, 16})
+        for (int fixed : {0, 256}) {
+          DecodeVariant v{"fp8", dtype, static_cast<int>(c.d), fixed, 0, page, Mutant::none, DecodeKernelKind::bulk, 1, 4, true};
+          const AttentionOutputs out = make_decode_kernel(v).run(pr, in);
+          const double kernel_error = max_abs_error(out.o, truth_seen.o), total_error = max_abs_error(out.o, truth_full.o);
+          ++runs;
+          const bool ok = kernel_error <= bound;
+          failures += !ok;
+          std::printf("FP8 %s page %d split %s: error vs dequantized truth %.3g (bound %.3g), vs unquantized truth %.3g\n",
+                      pr.label().c_str(), page, fixed ? "fixed256" : "heuristic", kernel_error, bound, total_error);
+          if (fixed == 0) continue;
+          // The same plan on the dequantized cache: the FP16/BF16 bulk kernel and the emulator.
+          DecodeVariant twin = v;
+          twin.fp8_cache = false;
+          const AttentionOutputs plain = make_decode_kernel(twin).run(pr, seen);
+          const AttentionOutputs emu = emulate(pr, seen, decode_variant_algorithm(twin));
+          INFO(pr.label() << " page " << page);
+          CHECK(bit_diff(out.o, plain.o, dtype).differ == 0);
+          CHECK(bit_diff(out.o, emu.o, dtype).differ == 0);
+          CHECK(bit_diff(out.lse, plain.lse, DType::fp32).differ == 0);
+        }
+    }
+  std::printf("FP8 rule: %d runs, %d failures\n", runs, failures);
+  CHECK(failures == 0);
+}
+
+TEST_CASE("FP8 KV cache on small cases (for compute-sanitizer)", "[.decode_sanitize]") {
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (int64_t d : {64, 128})
+      for (const Problem& pr : {decode_problem(dtype, d, 100, 4, 4), decode_problem(dtype, d, 100, 1, 4, 4)}) {
+        const AttentionInputs in = generate_inputs(pr, InputSpec{});
+        for (int page : {0, 16}) {
+          DecodeVariant v{"fp8", dtype, static_cast<int>(d), 64, 0, page, Mutant::none, DecodeKernelKind::bulk, 1, 4, true};
+          const AttentionOutputs out = make_decode_kernel(v).run(pr, in);
+          bool finite = true;
+          for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
+          CHECK(finite);
+        }
+      }
+}
+
+}  // namespace attn
