@@ -180,6 +180,7 @@ std::vector<int> Fa2HeadEmulator::tile_schedule(int row_block, int split) const 
 void Fa2HeadEmulator::compute_scores(int row_block, bool exact, double* scores) const {
   const int D = static_cast<int>(head_dim_);
   if (fp8_ && !exact) {  // E4M3 operands, k32 steps of the FP8 model; scales enter with the exp stage
+    // fill_visible_scores hands rows of q_ / k_; q8_ / k8_ hold the same rows at the same offsets.
     const double* q0 = q_.data();
     const double* k0 = k_.data();
     fill_visible_scores(row_block, scores, [&](const double* q, const double* k) {
@@ -194,10 +195,9 @@ void Fa2HeadEmulator::compute_scores(int row_block, bool exact, double* scores) 
     return s;
   });
 }
-}
 
 void Fa2HeadEmulator::accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,
-                                   double* states) const {
+                                      double* states) const {
   const pipeline::StagedArithmetic a(policy, dtype_, fp8_);
   const bool rescale_exact = policy.exact(Stage::rescale), cast_exact = policy.exact(Stage::p_cast);
   const bool pv_exact = policy.exact(Stage::pv_accumulate);
@@ -284,7 +284,7 @@ void Fa2HeadEmulator::accumulate_rows(int row_block, const double* scores, const
 }
 
 void Fa2HeadEmulator::finalize_rows(int row_block, const double* states, const PrecisionPolicy& policy, double* out,
-                                 double* lse) const {
+                                    double* lse) const {
   const pipeline::StagedArithmetic a(policy, dtype_, fp8_);
   const bool round_exact = policy.exact(Stage::output_round);
   // FP8 with quantized V: V's scale joins the normalizer (kernel: RN(RN(1/l) v_scale), fp8.h).

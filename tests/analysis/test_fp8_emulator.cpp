@@ -2,12 +2,15 @@
 // (analysis/fp8_operands.h), the Hadamard rotation (core/pipeline/fp8.h) and the emulator's FP8
 // configurations (analysis/emulator.h) — against properties that hold for every input: E4M3
 // values, errors within half an E4M3 ulp of the scaled value, the amax mapped onto 448, zeros past
-// seqlens_k, Q K^T unchanged by the rotation up to FP32 rounding, the all-exact FP8 emulator equal
-// to the exact 16-bit one, and FP8 errors on outlier inputs between the BF16 pipeline's and a
-// few E4M3 ulps (which scaling wins is what the device table measures, not asserted here).
+// seqlens_k, Q K^T unchanged by the rotation up to FP32 rounding (and the row flattened), the
+// all-exact FP8 emulator equal to the exact 16-bit one; and on FA3's outlier inputs against an
+// independent FP64 model of the same quantization (fp8_fp64_model) and a bound derived from
+// E4M3's unit roundoff (fp8_error_bound), the rotation beating both scalings without it.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "analysis/emulator.h"
@@ -44,6 +47,162 @@ AlgorithmConfig fp8_config(Fp8Scaling scaling, bool rotate) {
   return a;
 }
 
+/// An independent FP64 model of FA3's FP8 forward (no pipeline code: the rotation is the explicit
+/// matrix diag(signs) H_n, scales and products in double): Q, K (optionally rotated) and V quantized
+/// to E4M3 with amax / 448 scales (per block or per tensor), the scores from the E4M3 operands, an
+/// online softmax over key tiles of `block_n` whose P = 256 e^(s - m_running) is rounded to E4M3
+/// (the row sum keeps P unrounded, as the kernel's FP32 l does), O = sum P_e4m3 V_e4m3 v_scale / l.
+/// Every rounding is an E4M3 rounding: what is left between it and the truth is the quantization.
+/// Dense problems only (no mask, H_q = H_kv, every key valid).
+Tensor<double> fp8_fp64_model(const Problem& p, const AttentionInputs& in, Fp8Scaling scaling, bool rotate,
+                              int64_t block_m, int64_t block_n) {
+  REQUIRE((p.mask.kind == MaskKind::none && p.num_heads_q == p.num_heads_kv && p.seqlens_k.empty()));
+  const int64_t B = p.batch, H = p.num_heads_q, D = p.head_dim, Sq = p.seqlen_q, Sk = p.seqlen_k;
+  // R = diag(signs) H_n, H_n[a][b] = (-1)^popcount(a & b) (Sylvester): unnormalized, R R^T = n I.
+  auto rotated = [&](const Tensor<double>& x, int64_t S) {
+    Tensor<double> y(x.shape());
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < S; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t c = 0; c < D; ++c) {
+            double sum = 0;
+            for (int64_t d = 0; d < D; ++d)
+              sum += x(b, i, h, d) * pipeline::hadamard_sign(Fp8Config{}.rotation_seed, static_cast<int>(d)) *
+                     ((__builtin_popcountll(static_cast<uint64_t>(d & c)) & 1) ? -1.0 : 1.0);
+            y(b, i, h, c) = rotate ? sum : x(b, i, h, c);
+          }
+    return y;
+  };
+  // Quantizes x in groups: group_of(b, i, h) names the scale group of row i of head h.
+  auto quantize = [&](const Tensor<double>& x, int64_t S, auto group_of, std::vector<double>& scale) {
+    std::vector<double> amax(scale.size(), 0.0);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < S; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t d = 0; d < D; ++d)
+            amax[group_of(b, i, h)] = std::max(amax[group_of(b, i, h)], std::fabs(x(b, i, h, d)));
+    for (size_t g = 0; g < scale.size(); ++g) scale[g] = amax[g] > 0 ? amax[g] / 448.0 : 1.0;
+    Tensor<double> q(x.shape());
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < S; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t d = 0; d < D; ++d)
+            q(b, i, h, d) = round_to_format_satfinite(x(b, i, h, d) / scale[group_of(b, i, h)], kE4M3);
+    return q;
+  };
+  const bool tensor = scaling == Fp8Scaling::per_tensor;
+  const int64_t q_blocks = (Sq + block_m - 1) / block_m, k_blocks = (Sk + block_n - 1) / block_n;
+  std::vector<double> qs(static_cast<size_t>(tensor ? 1 : B * H * q_blocks)),
+      ks(static_cast<size_t>(tensor ? 1 : B * H * k_blocks)), vs(static_cast<size_t>(tensor ? 1 : B * H));
+  auto q_group = [&](int64_t b, int64_t i, int64_t h) { return tensor ? 0 : static_cast<size_t>((b * H + h) * q_blocks + i / block_m); };
+  auto k_group = [&](int64_t b, int64_t j, int64_t h) { return tensor ? 0 : static_cast<size_t>((b * H + h) * k_blocks + j / block_n); };
+  auto v_group = [&](int64_t b, int64_t, int64_t h) { return tensor ? 0 : static_cast<size_t>(b * H + h); };
+  const Tensor<double> q8 = quantize(rotated(in.q, Sq), Sq, q_group, qs), k8 = quantize(rotated(in.k, Sk), Sk, k_group, ks),
+                       v8 = quantize(in.v, Sk, v_group, vs);
+  const double score_unit = p.scale() / (rotate ? static_cast<double>(D) : 1.0);
+  Tensor<double> o(p.q_shape());
+  std::vector<double> s(static_cast<size_t>(Sk)), acc(static_cast<size_t>(D));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Sq; ++i) {
+        for (int64_t j = 0; j < Sk; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += q8(b, i, h, d) * k8(b, j, h, d);
+          s[static_cast<size_t>(j)] = dot * qs[q_group(b, i, h)] * ks[k_group(b, j, h)] * score_unit;
+        }
+        double m = -std::numeric_limits<double>::infinity(), l = 0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j0 = 0; j0 < Sk; j0 += block_n) {
+          const int64_t j1 = std::min(Sk, j0 + block_n);
+          const double m_new = std::max(m, *std::max_element(&s[static_cast<size_t>(j0)], &s[static_cast<size_t>(j1 - 1)] + 1));
+          const double alpha = std::exp(m - m_new);  // 0 on the first tile
+          l *= alpha;
+          for (double& a : acc) a *= alpha;
+          for (int64_t j = j0; j < j1; ++j) {
+            const double pj = 256.0 * std::exp(s[static_cast<size_t>(j)] - m_new);
+            const double p8 = round_to_format_satfinite(pj, kE4M3);
+            l += pj;
+            for (int64_t d = 0; d < D; ++d) acc[static_cast<size_t>(d)] += p8 * v8(b, j, h, d);
+          }
+          m = m_new;
+        }
+        for (int64_t d = 0; d < D; ++d) o(b, i, h, d) = acc[static_cast<size_t>(d)] * vs[v_group(b, 0, h)] / l;
+      }
+  return o;
+}
+
+/// A rigorous elementwise bound on |FP8 attention - truth| from E4M3's rounding alone, derived
+/// for FA3's pipeline (the model above) with u = 2^-4, E4M3's unit roundoff (3 fraction bits, RNE):
+///  * each quantized x (Q, K, V after its scale, P scaled by 256) errs by at most
+///    err(x) = max(u |x|, 2^-10 scale) — relative u for normal values, half the subnormal
+///    spacing 2^-9 (in scaled units) below 2^-6; the largest possible scale (amax of the whole
+///    tensor / 448) bounds every per-block one;
+///  * the scores: |s^ - s| <= c sum_d (err(q_d) |k_d| + |q_d| err(k_d) + err(q_d) err(k_d)),
+///    c = softmax scale (/ n with the unnormalized rotation, in the rotated frame); Delta = the
+///    row's largest, so the softmax of the quantized scores pi^_j is within e^(+-2 Delta) pi_j;
+///  * O^ - O = sum (pi^_j - pi_j)(v_j - O) + sum pi^_j eta_j v^_j + sum pi^_j (v^_j - v_j), with
+///    eta the P rounding relative to the (unrounded) row sum l >= 256: |pi^_j eta_j| <= u pi^_j + 2^-18.
+/// So |O^ - O| <= (e^(2 Delta) - 1) sum pi_j |v_j - O| + sum (u e^(2 Delta) pi_j + 2^-18)(|v_j| + err(v_j))
+///               + e^(2 Delta) sum pi_j err(v_j).
+/// Dense problems (fp8_fp64_model's). The truth O and pi from the unquantized inputs, in double.
+Tensor<double> fp8_error_bound(const Problem& p, const AttentionInputs& in, const Tensor<double>& truth_o, bool rotate) {
+  const double u = 1.0 / 16, sub = std::ldexp(1.0, -10), p_sub = std::ldexp(1.0, -18);
+  const int64_t H = p.num_heads_q, D = p.head_dim, Sq = p.seqlen_q, Sk = p.seqlen_k;
+  REQUIRE(p.batch == 1);
+  auto frame = [&](const Tensor<double>& x, int64_t S) {  // the rotated frame (x R), or x itself
+    Tensor<double> y(x.shape());
+    for (int64_t i = 0; i < S; ++i)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t c = 0; c < D; ++c) {
+          double sum = 0;
+          for (int64_t d = 0; d < D; ++d)
+            sum += x(0, i, h, d) * pipeline::hadamard_sign(Fp8Config{}.rotation_seed, static_cast<int>(d)) *
+                   ((__builtin_popcountll(static_cast<uint64_t>(d & c)) & 1) ? -1.0 : 1.0);
+          y(0, i, h, c) = rotate ? sum : x(0, i, h, c);
+        }
+    return y;
+  };
+  auto amax = [](const Tensor<double>& x) {
+    double m = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) m = std::max(m, std::fabs(x.flat(i)));
+    return m;
+  };
+  const Tensor<double> q = frame(in.q, Sq), k = frame(in.k, Sk);
+  const double q_sub = sub * amax(q) / 448, k_sub = sub * amax(k) / 448, v_sub = sub * amax(in.v) / 448;
+  const double c = p.scale() / (rotate ? static_cast<double>(D) : 1.0);
+  Tensor<double> bound(p.q_shape());
+  std::vector<double> pi(static_cast<size_t>(Sk));
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t i = 0; i < Sq; ++i) {
+      double delta = 0, m = -std::numeric_limits<double>::infinity(), l = 0;
+      for (int64_t j = 0; j < Sk; ++j) {
+        double s = 0, ds = 0;
+        for (int64_t d = 0; d < D; ++d) {
+          const double qd = q(0, i, h, d), kd = k(0, j, h, d);
+          const double eq = std::max(u * std::fabs(qd), q_sub), ek = std::max(u * std::fabs(kd), k_sub);
+          s += qd * kd;
+          ds += eq * std::fabs(kd) + std::fabs(qd) * ek + eq * ek;
+        }
+        pi[static_cast<size_t>(j)] = s * c;
+        delta = std::max(delta, ds * c);
+        m = std::max(m, s * c);
+      }
+      for (double& x : pi) l += (x = std::exp(x - m));
+      for (double& x : pi) x /= l;
+      const double grow = std::exp(2 * delta);
+      for (int64_t d = 0; d < D; ++d) {
+        const double o = truth_o(0, i, h, d);
+        double b = 0;
+        for (int64_t j = 0; j < Sk; ++j) {
+          const double v = in.v(0, j, h, d), ev = std::max(u * std::fabs(v), v_sub), w = pi[static_cast<size_t>(j)];
+          b += (grow - 1) * w * std::fabs(v - o) + (u * grow * w + p_sub) * (std::fabs(v) + ev) + grow * w * ev;
+        }
+        bound(0, i, h, d) = b;
+      }
+    }
+  return bound;
+}
+
 }  // namespace
 
 TEST_CASE("fp8 quantization: E4M3 values, half-ulp errors, amax at 448, zeros past seqlens_k", "[emulator][fp8]") {
@@ -78,25 +237,44 @@ TEST_CASE("fp8 quantization: E4M3 values, half-ulp errors, amax at 448, zeros pa
   }
 }
 
-TEST_CASE("fp8 rotation: Q K^T is n Q K^T after rotating both, up to FP32 rounding", "[emulator][fp8]") {
+TEST_CASE("fp8 rotation: Q K^T is n Q K^T after rotating both, norms grow by sqrt(n), an outlier is spread",
+          "[emulator][fp8]") {
   for (int n : {64, 128}) {
     std::vector<float> q(static_cast<size_t>(n)), k(static_cast<size_t>(n));
-    double dot = 0, magnitude = 0;
+    double dot = 0, magnitude = 0, k_norm2 = 0, k_norm1 = 0, k_peak = 0;
     for (int d = 0; d < n; ++d) {
       q[static_cast<size_t>(d)] = static_cast<float>(std::sin(0.37 * d + 1));
       k[static_cast<size_t>(d)] = static_cast<float>(std::cos(1.3 * d) * (d == 5 ? 40 : 1));  // one outlier
-      dot += static_cast<double>(q[static_cast<size_t>(d)]) * k[static_cast<size_t>(d)];
-      magnitude += std::fabs(static_cast<double>(q[static_cast<size_t>(d)]) * k[static_cast<size_t>(d)]);
+      const double kd = k[static_cast<size_t>(d)];
+      dot += static_cast<double>(q[static_cast<size_t>(d)]) * kd;
+      magnitude += std::fabs(static_cast<double>(q[static_cast<size_t>(d)]) * kd);
+      k_norm2 += kd * kd;
+      k_norm1 += std::fabs(kd);
+      k_peak = std::max(k_peak, std::fabs(kd));
     }
     pipeline::hadamard_rotate([&](int d) -> float& { return q[static_cast<size_t>(d)]; }, n, 0x243f6a8885a308d3ull);
     pipeline::hadamard_rotate([&](int d) -> float& { return k[static_cast<size_t>(d)]; }, n, 0x243f6a8885a308d3ull);
-    double rotated = 0, peak = 0;
+    double rotated = 0, peak = 0, rotated_norm2 = 0;
     for (int d = 0; d < n; ++d) {
-      rotated += static_cast<double>(q[static_cast<size_t>(d)]) * k[static_cast<size_t>(d)];
-      peak = std::max(peak, std::fabs(static_cast<double>(k[static_cast<size_t>(d)])));
+      const double kd = k[static_cast<size_t>(d)];
+      rotated += static_cast<double>(q[static_cast<size_t>(d)]) * kd;
+      peak = std::max(peak, std::fabs(kd));
+      rotated_norm2 += kd * kd;
     }
+    INFO("n " << n << ": peak " << k_peak << " -> " << peak << ", crest factor (peak / rms) " << k_peak / std::sqrt(k_norm2 / n)
+              << " -> " << peak / std::sqrt(rotated_norm2 / n));
     CHECK(std::fabs(rotated / n - dot) <= 1e-5 * magnitude);
-    CHECK(peak < 40.0 * 0.5);  // the outlier is spread over the row (|40| / sqrt(n) each, plus the rest)
+    // R = diag(signs) H_n is unnormalized (R R^T = n I; its 1/n goes into the score scale), so a
+    // row's norm grows by sqrt(n) and the outlier (40 cos 6.5 = 39.0) lands in EVERY entry with
+    // its full size: the peak does not drop below 39 (the test's old bound, 20, was the
+    // orthonormal rotation's |40| / sqrt(n) compared against the unnormalized entries). What the
+    // rotation does is flatten the row: the crest factor peak / rms (scale-free) falls from
+    // 39 / rms(k) (7.9 for n 64, 11 for n 128) to at most ||k||_1 / ||k||_2 (each entry a signed
+    // sum of all of k: |entry| <= ||k||_1, rms = ||k||_2), i.e. 2.0 and 3.0 here.
+    CHECK(std::fabs(rotated_norm2 - n * k_norm2) <= 1e-5 * n * k_norm2);
+    const double crest_before = k_peak / std::sqrt(k_norm2 / n), crest_after = peak / std::sqrt(rotated_norm2 / n);
+    CHECK(crest_after <= k_norm1 / std::sqrt(k_norm2) * (1 + 1e-5));
+    CHECK(crest_after < crest_before / 2);
   }
 }
 
@@ -118,33 +296,83 @@ TEST_CASE("fp8 emulator: all stages exact equals the exact 16-bit emulator", "[e
   CHECK(lse <= 1e-12);
 }
 
-TEST_CASE("fp8 emulator: errors on outlier inputs between BF16's and a few E4M3 ulps", "[emulator][fp8]") {
+TEST_CASE("fp8 emulator: the independent FP64 model, a derived error bound, the rotation's gain on outliers",
+          "[emulator][fp8]") {
   Problem p;
   p.batch = 1; p.seqlen_q = 128; p.seqlen_k = 512; p.num_heads_q = p.num_heads_kv = 2; p.head_dim = 128;
   p.dtype = DType::bf16;
   p.mask.kind = MaskKind::none;
   const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::outliers, 11});
   const Truth truth = compute_truth(p, in);
-  auto error_of = [&](Fp8Scaling scaling, bool rotate) {
-    EmulatorConfig c;
-    c.algorithm = fp8_config(scaling, rotate);
-    c.algorithm.tiles.block_m = c.algorithm.tiles.block_n = 128;
-    return compute_metrics(emulate_attention(p, in, c).o, truth.o, p.dtype).rmse;
-  };
-  const double tensor = error_of(Fp8Scaling::per_tensor, false), block = error_of(Fp8Scaling::per_block, false),
-               rotated = error_of(Fp8Scaling::per_block, true);
   const double bf16 = compute_metrics([&] {
     EmulatorConfig c;
     c.algorithm.tiles.block_m = c.algorithm.tiles.block_n = 128;
     return emulate_attention(p, in, c).o;
   }(), truth.o, p.dtype).rmse;
-  double rms = 0;
-  for (int64_t i = 0; i < truth.o.numel(); ++i) rms += truth.o.flat(i) * truth.o.flat(i);
-  rms = std::sqrt(rms / static_cast<double>(truth.o.numel()));
-  INFO("rmse per-tensor " << tensor << ", per-block " << block << ", per-block + rotation " << rotated << ", bf16 "
-                          << bf16 << ", rms of O " << rms);
-  for (double e : {tensor, block, rotated}) {
-    CHECK(bf16 < e);            // FP8 costs accuracy
-    CHECK(e < rms * 0.0625);    // but stays within E4M3's relative precision (2^-4) of O's size
+  double rmse_of[3] = {0, 0, 0};
+  int index = 0;
+  for (auto [scaling, rotate] : {std::pair{Fp8Scaling::per_tensor, false}, std::pair{Fp8Scaling::per_block, false},
+                                 std::pair{Fp8Scaling::per_block, true}}) {
+    const Tensor<double> model = fp8_fp64_model(p, in, scaling, rotate, 128, 128);
+    EmulatorConfig c;
+    c.algorithm = fp8_config(scaling, rotate);
+    c.algorithm.tiles.block_m = c.algorithm.tiles.block_n = 128;
+    const Tensor<double> emu = emulate_attention(p, in, c).o;
+    const Tensor<double> bound = fp8_error_bound(p, in, truth.o, rotate);
+    const double model_error = compute_metrics(model, truth.o, p.dtype).rmse;
+    const double emu_error = compute_metrics(emu, truth.o, p.dtype).rmse;
+    const double emu_vs_model = compute_metrics(emu, model, p.dtype).rmse;
+    double bound_rms = 0;
+    int64_t model_outside = 0;
+    for (int64_t i = 0; i < bound.numel(); ++i) {
+      bound_rms += bound.flat(i) * bound.flat(i);
+      model_outside += std::fabs(model.flat(i) - truth.o.flat(i)) > bound.flat(i);
+    }
+    bound_rms = std::sqrt(bound_rms / static_cast<double>(bound.numel()));
+    INFO(c.algorithm.describe() << ": rmse emulator " << emu_error << ", FP64 model " << model_error
+                                << ", emulator - model " << emu_vs_model << ", rms of the bound " << bound_rms
+                                << ", bf16 emulator " << bf16);
+    // The model has only E4M3 roundings: every element within the bound (fp8_error_bound).
+    CHECK(model_outside == 0);
+    // The emulator = the model + FP32 roundings (2^-24) + the FP8 tensor core's aligned 14-bit
+    // truncation (TensorCoreModel::hopper_fp8_e4m3; 2^-13 of a k32 step's largest term): their
+    // flips of an E4M3 rounding are rare, so it stays within a tenth of the quantization error
+    // (measured 0.04-0.06). A wrong scale, rotation, permutation or P scale errs by the size of O.
+    CHECK(emu_vs_model <= 0.1 * model_error);
+    CHECK(emu_error <= bound_rms);
+    CHECK(bf16 < emu_error);  // FP8 costs accuracy
+    rmse_of[index++] = emu_error;
+  }
+  // FA3's claim for incoherent processing on these inputs (their table: 2.4e-2 -> 9.1e-3): the
+  // rotation spreads the outliers of Q and K, whose quantization error dominates (the qk_product
+  // stage alone gives 0.0130 / 0.0112 / 0.0052 of the 0.0132 / 0.0115 / 0.0064 here). Per-block vs
+  // per-tensor scales differ only where E4M3 underflows (its relative precision does not depend
+  // on the scale), so neither is asserted to win.
+  CHECK(rmse_of[2] < 0.75 * std::min(rmse_of[0], rmse_of[1]));
+}
+
+TEST_CASE("fp8 emulator diagnostics: the independent FP64 model, per-stage errors", "[.fp8-diag]") {
+  Problem p;
+  p.batch = 1; p.seqlen_q = 128; p.seqlen_k = 512; p.num_heads_q = p.num_heads_kv = 2; p.head_dim = 128;
+  p.dtype = DType::bf16;
+  p.mask.kind = MaskKind::none;
+  const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::outliers, 11});
+  const Truth truth = compute_truth(p, in);
+  for (auto [scaling, rotate] : {std::pair{Fp8Scaling::per_tensor, false}, std::pair{Fp8Scaling::per_block, false},
+                                 std::pair{Fp8Scaling::per_block, true}}) {
+    const Tensor<double> model = fp8_fp64_model(p, in, scaling, rotate, 128, 128);
+    EmulatorConfig c;
+    c.algorithm = fp8_config(scaling, rotate);
+    c.algorithm.tiles.block_m = c.algorithm.tiles.block_n = 128;
+    const Tensor<double> emu = emulate_attention(p, in, c).o;
+    std::printf("%s rot %d: model-truth %.4g  emu-truth %.4g  emu-model %.4g\n",
+                scaling == Fp8Scaling::per_tensor ? "tensor" : "block", rotate ? 1 : 0,
+                compute_metrics(model, truth.o, p.dtype).rmse, compute_metrics(emu, truth.o, p.dtype).rmse,
+                compute_metrics(emu, model, p.dtype).rmse);
+    for (Stage st : {Stage::qk_product, Stage::exp, Stage::p_cast, Stage::pv_accumulate, Stage::normalize}) {
+      c.policy = PrecisionPolicy::all_exact();
+      c.policy.stage[static_cast<int>(st)] = StagePrecision::kernel;
+      std::printf("   only %d kernel: %.4g\n", static_cast<int>(st), compute_metrics(emulate_attention(p, in, c).o, truth.o, p.dtype).rmse);
+    }
   }
 }
