@@ -4,8 +4,8 @@
 // values, errors within half an E4M3 ulp of the scaled value, the amax mapped onto 448, zeros past
 // seqlens_k, Q K^T unchanged by the rotation up to FP32 rounding (and the row flattened), the
 // all-exact FP8 emulator equal to the exact 16-bit one; and on FA3's outlier inputs against an
-// independent FP64 model of the same quantization (fp8_fp64_model) and a bound derived from
-// E4M3's unit roundoff (fp8_error_bound), the rotation beating both scalings without it.
+// independent FP64 model of the same quantization (fp8_fp64_model) and the error predicted from
+// E4M3's unit roundoff (fp8_error_sigma), the rotation beating both scalings without it.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -131,22 +131,22 @@ Tensor<double> fp8_fp64_model(const Problem& p, const AttentionInputs& in, Fp8Sc
   return o;
 }
 
-/// A rigorous elementwise bound on |FP8 attention - truth| from E4M3's rounding alone, derived
-/// for FA3's pipeline (the model above) with u = 2^-4, E4M3's unit roundoff (3 fraction bits, RNE):
-///  * each quantized x (Q, K, V after its scale, P scaled by 256) errs by at most
-///    err(x) = max(u |x|, 2^-10 scale) — relative u for normal values, half the subnormal
-///    spacing 2^-9 (in scaled units) below 2^-6; the largest possible scale (amax of the whole
-///    tensor / 448) bounds every per-block one;
-///  * the scores: |s^ - s| <= c sum_d (err(q_d) |k_d| + |q_d| err(k_d) + err(q_d) err(k_d)),
-///    c = softmax scale (/ n with the unnormalized rotation, in the rotated frame); Delta = the
-///    row's largest, so the softmax of the quantized scores pi^_j is within e^(+-2 Delta) pi_j;
-///  * O^ - O = sum (pi^_j - pi_j)(v_j - O) + sum pi^_j eta_j v^_j + sum pi^_j (v^_j - v_j), with
-///    eta the P rounding relative to the (unrounded) row sum l >= 256: |pi^_j eta_j| <= u pi^_j + 2^-18.
-/// So |O^ - O| <= (e^(2 Delta) - 1) sum pi_j |v_j - O| + sum (u e^(2 Delta) pi_j + 2^-18)(|v_j| + err(v_j))
-///               + e^(2 Delta) sum pi_j err(v_j).
-/// Dense problems (fp8_fp64_model's). The truth O and pi from the unquantized inputs, in double.
-Tensor<double> fp8_error_bound(const Problem& p, const AttentionInputs& in, const Tensor<double>& truth_o, bool rotate) {
-  const double u = 1.0 / 16, sub = std::ldexp(1.0, -10), p_sub = std::ldexp(1.0, -18);
+/// The first-order error of FA3's FP8 pipeline (the model above) from E4M3's rounding, as a
+/// standard deviation per output element, derived with u = 2^-4 (E4M3's unit roundoff: 3
+/// fraction bits, RNE). Each quantized x (Q, K in their frame, V after its scale, P scaled by 256)
+/// errs by e_x with |e_x| <= max(u |x|, 2^-10 scale) (relative u for normal values, half the
+/// subnormal spacing below 2^-6; the largest possible scale, amax of the tensor / 448, for every
+/// group), so Var(e_x) <= max(u |x|, 2^-10 scale)^2 whatever its distribution; the roundings are
+/// taken independent with mean zero. To first order (pi the softmax, O the truth, c the softmax
+/// scale, / n with the unnormalized rotation):
+///   s^_j - s_j = c sum_d (e_q,d k_j,d + q_d e_k,j,d)          (Q's errors shared by every key)
+///   O^ - O     = sum_j pi_j (s^_j - s_j)(v_j - O) + sum_j pi_j (eta_j v_j + e_v,j)
+/// (eta_j = P_j's relative rounding, |eta| <= u; the row sum l keeps P unrounded), hence
+///   Var = c^2 sum_d Var(e_q,d) (sum_j pi_j k_j,d (v_j - O))^2 + c^2 sum_j pi_j^2 (v_j - O)^2 sum_d q_d^2 Var(e_k,j,d)
+///       + sum_j pi_j^2 (u^2 v_j^2 + Var(e_v,j)).
+/// Dense single-batch problems (fp8_fp64_model's). pi, O from the unquantized inputs, in double.
+Tensor<double> fp8_error_sigma(const Problem& p, const AttentionInputs& in, const Tensor<double>& truth_o, bool rotate) {
+  const double u = 1.0 / 16, sub = std::ldexp(1.0, -10);
   const int64_t H = p.num_heads_q, D = p.head_dim, Sq = p.seqlen_q, Sk = p.seqlen_k;
   REQUIRE(p.batch == 1);
   auto frame = [&](const Tensor<double>& x, int64_t S) {  // the rotated frame (x R), or x itself
@@ -169,38 +169,42 @@ Tensor<double> fp8_error_bound(const Problem& p, const AttentionInputs& in, cons
   };
   const Tensor<double> q = frame(in.q, Sq), k = frame(in.k, Sk);
   const double q_sub = sub * amax(q) / 448, k_sub = sub * amax(k) / 448, v_sub = sub * amax(in.v) / 448;
+  auto var = [&](double x, double floor) { const double e = std::max(u * std::fabs(x), floor); return e * e; };
   const double c = p.scale() / (rotate ? static_cast<double>(D) : 1.0);
-  Tensor<double> bound(p.q_shape());
-  std::vector<double> pi(static_cast<size_t>(Sk));
+  Tensor<double> sigma(p.q_shape());
+  std::vector<double> pi(static_cast<size_t>(Sk)), k_term(static_cast<size_t>(Sk));
   for (int64_t h = 0; h < H; ++h)
     for (int64_t i = 0; i < Sq; ++i) {
-      double delta = 0, m = -std::numeric_limits<double>::infinity(), l = 0;
+      double m = -std::numeric_limits<double>::infinity(), l = 0;
       for (int64_t j = 0; j < Sk; ++j) {
-        double s = 0, ds = 0;
+        double s = 0, kv = 0;
         for (int64_t d = 0; d < D; ++d) {
           const double qd = q(0, i, h, d), kd = k(0, j, h, d);
-          const double eq = std::max(u * std::fabs(qd), q_sub), ek = std::max(u * std::fabs(kd), k_sub);
           s += qd * kd;
-          ds += eq * std::fabs(kd) + std::fabs(qd) * ek + eq * ek;
+          kv += qd * qd * var(kd, k_sub);
         }
         pi[static_cast<size_t>(j)] = s * c;
-        delta = std::max(delta, ds * c);
+        k_term[static_cast<size_t>(j)] = c * c * kv;
         m = std::max(m, s * c);
       }
       for (double& x : pi) l += (x = std::exp(x - m));
       for (double& x : pi) x /= l;
-      const double grow = std::exp(2 * delta);
-      for (int64_t d = 0; d < D; ++d) {
-        const double o = truth_o(0, i, h, d);
-        double b = 0;
+      for (int64_t e = 0; e < D; ++e) {
+        const double o = truth_o(0, i, h, e);
+        double total = 0;
         for (int64_t j = 0; j < Sk; ++j) {
-          const double v = in.v(0, j, h, d), ev = std::max(u * std::fabs(v), v_sub), w = pi[static_cast<size_t>(j)];
-          b += (grow - 1) * w * std::fabs(v - o) + (u * grow * w + p_sub) * (std::fabs(v) + ev) + grow * w * ev;
+          const double w = pi[static_cast<size_t>(j)], v = in.v(0, j, h, e);
+          total += w * w * ((v - o) * (v - o) * k_term[static_cast<size_t>(j)] + u * u * v * v + var(v, v_sub));
         }
-        bound(0, i, h, d) = b;
+        for (int64_t d = 0; d < D; ++d) {
+          double g = 0;
+          for (int64_t j = 0; j < Sk; ++j) g += pi[static_cast<size_t>(j)] * k(0, j, h, d) * (in.v(0, j, h, e) - o);
+          total += c * c * var(q(0, i, h, d), q_sub) * g * g;
+        }
+        sigma(0, i, h, e) = std::sqrt(total);
       }
     }
-  return bound;
+  return sigma;
 }
 
 }  // namespace
@@ -296,7 +300,7 @@ TEST_CASE("fp8 emulator: all stages exact equals the exact 16-bit emulator", "[e
   CHECK(lse <= 1e-12);
 }
 
-TEST_CASE("fp8 emulator: the independent FP64 model, a derived error bound, the rotation's gain on outliers",
+TEST_CASE("fp8 emulator: the independent FP64 model, the error derived from u = 2^-4, the rotation's gain on outliers",
           "[emulator][fp8]") {
   Problem p;
   p.batch = 1; p.seqlen_q = 128; p.seqlen_k = 512; p.num_heads_q = p.num_heads_kv = 2; p.head_dim = 128;
@@ -311,6 +315,7 @@ TEST_CASE("fp8 emulator: the independent FP64 model, a derived error bound, the 
   }(), truth.o, p.dtype).rmse;
   double rmse_of[3] = {0, 0, 0};
   int index = 0;
+  const Tensor<double> sigma_of[2] = {fp8_error_sigma(p, in, truth.o, false), fp8_error_sigma(p, in, truth.o, true)};
   for (auto [scaling, rotate] : {std::pair{Fp8Scaling::per_tensor, false}, std::pair{Fp8Scaling::per_block, false},
                                  std::pair{Fp8Scaling::per_block, true}}) {
     const Tensor<double> model = fp8_fp64_model(p, in, scaling, rotate, 128, 128);
@@ -318,28 +323,28 @@ TEST_CASE("fp8 emulator: the independent FP64 model, a derived error bound, the 
     c.algorithm = fp8_config(scaling, rotate);
     c.algorithm.tiles.block_m = c.algorithm.tiles.block_n = 128;
     const Tensor<double> emu = emulate_attention(p, in, c).o;
-    const Tensor<double> bound = fp8_error_bound(p, in, truth.o, rotate);
+    const Tensor<double>& sigma = sigma_of[rotate ? 1 : 0];
     const double model_error = compute_metrics(model, truth.o, p.dtype).rmse;
     const double emu_error = compute_metrics(emu, truth.o, p.dtype).rmse;
     const double emu_vs_model = compute_metrics(emu, model, p.dtype).rmse;
-    double bound_rms = 0;
-    int64_t model_outside = 0;
-    for (int64_t i = 0; i < bound.numel(); ++i) {
-      bound_rms += bound.flat(i) * bound.flat(i);
-      model_outside += std::fabs(model.flat(i) - truth.o.flat(i)) > bound.flat(i);
-    }
-    bound_rms = std::sqrt(bound_rms / static_cast<double>(bound.numel()));
+    double predicted = 0;
+    for (int64_t i = 0; i < sigma.numel(); ++i) predicted += sigma.flat(i) * sigma.flat(i);
+    predicted = std::sqrt(predicted / static_cast<double>(sigma.numel()));
     INFO(c.algorithm.describe() << ": rmse emulator " << emu_error << ", FP64 model " << model_error
-                                << ", emulator - model " << emu_vs_model << ", rms of the bound " << bound_rms
+                                << ", emulator - model " << emu_vs_model << ", predicted (Var e <= u^2) " << predicted
                                 << ", bf16 emulator " << bf16);
-    // The model has only E4M3 roundings: every element within the bound (fp8_error_bound).
-    CHECK(model_outside == 0);
     // The emulator = the model + FP32 roundings (2^-24) + the FP8 tensor core's aligned 14-bit
     // truncation (TensorCoreModel::hopper_fp8_e4m3; 2^-13 of a k32 step's largest term): their
     // flips of an E4M3 rounding are rare, so it stays within a tenth of the quantization error
     // (measured 0.04-0.06). A wrong scale, rotation, permutation or P scale errs by the size of O.
     CHECK(emu_vs_model <= 0.1 * model_error);
-    CHECK(emu_error <= bound_rms);
+    // fp8_error_sigma takes each rounding's variance at its bound u^2 |x|^2; RNE to 3 fraction
+    // bits has E[e^2] ~ 0.18 u^2 |x|^2 for spread-out significands, so the measured error should
+    // sit near sqrt(0.18) = 0.42 of the prediction (measured 0.49 / 0.43 / 0.35): above it, an
+    // error source the analysis lacks; far below, quantization that did not happen.
+    CHECK(model_error <= predicted);
+    CHECK(emu_error <= predicted);
+    CHECK(emu_error >= 0.2 * predicted);
     CHECK(bf16 < emu_error);  // FP8 costs accuracy
     rmse_of[index++] = emu_error;
   }
@@ -351,6 +356,7 @@ TEST_CASE("fp8 emulator: the independent FP64 model, a derived error bound, the 
   CHECK(rmse_of[2] < 0.75 * std::min(rmse_of[0], rmse_of[1]));
 }
 
+// Prints what the test above asserts, and each stage's share (only that stage as the kernel does it).
 TEST_CASE("fp8 emulator diagnostics: the independent FP64 model, per-stage errors", "[.fp8-diag]") {
   Problem p;
   p.batch = 1; p.seqlen_q = 128; p.seqlen_k = 512; p.num_heads_q = p.num_heads_kv = 2; p.head_dim = 128;
@@ -365,14 +371,18 @@ TEST_CASE("fp8 emulator diagnostics: the independent FP64 model, per-stage error
     c.algorithm = fp8_config(scaling, rotate);
     c.algorithm.tiles.block_m = c.algorithm.tiles.block_n = 128;
     const Tensor<double> emu = emulate_attention(p, in, c).o;
-    std::printf("%s rot %d: model-truth %.4g  emu-truth %.4g  emu-model %.4g\n",
+    const Tensor<double> sigma = fp8_error_sigma(p, in, truth.o, rotate);
+    double sigma_rms = 0;
+    for (int64_t i = 0; i < sigma.numel(); ++i) sigma_rms += sigma.flat(i) * sigma.flat(i);
+    std::printf("%s rot %d: rmse model-truth %.4g  emulator-truth %.4g  emulator-model %.4g  predicted (Var e <= u^2) %.4g\n",
                 scaling == Fp8Scaling::per_tensor ? "tensor" : "block", rotate ? 1 : 0,
                 compute_metrics(model, truth.o, p.dtype).rmse, compute_metrics(emu, truth.o, p.dtype).rmse,
-                compute_metrics(emu, model, p.dtype).rmse);
+                compute_metrics(emu, model, p.dtype).rmse, std::sqrt(sigma_rms / static_cast<double>(sigma.numel())));
     for (Stage st : {Stage::qk_product, Stage::exp, Stage::p_cast, Stage::pv_accumulate, Stage::normalize}) {
       c.policy = PrecisionPolicy::all_exact();
       c.policy.stage[static_cast<int>(st)] = StagePrecision::kernel;
-      std::printf("   only %d kernel: %.4g\n", static_cast<int>(st), compute_metrics(emulate_attention(p, in, c).o, truth.o, p.dtype).rmse);
+      std::printf("   only %-14s as the kernel: rmse %.4g\n", stage_name(st),
+                  compute_metrics(emulate_attention(p, in, c).o, truth.o, p.dtype).rmse);
     }
   }
 }
