@@ -2,7 +2,7 @@
 # On a 2-GPU device machine (one call, kind nvidia-h200-x2, <= 240 s): `attnscope sweep --devices
 # 0,1` (one worker per GPU, shards merged) against the same sweep in one process on GPU 0; the
 # merged database must equal the 1-GPU run row for row (point key, kernel, status, message,
-# configuration, metrics less the truth's run time, attribution), and the wall-time ratio is the
+# configuration, metrics less the truth's run time, attribution less its run time), and the wall-time ratio is the
 # scale-out's throughput ratio (same spec, binary, machine and call).
 #
 # Here, first: bash experiments/device/reports_pack.sh   (fills .device/reports from build/default)
@@ -34,8 +34,9 @@ echo "spec: $spec" >> "$out/provenance.txt"
   python3 - "$out/one_gpu.sqlite" "$out/two_gpu.sqlite" "$t0" "$t1" "$t2" "$rc1" "$rc2" <<'PY' | tee "$out/verdict.txt"
 import sqlite3, sys
 one, two, t0, t1, t2, rc1, rc2 = sys.argv[1:]
-q = ("SELECT point_key, kernel, status, message, config, json_remove(metrics, '$.truth_seconds'), attribution "
-     "FROM results ORDER BY point_key")
+# Everything but the two measured times (the truth's and the attribution's wall seconds).
+q = ("SELECT point_key, kernel, status, message, config, json_remove(metrics, '$.truth_seconds'), "
+     "json_remove(attribution, '$.seconds') FROM results ORDER BY point_key, kernel")
 def rows(path):
     try:
         con = sqlite3.connect("file:" + path + "?mode=ro", uri=True)

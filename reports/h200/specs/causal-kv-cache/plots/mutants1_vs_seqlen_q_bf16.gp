@@ -1,0 +1,27 @@
+set terminal svg size 900,580 dynamic enhanced font 'DejaVu Sans,13' background rgb 'white'
+set grid lc rgb '#dddddd'
+set key outside below
+set linetype 1 lc rgb '#000000' pt 7 ps 0.9 lw 2
+set linetype 2 lc rgb '#E69F00' pt 5 ps 0.9 lw 2
+set linetype 3 lc rgb '#56B4E9' pt 9 ps 1.1 lw 2
+set linetype 4 lc rgb '#009E73' pt 11 ps 1.1 lw 2
+set linetype 5 lc rgb '#0072B2' pt 13 ps 1.0 lw 2
+set linetype 6 lc rgb '#D55E00' pt 4 ps 0.9 lw 2
+set linetype 7 lc rgb '#CC79A7' pt 6 ps 0.9 lw 2
+set linetype 8 lc rgb '#999933' pt 8 ps 1.0 lw 2
+set linetype cycle 8
+set output 'mutants1_vs_seqlen_q_bf16.svg'
+set title 'Mutants error / bound vs S_q, bf16: worst (max) over cache depth and head dim' noenhanced
+set xlabel 'S_q (every value its own tick)' noenhanced
+set ylabel 'error / FlashAttention bound' noenhanced
+set logscale y
+set format y '%g'
+set ytics (1, 10, 100, 1000, 10000)
+set yrange [0.8:14848.4]
+set xtics ('1' 0, '7' 1, '65' 2, '1000' 3) noenhanced
+set xrange [-0.5:3.5]
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
+plot 'mutants1_vs_seqlen_q_bf16.dat' index 0 using 1:2 with linespoints lt 1 title 'chunked.bf16.d64.m64n64.paged16.mutant-top-left-cache' noenhanced, \
+     'mutants1_vs_seqlen_q_bf16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.bf16.dany.m64n64.decode-fixed64.mutant-stale-seqlens' noenhanced, \
+     'mutants1_vs_seqlen_q_bf16.dat' index 2 using 1:2 with linespoints lt 3 title 'decode.bf16.d128.m64n64.fixed64.mutant-stale-seqlens' noenhanced, \
+     'mutants1_vs_seqlen_q_bf16.dat' index 3 using 1:2 with linespoints lt 4 title 'decode.bf16.d128.m64n64.bulk-fixed64.mutant-stale-seqlens' noenhanced
