@@ -124,6 +124,7 @@ TEST_CASE("FP8 fa3 variants agree with their emulator and are written everywhere
     std::printf("fp8 %-36s problems %3d: worst rmse gpu/emulator %.3f, worst rmse(gpu - emulator)/emulator error %.3f, "
                 "%.2f%% of elements differ from the emulator in some bit\n",
                 k->info.name.c_str(), problems, worst_ratio, worst_gap, 100.0 * static_cast<double>(differ) / std::max<int64_t>(1, total));
+    std::fflush(stdout);
   }
 }
 
@@ -164,20 +165,24 @@ TEST_CASE("FP8 accuracy table on FA3's inputs", "[.fp8-accuracy]") {
   auto row = [&](const std::string& name, const Tensor<double>& o) {
     const ErrorMetrics m = compute_metrics(o, truth.o, pr.dtype);
     std::printf("fp8 accuracy: %-40s %12.4g %12.4g %12.4g\n", name.c_str(), m.rmse, m.max_abs, m.rel_fro);
+    std::fflush(stdout);  // a timeout keeps every row printed so far
   };
-  std::vector<std::string> agreement;  // GPU vs its emulator, printed after the table
+  // The inputs and the truth first (PyTorch's rows need them even when this test is cut short),
+  // then the GPU rows (fast), then the emulator rows (the CPU emulator: the slow part).
+  if (const char* dump = std::getenv("ATTNSCOPE_FP8_DUMP")) {
+    const std::string dir(dump);
+    write_npy(dir + "/q.npy", {StoredType::bf16, in.q});  // bfloat16 as '<u2' bit patterns (core/io_npy.h)
+    write_npy(dir + "/k.npy", {StoredType::bf16, in.k});
+    write_npy(dir + "/v.npy", {StoredType::bf16, in.v});
+    write_npy(dir + "/truth.npy", {StoredType::f64, truth.o});
+    std::printf("fp8 accuracy: inputs (bf16 bits, [B, S, H, D]) and truth written to %s\n", dir.c_str());
+  }
+  std::printf("fp8 accuracy: for reference, the FA3 paper (Shah et al. 2024) on the same input distribution: baseline FP8 "
+              "2.4e-2, FA3 FP8 (block quantization + incoherent processing) 9.1e-3\n");
+  std::vector<std::pair<const Kernel*, Tensor<double>>> fp8_outputs;
   for (const Kernel* k : fp8_variants()) {
-    const Tensor<double> gpu = k->run(pr, in).o;
-    row(k->info.name, gpu);
-    EmulatorConfig cfg;
-    cfg.algorithm = *k->info.algorithm;
-    const Tensor<double> emu = emulate_attention(pr, in, cfg).o;
-    row("emulator " + k->info.algorithm->describe(), emu);
-    const BitDiff bits = bit_diff(gpu, emu, pr.dtype);
-    char line[256];
-    std::snprintf(line, sizeof line, "fp8 accuracy: %s vs its emulator: %.2f%% of elements differ (max %lld ulps), rmse(gpu - emulator) %.4g",
-                  k->info.name.c_str(), 100.0 * bits.fraction(), static_cast<long long>(bits.max_ulps), rmse(gpu, emu));
-    agreement.push_back(line);
+    fp8_outputs.emplace_back(k, k->run(pr, in).o);
+    row(k->info.name, fp8_outputs.back().second);
   }
   for (const Kernel* k : all_kernels().select({.dtype = DType::bf16, .head_dim = 128, .mutant = Mutant::none, .default_only = true}))
     if (k->info.design == "fa3" || k->info.design == "fa2") row(k->info.name, k->run(pr, in).o);
@@ -187,16 +192,16 @@ TEST_CASE("FP8 accuracy table on FA3's inputs", "[.fp8-accuracy]") {
     for (int64_t i = 0; i < r.numel(); ++i) r.flat(i) = round_to(pr.dtype, r.flat(i));
     return r;
   }());
-  for (const std::string& line : agreement) std::printf("%s\n", line.c_str());
-  std::printf("fp8 accuracy: for reference, the FA3 paper (Shah et al. 2024) on the same input distribution: baseline FP8 "
-              "2.4e-2, FA3 FP8 (block quantization + incoherent processing) 9.1e-3\n");
-  if (const char* dump = std::getenv("ATTNSCOPE_FP8_DUMP")) {
-    const std::string dir(dump);
-    write_npy(dir + "/q.npy", {StoredType::bf16, in.q});  // bfloat16 as '<u2' bit patterns (core/io_npy.h)
-    write_npy(dir + "/k.npy", {StoredType::bf16, in.k});
-    write_npy(dir + "/v.npy", {StoredType::bf16, in.v});
-    write_npy(dir + "/truth.npy", {StoredType::f64, truth.o});
-    std::printf("fp8 accuracy: inputs (bf16 bits, [B, S, H, D]) and truth written to %s\n", dir.c_str());
+  std::fflush(stdout);
+  for (const auto& [k, gpu] : fp8_outputs) {
+    EmulatorConfig cfg;
+    cfg.algorithm = *k->info.algorithm;
+    const Tensor<double> emu = emulate_attention(pr, in, cfg).o;
+    row("emulator " + k->info.algorithm->describe(), emu);
+    const BitDiff bits = bit_diff(gpu, emu, pr.dtype);
+    std::printf("fp8 accuracy: %s vs its emulator: %.2f%% of elements differ (max %lld ulps), rmse(gpu - emulator) %.4g\n",
+                k->info.name.c_str(), 100.0 * bits.fraction(), static_cast<long long>(bits.max_ulps), rmse(gpu, emu));
+    std::fflush(stdout);
   }
 }
 
