@@ -47,6 +47,17 @@
 //     RN(M + RN(log2 sum)); O = fma_rn(ex2(RN(lse2_s - T)), O_s, O) over splits in order.
 //  6. output_round stage: O rounded to the output dtype (RNE). Exact: O kept in double.
 //  LSE output (not a stage): m ln2 + ln l evaluated in double from the final state.
+// FP8 configurations (AlgorithmConfig::fp8, the Hopper fa3 E4M3 variants; core/pipeline/fp8.h):
+//  qk_product: Q and K quantized to E4M3 as the pre-pass does (analysis/fp8_operands.h), the
+//     dot product in k-steps of 32 with TensorCoreModel::hopper_fp8_e4m3() (the probe's best
+//     fit, 86 % of dot products bit-exact: not exact), then per tile the score scale
+//     RN(RN(RN(scale_log2 q_scale) k_scale) / D^rotated). Exact: the double dot product of the
+//     unquantized inputs (no quantization of Q and K at all) and the exact scale.
+//  exp: P = ex2(fma(s, tile scale, RN(8 - m))) (P and l 256 times the 16-bit pipeline's);
+//  p_cast: P to E4M3 (RNE, satfinite). Exact: P kept.
+//  pv_accumulate: V quantized to E4M3 (one scale per head or tensor), k-steps of 32 keys with
+//     the FP8 model, V's scale applied with the normalizer: O = RN(O_acc RN(RN(1/l) v_scale)).
+//     Exact: the unquantized V in double sums. No split-KV.
 // Mutants (one flag each, same code; core/pipeline/semantics.h plants the semantic ones for the
 // GPU kernels, the emulator and the diagnosis alike; "cache path" = the problem has a KV cache,
 // i.e. Problem::seqlens_k is set, or is decode-like, S_q < S_k):
@@ -76,6 +87,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/fp8_operands.h"
 #include "analysis/tensor_core_model.h"
 #include "core/kernel.h"
 #include "core/kernel_config.h"
@@ -171,9 +183,12 @@ class HeadEmulator {
 };
 
 /// The head emulator of `algorithm.numerics` (throws attn::Error for an unsupported configuration).
+/// `fp8`: an FP8 configuration's quantized operands of the whole problem (quantize_fp8_operands),
+/// shared by the heads; null: each head quantizes them itself.
 std::unique_ptr<HeadEmulator> make_head_emulator(const Problem& problem, const AttentionInputs& inputs, int64_t batch,
                                                  int64_t head_q, const AlgorithmConfig& algorithm,
-                                                 const TensorCoreModel& tensor_core);
+                                                 const TensorCoreModel& tensor_core,
+                                                 const Fp8HostOperands* fp8 = nullptr);
 
 /// Permutes a split's tile list into the configured order (forward, reverse, or the seeded random
 /// order of (row block, split)): shared by the FA2 and decode emulators.

@@ -74,7 +74,7 @@ ProbeResult probe_kernel(const Kernel& kernel, const ProbeOptions& options = {})
 
 /// The card a registered kernel's declared traits imply (emulator configurations and mutants, the
 /// CUDA prefill variants and their mutants, the naive references); nullopt when its traits do not
-/// say (decode / chunked kernels, external kernels).
+/// say (decode / chunked kernels, external kernels) or fall outside the card (FP8 operands).
 std::optional<ProbeCard> card_from_traits(const KernelInfo& info);
 
 }  // namespace attn

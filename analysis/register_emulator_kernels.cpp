@@ -59,6 +59,12 @@ Kernel make_emulator_kernel(const EmulatorVariant& v) {
                           {"precision_policy", "all stages kernel"},
                           {"mutant", mutant_name(algorithm.mutant)},
                           {"config", algorithm.describe()}};
+    if (algorithm.fp8.enabled()) {  // the fa3 E4M3 variants' pipeline (core/pipeline/fp8.h); same keys as the GPU's
+      kernel.info.traits["fp8_scaling"] = algorithm.fp8.scaling == Fp8Scaling::per_tensor ? "per_tensor" : "per_block";
+      kernel.info.traits["fp8_rotate"] = algorithm.fp8.rotate ? "true" : "false";
+      kernel.info.traits["p_cast"] = "e4m3 (P scaled by 256, satfinite)";
+      kernel.info.traits["mma"] = "Hopper FP8 wgmma best fit: 32 products + acc, 14 bits, truncation, RZ (not bit-exact)";
+    }
   }
   kernel.invalid_reason = [dtype, algorithm](const Problem& problem) -> std::optional<std::string> {
     if (problem.dtype != dtype)

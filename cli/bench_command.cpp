@@ -72,11 +72,19 @@ void run_bench(const BenchOptions& opt) {
   if (causal_modes.empty()) throw CLI::ValidationError("--causal", "on, off or both, not '" + opt.causal + "'");
   if (!opt.json) std::printf("%-34s %-5s %4s %6s %6s %6s %10s %9s\n", "kernel", "dtype", "d", "batch", "seqlen", "causal", "median_ms", "TFLOP/s");
   // FA2 (mma.sync) and Hopper (fa3: wgmma, TMA, warp-specialized) variants, timed in one run.
-  std::vector<std::pair<const PrefillVariant*, const char*>> candidates;
-  for (const PrefillVariant& v : prefill_variants()) candidates.push_back({&v, "fa2"});
-  for (const HopperVariant& h : hopper_prefill_variants()) candidates.push_back({&h.base, "fa3"});
-  for (const auto& [vp, family] : candidates) {
+  // FP8 fa3 variants are timed twice: with their quantization pre-pass, and the attention alone
+  // (launch_attention_only: the pre-pass skipped while the inputs stay the same).
+  struct Candidate {
+    const PrefillVariant* variant;
+    const char* family;
+    void (*attention_only)(const PrefillParams&, void*);
+  };
+  std::vector<Candidate> candidates;
+  for (const PrefillVariant& v : prefill_variants()) candidates.push_back({&v, "fa2", nullptr});
+  for (const HopperVariant& h : hopper_prefill_variants()) candidates.push_back({&h.base, "fa3", h.launch_attention_only});
+  for (const auto& [vp, family, attention_only] : candidates) {
     const PrefillVariant& v = *vp;
+    const bool fp8 = v.algorithm.fp8.enabled();
     if (v.algorithm.mutant != Mutant::none) continue;
     const bool selected = opt.kernels == "default" ? (v.is_default || (v.algorithm.p_cast == PCastMode::split_hi_lo))
                                                   : glob_match(opt.kernels, v.name);
@@ -95,9 +103,19 @@ void run_bench(const BenchOptions& opt) {
         return r.get(v.name).run(pr, in);
       }();
       const ErrorMetrics err = compute_metrics(out.o, truth.o, pr.dtype), base_err = compute_metrics(base.o, truth.o, pr.dtype);
-      if (!fa_rule(err, base_err).pass)
+      if (fp8) {
+        // FP8 (E4M3, 3 significand bits) is not held to the 16-bit rule; a wrong FP8 kernel (layout,
+        // scale, permutation) errs by the size of O: bound it by E4M3's relative precision (2^-4)
+        // of the largest |O|. Its accuracy is measured by test_gpu "[.fp8-accuracy]".
+        double o_max = 0;
+        for (int64_t i = 0; i < truth.o.numel(); ++i) o_max = std::max(o_max, std::fabs(truth.o.flat(i)));
+        if (!(err.max_abs <= 0.0625 * o_max))
+          throw CheckFailed("attnscope bench: " + v.name + " fails its check (error " + std::to_string(err.max_abs) +
+                            ", FP8 bound 2^-4 max|O| = " + std::to_string(0.0625 * o_max) + "); not timing a wrong kernel");
+      } else if (!fa_rule(err, base_err).pass) {
         throw CheckFailed("attnscope bench: " + v.name + " fails the FlashAttention rule (error " + std::to_string(err.max_abs) +
                           ", baseline " + std::to_string(base_err.max_abs) + "); not timing a wrong kernel");
+      }
     }
     for (int s : opt.seqlens) {
       for (bool causal : causal_modes) {
@@ -110,21 +128,28 @@ void run_bench(const BenchOptions& opt) {
         pr.dtype = v.dtype;
         pr.mask.kind = causal ? MaskKind::causal_bottom_right : MaskKind::none;
         pr.require_memory_for_run();
-        const PrefillTiming t = time_prefill(v, pr, opt.warmup, opt.iterations);
-        const nlohmann::json row = {{"impl", v.name}, {"family", family}, {"default", v.is_default},
-                                    {"precise", v.algorithm.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
-                                    {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", heads_q},
-                                    {"heads_kv", heads_kv}, {"causal", causal}, {"median_ms", t.median_ms},
-                                    {"min_ms", t.min_ms}, {"iterations", t.iterations}, {"tflops", t.tflops},
-                                    {"gpu", gpu_description()}, {"commit", ATTNSCOPE_GIT_COMMIT}};
-        json_lines += row.dump() + "\n";
-        if (opt.json)
-          std::printf("%s\n", row.dump().c_str());
-        else
-          std::printf("%-34s %-5s %4d %6lld %6d %6s %10.4f %9.1f\n", v.name.c_str(), dtype.c_str(), v.head_dim,
-                      static_cast<long long>(pr.batch), s, causal ? "yes" : "no", t.median_ms, t.tflops);
-        std::fflush(stdout);
-        if (!opt.out_path.empty()) write_file_atomic(opt.out_path, json_lines);  // complete after every line
+        for (const bool alone : {false, true}) {
+          if (alone && !attention_only) continue;
+          PrefillVariant timed = v;
+          if (alone) timed.launch = attention_only;
+          const PrefillTiming t = time_prefill(timed, pr, opt.warmup, opt.iterations);
+          const std::string label = v.name + (alone ? " (attention)" : "");
+          const nlohmann::json row = {{"impl", v.name}, {"family", family}, {"default", v.is_default},
+                                      {"fp8", fp8}, {"attention_only", alone},
+                                      {"precise", v.algorithm.p_cast == PCastMode::split_hi_lo}, {"dtype", dtype},
+                                      {"head_dim", v.head_dim}, {"batch", pr.batch}, {"seqlen", s}, {"heads", heads_q},
+                                      {"heads_kv", heads_kv}, {"causal", causal}, {"median_ms", t.median_ms},
+                                      {"min_ms", t.min_ms}, {"iterations", t.iterations}, {"tflops", t.tflops},
+                                      {"gpu", gpu_description()}, {"commit", ATTNSCOPE_GIT_COMMIT}};
+          json_lines += row.dump() + "\n";
+          if (opt.json)
+            std::printf("%s\n", row.dump().c_str());
+          else
+            std::printf("%-34s %-5s %4d %6lld %6d %6s %10.4f %9.1f\n", label.c_str(), dtype.c_str(), v.head_dim,
+                        static_cast<long long>(pr.batch), s, causal ? "yes" : "no", t.median_ms, t.tflops);
+          std::fflush(stdout);
+          if (!opt.out_path.empty()) write_file_atomic(opt.out_path, json_lines);  // complete after every line
+        }
       }
     }
   }

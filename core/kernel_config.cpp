@@ -92,6 +92,8 @@ std::string AlgorithmConfig::describe() const {
   if (tiles.order == KvBlockOrder::random) s += ".rand" + std::to_string(tiles.order_seed);
   if (p_cast == PCastMode::split_hi_lo) s += ".precise";
   if (rescale_threshold_log2 > 0) s += ".lazy" + std::to_string(static_cast<int>(rescale_threshold_log2));
+  if (fp8.enabled())
+    s += std::string(fp8.scaling == Fp8Scaling::per_tensor ? ".e4m3-tensor" : ".e4m3") + (fp8.rotate ? "-rot" : "");
   if (mutant != Mutant::none) s += std::string(".mutant-") + mutant_name(mutant);
   return s;
 }

@@ -72,6 +72,23 @@ struct TileConfig {
   uint64_t order_seed = 0;               ///< for KvBlockOrder::random
 };
 
+/// The granularity of the E4M3 scales of an FP8 pipeline (core/pipeline/fp8.h).
+enum class Fp8Scaling : uint8_t {
+  none,        ///< not an FP8 pipeline: FP16/BF16 operands
+  per_block,   ///< FA3: Q per (batch, head, BLOCK_M rows), K per (batch, KV head, BLOCK_N keys), V per (batch, KV head)
+  per_tensor,  ///< the baseline: one scale for each of Q, K and V
+};
+
+/// FP8 (E4M3) operands, FA3's FP8 forward: the 16-bit inputs quantized to E4M3 with scales
+/// (optionally after a random Hadamard rotation of Q and K), P cast to E4M3, FP8 tensor-core
+/// products. Off (scaling none) for the FP16/BF16 pipelines.
+struct Fp8Config {
+  Fp8Scaling scaling = Fp8Scaling::none;
+  bool rotate = false;                            ///< incoherent processing (Q and K)
+  uint64_t rotation_seed = 0x243f6a8885a308d3ull; ///< signs of the rotation (pipeline::hadamard_sign)
+  constexpr bool enabled() const { return scaling != Fp8Scaling::none; }
+};
+
 /// Whose arithmetic an AlgorithmConfig describes; the emulator models each (analysis/emulator.h).
 enum class KernelNumerics : uint8_t {
   fa2,             ///< FlashAttention-2 forward: tensor-core QK^T and PV, base-2 exp (ex2.approx), P cast to the input dtype
@@ -109,6 +126,7 @@ struct AlgorithmConfig {
   Mutant mutant = Mutant::none;
   KernelNumerics numerics = KernelNumerics::fa2;
   DecodeConfig decode;  ///< flash_decoding only
+  Fp8Config fp8;        ///< FP8 operands (fa2 numerics: the fa3 E4M3 variants); off by default
   /// "fa2.bf16.d128.m128n64"-style suffix describing this config (tiles, splits, order, policy;
   /// decode configurations start with "decode." and name their score product and split plan).
   std::string describe() const;

@@ -83,18 +83,23 @@ def ident(text):
     return "launch_" + text.replace(".", "_").replace("-", "_")
 
 
+def file_suffix(v):
+    """The instantiation file of a variant: fa2|fa3_<dtype>_d<D><suffix>.cu (-j2 compiles two at once)."""
+    return "_mutants" if v["mutant"] else v.get("file_suffix", "")
+
+
 def instantiation_files(vs, family, include, launcher, traits, variant_name):
-    """One .cu per (dtype, head dim, mutants) group of a prefill family: its launch_* functions."""
+    """One .cu per (dtype, head dim, file_suffix) group of a prefill family: its launch_* functions."""
     groups = {}
     for v in vs:
-        groups.setdefault((v["dtype"], v["d"], bool(v["mutant"])), []).append(v)
+        groups.setdefault((v["dtype"], v["d"], file_suffix(v)), []).append(v)
     files = {}
-    for (dt, d, mut), group in groups.items():
+    for (dt, d, suffix), group in groups.items():
         text = HEADER + f'#include "{include}"\n\nnamespace attn {{\n'
         for v in group:
             text += (f"void {ident(variant_name(v))}(const PrefillParams& p, void* stream) {{\n"
                      f"  {launcher}<{traits(v)}>(p, static_cast<cudaStream_t>(stream));\n}}\n")
-        files[f"kernels/generated/{family}_{dt}_d{d}{'_mutants' if mut else ''}.cu"] = text + "}  // namespace attn\n"
+        files[f"kernels/generated/{family}_{dt}_d{d}{suffix}.cu"] = text + "}  // namespace attn\n"
     return files
 
 
@@ -115,6 +120,11 @@ def write_fa2(t):
     return files, vs
 
 
+# FP8 (E4M3) variant -> (Fp8Scaling, rotate): FA3's per-block scales, with the Hadamard rotation,
+# and the per-tensor baseline (core/kernel_config.h Fp8Config, core/pipeline/fp8.h).
+FP8_VARIANTS = {"e4m3": ("per_block", "false"), "e4m3-rot": ("per_block", "true"), "e4m3-tensor": ("per_tensor", "false")}
+
+
 def fa3_variants(t):
     f = t["fa3"]
     for dt in t["dtypes"]:
@@ -125,6 +135,10 @@ def fa3_variants(t):
                 yield dict(dtype=dt, d=d, tile=tile, stages=st, variant="", mutant="", default=idx == 0)
             for v in f["default_tile_variants"].get(dkey, []):
                 yield dict(dtype=dt, d=d, tile=tiles[0][0], stages=tiles[0][1], variant=v, mutant="", default=False)
+            for tile, st in f["fp8"].get(dkey, []) if dt in f["fp8"]["dtypes"] else []:
+                for v in f["fp8"]["variants"]:
+                    yield dict(dtype=dt, d=d, tile=tile, stages=st, variant=v, mutant="", default=False,
+                               file_suffix="_e4m3")
             if d in f["mutant_head_dims"]:
                 if f["mutant_tile"] not in stages:
                     raise SystemExit(f"variants.toml: [fa3] mutant_tile {f['mutant_tile']} is not a d{d} tile")
@@ -137,12 +151,15 @@ def fa3_traits(v):
     bm, bn = tile_of(v["tile"])
     if bm % 64:
         raise SystemExit(f"variants.toml: [fa3] tile {v['tile']}: BLOCK_M is 64 rows per consumer warpgroup")
-    if v["variant"] not in ("", "precise", "noping"):
-        raise SystemExit(f"variants.toml: [fa3] unknown variant '{v['variant']}' (known: precise, noping)")
+    fp8 = FP8_VARIANTS.get(v["variant"])
+    if v["variant"] not in ("", "precise", "noping") and fp8 is None:
+        raise SystemExit(f"variants.toml: [fa3] unknown variant '{v['variant']}' (known: precise, noping, "
+                         + ", ".join(FP8_VARIANTS) + ")")
     pcast = "split_hi_lo" if v["variant"] == "precise" else "input_dtype"
     ping = "false" if v["variant"] == "noping" else "true"
+    fp8_args = f", Fp8Scaling::{fp8[0]}, {fp8[1]}" if fp8 else ""
     return (f"hopper::HopperTraits<{dtype_enum(v['dtype'])}, {v['d']}, {bn}, {bm // 64}, {v['stages']}, "
-            f"PCastMode::{pcast}, 0, {mutant_enum(v['mutant'])}, {ping}, true>")
+            f"PCastMode::{pcast}, 0, {mutant_enum(v['mutant'])}, {ping}, true{fp8_args}>")
 
 
 def fa3_name(v):
@@ -153,14 +170,25 @@ def write_fa3(t):
     vs = list(fa3_variants(t))
     files = instantiation_files(vs, "fa3", "kernels/hopper/forward_kernel.cuh", "hopper::launch_fa3_forward",
                                 fa3_traits, fa3_name)
+    # FP8 variants: also the attention-only launcher (the benchmark times it on quantized inputs).
+    for v in vs:
+        if v["variant"] in FP8_VARIANTS:
+            path = f"kernels/generated/fa3_{v['dtype']}_d{v['d']}{file_suffix(v)}.cu"
+            files[path] = files[path].replace("}  // namespace attn\n", (
+                f"void {ident(fa3_name(v))}_attention_only(const PrefillParams& p, void* stream) {{\n"
+                f"  hopper::launch_fa3_forward<{fa3_traits(v)}>(p, static_cast<cudaStream_t>(stream), true);\n}}\n"
+                "}  // namespace attn\n"))
     text = HEADER + '#include "kernels/hopper/hopper_variants.h"\n\nnamespace attn {\n'
     for v in vs:
         text += f"void {ident(fa3_name(v))}(const PrefillParams& p, void* stream);\n"
+        if v["variant"] in FP8_VARIANTS:
+            text += f"void {ident(fa3_name(v))}_attention_only(const PrefillParams& p, void* stream);\n"
     text += ("\nconst std::vector<HopperVariant>& hopper_prefill_variants() {\n"
              "  static const std::vector<HopperVariant> table = {\n")
     for v in vs:
+        attention_only = f"&{ident(fa3_name(v))}_attention_only" if v["variant"] in FP8_VARIANTS else "nullptr"
         text += (f'      hopper_variant<{fa3_traits(v)}>("{fa3_name(v)}", {"true" if v["default"] else "false"}, '
-                 f'&{ident(fa3_name(v))}),\n')
+                 f'&{ident(fa3_name(v))}, {attention_only}),\n')
     text += "  };\n  return table;\n}\n}  // namespace attn\n"
     files["kernels/generated/hopper_variant_table.cu"] = text
     return files
@@ -219,11 +247,15 @@ def write_cache(t, fa2):
     return {"kernels/generated/cache_variant_table.cpp": text}
 
 
+
+
 def emu_algorithm(tile, variant, mutant):
     bm, bn = tile_of(tile)
     splits = int(variant[5:]) if variant.startswith("split") else 1
     pcast = "split_hi_lo" if variant == "precise" else "input_dtype"
-    return f"{{{{{bm}, {bn}, {splits}}}, PCastMode::{pcast}, 0.0f, {mutant_enum(mutant)}, KernelNumerics::fa2, {{}}}}"
+    fp8 = FP8_VARIANTS.get(variant)
+    fp8_field = f", {{Fp8Scaling::{fp8[0]}, {fp8[1]}}}" if fp8 else ""
+    return f"{{{{{bm}, {bn}, {splits}}}, PCastMode::{pcast}, 0.0f, {mutant_enum(mutant)}, KernelNumerics::fa2, {{}}{fp8_field}}}"
 
 
 def emu_decode_algorithm(tile, variant, mutant):

@@ -80,6 +80,11 @@ Kernel make_prefill_kernel(const PrefillVariant& v, const char* design, const st
   kernel.info.description = description + ", " + std::string(dtype_name(v.dtype)) + " d" + std::to_string(v.head_dim) +
                             (a.p_cast == PCastMode::split_hi_lo ? ", precise P (hi+lo)" : "") +
                             (a.rescale_threshold_log2 > 0 ? ", lazy rescale" : "") +
+                            (a.fp8.enabled() ? std::string(", FP8 E4M3 operands and P (") +
+                                                   (a.fp8.scaling == Fp8Scaling::per_tensor ? "per-tensor" : "per-block") +
+                                                   " scales" + (a.fp8.rotate ? ", Hadamard rotation of Q and K" : "") +
+                                                   "; not yet run on a device)"
+                                             : std::string()) +
                             (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");
   auto& t = kernel.info.traits;
   t["dtype"] = std::string(dtype_name(v.dtype));
@@ -92,6 +97,10 @@ Kernel make_prefill_kernel(const PrefillVariant& v, const char* design, const st
   t["kv_order"] = "forward";
   t["mutant"] = mutant_name(a.mutant);
   t["default"] = v.is_default ? "true" : "false";
+  if (a.fp8.enabled()) {
+    t["fp8_scaling"] = a.fp8.scaling == Fp8Scaling::per_tensor ? "per_tensor" : "per_block";
+    t["fp8_rotate"] = a.fp8.rotate ? "true" : "false";
+  }
   const PrefillVariant* vp = &v;
   kernel.invalid_reason = [vp](const Problem& pr) { return prefill_invalid_reason(*vp, pr); };
   kernel.run = [vp](const Problem& pr, const AttentionInputs& in) { return run_prefill(*vp, pr, in); };

@@ -6,7 +6,8 @@
 //                       precision policy, and the diagnosis's references);
 //  * Fp32Arithmetic     the FA2 kernels' FP32 arithmetic modelled in double: RN after every
 //                       operation, fma with one rounding, ex2.approx as a correctly rounded exp2f
-//                       with FP32 subnormal results flushed, P rounded to the input dtype;
+//                       with FP32 subnormal results flushed, P rounded to the input dtype (the FP8
+//                       pipeline: P scaled by 2^8 in the exponent and rounded to E4M3, fp8.h);
 //  * StagedArithmetic   per stage one of the two, chosen by a PrecisionPolicy (core/kernel_config.h):
 //                       what the emulator and the attribution run;
 //  * ExactNaturalArithmetic, Fp32NaturalArithmetic, StagedNaturalArithmetic: the same three for
@@ -35,6 +36,7 @@
 #include "core/float_format.h"
 #include "core/kernel_config.h"
 #include "core/pipeline/fp32_elementary.h"
+#include "core/pipeline/fp8.h"
 #include "core/pipeline/numerics.h"
 #include "core/pipeline/online_softmax.h"
 
@@ -60,14 +62,16 @@ inline double fma_fp32(double a, double b, double c) {
   return round_fp32(std::fma(a, b, c));
 }
 
-/// Double arithmetic with no rounding step (base-2 exponent units, like FA2).
+/// Double arithmetic with no rounding step (base-2 exponent units, like FA2). p_scale_log2: the
+/// FP8 pipeline's P scale (P and l are 2^8 times the softmax's, exactly; the LSE removes it).
 struct ExactArithmetic {
   using value_type = double;
   static constexpr bool kNaturalLse = false;
+  double p_scale_log2 = 0;
   double scale_log2(double softmax_scale) const { return softmax_scale * kLog2e; }
   double scale_max(double raw_max, double scale_log2) const { return raw_max * scale_log2; }
   double exp_score(double s, double scale_log2, double m) const {
-    return s == kNegInf ? 0.0 : std::exp2(s * scale_log2 - m);
+    return s == kNegInf ? 0.0 : std::exp2(s * scale_log2 - m + p_scale_log2);
   }
   double lazy_bound(double m_old, double threshold) const { return m_old + threshold; }
   double max(double a, double b) const { return a < b ? b : a; }
@@ -81,7 +85,7 @@ struct ExactArithmetic {
   double p_residual(double p, double hi) const { return p - hi; }
   double normalizer(double l) const { return l; }
   double normalize(double o, double l) const { return l > 0 ? o / l : 0.0; }
-  double natural_lse(double m, double l) const { return m * kLn2 + std::log(l); }
+  double natural_lse(double m, double l) const { return (m - p_scale_log2) * kLn2 + std::log(l); }
   double split_lse(double m, double l) const { return m + std::log2(l); }
   double natural_to_base2(double lse) const { return lse * kLog2e; }
   double combine_sub(double a, double b) const { return a - b; }
@@ -98,6 +102,7 @@ struct Fp32Arithmetic {
   using value_type = double;
   static constexpr bool kNaturalLse = false;
   DType p_dtype = DType::fp16;  ///< the input dtype P is cast to for the PV product
+  bool fp8_p = false;           ///< the FP8 pipeline: P = ex2(fma(s, scale_log2, RN(8 - m))) cast to E4M3 (satfinite)
 
   double scale_log2(double softmax_scale) const { return round_fp32(softmax_scale * kLog2e); }
   double scale_max(double raw_max, double scale_log2) const {
@@ -105,7 +110,8 @@ struct Fp32Arithmetic {
   }
   /// One FMA (S * scale_log2 - m rounded once, as FA2 folds the scale into the exponent), then ex2.
   double exp_score(double s, double scale_log2, double m) const {
-    return s == kNegInf ? 0.0 : ex2_approx_model(fma_fp32(s, scale_log2, -m));
+    if (s == kNegInf) return 0.0;
+    return ex2_approx_model(fma_fp32(s, scale_log2, fp8_p ? round_fp32(kFp8PScaleLog2 - m) : -m));
   }
   double lazy_bound(double m_old, double threshold) const { return round_fp32(m_old + threshold); }
   double max(double a, double b) const { return a < b ? b : a; }
@@ -116,7 +122,7 @@ struct Fp32Arithmetic {
   double row_sum_update(double l, double alpha, double sum) const { return fma_fp32(l, alpha, sum); }
   double rescale_o(double o, double alpha) const { return round_fp32(o * alpha); }
   double rescale_accumulate_o(double o, double alpha, double pv) const { return fma_fp32(o, alpha, pv); }
-  double round_p(double p) const { return round_to(p_dtype, p); }
+  double round_p(double p) const { return fp8_p ? round_to_format_satfinite(p, kE4M3) : round_to(p_dtype, p); }
   double p_residual(double p, double hi) const { return round_fp32(p - hi); }
   /// Reciprocal then multiply, as the kernel does (FA2's inv_sum; IEEE division, not fast-math).
   double normalizer(double l) const { return !(l > 0) ? 0.0 : round_fp32(1.0 / l); }
@@ -189,7 +195,7 @@ struct StagedArithmeticOf {
   Kernel kernel;
   Exact exact;
 
-  StagedArithmeticOf(const PrecisionPolicy& p, Kernel k) : policy(p), kernel(k) {}
+  StagedArithmeticOf(const PrecisionPolicy& p, Kernel k, Exact e = Exact{}) : policy(p), kernel(k), exact(e) {}
   bool is_exact(Stage s) const { return policy.exact(s); }
 
 #define ATTN_STAGED(stage, name)                                                           \
@@ -233,7 +239,9 @@ struct StagedArithmeticOf {
 
 /// The FA2 kernels' staged arithmetic (P cast to `p_dtype`).
 struct StagedArithmetic : StagedArithmeticOf<Fp32Arithmetic, ExactArithmetic> {
-  StagedArithmetic(const PrecisionPolicy& p, DType p_dtype) : StagedArithmeticOf(p, Fp32Arithmetic{p_dtype}) {}
+  /// fp8: the FP8 pipeline's P (scaled by 2^8 in both arithmetics; E4M3 in the kernel's).
+  StagedArithmetic(const PrecisionPolicy& p, DType p_dtype, bool fp8 = false)
+      : StagedArithmeticOf(p, Fp32Arithmetic{p_dtype, fp8}, ExactArithmetic{fp8 ? static_cast<double>(kFp8PScaleLog2) : 0.0}) {}
 };
 
 /// The flash-decoding kernels' staged arithmetic.

@@ -12,6 +12,14 @@
 #   emulator test_gpu [.emulator-hopper]: fa3 defaults vs the all-kernel emulator
 #   quick    attnscope bench (fa2 + fa3 defaults) and the PyTorch peers at S = 4096, 16384
 #   bench    the 48-shape table: attnscope bench and bench_torch_sdpa.py, joined by make_hopper_report.py
+#   fp8      test_gpu [fp8]: the FP8 (E4M3) fa3 variants on a grid vs their emulator configuration
+#            and the truth (every element written; RMSE within 10 % of the emulator's), NaN past
+#            seqlens_k changes no bit
+#   fp8acc   test_gpu [.fp8-accuracy]: RMSE vs the certified truth on FA3's inputs (FP8 per-block,
+#            + rotation, per-tensor baseline, their emulator, BF16 fa3/fa2, naive) and PyTorch's
+#            BF16 backends on the same inputs (fp8_accuracy_torch.py); all in fp8_accuracy.log
+#   fp8bench attnscope bench of the D 128 BF16 fa3 tile and its FP8 variants (with and without the
+#            quantization pre-pass) at S = 4096, 16384: FP8 vs the BF16 default in one run
 #   precise  the precise mode's excess over the rounding floor (issue 13 target <= 1.05): attnscope
 #            sweep hopper_precise.toml (fa3 and fa2, default and precise, 48 data points) vs the
 #            certified truth, gated by hopper_precise_tolerances.toml, summarized by
@@ -102,6 +110,23 @@ if has bench; then
   note "torch bench: exit $?"
   python3 $BIN/make_hopper_report.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" "$OUT/provenance.txt" > "$OUT/hopper_benchmark.md" 2>> "$OUT/bench.log"
   grep -E "Geometric|default" "$OUT/hopper_benchmark.md" | tail -6 | tee -a "$SUMMARY"
+fi
+has fp8 && run_test fp8 120 "[fp8]"
+if has fp8acc; then
+  mkdir -p /tmp/fp8dump
+  { ATTNSCOPE_FP8_DUMP=/tmp/fp8dump timeout 200 $BIN/test_gpu "[.fp8-accuracy]" --durations yes
+    echo "test_gpu [.fp8-accuracy] exit $?"
+    PYTHONUNBUFFERED=1 timeout 60 python3 $BIN/fp8_accuracy_torch.py /tmp/fp8dump
+    echo "fp8_accuracy_torch.py exit $?"
+  } > "$OUT/fp8_accuracy.log" 2>&1
+  note "fp8acc: $(grep -E 'exit' "$OUT/fp8_accuracy.log" | tr '\n' ' ')"
+  grep -E "^fp8 accuracy" "$OUT/fp8_accuracy.log" | tee -a "$SUMMARY"
+fi
+if has fp8bench; then
+  timeout 90 $BIN/attnscope bench --kernels 'fa3.bf16.d128.m128n128*' --dtype bf16 --head-dim 128 --seqlens 4096,16384 \
+    --warmup 5 --iters 30 >> "$OUT/bench.log" 2>&1
+  note "fp8bench: exit $?"
+  grep -E "^fa3.bf16.d128.m128n128" "$OUT/bench.log" | tail -24 | tee -a "$SUMMARY"
 fi
 if has precise; then
   # One log (the call returns at most 8 files): sweep, gate, the excess tables and every row as CSV.

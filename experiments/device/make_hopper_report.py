@@ -35,6 +35,8 @@ def main():
     for r in ours:
         fam = r.get("family", "fa2")
         kind = "precise" if r["precise"] else ("default" if r.get("default", True) else r["impl"])
+        if r.get("attention_only"):  # FP8: the attention alone, without the quantization pre-pass
+            kind = r["impl"] + " (attention)"
         pick.setdefault(key(r), {})[(fam, kind)] = r
     print("# Hopper prefill benchmark: attnscope fa3 (wgmma, TMA, warp-specialized) vs fa2 vs PyTorch SDPA\n")
     print("```\n" + prov.strip() + "\n```\n")
@@ -52,7 +54,7 @@ def main():
         f3, f2, f3p = row.get(("fa3", "default")), row.get(("fa2", "default")), row.get(("fa3", "precise"))
         for (fam, kind), r in row.items():
             if kind not in ("default", "precise"):
-                extra.setdefault(r["impl"], []).append((k, r["tflops"], f3["tflops"] if f3 else None))
+                extra.setdefault(kind, []).append((k, r["tflops"], f3["tflops"] if f3 else None))
         if not f3:
             continue
         p = peers.get(k, {})

@@ -13,7 +13,7 @@ strip --strip-debug "$DEST/test_gpu" "$DEST/attnscope"
 gzip -9 -f "$DEST/test_gpu" "$DEST/attnscope"  # hopper_run.sh unpacks them (the call carries at most 64 MiB)
 cp "$SRC/experiments/device/hopper_run.sh" "$SRC/experiments/device/make_hopper_report.py" \
    "$SRC/experiments/peers/bench_torch_sdpa.py" "$SRC/experiments/device/precise_excess.py" \
-   "$SRC/experiments/sweeps/hopper_precise.toml" "$DEST/"
+   "$SRC/experiments/sweeps/hopper_precise.toml" "$SRC/experiments/peers/fp8_accuracy_torch.py" "$DEST/"
 cp "$SRC/experiments/tolerances/hopper_precise.toml" "$DEST/hopper_precise_tolerances.toml"
 git -C "$SRC" rev-parse HEAD > "$DEST/commit.txt"
 git -C "$SRC" diff --quiet || echo "-modified" >> "$DEST/commit.txt"

@@ -3,7 +3,8 @@
 // the warpgroup's shared-memory O band (the TMA store's 128-byte swizzle, which also keeps the
 // stores free of bank conflicts), then one TMA store per 64-column block (rows past S_q are
 // clipped by the tensor map: never stored) and the natural-log LSE. A fully masked row (l = 0)
-// outputs 0 and LSE -inf, never NaN. Normalization and LSE: core/pipeline (contract step 9).
+// outputs 0 and LSE -inf, never NaN. Normalization and LSE: core/pipeline (contract step 9);
+// FP8 variants multiply the normalizer by V's scale (pipeline::fp8_output_factor).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,7 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
   for (int r = 0; r < 2; ++r) {
     l[r] = fa2::quad_sum(acc.state.row[r].l);  // the four partial sums, lanes xor 1 then xor 2
     inv_l[r] = pipeline::row_normalizer(a, l[r]);  // 0 for a row that saw no key
+    if constexpr (Traits::kFp8) inv_l[r] = pipeline::fp8_output_factor(inv_l[r], acc.v_scale);
   }
   // The previous tile's store must have finished reading the band before it is overwritten.
   if (thread_in_wg == 0) tma_store_wait_read_all();
@@ -40,7 +42,7 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
       const int row = warp * 16 + lane / 4 + 8 * r;
       const uint32_t packed = pipeline::pack_round2<Traits::kElem>(
           pipeline::normalize(a, acc.o[db][2 * r], inv_l[r]), pipeline::normalize(a, acc.o[db][2 * r + 1], inv_l[r]));
-      uint8_t* dst = sO + (db / 8) * L::kQBlockStride + swizzle128_offset(row, db % 8) + (lane % 4) * 4;
+      uint8_t* dst = sO + (db / 8) * L::kOBlockStride + swizzle128_offset(row, db % 8) + (lane % 4) * 4;
       *reinterpret_cast<uint32_t*>(dst) = packed;
     }
   }
@@ -48,8 +50,8 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
   named_barrier_sync(barrier, 128);
   if (thread_in_wg == 0 && wg_row0 < p.seqlen_q) {
 #pragma unroll
-    for (int c = 0; c < Traits::kColumnBlocks; ++c)
-      tma_store_4d(&kp.tma_o, sO + c * L::kQBlockStride, c * kSwizzleColumns, w.head, wg_row0, w.batch);
+    for (int c = 0; c < Traits::kOColumnBlocks; ++c)
+      tma_store_4d(&kp.tma_o, sO + c * L::kOBlockStride, c * kSwizzleColumns, w.head, wg_row0, w.batch);
     tma_store_commit();
   }
   if (p.lse != nullptr && lane % 4 == 0) {

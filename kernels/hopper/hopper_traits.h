@@ -6,8 +6,11 @@
 // the runtime shapes (kernels/params.h) and not the FA2 knobs (kernels/tile_traits.h).
 //
 // The kernel (kernels/hopper/forward_kernel.cuh) is warp-specialized like FlashAttention-3:
-// warpgroup 0 is the producer (one warp issues every TMA load), warpgroups 1..W are consumers,
-// each owning 64 query rows (one wgmma m64 row block), so BLOCK_M = 64 W.
+// warpgroup 0 is the producer (one warp issues every TMA load; in the FP8 variants its four
+// warps also transpose V), warpgroups 1..W are consumers, each owning 64 query rows (one wgmma
+// m64 row block), so BLOCK_M = 64 W. FP8 variants (Fp8 != none) read Q, K, V as E4M3 with scales
+// (core/pipeline/fp8.h), quantized from the 16-bit inputs by a pre-pass (fp8_quantize.h); their
+// output is the 16-bit input dtype.
 #pragma once
 
 #include "core/float_format.h"
@@ -26,7 +29,8 @@ inline constexpr int kRowsPerWarpgroup = 64;
 
 template <DType Elem, int HeadDim, int BlockN, int ConsumerWarpgroups, int Stages,
           PCastMode PCast = PCastMode::input_dtype, int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none,
-          bool PingPong = true, bool IntraWarpgroupOverlap = true>
+          bool PingPong = true, bool IntraWarpgroupOverlap = true, Fp8Scaling Fp8 = Fp8Scaling::none,
+          bool Rotate = false>
 struct HopperTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -46,21 +50,36 @@ struct HopperTraits {
   /// in forward_kernel.cuh): this is a schedule, not a change of arithmetic.
   static constexpr bool kIntraWarpgroupOverlap = IntraWarpgroupOverlap;
 
-  static constexpr int kColumnBlocks = HeadDim / kSwizzleColumns;  ///< 128-byte column blocks of a row
-  static constexpr int kQBytes = kBlockM * HeadDim * 2;
-  static constexpr int kKVTileBytes = BlockN * HeadDim * 2;       ///< one K (or V) stage
+  /// FP8 (E4M3) operands and their scales (core/pipeline/fp8.h); P is cast to E4M3 too.
+  static constexpr Fp8Scaling kFp8Scaling = Fp8;
+  static constexpr bool kFp8 = Fp8 != Fp8Scaling::none;
+  /// Incoherent processing: Q and K rotated by the same random Hadamard matrix (FP8 only).
+  static constexpr bool kRotate = Rotate;
+  static constexpr int kOperandBytes = kFp8 ? 1 : 2;               ///< bytes of one Q, K, V element
+  static constexpr int kOperandColumns = 128 / kOperandBytes;      ///< operand elements per 128-byte swizzle row
+  static constexpr int kColumnBlocks = HeadDim / kOperandColumns;  ///< 128-byte column blocks of a Q, K, V row
+  static constexpr int kOColumnBlocks = HeadDim / kSwizzleColumns; ///< of an O row (16-bit)
+  static constexpr int kQBytes = kBlockM * HeadDim * kOperandBytes;
+  static constexpr int kKVTileBytes = BlockN * HeadDim * kOperandBytes;  ///< one K (or V) stage
+  /// FP8: V transposed in shared memory (D rows of BLOCK_N keys: the K-major B of the FP8 PV wgmma).
+  static constexpr int kVtTileBytes = kFp8 ? BlockN * HeadDim : 0;
   static constexpr int kOBytes = kBlockM * HeadDim * 2;
+  /// 32-bit A fragments of P per thread and row block: one per 16 keys (16-bit), per 32 (FP8).
+  static constexpr int kPFragments = kFp8 ? BlockN / 32 : BlockN / 16;
   /// Register split (setmaxnreg): the producer gives registers to the consumers. The totals
   /// respect 64K registers per SM: 128 (producer + W consumers) threads each.
   static constexpr int kProducerRegisters = 40;
   static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 232 : 152;
   /// Tiles + barriers + the 1024-byte realignment of the dynamic shared-memory base.
-  static constexpr int kSmemBytes = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024;
+  static constexpr int kSmemBytes = kQBytes + 2 * Stages * kKVTileBytes + Stages * kVtTileBytes + kOBytes + 1024 + 1024;
 
   /// The same knobs as the emulator's runtime configuration (forward KV order, no split): the
   /// fa3 pipeline is the FA2 contract with its own tile (forward_kernel.cuh).
   static constexpr AlgorithmConfig algorithm() {
-    return prefill_algorithm(kBlockM, BlockN, PCast, RescaleThresholdLog2, PlantedMutant);
+    AlgorithmConfig a = prefill_algorithm(kBlockM, BlockN, PCast, RescaleThresholdLog2, PlantedMutant);
+    a.fp8.scaling = Fp8;
+    a.fp8.rotate = Rotate;
+    return a;
   }
 
   static_assert(Elem == DType::fp16 || Elem == DType::bf16, "FP16 or BF16 wgmma operands");
@@ -75,6 +94,11 @@ struct HopperTraits {
                 "the register split must fit the SM's 64K registers");
   static_assert(ConsumerWarpgroups == 2 || HeadDim == 64,
                 "three consumer warpgroups get 160 registers each: only D = 64 fits (O, S and P in registers)");
+  static_assert(!kFp8 || (HeadDim == 128 && BlockN == 128),
+                "FP8: D = 128 and BLOCK_N = 128 (one 128-byte swizzle row for a Q/K/V row and a transposed V row)");
+  static_assert(!kFp8 || (PCast == PCastMode::input_dtype && PlantedMutant == Mutant::none),
+                "FP8: no precise mode and no planted mutant");
+  static_assert(!Rotate || kFp8, "the Hadamard rotation is part of the FP8 pipeline");
 };
 
 }  // namespace attn::hopper

@@ -20,13 +20,18 @@ struct HopperVariant {
   int consumer_warpgroups;  ///< 64 query rows each
   bool ping_pong;           ///< consumer warpgroups alternate their GEMMs (named barriers)
   bool intra_overlap;       ///< QK^T of tile t+1 in flight during the softmax of tile t
+  /// FP8 variants: the launcher that skips the quantization pre-pass when the inputs are the
+  /// previous call's (attnscope bench times the attention alone with it); null otherwise.
+  void (*launch_attention_only)(const PrefillParams&, void*) = nullptr;
 };
 
 /// The table entry of the variant with traits `Traits` (the generated table's one constructor).
 template <class Traits>
-HopperVariant hopper_variant(std::string name, bool is_default, void (*launch)(const PrefillParams&, void*)) {
+HopperVariant hopper_variant(std::string name, bool is_default, void (*launch)(const PrefillParams&, void*),
+                             void (*launch_attention_only)(const PrefillParams&, void*)) {
   return {{std::move(name), Traits::kElem, Traits::kHeadDim, Traits::algorithm(), 1, is_default, launch},
-          Traits::kStages, Traits::kConsumerWarpgroups, Traits::kPingPong, Traits::kIntraWarpgroupOverlap};
+          Traits::kStages, Traits::kConsumerWarpgroups, Traits::kPingPong, Traits::kIntraWarpgroupOverlap,
+          launch_attention_only};
 }
 
 /// Every compiled Hopper variant (empty without CUDA).

@@ -2,6 +2,8 @@
 //  producer_tile (one warp of the producer warpgroup; lane 0 issues): Q once, then K and V of
 //    every visited KV tile through TMA into the stage ring, each stage's bytes completing its
 //    *_full mbarrier; a stage is reused only after every consumer warp released it (*_empty).
+//  producer_tile_fp8 (FP8 variants, the four producer warps): the same loads one tile ahead,
+//    V into a staging tile, which the four warps transpose into the K-major V^T of the FP8 PV.
 //  consumer_tile (one consumer warpgroup = 64 query rows): S = Q K^T (wgmma), mask, online
 //    softmax (core/pipeline through softmax.cuh), P cast in registers, O += P V (wgmma, P from
 //    registers). With the intra-warpgroup overlap, QK^T of tile t is in flight while the PV of
@@ -60,6 +62,23 @@ __device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const Work
   return k;
 }
 
+/// Q of a work tile through TMA into its column blocks, once the consumers released the previous
+/// one (every calling thread waits; `issuer` issues).
+template <class Traits>
+__device__ __forceinline__ void load_q(const HopperKernelParams& kp, const WorkTile& w, uint8_t* smem,
+                                       PipelineBarriers<Traits::kStages>& bars, uint32_t& q_phase, bool issuer) {
+  using L = SmemLayout<Traits>;
+  mbarrier_wait(&bars.q_empty, q_phase ^ 1u, WaitSite::q_empty, kp.watchdog);
+  if (issuer) {
+    mbarrier_arrive_expect_tx(&bars.q_full, Traits::kQBytes);
+#pragma unroll
+    for (int c = 0; c < Traits::kColumnBlocks; ++c)
+      tma_load_4d(smem + L::kQ + c * L::kQBlockStride, &kp.tma_q, &bars.q_full, c * Traits::kOperandColumns, w.head,
+                  w.m_block * Traits::kBlockM, w.batch);
+  }
+  q_phase ^= 1u;
+}
+
 /// One K (or V) tile of keys n0.. of `kv_head` through TMA into `dst` (its column blocks),
 /// completing on `bar` (the issuing thread only).
 template <class Traits>
@@ -69,7 +88,7 @@ __device__ __forceinline__ void load_kv_tile(const CUtensorMap* map, uint8_t* ds
   mbarrier_arrive_expect_tx(bar, Traits::kKVTileBytes);
 #pragma unroll
   for (int c = 0; c < Traits::kColumnBlocks; ++c)
-    tma_load_4d(dst + c * L::kKVBlockStride, map, bar, c * kSwizzleColumns, kv_head, n0, batch);
+    tma_load_4d(dst + c * L::kKVBlockStride, map, bar, c * Traits::kOperandColumns, kv_head, n0, batch);
 }
 
 /// Variants whose planted bug lets a tile's padded keys into the softmax (their K tail matters).
@@ -116,19 +135,10 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
                                               PipelineState<Traits::kStages>& kv, uint32_t& q_phase,
                                               uint32_t& ragged_phase, int lane) {
   using L = SmemLayout<Traits>;
-  constexpr int kBlocks = Traits::kColumnBlocks;
   const PrefillParams& p = kp.p;
   const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
 
-  mbarrier_wait(&bars.q_empty, q_phase ^ 1u, WaitSite::q_empty, kp.watchdog);
-  if (lane == 0) {
-    mbarrier_arrive_expect_tx(&bars.q_full, Traits::kQBytes);
-#pragma unroll
-    for (int c = 0; c < kBlocks; ++c)
-      tma_load_4d(smem + L::kQ + c * L::kQBlockStride, &kp.tma_q, &bars.q_full, c * kSwizzleColumns, w.head,
-                  w.m_block * Traits::kBlockM, w.batch);
-  }
-  q_phase ^= 1u;
+  load_q<Traits>(kp, w, smem, bars, q_phase, lane == 0);
 
   for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
     const int n0 = t * Traits::kBlockN;
@@ -160,6 +170,80 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
   }
 }
 
+/// Named barrier of the four producer warps (FP8: the staging tile is free again).
+template <class Traits>
+inline constexpr int kBarrierProducer = kBarrierEpilogueBase<Traits> + Traits::kConsumerWarpgroups;
+
+/// FP8: the staged V tile (BLOCK_N keys x D bytes, 128-byte swizzled rows) transposed into V^T
+/// (D rows x BLOCK_N key bytes, same swizzle): the K-major B operand of the FP8 PV wgmma, whose
+/// logical k within each 32 keys holds key pipeline::fp8_pv_key_of_k(k) (the order convert_p
+/// packs P in). Lane l writes logical keys 4l..4l+3 of rows d = 32 warp .. 32 warp + 31, as 4x4
+/// byte blocks transposed in registers (byte_perm); the writes of a warp fill one 128-byte row
+/// (no bank conflict), the reads touch 8 banks (4-way).
+template <class Traits>
+__device__ __forceinline__ void transpose_v_fp8(const uint8_t* sV, uint8_t* sVt, int warp, int lane) {
+  static_assert(Traits::kHeadDim == 128 && Traits::kBlockN == 128, "one 128-byte row each way");
+  const int k0 = 4 * lane;
+  int key[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) key[i] = (k0 & ~31) + pipeline::fp8_pv_key_of_k((k0 & 31) + i);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int d0 = 4 * (8 * warp + j);
+    uint32_t v[4];  // v[i]: bytes d0 .. d0 + 3 of key[i]
+#pragma unroll
+    for (int i = 0; i < 4; ++i) v[i] = *reinterpret_cast<const uint32_t*>(sV + swizzle128_offset(key[i], d0 / 16) + d0 % 16);
+    const uint32_t lo01 = __byte_perm(v[0], v[1], 0x5140), lo23 = __byte_perm(v[2], v[3], 0x5140);
+    const uint32_t hi01 = __byte_perm(v[0], v[1], 0x7362), hi23 = __byte_perm(v[2], v[3], 0x7362);
+    const uint32_t out[4] = {__byte_perm(lo01, lo23, 0x5410), __byte_perm(lo01, lo23, 0x7632),
+                             __byte_perm(hi01, hi23, 0x5410), __byte_perm(hi01, hi23, 0x7632)};  // out[r]: row d0 + r
+#pragma unroll
+    for (int r = 0; r < 4; ++r) *reinterpret_cast<uint32_t*>(sVt + swizzle128_offset(d0 + r, k0 / 16) + k0 % 16) = out[r];
+  }
+}
+
+/// FP8 producer side of one work tile, executed by the four producer warps: warp 0 lane 0
+/// issues the TMA loads (Q; K and V of tile t + 1 before tile t is transposed, V into its
+/// staging tile); the four warps transpose each staged V into V^T and release it to the
+/// consumers (v_full counts the four warps). Keys past seqlens_k[b] are zeros already (the
+/// quantization pre-pass), so no ragged handling. `kv` and `q_phase` carry over between work tiles.
+template <class Traits>
+__device__ __forceinline__ void producer_tile_fp8(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
+                                                  uint8_t* smem, PipelineBarriers<Traits::kStages>& bars,
+                                                  PipelineState<Traits::kStages>& kv, uint32_t& q_phase, int warp,
+                                                  int lane) {
+  using L = SmemLayout<Traits>;
+  const PrefillParams& p = kp.p;
+  const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
+  const bool issuer = warp == 0 && lane == 0;
+  load_q<Traits>(kp, w, smem, bars, q_phase, issuer);
+  PipelineState<Traits::kStages> load = kv;
+  auto issue = [&](int t) {
+    const int n0 = t * Traits::kBlockN;
+    mbarrier_wait(&bars.k_empty[load.stage], load.phase ^ 1u, WaitSite::k_empty, kp.watchdog);
+    if (issuer) {
+      load_kv_tile<Traits>(&kp.tma_k, smem + L::kK + load.stage * Traits::kKVTileBytes, &bars.k_full[load.stage], kv_head,
+                           n0, w.batch);
+      load_kv_tile<Traits>(&kp.tma_v, smem + L::kV + load.stage * Traits::kKVTileBytes, &bars.v_loaded[load.stage],
+                           kv_head, n0, w.batch);
+    }
+    load.advance();
+  };
+  if (keys.tile_begin < keys.tile_end) issue(keys.tile_begin);
+  for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
+    if (t + 1 < keys.tile_end) issue(t + 1);  // its staging tile was released by the barrier below
+    mbarrier_wait(&bars.v_loaded[kv.stage], kv.phase, WaitSite::v_loaded, kp.watchdog);
+    mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
+    transpose_v_fp8<Traits>(smem + L::kV + kv.stage * Traits::kKVTileBytes, smem + L::kVt + kv.stage * Traits::kVtTileBytes,
+                            warp, lane);
+    fence_proxy_async_shared();  // V^T is read by wgmma (async proxy)
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(&bars.v_full[kv.stage]);
+    named_barrier_sync(kBarrierProducer<Traits>, 128);  // every warp is done reading the staging tile
+    kv.advance();
+  }
+}
+
 /// The GEMM turn of the ping-pong schedule: wait for this warpgroup's turn / hand it on.
 template <class Traits>
 __device__ __forceinline__ void scheduler_wait_turn(int wg) {
@@ -182,6 +266,7 @@ struct ConsumerAccumulators {
   static constexpr bool kWithLo = Traits::kPCast == PCastMode::split_hi_lo;
   float o[Traits::kHeadDim / 8][4];
   RowPair state;
+  float v_scale = 1.f;  ///< FP8: V's scale, applied with the normalization
 };
 
 /// Consumer side of one work tile for warpgroup `wg` (0-based among the consumers); leaves the
@@ -210,14 +295,30 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   };
   const uint32_t sQ_rows = smem_base + L::kQ + wg * kRowsPerWarpgroup * 128;
   auto sK = [&](int stage) { return smem_base + L::kK + stage * Traits::kKVTileBytes; };
-  auto sV = [&](int stage) { return smem_base + L::kV + stage * Traits::kKVTileBytes; };
+  // PV's B operand: V (16-bit, MN-major) or the producer's V^T (FP8, K-major).
+  auto sV = [&](int stage) {
+    return Traits::kFp8 ? smem_base + L::kVt + stage * Traits::kVtTileBytes : smem_base + L::kV + stage * Traits::kKVTileBytes;
+  };
+  // The score scale of key tile t in log2 units; FP8 folds in the Q block's and the K tile's scales.
+  const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
+  const int64_t kv_pair = static_cast<int64_t>(w.batch) * p.num_heads_kv + kv_head;
+  float q_scale = 1.f;
+  if constexpr (Traits::kFp8) {
+    q_scale = kp.q_scale[(static_cast<int64_t>(w.batch) * p.num_heads_q + w.head) * kp.q_blocks + w.m_block];
+    acc.v_scale = kp.v_scale[kv_pair];
+  }
+  auto tile_scale_log2 = [&](int t) {
+    if constexpr (Traits::kFp8)
+      return pipeline::fp8_score_scale_log2(p.scale_log2, q_scale, kp.k_scale[kv_pair * kp.k_blocks + t], kp.rotation_inverse);
+    else return p.scale_log2;
+  };
 
 #pragma unroll
   for (int db = 0; db < Traits::kHeadDim / 8; ++db) acc.o[db][0] = acc.o[db][1] = acc.o[db][2] = acc.o[db][3] = 0.f;
   acc.state = RowPair();
   float s[BN / 8][4];
-  uint32_t p_hi[BN / 16][4];
-  uint32_t p_lo[kWithLo ? BN / 16 : 1][4];
+  uint32_t p_hi[Traits::kPFragments][4];
+  uint32_t p_lo[kWithLo ? Traits::kPFragments : 1][4];
   float alpha[2];
 
   mbarrier_wait(&bars.q_full, q_phase, WaitSite::q_full, kp.watchdog);
@@ -232,7 +333,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     fence_registers(s);
     release_stage(&bars.k_empty[kv.stage], lane);
     mask_tile(s, keys.tile_begin);
-    online_softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
+    online_softmax_tile<Traits>(s, acc.state, tile_scale_log2(keys.tile_begin), alpha);
     convert_p<Traits, kWithLo>(s, p_hi, p_lo);
     PipelineState<Traits::kStages> v_read = kv;  // the V stage paired with P
     kv.advance();
@@ -254,7 +355,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
       fence_registers(s);
       release_stage(&bars.k_empty[kv.stage], lane);
       mask_tile(s, t);
-      online_softmax_tile<Traits>(s, acc.state, p.scale_log2, alpha);
+      online_softmax_tile<Traits>(s, acc.state, tile_scale_log2(t), alpha);
       wgmma_wait<0>();  // PV done: V's stage and the P registers are free
       fence_registers(acc.o);
       fence_registers(p_hi);

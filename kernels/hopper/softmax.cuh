@@ -4,22 +4,47 @@
 // each as a slice of its 2 x NBlocks columns in the order 8n + 2q + c (n ascending, then c), the
 // row shared by the four threads of a quad (max reduced by shuffles, sums kept partial). What is
 // here: that slice view and the loops that apply the stages to a fragment (P cast into wgmma A
-// fragments, O rescale). The element mask is the FA2 kernel's fa2::mask_tile on the same layout
-// (core/pipeline/semantics.h: the declared mask or the variant's planted bug).
+// fragments, O rescale), and the device arithmetic of the FP8 variants (P scaled by 2^8 in the
+// exponent and cast to E4M3: core/pipeline/fp8.h). The element mask is the FA2 kernel's
+// fa2::mask_tile on the same layout (core/pipeline/semantics.h: the declared mask or the
+// variant's planted bug).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
+
+#include <cuda_fp8.h>
 
 #include "core/pipeline/fp32_device.cuh"
+#include "core/pipeline/fp8.h"
 #include "core/pipeline/online_softmax.h"
 #include "kernels/prefill/mask.cuh"
 #include "kernels/prefill/online_softmax.cuh"
 
 namespace attn::hopper {
 
-/// The FP32 device arithmetic of a variant (P cast to its input dtype).
+/// The FP8 variants' arithmetic: FA2's FP32 device arithmetic except the exp stage, which scales
+/// P by 2^8 inside the exponent (ex2(fma(s, scale_log2, RN(8 - m))): the row sum and P are 256
+/// times FA2's, up to the rounding of RN(8 - m)), the P cast (E4M3, RNE with satfinite; a pair
+/// packs into 16 bits, the first value in the low byte), and the LSE ((m - 8) ln 2 + ln l).
+template <DType Out>
+struct Fp8DeviceArithmetic : pipeline::Fp32DeviceArithmetic<Out> {
+  using p_pair_type = uint16_t;
+  __device__ __forceinline__ float exp_score(float s, float scale_log2, float m) const {
+    return pipeline::ex2_approx(__fmaf_rn(s, scale_log2, pipeline::kFp8PScaleLog2 - m));
+  }
+  __device__ __forceinline__ uint16_t round_p_pair(float p0, float p1) const {
+    return __nv_cvt_float2_to_fp8x2(make_float2(p0, p1), __NV_SATFINITE, __NV_E4M3);
+  }
+  __device__ __forceinline__ float natural_lse(float m, float l) const {
+    return (m - pipeline::kFp8PScaleLog2) * pipeline::kLn2F + logf(l);
+  }
+};
+
+/// The FP32 device arithmetic of a variant (P cast to its input dtype, or to E4M3).
 template <class Traits>
-using DeviceArithmetic = pipeline::Fp32DeviceArithmetic<Traits::kElem>;
+using DeviceArithmetic =
+    std::conditional_t<Traits::kFp8, Fp8DeviceArithmetic<Traits::kElem>, pipeline::Fp32DeviceArithmetic<Traits::kElem>>;
 
 /// Running state of a thread's two rows (m in log2 units, l this thread's partial sum).
 struct RowPair {
@@ -43,18 +68,34 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[NBlocks][4], RowP
 }
 
 /// P (FP32, in the S registers) cast to the input dtype as PV's A fragments (contract step 7):
-/// k-step kk takes n8 blocks 2kk and 2kk+1; precise mode also writes the lo parts.
+/// k-step kk takes n8 blocks 2kk and 2kk+1; precise mode also writes the lo parts. FP8: k-step kk
+/// (32 keys) takes blocks 4kk..4kk+3, four E4M3 values per register in the order of
+/// pipeline::fp8_pv_key_of_k (no shuffles: a thread packs the keys it holds; V's rows follow).
 template <class Traits, bool WithLo, int NBlocks>
-__device__ __forceinline__ void convert_p(const float (&s)[NBlocks][4], uint32_t (&p)[NBlocks / 2][4],
-                                          uint32_t (&p_lo)[WithLo ? NBlocks / 2 : 1][4]) {
+__device__ __forceinline__ void convert_p(const float (&s)[NBlocks][4], uint32_t (&p)[Traits::kPFragments][4],
+                                          uint32_t (&p_lo)[WithLo ? Traits::kPFragments : 1][4]) {
   const DeviceArithmetic<Traits> a;
+  if constexpr (Traits::kFp8) {
+    auto quad = [&](int nb, int e) {  // keys (2q, 2q + 1) of block nb and of block nb + 1, row e / 2
+      return static_cast<uint32_t>(pipeline::cast_p_pair(a, s[nb][e], s[nb][e + 1])) |
+             (static_cast<uint32_t>(pipeline::cast_p_pair(a, s[nb + 1][e], s[nb + 1][e + 1])) << 16);
+    };
 #pragma unroll
-  for (int kk = 0; kk < NBlocks / 2; ++kk) {
+    for (int kk = 0; kk < Traits::kPFragments; ++kk) {
+      p[kk][0] = quad(4 * kk, 0);      // row r,     k = 4q .. 4q + 3
+      p[kk][1] = quad(4 * kk, 2);      // row r + 8
+      p[kk][2] = quad(4 * kk + 2, 0);  // row r,     k = 16 + 4q ..
+      p[kk][3] = quad(4 * kk + 2, 2);  // row r + 8
+    }
+  } else {
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const int nb = 2 * kk + q / 2, e = (q % 2) * 2;
-      p[kk][q] = pipeline::cast_p_pair(a, s[nb][e], s[nb][e + 1]);
-      if constexpr (WithLo) p_lo[kk][q] = pipeline::cast_p_lo_pair(a, p[kk][q], s[nb][e], s[nb][e + 1]);
+    for (int kk = 0; kk < NBlocks / 2; ++kk) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int nb = 2 * kk + q / 2, e = (q % 2) * 2;
+        p[kk][q] = pipeline::cast_p_pair(a, s[nb][e], s[nb][e + 1]);
+        if constexpr (WithLo) p_lo[kk][q] = pipeline::cast_p_lo_pair(a, p[kk][q], s[nb][e], s[nb][e + 1]);
+      }
     }
   }
 }

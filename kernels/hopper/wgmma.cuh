@@ -31,6 +31,9 @@ struct WgmmaRSTransB;
 /// wgmma m64nNk32 on FP8 inputs, A and B K-major in shared memory.
 template <Fp8Type A, Fp8Type B, int N>
 struct WgmmaSSFp8;
+/// wgmma m64nNk32 on FP8 inputs, A from registers, B K-major in shared memory.
+template <Fp8Type A, Fp8Type B, int N>
+struct WgmmaRSFp8;
 
 }  // namespace attn::hopper
 
@@ -81,13 +84,14 @@ __device__ __forceinline__ uint64_t desc_mn_major_sw128(uint32_t addr, uint32_t 
 
 /// S = Q K^T for one warpgroup: sQ_rows is the shared address of the warpgroup's first Q row in
 /// column block 0 (column blocks q_block_stride bytes apart), sK of the K stage (column blocks
-/// BLOCK_N * 128 bytes apart). D / 16 k-steps, zero-initialized by the first. Issues and
-/// commits one wgmma group; the caller waits.
+/// BLOCK_N * 128 bytes apart). k-steps of 32 bytes (16 FP16/BF16 or 32 E4M3 elements) in
+/// increasing d, zero-initialized by the first. Issues and commits one wgmma group; the caller waits.
 template <class Traits>
 __device__ __forceinline__ void gemm_qk(float (&s)[Traits::kBlockN / 8][4], uint32_t sQ_rows, uint32_t q_block_stride,
                                         uint32_t sK) {
-  constexpr int kSteps = Traits::kHeadDim / 16;
-  constexpr int kStepsPerBlock = kSwizzleColumns / 16;
+  constexpr int kStepBytes = 32;
+  constexpr int kSteps = Traits::kHeadDim * Traits::kOperandBytes / kStepBytes;
+  constexpr int kStepsPerBlock = 128 / kStepBytes;
   const uint64_t a0 = desc_k_major_sw128(sQ_rows), b0 = desc_k_major_sw128(sK);
   wgmma_fence();
 #pragma unroll
@@ -96,27 +100,39 @@ __device__ __forceinline__ void gemm_qk(float (&s)[Traits::kBlockN / 8][4], uint
     // Descriptor start addresses count 16-byte units: an offset adds offset / 16.
     const uint64_t a = a0 + ((block * q_block_stride + k_bytes) >> 4);
     const uint64_t b = b0 + ((block * (Traits::kBlockN * 128) + k_bytes) >> 4);
-    WgmmaSS<Traits::kElem, Traits::kBlockN>::run(s, a, b, kk > 0 ? 1 : 0);
+    if constexpr (Traits::kFp8) WgmmaSSFp8<Fp8Type::e4m3, Fp8Type::e4m3, Traits::kBlockN>::run(s, a, b, kk > 0 ? 1 : 0);
+    else WgmmaSS<Traits::kElem, Traits::kBlockN>::run(s, a, b, kk > 0 ? 1 : 0);
   }
   wgmma_commit();
 }
 
-/// O += P V for one warpgroup: P as BLOCK_N / 16 A fragments, sV the shared address of the V
-/// stage (keys as rows; column blocks BLOCK_N * 128 bytes apart). Keys in increasing order,
-/// 16 per k-step. With p_lo (precise mode) each k-step issues hi then lo. Issues and commits
-/// one wgmma group; the caller waits.
+/// O += P V for one warpgroup: P as kPFragments A fragments. 16-bit: sV is the shared address
+/// of the V stage (keys as rows, MN-major B; column blocks BLOCK_N * 128 bytes apart), 16 keys per
+/// k-step; with p_lo (precise mode) each k-step issues hi then lo. FP8: sV is the transposed V
+/// (D rows of BLOCK_N key bytes, K-major B), 32 keys per k-step in the order of
+/// pipeline::fp8_pv_key_of_k. Keys in increasing k-steps. Issues and commits one wgmma group;
+/// the caller waits.
 template <class Traits, bool WithLo>
-__device__ __forceinline__ void gemm_pv(float (&o)[Traits::kHeadDim / 8][4], const uint32_t (&p)[Traits::kBlockN / 16][4],
-                                        const uint32_t (&p_lo)[WithLo ? Traits::kBlockN / 16 : 1][4], uint32_t sV) {
-  const uint64_t b0 = desc_mn_major_sw128(sV, Traits::kBlockN * 128);
-  wgmma_fence();
+__device__ __forceinline__ void gemm_pv(float (&o)[Traits::kHeadDim / 8][4], const uint32_t (&p)[Traits::kPFragments][4],
+                                        const uint32_t (&p_lo)[WithLo ? Traits::kPFragments : 1][4], uint32_t sV) {
+  if constexpr (Traits::kFp8) {
+    const uint64_t b0 = desc_k_major_sw128(sV);
+    wgmma_fence();
 #pragma unroll
-  for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
-    const uint64_t b = b0 + ((kk * 16 * 128) >> 4);
-    WgmmaRSTransB<Traits::kElem, Traits::kHeadDim>::run(o, p[kk], b, 1);
-    if constexpr (WithLo) WgmmaRSTransB<Traits::kElem, Traits::kHeadDim>::run(o, p_lo[kk], b, 1);
+    for (int kk = 0; kk < Traits::kPFragments; ++kk)
+      WgmmaRSFp8<Fp8Type::e4m3, Fp8Type::e4m3, Traits::kHeadDim>::run(o, p[kk], b0 + ((kk * 32) >> 4), 1);
+    wgmma_commit();
+  } else {
+    const uint64_t b0 = desc_mn_major_sw128(sV, Traits::kBlockN * 128);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < Traits::kPFragments; ++kk) {
+      const uint64_t b = b0 + ((kk * 16 * 128) >> 4);
+      WgmmaRSTransB<Traits::kElem, Traits::kHeadDim>::run(o, p[kk], b, 1);
+      if constexpr (WithLo) WgmmaRSTransB<Traits::kElem, Traits::kHeadDim>::run(o, p_lo[kk], b, 1);
+    }
+    wgmma_commit();
   }
-  wgmma_commit();
 }
 
 }  // namespace attn::hopper

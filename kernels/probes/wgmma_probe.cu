@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(128) wgmma_probe_kernel(const uint16_t* a, con
   }
   for (int i = tid; i < N * k; i += 128) {
     const int n = i / k, col = i % k;
-    if constexpr (Form == WgmmaForm::ss_k_major) {
+    if constexpr (Form != WgmmaForm::rs_b_mn_major) {
       uint8_t* dst = sB + k_major_offset(n, col, kBytes, N * 128);
       if constexpr (kBytes == 2) *reinterpret_cast<uint16_t*>(dst) = B[i]; else *dst = static_cast<uint8_t>(B[i]);
     } else {  // MN-major like V: row = k index, 64 n-values per 128-byte row, n blocks k*128 apart
@@ -85,6 +85,16 @@ __global__ void __launch_bounds__(128) wgmma_probe_kernel(const uint16_t* a, con
       if constexpr (In == WgmmaInput::bf16) hopper::WgmmaSS<DType::bf16, N>::run(acc, da, db, 1);
       if constexpr (In == WgmmaInput::e4m3) hopper::WgmmaSSFp8<hopper::Fp8Type::e4m3, hopper::Fp8Type::e4m3, N>::run(acc, da, db, 1);
       if constexpr (In == WgmmaInput::e5m2) hopper::WgmmaSSFp8<hopper::Fp8Type::e5m2, hopper::Fp8Type::e5m2, N>::run(acc, da, db, 1);
+    } else if constexpr (Form == WgmmaForm::rs_k_major) {  // E4M3 A in registers, B K-major (V^T)
+      auto quad = [&](int row, int kk) {
+        uint32_t r = 0;
+        for (int i = 0; i < 4; ++i) r |= static_cast<uint32_t>(A[row * k + kk + i] & 0xFF) << (8 * i);
+        return r;
+      };
+      const int kk = s * 32 + (lane % 4) * 4;
+      const uint32_t frag[4] = {quad(r0, kk), quad(r0 + 8, kk), quad(r0, kk + 16), quad(r0 + 8, kk + 16)};
+      const uint64_t db = desc_k_major_sw128(b_base + block * N * 128 + byte);
+      hopper::WgmmaRSFp8<hopper::Fp8Type::e4m3, hopper::Fp8Type::e4m3, N>::run(acc, frag, db, 1);
     } else {
       auto pair = [&](int row, int kk) {
         return static_cast<uint32_t>(A[row * k + kk]) | (static_cast<uint32_t>(A[row * k + kk + 1]) << 16);
@@ -153,7 +163,10 @@ std::vector<float> run_wgmma_probe(const WgmmaProbeBatch& batch) {
   if (count < 1 || count > 65535) throw Error("wgmma probe: count must be 1..65535");
   if (k < 1 || k > kMaxK || k % (fp8 ? 128 : 64) != 0) throw Error("wgmma probe: k must be a multiple of 64 (FP8: 128), at most 256");
   if (n != 64 && n != 128) throw Error("wgmma probe: n must be 64 or 128");
-  if (fp8 && (n != 64 || batch.form != WgmmaForm::ss_k_major)) throw Error("wgmma probe: FP8 runs the SS form with n = 64");
+  if (fp8 && batch.form == WgmmaForm::rs_b_mn_major) throw Error("wgmma probe: FP8 has no MN-major B");
+  if (fp8 && batch.form == WgmmaForm::ss_k_major && n != 64) throw Error("wgmma probe: FP8 SS runs with n = 64");
+  if (batch.form == WgmmaForm::rs_k_major && (batch.input != WgmmaInput::e4m3 || n != 128))
+    throw Error("wgmma probe: the K-major RS form runs E4M3 with n = 128 (the FP8 PV)");
   const size_t na = static_cast<size_t>(count) * 64 * k, nb = static_cast<size_t>(count) * n * k, nc = static_cast<size_t>(count) * 64 * n;
   if (batch.a.size() != na || batch.b.size() != nb || batch.c.size() != nc) throw Error("wgmma probe: operand sizes do not match count, n, k");
   uint16_t *da = nullptr, *db = nullptr;
@@ -176,7 +189,10 @@ std::vector<float> run_wgmma_probe(const WgmmaProbeBatch& batch) {
       if (ss) (n == 64 ? launch_probe<WgmmaInput::bf16, WgmmaForm::ss_k_major, 64> : launch_probe<WgmmaInput::bf16, WgmmaForm::ss_k_major, 128>)(da, db, dc, dd, count, k);
       else (n == 64 ? launch_probe<WgmmaInput::bf16, WgmmaForm::rs_b_mn_major, 64> : launch_probe<WgmmaInput::bf16, WgmmaForm::rs_b_mn_major, 128>)(da, db, dc, dd, count, k);
       break;
-    case WgmmaInput::e4m3: launch_probe<WgmmaInput::e4m3, WgmmaForm::ss_k_major, 64>(da, db, dc, dd, count, k); break;
+    case WgmmaInput::e4m3:
+      if (ss) launch_probe<WgmmaInput::e4m3, WgmmaForm::ss_k_major, 64>(da, db, dc, dd, count, k);
+      else launch_probe<WgmmaInput::e4m3, WgmmaForm::rs_k_major, 128>(da, db, dc, dd, count, k);
+      break;
     case WgmmaInput::e5m2: launch_probe<WgmmaInput::e5m2, WgmmaForm::ss_k_major, 64>(da, db, dc, dd, count, k); break;
   }
   cudaError_t launch = cudaGetLastError();

@@ -16,13 +16,16 @@ enum class WgmmaInput { fp16, bf16, e4m3, e5m2 };
 enum class WgmmaForm {
   ss_k_major,      ///< A and B from shared memory, both K-major (the kernels' QK^T)
   rs_b_mn_major,   ///< A from registers, B MN-major in shared memory (the kernels' PV); 16-bit only
+  rs_k_major,      ///< A from registers, B K-major in shared memory (the FP8 kernels' PV, V^T); E4M3 only
 };
 
 /// One batch: `count` independent instances of D (64 x n) = C + A (64 x k) B^T, with B given as
 /// (n x k), all row-major; a and b hold raw bits (16-bit values, or FP8 bytes in the low byte).
 /// The chain runs k / k_step wgmma instructions (k_step 16, or 32 for FP8), each taking the
 /// previous FP32 result as its accumulator. n is 64 or 128 (128: ss with 16-bit inputs and
-/// rs only); k a multiple of 64 elements (of 128 for FP8), at most 256.
+/// the rs forms only); k a multiple of 64 elements (of 128 for FP8), at most 256. The rs forms
+/// hold A in registers as the kernels do: 16-bit pairs (m16n8k16 A layout), or for E4M3 four
+/// values per register, k = 4 (lane % 4) .. + 3 (and + 16) of rows lane / 4 (and + 8).
 struct WgmmaProbeBatch {
   WgmmaInput input = WgmmaInput::fp16;
   WgmmaForm form = WgmmaForm::ss_k_major;

@@ -3,6 +3,8 @@
 // categories, and the registered run equals a direct emulator call.
 #include <catch2/catch.hpp>
 
+#include <tuple>
+
 #include "analysis/emulator.h"
 #include "analysis/register_emulator_kernels.h"
 #include "core/generators.h"
@@ -31,6 +33,18 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
       CHECK(k.info.algorithm->p_cast == (std::string(v) == "m128n128" ? PCastMode::input_dtype : PCastMode::split_hi_lo));
     }
   }
+  // The FP8 (E4M3) configurations of the fa3 tile: FA3's per-block scales, + rotation, per tensor.
+  for (const char* dt : {"fp16", "bf16"})
+    for (const auto& [suffix, scaling, rotate] : {std::tuple{"e4m3", Fp8Scaling::per_block, false},
+                                                  std::tuple{"e4m3-rot", Fp8Scaling::per_block, true},
+                                                  std::tuple{"e4m3-tensor", Fp8Scaling::per_tensor, false}}) {
+      const Kernel& k = registry.get(std::string("emu.") + dt + ".dany.m128n128." + suffix);
+      REQUIRE(k.info.algorithm.has_value());
+      CHECK(k.info.algorithm->fp8.scaling == scaling);
+      CHECK(k.info.algorithm->fp8.rotate == rotate);
+      CHECK(k.info.algorithm->tiles.block_n == 128);
+      CHECK(k.info.mutant == Mutant::none);
+    }
   int mutants = 0;
   for (const Kernel* k : registry.matching("emu.*.mutant-*")) {
     ++mutants;
