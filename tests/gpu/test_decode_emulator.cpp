@@ -2,7 +2,7 @@
 // and the FP8 KV cache, on the device.
 //  - exp_fp32 / log_fp32 (core/pipeline/fp32_elementary.h) give the host's bits on the device for
 //    every 5th float of [-104, 0] (exp) and of the positive floats (log);
-//  - every registered decode variant (CUDA-core and bulk kernels, contiguous / paged, heuristic /
+//  - every registered decode variant (CUDA-core, bulk and tensor-core kernels, contiguous / paged, heuristic /
 //    fixed split) and every decode mutant equals emulate_attention with its registered algorithm
 //    (info.algorithm) bit for bit, O and LSE, over S_q 1/4/16, GQA 1/4/8, D 64/128, ragged
 //    batches, FP16/BF16; the counts of differing elements are printed (the emulator's fidelity);
