@@ -20,7 +20,6 @@ using pipeline::kNegInf;
 constexpr int kWarpLanes = 32;           // one warp per row in the softmax and the combine
 constexpr int kPvGroup = 4;              // keys per group of a PV chain (8g + 4 kh .. + 3)
 constexpr int kQuadLanes = 4;            // tensor-core kernel: the lanes holding one row of an m16n8 fragment
-constexpr int kFragmentCols = 4;         // keys of a tile per (n8 tile, lane) pair of columns: 8 keys / 2
 constexpr int kMmaK = 16;                // keys per PV k-step (m16n8k16)
 
 /// The longest declared key count of the batch (the split plan's reference).
@@ -176,7 +175,7 @@ class DecodeHeadEmulator final : public HeadEmulator {
     const auto eager = pipeline::RescaleRule<double>::eager();
     const int streams = algorithm_.decode.warp_streams;
     const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_, BN = block_n_;
-    const int pairs = static_cast<int>(BN) / kFragmentCols;  // (n8 tile, column pair) slots of a lane's slice
+    const int slice_keys = static_cast<int>(BN) / kQuadLanes;  // a lane's keys of a row: 2 per n8 tile
     std::vector<double> p(static_cast<size_t>(BN)), hi(p.size()), lo(p.size()), lane_sums(kQuadLanes), o(static_cast<size_t>(D));
     std::vector<double> stream_out(static_cast<size_t>(streams * D)), stream_lse(static_cast<size_t>(streams));
     std::vector<std::vector<int>> schedules;
@@ -200,7 +199,7 @@ class DecodeHeadEmulator final : public HeadEmulator {
             state.m = step.m_new;
             for (int t = 0; t < kQuadLanes; ++t) {
               auto slice = [&](int k) -> double& { return p[static_cast<size_t>((k / 2) * 8 + 2 * t + k % 2)]; };
-              lane_sums[static_cast<size_t>(t)] = pipeline::exp_slice(a, slice, 2 * pairs, 1.0, step.m_for_p);
+              lane_sums[static_cast<size_t>(t)] = pipeline::exp_slice(a, slice, slice_keys, 1.0, step.m_for_p);
             }
             const double tile_sum =
                 pipeline::butterfly_sum(lane_sums.data(), kQuadLanes, [&](double x, double y) { return a.row_sum_add(x, y); });
@@ -269,9 +268,9 @@ std::optional<std::string> decode_emulator_invalid_reason(const Problem& problem
   if (!streams && algorithm.tiles.block_n != kDecodeTileKeys)
     return "the decode kernels use " + std::to_string(kDecodeTileKeys) + "-key tiles (BLOCK_N = " +
            std::to_string(algorithm.tiles.block_n) + ")";
-  if (streams && algorithm.tiles.block_n != kDecodeStreamTileKeys)
-    return "the tensor-core decode kernel's warps use " + std::to_string(kDecodeStreamTileKeys) + "-key tiles (BLOCK_N = " +
-           std::to_string(algorithm.tiles.block_n) + ")";
+  if (streams && algorithm.tiles.block_n != kDecodeStreamTileKeys && algorithm.tiles.block_n != kDecodeStreamTileKeys / 2)
+    return "the tensor-core decode kernel's warps use " + std::to_string(kDecodeStreamTileKeys) + "- or " +
+           std::to_string(kDecodeStreamTileKeys / 2) + "-key tiles (BLOCK_N = " + std::to_string(algorithm.tiles.block_n) + ")";
   if (streams && (algorithm.decode.qk != DecodeQk::mma || algorithm.p_cast != PCastMode::split_hi_lo))
     return std::string("the tensor-core decode kernel computes scores with mma and splits P hi + lo");
   if (algorithm.tiles.block_m < 1) return "BLOCK_M (query rows per CTA) = " + std::to_string(algorithm.tiles.block_m) + " must be positive";

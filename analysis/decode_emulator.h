@@ -37,11 +37,11 @@
 //                      8g + 4..7 (g = 0..7 ascending), from 0; pv = RN(c0 + c1); padded keys enter
 //                      with p = 0 and V = 0.   Exact: double sums.
 // 3b. the tensor-core kernel (kernels/decode/decode_mma.cuh; DecodeConfig::warp_streams = W > 1,
-//     BLOCK_N = 32, qk mma, P cast split_hi_lo) replaces 3 and 4 per split: the split's 32-key
-//     tiles are cut into W contiguous runs (pipeline::stream_tile_range: warp w takes tiles
-//     [w n / W, (w + 1) n / W)), each its own online softmax in forward order: the same rescale
-//     and exp stages, the four lanes of a quad as the slices (lane t holds keys nt*8 + 2t + c,
-//     nt = 0..3, c = 0, 1, summed in that order), the tile sum the quad butterfly (offset 2,
+//     BLOCK_N = 32 (W = 4) or 16 (W = 8), qk mma, P cast split_hi_lo) replaces 3 and 4 per split:
+//     the split's BLOCK_N-key tiles are cut into W contiguous runs (pipeline::stream_tile_range:
+//     warp w takes tiles [w n / W, (w + 1) n / W)), each its own online softmax in forward order:
+//     the same rescale and exp stages, the four lanes of a quad as the slices (lane t holds keys
+//     nt*8 + 2t + c, nt = 0..BLOCK_N/8 - 1, c = 0, 1, summed in that order), the tile sum the quad butterfly (offset 2,
 //     then 1) of RN adds; P cast: hi = RN_dtype(p), lo = RN_dtype(RN(p - hi)) (the FP16/BF16
 //     input format; exact: hi = p, lo = 0); pv = the tensor-core chain from 0 over the tile's
 //     16-key k-steps, each a hi step then a lo step (tc_group_fma, analysis/tensor_core_model.h);
@@ -75,7 +75,8 @@ namespace attn {
 
 /// The decode kernels' tile (keys per online-softmax step and per K/V stage).
 inline constexpr int kDecodeTileKeys = 64;
-/// The tensor-core kernel's warp tile (keys per online-softmax step of one warp stream).
+/// The tensor-core kernel's warp tile (keys per online-softmax step of one warp stream; its
+/// eight-warp form: half of it).
 inline constexpr int kDecodeStreamTileKeys = 32;
 
 /// Empty when the decode emulator can run `problem` with `algorithm` (numerics flash_decoding);

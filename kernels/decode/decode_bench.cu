@@ -68,9 +68,14 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
     v.max_heads_per_cta = heads;
     return DecodeBenchCase{std::move(label), v};
   };
+  auto eight_warps = [](DecodeBenchCase c) {
+    c.variant.mma_warps = 8;
+    return c;
+  };
   const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores, mma = DecodeKernelKind::mma;
   return {make("mma", mma, 0, 0, false, 1, 1),             make("mma.paged16", mma, 0, 16, false, 1, 1),
           make("mma.paged256", mma, 0, 256, false, 1, 1),   make("mma.fixed256", mma, 256, 0, false, 1, 1),
+          eight_warps(make("mma.w8", mma, 0, 0, false, 1, 1)),
           make("bulk", bulk, 0, 0, false, 1, 4),          make("bulk.paged16", bulk, 0, 16, false, 1, 4),
           make("bulk.paged256", bulk, 0, 256, false, 1, 4), make("bulk.fixed256", bulk, 256, 0, false, 1, 4),
           make("bulk.fp8", bulk, 0, 0, true, 1, 4),        make("bulk1h", bulk, 0, 0, false, 2, 1),
@@ -137,7 +142,10 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
       p.v_scale = dvs.as<const float>();
     }
   }
-  if (v.kind == DecodeKernelKind::mma) p.kind = DecodeKernelKind::mma;
+  if (v.kind == DecodeKernelKind::mma) {
+    p.kind = DecodeKernelKind::mma;
+    p.mma_warps = v.mma_warps;
+  }
   t.splits = p.max_splits;
   t.keys_per_split = p.keys_per_split;
   t.heads_per_cta = p.heads_per_cta;

@@ -59,6 +59,8 @@ struct DecodeParams {
   bool fp8_cache = false;           ///< bulk: K/V caches hold E4M3 bytes, value = byte * scale
   const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
+  int mma_warps = 4;                ///< mma: key streams (warps) per CTA: 4 of 32-key tiles (every
+                                    ///< dtype and D), or 8 of 16-key tiles (FP16, D 128: a measured alternative)
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.
@@ -89,7 +91,7 @@ int64_t decode_bulk_resident_ctas(int ctas_per_sm);
 /// Rows of one KV head the tensor-core kernel holds (S_q x group: one m16 tile of both MMAs).
 inline constexpr int kDecodeMmaMaxRows = 16;
 /// CTAs of the tensor-core kernel resident at once on this GPU (SMs x blocks per SM).
-int64_t decode_mma_resident_ctas(DType dtype, int head_dim);
+int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4);
 
 /// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block).
 inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv, int seqlen_q) {

@@ -142,24 +142,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     fa2::cp_async_commit();
   }
 
-  // Q as the A operand of the score MMA (rows: group member g * S_q + query i; 16 rows, padding 0).
-  // m16n8k16 A: reg 0 (row lane/4, k 2t, 2t+1), 1 (row + 8), 2 (k + 8), 3 (row + 8, k + 8); t = lane % 4.
+  // Q as the A operand of the score MMA, in registers for the whole split (decode_tile.cuh).
   uint32_t rQ[DK][4];
-  {
-    const uint16_t* gQ = static_cast<const uint16_t*>(p.q);
-#pragma unroll
-    for (int kk = 0; kk < DK; ++kk)
-#pragma unroll
-      for (int reg = 0; reg < 4; ++reg) {
-        const int rr = lane / 4 + (reg & 1) * 8, d = kk * 16 + (lane % 4) * 2 + (reg >> 1) * 8;
-        uint32_t v = 0;
-        if (rr < rows) {
-          const int member = rr / p.seqlen_q, i = rr % p.seqlen_q;
-          v = *reinterpret_cast<const uint32_t*>(gQ + ((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(member)) * D + d);
-        }
-        rQ[kk][reg] = v;
-      }
-  }
+  load_q_fragments<D>(rQ, p, b, rows, lane, head_of);
   // The lane's two rows (h = 0: lane / 4, h = 1: lane / 4 + 8): state and O columns n*8 + 2t, +1.
   pipeline::RowState<float> row[2];
   float rO[DN][4];

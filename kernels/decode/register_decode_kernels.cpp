@@ -45,9 +45,9 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
     // The tensor-core kernel (decode_mma.cuh): one m16 tile of rows, 4 warp key streams of
     // 32-key tiles, P split hi + lo for the PV MMA.
     a.tiles.block_m = kDecodeMmaMaxRows;
-    a.tiles.block_n = 32;
+    a.tiles.block_n = v.mma_warps == 8 ? 16 : 32;
     a.p_cast = PCastMode::split_hi_lo;
-    a.decode.warp_streams = 4;
+    a.decode.warp_streams = v.mma_warps;
   }
   // Work units of the heuristic plan: (entry, KV head, row block) for both kernels; the bulk
   // kernel's target counts KV heads (decode_target_ctas), so heads_per_cta stays 1 here.
@@ -74,7 +74,7 @@ void register_decode_kernels(Registry&) {}
 int64_t decode_target_ctas(const DecodeVariant& v) {
   if (!gpu_available()) return 0;
   if (v.kind == DecodeKernelKind::cuda_cores) return decode_resident_ctas(v.dtype, v.head_dim, 4);
-  if (v.kind == DecodeKernelKind::mma) return decode_mma_resident_ctas(v.dtype, v.head_dim);
+  if (v.kind == DecodeKernelKind::mma) return decode_mma_resident_ctas(v.dtype, v.head_dim, v.mma_warps);
   // The bulk kernel: resident CTAs x the KV heads one CTA holds at 4 query rows per head (H_kv 8).
   const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, 8, 4, v.ctas_per_sm, v.max_heads_per_cta);
   return shape.invalid ? 0 : decode_bulk_resident_ctas(v.ctas_per_sm) * shape.heads_per_cta;
@@ -163,7 +163,10 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
     p.k_scale = cache.k_scale();
     p.v_scale = cache.v_scale();
   }
-  if (v.kind == DecodeKernelKind::mma) p.kind = DecodeKernelKind::mma;
+  if (v.kind == DecodeKernelKind::mma) {
+    p.kind = DecodeKernelKind::mma;
+    p.mma_warps = v.mma_warps;
+  }
   launch_decode(p, v.dtype, v.mutant, nullptr);
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
   return download_outputs(dout, dlse, pr);
@@ -205,11 +208,12 @@ Kernel make_decode_kernel(const DecodeVariant& v) {
   t["path"] = kernel_path_name(KernelPath::decode);
   t["kernel"] = bulk  ? "bulk (cp.async.bulk stages, producer warp, mma scores), " + std::to_string(v.ctas_per_sm) +
                             " CTA/SM, <= " + std::to_string(v.max_heads_per_cta) + " KV heads/CTA"
-                : mma ? "tensor-cores (4 warp key streams of 32-key cp.async tiles, mma scores and PV, LSE merge)"
+                : mma ? "tensor-cores (" + std::to_string(v.mma_warps) + " warp key streams of " +
+                            std::to_string(v.mma_warps == 8 ? 16 : 32) + "-key cp.async tiles, mma scores and PV, LSE merge)"
                       : "cuda-cores (cp.async tiles, fma-chain scores)";
   t["cache_layout"] = (v.page_size ? "paged, page " + std::to_string(v.page_size) : std::string("contiguous [B, S_max, H_kv, D]")) +
                       (v.fp8_cache ? ", E4M3 with per-head power-of-two scales" : "");
-  t["block_n"] = mma ? "32 per warp stream" : "64";
+  t["block_n"] = mma ? std::to_string(v.mma_warps == 8 ? 16 : 32) + " per warp stream" : "64";
   t["split"] = split_trait(v);
   t["batch_invariant"] = v.fixed_split_keys ? "true" : "false";
   t["qk"] = bulk || mma ? "mma.sync m16n8k16, FP32 accumulate" : "two FP32 fma chains over the halves of D";

@@ -412,7 +412,7 @@ TEST_CASE("decode emulator refuses what the decode kernels do not do", "[decode_
   CHECK(emulator_invalid_reason(p, a).has_value());
   a = decode_tensor_core_algorithm(SplitPlanKind::count, 2);
   a.tiles.block_n = 64;
-  CHECK_THAT(*emulator_invalid_reason(p, a), Catch::Contains("32-key tiles"));
+  CHECK_THAT(*emulator_invalid_reason(p, a), Catch::Contains("16-key tiles"));
   a = decode_tensor_core_algorithm(SplitPlanKind::count, 2);
   a.p_cast = PCastMode::input_dtype;
   CHECK_THAT(*emulator_invalid_reason(p, a), Catch::Contains("hi + lo"));
