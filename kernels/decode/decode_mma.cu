@@ -9,7 +9,7 @@
 namespace attn {
 
 int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
-  return decode::with_mma_traits(dtype, head_dim, warps, []<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
+  return decode::with_mma_traits(dtype, head_dim, warps, [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
 }
 
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {

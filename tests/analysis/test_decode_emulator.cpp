@@ -253,7 +253,10 @@ AttentionOutputs emulate(const Problem& p, const AttentionInputs& in, const Algo
 }  // namespace
 
 TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain float model", "[decode_emulator]") {
-  struct Case { int64_t d, sq, group; std::vector<int64_t> fills; SplitPlanKind plan; int knob; DecodeQk qk; };
+  // tc: the tensor-core kernel's steps 3b, 3c (warp streams of 32-key tiles, P hi + lo, their
+  // merge): fills not multiples of the warp tile nor of the 64-key split unit, splits with fewer
+  // tiles than streams (empty warps), causal rows.
+  struct Case { int64_t d, sq, group; std::vector<int64_t> fills; SplitPlanKind plan; int knob; DecodeQk qk; bool tc = false; };
   const std::vector<Case> cases = {
       {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::fma_halves},
       {64, 4, 1, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::fma_halves},
@@ -262,6 +265,12 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
       {128, 4, 4, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::fma_halves},
       {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma},
       {64, 16, 1, {90, 700}, SplitPlanKind::count, 2, DecodeQk::mma},
+      {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma, true},
+      {64, 4, 4, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::mma, true},
+      {128, 16, 1, {200, 17}, SplitPlanKind::fixed_keys, 64, DecodeQk::mma, true},
+      {64, 1, 8, {2000, 1}, SplitPlanKind::count, 16, DecodeQk::mma, true},
+      {128, 2, 8, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::mma, true},
+      {64, 1, 16, {97}, SplitPlanKind::count, 1, DecodeQk::mma, true},
   };
   int64_t compared = 0;
   for (DType dtype : {DType::fp16, DType::bf16})
@@ -271,10 +280,10 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
       spec.distribution = c.sq == 4 ? Distribution::outliers : Distribution::normal;
       spec.seed = static_cast<uint64_t>(c.d + 7 * c.sq + 31 * c.group);
       const AttentionInputs in = generate_inputs(p, spec);
-      const AlgorithmConfig a = decode_algorithm(c.plan, c.knob, c.qk);
+      const AlgorithmConfig a = c.tc ? decode_tensor_core_algorithm(c.plan, c.knob) : decode_algorithm(c.plan, c.knob, c.qk);
       REQUIRE_FALSE(emulator_invalid_reason(p, a).has_value());
       const int64_t kps = decode_keys_per_split(p, a);
-      const AttentionOutputs emu = emulate(p, in, a), model = model_decode(p, in, kps, c.qk == DecodeQk::mma);
+      const AttentionOutputs emu = emulate(p, in, a), model = model_decode(p, in, kps, c.qk == DecodeQk::mma, c.tc);
       INFO(p.label() << " " << a.describe() << " keys/split " << kps);
       CHECK(bits_differing(emu.o, model.o) == 0);
       CHECK(bits_differing(emu.lse, model.lse) == 0);
@@ -285,15 +294,15 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
 
 TEST_CASE("decode emulator, every stage exact: the FP64 reference", "[decode_emulator]") {
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    Problem p = decode_problem(dtype, 64, 4, 4, {700, 3, 130});
+    const Problem p = decode_problem(dtype, 64, 4, 4, {700, 3, 130});
     const AttentionInputs in = generate_inputs(p, InputSpec{});
     const Tensor<double> plain = fp64_attention(p, in).o;
-    for (int splits : {1, 5}) {
-      const AttentionOutputs exact = emulate(p, in, decode_algorithm(SplitPlanKind::count, splits), PrecisionPolicy::all_exact());
-      double scale = 0;
-      for (int64_t e = 0; e < plain.numel(); ++e) scale = std::max(scale, std::fabs(plain.flat(e)));
-      CHECK(max_abs_diff(exact.o, plain) <= 1e-12 * scale);
-    }
+    double scale = 0;
+    for (int64_t e = 0; e < plain.numel(); ++e) scale = std::max(scale, std::fabs(plain.flat(e)));
+    for (int splits : {1, 5})
+      for (const AlgorithmConfig& a :  // the CUDA-core contract and the tensor-core kernel's (streams, P hi + lo)
+           {decode_algorithm(SplitPlanKind::count, splits), decode_tensor_core_algorithm(SplitPlanKind::count, splits)})
+        CHECK(max_abs_diff(emulate(p, in, a, PrecisionPolicy::all_exact()).o, plain) <= 1e-12 * scale);
   }
 }
 
@@ -422,51 +431,6 @@ TEST_CASE("decode emulator refuses what the decode kernels do not do", "[decode_
   CHECK_THROWS_AS(make_head_emulator(wide, AttentionInputs{}, 0, 0, decode_algorithm(SplitPlanKind::count, 2),
                                      TensorCoreModel::h100()),
                   Error);
-}
-
-TEST_CASE("tensor-core decode kernel's emulator: bit for bit the plain float model of steps 3b, 3c", "[decode_emulator]") {
-  // Ragged fills that are not multiples of the 32-key warp tile nor of the 64-key split unit;
-  // splits with fewer tiles than streams (empty warps); causal rows (S_q > 1); fixed, count and
-  // heuristic plans.
-  struct Case { int64_t d, sq, group; std::vector<int64_t> fills; SplitPlanKind plan; int knob; };
-  const std::vector<Case> cases = {
-      {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256}, {64, 4, 4, {129, 64, 700}, SplitPlanKind::count, 3},
-      {128, 16, 1, {200, 17}, SplitPlanKind::fixed_keys, 64},      {64, 1, 8, {2000, 1}, SplitPlanKind::count, 16},
-      {128, 2, 8, {450, 301, 1}, SplitPlanKind::heuristic, 40},     {64, 1, 16, {97}, SplitPlanKind::count, 1},
-  };
-  int64_t compared = 0;
-  for (DType dtype : {DType::fp16, DType::bf16})
-    for (const Case& c : cases) {
-      const Problem p = decode_problem(dtype, c.d, c.sq, c.group, c.fills);
-      InputSpec spec;
-      spec.distribution = c.sq == 4 ? Distribution::outliers : c.sq == 2 ? Distribution::large_logits : Distribution::normal;
-      spec.seed = static_cast<uint64_t>(c.d + 7 * c.sq + 31 * c.group);
-      const AttentionInputs in = generate_inputs(p, spec);
-      const AlgorithmConfig a = decode_tensor_core_algorithm(c.plan, c.knob);
-      REQUIRE_FALSE(emulator_invalid_reason(p, a).has_value());
-      const int64_t kps = decode_keys_per_split(p, a);
-      const AttentionOutputs emu = emulate(p, in, a), model = model_decode(p, in, kps, true, true);
-      INFO(p.label() << " " << a.describe() << " keys/split " << kps);
-      CHECK(bits_differing(emu.o, model.o) == 0);
-      CHECK(bits_differing(emu.lse, model.lse) == 0);
-      compared += emu.o.numel();
-    }
-  CHECK(compared > 50'000);
-}
-
-TEST_CASE("tensor-core decode kernel's emulator: every stage exact is the FP64 reference", "[decode_emulator]") {
-  for (DType dtype : {DType::fp16, DType::bf16}) {
-    const Problem p = decode_problem(dtype, 64, 4, 4, {700, 3, 130});
-    const AttentionInputs in = generate_inputs(p, InputSpec{});
-    const Tensor<double> plain = fp64_attention(p, in).o;
-    double scale = 0;
-    for (int64_t e = 0; e < plain.numel(); ++e) scale = std::max(scale, std::fabs(plain.flat(e)));
-    for (int splits : {1, 5}) {
-      const AttentionOutputs exact =
-          emulate(p, in, decode_tensor_core_algorithm(SplitPlanKind::count, splits), PrecisionPolicy::all_exact());
-      CHECK(max_abs_diff(exact.o, plain) <= 1e-12 * scale);
-    }
-  }
 }
 
 TEST_CASE("tensor-core decode kernel's emulator: within the rule, P hi + lo keeps the error at the rounding floor",
