@@ -60,7 +60,7 @@ struct DecodeParams {
   const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
   int mma_warps = 4;                ///< mma: key streams (warps) per CTA: 4 of 32-key tiles (every
-                                    ///< dtype and D), or 8 of 16-key tiles (FP16, D 128: a measured alternative)
+                                    ///< dtype and D), or 8 / 12 of 16-key tiles (FP16, D 128: measured alternatives)
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.

@@ -187,11 +187,20 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     // reductions; P overwrites the scores.
     float rAlpha[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+    for (int h = 0; h < 2; ++h) {
+      if (h == 1 && rows <= 8) {
+        // Rows 8..15 are all padding (warp-uniform): what the softmax of a row of -inf scores
+        // gives (state unchanged, alpha 0, P 0), without computing it.
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) rS[nt][2] = rS[nt][3] = 0.f;
+        rAlpha[1] = 0.f;
+        continue;
+      }
       rAlpha[h] = pipeline::online_softmax(
           arith, row[h], [&](int k) -> float& { return rS[k / 2][h * 2 + k % 2]; }, NT * 2, 1.f,
           pipeline::RescaleRule<float>::eager(), Traits::kMutant, [](float x) { return quad_max(x); },
           [](float x) { return quad_sum(x); });
+    }
     // ---- P hi + lo as A operands of the PV MMA (k = keys): reg (row h = reg & 1, keys + 8 * (reg >> 1))
     // of k-step ks = the score fragment of n-tile 2ks + (reg >> 1), row half reg & 1.
     uint32_t rPhi[KS][4], rPlo[KS][4];

@@ -21,6 +21,8 @@ using DecodeMmaProduction = DecodeMmaTraits<Elem, HeadDim, 4, 32, 3, M>;
 /// The alternative measured against it (DecodeParams::mma_warps = 8): 8 warps of 16-key tiles,
 /// 3 stages each (FP16, D 128: the same 204 KiB, two warps per scheduler).
 using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3>;
+/// And 12 warps of 16-key tiles, 2 stages each (FP16, D 128: 204 KiB, three warps per scheduler).
+using DecodeMmaTwelveWarps = DecodeMmaTraits<DType::fp16, 128, 12, 16, 2>;
 
 /// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128).
 void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
@@ -61,11 +63,11 @@ template <class Fn>
 auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn) {
   if (head_dim != 64 && head_dim != 128) throw Error("decode mma: head_dim must be 64 or 128");
   if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
-  if (warps != 4 && warps != 8) throw Error("decode mma: 4 or 8 warps per CTA");
-  if (warps == 8) {
-    if (dtype != DType::fp16 || head_dim != 128) throw Error("decode mma: 8 warps are compiled for FP16, D = 128 only");
-    return fn.template operator()<DecodeMmaEightWarps>();
-  }
+  if (warps != 4 && warps != 8 && warps != 12) throw Error("decode mma: 4, 8 or 12 warps per CTA");
+  if (warps != 4 && (dtype != DType::fp16 || head_dim != 128))
+    throw Error("decode mma: 8 and 12 warps are compiled for FP16, D = 128 only");
+  if (warps == 8) return fn.template operator()<DecodeMmaEightWarps>();
+  if (warps == 12) return fn.template operator()<DecodeMmaTwelveWarps>();
   const bool bf16 = dtype == DType::bf16;
   if (head_dim == 64)
     return bf16 ? fn.template operator()<DecodeMmaProduction<DType::bf16, 64>>()

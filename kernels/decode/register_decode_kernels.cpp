@@ -45,7 +45,7 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
     // The tensor-core kernel (decode_mma.cuh): one m16 tile of rows, 4 warp key streams of
     // 32-key tiles, P split hi + lo for the PV MMA.
     a.tiles.block_m = kDecodeMmaMaxRows;
-    a.tiles.block_n = v.mma_warps == 8 ? 16 : 32;
+    a.tiles.block_n = v.mma_warps == 4 ? 32 : 16;
     a.p_cast = PCastMode::split_hi_lo;
     a.decode.warp_streams = v.mma_warps;
   }
@@ -209,11 +209,11 @@ Kernel make_decode_kernel(const DecodeVariant& v) {
   t["kernel"] = bulk  ? "bulk (cp.async.bulk stages, producer warp, mma scores), " + std::to_string(v.ctas_per_sm) +
                             " CTA/SM, <= " + std::to_string(v.max_heads_per_cta) + " KV heads/CTA"
                 : mma ? "tensor-cores (" + std::to_string(v.mma_warps) + " warp key streams of " +
-                            std::to_string(v.mma_warps == 8 ? 16 : 32) + "-key cp.async tiles, mma scores and PV, LSE merge)"
+                            std::to_string(v.mma_warps == 4 ? 32 : 16) + "-key cp.async tiles, mma scores and PV, LSE merge)"
                       : "cuda-cores (cp.async tiles, fma-chain scores)";
   t["cache_layout"] = (v.page_size ? "paged, page " + std::to_string(v.page_size) : std::string("contiguous [B, S_max, H_kv, D]")) +
                       (v.fp8_cache ? ", E4M3 with per-head power-of-two scales" : "");
-  t["block_n"] = mma ? std::to_string(v.mma_warps == 8 ? 16 : 32) + " per warp stream" : "64";
+  t["block_n"] = mma ? std::to_string(v.mma_warps == 4 ? 32 : 16) + " per warp stream" : "64";
   t["split"] = split_trait(v);
   t["batch_invariant"] = v.fixed_split_keys ? "true" : "false";
   t["qk"] = bulk || mma ? "mma.sync m16n8k16, FP32 accumulate" : "two FP32 fma chains over the halves of D";

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -460,8 +461,10 @@ TEST_CASE("tensor-core decode kernel's emulator: within the rule, P hi + lo keep
       INFO(dtype_name(dtype) << " " << distribution_name(dist) << " error " << error << " baseline " << baseline << " excess "
                              << excess << " (CUDA-core contract " << cores_excess << ")");
       CHECK(fa_rule(error, baseline, std::isfinite(error)).pass);
+      std::printf("decode tc %s %s: excess %.4f (CUDA-core contract %.4f), error/baseline %.3g\n",
+                  std::string(dtype_name(dtype)).c_str(), distribution_name(dist).c_str(), excess, cores_excess, error / baseline);
       CHECK(excess < 1.01);
-      CHECK(std::fabs(excess - cores_excess) < 0.005);
+      CHECK(excess <= cores_excess + 0.005);  // no worse than FP32 P on the CUDA cores
     }
 }
 
