@@ -19,6 +19,8 @@ namespace {
 using pipeline::kNegInf;
 constexpr int kWarpLanes = 32;           // one warp per row in the softmax and the combine
 constexpr int kPvGroup = 4;              // keys per group of a PV chain (8g + 4 kh .. + 3)
+constexpr int kQuadLanes = 4;            // tensor-core kernel: the lanes holding one row of an m16n8 fragment
+constexpr int kMmaK = 16;                // keys per PV k-step (m16n8k16)
 
 /// The longest declared key count of the batch (the split plan's reference).
 int64_t longest_entry(const Problem& problem) {
@@ -52,6 +54,10 @@ class DecodeHeadEmulator final : public HeadEmulator {
 
   void accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,
                        double* states) const override {
+    if (algorithm_.decode.warp_streams > 1) {
+      accumulate_streams(row_block, scores, policy, states);
+      return;
+    }
     const pipeline::StagedNaturalArithmetic a(policy);
     const bool pv_exact = policy.exact(Stage::pv_accumulate);
     const Mutant bug = a.numeric_bug(algorithm_.mutant);
@@ -156,6 +162,82 @@ class DecodeHeadEmulator final : public HeadEmulator {
   }
 
  private:
+  /// The tensor-core kernel (contract steps 3b, 3c): per split, warp_streams key streams of
+  /// BLOCK_N-key tiles, each its own online softmax (the quad's lanes as slices), P split hi + lo,
+  /// PV per tile on the tensor-core model; the streams merged by the LSE combine. The state of
+  /// (row, split) holds the merged, already normalized O with l = 1 and m = its LSE, so that
+  /// finalize_rows' per-split step (O / 1, LSE + log 1) gives them back unchanged.
+  void accumulate_streams(int row_block, const double* scores, const PrecisionPolicy& policy, double* states) const {
+    const pipeline::StagedNaturalArithmetic a(policy);
+    const pipeline::StagedArithmetic cast(policy, dtype_);  // p_cast: hi = RN_dtype(p), lo = RN_dtype(RN(p - hi))
+    const bool pv_exact = policy.exact(Stage::pv_accumulate);
+    const Mutant bug = a.numeric_bug(algorithm_.mutant);
+    const auto eager = pipeline::RescaleRule<double>::eager();
+    const int streams = algorithm_.decode.warp_streams;
+    const int64_t r0 = row_begin(row_block), r1 = row_end(row_block), D = head_dim_, BN = block_n_;
+    const int slice_keys = static_cast<int>(BN) / kQuadLanes;  // a lane's keys of a row: 2 per n8 tile
+    std::vector<double> p(static_cast<size_t>(BN)), hi(p.size()), lo(p.size()), lane_sums(kQuadLanes), o(static_cast<size_t>(D));
+    std::vector<double> stream_out(static_cast<size_t>(streams * D)), stream_lse(static_cast<size_t>(streams));
+    std::vector<std::vector<int>> schedules;
+    for (int split = 0; split < num_splits_; ++split) schedules.push_back(tile_schedule(row_block, split));
+    for (int64_t i = r0; i < r1; ++i) {
+      const double* row = scores + (i - r0) * padded_keys_;
+      for (int split = 0; split < num_splits_; ++split) {
+        const std::vector<int>& tiles = schedules[static_cast<size_t>(split)];
+        for (int w = 0; w < streams; ++w) {
+          double* acc = &stream_out[static_cast<size_t>(w * D)];
+          std::fill(acc, acc + D, 0.0);
+          pipeline::RowState<double> state;
+          const pipeline::IndexRange<int> run = pipeline::stream_tile_range<int>(static_cast<int>(tiles.size()), w, streams);
+          for (int ti = run.begin; ti < run.end; ++ti) {
+            const int64_t key0 = static_cast<int64_t>(tiles[static_cast<size_t>(ti)]) * BN;
+            std::copy(row + key0, row + key0 + BN, p.begin());
+            // Online softmax: quad lane t holds keys nt*8 + 2t + c (nt ascending, c = 0, 1).
+            auto whole = [&](int k) -> double& { return p[static_cast<size_t>(k)]; };
+            const double tile_max = a.scale_max(pipeline::slice_max(a, whole, static_cast<int>(BN)), 1.0);
+            const pipeline::RescaleStep<double> step = pipeline::rescale_step(a, state.m, tile_max, eager, bug);
+            state.m = step.m_new;
+            for (int t = 0; t < kQuadLanes; ++t) {
+              auto slice = [&](int k) -> double& { return p[static_cast<size_t>((k / 2) * 8 + 2 * t + k % 2)]; };
+              lane_sums[static_cast<size_t>(t)] = pipeline::exp_slice(a, slice, slice_keys, 1.0, step.m_for_p);
+            }
+            const double tile_sum =
+                pipeline::butterfly_sum(lane_sums.data(), kQuadLanes, [&](double x, double y) { return a.row_sum_add(x, y); });
+            state.l = a.row_sum_update(state.l, step.alpha, tile_sum);
+            for (size_t j = 0; j < p.size(); ++j) {
+              hi[j] = pipeline::cast_p(cast, p[j]);
+              lo[j] = pipeline::cast_p_lo(cast, p[j], hi[j]);
+            }
+            // PV of the tile per column: for each 16-key k-step the hi then the lo MMA step, from 0.
+            for (int64_t d = 0; d < D; ++d) {
+              const double* v = &vt_[static_cast<size_t>(d * padded_keys_ + key0)];
+              double pv = 0.0;
+              for (int64_t k0 = 0; k0 < BN; k0 += kMmaK) {
+                if (pv_exact) {
+                  for (int64_t j = k0; j < k0 + kMmaK; ++j) pv += (hi[static_cast<size_t>(j)] + lo[static_cast<size_t>(j)]) * v[j];
+                } else {
+                  pv = tc_group_fma(&hi[static_cast<size_t>(k0)], v + k0, kMmaK, pv, tensor_core_);
+                  pv = tc_group_fma(&lo[static_cast<size_t>(k0)], v + k0, kMmaK, pv, tensor_core_);
+                }
+              }
+              acc[d] = pipeline::rescale_accumulate_o(a, acc[d], step.alpha, pv);
+            }
+          }
+          const double factor = pipeline::row_normalizer(a, state.l);
+          for (int64_t d = 0; d < D; ++d) acc[d] = pipeline::normalize(a, acc[d], factor);
+          stream_lse[static_cast<size_t>(w)] = pipeline::split_lse(a, state.m, state.l, pipeline::LseCombine::matched);
+        }
+        const pipeline::MergedRow<double> merged = pipeline::merge_partials(
+            a, streams, [&](int w) { return stream_lse[static_cast<size_t>(w)]; },
+            [&](int w) { return &stream_out[static_cast<size_t>(w * D)]; }, static_cast<int>(D), o.data());
+        double* st = states + ((i - r0) * num_splits_ + split) * state_stride();
+        std::copy(o.begin(), o.end(), st);
+        st[D] = 1.0;
+        st[D + 1] = pipeline::split_lse(a, merged.m, merged.l, pipeline::LseCombine::matched);
+      }
+    }
+  }
+
   /// One score (contract step 1).
   double score(const double* q, const double* k, bool exact) const {
     const int64_t D = head_dim_;
@@ -181,12 +263,20 @@ class DecodeHeadEmulator final : public HeadEmulator {
 std::optional<std::string> decode_emulator_invalid_reason(const Problem& problem, const AlgorithmConfig& algorithm) {
   if (problem.dtype != DType::fp16 && problem.dtype != DType::bf16)
     return "the decode emulator models FP16/BF16 caches; dtype is " + std::string(dtype_name(problem.dtype));
-  if (algorithm.tiles.block_n != kDecodeTileKeys)
+  const bool streams = algorithm.decode.warp_streams > 1;  // the tensor-core kernel
+  if (algorithm.decode.warp_streams < 1) return "warp_streams = " + std::to_string(algorithm.decode.warp_streams) + " must be >= 1";
+  if (!streams && algorithm.tiles.block_n != kDecodeTileKeys)
     return "the decode kernels use " + std::to_string(kDecodeTileKeys) + "-key tiles (BLOCK_N = " +
            std::to_string(algorithm.tiles.block_n) + ")";
+  if (streams && algorithm.tiles.block_n != kDecodeStreamTileKeys && algorithm.tiles.block_n != kDecodeStreamTileKeys / 2)
+    return "the tensor-core decode kernel's warps use " + std::to_string(kDecodeStreamTileKeys) + "- or " +
+           std::to_string(kDecodeStreamTileKeys / 2) + "-key tiles (BLOCK_N = " + std::to_string(algorithm.tiles.block_n) + ")";
+  if (streams && (algorithm.decode.qk != DecodeQk::mma || algorithm.p_cast != PCastMode::split_hi_lo))
+    return std::string("the tensor-core decode kernel computes scores with mma and splits P hi + lo");
   if (algorithm.tiles.block_m < 1) return "BLOCK_M (query rows per CTA) = " + std::to_string(algorithm.tiles.block_m) + " must be positive";
   if (algorithm.rescale_threshold_log2 != 0) return std::string("the decode kernels rescale eagerly (no lazy threshold)");
-  if (algorithm.p_cast != PCastMode::input_dtype) return std::string("the decode kernels keep P in FP32 (no precise P cast)");
+  if (!streams && algorithm.p_cast != PCastMode::input_dtype)
+    return std::string("the CUDA-core and bulk decode kernels keep P in FP32 (no P cast)");
   if (algorithm.decode.heads_per_cta < 1) return "heads_per_cta = " + std::to_string(algorithm.decode.heads_per_cta) + " must be >= 1";
   if (problem.head_dim % 16 != 0) return "head_dim " + std::to_string(problem.head_dim) + " must be a multiple of 16";
   switch (algorithm.decode.plan) {
@@ -237,6 +327,15 @@ AlgorithmConfig decode_algorithm(SplitPlanKind plan, int splits_or_keys, DecodeQ
   if (plan == SplitPlanKind::count) a.tiles.num_splits = splits_or_keys;
   if (plan == SplitPlanKind::fixed_keys) a.decode.split_keys = splits_or_keys;
   if (plan == SplitPlanKind::heuristic) a.decode.target_ctas = splits_or_keys;
+  return a;
+}
+
+AlgorithmConfig decode_tensor_core_algorithm(SplitPlanKind plan, int splits_or_keys) {
+  AlgorithmConfig a = decode_algorithm(plan, splits_or_keys, DecodeQk::mma);
+  a.tiles.block_m = 16;
+  a.tiles.block_n = kDecodeStreamTileKeys;
+  a.p_cast = PCastMode::split_hi_lo;
+  a.decode.warp_streams = 4;
   return a;
 }
 

@@ -36,6 +36,21 @@
 //       pv_accumulate: per column, c0 = FP32 fma chain over the tile's keys 8g + 0..3 and c1 over
 //                      8g + 4..7 (g = 0..7 ascending), from 0; pv = RN(c0 + c1); padded keys enter
 //                      with p = 0 and V = 0.   Exact: double sums.
+// 3b. the tensor-core kernel (kernels/decode/decode_mma.cuh; DecodeConfig::warp_streams = W > 1,
+//     BLOCK_N = 32 (W = 4) or 16 (W = 8), qk mma, P cast split_hi_lo) replaces 3 and 4 per split:
+//     the split's BLOCK_N-key tiles are cut into W contiguous runs (pipeline::stream_tile_range:
+//     warp w takes tiles [w n / W, (w + 1) n / W)), each its own online softmax in forward order:
+//     the same rescale and exp stages, the four lanes of a quad as the slices (lane t holds keys
+//     nt*8 + 2t + c, nt = 0..BLOCK_N/8 - 1, c = 0, 1, summed in that order), the tile sum the quad butterfly (offset 2,
+//     then 1) of RN adds; P cast: hi = RN_dtype(p), lo = RN_dtype(RN(p - hi)) (the FP16/BF16
+//     input format; exact: hi = p, lo = 0); pv = the tensor-core chain from 0 over the tile's
+//     16-key k-steps, each a hi step then a lo step (tc_group_fma, analysis/tensor_core_model.h);
+//     O = fma(O, alpha, pv). Per stream: O_w = RN(O / l), LSE_w = RN(m + log_fp32(l)) (-inf for
+//     l = 0).
+// 3c. the streams merged in warp order (pipeline::merge_partials, pv_accumulate stage but the
+//     final division): M = max LSE_w, W = sum of w_w = exp_fp32(RN(LSE_w - M)) over non-empty
+//     streams from 0, acc = fma(w_w, O_w, acc), O_s = RN(acc / W), LSE_s = RN(M + log_fp32(W))
+//     (M = -inf: O_s = 0, LSE_s = -inf); step 4 then leaves them unchanged (O_s / 1, LSE_s + 0).
 //  4. per split: O_s = RN(O / l) (normalize stage; 0 when l = 0); LSE_s = RN(m + log_fp32(l))
 //     (pv_accumulate stage; -inf when l = 0; written as RN(LSE_s * log2 e) by base2-lse-combine).
 //  5. combine, one split: O = O_0, LSE = LSE_0. Several (pv_accumulate stage, except the final
@@ -60,6 +75,9 @@ namespace attn {
 
 /// The decode kernels' tile (keys per online-softmax step and per K/V stage).
 inline constexpr int kDecodeTileKeys = 64;
+/// The tensor-core kernel's warp tile (keys per online-softmax step of one warp stream; its
+/// eight-warp form: half of it).
+inline constexpr int kDecodeStreamTileKeys = 32;
 
 /// Empty when the decode emulator can run `problem` with `algorithm` (numerics flash_decoding);
 /// otherwise why not (FP16/BF16, BLOCK_N = 64, an eager rescale, no P cast, a valid split plan).
@@ -76,5 +94,8 @@ std::unique_ptr<HeadEmulator> make_decode_head_emulator(const Problem& problem, 
 /// The decode configuration of the GPU kernels' default contract: 64-row CTAs, 64-key tiles,
 /// fma_halves scores, the given plan (count: `splits`; fixed_keys: `split_keys`).
 AlgorithmConfig decode_algorithm(SplitPlanKind plan, int splits_or_keys, DecodeQk qk = DecodeQk::fma_halves);
+/// The tensor-core kernel's contract (kernels/decode/decode_mma.cuh; steps 3b, 3c): 16-row CTAs,
+/// 4 warp streams of 32-key tiles, mma scores, P split hi + lo, the given plan.
+AlgorithmConfig decode_tensor_core_algorithm(SplitPlanKind plan, int splits_or_keys);
 
 }  // namespace attn

@@ -115,6 +115,10 @@ struct DecodeConfig {
   int split_keys = 0;     ///< fixed_keys: keys per split, a positive multiple of the 64-key tile
   int target_ctas = 0;    ///< heuristic: CTAs the plan may fill (GPU: SMs x resident CTAs); 0 = unknown
   int heads_per_cta = 1;  ///< KV heads one CTA reads (the heuristic counts work units with it)
+  /// Key streams per CTA: 1 (one online softmax per split), or the tensor-core kernel's warps,
+  /// each a contiguous run of a split's BLOCK_N-key tiles, merged by the LSE combine
+  /// (analysis/decode_emulator.h, contract step 3b).
+  int warp_streams = 1;
 };
 
 struct AlgorithmConfig {

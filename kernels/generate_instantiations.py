@@ -196,12 +196,14 @@ def write_fa3(t):
 
 def split_fields(variant):
     """(fixed_split_keys, fixed_splits, page_size, kind, ctas_per_sm, max_heads_per_cta) of a decode
-    variant: [bulk-|bulk1h-](split|fixedN|pagedN)."""
+    variant: [bulk-|bulk1h-|mma-](split|fixedN|pagedN)."""
     kind, ctas, heads = "cuda_cores", 1, 4
     if variant.startswith("bulk-"):
         kind, variant = "bulk", variant[len("bulk-"):]
     elif variant.startswith("bulk1h-"):
         kind, ctas, heads, variant = "bulk", 2, 1, variant[len("bulk1h-"):]
+    elif variant.startswith("mma-"):
+        kind, variant = "mma", variant[len("mma-"):]
     tail = (f"DecodeKernelKind::{kind}", ctas, heads)
     if variant.startswith("fixed"):
         return (int(variant[5:]), 0, 0) + tail
@@ -259,20 +261,22 @@ def emu_algorithm(tile, variant, mutant):
 
 
 def emu_decode_algorithm(tile, variant, mutant):
-    """decode-[mma-]fixedN | decode-[mma-]splitN -> an AlgorithmConfig of the decode contract."""
+    """decode-[mma-|tc-]fixedN | decode-[mma-|tc-]splitN -> an AlgorithmConfig of the decode contract."""
     bm, bn = tile_of(tile)
     plan = variant[len("decode-"):]
-    qk = "fma_halves"
+    qk, pcast, streams = "fma_halves", "input_dtype", 1
     if plan.startswith("mma-"):
         qk, plan = "mma", plan[len("mma-"):]
+    if plan.startswith("tc-"):  # the tensor-core kernel: 16 rows, 4 warp streams of 32-key tiles, P hi + lo
+        qk, pcast, streams, bm, bn, plan = "mma", "split_hi_lo", 4, 16, 32, plan[len("tc-"):]
     if plan.startswith("fixed"):
         splits, kind, keys = 1, "fixed_keys", int(plan[5:])
     elif plan.startswith("split"):
         splits, kind, keys = int(plan[5:]), "count", 0
     else:
         raise SystemExit(f"variants.toml: unknown emulated decode variant '{variant}'")
-    return (f"{{{{{bm}, {bn}, {splits}}}, PCastMode::input_dtype, 0.0f, {mutant_enum(mutant)}, KernelNumerics::flash_decoding, "
-            f"{{DecodeQk::{qk}, SplitPlanKind::{kind}, {keys}, 0, 1}}}}")
+    return (f"{{{{{bm}, {bn}, {splits}}}, PCastMode::{pcast}, 0.0f, {mutant_enum(mutant)}, KernelNumerics::flash_decoding, "
+            f"{{DecodeQk::{qk}, SplitPlanKind::{kind}, {keys}, 0, 1, {streams}}}}}")
 
 
 def write_emu(t):

@@ -17,6 +17,7 @@
 
 #include "core/hd.h"
 #include "core/pipeline/numerics.h"
+#include "core/pipeline/online_softmax.h"
 #include "core/pipeline/semantics.h"
 
 namespace attn::pipeline {
@@ -95,6 +96,36 @@ ATTN_HD V combine_splits(const Arith& a, int num_splits, LseOf&& lse_of, OutOf&&
     for (int64_t d = 0; d < head_dim; ++d) o[d] = combine_accumulate(a, o[d], w, o_s[d]);
   }
   return total;
+}
+
+/// Max and weight sum of a merge (merge_partials): the merged row's LSE is split_lse(a, m, l, ...).
+template <class V>
+struct MergedRow {
+  V m, l;
+};
+
+/// The decode kernels' merge of n partial results of one row in their order (the tensor-core
+/// kernel's warp streams, decode_mma.cuh; the cross-CTA combine, decode_combine.cuh, spreads the
+/// same steps over lanes): M = max_s lse_s; W = sum over s in order of w(lse_s - M), an empty
+/// part (lse -inf) adding nothing; o[c] = (the combine_fma chain over s in order of w_s o_s[c]) / W
+/// (normalize stage), for the `cols` columns out_of(s) points at. M = -inf: o = 0, W = 0.
+template <class Arith, class LseOf, class OutOf, class V = typename Arith::value_type>
+ATTN_HD MergedRow<V> merge_partials(const Arith& a, int n, LseOf&& lse_of, OutOf&& out_of, int cols, V* o) {
+  for (int c = 0; c < cols; ++c) o[c] = V(0);
+  const V top = max_split_lse(a, n, lse_of);
+  if (top == neg_inf<V>()) return {top, V(0)};
+  V sum = V(0);
+  for (int s = 0; s < n; ++s) {
+    const V lse = lse_of(s);
+    if (lse == neg_inf<V>()) continue;
+    const V w = combine_weight(a, lse, top, LseCombine::matched);
+    sum = a.combine_add(sum, w);
+    const V* o_s = out_of(s);
+    for (int c = 0; c < cols; ++c) o[c] = combine_accumulate(a, o[c], w, o_s[c]);
+  }
+  const V factor = row_normalizer(a, sum);
+  for (int c = 0; c < cols; ++c) o[c] = normalize(a, o[c], factor);
+  return {top, sum};
 }
 
 }  // namespace attn::pipeline

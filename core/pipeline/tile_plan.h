@@ -130,4 +130,12 @@ ATTN_HD IndexRange<Int> split_key_range(Int split, Int keys_per_split, Int keys)
   return {begin, end};
 }
 
+/// The tiles [begin, end) (indices from the split's first tile) of key stream `stream` of
+/// `streams` when a split's `tiles` tiles are cut into contiguous runs, the later streams taking
+/// the larger runs (the tensor-core decode kernel's warps; empty when tiles < streams).
+template <class Int>
+ATTN_HD IndexRange<Int> stream_tile_range(Int tiles, Int stream, Int streams) {
+  return {stream * tiles / streams, (stream + 1) * tiles / streams};
+}
+
 }  // namespace attn::pipeline

@@ -26,6 +26,9 @@
 # start, for a call of timeout_s 240): a step that no longer fits is skipped and says so; the
 # steps run in the order above (the sanitizers and the tests before the bench).
 # Usage: bash .device/decode/decode_run.sh [steps]   (comma list; default provenance,sanitize,test,bench)
+# Environment: DECODE_RUN_SECONDS (the deadline), DECODE_BENCH_CONFIGS (space list of bench
+# configurations; default every one, the tensor-core kernel's first), DECODE_TEST_SKIP (an
+# extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked").
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
 OUT="${OUT:-/tmp/out}"
@@ -87,7 +90,8 @@ if has test; then
     rc=$?
     [ $rc -ne 0 ] && failed_cases=$((failed_cases + 1))
     note "test exit $rc: $name"
-  done < <("$RUN/test_gpu" "[decode]" --list-test-names-only 2>/dev/null | sed 's/^ *//')
+  done < <("$RUN/test_gpu" "[decode]" --list-test-names-only 2>/dev/null | sed 's/^ *//' |
+           { if [ -n "${DECODE_TEST_SKIP:-}" ]; then grep -Ev "$DECODE_TEST_SKIP"; else cat; fi })
   note "test_gpu [decode]: $failed_cases test case(s) failed"
   grep -E "rule:|^FAIL|differ from contiguous|differ alone|EMULATOR|ELEMENTARY|FP8 rule|^mutant|failed|passed" \
     "$OUT/test_decode.log" | grep -v " 0 elements differ" | tail -60 >> "$SUMMARY"
@@ -105,8 +109,8 @@ if has bench; then
   else
     note "torch peers SKIPPED (deadline)"
   fi
-  for config in cuda-cores cuda-cores.paged16 cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 \
-                bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta; do
+  for config in ${DECODE_BENCH_CONFIGS:-mma mma.paged16 mma.paged256 mma.fixed256 cuda-cores cuda-cores.paged16 \
+                cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta}; do
     t=$(left 30)
     if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
     echo "### attnscope bench --decode --cases $config --out (appended to ours.jsonl)" >> "$OUT/bench.log"

@@ -1,6 +1,6 @@
 // decode.cu: host launchers of the KV-cache decode split kernels: launch_decode's checks, then
-// the bulk kernel (decode_bulk.cu) or the CUDA-core one (decode_split.cuh): the dispatch from
-// (dtype, head dim, stages, planted mutant) to a DecodeTraits instantiation, the shared-memory
+// the bulk kernel (decode_bulk.cu), the tensor-core one (decode_mma.cu) or the CUDA-core one
+// (decode_split.cuh): for the last, the dispatch from (dtype, head dim, stages, planted mutant) to a DecodeTraits instantiation, the shared-memory
 // opt-in and the occupancy query the split planner uses. Every production instantiation is
 // Mutant::none; the mutants (kernels/variants.toml) are compiled for D = 128, two stages. Not the
 // kernels themselves, the combine (decode_combine.cuh) or the append (append.cu).
@@ -75,6 +75,8 @@ void launch_mutant(const DecodeParams& p, DType dtype, cudaStream_t stream) {
 
 /// The bulk kernel's half of the dispatch (decode_bulk.cu), after the common checks below.
 void launch_decode_bulk(const DecodeParams& p, DType dtype, Mutant mutant, void* stream);
+/// The tensor-core kernel's half (decode_mma.cu).
+void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 /// The CUDA-core kernel's half (below).
 void launch_cuda_cores(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t s);
 
@@ -96,6 +98,9 @@ void launch_decode(const DecodeParams& p, DType dtype, Mutant mutant, void* stre
                 std::to_string(p.capacity) + " != pages_per_seq x page_size");
   if (p.kind == DecodeKernelKind::bulk) {
     launch_decode_bulk(p, dtype, mutant, stream);
+  } else if (p.kind == DecodeKernelKind::mma) {
+    if (p.fp8_cache) throw Error("decode: the FP8 cache is read by the bulk kernel only");
+    launch_decode_mma(p, dtype, mutant, static_cast<cudaStream_t>(stream));
   } else {
     if (p.stages != 2 && p.stages != 3) throw Error("decode: stages must be 2 or 3");
     if (p.fp8_cache) throw Error("decode: the FP8 cache is read by the bulk kernel only");

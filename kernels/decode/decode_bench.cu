@@ -68,8 +68,16 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
     v.max_heads_per_cta = heads;
     return DecodeBenchCase{std::move(label), v};
   };
-  const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores;
-  return {make("bulk", bulk, 0, 0, false, 1, 4),          make("bulk.paged16", bulk, 0, 16, false, 1, 4),
+  auto warps = [](DecodeBenchCase c, int n) {
+    c.variant.mma_warps = n;
+    return c;
+  };
+  const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores, mma = DecodeKernelKind::mma;
+  return {make("mma", mma, 0, 0, false, 1, 1),             make("mma.paged16", mma, 0, 16, false, 1, 1),
+          make("mma.paged256", mma, 0, 256, false, 1, 1),   make("mma.fixed256", mma, 256, 0, false, 1, 1),
+          warps(make("mma.w8", mma, 0, 0, false, 1, 1), 8), warps(make("mma.w12", mma, 0, 0, false, 1, 1), 12),
+          warps(make("mma.w12.paged16", mma, 0, 16, false, 1, 1), 12),
+          make("bulk", bulk, 0, 0, false, 1, 4),          make("bulk.paged16", bulk, 0, 16, false, 1, 4),
           make("bulk.paged256", bulk, 0, 256, false, 1, 4), make("bulk.fixed256", bulk, 256, 0, false, 1, 4),
           make("bulk.fp8", bulk, 0, 0, true, 1, 4),        make("bulk1h", bulk, 0, 0, false, 2, 1),
           make("bulk1h.1cta", bulk, 0, 0, false, 1, 1),
@@ -134,6 +142,10 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
       p.k_scale = dks.as<const float>();
       p.v_scale = dvs.as<const float>();
     }
+  }
+  if (v.kind == DecodeKernelKind::mma) {
+    p.kind = DecodeKernelKind::mma;
+    p.mma_warps = v.mma_warps;
   }
   t.splits = p.max_splits;
   t.keys_per_split = p.keys_per_split;

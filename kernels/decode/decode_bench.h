@@ -17,11 +17,12 @@ namespace attn {
 
 /// One of our decode configurations in the benchmark table (a DecodeVariant without a name).
 struct DecodeBenchCase {
-  std::string label;             ///< column name: "bulk", "bulk.paged16", "cuda-cores", "bulk.fp8", ...
+  std::string label;             ///< column name: "mma", "mma.paged16", "bulk", "cuda-cores", "bulk.fp8", ...
   DecodeVariant variant;         ///< kind, split plan, paging, FP8 (dtype / head_dim set per run)
 };
 
-/// The benchmark's configurations: bulk (heuristic split), bulk paged 16 / 256, bulk fixed 256-key
+/// The benchmark's configurations: the tensor-core kernel (mma: heuristic split, paged 16 / 256,
+/// fixed 256-key split); bulk (heuristic split), bulk paged 16 / 256, bulk fixed 256-key
 /// split (batch-invariant), bulk FP8 cache, bulk one head per CTA (two CTAs per SM, or one with
 /// deeper stages); CUDA cores (the production kernel): contiguous, paged 16 / 256, fixed 256-key
 /// split (batch-invariant).

@@ -186,7 +186,6 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
     const int units = nh * (TILE / 16);
     constexpr int kMaxUnits = Traits::kMaxUnits;
     uint32_t rQ[kMaxUnits][D / 16][4];
-    const uint16_t* gQ = static_cast<const uint16_t*>(p.q);
     float qk_scale[kMaxUnits];
 #pragma unroll
     for (int u = 0; u < kMaxUnits; ++u) {
@@ -195,20 +194,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
       if (unit >= units) continue;
       const int hk = hk0 + hh;
       if constexpr (Traits::kFp8Cache) qk_scale[u] = pipeline::mul_rn(p.scale, p.k_scale[hk]);  // a power of two: exact
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk)
-#pragma unroll
-        for (int reg = 0; reg < 4; ++reg) {
-          // m16n8k16 A: reg 0 (row g, k 2t..), 1 (row g + 8), 2 (row g, k + 8), 3 (row g + 8, k + 8).
-          const int rr = lane / 4 + (reg & 1) * 8, d = kk * 16 + (lane % 4) * 2 + (reg >> 1) * 8;
-          uint32_t v = 0;
-          if (rr < rows_h) {
-            const int member = rr / p.seqlen_q, i = rr % p.seqlen_q;
-            v = *reinterpret_cast<const uint32_t*>(
-                gQ + ((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(hk, member)) * D + d);
-          }
-          rQ[u][kk][reg] = v;
-        }
+      load_q_fragments<D>(rQ[u], p, b, rows_h, lane, [&](int member) { return head_of(hk, member); });
     }
     float rO[Traits::kPvItems][4][2] = {};
     // The consumers' barrier (named barrier 1, NC threads), entered by converged warps only: the

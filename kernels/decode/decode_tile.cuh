@@ -4,7 +4,9 @@
 // of one (4-row block, column pair) item (two FP32 fma chains over alternating groups of 4 keys,
 // joined by one shuffle). The order of every operation here is the decode contract
 // (analysis/decode_emulator.h); the kernels keep their own loads and layouts (decode_split.cuh:
-// cp.async tiles; decode_bulk.cuh: bulk-copy stages, FP8 widening). Device only.
+// cp.async tiles; decode_bulk.cuh: bulk-copy stages, FP8 widening). Also the split's key range
+// and the Q A-fragments of the tensor-core score products (decode_bulk.cuh, decode_mma.cuh).
+// Device only.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +66,29 @@ __device__ __forceinline__ void softmax_tile_rows(float* sP, float* sM, float* s
       sAlpha[r] = alpha;
     }
   }
+}
+
+/// The A-operand fragments (m16n8k16, rows x D/16 k-steps) of the query rows of KV head `hk` of
+/// entry b: row rr = group member rr / S_q, query rr % S_q for rr < rows, zero padding above;
+/// reg 0 (row lane/4, dims 2t, 2t+1 of the k-step), 1 (row + 8), 2 (dims + 8), 3 (row + 8, dims + 8),
+/// t = lane % 4. head_of(member): the query head (the semantics' GQA mapping). Used by the
+/// tensor-core score products of decode_bulk.cuh and decode_mma.cuh.
+template <int D, class HeadOf>
+__device__ __forceinline__ void load_q_fragments(uint32_t (&rQ)[D / 16][4], const DecodeParams& p, int b, int rows, int lane,
+                                                 HeadOf&& head_of) {
+  const uint16_t* gQ = static_cast<const uint16_t*>(p.q);
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+#pragma unroll
+    for (int reg = 0; reg < 4; ++reg) {
+      const int rr = lane / 4 + (reg & 1) * 8, d = kk * 16 + (lane % 4) * 2 + (reg >> 1) * 8;
+      uint32_t v = 0;
+      if (rr < rows) {
+        const int member = rr / p.seqlen_q, i = rr % p.seqlen_q;
+        v = *reinterpret_cast<const uint32_t*>(gQ + ((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(member)) * D + d);
+      }
+      rQ[kk][reg] = v;
+    }
 }
 
 /// PV of one item: rows rc*4 .. rc*4 + 3 of sP (rows, 64), the columns whose FP32 values

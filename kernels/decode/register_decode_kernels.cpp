@@ -1,7 +1,7 @@
 // register_decode_kernels.cpp: registers the KV-cache decode variants (split-KV flash-decoding,
 // FP16/BF16, D = 64/128, heuristic, fixed-size or fixed-count splits, contiguous or paged cache;
-// the CUDA-core kernel and the bulk one, whose FP8-cache form tests and the benchmark build) and
-// the four cache-path mutants of each, with the emulator configuration of each (info.algorithm).
+// the CUDA-core kernel, the tensor-core one and the bulk one, whose FP8-cache form tests and the
+// benchmark build) and the four cache-path mutants of each, with the emulator configuration of each (info.algorithm).
 // The host run(): builds the device cache with the last S_q rows of every entry missing and every
 // unused row poisoned (NaN), appends those rows with the append kernel (quantizing for an FP8
 // cache; kernels/cache/device_kv_cache.h), poisons the outputs and partials (NaN), launches the
@@ -40,7 +40,15 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
   a.tiles.block_m = kDecodeRowsPerCta;
   a.tiles.block_n = 64;
   a.mutant = v.mutant;
-  a.decode.qk = v.kind == DecodeKernelKind::bulk ? DecodeQk::mma : DecodeQk::fma_halves;
+  a.decode.qk = v.kind == DecodeKernelKind::cuda_cores ? DecodeQk::fma_halves : DecodeQk::mma;
+  if (v.kind == DecodeKernelKind::mma) {
+    // The tensor-core kernel (decode_mma.cuh): one m16 tile of rows, 4 warp key streams of
+    // 32-key tiles, P split hi + lo for the PV MMA.
+    a.tiles.block_m = kDecodeMmaMaxRows;
+    a.tiles.block_n = v.mma_warps == 4 ? 32 : 16;
+    a.p_cast = PCastMode::split_hi_lo;
+    a.decode.warp_streams = v.mma_warps;
+  }
   // Work units of the heuristic plan: (entry, KV head, row block) for both kernels; the bulk
   // kernel's target counts KV heads (decode_target_ctas), so heads_per_cta stays 1 here.
   a.decode.heads_per_cta = 1;
@@ -66,6 +74,7 @@ void register_decode_kernels(Registry&) {}
 int64_t decode_target_ctas(const DecodeVariant& v) {
   if (!gpu_available()) return 0;
   if (v.kind == DecodeKernelKind::cuda_cores) return decode_resident_ctas(v.dtype, v.head_dim, 4);
+  if (v.kind == DecodeKernelKind::mma) return decode_mma_resident_ctas(v.dtype, v.head_dim, v.mma_warps);
   // The bulk kernel: resident CTAs x the KV heads one CTA holds at 4 query rows per head (H_kv 8).
   const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, 8, 4, v.ctas_per_sm, v.max_heads_per_cta);
   return shape.invalid ? 0 : decode_bulk_resident_ctas(v.ctas_per_sm) * shape.heads_per_cta;
@@ -90,6 +99,9 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
                                                     v.max_heads_per_cta);
     if (shape.invalid) return std::string("bulk decode kernel: ") + shape.invalid;
   }
+  if (v.kind == DecodeKernelKind::mma && pr.seqlen_q * pr.group_size() > kDecodeMmaMaxRows)
+    return "tensor-core decode kernel: S_q x group = " + std::to_string(pr.seqlen_q * pr.group_size()) +
+           " query rows per KV head; it holds one m16 tile (" + std::to_string(kDecodeMmaMaxRows) + ")";
   return std::nullopt;
 }
 
@@ -151,6 +163,10 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
     p.k_scale = cache.k_scale();
     p.v_scale = cache.v_scale();
   }
+  if (v.kind == DecodeKernelKind::mma) {
+    p.kind = DecodeKernelKind::mma;
+    p.mma_warps = v.mma_warps;
+  }
   launch_decode(p, v.dtype, v.mutant, nullptr);
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
   return download_outputs(dout, dlse, pr);
@@ -177,10 +193,10 @@ Kernel make_decode_kernel(const DecodeVariant& v) {
   std::optional<AlgorithmConfig> algorithm;
   if (!v.fp8_cache) algorithm = decode_variant_algorithm(v);
   set_gpu_variant_info(kernel.info, v.name, "decode", v.dtype, v.head_dim, KernelPath::decode, v.mutant, is_default, algorithm);
-  const bool bulk = v.kind == DecodeKernelKind::bulk;
+  const bool bulk = v.kind == DecodeKernelKind::bulk, mma = v.kind == DecodeKernelKind::mma;
   kernel.info.description =
       std::string("KV-cache decode, split-KV + LSE combine, ") + std::string(dtype_name(v.dtype)) + " d" + std::to_string(v.head_dim) +
-      (bulk ? ", bulk copies + tensor-core scores" : ", CUDA cores") + (v.fp8_cache ? ", FP8 (E4M3) cache" : "") +
+      (bulk ? ", bulk copies + tensor-core scores" : mma ? ", tensor cores (warp key streams, P hi + lo)" : ", CUDA cores") + (v.fp8_cache ? ", FP8 (E4M3) cache" : "") +
       (v.page_size ? ", paged cache (page " + std::to_string(v.page_size) + ")" : std::string(", contiguous cache")) +
       (v.fixed_split_keys ? ", fixed split " + std::to_string(v.fixed_split_keys) + " keys (batch-invariant)"
        : v.fixed_splits   ? ", " + std::to_string(v.fixed_splits) + " splits"
@@ -190,17 +206,19 @@ Kernel make_decode_kernel(const DecodeVariant& v) {
   t["dtype"] = std::string(dtype_name(v.dtype));
   t["head_dim"] = std::to_string(v.head_dim);
   t["path"] = kernel_path_name(KernelPath::decode);
-  t["kernel"] = bulk ? "bulk (cp.async.bulk stages, producer warp, mma scores), " + std::to_string(v.ctas_per_sm) +
-                           " CTA/SM, <= " + std::to_string(v.max_heads_per_cta) + " KV heads/CTA"
-                     : "cuda-cores (cp.async tiles, fma-chain scores)";
+  t["kernel"] = bulk  ? "bulk (cp.async.bulk stages, producer warp, mma scores), " + std::to_string(v.ctas_per_sm) +
+                            " CTA/SM, <= " + std::to_string(v.max_heads_per_cta) + " KV heads/CTA"
+                : mma ? "tensor-cores (" + std::to_string(v.mma_warps) + " warp key streams of " +
+                            std::to_string(v.mma_warps == 4 ? 32 : 16) + "-key cp.async tiles, mma scores and PV, LSE merge)"
+                      : "cuda-cores (cp.async tiles, fma-chain scores)";
   t["cache_layout"] = (v.page_size ? "paged, page " + std::to_string(v.page_size) : std::string("contiguous [B, S_max, H_kv, D]")) +
                       (v.fp8_cache ? ", E4M3 with per-head power-of-two scales" : "");
-  t["block_n"] = "64";
+  t["block_n"] = mma ? std::to_string(v.mma_warps == 4 ? 32 : 16) + " per warp stream" : "64";
   t["split"] = split_trait(v);
   t["batch_invariant"] = v.fixed_split_keys ? "true" : "false";
-  t["qk"] = bulk ? "mma.sync m16n8k16, FP32 accumulate" : "two FP32 fma chains over the halves of D";
+  t["qk"] = bulk || mma ? "mma.sync m16n8k16, FP32 accumulate" : "two FP32 fma chains over the halves of D";
   t["exp"] = "exp_fp32 / log_fp32 (core/pipeline/fp32_elementary.h), natural-log LSE";
-  t["p_cast"] = "none (P stays FP32)";
+  t["p_cast"] = mma ? "split hi + lo in the input format (PV: mma.sync, P at FP32 level)" : "none (P stays FP32)";
   t["mutant"] = mutant_name(v.mutant);
   kernel.invalid_reason = [v](const Problem& pr) { return invalid_reason(v, pr); };
   kernel.run = [v](const Problem& pr, const AttentionInputs& in) { return run_decode(v, pr, in); };

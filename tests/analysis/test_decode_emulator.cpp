@@ -7,11 +7,15 @@
 //  - the FlashAttention rule against the truth, and an excess near 1 (FP32 scores and P);
 //  - the split plan is the kernels' (kernels/cache/cache_plan.h) for the heuristic and counts;
 //  - batch invariance of the fixed plan; the registered configurations and mutants; attribution
-//    on a decode configuration (p_cast has no share: there is no P cast); bad configurations.
+//    on a decode configuration (p_cast has no share: there is no P cast); bad configurations;
+//  - the tensor-core kernel's contract (steps 3b, 3c: warp streams, P hi + lo, the streams'
+//    merge): bit for bit a plain float model, all-exact = FP64, the rule and an excess < 1.01 on
+//    normal / outlier / large-logit / sink inputs, poisoned rows past the fill unread, mutants caught.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -44,9 +48,18 @@ float warp_butterfly(std::vector<float> v) {
   return v[0];
 }
 
+/// The quad butterfly of the tensor-core kernel's row sums (offset 2, then 1), written out.
+float quad_butterfly(const float (&v)[4]) {
+  float b[4], c[4];
+  for (int i = 0; i < 4; ++i) b[i] = v[i] + v[i ^ 2];
+  for (int i = 0; i < 4; ++i) c[i] = b[i] + b[i ^ 1];
+  return c[0];
+}
+
 /// The decode contract in plain float code, independent of core/pipeline (except exp_fp32 /
-/// log_fp32, tested in tests/core). kps: keys per split.
-AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64_t kps, bool mma) {
+/// log_fp32, tested in tests/core). kps: keys per split; tc_kernel: the tensor-core kernel's
+/// per-split steps (3b, 3c: 4 warp streams of 32-key tiles, P hi + lo, the streams' merge).
+AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64_t kps, bool mma, bool tc_kernel = false) {
   AttentionOutputs out;
   out.o = Tensor<double>(p.q_shape());
   out.lse = Tensor<double>(p.lse_shape());
@@ -61,7 +74,76 @@ AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64
         const int64_t splits = L > 0 ? (L + kps - 1) / kps : 1;
         std::vector<std::vector<float>> part(static_cast<size_t>(splits), std::vector<float>(static_cast<size_t>(D)));
         std::vector<float> part_lse(static_cast<size_t>(splits));
-        for (int64_t s = 0; s < splits; ++s) {
+        auto mma_score = [&](int64_t j) {
+          std::vector<double> q(static_cast<size_t>(D)), k(static_cast<size_t>(D));
+          for (int64_t d = 0; d < D; ++d) {
+            q[static_cast<size_t>(d)] = in.q(b, i, h, d);
+            k[static_cast<size_t>(d)] = in.k(b, j, kh, d);
+          }
+          return static_cast<float>(tc_dot(q.data(), k.data(), static_cast<int>(D), 0.0, tc)) * scale_f;
+        };
+        for (int64_t s = 0; s < splits && tc_kernel; ++s) {
+          const int64_t begin = std::min(s * kps, L), end = std::min(begin + kps, L), tiles = (end - begin + 31) / 32;
+          std::vector<std::vector<float>> stream_o(4, std::vector<float>(static_cast<size_t>(D)));
+          float stream_lse[4];
+          for (int64_t w = 0; w < 4; ++w) {
+            float m = kNegInfF, l = 0.f;
+            std::vector<float> acc(static_cast<size_t>(D), 0.f);
+            for (int64_t t = w * tiles / 4; t < (w + 1) * tiles / 4; ++t) {
+              const int64_t t0 = begin + 32 * t;
+              float score[32], pr[32];
+              for (int jj = 0; jj < 32; ++jj) {
+                const int64_t j = t0 + jj;
+                score[jj] = j < end && p.visible(b, i, j) ? mma_score(j) : kNegInfF;
+              }
+              float tile_max = kNegInfF;
+              for (float x : score) tile_max = std::max(tile_max, x);
+              const float m_new = std::max(m, tile_max), m_sub = m_new == kNegInfF ? 0.f : m_new;
+              const float alpha = m == kNegInfF ? 0.f : exp_fp32(m - m_sub);
+              for (int jj = 0; jj < 32; ++jj) pr[jj] = score[jj] == kNegInfF ? 0.f : exp_fp32(score[jj] - m_sub);
+              float lanes[4];
+              for (int lane = 0; lane < 4; ++lane) {
+                float sum = 0.f;
+                for (int nt = 0; nt < 4; ++nt)
+                  for (int c = 0; c < 2; ++c) sum = sum + pr[nt * 8 + 2 * lane + c];
+                lanes[lane] = sum;
+              }
+              l = std::fmaf(l, alpha, quad_butterfly(lanes));
+              m = m_new;
+              double hi[32], lo[32], v[32];
+              for (int jj = 0; jj < 32; ++jj) {
+                hi[jj] = round_to(p.dtype, pr[jj]);
+                lo[jj] = round_to(p.dtype, pr[jj] - static_cast<float>(hi[jj]));
+              }
+              for (int64_t d = 0; d < D; ++d) {
+                for (int jj = 0; jj < 32; ++jj) v[jj] = t0 + jj < L ? in.v(b, t0 + jj, kh, d) : 0.0;  // zero-filled past L
+                double c = 0.0;
+                for (int k0 = 0; k0 < 32; k0 += 16) {
+                  c = tc_group_fma(hi + k0, v + k0, 16, c, tc);
+                  c = tc_group_fma(lo + k0, v + k0, 16, c, tc);
+                }
+                acc[static_cast<size_t>(d)] = std::fmaf(acc[static_cast<size_t>(d)], alpha, static_cast<float>(c));
+              }
+            }
+            for (int64_t d = 0; d < D; ++d) stream_o[static_cast<size_t>(w)][static_cast<size_t>(d)] = l > 0 ? acc[static_cast<size_t>(d)] / l : 0.f;
+            stream_lse[w] = l > 0 ? m + log_fp32(l) : kNegInfF;
+          }
+          // The merge of the 4 streams, warp order (weights against the max, divided by their sum).
+          float top = kNegInfF, w_sum = 0.f;
+          for (float x : stream_lse) top = std::max(top, x);
+          std::vector<float> o(static_cast<size_t>(D), 0.f);
+          for (int w = 0; w < 4 && top != kNegInfF; ++w) {
+            if (stream_lse[w] == kNegInfF) continue;
+            const float wt = exp_fp32(stream_lse[w] - top);
+            w_sum = w_sum + wt;
+            for (int64_t d = 0; d < D; ++d)
+              o[static_cast<size_t>(d)] = std::fmaf(wt, stream_o[static_cast<size_t>(w)][static_cast<size_t>(d)], o[static_cast<size_t>(d)]);
+          }
+          for (int64_t d = 0; d < D; ++d) o[static_cast<size_t>(d)] = w_sum > 0 ? o[static_cast<size_t>(d)] / w_sum : 0.f;
+          part[static_cast<size_t>(s)] = o;
+          part_lse[static_cast<size_t>(s)] = w_sum > 0 ? top + log_fp32(w_sum) : kNegInfF;
+        }
+        for (int64_t s = 0; s < splits && !tc_kernel; ++s) {
           const int64_t begin = std::min(s * kps, L), end = std::min(begin + kps, L);
           float m = kNegInfF, l = 0.f;
           std::vector<float> acc(static_cast<size_t>(D), 0.f);
@@ -72,12 +154,7 @@ AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64
               score[jj] = kNegInfF;
               if (j >= end || !p.visible(b, i, j)) continue;
               if (mma) {
-                std::vector<double> q(static_cast<size_t>(D)), k(static_cast<size_t>(D));
-                for (int64_t d = 0; d < D; ++d) {
-                  q[static_cast<size_t>(d)] = in.q(b, i, h, d);
-                  k[static_cast<size_t>(d)] = in.k(b, j, kh, d);
-                }
-                score[jj] = static_cast<float>(tc_dot(q.data(), k.data(), static_cast<int>(D), 0.0, tc)) * scale_f;
+                score[jj] = mma_score(j);
               } else {
                 float c[2] = {0.f, 0.f};
                 for (int half = 0; half < 2; ++half)
@@ -177,7 +254,10 @@ AttentionOutputs emulate(const Problem& p, const AttentionInputs& in, const Algo
 }  // namespace
 
 TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain float model", "[decode_emulator]") {
-  struct Case { int64_t d, sq, group; std::vector<int64_t> fills; SplitPlanKind plan; int knob; DecodeQk qk; };
+  // tc: the tensor-core kernel's steps 3b, 3c (warp streams of 32-key tiles, P hi + lo, their
+  // merge): fills not multiples of the warp tile nor of the 64-key split unit, splits with fewer
+  // tiles than streams (empty warps), causal rows.
+  struct Case { int64_t d, sq, group; std::vector<int64_t> fills; SplitPlanKind plan; int knob; DecodeQk qk; bool tc = false; };
   const std::vector<Case> cases = {
       {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::fma_halves},
       {64, 4, 1, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::fma_halves},
@@ -186,6 +266,12 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
       {128, 4, 4, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::fma_halves},
       {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma},
       {64, 16, 1, {90, 700}, SplitPlanKind::count, 2, DecodeQk::mma},
+      {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma, true},
+      {64, 4, 4, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::mma, true},
+      {128, 16, 1, {200, 17}, SplitPlanKind::fixed_keys, 64, DecodeQk::mma, true},
+      {64, 1, 8, {2000, 1}, SplitPlanKind::count, 16, DecodeQk::mma, true},
+      {128, 2, 8, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::mma, true},
+      {64, 1, 16, {97}, SplitPlanKind::count, 1, DecodeQk::mma, true},
   };
   int64_t compared = 0;
   for (DType dtype : {DType::fp16, DType::bf16})
@@ -195,10 +281,10 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
       spec.distribution = c.sq == 4 ? Distribution::outliers : Distribution::normal;
       spec.seed = static_cast<uint64_t>(c.d + 7 * c.sq + 31 * c.group);
       const AttentionInputs in = generate_inputs(p, spec);
-      const AlgorithmConfig a = decode_algorithm(c.plan, c.knob, c.qk);
+      const AlgorithmConfig a = c.tc ? decode_tensor_core_algorithm(c.plan, c.knob) : decode_algorithm(c.plan, c.knob, c.qk);
       REQUIRE_FALSE(emulator_invalid_reason(p, a).has_value());
       const int64_t kps = decode_keys_per_split(p, a);
-      const AttentionOutputs emu = emulate(p, in, a), model = model_decode(p, in, kps, c.qk == DecodeQk::mma);
+      const AttentionOutputs emu = emulate(p, in, a), model = model_decode(p, in, kps, c.qk == DecodeQk::mma, c.tc);
       INFO(p.label() << " " << a.describe() << " keys/split " << kps);
       CHECK(bits_differing(emu.o, model.o) == 0);
       CHECK(bits_differing(emu.lse, model.lse) == 0);
@@ -209,15 +295,15 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
 
 TEST_CASE("decode emulator, every stage exact: the FP64 reference", "[decode_emulator]") {
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    Problem p = decode_problem(dtype, 64, 4, 4, {700, 3, 130});
+    const Problem p = decode_problem(dtype, 64, 4, 4, {700, 3, 130});
     const AttentionInputs in = generate_inputs(p, InputSpec{});
     const Tensor<double> plain = fp64_attention(p, in).o;
-    for (int splits : {1, 5}) {
-      const AttentionOutputs exact = emulate(p, in, decode_algorithm(SplitPlanKind::count, splits), PrecisionPolicy::all_exact());
-      double scale = 0;
-      for (int64_t e = 0; e < plain.numel(); ++e) scale = std::max(scale, std::fabs(plain.flat(e)));
-      CHECK(max_abs_diff(exact.o, plain) <= 1e-12 * scale);
-    }
+    double scale = 0;
+    for (int64_t e = 0; e < plain.numel(); ++e) scale = std::max(scale, std::fabs(plain.flat(e)));
+    for (int splits : {1, 5})
+      for (const AlgorithmConfig& a :  // the CUDA-core contract and the tensor-core kernel's (streams, P hi + lo)
+           {decode_algorithm(SplitPlanKind::count, splits), decode_tensor_core_algorithm(SplitPlanKind::count, splits)})
+        CHECK(max_abs_diff(emulate(p, in, a, PrecisionPolicy::all_exact()).o, plain) <= 1e-12 * scale);
   }
 }
 
@@ -334,10 +420,86 @@ TEST_CASE("decode emulator refuses what the decode kernels do not do", "[decode_
   a = decode_algorithm(SplitPlanKind::count, 2);
   a.p_cast = PCastMode::split_hi_lo;
   CHECK(emulator_invalid_reason(p, a).has_value());
+  a = decode_tensor_core_algorithm(SplitPlanKind::count, 2);
+  a.tiles.block_n = 64;
+  CHECK_THAT(*emulator_invalid_reason(p, a), Catch::Contains("16-key tiles"));
+  a = decode_tensor_core_algorithm(SplitPlanKind::count, 2);
+  a.p_cast = PCastMode::input_dtype;
+  CHECK_THAT(*emulator_invalid_reason(p, a), Catch::Contains("hi + lo"));
   Problem wide = p;
   wide.dtype = DType::fp32;
   CHECK(emulator_invalid_reason(wide, decode_algorithm(SplitPlanKind::count, 2)).has_value());
   CHECK_THROWS_AS(make_head_emulator(wide, AttentionInputs{}, 0, 0, decode_algorithm(SplitPlanKind::count, 2),
                                      TensorCoreModel::h100()),
                   Error);
+}
+
+TEST_CASE("tensor-core decode kernel's emulator: within the rule, P hi + lo keeps the error at the rounding floor",
+          "[decode_emulator]") {
+  // The excess (RMS error / RMS of the truth's own rounding to the dtype) stays at FP32-P level:
+  // hi + lo carries 22 (FP16) or 16 (BF16) significant bits of P, far below the output's half ulp.
+  const Registry& registry = all_kernels();
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (Distribution dist : {Distribution::normal, Distribution::outliers, Distribution::large_logits, Distribution::sink}) {
+      const Problem p = decode_problem(dtype, 128, 1, 8, {4000, 1000, 77});
+      InputSpec spec;
+      spec.distribution = dist;
+      spec.seed = 21;
+      const AttentionInputs in = generate_inputs(p, spec);
+      const Tensor<double> truth = fp64_attention(p, in).o;
+      const AttentionOutputs base = registry.get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(p, in);
+      const AttentionOutputs tc = emulate(p, in, decode_tensor_core_algorithm(SplitPlanKind::fixed_keys, 256));
+      const AttentionOutputs cores = emulate(p, in, decode_algorithm(SplitPlanKind::fixed_keys, 256));
+      const double error = max_abs_diff(tc.o, truth), baseline = max_abs_diff(base.o, truth);
+      double floor_sq = 0, tc_sq = 0, cores_sq = 0;
+      for (int64_t e = 0; e < truth.numel(); ++e) {
+        floor_sq += std::pow(round_to(dtype, truth.flat(e)) - truth.flat(e), 2);
+        tc_sq += std::pow(tc.o.flat(e) - truth.flat(e), 2);
+        cores_sq += std::pow(cores.o.flat(e) - truth.flat(e), 2);
+      }
+      const double excess = std::sqrt(tc_sq / floor_sq), cores_excess = std::sqrt(cores_sq / floor_sq);
+      INFO(dtype_name(dtype) << " " << distribution_name(dist) << " error " << error << " baseline " << baseline << " excess "
+                             << excess << " (CUDA-core contract " << cores_excess << ")");
+      CHECK(fa_rule(error, baseline, std::isfinite(error)).pass);
+      std::printf("decode tc %s %s: excess %.4f (CUDA-core contract %.4f), error/baseline %.3g\n",
+                  std::string(dtype_name(dtype)).c_str(), distribution_name(dist).c_str(), excess, cores_excess, error / baseline);
+      CHECK(excess < 1.01);
+      CHECK(excess <= cores_excess + 0.005);  // no worse than FP32 P on the CUDA cores
+    }
+}
+
+TEST_CASE("tensor-core decode kernel's emulator: cache rows past the fill are never read; mutants caught", "[decode_emulator]") {
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    const Problem p = decode_problem(dtype, 128, 4, 4, {300, 61});
+    InputSpec spec;
+    spec.seed = 13;
+    AttentionInputs in = generate_inputs(p, spec);
+    const AlgorithmConfig a = decode_tensor_core_algorithm(SplitPlanKind::fixed_keys, 64);
+    const AttentionOutputs clean = emulate(p, in, a);
+    // Poison every cache row at or past an entry's fill (the kernel's unused rows).
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t j = p.keys_in_batch(b); j < p.seqlen_k; ++j)
+        for (int64_t h = 0; h < p.num_heads_kv; ++h)
+          for (int64_t d = 0; d < p.head_dim; ++d) in.k(b, j, h, d) = in.v(b, j, h, d) = std::nan("");
+    const AttentionOutputs poisoned = emulate(p, in, a);
+    CHECK(bits_differing(clean.o, poisoned.o) == 0);
+    CHECK(bits_differing(clean.lse, poisoned.lse) == 0);
+    const Tensor<double> truth = fp64_attention(p, in).o;
+    const double baseline = max_abs_diff(all_kernels().get("naive-" + std::string(dtype_name(dtype))).run(p, in).o, truth);
+    CHECK(fa_rule(max_abs_diff(clean.o, truth), baseline, true).pass);
+    for (Mutant m : {Mutant::stale_seqlens, Mutant::interleaved_gqa_in_cache_path, Mutant::top_left_in_cache_path,
+                     Mutant::base2_lse_natural_combine}) {
+      AlgorithmConfig bug = a;
+      bug.mutant = m;
+      const AttentionOutputs out = emulate(p, in, bug);
+      const double error = max_abs_diff(out.o, truth);
+      // The base-2 LSE bug shows in O only through the combine (several splits: entry 0 has 5).
+      INFO(mutant_name(m) << " error " << error << " baseline " << baseline);
+      CHECK(!fa_rule(error, baseline, std::isfinite(error)).pass);
+    }
+  }
+  const Kernel& k = all_kernels().get("emu.fp16.dany.m64n64.decode-tc-fixed256");
+  REQUIRE(k.info.algorithm.has_value());
+  CHECK(k.info.algorithm->decode.warp_streams == 4);
+  CHECK(k.info.algorithm->p_cast == PCastMode::split_hi_lo);
 }

@@ -47,12 +47,18 @@ namespace attn {
 namespace {
 
 /// Correct decode variants kernels/variants.toml registers per (dtype, head dim): the CUDA-core
-/// kernel's 4 (split, fixed256, paged16, paged256), the bulk kernel's 4, and bulk1h-split at D 128.
-size_t registered_decode_variants(int64_t d) { return d == 128 ? 9 : 8; }
-/// Of those, the ones that run S_q x group query rows per KV head: the bulk kernel holds one m16
-/// tile of rows per head and refuses more (a named reason); the CUDA-core kernel takes up to 128.
+/// kernel's 4 (split, fixed256, paged16, paged256), the bulk kernel's 4, the tensor-core kernel's
+/// 4 (mma-split, mma-fixed256, mma-paged16, mma-paged256), and bulk1h-split at D 128.
+size_t registered_decode_variants(int64_t d) { return d == 128 ? 13 : 12; }
+/// Of those, the ones that run S_q x group query rows per KV head: the bulk and tensor-core
+/// kernels hold one m16 tile of rows per head and refuse more (a named reason); the CUDA-core
+/// kernel takes up to 128.
 size_t runnable_decode_variants(int64_t d, int64_t rows) { return rows <= kDecodeBulkMaxRowsPerHead ? registered_decode_variants(d) : 4; }
-bool is_bulk(const Kernel& k) { return k.info.traits.at("kernel").rfind("bulk", 0) == 0; }
+/// A kernel of one m16 tile of rows per KV head (bulk or tensor-core).
+bool holds_one_m16_tile(const Kernel& k) {
+  const std::string& kernel = k.info.traits.at("kernel");
+  return kernel.rfind("bulk", 0) == 0 || kernel.rfind("tensor-cores", 0) == 0;
+}
 
 const Kernel& baseline_for(DType dtype) { return *all_kernels().find(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16"); }
 
@@ -118,9 +124,9 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
       const auto kernels = decode_kernels(dtype, c.d, false);
       REQUIRE(kernels.size() == registered_decode_variants(c.d));
       for (const Kernel* k : kernels) {
-        if (k->invalid_reason(pr)) {  // only the bulk kernel, only above 16 rows per KV head
+        if (k->invalid_reason(pr)) {  // only the bulk and tensor-core kernels, only above 16 rows per KV head
           INFO(k->info.name << " " << pr.label() << ": " << *k->invalid_reason(pr));
-          REQUIRE(is_bulk(*k));
+          REQUIRE(holds_one_m16_tile(*k));
           REQUIRE(c.sq * c.group > kDecodeBulkMaxRowsPerHead);
           ++refused;
           continue;
@@ -137,7 +143,7 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
     }
   }
   std::cout << "decode rule: " << runs << " runs, " << failures << " failures, worst error/bound " << worst_ratio << " ("
-            << refused << " bulk runs refused: S_q x group > 16)\n";
+            << refused << " bulk / tensor-core runs refused: S_q x group > 16)\n";
   int expected = 0;
   for (const Case& c : cases) expected += 2 * static_cast<int>(runnable_decode_variants(c.d, c.sq * c.group));
   CHECK(runs == expected);
@@ -148,7 +154,7 @@ TEST_CASE("paged decode at odd page sizes and fixed split counts 1..16 is within
   RuleTally tally;
   for (DType dtype : {DType::fp16, DType::bf16}) {
     for (int page : {48, 100})
-      for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk}) {
+      for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk, DecodeKernelKind::mma}) {
       const Kernel k = make_decode_kernel({"decode.paged" + std::to_string(page), dtype, 128, 0, 0, page, Mutant::none, kind});
       for (int64_t depth : {1, 300, 2000}) {
         const Problem pr = decode_problem(dtype, 128, depth, 4, 4);
@@ -167,13 +173,13 @@ TEST_CASE("paged decode at odd page sizes and fixed split counts 1..16 is within
     const Truth truth = compute_truth(pr, in, quick_truth());
     const AttentionOutputs base = baseline_for(dtype).run(pr, in);
     for (int splits : {1, 2, 3, 4, 8, 16})
-      for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk})
+      for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk, DecodeKernelKind::mma})
         tally.check(make_decode_kernel({"decode.splits" + std::to_string(splits), dtype, 64, 0, splits, 32, Mutant::none, kind}),
                     pr, in, truth, base);
   }
   std::cout << "paged/split-count decode rule: " << tally.runs << " runs, " << tally.failures
             << " failures, worst error/bound " << tally.worst_ratio << "\n";
-  CHECK(tally.runs == 2 * 2 * (2 * 3 + 6));
+  CHECK(tally.runs == 2 * 3 * (2 * 3 + 6));
   CHECK(tally.failures == 0);
 }
 
@@ -210,7 +216,7 @@ TEST_CASE("paged and contiguous decode give bit-identical outputs", "[gpu][decod
     InputSpec spec;
     spec.seed = 41;
     const AttentionInputs in = generate_inputs(pr, spec);
-    for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk}) {
+    for (DecodeKernelKind kind : {DecodeKernelKind::cuda_cores, DecodeKernelKind::bulk, DecodeKernelKind::mma}) {
       DecodeVariant v{"c", dtype, 128, 256, 0, 0, Mutant::none, kind};
       const AttentionOutputs contiguous = make_decode_kernel(v).run(pr, in);
       for (int page : {16, 64, 100, 256}) {
@@ -218,7 +224,7 @@ TEST_CASE("paged and contiguous decode give bit-identical outputs", "[gpu][decod
         const AttentionOutputs paged = make_decode_kernel(v).run(pr, in);
         int64_t differing = 0;
         for (int64_t i = 0; i < paged.o.numel(); ++i) differing += paged.o.flat(i) != contiguous.o.flat(i);
-        std::cout << (kind == DecodeKernelKind::bulk ? "bulk" : "cuda-cores") << " page " << page << ": " << differing
+        std::cout << (kind == DecodeKernelKind::bulk ? "bulk" : kind == DecodeKernelKind::mma ? "mma" : "cuda-cores") << " page " << page << ": " << differing
                   << " elements differ from contiguous\n";
         CHECK(differing == 0);
       }
@@ -269,7 +275,7 @@ TEST_CASE("every cache mutant fails the FlashAttention rule", "[gpu][decode]") {
     const Truth truth = compute_truth(pr, in, quick_truth());
     const AttentionOutputs base = baseline_for(dtype).run(pr, in);
     const auto mutants = decode_kernels(dtype, 128, true);
-    CHECK(mutants.size() == 8);  // 4 cache bugs x (CUDA-core kernel, bulk kernel)
+    CHECK(mutants.size() == 12);  // 4 cache bugs x (CUDA-core kernel, bulk kernel, tensor-core kernel)
     for (const Kernel* k : mutants) {
       const Rule r = check_rule(k->run(pr, in), truth, base);
       std::cout << k->info.name << " (" << k->info.planted_bug << "): error " << r.error << " bound " << r.bound

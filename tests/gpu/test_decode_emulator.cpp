@@ -2,10 +2,11 @@
 // and the FP8 KV cache, on the device.
 //  - exp_fp32 / log_fp32 (core/pipeline/fp32_elementary.h) give the host's bits on the device for
 //    every 5th float of [-104, 0] (exp) and of the positive floats (log);
-//  - every registered decode variant (CUDA-core and bulk kernels, contiguous / paged, heuristic /
+//  - every registered decode variant (CUDA-core, bulk and tensor-core kernels, contiguous / paged, heuristic /
 //    fixed split) and every decode mutant equals emulate_attention with its registered algorithm
 //    (info.algorithm) bit for bit, O and LSE, over S_q 1/4/16, GQA 1/4/8, D 64/128, ragged
 //    batches, FP16/BF16; the counts of differing elements are printed (the emulator's fidelity);
+//    the tensor-core kernel's 8- and 12-warp shapes (bench --decode) likewise;
 //  - FP8 (E4M3, per-head power-of-two scales, appended with quantization): the FP8 path equals the
 //    FP16/BF16 bulk path on the dequantized cache bit for bit (fixed split), its emulator likewise,
 //    every FP8 variant is within the FlashAttention rule against the truth of the dequantized cache,
@@ -112,6 +113,35 @@ TEST_CASE("every decode variant and mutant equals its emulator bit for bit", "[g
               static_cast<long long>(compared), static_cast<long long>(differing),
               compared ? static_cast<double>(differing) / static_cast<double>(compared) : 0.0);
   CHECK(runs >= 2 * 6 * 8);
+}
+
+TEST_CASE("the tensor-core kernel's 8- and 12-warp shapes equal their emulator bit for bit", "[gpu][decode][emulator]") {
+  // The shapes `bench --decode` measures beside the registered 4-warp one (FP16, D 128; 16-key
+  // warp tiles): the same contract with warp_streams 8 / 12 and BLOCK_N 16.
+  int64_t compared = 0, differing = 0;
+  for (int warps : {8, 12})
+    for (int64_t depth : {300, 4096})
+      for (int page : {0, 16}) {
+        const Problem pr = decode_problem(DType::fp16, 128, depth, 1, 4);
+        InputSpec spec;
+        spec.distribution = depth == 300 ? Distribution::outliers : Distribution::normal;
+        spec.seed = static_cast<uint64_t>(depth + warps);
+        const AttentionInputs in = generate_inputs(pr, spec);
+        DecodeVariant v{"mma.w" + std::to_string(warps), DType::fp16, 128, 256, 0, page, Mutant::none, DecodeKernelKind::mma};
+        v.mma_warps = warps;
+        const Kernel k = make_decode_kernel(v);
+        REQUIRE(k.info.algorithm.has_value());
+        CHECK(k.info.algorithm->decode.warp_streams == warps);
+        const AttentionOutputs gpu = k.run(pr, in), emu = emulate(pr, in, *k.info.algorithm);
+        const int64_t o_diff = bit_diff(gpu.o, emu.o, DType::fp16).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
+        compared += gpu.o.numel();
+        differing += o_diff;
+        std::printf("EMULATOR mma %d warps, depth %lld, page %d: %lld O, %lld LSE differ\n", warps, static_cast<long long>(depth),
+                    page, static_cast<long long>(o_diff), static_cast<long long>(lse_diff));
+        CHECK(o_diff == 0);
+        CHECK(lse_diff == 0);
+      }
+  CHECK(compared > 0);
 }
 
 TEST_CASE("FP8 KV cache: the dequantized cache's FP16/BF16 path bit for bit, and the rule", "[gpu][decode][fp8]") {

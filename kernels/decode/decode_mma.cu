@@ -1,0 +1,30 @@
+// decode_mma.cu: host launchers of the tensor-core decode kernel (decode_mma.cuh): the dispatch
+// from (dtype, head dim, planted mutant) to a DecodeMmaTraits instantiation, the shared-memory
+// opt-in and the occupancy query of the split planner. Production instantiations: 4 warps (key
+// streams) of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
+// 108 KiB, two); 8 warps of 16-key tiles for FP16 D 128 as a measured alternative. The mutants are compiled for D = 128 (decode_mma_mutants.cu). The common checks
+// are launch_decode's (decode.cu).
+#include "kernels/decode/decode_mma_launch.cuh"
+
+namespace attn {
+
+int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
+  return decode::with_mma_traits(dtype, head_dim, warps, [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
+}
+
+void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
+  const int rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
+  if (rows > kDecodeMmaMaxRows)
+    throw Error("decode mma: S_q x group = " + std::to_string(rows) + " rows per KV head; the tensor-core kernel holds at most " +
+                std::to_string(kDecodeMmaMaxRows));
+  if (p.keys_per_split % 64 != 0) throw Error("decode mma: split size not a multiple of 64");
+  if (mutant == Mutant::none) {
+    decode::with_mma_traits(dtype, p.head_dim, p.mma_warps, [&]<class Traits>() { decode::launch_mma_traits<Traits>(p, stream); });
+    return;
+  }
+  if (p.head_dim != 128 || p.mma_warps != 4)
+    throw Error(std::string("decode mma: mutant ") + mutant_name(mutant) + " is compiled for D = 128, 4 warps only");
+  launch_decode_mma_mutant(p, dtype, mutant, stream);
+}
+
+}  // namespace attn

@@ -1,0 +1,291 @@
+// decode_mma.cuh: the tensor-core split-KV decode kernel (v9). One CTA = (split, KV head, batch
+// entry), its GQA group's S_q x group <= 16 query rows one m16 tile; kWarps warps, each an
+// independent key stream: a contiguous run of the split's 32-key tiles (pipeline::
+// stream_tile_range), its own cp.async stages in its own slice of shared memory (waits are
+// per-thread cp.async groups + __syncwarp: no CTA-wide barrier in the main loop), its own running
+// max / sum / O in registers. Per tile: scores on the tensor cores (mma.sync m16n8k16, Q fragments
+// held in registers for the whole split, K B-fragments by ldmatrix), the online softmax in
+// registers (core/pipeline/online_softmax.h, natural exp_fp32, the quad's butterfly), P split
+// hi + lo in the input format (online_softmax.h step 7: the precise cast) so that P keeps FP32-level
+// accuracy through the FP16/BF16 PV MMAs (V B-fragments by ldmatrix.trans), the tile's PV summed
+// on the tensor cores from 0 and added to O on the CUDA cores (O = fma(O, alpha, PV), round to
+// nearest: no truncating tensor-core accumulation across tiles). After the loop each warp writes
+// its normalized O and LSE over its own stages, and the warps merge with the LSE combine
+// (pipeline::merge_partials); the CTA's result is then one split's, combined across CTAs by
+// decode_combine.cuh (last CTA of the row group). Not the launcher (decode_mma.cu).
+//
+// Numerics: analysis/decode_emulator.h's contract with DecodeQk::mma, P cast split_hi_lo and
+// warp_streams = kWarps (contract steps 3b, 3c).
+//
+// Versions (v1..v7: decode_split.cuh; v8: decode_bulk.cuh):
+//  v9  per-warp key streams, tensor-core QK and PV (hi + lo P), LSE merge of the warps.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "core/pipeline/fp32_device.cuh"
+#include "core/pipeline/online_softmax.h"
+#include "core/pipeline/semantics.h"
+#include "core/pipeline/split_combine.h"
+#include "core/pipeline/tile_plan.h"
+#include "kernels/cache/kv_layout.h"
+#include "kernels/decode/decode_combine.cuh"
+#include "kernels/decode/decode_elements.cuh"
+#include "kernels/decode/decode_launch.h"
+#include "kernels/decode/decode_tile.cuh"
+#include "kernels/prefill/mma.cuh"
+
+namespace attn {
+
+/// One tensor-core decode instantiation: element type, head dim, warps (key streams), keys per
+/// warp tile, cp.async stages per warp, planted mutant.
+template <DType Elem, int HeadDim, int Warps, int WarpTileKeys, int Stages, Mutant PlantedMutant = Mutant::none>
+struct DecodeMmaTraits {
+  static constexpr DType kElem = Elem;
+  static constexpr int kHeadDim = HeadDim;
+  static constexpr int kWarps = Warps;
+  static constexpr int kThreads = 32 * Warps;
+  static constexpr int kWarpTileKeys = WarpTileKeys;  ///< keys per online-softmax step of a warp (BLOCK_N)
+  static constexpr int kStages = Stages;              ///< a warp's K/V tiles in flight + 1
+  static constexpr Mutant kMutant = PlantedMutant;
+  static constexpr int kRows = kDecodeMmaMaxRows;
+  /// A key row of K or V in shared memory: D elements + 16 bytes, so that the 8 rows of an
+  /// ldmatrix 8x8 matrix start 4 banks apart (conflict-free) and every row stays 16-byte aligned.
+  static constexpr int kPitchBytes = HeadDim * 2 + 16;
+  static constexpr int kStageBytes = 2 * WarpTileKeys * kPitchBytes;  ///< (K|V, WarpTileKeys, pitch)
+  static constexpr int kWarpBytes = Stages * kStageBytes;
+  /// Dynamic shared memory: the warps' stages, then sM, sL of the cross-CTA combine.
+  static constexpr int kSmemBytes = Warps * kWarpBytes + 2 * kRows * 4;
+
+  static_assert(Elem == DType::fp16 || Elem == DType::bf16, "FP16 or BF16 caches");
+  static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128 are instantiated");
+  static_assert(WarpTileKeys == 16 || WarpTileKeys == 32 || WarpTileKeys == 64, "whole PV k16 steps, split sizes multiples of it");
+  static_assert(64 % WarpTileKeys == 0, "the split plan's 64-key units hold whole warp tiles");
+  static_assert(Stages >= 2 && Stages <= 8, "two to eight cp.async stages per warp");
+  static_assert(kWarpBytes >= 4 * (kRows * HeadDim + kRows), "a warp's stages hold its normalized O and LSE after the loop");
+  static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
+  static_assert(PlantedMutant == Mutant::none || PlantedMutant == Mutant::stale_seqlens ||
+                    PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
+                    PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,
+                "decode plants the cache-path and split-combine bugs");
+};
+
+namespace decode {
+
+/// Waits until at most `pending` committed cp.async groups of this thread are in flight.
+template <int pending>
+__device__ __forceinline__ void mma_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
+}
+
+/// Max / sum over the 4 lanes of a quad (the lanes holding one row of an m16n8 fragment). The sum
+/// is the butterfly pipeline::butterfly_sum models (offset 2, then 1).
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x = pipeline::add_rn(x, __shfl_xor_sync(0xffffffffu, x, 2));
+  return pipeline::add_rn(x, __shfl_xor_sync(0xffffffffu, x, 1));
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const DecodeParams p) {
+  using T = Element<Traits::kElem>;
+  constexpr int D = Traits::kHeadDim, W = Traits::kWarps, TW = Traits::kWarpTileKeys, S = Traits::kStages;
+  constexpr int PITCH = Traits::kPitchBytes, NT = TW / 8, KS = TW / 16, DK = D / 16, DN = D / 8, CH = D / 8;
+  constexpr int R = Traits::kRows;
+  const pipeline::Fp32NaturalDeviceArithmetic arith;
+  const pipeline::Fp32DeviceArithmetic<Traits::kElem> p_cast;  // P rounded to the input format (step 7)
+  const int group = p.num_heads_q / p.num_heads_kv, rows = p.seqlen_q * group;  // <= 16 (launcher)
+  const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  const SplitKeys work = split_keys_of<Traits::kMutant>(p, b, split);
+  const pipeline::Semantics sem = work.sem;
+  const int keys = work.keys, num_splits = work.num_splits;
+  if (split >= num_splits) return;  // the combine reads only this entry's splits
+  const int key_begin = work.begin, key_end = work.end;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // This warp's key stream: tiles [t_first, t_first + n_tiles) of the split.
+  const pipeline::IndexRange<int> run = pipeline::stream_tile_range((key_end - key_begin + TW - 1) / TW, warp, W);
+  const int n_tiles = run.end - run.begin;
+
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* sWarp = smem + warp * Traits::kWarpBytes;  // (S, K|V, TW, PITCH): this warp's only
+  float* sM = reinterpret_cast<float*>(smem + W * Traits::kWarpBytes);  // (R): the cross-CTA combine's
+  float* sL = sM + R;                                                   // (R)
+
+  auto head_of = [&](int member) { return pipeline::semantic_query_head(sem, hk, member, p.num_heads_q, p.num_heads_kv); };
+  const uint8_t* gK = static_cast<const uint8_t*>(p.k_cache);
+  const uint8_t* gV = static_cast<const uint8_t*>(p.v_cache);
+  // cp.async of the warp's tile t into `stage`: lane (key pair, 16-byte chunk); keys at or past
+  // key_end zero-filled, never read from global (poison, or no page).
+  auto load_tile = [&](int t, int stage) {
+    uint8_t* sK = sWarp + stage * Traits::kStageBytes;
+    uint8_t* sV = sK + TW * PITCH;
+    const int key0 = key_begin + (run.begin + t) * TW;
+#pragma unroll 4
+    for (int e = lane; e < TW * CH; e += 32) {
+      const int j = e / CH, c = e % CH, key = key0 + j;
+      const bool valid = key < key_end;
+      const int64_t off = valid ? ((kv_row(p.layout, b, key, p.capacity) * p.num_heads_kv + hk) * D + c * 8) * 2 : 0;
+      fa2::cp_async_16(sK + j * PITCH + c * 16, gK + off, valid);
+      fa2::cp_async_16(sV + j * PITCH + c * 16, gV + off, valid);
+    }
+  };
+  // The first S - 1 tiles; one commit group per tile slot, empty or not (wait_group counts tiles).
+#pragma unroll
+  for (int s = 0; s < S - 1; ++s) {
+    if (s < n_tiles) load_tile(s, s);
+    fa2::cp_async_commit();
+  }
+
+  // Q as the A operand of the score MMA, in registers for the whole split (decode_tile.cuh).
+  uint32_t rQ[DK][4];
+  load_q_fragments<D>(rQ, p, b, rows, lane, head_of);
+  // The lane's two rows (h = 0: lane / 4, h = 1: lane / 4 + 8): state and O columns n*8 + 2t, +1.
+  pipeline::RowState<float> row[2];
+  float rO[DN][4];
+#pragma unroll
+  for (int n = 0; n < DN; ++n) rO[n][0] = rO[n][1] = rO[n][2] = rO[n][3] = 0.f;
+
+  for (int t = 0; t < n_tiles; ++t) {
+    mma_cp_async_wait<S - 2>();
+    __syncwarp();  // tile t landed for every lane; stage (t - 1) % S was read by every lane
+    if (t + S - 1 < n_tiles) load_tile(t + S - 1, (t + S - 1) % S);
+    fa2::cp_async_commit();
+    const uint8_t* sK = sWarp + (t % S) * Traits::kStageBytes;  // (TW, PITCH)
+    const uint8_t* sV = sK + TW * PITCH;                        // (TW, PITCH)
+    const int key0 = key_begin + (run.begin + t) * TW;
+
+    // ---- qk on the tensor cores: n8 tile nt = keys nt*8 ..; k-steps over D ascending from 0.
+    // ldmatrix x4 of keys nt*8 + (lane % 8), dims kk*16 + (lane / 8) * 8: b0, b1 of k-steps 2k2, 2k2 + 1.
+    float rS[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      rS[nt][0] = rS[nt][1] = rS[nt][2] = rS[nt][3] = 0.f;
+#pragma unroll
+      for (int k2 = 0; k2 < DK / 2; ++k2) {
+        uint32_t rK[4];
+        fa2::ldmatrix_x4(rK, sK + (nt * 8 + lane % 8) * PITCH + (k2 * 32 + (lane / 8) * 8) * 2);
+        fa2::mma_16816<Traits::kElem>(rS[nt], rQ[2 * k2], rK[0], rK[1]);
+        fa2::mma_16816<Traits::kElem>(rS[nt], rQ[2 * k2 + 1], rK[2], rK[3]);
+      }
+    }
+    // ---- scale and mask. C: rS[nt][c] = (row lane/4 + (c/2)*8, key nt*8 + 2t + c%2).
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int rr = lane / 4 + (c >> 1) * 8, key = key0 + nt * 8 + (lane % 4) * 2 + (c & 1);
+        const bool visible = rr < rows && key < key_end && pipeline::semantic_key_visible(sem, rr % p.seqlen_q, key, p.seqlen_q, keys);
+        rS[nt][c] = visible ? pipeline::mul_rn(rS[nt][c], p.scale) : pipeline::kNegInfF;
+      }
+    // ---- online softmax per row: the lane's slice k = (nt, c%2) in nt-major order, the quad's
+    // reductions; P overwrites the scores.
+    float rAlpha[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if (h == 1 && rows <= 8) {
+        // Rows 8..15 are all padding (warp-uniform): what the softmax of a row of -inf scores
+        // gives (state unchanged, alpha 0, P 0), without computing it.
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) rS[nt][2] = rS[nt][3] = 0.f;
+        rAlpha[1] = 0.f;
+        continue;
+      }
+      rAlpha[h] = pipeline::online_softmax(
+          arith, row[h], [&](int k) -> float& { return rS[k / 2][h * 2 + k % 2]; }, NT * 2, 1.f,
+          pipeline::RescaleRule<float>::eager(), Traits::kMutant, [](float x) { return quad_max(x); },
+          [](float x) { return quad_sum(x); });
+    }
+    // ---- P hi + lo as A operands of the PV MMA (k = keys): reg (row h = reg & 1, keys + 8 * (reg >> 1))
+    // of k-step ks = the score fragment of n-tile 2ks + (reg >> 1), row half reg & 1.
+    uint32_t rPhi[KS][4], rPlo[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks)
+#pragma unroll
+      for (int reg = 0; reg < 4; ++reg) {
+        const float p0 = rS[2 * ks + (reg >> 1)][(reg & 1) * 2], p1 = rS[2 * ks + (reg >> 1)][(reg & 1) * 2 + 1];
+        rPhi[ks][reg] = pipeline::cast_p_pair(p_cast, p0, p1);
+        rPlo[ks][reg] = pipeline::cast_p_lo_pair(p_cast, rPhi[ks][reg], p0, p1);
+      }
+    // ---- PV on the tensor cores, per pair of n8 column tiles: for each k-step the hi then the lo
+    // MMA, from 0; then O = fma(O, alpha, PV) per element (round to nearest, FP32).
+    // ldmatrix.trans x4 of keys ks*16 + (lane % 8) + ((lane / 8) % 2) * 8, columns np*16 + (lane / 16) * 8.
+#pragma unroll
+    for (int np = 0; np < DN / 2; ++np) {
+      float rPV[2][4] = {};
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        uint32_t rV[4];
+        fa2::ldmatrix_x4_trans(rV, sV + (ks * 16 + lane % 8 + ((lane / 8) & 1) * 8) * PITCH + (np * 16 + (lane / 16) * 8) * 2);
+        fa2::mma_16816<Traits::kElem>(rPV[0], rPhi[ks], rV[0], rV[1]);
+        fa2::mma_16816<Traits::kElem>(rPV[0], rPlo[ks], rV[0], rV[1]);
+        fa2::mma_16816<Traits::kElem>(rPV[1], rPhi[ks], rV[2], rV[3]);
+        fa2::mma_16816<Traits::kElem>(rPV[1], rPlo[ks], rV[2], rV[3]);
+      }
+#pragma unroll
+      for (int x = 0; x < 2; ++x)
+#pragma unroll
+        for (int c = 0; c < 4; ++c)
+          rO[np * 2 + x][c] = pipeline::rescale_accumulate_o(arith, rO[np * 2 + x][c], rAlpha[c >> 1], rPV[x][c]);
+    }
+  }
+
+  // ---- this warp's stream as a partial result over its own stages: O / l and LSE per row.
+  mma_cp_async_wait<0>();
+  __syncwarp();
+  float* sWO = reinterpret_cast<float*>(sWarp);  // (R, D)
+  float* sWLse = sWO + R * D;                    // (R)
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int rr = lane / 4 + h * 8;
+    const float factor = pipeline::row_normalizer(arith, row[h].l);
+#pragma unroll
+    for (int n = 0; n < DN; ++n) {
+      const int col = n * 8 + (lane % 4) * 2;
+      *reinterpret_cast<float2*>(sWO + rr * D + col) =
+          make_float2(pipeline::normalize(arith, rO[n][h * 2], factor), pipeline::normalize(arith, rO[n][h * 2 + 1], factor));
+    }
+    if (lane % 4 == 0) sWLse[rr] = pipeline::split_lse(arith, row[h].m, row[h].l, pipeline::LseCombine::matched);
+  }
+  __syncwarp();
+  __syncthreads();  // every warp's partial is in shared memory
+
+  // ---- merge the warps (LSE combine, warp order): thread (row r, 4 columns d..d+3).
+  auto out_index = [&](int r, int d) {  // of row r, column d
+    const int member = r / p.seqlen_q, i = r % p.seqlen_q, h = head_of(member);
+    return OutIndex{((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d,
+                    (static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i};
+  };
+  auto warp_o = [&](int w) { return reinterpret_cast<const float*>(smem + w * Traits::kWarpBytes); };
+  uint16_t* gO = static_cast<uint16_t*>(p.o);
+  const int64_t stride = static_cast<int64_t>(p.batch) * p.num_heads_q * p.seqlen_q;  // rows per split
+  for (int e = threadIdx.x; e < rows * (D / 4); e += Traits::kThreads) {
+    const int r = e / (D / 4), d = (e % (D / 4)) * 4;
+    float o[4];
+    const pipeline::MergedRow<float> merged = pipeline::merge_partials(
+        arith, W, [&](int w) { return warp_o(w)[R * D + r]; }, [&](int w) { return warp_o(w) + r * D + d; }, 4, o);
+    const OutIndex at = out_index(r, d);
+    const float lse = pipeline::split_lse(arith, merged.m, merged.l, sem.combine);  // a base-2 bug is written here
+    if (num_splits == 1) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) gO[at.x + c] = from_float(o[c], static_cast<T*>(nullptr));
+      if (d == 0 && p.lse) p.lse[at.y] = lse;
+    } else {
+      *reinterpret_cast<float4*>(p.partial_o + (split * stride + at.y) * D + d) = make_float4(o[0], o[1], o[2], o[3]);
+      if (d == 0) p.partial_lse[split * stride + at.y] = lse;
+    }
+  }
+  if (num_splits == 1) return;
+  // The last CTA of this (entry, KV head) to finish combines the splits (decode_combine.cuh).
+  if (!is_last_split_cta(p, num_splits)) return;
+  auto store = [&](int, int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
+  combine_splits<Traits>(p, rows, num_splits, stride, sM, sL, out_index, store);
+}
+
+}  // namespace decode
+}  // namespace attn
