@@ -97,6 +97,25 @@ double max_abs_error(const Tensor<double>& a, const Tensor<double>& b) {
   return worst;
 }
 
+double rmse_between(const Tensor<double>& a, const Tensor<double>& b) {
+  if (a.shape() != b.shape())
+    throw Error("rmse_between: shape " + shape_string(a.shape()) + " differs from " + shape_string(b.shape()));
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += (a.flat(i) - b.flat(i)) * (a.flat(i) - b.flat(i));
+  return std::sqrt(s / static_cast<double>(std::max<int64_t>(1, a.numel())));
+}
+
+Fp8Agreement fp8_agreement(const Tensor<double>& out, const Tensor<double>& emulator, const Tensor<double>& truth,
+                           double floor) {
+  Fp8Agreement a;
+  a.rmse_kernel = rmse_between(out, truth);
+  a.rmse_emulator = rmse_between(emulator, truth);
+  a.rmse_gap = rmse_between(out, emulator);
+  // Written so that a NaN in any of the three fails.
+  a.pass = a.rmse_kernel <= 1.1 * a.rmse_emulator + floor && a.rmse_gap <= 0.25 * a.rmse_emulator + floor;
+  return a;
+}
+
 FaRuleVerdict fa_rule(double kernel_max_abs, double baseline_max_abs, bool output_finite, const FaRule& rule) {
   FaRuleVerdict v;
   v.bound = rule.factor * baseline_max_abs + rule.slack;

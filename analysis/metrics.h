@@ -74,4 +74,23 @@ FaRuleVerdict fa_rule(const ErrorMetrics& kernel, const ErrorMetrics& baseline, 
 /// "max_abs <= 2 x baseline + 1e-05": the rule as a sentence, for reports and messages.
 std::string fa_rule_text(const FaRule& rule = kDefaultFaRule);
 
+/// Root mean square of a - b (same shapes; a NaN anywhere makes it NaN, which fails every check).
+double rmse_between(const Tensor<double>& a, const Tensor<double>& b);
+
+/// The FP8 kernels' check. E4M3 (3 significand bits) errs far past the 16-bit FlashAttention rule,
+/// so an FP8 kernel is held to its emulator, which applies the same quantization (scales, E4M3
+/// casts, rotation) exactly: the GPU may differ from it only by the FP8 tensor-core model's
+/// residual (the model is not bit-exact: rmse(out - emulator) <= 0.25 rmse(emulator - truth)) and
+/// may not be less accurate than it (rmse(out - truth) <= 1.1 rmse(emulator - truth)). A wrong
+/// layout, scale or permutation errs by the size of O and fails both. `floor` absorbs rows that
+/// see one key (exact in every pipeline). Used by test_gpu "[fp8]" and `attnscope bench`.
+struct Fp8Agreement {
+  double rmse_kernel = 0;    ///< rmse(out - truth)
+  double rmse_emulator = 0;  ///< rmse(emulator - truth)
+  double rmse_gap = 0;       ///< rmse(out - emulator)
+  bool pass = false;
+};
+Fp8Agreement fp8_agreement(const Tensor<double>& out, const Tensor<double>& emulator, const Tensor<double>& truth,
+                           double floor = 1e-6);
+
 }  // namespace attn

@@ -27,6 +27,7 @@
 #if defined(ATTNSCOPE_HAVE_CUDA)
 #include <cmath>
 
+#include "analysis/emulator.h"
 #include "analysis/metrics.h"
 #include "core/generators.h"
 #include "kernels/hopper/hopper_variants.h"
@@ -104,14 +105,15 @@ void run_bench(const BenchOptions& opt) {
       }();
       const ErrorMetrics err = compute_metrics(out.o, truth.o, pr.dtype), base_err = compute_metrics(base.o, truth.o, pr.dtype);
       if (fp8) {
-        // FP8 (E4M3, 3 significand bits) is not held to the 16-bit rule; a wrong FP8 kernel (layout,
-        // scale, permutation) errs by the size of O: bound it by E4M3's relative precision (2^-4)
-        // of the largest |O|. Its accuracy is measured by test_gpu "[.fp8-accuracy]".
-        double o_max = 0;
-        for (int64_t i = 0; i < truth.o.numel(); ++i) o_max = std::max(o_max, std::fabs(truth.o.flat(i)));
-        if (!(err.max_abs <= 0.0625 * o_max))
-          throw CheckFailed("attnscope bench: " + v.name + " fails its check (error " + std::to_string(err.max_abs) +
-                            ", FP8 bound 2^-4 max|O| = " + std::to_string(0.0625 * o_max) + "); not timing a wrong kernel");
+        // E4M3 is not held to the 16-bit rule: the kernel against its emulator (analysis/metrics.h,
+        // fp8_agreement: the same check as test_gpu "[fp8]"). Its accuracy: "[.fp8-accuracy]".
+        EmulatorConfig cfg;
+        cfg.algorithm = v.algorithm;
+        const Fp8Agreement agree = fp8_agreement(out.o, emulate_attention(pr, in, cfg).o, truth.o);
+        if (!agree.pass)
+          throw CheckFailed("attnscope bench: " + v.name + " fails the FP8 check (rmse " + std::to_string(agree.rmse_kernel) +
+                            ", its emulator " + std::to_string(agree.rmse_emulator) + ", kernel - emulator " +
+                            std::to_string(agree.rmse_gap) + "); not timing a wrong kernel");
       } else if (!fa_rule(err, base_err).pass) {
         throw CheckFailed("attnscope bench: " + v.name + " fails the FlashAttention rule (error " + std::to_string(err.max_abs) +
                           ", baseline " + std::to_string(base_err.max_abs) + "); not timing a wrong kernel");

@@ -142,3 +142,22 @@ TEST_CASE("max_abs_error: the largest |a - b|, a NaN anywhere infinite, shapes m
   CHECK(std::isinf(attn::max_abs_error(a, b)));
   CHECK_THROWS_AS(attn::max_abs_error(a, attn::Tensor<double>({1, 2, 1, 1}, 0.0)), attn::Error);
 }
+
+TEST_CASE("fp8_agreement: held to the emulator's error, a wrong kernel or a NaN fails") {
+  // truth 0; emulator error 0.1 in every element (rmse 0.1).
+  attn::Tensor<double> truth({1, 4, 1, 4}, 0.0), emu({1, 4, 1, 4}, 0.1), out({1, 4, 1, 4}, 0.1);
+  out.flat(0) = 0.1 + 0.08;  // rmse(out - emulator) = 0.08 / 4 = 0.02 <= 0.25 x 0.1
+  attn::Fp8Agreement a = attn::fp8_agreement(out, emu, truth);
+  CHECK(a.rmse_emulator == Approx(0.1));
+  CHECK(a.rmse_gap == Approx(0.02));
+  CHECK(a.rmse_kernel == Approx(std::sqrt((15 * 0.01 + 0.18 * 0.18) / 16)));  // 0.1067 <= 1.1 x 0.1
+  CHECK(a.pass);
+  for (int64_t i = 0; i < out.numel(); ++i) out.flat(i) = i % 2 ? 0.1 : -0.1;  // a sign flip: error 0.2 off the emulator
+  a = attn::fp8_agreement(out, emu, truth);
+  CHECK(a.rmse_gap == Approx(std::sqrt(0.5 * 0.04)));
+  CHECK_FALSE(a.pass);
+  out = emu;
+  out.flat(5) = std::numeric_limits<double>::quiet_NaN();
+  CHECK_FALSE(attn::fp8_agreement(out, emu, truth).pass);
+  CHECK_THROWS_AS(attn::fp8_agreement(out, emu, attn::Tensor<double>({1, 4, 1, 2}, 0.0)), attn::Error);
+}
