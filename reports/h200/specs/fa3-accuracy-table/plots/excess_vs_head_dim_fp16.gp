@@ -1,0 +1,30 @@
+set terminal svg size 900,580 dynamic enhanced font 'DejaVu Sans,13' background rgb 'white'
+set grid lc rgb '#dddddd'
+set key outside below
+set linetype 1 lc rgb '#000000' pt 7 ps 0.9 lw 2
+set linetype 2 lc rgb '#E69F00' pt 5 ps 0.9 lw 2
+set linetype 3 lc rgb '#56B4E9' pt 9 ps 1.1 lw 2
+set linetype 4 lc rgb '#009E73' pt 11 ps 1.1 lw 2
+set linetype 5 lc rgb '#0072B2' pt 13 ps 1.0 lw 2
+set linetype 6 lc rgb '#D55E00' pt 4 ps 0.9 lw 2
+set linetype 7 lc rgb '#CC79A7' pt 6 ps 0.9 lw 2
+set linetype 8 lc rgb '#999933' pt 8 ps 1.0 lw 2
+set linetype cycle 8
+set output 'excess_vs_head_dim_fp16.svg'
+set title 'Excess vs head dim, fp16: worst (max) over S_q' noenhanced
+set xlabel 'head dim (every value its own tick)' noenhanced
+set ylabel 'excess = RMSE / rounding-floor RMSE (1 = perfect)' noenhanced
+set logscale y
+set format y '%g'
+set ytics (1, 1.5, 2, 3, 5, 7)
+set yrange [0.8:5.62646]
+set xtics ('64' 0, '128' 1) noenhanced
+set xrange [-0.5:1.5]
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
+plot 'excess_vs_head_dim_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'naive-fp16' noenhanced, \
+     'excess_vs_head_dim_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'fa2.fp16.d64.m128n128' noenhanced, \
+     'excess_vs_head_dim_fp16.dat' index 2 using 1:2 with linespoints lt 3 title 'fa2.fp16.d64.m128n128.precise' noenhanced, \
+     'excess_vs_head_dim_fp16.dat' index 3 using 1:2 with linespoints lt 4 title 'fa2.fp16.d128.m64n64' noenhanced, \
+     'excess_vs_head_dim_fp16.dat' index 4 using 1:2 with linespoints lt 5 title 'fa3.fp16.d64.m128n128' noenhanced, \
+     'excess_vs_head_dim_fp16.dat' index 5 using 1:2 with linespoints lt 6 title 'fa3.fp16.d128.m128n128' noenhanced, \
+     'excess_vs_head_dim_fp16.dat' index 6 using 1:2 with linespoints lt 7 title 'fa3.fp16.d128.m128n128.precise' noenhanced
