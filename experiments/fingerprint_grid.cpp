@@ -123,12 +123,13 @@ FingerprintGridResult run_fingerprint_grid(const FingerprintGridSpec& spec,
           }
           if (!spec.healthy_kernels) continue;
           // Every healthy FA2 emulator configuration of the full path (64- and 128-key tiles, split-KV,
-          // precise; not the decode kernels' configurations), chosen by their typed traits, and the
-          // FP32 reference.
+          // precise; not the decode kernels' configurations, nor the FP8 ones: E4M3 operands are a
+          // precision choice, not a 16-bit kernel the fingerprint must call healthy), chosen by their
+          // typed traits, and the FP32 reference.
           std::vector<const Kernel*> healthy;
           for (const Kernel* k :
                all_kernels().select({.design = "emu", .dtype = dtype, .path = KernelPath::full, .mutant = Mutant::none}))
-            if (k->info.algorithm) healthy.push_back(k);
+            if (k->info.algorithm && !k->info.algorithm->fp8.enabled()) healthy.push_back(k);
           healthy.push_back(&all_kernels().get("naive-fp32"));
           for (const Kernel* healthy_kernel : healthy) {
             const Kernel& kernel = *healthy_kernel;
