@@ -40,6 +40,7 @@ def main():
     ap.add_argument("--backends", default="flash,cudnn,efficient")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--causal", choices=("both", "on", "off"), default="both")
     ap.add_argument("--json", required=True)
     a = ap.parse_args()
     gpu = torch.cuda.get_device_name(0)
@@ -53,7 +54,7 @@ def main():
                 # [B, H, S, D], PyTorch's layout; uniform [-1, 1) like attnscope bench's inputs
                 q, k, v = (torch.rand(b, a.heads, s, d, device="cuda", dtype=torch.float32, generator=g)
                            .mul_(2).sub_(1).to(dtype) for _ in range(3))
-                for causal in (False, True):
+                for causal in {"both": (False, True), "on": (True,), "off": (False,)}[a.causal]:
                     flops = 4.0 * b * a.heads * s * s * d / (2 if causal else 1)
                     for name in a.backends.split(","):
                         row = dict(impl="torch." + name, dtype=dt, head_dim=d, batch=b, seqlen=s, heads=a.heads,
