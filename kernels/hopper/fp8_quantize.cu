@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "core/errors.h"
 #include "core/pipeline/fp8.h"
@@ -85,70 +86,93 @@ __device__ __forceinline__ int valid_end(const TensorJob& t, int b) {
   return t.valid_rows ? min(t.valid_rows[b], t.seqlen) : t.seqlen;
 }
 
-/// One block in registers: thread `tid` holds chunk c = tid % kChunks (values 8c .. 8c + 7) of
-/// block rows kRowsPerStep * i + tid / kChunks, i < kSteps; FP32, 0 past the valid rows.
-template <int D>
-struct BlockRegisters {
-  static constexpr int kChunks = D / 8;
-  static constexpr int kRowsPerStep = kThreads / kChunks;
-  static constexpr int kSteps = kMaxBlockRows / kRowsPerStep;
-  static_assert(32 % kChunks == 0, "a row's chunks lie in one warp (the rotation shuffles)");
-  float x[kSteps][8];
-  __device__ __forceinline__ static int chunk() { return static_cast<int>(threadIdx.x) % kChunks; }
-  __device__ __forceinline__ static int row(int i) { return kRowsPerStep * i + static_cast<int>(threadIdx.x) / kChunks; }
-};
-
 __device__ __forceinline__ float to_float(uint32_t bits16, bool bf16) {
   const uint16_t b = static_cast<uint16_t>(bits16);
   return bf16 ? __bfloat162float(__ushort_as_bfloat16(b)) : __half2float(__ushort_as_half(b));
 }
 
-/// Loads block (blk, h, b) of t (16-byte loads, coalesced along each row) and rotates its rows
-/// when t.rotate: the sign flip, then butterfly passes h = 1, 2, 4 inside a chunk and h = 8 .. D/2
-/// between the lanes of a row (lane c xor h/8): (a, b) <- (RN(a + b), RN(a - b)), a the lower index.
-template <int D>
-__device__ __forceinline__ void load_block(const TensorJob& t, int blk, int h, int b, BlockRegisters<D>& r) {
-  using R = BlockRegisters<D>;
-  const int c = R::chunk(), first = blk * t.block_rows, end = min(first + t.block_rows, valid_end(t, b));
+/// One block in registers: thread `tid` holds chunk c = tid % kChunks (values 8c .. 8c + 7) of
+/// block rows kRowsPerStep * i + tid / kChunks, i < kSteps, 0 past the valid rows. Rotated: as
+/// FP32 (the rotation's sums are not 16-bit numbers); otherwise the loaded 16-bit words (half the
+/// registers: more CTAs per SM to keep loads in flight), widened where they are used.
+template <int D, bool Rotated>
+struct BlockRegisters {
+  static constexpr int kChunks = D / 8;
+  static constexpr int kRowsPerStep = kThreads / kChunks;
+  static constexpr int kSteps = kMaxBlockRows / kRowsPerStep;
+  static_assert(32 % kChunks == 0, "a row's chunks lie in one warp (the rotation shuffles)");
+  std::conditional_t<Rotated, float[kSteps][8], uint32_t[kSteps][4]> v;
+  __device__ __forceinline__ static int chunk() { return static_cast<int>(threadIdx.x) % kChunks; }
+  __device__ __forceinline__ static int row(int i) { return kRowsPerStep * i + static_cast<int>(threadIdx.x) / kChunks; }
+  /// The 8 values of step i as FP32 (exact: a 16-bit value widens exactly).
+  __device__ __forceinline__ void values(int i, bool bf16, float (&x)[8]) const {
 #pragma unroll
-  for (int i = 0; i < R::kSteps; ++i) {
-    const int row = first + R::row(i);
-    uint4 raw = make_uint4(0, 0, 0, 0);
-    if (R::row(i) < t.block_rows && row < end)
-      raw = *reinterpret_cast<const uint4*>(t.src + ((static_cast<int64_t>(b) * t.seqlen + row) * t.heads + h) * D + 8 * c);
-    const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      r.x[i][2 * e] = to_float(w[e] & 0xffffu, t.bf16);
-      r.x[i][2 * e + 1] = to_float(w[e] >> 16, t.bf16);
+    for (int j = 0; j < 8; ++j) {
+      if constexpr (Rotated) x[j] = v[i][j];
+      else x[j] = to_float(j % 2 ? v[i][j / 2] >> 16 : v[i][j / 2] & 0xffffu, bf16);
     }
   }
-  if (!t.rotate) return;
-  float sign[8];
+};
+
+/// Loads block (blk, h, b) of t (16-byte loads, coalesced along each row) and rotates its rows
+/// when t.rotate (Rotated only): the sign flip, then butterfly passes h = 1, 2, 4 inside a chunk
+/// and h = 8 .. D/2 between the lanes of a row (lane c xor h/8): (a, b) <- (RN(a + b), RN(a - b)),
+/// a the lower index.
+template <int D, bool Rotated>
+__device__ __forceinline__ void load_block(const TensorJob& t, int blk, int h, int b, BlockRegisters<D, Rotated>& r) {
+  using R = BlockRegisters<D, Rotated>;
+  const int c = R::chunk(), first = blk * t.block_rows, end = min(first + t.block_rows, valid_end(t, b));
+  uint4 raw[R::kSteps];
 #pragma unroll
-  for (int j = 0; j < 8; ++j) sign[j] = pipeline::hadamard_sign(t.seed, 8 * c + j);
+  for (int i = 0; i < R::kSteps; ++i) {  // every load issued before any is used
+    const int row = first + R::row(i);
+    raw[i] = make_uint4(0, 0, 0, 0);
+    if (R::row(i) < t.block_rows && row < end)
+      raw[i] = *reinterpret_cast<const uint4*>(t.src + ((static_cast<int64_t>(b) * t.seqlen + row) * t.heads + h) * D + 8 * c);
+  }
+  if constexpr (!Rotated) {
 #pragma unroll
-  for (int i = 0; i < R::kSteps; ++i) {
-    float* x = r.x[i];
+    for (int i = 0; i < R::kSteps; ++i) {
+      r.v[i][0] = raw[i].x; r.v[i][1] = raw[i].y; r.v[i][2] = raw[i].z; r.v[i][3] = raw[i].w;
+    }
+    return;
+  } else {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) x[j] *= sign[j];
+    for (int i = 0; i < R::kSteps; ++i) {
+      const uint32_t w[4] = {raw[i].x, raw[i].y, raw[i].z, raw[i].w};
 #pragma unroll
-    for (int hh = 1; hh < 8; hh *= 2)
+      for (int e = 0; e < 4; ++e) {
+        r.v[i][2 * e] = to_float(w[e] & 0xffffu, t.bf16);
+        r.v[i][2 * e + 1] = to_float(w[e] >> 16, t.bf16);
+      }
+    }
+    if (!t.rotate) return;
+    float sign[8];
 #pragma unroll
-      for (int j0 = 0; j0 < 8; j0 += 2 * hh)
+    for (int j = 0; j < 8; ++j) sign[j] = pipeline::hadamard_sign(t.seed, 8 * c + j);
 #pragma unroll
-        for (int j = j0; j < j0 + hh; ++j) {
-          const float a = x[j], bb = x[j + hh];
-          x[j] = a + bb;
-          x[j + hh] = a - bb;
+    for (int i = 0; i < R::kSteps; ++i) {
+      float* x = r.v[i];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) x[j] *= sign[j];
+#pragma unroll
+      for (int hh = 1; hh < 8; hh *= 2)
+#pragma unroll
+        for (int j0 = 0; j0 < 8; j0 += 2 * hh)
+#pragma unroll
+          for (int j = j0; j < j0 + hh; ++j) {
+            const float a = x[j], bb = x[j + hh];
+            x[j] = a + bb;
+            x[j + hh] = a - bb;
+          }
+#pragma unroll
+      for (int lanes = 1; lanes < R::kChunks; lanes *= 2) {
+        const bool upper = (c & lanes) != 0;  // holds b of each pair (index d + h)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float other = __shfl_xor_sync(0xffffffffu, x[j], lanes);
+          x[j] = upper ? other - x[j] : x[j] + other;
         }
-#pragma unroll
-    for (int lanes = 1; lanes < R::kChunks; lanes *= 2) {
-      const bool upper = (c & lanes) != 0;  // holds b of each pair (index d + h)
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float other = __shfl_xor_sync(0xffffffffu, x[j], lanes);
-        x[j] = upper ? other - x[j] : x[j] + other;
       }
     }
   }
@@ -166,23 +190,26 @@ __device__ float block_max(float v) {
   return v;
 }
 
-template <int D>
-__device__ __forceinline__ float block_amax(const BlockRegisters<D>& r) {
+template <int D, bool Rotated>
+__device__ __forceinline__ float block_amax(const BlockRegisters<D, Rotated>& r, bool bf16) {
   float amax = 0.f;
 #pragma unroll
-  for (int i = 0; i < BlockRegisters<D>::kSteps; ++i)
+  for (int i = 0; i < BlockRegisters<D, Rotated>::kSteps; ++i) {
+    float x[8];
+    r.values(i, bf16, x);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(r.x[i][j]));  // rows past the valid ones hold 0
+    for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(x[j]));  // rows past the valid ones hold 0
+  }
   return block_max(amax);
 }
 
-template <int D>
+template <int D, bool Rotated>
 __global__ void __launch_bounds__(kThreads) block_amax_kernel(const __grid_constant__ JobSet jobs) {
   const BlockId id = locate(jobs);
   const TensorJob& t = *id.t;
-  BlockRegisters<D> r;
-  load_block<D>(t, id.blk, id.h, id.b, r);
-  const float amax = block_amax<D>(r);
+  BlockRegisters<D, Rotated> r;
+  load_block<D, Rotated>(t, id.blk, id.h, id.b, r);
+  const float amax = block_amax<D, Rotated>(r, t.bf16);
   if (threadIdx.x == 0) t.block_amax[(static_cast<int64_t>(id.b) * t.heads + id.h) * t.blocks + id.blk] = amax;
 }
 
@@ -197,19 +224,19 @@ __device__ __forceinline__ uint2 quantize8(const float (&x)[8], float inverse) {
   return make_uint2(w[0] | (w[1] << 16), w[2] | (w[3] << 16));
 }
 
-template <int D>
+template <int D, bool Rotated>
 __global__ void __launch_bounds__(kThreads) quantize_kernel(const __grid_constant__ JobSet jobs) {
-  using R = BlockRegisters<D>;
+  using R = BlockRegisters<D, Rotated>;
   __shared__ __align__(16) uint8_t staged[kVtKeyBlock][D + 4];  // V: (keys, D) E4M3, padded rows
   const BlockId id = locate(jobs);
   const TensorJob& t = *id.t;
   const int blk = id.blk, h = id.h, b = id.b;
   const int64_t pair = static_cast<int64_t>(b) * t.heads + h;
   R r;
-  load_block<D>(t, blk, h, b, r);
+  load_block<D, Rotated>(t, blk, h, b, r);
   float amax = 0.f;
   if (t.own_scale()) {
-    amax = block_amax<D>(r);
+    amax = block_amax<D, Rotated>(r, t.bf16);
   } else {  // the amaxes of this block's scale group (block_amax_kernel)
     int64_t g_begin = pair * t.blocks, g_end = g_begin + t.blocks;  // per head
     if (t.group == Fp8Scaling::per_tensor) {
@@ -232,8 +259,10 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const __grid_constan
     for (int i = 0; i < R::kSteps; ++i) {
       const int row = first + R::row(i);
       if (R::row(i) >= t.block_rows || row >= last) continue;
+      float x[8];
+      r.values(i, t.bf16, x);
       *reinterpret_cast<uint2*>(t.dst + ((static_cast<int64_t>(b) * t.seqlen + row) * t.heads + h) * D + 8 * c) =
-          quantize8(r.x[i], inverse);
+          quantize8(x, inverse);
     }
     return;
   }
@@ -241,7 +270,9 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const __grid_constan
   // (key, D) bytes, then read down the columns into 16-byte runs of 16 logical keys of one d row.
 #pragma unroll
   for (int i = 0; i < R::kSteps; ++i) {
-    const uint2 q = quantize8(r.x[i], inverse);
+    float x[8];
+    r.values(i, t.bf16, x);
+    const uint2 q = quantize8(x, inverse);
     uint32_t* dst = reinterpret_cast<uint32_t*>(&staged[R::row(i)][8 * c]);
     dst[0] = q.x;
     dst[1] = q.y;
@@ -277,10 +308,11 @@ struct GrowingBuffer {
   }
 };
 
-template <int D>
+template <int D, bool Rotated>
 void run_jobs(const JobSet& amax_jobs, const JobSet& quantize_jobs, cudaStream_t stream) {
-  if (amax_jobs.count > 0) block_amax_kernel<D><<<static_cast<unsigned>(amax_jobs.ctas()), kThreads, 0, stream>>>(amax_jobs);
-  quantize_kernel<D><<<static_cast<unsigned>(quantize_jobs.ctas()), kThreads, 0, stream>>>(quantize_jobs);
+  if (amax_jobs.count > 0)
+    block_amax_kernel<D, Rotated><<<static_cast<unsigned>(amax_jobs.ctas()), kThreads, 0, stream>>>(amax_jobs);
+  quantize_kernel<D, Rotated><<<static_cast<unsigned>(quantize_jobs.ctas()), kThreads, 0, stream>>>(quantize_jobs);
 }
 
 /// What the workspace holds: the operands of the last call and what they were made from.
@@ -351,13 +383,15 @@ Fp8Operands quantize_fp8_inputs(const PrefillParams& p, DType elem, int head_dim
   v.vt_keys = ops.vt_keys;
 
   JobSet amax_jobs, quantize_jobs;
-  for (const TensorJob* t : {&q, &k, &v}) {
+  // V first: its blocks are read again right after the amax pass read them (some still in L2).
+  for (const TensorJob* t : {&v, &q, &k}) {
     if (!t->own_scale()) amax_jobs.add(*t);
     quantize_jobs.add(*t);
   }
   if (quantize_jobs.ctas() > 0x7fffffff) throw Error("fp8 quantization: more than 2^31 - 1 blocks");
-  if (D == 64) run_jobs<64>(amax_jobs, quantize_jobs, stream);
-  else run_jobs<128>(amax_jobs, quantize_jobs, stream);
+  // The FP32 register block only where a row is rotated (its V, never rotated, rides along).
+  if (D == 64) setup.rotate ? run_jobs<64, true>(amax_jobs, quantize_jobs, stream) : run_jobs<64, false>(amax_jobs, quantize_jobs, stream);
+  else setup.rotate ? run_jobs<128, true>(amax_jobs, quantize_jobs, stream) : run_jobs<128, false>(amax_jobs, quantize_jobs, stream);
   cuda_check(cudaGetLastError(), "fp8 quantization launch");
   ops.q = q.dst; ops.k = k.dst; ops.vt = v.dst;
   ops.q_scale = q.scale; ops.k_scale = k.scale; ops.v_scale = v.scale;
