@@ -153,19 +153,55 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   auto head_of = [&](int member) { return pipeline::semantic_query_head(sem, hk, member, p.num_heads_q, p.num_heads_kv); };
   const uint8_t* gK = static_cast<const uint8_t*>(p.k_cache);
   const uint8_t* gV = static_cast<const uint8_t*>(p.v_cache);
-  // cp.async of the warp's tile t into `stage`: lane (key pair, 16-byte chunk); keys at or past
-  // key_end zero-filled, never read from global (poison, or no page).
+  // cp.async of the warp's tile t into `stage`: lane (key j0 + i * KP of pass i, 16-byte chunk
+  // `chunk`); keys at or past key_end zero-filled, never read from global (poison, or no page).
+  // Rows of one tile are consecutive in the cache where the layout is contiguous, or paged with
+  // tiles inside one page (page_size a multiple of TW: the split's tiles start at multiples of
+  // TW): one base row per tile, the passes a fixed stride apart; the page of the warp's next tile
+  // is read one tile ahead (rNextPage), off the copy's critical path. Other page sizes: the page
+  // of every key (kv_row).
+  constexpr int KP = 32 / CH, PASSES = TW / KP;  // keys per pass of the warp (D 128: 2), passes per tile
+  const int j0 = lane / CH, chunk = lane % CH;
+  const int64_t key_bytes = static_cast<int64_t>(p.num_heads_kv) * D * 2;  // one cache row (every KV head)
+  const int64_t lane_bytes = (static_cast<int64_t>(hk) * D + chunk * 8) * 2;
+  const int* table = p.layout.block_table;
+  const int page_size = p.layout.page_size;
+  const bool tile_rows = table == nullptr || page_size % TW == 0;
+  auto page_of_tile = [&](int t) {  // the block-table entry of the warp's tile t (paged, tile_rows)
+    const int key0 = key_begin + (run.begin + t) * TW;
+    return __ldg(table + static_cast<int64_t>(b) * p.layout.pages_per_seq + key0 / page_size);
+  };
+  int rNextPage = table != nullptr && tile_rows && n_tiles > 0 ? page_of_tile(0) : 0;
   auto load_tile = [&](int t, int stage) {
     uint8_t* sK = sWarp + stage * Traits::kStageBytes;
     uint8_t* sV = sK + TW * PITCH;
     const int key0 = key_begin + (run.begin + t) * TW;
+    if (tile_rows) {
+      int64_t row0;
+      if (table == nullptr) {
+        row0 = static_cast<int64_t>(b) * p.capacity + key0;
+      } else {
+        row0 = static_cast<int64_t>(rNextPage) * page_size + key0 % page_size;
+        if (t + 1 < n_tiles) rNextPage = page_of_tile(t + 1);
+      }
+      const int64_t first = (row0 + j0) * key_bytes + lane_bytes, step = KP * key_bytes;
+#pragma unroll
+      for (int i = 0; i < PASSES; ++i) {
+        const int j = j0 + i * KP;
+        const bool valid = key0 + j < key_end;
+        const int64_t off = valid ? first + i * step : 0;
+        fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
+        fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
+      }
+      return;
+    }
 #pragma unroll 4
-    for (int e = lane; e < TW * CH; e += 32) {
-      const int j = e / CH, c = e % CH, key = key0 + j;
+    for (int i = 0; i < PASSES; ++i) {
+      const int j = j0 + i * KP, key = key0 + j;
       const bool valid = key < key_end;
-      const int64_t off = valid ? ((kv_row(p.layout, b, key, p.capacity) * p.num_heads_kv + hk) * D + c * 8) * 2 : 0;
-      fa2::cp_async_16(sK + j * PITCH + c * 16, gK + off, valid);
-      fa2::cp_async_16(sV + j * PITCH + c * 16, gV + off, valid);
+      const int64_t off = valid ? kv_row(p.layout, b, key, p.capacity) * key_bytes + lane_bytes : 0;
+      fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
+      fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
     }
   };
   // The first S - 1 tiles; one commit group per tile slot, empty or not (wait_group counts tiles).
