@@ -143,6 +143,21 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   // This warp's key stream: tiles [t_first, t_first + n_tiles) of the split.
   const pipeline::IndexRange<int> run = pipeline::stream_tile_range((key_end - key_begin + TW - 1) / TW, warp, W);
   const int n_tiles = run.end - run.begin;
+  // Every mask is an interval of keys per query row (core/mask.h), so a row that sees the first
+  // and the last key of this stream's run sees every key between them: when that holds for all
+  // of the warp's real rows, the per-tile mask reduces to key < key_end (warp-uniform).
+  bool run_visible = true;
+  if (n_tiles > 0) {
+    const int first_key = key_begin + run.begin * TW, last_key = min(key_begin + run.end * TW, key_end) - 1;
+#pragma unroll
+    for (int h = 0; h < (Traits::kRows == 16 ? 2 : 1); ++h) {
+      const int rr = lane / 4 + h * 8;
+      if (rr < rows)
+        run_visible = run_visible && pipeline::semantic_key_visible(sem, rr % p.seqlen_q, first_key, p.seqlen_q, keys) &&
+                      pipeline::semantic_key_visible(sem, rr % p.seqlen_q, last_key, p.seqlen_q, keys);
+    }
+  }
+  run_visible = __all_sync(0xffffffffu, run_visible);
 
   extern __shared__ __align__(128) uint8_t smem[];
   uint8_t* sWarp = smem + warp * Traits::kWarpBytes;  // (S, K|V, TW, PITCH): this warp's only
@@ -292,7 +307,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
         const int rr = lane / 4 + (c >> 1) * 8, key = key0 + nt * 8 + (lane % 4) * 2 + (c & 1);
-        const bool visible = rr < rows && key < key_end && pipeline::semantic_key_visible(sem, rr % p.seqlen_q, key, p.seqlen_q, keys);
+        const bool visible = rr < rows && key < key_end &&
+                             (run_visible || pipeline::semantic_key_visible(sem, rr % p.seqlen_q, key, p.seqlen_q, keys));
         rS[nt][c] = visible ? pipeline::mul_rn(rS[nt][c], p.scale) : pipeline::kNegInfF;
       }
     // ---- online softmax per row: the lane's slice k = (nt, c%2) in nt-major order, the quad's
