@@ -12,12 +12,13 @@
 #             bench_torch_sdpa.py (flash, cuDNN) on the same shapes, one after the other in this
 #             call; make_hopper_report.py joins them (hopper_benchmark.md)
 #   grid      test_gpu "[prefill][hopper]": every fa3 variant within the rule on the grid
+#   resources cuobjdump --dump-resource-usage: registers, stack (spills), shared memory per fa3 kernel
 # Outputs in $OUT: summary.txt (read first), tests.log, sanitizer.log, ours.jsonl, torch.jsonl,
 # bench.log, hopper_benchmark.md, provenance.txt.
 set -u
 T0=$SECONDS
 BUDGET="${BUDGET:-190}"
-STEPS="${1:-mutants,ragged,sanitize,bench,grid}"
+STEPS="${1:-mutants,ragged,sanitize,bench,grid,resources}"
 OUT="${OUT:-/tmp/out}"
 BIN=.device/sched
 BENCH_KERNELS="${BENCH_KERNELS:-fa3.*n128 fa3.*n96}"  # globs (space-separated), one bench process each
@@ -88,6 +89,13 @@ if has bench; then
   grep -E "Geometric|geometric" "$OUT/hopper_benchmark.md" | tee -a "$SUMMARY"
 fi
 has grid && run_test grid 90 "[prefill][hopper]"
+if has resources; then  # per fa3 kernel: registers, stack (spills), shared memory
+  if command -v cuobjdump > /dev/null && (($(limit_for 20) > 0)); then
+    timeout "$(limit_for 20)" cuobjdump --dump-resource-usage "$BIN/attnscope" 2>&1 | grep -A1 "fa3_forward" | grep -oE "Function [^:]*|REG:[0-9]+|STACK:[0-9]+|SHARED:[0-9]+|LOCAL:[0-9]+" \
+      | paste -sd' ' | sed 's/ Function /\nFunction /g' > "$OUT/resources.txt"
+    note "resources: $(wc -l < "$OUT/resources.txt") fa3 kernels; STACK/LOCAL nonzero: $(grep -cE 'STACK:[1-9]|LOCAL:[1-9]' "$OUT/resources.txt")"
+  else note "resources: skipped (no cuobjdump or budget)"; fi
+fi
 grep -E "^(FAIL|variant fa3|mutant .*fa3|ragged)" "$OUT/tests.log" 2> /dev/null | cut -c1-160 | tail -40
 echo "==== summary ($((SECONDS - T0)) s)"
 cat "$SUMMARY"
