@@ -12,6 +12,9 @@
 #             bench_torch_sdpa.py (flash, cuDNN) on the same shapes, one after the other in this
 #             call; make_hopper_report.py joins them (hopper_benchmark.md)
 #   grid      test_gpu "[prefill][hopper]": every fa3 variant within the rule on the grid
+#             (GRID_VARIANTS=globs: only those variants, e.g. the tiles a call changed)
+#   emulator  test_gpu "[.emulator-hopper]": the fa3 defaults and precise variants vs the emulator
+#             of their own tile (elements that differ: the ex2.approx gap, not the schedule)
 #   resources cuobjdump --dump-resource-usage: registers, stack (spills), shared memory per fa3 kernel
 # Outputs in $OUT: summary.txt (read first), tests.log, sanitizer.log, ours.jsonl, torch.jsonl,
 # bench.log, hopper_benchmark.md, provenance.txt.
@@ -88,14 +91,19 @@ if has bench; then
   python3 "$BIN/make_hopper_report.py" "$OUT/ours.jsonl" "$OUT/torch.jsonl" "$OUT/provenance.txt" > "$OUT/hopper_benchmark.md" 2>> "$OUT/bench.log"
   grep -E "Geometric|geometric" "$OUT/hopper_benchmark.md" | tee -a "$SUMMARY"
 fi
-has grid && run_test grid 90 "[prefill][hopper]"
+if has grid; then
+  [[ -n ${GRID_VARIANTS:-} ]] && export ATTNSCOPE_GRID_VARIANTS="$GRID_VARIANTS"
+  run_test grid 90 "[prefill][hopper]"
+fi
+has emulator && run_test emulator 30 "[.emulator-hopper]"
 if has resources; then  # per fa3 kernel: registers, stack (spills), shared memory
   if command -v cuobjdump > /dev/null && (($(limit_for 20) > 0)); then
     timeout "$(limit_for 20)" cuobjdump --dump-resource-usage "$BIN/attnscope" 2>&1 | grep -A1 "fa3_forward" | grep -oE "Function [^:]*|REG:[0-9]+|STACK:[0-9]+|SHARED:[0-9]+|LOCAL:[0-9]+" \
       | paste -sd' ' | sed 's/ Function /\nFunction /g' > "$OUT/resources.txt"
     note "resources: $(wc -l < "$OUT/resources.txt") fa3 kernels; STACK/LOCAL nonzero: $(grep -cE 'STACK:[1-9]|LOCAL:[1-9]' "$OUT/resources.txt")"
+    cat "$OUT/resources.txt" >> "$OUT/tests.log"; rm -f "$OUT/resources.txt"  # at most 8 files come back
   else note "resources: skipped (no cuobjdump or budget)"; fi
 fi
-grep -E "^(FAIL|variant fa3|mutant .*fa3|ragged)" "$OUT/tests.log" 2> /dev/null | cut -c1-160 | tail -40
+grep -E "^(FAIL|variant fa3|mutant .*fa3|ragged|emulator vs|grid restricted)" "$OUT/tests.log" 2> /dev/null | cut -c1-160 | tail -40
 echo "==== summary ($((SECONDS - T0)) s)"
 cat "$SUMMARY"
