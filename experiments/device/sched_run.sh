@@ -7,21 +7,21 @@
 #   mutants   test_gpu "[mutant][hopper]": every fa3 mutant fails the FlashAttention rule
 #   ragged    test_gpu "[ragged]": NaN past seqlens_k never reaches O
 #   sanitize  compute-sanitizer memcheck, racecheck, synccheck on test_gpu "[.sanitize-hopper]"
+#   emulator  test_gpu "[.emulator-hopper]": the fa3 defaults and precise variants vs the emulator
+#             of their own tile (elements that differ: the ex2.approx gap, not the schedule)
 #   bench     attnscope bench of BENCH_KERNELS (default: the fa3 tiles m128n128 and m192n96, no precise/noping)
 #             on the 48 shapes (B.S = 16384, H 16, D 64/128, causal and not, FP16/BF16) and
 #             bench_torch_sdpa.py (flash, cuDNN) on the same shapes, one after the other in this
 #             call; make_hopper_report.py joins them (hopper_benchmark.md)
 #   grid      test_gpu "[prefill][hopper]": every fa3 variant within the rule on the grid
 #             (GRID_VARIANTS=globs: only those variants, e.g. the tiles a call changed)
-#   emulator  test_gpu "[.emulator-hopper]": the fa3 defaults and precise variants vs the emulator
-#             of their own tile (elements that differ: the ex2.approx gap, not the schedule)
 #   resources cuobjdump --dump-resource-usage: registers, stack (spills), shared memory per fa3 kernel
 # Outputs in $OUT: summary.txt (read first), tests.log, sanitizer.log, ours.jsonl, torch.jsonl,
 # bench.log, hopper_benchmark.md, provenance.txt.
 set -u
 T0=$SECONDS
 BUDGET="${BUDGET:-190}"
-STEPS="${1:-mutants,ragged,sanitize,bench,grid,resources}"
+STEPS="${1:-mutants,ragged,sanitize,emulator,bench,grid,resources}"
 OUT="${OUT:-/tmp/out}"
 BIN=.device/sched
 BENCH_KERNELS="${BENCH_KERNELS:-fa3.*n128 fa3.*n96}"  # globs (space-separated), one bench process each
@@ -71,6 +71,7 @@ if has sanitize; then
     note "sanitize $tool: exit $rc ($(grep -E 'ERROR SUMMARY|All tests passed|test cases:' "$OUT/sanitizer.log" | tail -1))"
   done
 fi
+has emulator && run_test emulator 30 "[.emulator-hopper]"
 if has bench; then
   lim=$(limit_for "${OURS_SECONDS:-70}")
   if ((lim > 0)); then
@@ -95,7 +96,6 @@ if has grid; then
   [[ -n ${GRID_VARIANTS:-} ]] && export ATTNSCOPE_GRID_VARIANTS="$GRID_VARIANTS"
   run_test grid 90 "[prefill][hopper]"
 fi
-has emulator && run_test emulator 30 "[.emulator-hopper]"
 if has resources; then  # per fa3 kernel: registers, stack (spills), shared memory
   if command -v cuobjdump > /dev/null && (($(limit_for 20) > 0)); then
     timeout "$(limit_for 20)" cuobjdump --dump-resource-usage "$BIN/attnscope" 2>&1 | grep -A1 "fa3_forward" | grep -oE "Function [^:]*|REG:[0-9]+|STACK:[0-9]+|SHARED:[0-9]+|LOCAL:[0-9]+" \
