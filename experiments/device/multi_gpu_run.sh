@@ -31,12 +31,12 @@ echo "spec: $spec" >> "$out/provenance.txt"
   t2=$(date +%s.%N)
   echo "exit: 1 GPU $rc1, 2 GPUs $rc2"
   # Row for row, with Python's own sqlite3 (the device machine has no sqlite3 program).
-  python3 - "$out/one_gpu.sqlite" "$out/two_gpu.sqlite" "$t0" "$t1" "$t2" "$rc1" "$rc2" <<'PY' | tee "$out/verdict.txt"
+  python3 - "$out/one_gpu.sqlite" "$out/two_gpu.sqlite" "$t0" "$t1" "$t2" "$rc1" "$rc2" \
+    experiments/sweeps/comparable_rows.sql <<'PY' | tee "$out/verdict.txt"
 import sqlite3, sys
-one, two, t0, t1, t2, rc1, rc2 = sys.argv[1:]
-# Everything but the two measured times (the truth's and the attribution's wall seconds).
-q = ("SELECT point_key, kernel, status, message, config, json_remove(metrics, '$.truth_seconds'), "
-     "json_remove(attribution, '$.seconds') FROM results ORDER BY point_key, kernel")
+one, two, t0, t1, t2, rc1, rc2, query_file = sys.argv[1:]
+# Everything but the two measured times (experiments/sweeps/comparable_rows.sql).
+q = open(query_file).read()
 def rows(path):
     try:
         con = sqlite3.connect("file:" + path + "?mode=ro", uri=True)

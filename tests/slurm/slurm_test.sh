@@ -73,8 +73,8 @@ for _ in $(seq 1 300); do
 done
 [ -f "$work/out/shards/merged.sqlite" ] || { echo "FAIL: no merged database"; cat "$work"/out/*.out 2> /dev/null | tail -20; exit 1; }
 "$bin" sweep "$spec" --db "$work/out/unsharded.sqlite" --quiet > /dev/null || { echo "FAIL: unsharded run"; exit 1; }
-# Every column but the measured times (the truth's and the attribution's wall seconds).
-query="SELECT point_key, kernel, status, message, config, json_remove(metrics, '$.truth_seconds'), json_remove(attribution, '$.seconds') FROM results ORDER BY point_key, kernel"
+# Every column but the measured times (the query shared with the 2-GPU comparison).
+query="$(grep -v '^--' "$src/experiments/sweeps/comparable_rows.sql")"
 sqlite3 -readonly "$work/out/shards/merged.sqlite" "$query" > "$work/merged.txt"
 sqlite3 -readonly "$work/out/unsharded.sqlite" "$query" > "$work/unsharded.txt"
 rows=$(wc -l < "$work/unsharded.txt")
