@@ -9,7 +9,7 @@
 #   sanitize  compute-sanitizer memcheck, racecheck, synccheck on test_gpu "[.sanitize-hopper]"
 #   emulator  test_gpu "[.emulator-hopper]": the fa3 defaults and precise variants vs the emulator
 #             of their own tile (elements that differ: the ex2.approx gap, not the schedule)
-#   bench     attnscope bench of BENCH_KERNELS (default: the fa3 tiles m128n128 and m192n96, no precise/noping)
+#   bench     attnscope bench of BENCH_KERNELS (default: every 16-bit fa3 tile, no precise/noping)
 #             on the 48 shapes (B.S = 16384, H 16, D 64/128, causal and not, FP16/BF16) and
 #             bench_torch_sdpa.py (flash, cuDNN) on the same shapes, one after the other in this
 #             call; make_hopper_report.py joins them (hopper_benchmark.md)
