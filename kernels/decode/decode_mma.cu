@@ -2,14 +2,19 @@
 // from (dtype, head dim, planted mutant) to a DecodeMmaTraits instantiation, the shared-memory
 // opt-in and the occupancy query of the split planner. Production instantiations: 4 warps (key
 // streams) of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
-// 108 KiB, two); 8 warps of 16-key tiles for FP16 D 128 as a measured alternative. The mutants are compiled for D = 128 (decode_mma_mutants.cu). The common checks
-// are launch_decode's (decode.cu).
+// 108 KiB, two); 8 and 12 warps of 16-key tiles for FP16 D 128 as measured alternatives. This
+// TU holds the 16-row forms; the 8-row forms (S_q x group <= 8) are decode_mma_rows8.cu's, the
+// mutants (D = 128) decode_mma_mutants.cu's. The common checks are launch_decode's (decode.cu).
 #include "kernels/decode/decode_mma_launch.cuh"
 
 namespace attn {
 
 int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
-  return decode::with_mma_traits(dtype, head_dim, warps, [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
+  // The 16-row form's occupancy for every launch (the split plan, and the emulator's, must not
+  // depend on which form runs; the 8-row form has the same shared memory).
+  if (warps == 12 && dtype == DType::fp16 && head_dim == 128) return decode_mma_twelve_warps_resident_ctas();
+  return decode::with_mma_traits<kDecodeMmaMaxRows>(dtype, head_dim, warps,
+                                                    [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
 }
 
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
@@ -19,7 +24,12 @@ void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaSt
                 std::to_string(kDecodeMmaMaxRows));
   if (p.keys_per_split % 64 != 0) throw Error("decode mma: split size not a multiple of 64");
   if (mutant == Mutant::none) {
-    decode::with_mma_traits(dtype, p.head_dim, p.mma_warps, [&]<class Traits>() { decode::launch_mma_traits<Traits>(p, stream); });
+    if (decode_mma_rows(p) == 8) {
+      launch_decode_mma_rows8(p, dtype, stream);
+      return;
+    }
+    decode::with_mma_traits<kDecodeMmaMaxRows>(dtype, p.head_dim, p.mma_warps,
+                                               [&]<class Traits>() { decode::launch_mma_traits<Traits>(p, stream); });
     return;
   }
   if (p.head_dim != 128 || p.mma_warps != 4)

@@ -19,6 +19,10 @@
 //
 // Versions (v1..v7: decode_split.cuh; v8: decode_bulk.cuh):
 //  v9  per-warp key streams, tensor-core QK and PV (hi + lo P), LSE merge of the warps.
+//  v10 no spills: an 8-row form for S_q x group <= 8 (rows 8..15 of the m16 tile are constant
+//      zeros, their accumulators dropped: D 128 frees 48 registers), Q read from shared memory
+//      by ldmatrix per tile where the register cap is below 255 (12 warps: 168), each k-step's Q
+//      fragments fetched once for all n8 tiles. The same bits as v9 (reports/h200/decode/call6).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -41,8 +45,13 @@
 namespace attn {
 
 /// One tensor-core decode instantiation: element type, head dim, warps (key streams), keys per
-/// warp tile, cp.async stages per warp, planted mutant.
-template <DType Elem, int HeadDim, int Warps, int WarpTileKeys, int Stages, Mutant PlantedMutant = Mutant::none>
+/// warp tile, cp.async stages per warp, planted mutant, and the query rows it holds: 16 (the m16
+/// tile), or 8 for S_q x group <= 8 (the GQA-4 / GQA-8 decode step): then rows 8..15 of both MMAs'
+/// A operands are the constant 0 and their accumulators are never kept, which frees half of the
+/// Q fragments and of O (D 128: 48 registers). Rows 0..7 run the same instructions on the same
+/// operands either way (an MMA's row r depends on A's row r only), so both give the same bits.
+template <DType Elem, int HeadDim, int Warps, int WarpTileKeys, int Stages, Mutant PlantedMutant = Mutant::none,
+          int Rows = kDecodeMmaMaxRows>
 struct DecodeMmaTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -51,20 +60,27 @@ struct DecodeMmaTraits {
   static constexpr int kWarpTileKeys = WarpTileKeys;  ///< keys per online-softmax step of a warp (BLOCK_N)
   static constexpr int kStages = Stages;              ///< a warp's K/V tiles in flight + 1
   static constexpr Mutant kMutant = PlantedMutant;
-  static constexpr int kRows = kDecodeMmaMaxRows;
+  static constexpr int kRows = Rows;  ///< 16, or 8: rows 8..15 are padding by construction
   /// A key row of K or V in shared memory: D elements + 16 bytes, so that the 8 rows of an
   /// ldmatrix 8x8 matrix start 4 banks apart (conflict-free) and every row stays 16-byte aligned.
   static constexpr int kPitchBytes = HeadDim * 2 + 16;
   static constexpr int kStageBytes = 2 * WarpTileKeys * kPitchBytes;  ///< (K|V, WarpTileKeys, pitch)
   static constexpr int kWarpBytes = Stages * kStageBytes;
-  /// Dynamic shared memory: the warps' stages, then sM, sL of the cross-CTA combine.
-  static constexpr int kSmemBytes = Warps * kWarpBytes + 2 * kRows * 4;
+  /// Q's A fragments: in registers for the whole split (D 128: 32 per thread, 16 with 8 rows), or,
+  /// where the register cap is below 255 (more than 8 warps: 168 at 12), read from shared memory
+  /// by ldmatrix at every tile (kRows x pitch bytes, one copy for the CTA): the cap is what the
+  /// 12-warp form spilled against.
+  static constexpr bool kQShared = Warps > 8;
+  static constexpr int kQBytes = kQShared ? kRows * kPitchBytes : 0;
+  /// Dynamic shared memory: the warps' stages, then sQ (kQShared), then sM, sL of the cross-CTA combine.
+  static constexpr int kSmemBytes = Warps * kWarpBytes + kQBytes + 2 * kRows * 4;
 
   static_assert(Elem == DType::fp16 || Elem == DType::bf16, "FP16 or BF16 caches");
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128 are instantiated");
   static_assert(WarpTileKeys == 16 || WarpTileKeys == 32 || WarpTileKeys == 64, "whole PV k16 steps, split sizes multiples of it");
   static_assert(64 % WarpTileKeys == 0, "the split plan's 64-key units hold whole warp tiles");
   static_assert(Stages >= 2 && Stages <= 8, "two to eight cp.async stages per warp");
+  static_assert(Rows == 8 || Rows == 16, "the m16 tile, or its upper half only");
   static_assert(kWarpBytes >= 4 * (kRows * HeadDim + kRows), "a warp's stages hold its normalized O and LSE after the loop");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
   static_assert(PlantedMutant == Mutant::none || PlantedMutant == Mutant::stale_seqlens ||
@@ -92,12 +108,28 @@ __device__ __forceinline__ float quad_sum(float x) {
   return pipeline::add_rn(x, __shfl_xor_sync(0xffffffffu, x, 1));
 }
 
+/// d += a b (m16n8k16). With Lower (rows 8..15 real) the plain MMA; without, a's rows 8..15 are
+/// the caller's constant zeros and d[2], d[3] enter as 0 and are dropped: only d[0], d[1] stay live.
+template <DType Elem, bool Lower>
+__device__ __forceinline__ void mma_rows(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (Lower) {
+    fa2::mma_16816<Elem>(d, a, b0, b1);
+  } else {
+    float t[4] = {d[0], d[1], 0.f, 0.f};
+    fa2::mma_16816<Elem>(t, a, b0, b1);
+    d[0] = t[0];
+    d[1] = t[1];
+  }
+}
+
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const DecodeParams p) {
   using T = Element<Traits::kElem>;
   constexpr int D = Traits::kHeadDim, W = Traits::kWarps, TW = Traits::kWarpTileKeys, S = Traits::kStages;
   constexpr int PITCH = Traits::kPitchBytes, NT = TW / 8, KS = TW / 16, DK = D / 16, DN = D / 8, CH = D / 8;
   constexpr int R = Traits::kRows;
+  constexpr bool kLower = R == 16;  // rows 8..15 (the lane's second row) exist
+  constexpr int HALVES = kLower ? 2 : 1;
   const pipeline::Fp32NaturalDeviceArithmetic arith;
   const pipeline::Fp32DeviceArithmetic<Traits::kElem> p_cast;  // P rounded to the input format (step 7)
   const int group = p.num_heads_q / p.num_heads_kv, rows = p.seqlen_q * group;  // <= 16 (launcher)
@@ -111,28 +143,80 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   // This warp's key stream: tiles [t_first, t_first + n_tiles) of the split.
   const pipeline::IndexRange<int> run = pipeline::stream_tile_range((key_end - key_begin + TW - 1) / TW, warp, W);
   const int n_tiles = run.end - run.begin;
+  // Every mask is an interval of keys per query row (core/mask.h), so a row that sees the first
+  // and the last key of this stream's run sees every key between them: when that holds for all
+  // of the warp's real rows, the per-tile mask reduces to key < key_end (warp-uniform).
+  bool run_visible = true;
+  if (n_tiles > 0) {
+    const int first_key = key_begin + run.begin * TW, last_key = min(key_begin + run.end * TW, key_end) - 1;
+#pragma unroll
+    for (int h = 0; h < (Traits::kRows == 16 ? 2 : 1); ++h) {
+      const int rr = lane / 4 + h * 8;
+      if (rr < rows)
+        run_visible = run_visible && pipeline::semantic_key_visible(sem, rr % p.seqlen_q, first_key, p.seqlen_q, keys) &&
+                      pipeline::semantic_key_visible(sem, rr % p.seqlen_q, last_key, p.seqlen_q, keys);
+    }
+  }
+  run_visible = __all_sync(0xffffffffu, run_visible);
 
   extern __shared__ __align__(128) uint8_t smem[];
   uint8_t* sWarp = smem + warp * Traits::kWarpBytes;  // (S, K|V, TW, PITCH): this warp's only
-  float* sM = reinterpret_cast<float*>(smem + W * Traits::kWarpBytes);  // (R): the cross-CTA combine's
+  uint8_t* sQ = smem + W * Traits::kWarpBytes;                                          // (R, PITCH) if kQShared
+  float* sM = reinterpret_cast<float*>(smem + W * Traits::kWarpBytes + Traits::kQBytes);  // (R): the cross-CTA combine's
   float* sL = sM + R;                                                   // (R)
 
   auto head_of = [&](int member) { return pipeline::semantic_query_head(sem, hk, member, p.num_heads_q, p.num_heads_kv); };
   const uint8_t* gK = static_cast<const uint8_t*>(p.k_cache);
   const uint8_t* gV = static_cast<const uint8_t*>(p.v_cache);
-  // cp.async of the warp's tile t into `stage`: lane (key pair, 16-byte chunk); keys at or past
-  // key_end zero-filled, never read from global (poison, or no page).
+  // cp.async of the warp's tile t into `stage`: lane (key j0 + i * KP of pass i, 16-byte chunk
+  // `chunk`); keys at or past key_end zero-filled, never read from global (poison, or no page).
+  // Rows of one tile are consecutive in the cache where the layout is contiguous, or paged with
+  // tiles inside one page (page_size a multiple of TW: the split's tiles start at multiples of
+  // TW): one base row per tile, the passes a fixed stride apart; the page of the warp's next tile
+  // is read one tile ahead (rNextPage), off the copy's critical path. Other page sizes: the page
+  // of every key (kv_row).
+  constexpr int KP = 32 / CH, PASSES = TW / KP;  // keys per pass of the warp (D 128: 2), passes per tile
+  const int j0 = lane / CH, chunk = lane % CH;
+  const int64_t key_bytes = static_cast<int64_t>(p.num_heads_kv) * D * 2;  // one cache row (every KV head)
+  const int64_t lane_bytes = (static_cast<int64_t>(hk) * D + chunk * 8) * 2;
+  const int* table = p.layout.block_table;
+  const int page_size = p.layout.page_size;
+  const bool tile_rows = table == nullptr || page_size % TW == 0;
+  auto page_of_tile = [&](int t) {  // the block-table entry of the warp's tile t (paged, tile_rows)
+    const int key0 = key_begin + (run.begin + t) * TW;
+    return __ldg(table + static_cast<int64_t>(b) * p.layout.pages_per_seq + key0 / page_size);
+  };
+  int rNextPage = table != nullptr && tile_rows && n_tiles > 0 ? page_of_tile(0) : 0;
   auto load_tile = [&](int t, int stage) {
     uint8_t* sK = sWarp + stage * Traits::kStageBytes;
     uint8_t* sV = sK + TW * PITCH;
     const int key0 = key_begin + (run.begin + t) * TW;
+    if (tile_rows) {
+      int64_t row0;
+      if (table == nullptr) {
+        row0 = static_cast<int64_t>(b) * p.capacity + key0;
+      } else {
+        row0 = static_cast<int64_t>(rNextPage) * page_size + key0 % page_size;
+        if (t + 1 < n_tiles) rNextPage = page_of_tile(t + 1);
+      }
+      const int64_t first = (row0 + j0) * key_bytes + lane_bytes, step = KP * key_bytes;
+#pragma unroll
+      for (int i = 0; i < PASSES; ++i) {
+        const int j = j0 + i * KP;
+        const bool valid = key0 + j < key_end;
+        const int64_t off = valid ? first + i * step : 0;
+        fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
+        fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
+      }
+      return;
+    }
 #pragma unroll 4
-    for (int e = lane; e < TW * CH; e += 32) {
-      const int j = e / CH, c = e % CH, key = key0 + j;
+    for (int i = 0; i < PASSES; ++i) {
+      const int j = j0 + i * KP, key = key0 + j;
       const bool valid = key < key_end;
-      const int64_t off = valid ? ((kv_row(p.layout, b, key, p.capacity) * p.num_heads_kv + hk) * D + c * 8) * 2 : 0;
-      fa2::cp_async_16(sK + j * PITCH + c * 16, gK + off, valid);
-      fa2::cp_async_16(sV + j * PITCH + c * 16, gV + off, valid);
+      const int64_t off = valid ? kv_row(p.layout, b, key, p.capacity) * key_bytes + lane_bytes : 0;
+      fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
+      fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
     }
   };
   // The first S - 1 tiles; one commit group per tile slot, empty or not (wait_group counts tiles).
@@ -142,9 +226,47 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     fa2::cp_async_commit();
   }
 
-  // Q as the A operand of the score MMA, in registers for the whole split (decode_tile.cuh).
-  uint32_t rQ[DK][4];
-  load_q_fragments<D>(rQ, p, b, rows, lane, head_of);
+  // Q as the A operand of the score MMA: in registers for the whole split (decode_tile.cuh), or
+  // (kQShared) its R rows in shared memory, zero past `rows`, read back per tile by ldmatrix.
+  constexpr int QREGS = Traits::kQShared ? 1 : DK;
+  uint32_t rQ[QREGS][4];
+  if constexpr (Traits::kQShared) {
+    const uint16_t* gQ = static_cast<const uint16_t*>(p.q);
+    for (int e = threadIdx.x; e < R * CH; e += Traits::kThreads) {
+      const int rr = e / CH, c = e % CH;
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (rr < rows) {
+        const int member = rr / p.seqlen_q, i = rr % p.seqlen_q;
+        v = *reinterpret_cast<const uint4*>(gQ + ((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(member)) * D + c * 8);
+      }
+      *reinterpret_cast<uint4*>(sQ + rr * PITCH + c * 16) = v;
+    }
+    __syncthreads();  // sQ complete (once, before the warps' streams)
+  } else {
+    load_q_fragments<D>(rQ, p, b, rows, lane, head_of);
+  }
+  // The A fragment of k-step kk: registers, or ldmatrix of sQ (matrices a0..a3 = rows 0-7 / 8-15
+  // x dims lo / hi of the k-step; lane l gives the row address of matrix l / 8). Rows 8..15 of an
+  // 8-row instantiation: constant zeros.
+  auto q_fragment = [&](int kk, uint32_t (&a)[4]) {
+    if constexpr (Traits::kQShared) {
+      if constexpr (kLower) {
+        fa2::ldmatrix_x4(a, sQ + (lane % 8 + ((lane / 8) & 1) * 8) * PITCH + (kk * 16 + (lane / 16) * 8) * 2);
+      } else {
+        uint32_t r2[2];
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+                     : "=r"(r2[0]), "=r"(r2[1]) : "r"(fa2::smem_addr(sQ + (lane % 8) * PITCH + (kk * 16 + ((lane / 8) & 1) * 8) * 2)));
+        a[0] = r2[0];
+        a[2] = r2[1];
+      }
+    } else {
+      a[0] = rQ[kk][0];
+      a[1] = rQ[kk][1];
+      a[2] = rQ[kk][2];
+      a[3] = rQ[kk][3];
+    }
+    if constexpr (!kLower) a[1] = a[3] = 0u;
+  };
   // The lane's two rows (h = 0: lane / 4, h = 1: lane / 4 + 8): state and O columns n*8 + 2t, +1.
   pipeline::RowState<float> row[2];
   float rO[DN][4];
@@ -160,18 +282,23 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     const uint8_t* sV = sK + TW * PITCH;                        // (TW, PITCH)
     const int key0 = key_begin + (run.begin + t) * TW;
 
-    // ---- qk on the tensor cores: n8 tile nt = keys nt*8 ..; k-steps over D ascending from 0.
-    // ldmatrix x4 of keys nt*8 + (lane % 8), dims kk*16 + (lane / 8) * 8: b0, b1 of k-steps 2k2, 2k2 + 1.
+    // ---- qk on the tensor cores: n8 tile nt = keys nt*8 ..; k-steps over D ascending from 0 (each
+    // k-step's Q fragments fetched once for all n8 tiles). ldmatrix x4 of keys nt*8 + (lane % 8),
+    // dims kk*16 + (lane / 8) * 8: b0, b1 of k-steps 2k2, 2k2 + 1.
     float rS[NT][4];
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      rS[nt][0] = rS[nt][1] = rS[nt][2] = rS[nt][3] = 0.f;
+    for (int nt = 0; nt < NT; ++nt) rS[nt][0] = rS[nt][1] = rS[nt][2] = rS[nt][3] = 0.f;
 #pragma unroll
-      for (int k2 = 0; k2 < DK / 2; ++k2) {
+    for (int k2 = 0; k2 < DK / 2; ++k2) {
+      uint32_t rA0[4], rA1[4];
+      q_fragment(2 * k2, rA0);
+      q_fragment(2 * k2 + 1, rA1);
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
         uint32_t rK[4];
         fa2::ldmatrix_x4(rK, sK + (nt * 8 + lane % 8) * PITCH + (k2 * 32 + (lane / 8) * 8) * 2);
-        fa2::mma_16816<Traits::kElem>(rS[nt], rQ[2 * k2], rK[0], rK[1]);
-        fa2::mma_16816<Traits::kElem>(rS[nt], rQ[2 * k2 + 1], rK[2], rK[3]);
+        mma_rows<Traits::kElem, kLower>(rS[nt], rA0, rK[0], rK[1]);
+        mma_rows<Traits::kElem, kLower>(rS[nt], rA1, rK[2], rK[3]);
       }
     }
     // ---- scale and mask. C: rS[nt][c] = (row lane/4 + (c/2)*8, key nt*8 + 2t + c%2).
@@ -180,7 +307,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
         const int rr = lane / 4 + (c >> 1) * 8, key = key0 + nt * 8 + (lane % 4) * 2 + (c & 1);
-        const bool visible = rr < rows && key < key_end && pipeline::semantic_key_visible(sem, rr % p.seqlen_q, key, p.seqlen_q, keys);
+        const bool visible = rr < rows && key < key_end &&
+                             (run_visible || pipeline::semantic_key_visible(sem, rr % p.seqlen_q, key, p.seqlen_q, keys));
         rS[nt][c] = visible ? pipeline::mul_rn(rS[nt][c], p.scale) : pipeline::kNegInfF;
       }
     // ---- online softmax per row: the lane's slice k = (nt, c%2) in nt-major order, the quad's
@@ -188,7 +316,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     float rAlpha[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      if (h == 1 && rows <= 8) {
+      if (h == 1 && (!kLower || rows <= 8)) {
         // Rows 8..15 are all padding (warp-uniform): what the softmax of a row of -inf scores
         // gives (state unchanged, alpha 0, P 0), without computing it.
 #pragma unroll
@@ -209,6 +337,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
 #pragma unroll
       for (int reg = 0; reg < 4; ++reg) {
         const float p0 = rS[2 * ks + (reg >> 1)][(reg & 1) * 2], p1 = rS[2 * ks + (reg >> 1)][(reg & 1) * 2 + 1];
+        if (!kLower && (reg & 1)) {  // rows 8..15: the constant 0 (their P is 0)
+          rPhi[ks][reg] = rPlo[ks][reg] = 0u;
+          continue;
+        }
         rPhi[ks][reg] = pipeline::cast_p_pair(p_cast, p0, p1);
         rPlo[ks][reg] = pipeline::cast_p_lo_pair(p_cast, rPhi[ks][reg], p0, p1);
       }
@@ -222,15 +354,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
       for (int ks = 0; ks < KS; ++ks) {
         uint32_t rV[4];
         fa2::ldmatrix_x4_trans(rV, sV + (ks * 16 + lane % 8 + ((lane / 8) & 1) * 8) * PITCH + (np * 16 + (lane / 16) * 8) * 2);
-        fa2::mma_16816<Traits::kElem>(rPV[0], rPhi[ks], rV[0], rV[1]);
-        fa2::mma_16816<Traits::kElem>(rPV[0], rPlo[ks], rV[0], rV[1]);
-        fa2::mma_16816<Traits::kElem>(rPV[1], rPhi[ks], rV[2], rV[3]);
-        fa2::mma_16816<Traits::kElem>(rPV[1], rPlo[ks], rV[2], rV[3]);
+        mma_rows<Traits::kElem, kLower>(rPV[0], rPhi[ks], rV[0], rV[1]);
+        mma_rows<Traits::kElem, kLower>(rPV[0], rPlo[ks], rV[0], rV[1]);
+        mma_rows<Traits::kElem, kLower>(rPV[1], rPhi[ks], rV[2], rV[3]);
+        mma_rows<Traits::kElem, kLower>(rPV[1], rPlo[ks], rV[2], rV[3]);
       }
 #pragma unroll
       for (int x = 0; x < 2; ++x)
 #pragma unroll
-        for (int c = 0; c < 4; ++c)
+        for (int c = 0; c < 2 * HALVES; ++c)  // rows 8..15 of an 8-row instantiation: O stays 0, unused
           rO[np * 2 + x][c] = pipeline::rescale_accumulate_o(arith, rO[np * 2 + x][c], rAlpha[c >> 1], rPV[x][c]);
     }
   }
@@ -241,7 +373,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   float* sWO = reinterpret_cast<float*>(sWarp);  // (R, D)
   float* sWLse = sWO + R * D;                    // (R)
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
+  for (int h = 0; h < HALVES; ++h) {
     const int rr = lane / 4 + h * 8;
     const float factor = pipeline::row_normalizer(arith, row[h].l);
 #pragma unroll

@@ -1,7 +1,8 @@
 // decode_mma_launch.cuh: the launch helpers of the tensor-core decode kernel shared by its two
 // translation units (decode_mma.cu: production instantiations; decode_mma_mutants.cu: the planted
-// mutants, compiled apart so that the two build in parallel): the shared-memory opt-in, one
-// launch, the occupancy query, the production dispatch. CUDA host code; not the kernel itself.
+// mutants; decode_mma_rows8.cu: the 8-row instantiations, each TU compiled apart so that they
+// build in parallel): the shared-memory opt-in, one launch, the occupancy query, the production
+// dispatch. CUDA host code; not the kernel itself.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,17 +16,29 @@
 
 namespace attn {
 
-/// The production shape: 4 warps of 32-key tiles, 3 stages each.
-template <DType Elem, int HeadDim, Mutant M = Mutant::none>
-using DecodeMmaProduction = DecodeMmaTraits<Elem, HeadDim, 4, 32, 3, M>;
+/// The production shape: 4 warps of 32-key tiles, 3 stages each. Rows: 16, or 8 where
+/// S_q x group <= 8 (DecodeMmaTraits; the launch picks it, the bits are the same).
+template <DType Elem, int HeadDim, Mutant M = Mutant::none, int Rows = kDecodeMmaMaxRows>
+using DecodeMmaProduction = DecodeMmaTraits<Elem, HeadDim, 4, 32, 3, M, Rows>;
 /// The alternative measured against it (DecodeParams::mma_warps = 8): 8 warps of 16-key tiles,
 /// 3 stages each (FP16, D 128: the same 204 KiB, two warps per scheduler).
-using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3>;
-/// And 12 warps of 16-key tiles, 2 stages each (FP16, D 128: 204 KiB, three warps per scheduler).
-using DecodeMmaTwelveWarps = DecodeMmaTraits<DType::fp16, 128, 12, 16, 2>;
+template <int Rows = kDecodeMmaMaxRows>
+using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3, Mutant::none, Rows>;
+/// And 12 warps of 16-key tiles, 2 stages each (FP16, D 128: 206 KiB with Q in shared memory,
+/// three warps per scheduler), 8 rows only: at the 168-register cap the 16-row form spills.
+using DecodeMmaTwelveWarps = DecodeMmaTraits<DType::fp16, 128, 12, 16, 2, Mutant::none, 8>;
 
-/// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128).
+/// The rows used by a launch: 8 when S_q x group <= 8, else 16.
+inline int decode_mma_rows(const DecodeParams& p) {
+  return p.seqlen_q * (p.num_heads_q / p.num_heads_kv) <= 8 ? 8 : kDecodeMmaMaxRows;
+}
+
+/// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128, 16 rows).
 void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
+/// The 8-row half of the production dispatch (decode_mma_rows8.cu; S_q x group <= 8).
+void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t stream);
+/// Resident CTAs of the 12-warp form (decode_mma_rows8.cu: it exists with 8 rows only).
+int64_t decode_mma_twelve_warps_resident_ctas();
 /// The tensor-core kernel's half of launch_decode (decode_mma.cu), after the common checks.
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 
@@ -58,22 +71,26 @@ int64_t mma_resident_ctas() {
   return static_cast<int64_t>(per_sm > 1 ? per_sm : 1) * sms;
 }
 
-/// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps).
-template <class Fn>
+/// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps) with Rows rows.
+template <int Rows, class Fn>
 auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn) {
   if (head_dim != 64 && head_dim != 128) throw Error("decode mma: head_dim must be 64 or 128");
   if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
   if (warps != 4 && warps != 8 && warps != 12) throw Error("decode mma: 4, 8 or 12 warps per CTA");
   if (warps != 4 && (dtype != DType::fp16 || head_dim != 128))
     throw Error("decode mma: 8 and 12 warps are compiled for FP16, D = 128 only");
-  if (warps == 8) return fn.template operator()<DecodeMmaEightWarps>();
-  if (warps == 12) return fn.template operator()<DecodeMmaTwelveWarps>();
+  if (warps == 8) return fn.template operator()<DecodeMmaEightWarps<Rows>>();
+  if (warps == 12) {
+    if constexpr (Rows == 8) return fn.template operator()<DecodeMmaTwelveWarps>();
+    else throw Error("decode mma: 12 warps are compiled for S_q x group <= 8 only (the 16-row form spills)");
+  }
   const bool bf16 = dtype == DType::bf16;
+  constexpr Mutant none = Mutant::none;
   if (head_dim == 64)
-    return bf16 ? fn.template operator()<DecodeMmaProduction<DType::bf16, 64>>()
-                : fn.template operator()<DecodeMmaProduction<DType::fp16, 64>>();
-  return bf16 ? fn.template operator()<DecodeMmaProduction<DType::bf16, 128>>()
-              : fn.template operator()<DecodeMmaProduction<DType::fp16, 128>>();
+    return bf16 ? fn.template operator()<DecodeMmaProduction<DType::bf16, 64, none, Rows>>()
+                : fn.template operator()<DecodeMmaProduction<DType::fp16, 64, none, Rows>>();
+  return bf16 ? fn.template operator()<DecodeMmaProduction<DType::bf16, 128, none, Rows>>()
+              : fn.template operator()<DecodeMmaProduction<DType::fp16, 128, none, Rows>>();
 }
 
 }  // namespace decode

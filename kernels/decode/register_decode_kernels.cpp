@@ -99,6 +99,9 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
                                                     v.max_heads_per_cta);
     if (shape.invalid) return std::string("bulk decode kernel: ") + shape.invalid;
   }
+  if (v.kind == DecodeKernelKind::mma && v.mma_warps == 12 && pr.seqlen_q * pr.group_size() > 8)
+    return "tensor-core decode kernel, 12 warps: S_q x group = " + std::to_string(pr.seqlen_q * pr.group_size()) +
+           " query rows per KV head; this form holds 8 (the 16-row form spills at its register cap)";
   if (v.kind == DecodeKernelKind::mma && pr.seqlen_q * pr.group_size() > kDecodeMmaMaxRows)
     return "tensor-core decode kernel: S_q x group = " + std::to_string(pr.seqlen_q * pr.group_size()) +
            " query rows per KV head; it holds one m16 tile (" + std::to_string(kDecodeMmaMaxRows) + ")";

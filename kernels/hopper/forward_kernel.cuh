@@ -48,8 +48,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
   constexpr uint32_t kConsumerWarps = 4 * Traits::kConsumerWarpgroups;
 
   if (threadIdx.x == 0) {
-    mbarrier_init(&bars.q_full, 1);
-    mbarrier_init(&bars.q_empty, kConsumerWarps);
+    static_assert(Traits::kQStages <= kMaxQStages, "Q stages");
+#pragma unroll
+    for (int s = 0; s < Traits::kQStages; ++s) {
+      mbarrier_init(&bars.q_full[s], 1);
+      mbarrier_init(&bars.q_empty[s], kConsumerWarps);
+    }
     mbarrier_init(&bars.ragged_tail, 1);
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
@@ -74,11 +78,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
         tma_prefetch_descriptor(&kp.tma_v);
       }
       PipelineState<Traits::kStages> kv;
-      uint32_t q_phase = 0, ragged_phase = 0;
-      for (int t = blockIdx.x; t < schedule.total_tiles; t += gridDim.x) {
-        const WorkTile w = tile_at(schedule, t);
-        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q_phase, ragged_phase, lane);
-      }
+      QState<Traits> q;
+      uint32_t ragged_phase = 0;
+      for_each_work_tile(schedule, [&](const WorkTile& w) {
+        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q, ragged_phase, lane);
+      });
     }
   } else {
     // ---- consumers ----------------------------------------------------------------------------
@@ -87,13 +91,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
     // The first consumer warpgroup holds the first GEMM turn.
     if (Traits::kPingPong && wg == 0) named_barrier_arrive(kBarrierSchedulerBase, 256);
     PipelineState<Traits::kStages> kv;
-    uint32_t q_phase = 0;
+    QState<Traits> q;
     ConsumerAccumulators<Traits> acc;
-    for (int t = blockIdx.x; t < schedule.total_tiles; t += gridDim.x) {
-      const WorkTile w = tile_at(schedule, t);
-      consumer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem_u32(smem), bars, kv, q_phase, wg, thread_in_wg, acc);
+    for_each_work_tile(schedule, [&](const WorkTile& w) {
+      consumer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem_u32(smem), bars, kv, q, wg, thread_in_wg, acc);
       epilogue_tile<Traits>(kp, w, acc, smem, wg, thread_in_wg);
-    }
+    });
     // The last turn handed to the first warpgroup is never taken: take it, so no named
     // barrier is left half-arrived when the CTA exits.
     if (Traits::kPingPong && wg == 0) named_barrier_sync(kBarrierSchedulerBase, 256);
@@ -143,10 +146,11 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
   const int64_t group = std::max(1, p.num_heads_q / std::max(1, p.num_heads_kv));
   const int64_t kv_bytes_per_pair = std::max<int64_t>(1, static_cast<int64_t>(p.seqlen_k) * D * 2 * 2 / group);
   s.pairs_per_section = static_cast<int>(std::clamp<int64_t>(device.l2_bytes / 2 / kv_bytes_per_pair, 1, pairs));
-  const int64_t total = pairs * s.num_m_blocks;
-  if (total > 0x7fffffff) throw Error("fa3 prefill: more than 2^31 - 1 work tiles");
-  s.total_tiles = static_cast<int>(total);
   s.heavy_rows_last = p.mask.kind == MaskKind::causal_bottom_right || p.mask.kind == MaskKind::causal_top_left;
+  s.units_per_pair = schedule_units_per_pair(s.num_m_blocks, s.heavy_rows_last);
+  const int64_t total = pairs * s.units_per_pair;
+  if (pairs * s.num_m_blocks > 0x7fffffff) throw Error("fa3 prefill: more than 2^31 - 1 work tiles");
+  s.total_units = static_cast<int>(total);
   auto kernel = fa3_forward_kernel<Traits>;
   static bool configured = false;  // the opt-in above 48 KB is per function, once per process
   if (!configured) {

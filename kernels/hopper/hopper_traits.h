@@ -66,10 +66,17 @@ struct HopperTraits {
   static constexpr int kPFragments = kFp8 ? BlockN / 32 : BlockN / 16;
   /// Register split (setmaxnreg): the producer gives registers to the consumers. The totals
   /// respect 64K registers per SM: 128 (producer + W consumers) threads each.
-  static constexpr int kProducerRegisters = 40;
-  static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 232 : 152;
+  /// Three consumer warpgroups: 32 / 160 (FA3's split), so the D 64 m192n128 tile fits (40 / 152
+  /// serialized its wgmmas and spilled 140 bytes).
+  static constexpr int kProducerRegisters = ConsumerWarpgroups == 2 ? 40 : 32;
+  static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 232 : 160;
+  /// Q stages: two where they fit (16-bit variants), so the next work tile's Q loads while the
+  /// consumers finish this one (short causal tiles waited for it); FP8 keeps one (two would fit
+  /// since V^T comes from the pre-pass, but that was not measured).
+  static constexpr int kSmemBytesOneQ = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024;
+  static constexpr int kQStages = !kFp8 && kSmemBytesOneQ + kQBytes <= 227 * 1024 ? 2 : 1;
   /// Tiles + barriers + the 1024-byte realignment of the dynamic shared-memory base.
-  static constexpr int kSmemBytes = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024;
+  static constexpr int kSmemBytes = kSmemBytesOneQ + (kQStages - 1) * kQBytes;
 
   /// The same knobs as the emulator's runtime configuration (forward KV order, no split): the
   /// fa3 pipeline is the FA2 contract with its own tile (forward_kernel.cuh).

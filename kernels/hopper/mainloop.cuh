@@ -1,6 +1,7 @@
 // mainloop.cuh: one work tile of the Hopper prefill, seen from each side of the pipeline.
-//  producer_tile (one warp of the producer warpgroup; lane 0 issues): Q once, then K and V of
-//    every visited KV tile through TMA into the stage ring, each stage's bytes completing its
+//  producer_tile (one warp of the producer warpgroup; lane 0 issues): the first K tile, Q (once
+//    the consumers released the previous tile's), the first V, then K and V of every further
+//    visited KV tile through TMA into the stage ring, each stage's bytes completing its
 //    *_full mbarrier; a stage is reused only after every consumer warp released it (*_empty).
 //    FP8 variants load V^T (the pre-pass wrote it, fp8_quantize.h) into V's stages.
 //  consumer_tile (one consumer warpgroup = 64 query rows): S = Q K^T (wgmma), mask, online
@@ -12,8 +13,9 @@
 // tile t, O = RN(O * alpha_t) then O += P_t V_t in 16-key k-steps; the rescale is applied
 // after the PV of tile t-1 completed and before the PV of tile t is issued, whatever the overlap.
 // Keys in [seqlens_k[b], S_k) of the last tile are loaded and masked; their V rows are zeroed
-// in shared memory before use (FP8: the pre-pass wrote them as zeros) (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN),
-// and, for the planted tile-edge leak whose padded keys are not masked, their K rows too.
+// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN;
+// FP8: the pre-pass wrote them as zeros), and, for the planted tile-edge leak whose padded keys
+// are not masked, their K rows too.
 #pragma once
 
 #include <cstdint>
@@ -61,21 +63,25 @@ __device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const Work
   return k;
 }
 
-/// Q of a work tile through TMA into its column blocks, once the consumers released the previous
-/// one (every calling thread waits; `issuer` issues).
+/// Stage and phase of the Q ring (Traits::kQStages stages).
+template <class Traits>
+using QState = PipelineState<Traits::kQStages>;
+
+/// Q of a work tile through TMA into its stage's column blocks, once the consumers released the
+/// tile that used that stage before (every calling thread waits; `issuer` issues).
 template <class Traits>
 __device__ __forceinline__ void load_q(const HopperKernelParams& kp, const WorkTile& w, uint8_t* smem,
-                                       PipelineBarriers<Traits::kStages>& bars, uint32_t& q_phase, bool issuer) {
+                                       PipelineBarriers<Traits::kStages>& bars, QState<Traits>& q, bool issuer) {
   using L = SmemLayout<Traits>;
-  mbarrier_wait(&bars.q_empty, q_phase ^ 1u, WaitSite::q_empty, kp.watchdog);
+  mbarrier_wait(&bars.q_empty[q.stage], q.phase ^ 1u, WaitSite::q_empty, kp.watchdog);
   if (issuer) {
-    mbarrier_arrive_expect_tx(&bars.q_full, Traits::kQBytes);
+    mbarrier_arrive_expect_tx(&bars.q_full[q.stage], Traits::kQBytes);
 #pragma unroll
     for (int c = 0; c < Traits::kColumnBlocks; ++c)
-      tma_load_4d(smem + L::kQ + c * L::kQBlockStride, &kp.tma_q, &bars.q_full, c * Traits::kOperandColumns, w.head,
-                  w.m_block * Traits::kBlockM, w.batch);
+      tma_load_4d(smem + L::kQ + q.stage * Traits::kQBytes + c * L::kQBlockStride, &kp.tma_q, &bars.q_full[q.stage],
+                  c * Traits::kOperandColumns, w.head, w.m_block * Traits::kBlockM, w.batch);
   }
-  q_phase ^= 1u;
+  q.advance();
 }
 
 /// One K (or V) tile of keys n0.. of `kv_head` through TMA into `dst` (its column blocks),
@@ -135,19 +141,20 @@ __device__ __forceinline__ void zero_tail_rows(uint8_t* tile, int first_row, uin
 }
 
 /// Producer side of one work tile. Executed by the whole producer warp (lane 0 issues; every
-/// lane waits, so the warp stays converged); `kv`, `q_phase` and `ragged_phase` carry over
+/// lane waits, so the warp stays converged); `kv`, `q` and `ragged_phase` carry over
 /// between work tiles.
 template <class Traits>
 __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
                                               uint8_t* smem, PipelineBarriers<Traits::kStages>& bars,
-                                              PipelineState<Traits::kStages>& kv, uint32_t& q_phase,
+                                              PipelineState<Traits::kStages>& kv, QState<Traits>& q,
                                               uint32_t& ragged_phase, int lane) {
   using L = SmemLayout<Traits>;
   const PrefillParams& p = kp.p;
   const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
 
-  load_q<Traits>(kp, w, smem, bars, q_phase, lane == 0);
-
+  // Q waits for the consumers to finish the previous tile's last QK^T: its first K load is
+  // issued before that wait (FA3's order), so it lands while they finish the tile.
+  bool q_issued = false;
   for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
     const int n0 = t * Traits::kBlockN;
     uint8_t* sK = smem + L::kK + kv.stage * Traits::kKVTileBytes;
@@ -167,6 +174,10 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     } else {
       if (lane == 0) load_kv_tile<Traits>(&kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch);
     }
+    if (!q_issued) {
+      load_q<Traits>(kp, w, smem, bars, q, lane == 0);
+      q_issued = true;
+    }
     mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
     // V rows past the entry's keys are zeroed for every variant: masked keys then add exactly 0
     // to O, even over NaN in unwritten cache rows (FP8: by the pre-pass, in V^T).
@@ -181,6 +192,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
+  if (!q_issued) load_q<Traits>(kp, w, smem, bars, q, lane == 0);  // no visible key: the consumers still take Q
 }
 
 /// The GEMM turn of the ping-pong schedule: wait for this warpgroup's turn / hand it on.
@@ -213,7 +225,7 @@ struct ConsumerAccumulators {
 template <class Traits>
 __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
                                               uint32_t smem_base, PipelineBarriers<Traits::kStages>& bars,
-                                              PipelineState<Traits::kStages>& kv, uint32_t& q_phase, int wg,
+                                              PipelineState<Traits::kStages>& kv, QState<Traits>& q, int wg,
                                               int thread_in_wg, ConsumerAccumulators<Traits>& acc) {
   using L = SmemLayout<Traits>;
   constexpr int BN = Traits::kBlockN;
@@ -224,15 +236,19 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   const int rows[2] = {wg_row0 + warp * 16 + lane / 4, wg_row0 + warp * 16 + lane / 4 + 8};
   const int col_in_quad = (lane % 4) * 2;
   // Tiles fully visible to every row of this warpgroup skip the element mask (every tile for a
-  // planted leak, whose bug is precisely skipping the bounds check).
+  // planted leak, whose bug is precisely skipping the bounds check); the others compare each key
+  // with the row's visible interval (mask_tile_rows), the leak keeps the per-element rule.
   const int first_row = min(wg_row0, p.seqlen_q - 1), last_row = min(wg_row0 + kRowsPerWarpgroup - 1, p.seqlen_q - 1);
   const pipeline::TilePlan<int> plan = pipeline::plan_tiles(keys.sem.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
   auto mask_tile = [&](float (&s)[BN / 8][4], int t) {
     const int n0 = t * BN;
-    if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k) || keys.sem.leak_tile > 0)
+    if (keys.sem.leak_tile > 0)
       fa2::mask_tile(s, keys.sem, n0, rows, col_in_quad, p.seqlen_q, keys.seqlen_k);
+    else if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k))
+      mask_tile_rows(s, keys.sem, n0, rows, col_in_quad, p.seqlen_q, keys.seqlen_k);
   };
-  const uint32_t sQ_rows = smem_base + L::kQ + wg * kRowsPerWarpgroup * 128;
+  const int q_stage = q.stage;
+  const uint32_t sQ_rows = smem_base + L::kQ + q_stage * Traits::kQBytes + wg * kRowsPerWarpgroup * 128;
   auto sK = [&](int stage) { return smem_base + L::kK + stage * Traits::kKVTileBytes; };
   // PV's B operand: V (16-bit, MN-major) or V^T (FP8, K-major).
   auto sV = [&](int stage) { return smem_base + L::kV + stage * Traits::kKVTileBytes; };
@@ -261,8 +277,8 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   float alpha[2];
 
   float scale_t = keys.tile_end > keys.tile_begin ? tile_scale_log2(keys.tile_begin) : 0.f;
-  mbarrier_wait(&bars.q_full, q_phase, WaitSite::q_full, kp.watchdog);
-  q_phase ^= 1u;
+  mbarrier_wait(&bars.q_full[q_stage], q.phase, WaitSite::q_full, kp.watchdog);
+  q.advance();
   if (keys.tile_end > keys.tile_begin) {
     // ---- first tile: S only ----------------------------------------------------------------
     mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
@@ -305,7 +321,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
       v_read = kv;
       kv.advance();
     }
-    release_stage(&bars.q_empty, lane);  // every QK^T of this tile has completed
+    release_stage(&bars.q_empty[q_stage], lane);  // every QK^T of this tile has completed
     // ---- last tile: O += P V ------------------------------------------------------------------
     rescale_o<Traits>(acc.o, alpha);
     mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
@@ -315,7 +331,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     fence_registers(acc.o);
     release_stage(&bars.v_empty[v_read.stage], lane);
   } else {
-    release_stage(&bars.q_empty, lane);  // no key visible: O = 0, LSE = -inf
+    release_stage(&bars.q_empty[q_stage], lane);  // no key visible: O = 0, LSE = -inf
   }
 }
 

@@ -16,17 +16,20 @@
 
 namespace attn::hopper {
 
+/// Q stages at most (Traits::kQStages of q_full / q_empty are used).
+inline constexpr int kMaxQStages = 2;
+
 /// mbarriers of one CTA. Arrival counts: *_full 1 (the producer's arrive.expect_tx, completed
 /// by the TMA bytes); *_empty one per consumer warp; ragged_tail 1 (see mainloop.cuh).
 template <int Stages>
 struct PipelineBarriers {
-  uint64_t q_full, q_empty, ragged_tail;
+  uint64_t q_full[kMaxQStages], q_empty[kMaxQStages], ragged_tail;
   uint64_t k_full[Stages], k_empty[Stages];
   uint64_t v_full[Stages], v_empty[Stages];
 };
 
 /// Byte offsets (from the 1024-aligned base) of the tiles (a column block: 128-byte rows):
-///   Q (kColumnBlocks x (BLOCK_M, 128 B)), K and V (stages x kColumnBlocks x (BLOCK_N, 128 B)),
+///   Q (kQStages x kColumnBlocks x (BLOCK_M, 128 B)), K and V (stages x kColumnBlocks x (BLOCK_N, 128 B)),
 ///   (FP8: V's stages hold V^T, (D, BLOCK_N) bytes), O (kOColumnBlocks x (BLOCK_M, 64) 16-bit),
 ///   then the barriers.
 template <class Traits>
@@ -35,7 +38,7 @@ struct SmemLayout {
   static constexpr uint32_t kOBlockStride = Traits::kBlockM * 128;   ///< bytes between O column blocks
   static constexpr uint32_t kKVBlockStride = Traits::kBlockN * 128;  ///< bytes between K (V) column blocks
   static constexpr uint32_t kQ = 0;
-  static constexpr uint32_t kK = kQ + Traits::kQBytes;
+  static constexpr uint32_t kK = kQ + Traits::kQStages * Traits::kQBytes;
   static constexpr uint32_t kV = kK + Traits::kStages * Traits::kKVTileBytes;  ///< FP8: V^T
   static constexpr uint32_t kO = kV + Traits::kStages * Traits::kKVTileBytes;
   static constexpr uint32_t kBarriers = kO + Traits::kOBytes;

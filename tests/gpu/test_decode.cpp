@@ -349,6 +349,18 @@ TEST_CASE("decode and chunked-prefill variants on small cases (for compute-sanit
         for (bool mutants : {false, true})
           for (const auto& list : {decode_kernels(dtype, d, mutants), chunked_kernels(dtype, d, mutants)})
             kernels.insert(kernels.end(), list.begin(), list.end());
+        // The tensor-core kernel's 8- and 12-warp shapes (bench --decode; FP16, D 128; the 12-warp
+        // form reads Q from shared memory and holds 8 rows), contiguous and paged 16.
+        std::vector<Kernel> shapes;
+        if (dtype == DType::fp16 && d == 128)
+          for (int warps : {8, 12})
+            for (int page : {0, 16}) {
+              DecodeVariant v{"mma.w" + std::to_string(warps), dtype, 128, 64, 0, page, Mutant::none, DecodeKernelKind::mma};
+              v.mma_warps = warps;
+              shapes.push_back(make_decode_kernel(v));
+            }
+        for (const Kernel& k : shapes)
+          if (!k.invalid_reason(pr)) kernels.push_back(&k);  // not the 12-warp form at 16 rows
         for (const Kernel* k : kernels) {
           const AttentionOutputs out = k->run(pr, in);
           bool finite = true;
