@@ -44,7 +44,7 @@ limit_for() {
   local left=$((BUDGET - (SECONDS - T0)))
   if ((left < 8)); then echo 0; elif ((left < $1)); then echo "$left"; else echo "$1"; fi
 }
-for f in test_gpu attnscope; do [[ -f $BIN/$f.gz ]] && gunzip -f "$BIN/$f.gz"; done  # carried compressed
+bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed
 chmod +x "$BIN/test_gpu" "$BIN/attnscope" 2> /dev/null
 export LD_LIBRARY_PATH="$PWD/$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null | head -1)
