@@ -73,10 +73,13 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
     return c;
   };
   const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores, mma = DecodeKernelKind::mma;
-  return {make("mma", mma, 0, 0, false, 1, 1),             make("mma.paged16", mma, 0, 16, false, 1, 1),
-          make("mma.paged256", mma, 0, 256, false, 1, 1),   make("mma.fixed256", mma, 256, 0, false, 1, 1),
+  // mma: the 4-warp form; mma.w12*: the registered 12-warp form (the production default).
+  return {warps(make("mma", mma, 0, 0, false, 1, 1), 4),  warps(make("mma.paged16", mma, 0, 16, false, 1, 1), 4),
+          warps(make("mma.paged256", mma, 0, 256, false, 1, 1), 4), warps(make("mma.fixed256", mma, 256, 0, false, 1, 1), 4),
           warps(make("mma.w8", mma, 0, 0, false, 1, 1), 8), warps(make("mma.w12", mma, 0, 0, false, 1, 1), 12),
           warps(make("mma.w12.paged16", mma, 0, 16, false, 1, 1), 12),
+          warps(make("mma.w12.paged256", mma, 0, 256, false, 1, 1), 12),
+          warps(make("mma.w12.fixed256", mma, 256, 0, false, 1, 1), 12),
           make("bulk", bulk, 0, 0, false, 1, 4),          make("bulk.paged16", bulk, 0, 16, false, 1, 4),
           make("bulk.paged256", bulk, 0, 256, false, 1, 4), make("bulk.fixed256", bulk, 256, 0, false, 1, 4),
           make("bulk.fp8", bulk, 0, 0, true, 1, 4),        make("bulk1h", bulk, 0, 0, false, 2, 1),

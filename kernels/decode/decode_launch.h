@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/float_format.h"
+#include "core/hd.h"
 #include "core/kernel_config.h"
 #include "core/mask.h"
 #include "kernels/cache/kv_layout.h"
@@ -93,10 +94,19 @@ inline constexpr int kDecodeMmaMaxRows = 16;
 /// CTAs of the tensor-core kernel resident at once on this GPU (SMs x blocks per SM).
 int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4);
 
-/// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block).
+/// Rows of the tensor-core kernel's smallest row block (its 8-row form).
+inline constexpr int kDecodeMmaMinRows = 8;
+/// Row blocks of `rows_per_head` query rows at `block_rows` rows per CTA.
+ATTN_HD constexpr int decode_mma_row_blocks(int rows_per_head, int block_rows) {
+  return (rows_per_head + block_rows - 1) / block_rows;
+}
+
+/// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block), row blocks of
+/// the smallest block any decode kernel uses (the tensor-core kernel's 8 rows; the CUDA-core
+/// kernel's 64-row blocks use a prefix).
 inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv, int seqlen_q) {
   const int rows = seqlen_q * (num_heads_q / num_heads_kv);
-  return static_cast<int64_t>(batch) * num_heads_kv * ((rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta);
+  return static_cast<int64_t>(batch) * num_heads_kv * decode_mma_row_blocks(rows, kDecodeMmaMinRows);
 }
 
 /// Split kernel (with the combine in its last CTA per row block) on `stream` (a cudaStream_t; null:

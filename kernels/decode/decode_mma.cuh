@@ -132,8 +132,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   constexpr int HALVES = kLower ? 2 : 1;
   const pipeline::Fp32NaturalDeviceArithmetic arith;
   const pipeline::Fp32DeviceArithmetic<Traits::kElem> p_cast;  // P rounded to the input format (step 7)
-  const int group = p.num_heads_q / p.num_heads_kv, rows = p.seqlen_q * group;  // <= 16 (launcher)
-  const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  // Row block rb of the KV head's S_q x group rows: rows row0 .. row0 + rows - 1 (at most R). The
+  // row blocks of one split are adjacent along grid.x (co-resident: the later ones read the
+  // split's K/V from L2). A row's result depends on its own Q row only (an MMA's row r on A's row
+  // r; softmax, merge and combine per row), so the blocking never changes a bit.
+  const int group = p.num_heads_q / p.num_heads_kv, row_blocks = decode_mma_row_blocks(p.seqlen_q * group, R);
+  const int rb = blockIdx.x % row_blocks, split = blockIdx.x / row_blocks, hk = blockIdx.y, b = blockIdx.z;
+  const int row0 = rb * R, rows = min(R, p.seqlen_q * group - row0);
   const SplitKeys work = split_keys_of<Traits::kMutant>(p, b, split);
   const pipeline::Semantics sem = work.sem;
   const int keys = work.keys, num_splits = work.num_splits;
@@ -153,8 +158,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     for (int h = 0; h < (Traits::kRows == 16 ? 2 : 1); ++h) {
       const int rr = lane / 4 + h * 8;
       if (rr < rows)
-        run_visible = run_visible && pipeline::semantic_key_visible(sem, rr % p.seqlen_q, first_key, p.seqlen_q, keys) &&
-                      pipeline::semantic_key_visible(sem, rr % p.seqlen_q, last_key, p.seqlen_q, keys);
+        run_visible = run_visible && pipeline::semantic_key_visible(sem, (row0 + rr) % p.seqlen_q, first_key, p.seqlen_q, keys) &&
+                      pipeline::semantic_key_visible(sem, (row0 + rr) % p.seqlen_q, last_key, p.seqlen_q, keys);
     }
   }
   run_visible = __all_sync(0xffffffffu, run_visible);
@@ -236,14 +241,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
       const int rr = e / CH, c = e % CH;
       uint4 v = make_uint4(0u, 0u, 0u, 0u);
       if (rr < rows) {
-        const int member = rr / p.seqlen_q, i = rr % p.seqlen_q;
+        const int member = (row0 + rr) / p.seqlen_q, i = (row0 + rr) % p.seqlen_q;
         v = *reinterpret_cast<const uint4*>(gQ + ((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(member)) * D + c * 8);
       }
       *reinterpret_cast<uint4*>(sQ + rr * PITCH + c * 16) = v;
     }
     __syncthreads();  // sQ complete (once, before the warps' streams)
   } else {
-    load_q_fragments<D>(rQ, p, b, rows, lane, head_of);
+    load_q_fragments<D>(rQ, p, b, rows, lane, head_of, row0);
   }
   // The A fragment of k-step kk: registers, or ldmatrix of sQ (matrices a0..a3 = rows 0-7 / 8-15
   // x dims lo / hi of the k-step; lane l gives the row address of matrix l / 8). Rows 8..15 of an
@@ -308,7 +313,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
       for (int c = 0; c < 4; ++c) {
         const int rr = lane / 4 + (c >> 1) * 8, key = key0 + nt * 8 + (lane % 4) * 2 + (c & 1);
         const bool visible = rr < rows && key < key_end &&
-                             (run_visible || pipeline::semantic_key_visible(sem, rr % p.seqlen_q, key, p.seqlen_q, keys));
+                             (run_visible || pipeline::semantic_key_visible(sem, (row0 + rr) % p.seqlen_q, key, p.seqlen_q, keys));
         rS[nt][c] = visible ? pipeline::mul_rn(rS[nt][c], p.scale) : pipeline::kNegInfF;
       }
     // ---- online softmax per row: the lane's slice k = (nt, c%2) in nt-major order, the quad's
@@ -388,8 +393,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   __syncthreads();  // every warp's partial is in shared memory
 
   // ---- merge the warps (LSE combine, warp order): thread (row r, 4 columns d..d+3).
-  auto out_index = [&](int r, int d) {  // of row r, column d
-    const int member = r / p.seqlen_q, i = r % p.seqlen_q, h = head_of(member);
+  auto out_index = [&](int r, int d) {  // of the block's row r, column d
+    const int member = (row0 + r) / p.seqlen_q, i = (row0 + r) % p.seqlen_q, h = head_of(member);
     return OutIndex{((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d,
                     (static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i};
   };
@@ -413,8 +418,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     }
   }
   if (num_splits == 1) return;
-  // The last CTA of this (entry, KV head) to finish combines the splits (decode_combine.cuh).
-  if (!is_last_split_cta(p, num_splits)) return;
+  // The last CTA of this (entry, KV head, row block) to finish combines the splits (decode_combine.cuh).
+  if (!is_last_split_cta(p, num_splits, (static_cast<int64_t>(b) * p.num_heads_kv + hk) * row_blocks + rb)) return;
   auto store = [&](int, int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
   combine_splits<Traits>(p, rows, num_splits, stride, sM, sL, out_index, store);
 }

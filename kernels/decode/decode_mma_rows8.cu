@@ -12,6 +12,8 @@ void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t st
   decode::with_mma_traits<8>(dtype, p.head_dim, p.mma_warps, [&]<class Traits>() { decode::launch_mma_traits<Traits>(p, stream); });
 }
 
-int64_t decode_mma_twelve_warps_resident_ctas() { return decode::mma_resident_ctas<DecodeMmaTwelveWarps>(); }
+int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim) {
+  return decode::with_mma_traits<8>(dtype, head_dim, 12, [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
+}
 
 }  // namespace attn

@@ -42,9 +42,10 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
   a.mutant = v.mutant;
   a.decode.qk = v.kind == DecodeKernelKind::cuda_cores ? DecodeQk::fma_halves : DecodeQk::mma;
   if (v.kind == DecodeKernelKind::mma) {
-    // The tensor-core kernel (decode_mma.cuh): one m16 tile of rows, 4 warp key streams of
-    // 32-key tiles, P split hi + lo for the PV MMA.
-    a.tiles.block_m = kDecodeMmaMaxRows;
+    // The tensor-core kernel (decode_mma.cuh): row blocks of one m16 tile (8 rows for the
+    // 12-warp form), warp key streams of 32-key (4 warps) or 16-key tiles, P split hi + lo for
+    // the PV MMA. BLOCK_M only sizes the heuristic plan's work units (rows are independent).
+    a.tiles.block_m = v.mma_warps == 12 ? kDecodeMmaMinRows : kDecodeMmaMaxRows;
     a.tiles.block_n = v.mma_warps == 4 ? 32 : 16;
     a.p_cast = PCastMode::split_hi_lo;
     a.decode.warp_streams = v.mma_warps;
@@ -99,12 +100,9 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
                                                     v.max_heads_per_cta);
     if (shape.invalid) return std::string("bulk decode kernel: ") + shape.invalid;
   }
-  if (v.kind == DecodeKernelKind::mma && v.mma_warps == 12 && pr.seqlen_q * pr.group_size() > 8)
-    return "tensor-core decode kernel, 12 warps: S_q x group = " + std::to_string(pr.seqlen_q * pr.group_size()) +
-           " query rows per KV head; this form holds 8 (the 16-row form spills at its register cap)";
-  if (v.kind == DecodeKernelKind::mma && pr.seqlen_q * pr.group_size() > kDecodeMmaMaxRows)
-    return "tensor-core decode kernel: S_q x group = " + std::to_string(pr.seqlen_q * pr.group_size()) +
-           " query rows per KV head; it holds one m16 tile (" + std::to_string(kDecodeMmaMaxRows) + ")";
+  if (v.kind == DecodeKernelKind::mma && v.mma_warps == 8 && (pr.dtype != DType::fp16 || pr.head_dim != 128))
+    return std::string("tensor-core decode kernel, 8 warps: compiled for FP16, D = 128 only");
+  // The tensor-core kernel takes every S_q x group up to kDecodeMaxRows in row blocks along grid.x.
   return std::nullopt;
 }
 
@@ -113,7 +111,8 @@ SplitPlan plan_for(const DecodeVariant& v, const std::vector<int64_t>& lens, con
   if (v.fixed_splits > 0) return plan_count_splits(lens, v.fixed_splits);
   // The heuristic: the emulator repeats it from decode_variant_algorithm (same target, same units).
   const int rows = static_cast<int>(pr.seqlen_q * pr.group_size());
-  const int64_t row_blocks = (rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
+  const int block_m = decode_variant_algorithm(v).tiles.block_m;  // the units the emulator counts
+  const int64_t row_blocks = (rows + block_m - 1) / block_m;
   return plan_heuristic_splits(lens, pr.num_heads_kv * row_blocks, decode_target_ctas(v));
 }
 
@@ -186,11 +185,12 @@ std::string split_trait(const DecodeVariant& v) {
 Kernel make_decode_kernel(const DecodeVariant& v) {
   Kernel kernel;
   // The production decode entry (the default a query with default_only finds: incremental,
-  // sweeps, `run` without --kernel) is the faster kernel as measured: the CUDA-core one, 2.3-2.9
-  // TB/s against the bulk kernel's 1.5-1.7 at B 8 on the H200 (reports/h200/decode/call2). The
-  // bulk kernel stays named variants (bulk-*) until a measurement puts it ahead.
+  // sweeps, `run` without --kernel) is the faster kernel as measured: the tensor-core kernel's
+  // 12-warp form (mma12-split), 1.16-1.43x the CUDA-core kernel at B 8 and 64 for every L >= 4k
+  // on the H200 (reports/h200/decode/call7, call8); it runs every problem of its dtype and D that
+  // the CUDA-core kernel runs (8-row blocks). The CUDA-core and bulk kernels stay named variants.
   const bool is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0 &&
-                          v.kind == DecodeKernelKind::cuda_cores && !v.fp8_cache;
+                          v.kind == DecodeKernelKind::mma && v.mma_warps == 12 && !v.fp8_cache;
   // The emulator's configuration (analysis/decode_emulator.h), except for an FP8 cache: the
   // emulator runs it on the dequantized cache (kernels/cache/fp8_kv.h), not on these inputs.
   std::optional<AlgorithmConfig> algorithm;

@@ -28,7 +28,8 @@ struct DecodeVariant {
   int ctas_per_sm = 1;       ///< bulk: 1 or 2 resident CTAs per SM
   int max_heads_per_cta = 4; ///< bulk: cap on the KV heads one CTA reads (1: one head, per-key copies of D elements)
   bool fp8_cache = false;    ///< bulk: E4M3 cache with per-head power-of-two scales (appended with quantization)
-  int mma_warps = 4;         ///< mma: key streams per CTA (4: 32-key tiles; 8 or 12: 16-key tiles, FP16 D 128)
+  int mma_warps = 12;        ///< mma: key streams per CTA (12: the registered form, 16-key tiles, 8-row
+                             ///< blocks, every dtype and D; 4: 32-key tiles; 8: 16-key tiles, FP16 D 128)
 };
 
 /// The emulator's configuration of a decode variant (analysis/decode_emulator.h): its score
