@@ -104,10 +104,7 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
   fill(dk, cache_elements, element_bytes, 2, s.dtype);
   fill(dv, cache_elements, element_bytes, 3, s.dtype);
   const std::vector<int64_t> lens(static_cast<size_t>(B), L);
-  SplitPlan plan;
-  if (v.fixed_split_keys > 0) plan = plan_fixed_splits(lens, v.fixed_split_keys);
-  else if (v.fixed_splits > 0) plan = plan_count_splits(lens, v.fixed_splits);
-  else plan = plan_heuristic_splits(lens, Hkv * ((Sq * (Hq / Hkv) + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta), decode_target_ctas(v));
+  const SplitPlan plan = decode_split_plan(v, lens, Hkv, static_cast<int64_t>(Sq) * (Hq / Hkv));
   const size_t rows = static_cast<size_t>(B) * Hq * Sq;
   DeviceBuffer dpo(static_cast<size_t>(plan.max_splits) * rows * D * 4), dplse(static_cast<size_t>(plan.max_splits) * rows * 4);
   const size_t counters = static_cast<size_t>(decode_counter_count(B, Hq, Hkv, Sq));

@@ -28,9 +28,9 @@ enum class DecodeKernelKind : uint8_t {
   cuda_cores,  ///< v7 (decode_split.cuh): cp.async tiles, every product on CUDA cores (fma_halves scores)
   bulk,        ///< v8 (decode_bulk.cuh): cp.async.bulk stages fed by a producer warp, several KV heads
                ///< per CTA, scores on the tensor cores (mma), PV on CUDA cores; FP8 caches too
-  mma,         ///< v9 (decode_mma.cuh): every warp its own key stream (cp.async stages, no CTA barrier
+  mma,         ///< v11 (decode_mma.cuh): every warp its own key stream (cp.async stages, no CTA barrier
                ///< in the loop), scores and PV on the tensor cores (P split hi + lo), warps merged by
-               ///< the LSE combine; one KV head of <= 16 query rows per CTA
+               ///< the LSE combine; one KV head's block of 16 or 8 query rows per CTA
 };
 
 /// Runtime parameters of one decode launch (device pointers).
@@ -60,8 +60,8 @@ struct DecodeParams {
   bool fp8_cache = false;           ///< bulk: K/V caches hold E4M3 bytes, value = byte * scale
   const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
-  int mma_warps = 4;                ///< mma: key streams (warps) per CTA: 4 of 32-key tiles (every
-                                    ///< dtype and D), or 8 / 12 of 16-key tiles (FP16, D 128: measured alternatives)
+  int mma_warps = 4;                ///< mma: key streams per CTA: 12 of 16-key tiles, 8-row blocks (every dtype, D: the
+                                    ///< registered form); 4 of 32-key tiles (every dtype, D); 8 of 16-key tiles (FP16, D 128)
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.

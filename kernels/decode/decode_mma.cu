@@ -1,10 +1,11 @@
 // decode_mma.cu: host launchers of the tensor-core decode kernel (decode_mma.cuh): the dispatch
 // from (dtype, head dim, planted mutant) to a DecodeMmaTraits instantiation, the shared-memory
-// opt-in and the occupancy query of the split planner. Production instantiations: 4 warps (key
-// streams) of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
-// 108 KiB, two); 8 and 12 warps of 16-key tiles for FP16 D 128 as measured alternatives. This
-// TU holds the 16-row forms; the 8-row forms (S_q x group <= 8) are decode_mma_rows8.cu's, the
-// mutants (D = 128) decode_mma_mutants.cu's. The common checks are launch_decode's (decode.cu).
+// opt-in and the occupancy query of the split planner. Instantiations: 12 warps (key streams) of
+// 16-key tiles in 8-row blocks, every dtype and D (the registered form, decode_mma_rows8.cu);
+// 4 warps of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
+// 108 KiB, two) and 8 warps of 16-key tiles (FP16 D 128) as measured alternatives, in 16-row
+// blocks (this TU) or 8 where S_q x group <= 8 (decode_mma_rows8.cu); the mutants (D = 128, the
+// 12-warp form) decode_mma_mutants.cu's. The common checks are launch_decode's (decode.cu).
 #include "kernels/decode/decode_mma_launch.cuh"
 
 namespace attn {

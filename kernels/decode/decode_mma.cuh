@@ -1,5 +1,6 @@
-// decode_mma.cuh: the tensor-core split-KV decode kernel (v9). One CTA = (split, KV head, batch
-// entry), its GQA group's S_q x group <= 16 query rows one m16 tile; kWarps warps, each an
+// decode_mma.cuh: the tensor-core split-KV decode kernel (v11). One CTA = (split, row block, KV
+// head, batch entry): a block of kRows (16 or 8) of the GQA group's S_q x group query rows, as one
+// m16 tile (the rows past the block's zeros); kWarps warps, each an
 // independent key stream: a contiguous run of the split's 32-key tiles (pipeline::
 // stream_tile_range), its own cp.async stages in its own slice of shared memory (waits are
 // per-thread cp.async groups + __syncwarp: no CTA-wide barrier in the main loop), its own running
@@ -23,6 +24,9 @@
 //      zeros, their accumulators dropped: D 128 frees 48 registers), Q read from shared memory
 //      by ldmatrix per tile where the register cap is below 255 (12 warps: 168), each k-step's Q
 //      fragments fetched once for all n8 tiles. The same bits as v9 (reports/h200/decode/call6).
+//  v11 row blocks: S_q x group up to kDecodeMaxRows in ceil(rows / kRows) CTAs along grid.x
+//      (the split's blocks adjacent), each its own split counter; the 12-warp 8-row form for
+//      FP16 / BF16 and D 64 / 128 (the registered mma12- variants, the production default).
 #pragma once
 
 #include <cuda_bf16.h>

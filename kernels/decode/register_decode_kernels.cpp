@@ -68,6 +68,9 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
 
 #if !defined(ATTNSCOPE_HAVE_CUDA)
 int64_t decode_target_ctas(const DecodeVariant&) { return 0; }
+SplitPlan decode_split_plan(const DecodeVariant&, const std::vector<int64_t>&, int64_t, int64_t) {
+  throw Error("decode: no CUDA in this build");
+}
 Kernel make_decode_kernel(const DecodeVariant& variant) { return unavailable_kernel(variant.name); }
 void register_decode_kernels(Registry&) {}
 #else
@@ -79,6 +82,15 @@ int64_t decode_target_ctas(const DecodeVariant& v) {
   // The bulk kernel: resident CTAs x the KV heads one CTA holds at 4 query rows per head (H_kv 8).
   const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, 8, 4, v.ctas_per_sm, v.max_heads_per_cta);
   return shape.invalid ? 0 : decode_bulk_resident_ctas(v.ctas_per_sm) * shape.heads_per_cta;
+}
+
+SplitPlan decode_split_plan(const DecodeVariant& v, const std::vector<int64_t>& lens, int64_t num_heads_kv, int64_t rows) {
+  if (v.fixed_split_keys > 0) return plan_fixed_splits(lens, v.fixed_split_keys);
+  if (v.fixed_splits > 0) return plan_count_splits(lens, v.fixed_splits);
+  // The heuristic: the emulator repeats it from decode_variant_algorithm (same target, same units:
+  // (KV head, row block of BLOCK_M rows)).
+  const int64_t block_m = decode_variant_algorithm(v).tiles.block_m;
+  return plan_heuristic_splits(lens, num_heads_kv * ((rows + block_m - 1) / block_m), decode_target_ctas(v));
 }
 
 namespace {
@@ -106,16 +118,6 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
   return std::nullopt;
 }
 
-SplitPlan plan_for(const DecodeVariant& v, const std::vector<int64_t>& lens, const Problem& pr) {
-  if (v.fixed_split_keys > 0) return plan_fixed_splits(lens, v.fixed_split_keys);
-  if (v.fixed_splits > 0) return plan_count_splits(lens, v.fixed_splits);
-  // The heuristic: the emulator repeats it from decode_variant_algorithm (same target, same units).
-  const int rows = static_cast<int>(pr.seqlen_q * pr.group_size());
-  const int block_m = decode_variant_algorithm(v).tiles.block_m;  // the units the emulator counts
-  const int64_t row_blocks = (rows + block_m - 1) / block_m;
-  return plan_heuristic_splits(lens, pr.num_heads_kv * row_blocks, decode_target_ctas(v));
-}
-
 AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const AttentionInputs& in) {
   pr.validate();
   if (auto why = invalid_reason(v, pr)) throw ProblemError(v.name + ": " + *why);
@@ -128,7 +130,7 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   if (v.fp8_cache) scales = fp8_kv_scales(pr, in);
   const DeviceKvCache cache(pr, in, v.page_size, fresh, scales ? &*scales : nullptr);
 
-  const SplitPlan plan = plan_for(v, lens, pr);
+  const SplitPlan plan = decode_split_plan(v, lens, pr.num_heads_kv, pr.seqlen_q * pr.group_size());
   const std::vector<uint16_t> qb = to_bits(in.q, pr.dtype);
   const size_t rows = static_cast<size_t>(B * Hq * Sq), splits = static_cast<size_t>(plan.max_splits);
   const DeviceBuffer dq = upload(qb, "copy Q");

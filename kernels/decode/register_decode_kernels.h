@@ -1,6 +1,6 @@
 // register_decode_kernels.h: the KV-cache decode CUDA variants (split-KV flash-decoding over a
-// contiguous or paged cache; the CUDA-core kernel and the bulk-copy one, FP8 caches for the
-// latter) and their cache-path mutants, as registry kernels with their emulator configuration.
+// contiguous or paged cache; the CUDA-core, bulk-copy (FP8 caches too) and tensor-core kernels)
+// and their cache-path mutants, as registry kernels with their emulator configuration.
 #pragma once
 
 #include <string>
@@ -9,6 +9,7 @@
 #include "core/float_format.h"
 #include "core/kernel_config.h"
 #include "core/registry.h"
+#include "kernels/cache/cache_plan.h"
 #include "kernels/decode/decode_launch.h"
 
 namespace attn {
@@ -39,6 +40,11 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& variant);
 /// The split plan's CTA target of a heuristic variant on this GPU (0 without a GPU): the same
 /// number for every problem, so that the emulator can repeat the plan.
 int64_t decode_target_ctas(const DecodeVariant& variant);
+
+/// The split plan of a variant for entries of `lens` keys and `rows` (S_q x group) query rows per
+/// KV head: its fixed size or count, or the heuristic over (KV head, BLOCK_M row block) units that
+/// the emulator repeats. Needs a GPU for the heuristic's target (throws without CUDA).
+SplitPlan decode_split_plan(const DecodeVariant& variant, const std::vector<int64_t>& lens, int64_t num_heads_kv, int64_t rows);
 
 /// Every registered decode variant (generated from kernels/variants.toml).
 const std::vector<DecodeVariant>& decode_variants();
