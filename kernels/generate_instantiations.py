@@ -134,7 +134,10 @@ def fa3_variants(t):
             for idx, (tile, st) in enumerate(tiles):
                 yield dict(dtype=dt, d=d, tile=tile, stages=st, variant="", mutant="", default=idx == 0)
             for v in f["default_tile_variants"].get(dkey, []):
-                yield dict(dtype=dt, d=d, tile=tiles[0][0], stages=tiles[0][1], variant=v, mutant="", default=False)
+                vname, vtile = (v, tiles[0][0]) if isinstance(v, str) else (v[0], v[1])  # [variant, tile]: that tile
+                if vtile not in stages:
+                    raise SystemExit(f"variants.toml: [fa3] {vname} on {vtile}: not a d{d} tile")
+                yield dict(dtype=dt, d=d, tile=vtile, stages=stages[vtile], variant=vname, mutant="", default=False)
             for tile, st in f["fp8"].get(dkey, []) if dt in f["fp8"]["dtypes"] else []:
                 for v in f["fp8"]["variants"]:
                     yield dict(dtype=dt, d=d, tile=tile, stages=st, variant=v, mutant="", default=False,

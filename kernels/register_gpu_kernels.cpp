@@ -83,7 +83,7 @@ Kernel make_prefill_kernel(const PrefillVariant& v, const char* design, const st
                             (a.fp8.enabled() ? std::string(", FP8 E4M3 operands and P (") +
                                                    (a.fp8.scaling == Fp8Scaling::per_tensor ? "per-tensor" : "per-block") +
                                                    " scales" + (a.fp8.rotate ? ", Hadamard rotation of Q and K" : "") +
-                                                   "; not yet run on a device)"
+                                                   ")"
                                              : std::string()) +
                             (a.mutant != Mutant::none ? std::string(", MUTANT ") + mutant_name(a.mutant) : "");
   auto& t = kernel.info.traits;

@@ -13,11 +13,11 @@ CHECKOUT="${1:-.}"
 DEST="$CHECKOUT/.device/decode"
 BUILD=build/default
 mkdir -p "$DEST"
-rm -f "$DEST"/*.gz
+rm -f "$DEST"/*.gz "$DEST"/*.xz
 for b in tests/test_gpu cli/attnscope; do
   [ -x "$BUILD/$b" ] || { echo "decode_pack: $BUILD/$b missing (cmake --build build/default --target test_gpu attnscope)"; exit 3; }
   strip -o "/tmp/decode_pack_$(basename $b)" "$BUILD/$b"
-  gzip -9 -c "/tmp/decode_pack_$(basename $b)" > "$DEST/$(basename $b).gz"
+  xz -9 -T2 -c "/tmp/decode_pack_$(basename $b)" > "$DEST/$(basename $b).xz"
 done
 mkdir -p "$DEST/lib"
 for lib in libmpfr.so.6 libgmp.so.10 libsqlite3.so.0; do cp -L "/lib/x86_64-linux-gnu/$lib" "$DEST/lib/"; done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # decode_run.sh: the device call of the decode work (issue 14). Runs on the device machine from the
 # repository root with everything carried in .device/decode/ by experiments/device/decode_pack.sh:
-# the binaries (nvcc 13.0, sm_90a, stripped, gzip-compressed), libmpfr/libgmp, this script and
+# the binaries (nvcc 13.0, sm_90a, stripped, xz-compressed), libmpfr/libgmp, this script and
 # the two Python scripts it runs (the checkout it runs in may predate them); builds nothing.
 #   provenance  date, commit, GPU, driver, CUDA, torch/cuDNN               -> provenance.txt
 #   sanitize    compute-sanitizer memcheck, racecheck, synccheck on "[.decode_sanitize]": every
@@ -38,7 +38,7 @@ RUN=/tmp/decode_bin
 START=$(date +%s)
 DEADLINE=$((START + ${DECODE_RUN_SECONDS:-225}))
 mkdir -p "$RUN"
-for f in "$BIN"/*.gz; do gunzip -c "$f" > "$RUN/$(basename "$f" .gz)"; done
+bash experiments/device/unpack_binaries.sh "$BIN" "$RUN"
 chmod +x "$RUN"/* 2>/dev/null
 # libmpfr/libgmp built here travel in $BIN/lib in case the device image lacks them.
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"

@@ -23,7 +23,7 @@ STEPS="${1:-stages,hopper,sanitize}"
 OUT="${OUT:-/tmp/out}"
 BIN="${BIN:-.device/fa3fix}"
 mkdir -p "$OUT"
-[[ -f $BIN/test_gpu.gz ]] && gunzip -f "$BIN/test_gpu.gz"  # carried compressed (64 MiB limit)
+bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed (64 MiB limit)
 chmod +x "$BIN/test_gpu" 2>/dev/null
 # libmpfr/libgmp built here travel in $BIN/lib in case the device image lacks them.
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"

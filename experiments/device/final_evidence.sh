@@ -2,7 +2,7 @@
 # final_evidence.sh: one device call that re-checks what landed on main, in priority order, against
 # one deadline (FINAL_SECONDS, default 560 s from the start; a step that no longer fits is skipped
 # and says so). Binaries built here (nvcc 13.0, sm_90a, `default` preset) are carried
-# gzip-compressed in .device/final/ (attnscope, test_gpu, test_references, commit.txt, lib/) by
+# xz-compressed in .device/final/ (attnscope, test_gpu, test_references, commit.txt, lib/) by
 # experiments/device/final_pack.sh; each step runs the experiment's own device script with the
 # layout that script expects:
 #   main      experiments/device/run_main_gpu.sh: the main job on the GPU (default sweep, gate)
@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 START=$(date +%s)
 DEADLINE=$((START + ${FINAL_SECONDS:-560}))
 F=.device/final
-for f in attnscope test_gpu test_references; do [[ -f $F/$f.gz ]] && gunzip -f "$F/$f.gz"; done
+bash experiments/device/unpack_binaries.sh "$F"
 chmod +x $F/attnscope $F/test_gpu $F/test_references 2>/dev/null
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$F/lib"
 SUMMARY="$OUT/summary.txt"

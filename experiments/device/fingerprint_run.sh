@@ -22,7 +22,7 @@ OUT="${OUT:-/tmp/out}"
 BIN=.device/fingerprint
 WORK=/tmp/fingerprint_work
 mkdir -p "$OUT" "$WORK/big" "$WORK/small" "$WORK/diagnose"
-[[ -f $BIN/attnscope.gz ]] && gunzip -f $BIN/attnscope.gz
+bash experiments/device/unpack_binaries.sh "$BIN"
 chmod +x $BIN/attnscope 2>/dev/null
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fp8_pack.sh: fills DEST/.device/fp8 (DEST: the checkout the device call runs in, default this
 # checkout) for experiments/device/fp8_run.sh from this checkout's `default` build: test_gpu and
-# attnscope (stripped, gzip -9: a call carries at most 64 MiB), the shared libraries they need
+# attnscope (stripped, xz -9: a call carries at most 64 MiB, the working tree included), the shared libraries they need
 # that a bare device may lack (libmpfr, libgmp, as final_pack.sh), fp8_accuracy_torch.py,
 # commit.txt and the run script itself. Builds nothing: run
 #   cmake --build --preset default -j2 --target test_gpu attnscope
@@ -14,7 +14,7 @@ for b in build/default/tests/test_gpu build/default/cli/attnscope; do
 done
 rm -rf "$DEST"; mkdir -p "$DEST/lib"
 for b in build/default/tests/test_gpu build/default/cli/attnscope; do
-  cp "$b" "$DEST/"; strip "$DEST/$(basename "$b")"; gzip -f -9 "$DEST/$(basename "$b")"
+  cp "$b" "$DEST/"; strip "$DEST/$(basename "$b")"; xz -f -9 -T2 "$DEST/$(basename "$b")"
 done
 cp /usr/lib/x86_64-linux-gnu/libmpfr.so.6 /usr/lib/x86_64-linux-gnu/libgmp.so.10 "$DEST/lib/"
 cp experiments/device/fp8_run.sh experiments/peers/fp8_accuracy_torch.py "$DEST/"

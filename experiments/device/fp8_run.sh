@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# fp8_run.sh: issue 13's FP8 (E4M3) forward on the H200 in ONE device call, <= 220 s, nothing
-# built on the device (binaries built for sm_90a and packed by experiments/device/fp8_pack.sh into
-# .device/fp8/, carried). The lead runs:
+# fp8_run.sh: issue 13's FP8 (E4M3) forward on the H200 in ONE device call, <= FP8_BUDGET seconds
+# (default 215), nothing built on the device (binaries built for sm_90a and packed by
+# experiments/device/fp8_pack.sh into .device/fp8/, carried). The lead runs:
 #   run(command="bash .device/fp8/fp8_run.sh", carry=[".device/fp8"], timeout_s=240)
-# Steps, in this order (each under its own timeout, capped so that the call stays within 215 s; a
+# or, under a 200 s limit, "FP8_BUDGET=180 OUT=$OUT bash .device/fp8/fp8_run.sh".
+# Steps, in this order (each under its own timeout, capped so that the call stays within budget; a
 # step that no longer fits is skipped and says so; every step's exit code and verdict line lands in
 # summary.txt; the sanitizers come last because their time on a 45 MB binary is the least known):
 #   1 fp8       test_gpu "[hopper][fp8]": the three FP8 fa3 variants (e4m3 per-block, e4m3-rot per-block +
@@ -22,13 +23,16 @@
 #               4096 / 16384 (B = 16384 / S), H 16, causal and not; then the FP8 / BF16 speed ratio
 #               per shape (issue 13's target: FP8 >= 1.3x our BF16 default); the glob also times
 #               .precise and .noping (their ratios are printed too).
-#   4 memcheck, racecheck  compute-sanitizer on test_gpu "[.sanitize-fp8]" (one launch of each FP8
-#               variant: the quantization pre-pass, then the attention; ragged causal GQA).
+#   4 memcheck, racecheck, synccheck  compute-sanitizer on test_gpu "[.sanitize-fp8]" (one launch of
+#               each FP8 variant: the quantization pre-pass, then the attention; ragged causal GQA).
+#   5 ncu       (if ncu is there and the budget allows) one launch of the FP8 kernel, of the BF16
+#               default and of the quantization pre-pass at D 128, S 4096, non-causal (as
+#               reports/h200/profile): spills, issue rate, shared-memory pipe, stall reasons.
 # Outputs in $OUT: summary.txt (read this first), fp8.log (all test output), sanitizer.log,
-# accuracy.log, bench.jsonl, bench.log, provenance.txt.
+# accuracy.log, bench.jsonl, bench.log, ncu.log, provenance.txt.
 set -u
 T0=$SECONDS
-BUDGET=215
+BUDGET=${FP8_BUDGET:-215}
 OUT="${OUT:-/tmp/out}"
 BIN=.device/fp8
 mkdir -p "$OUT"
@@ -40,7 +44,7 @@ limit_for() {
   local left=$((BUDGET - (SECONDS - T0)))
   if ((left < 8)); then echo 0; elif ((left < $1)); then echo "$left"; else echo "$1"; fi
 }
-for f in test_gpu attnscope; do [[ -f $BIN/$f.gz ]] && gunzip -f "$BIN/$f.gz"; done  # carried compressed
+bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed
 chmod +x "$BIN/test_gpu" "$BIN/attnscope" 2> /dev/null
 export LD_LIBRARY_PATH="$PWD/$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null | head -1)
@@ -98,10 +102,10 @@ fi
 lim=$(limit_for 35)
 if ((lim > 0)); then
   ( time timeout "$lim" "$BIN/attnscope" bench --kernels 'fa3.bf16.d128.m128n128*' --dtype bf16 --head-dim 128 \
-      --seqlens 1024,4096,16384 --tokens 16384 --heads 16 --causal both --warmup 5 --iters 20 --out "$OUT/bench.jsonl" ) \
+      --seqlens 1024,4096,16384 --tokens 16384 --heads 16 --causal both --warmup 5 --iters ${FP8_ITERS:-20} --out "$OUT/bench.jsonl" ) \
     >> "$OUT/bench.log" 2>&1
   note "speed: attnscope bench exit $? (a failed pre-timing check exits 1 and names the kernel)"
-  python3 - "$OUT/bench.jsonl" << 'PY' 2>&1 | tee -a "$SUMMARY"
+  python3 - "$OUT/bench.jsonl" << PY 2>&1 | tee -a "$SUMMARY"
 import json, os, sys
 if not os.path.exists(sys.argv[1]):
     sys.exit("speed: no bench.jsonl (attnscope bench timed nothing: see bench.log)")
@@ -109,7 +113,7 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 if not any(r["impl"] == "fa3.bf16.d128.m128n128" for r in rows):
     sys.exit("speed: the BF16 default fa3.bf16.d128.m128n128 was not timed: no ratios (see bench.log)")
 base = {(r["seqlen"], r["causal"]): r["median_ms"] for r in rows if r["impl"] == "fa3.bf16.d128.m128n128"}
-print("speed: BF16 time / FP8 time (> 1: FP8 faster; issue 13 target >= 1.3), median of 20 launches, H 16, D 128")
+print("speed: BF16 time / FP8 time (> 1: FP8 faster; issue 13 target >= 1.3), median of ${FP8_ITERS:-20} launches, H 16, D 128")
 print(f"{'kernel':44s} " + " ".join(f"S{s}{'c' if c else ''}".rjust(9) for s, c in sorted(base)))
 kernels = sorted({(r["impl"], r["attention_only"]) for r in rows if r["impl"] != "fa3.bf16.d128.m128n128"})
 for impl, alone in kernels:
@@ -123,7 +127,7 @@ else
   note "speed: SKIPPED (budget)"
 fi
 # 4 -- compute-sanitizer on one launch of each FP8 variant
-for tool in memcheck racecheck; do
+for tool in memcheck racecheck synccheck; do
   lim=$(limit_for 30)
   if [[ -z $SANITIZER ]]; then note "sanitizer $tool: SKIPPED (no compute-sanitizer on the device)"; continue; fi
   if ((lim == 0)); then note "sanitizer $tool: SKIPPED (budget)"; continue; fi
@@ -131,6 +135,21 @@ for tool in memcheck racecheck; do
   ( time timeout "$lim" "$SANITIZER" --tool "$tool" --error-exitcode 9 "$BIN/test_gpu" "[.sanitize-fp8]" ) >> "$OUT/sanitizer.log" 2>&1
   rc=$?
   note "sanitizer $tool: exit $rc (0 clean, 9 hazards found, 124 timed out) -- $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.log" | tail -1) $(grep -E '^(All tests passed|test cases:)' "$OUT/sanitizer.log" | tail -1)"
+done
+
+# 5 -- ncu on one launch each (the clocks float: read ratios and counters, not the microseconds)
+NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2> /dev/null | head -1)
+for spec in "fa3_forward_kernel fa3.bf16.d128.m128n128.e4m3" "fa3_forward_kernel fa3.bf16.d128.m128n128" \
+            "quantize_kernel fa3.bf16.d128.m128n128.e4m3"; do
+  set -- $spec
+  lim=$(limit_for 40)
+  if [[ -z $NCU ]] || ((lim == 0)); then note "ncu $2 ($1): SKIPPED (no ncu or budget)"; continue; fi
+  echo "### ncu $1 in: attnscope bench --kernels $2 (timeout ${lim}s)" >> "$OUT/ncu.log"
+  timeout "$lim" "$NCU" --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
+    --section WarpStateStats --section SchedulerStats --section ComputeWorkloadAnalysis --section LaunchStats \
+    --kernel-name "regex:$1" --launch-skip 2 --launch-count 1 "$BIN/attnscope" bench --prefill --kernels "$2" \
+    --dtype bf16 --head-dim 128 --seqlens 4096 --causal off --warmup 2 --iters 5 >> "$OUT/ncu.log" 2>&1
+  note "ncu $2 ($1): exit $? -- $(grep -E 'Duration|Spilling Requests  |Issued Warp Per Scheduler|L1/TEX Cache Throughput|DRAM Throughput' "$OUT/ncu.log" | tail -5 | tr -s ' ' | tr '\n' ';')"
 done
 
 note "total: $((SECONDS - T0)) s on the device"

@@ -30,7 +30,7 @@ STEPS="${1:-sass,blocks,ragged,mutants,grid,probe,sanitize,quick}"
 OUT="${OUT:-/tmp/out}"
 BIN=.device/hopper
 mkdir -p "$OUT"
-for f in test_gpu attnscope; do [[ -f $BIN/$f.gz ]] && gunzip -f $BIN/$f.gz; done  # carried compressed (64 MiB limit)
+bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed (64 MiB limit)
 chmod +x $BIN/test_gpu $BIN/attnscope 2>/dev/null
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"

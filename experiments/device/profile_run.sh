@@ -24,7 +24,7 @@ RUN=/tmp/profile_bin
 START=$(date +%s)
 DEADLINE=$((START + ${PROFILE_RUN_SECONDS:-400}))
 mkdir -p "$RUN"
-for f in "$BIN"/*.gz; do gunzip -c "$f" > "$RUN/$(basename "$f" .gz)"; done
+bash experiments/device/unpack_binaries.sh "$BIN" "$RUN"
 chmod +x "$RUN"/* 2>/dev/null
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"
 SUMMARY="$OUT/summary.txt"

@@ -6,7 +6,7 @@ R=.device/reports
 out=${OUT:-/tmp/attnscope-out}
 mkdir -p "$out"
 deadline=$(( $(date +%s) + ${REPORTS_SECONDS:-400} ))
-[ -f $R/attnscope.gz ] && gunzip -f $R/attnscope.gz
+bash experiments/device/unpack_binaries.sh $R
 chmod +x $R/attnscope 2>/dev/null
 bin=$R/attnscope
 [ -x "$bin" ] || { echo "no $bin: run experiments/device/reports_pack.sh here first and carry .device/reports" >&2; exit 3; }

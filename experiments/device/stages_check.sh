@@ -24,7 +24,7 @@ STEPS="${1:-prefill,decode,stages,emulator,sanitize}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN=.device/stages
-[[ -f $BIN/test_gpu.gz ]] && gunzip -f $BIN/test_gpu.gz  # carried compressed (stages_pack.sh)
+bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed (stages_pack.sh)
 chmod +x $BIN/* 2>/dev/null
 # libmpfr/libgmp built here travel in $BIN/lib in case the device image lacks them.
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"

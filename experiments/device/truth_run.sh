@@ -19,7 +19,7 @@ OUT="${OUT:-/tmp/truth-out}"
 BIN=.device/truth
 LOG="$OUT/truth_run.log"
 mkdir -p "$OUT"
-for f in attnscope test_gpu test_references; do [[ -f $BIN/$f.gz ]] && gunzip -f "$BIN/$f.gz"; done
+bash experiments/device/unpack_binaries.sh "$BIN"
 chmod +x "$BIN"/attnscope "$BIN"/test_gpu "$BIN"/test_references 2>/dev/null
 {
   echo "date: $(date -u +%FT%TZ)"

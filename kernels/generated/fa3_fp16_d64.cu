@@ -2,6 +2,9 @@
 #include "kernels/hopper/forward_kernel.cuh"
 
 namespace attn {
+void launch_fa3_fp16_d64_m192n128(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::fp16, 64, 128, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>(p, static_cast<cudaStream_t>(stream));
+}
 void launch_fa3_fp16_d64_m128n128(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true>>(p, static_cast<cudaStream_t>(stream));
 }

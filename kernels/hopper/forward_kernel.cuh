@@ -16,9 +16,10 @@
 // FP8 variants (FA3's FP8 forward; stages in core/pipeline/fp8.h): a pre-pass quantizes Q, K, V
 // to E4M3 with scales (fp8_quantize.h; optionally rotating Q and K by a random Hadamard matrix);
 // QK^T is wgmma k32 on E4M3 with FP32 accumulation; the Q block and K tile scales enter the
-// tile's score scale; P = 256 exp2(...) is cast to E4M3 in registers; the producer warps
-// transpose V in shared memory (FP8 wgmma has no transposed B); PV is wgmma k32 on E4M3 with
-// P from registers; V's scale enters the normalization; O is rounded to the 16-bit input dtype.
+// tile's score scale; P = 256 exp2(...) is cast to E4M3 in registers; V comes transposed from
+// the pre-pass (FP8 wgmma has no transposed B: V^T in global memory, loaded by TMA like K); PV is
+// wgmma k32 on E4M3 with P from registers; V's scale enters the normalization; O is rounded to
+// the 16-bit input dtype.
 // Not the registry (register_gpu_kernels.cpp) and not the variant list (kernels/variants.toml).
 #pragma once
 
@@ -47,16 +48,19 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
   constexpr uint32_t kConsumerWarps = 4 * Traits::kConsumerWarpgroups;
 
   if (threadIdx.x == 0) {
-    mbarrier_init(&bars.q_full, 1);
-    mbarrier_init(&bars.q_empty, kConsumerWarps);
+    static_assert(Traits::kQStages <= kMaxQStages, "Q stages");
+#pragma unroll
+    for (int s = 0; s < Traits::kQStages; ++s) {
+      mbarrier_init(&bars.q_full[s], 1);
+      mbarrier_init(&bars.q_empty[s], kConsumerWarps);
+    }
     mbarrier_init(&bars.ragged_tail, 1);
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
       mbarrier_init(&bars.k_full[s], 1);
       mbarrier_init(&bars.k_empty[s], kConsumerWarps);
-      mbarrier_init(&bars.v_full[s], Traits::kFp8 ? 4 : 1);  // FP8: the four producer warps that transposed V
+      mbarrier_init(&bars.v_full[s], 1);
       mbarrier_init(&bars.v_empty[s], kConsumerWarps);
-      if constexpr (Traits::kFp8) mbarrier_init(&bars.v_loaded[s], 1);
     }
     fence_barrier_init();
   }
@@ -64,23 +68,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
 
   const TileSchedule& schedule = kp.schedule;
   if (warpgroup == 0) {
-    // ---- producer: one warp issues every TMA load; the other three have nothing to do, except
-    // in the FP8 variants, where all four transpose V ------------------------------------------
+    // ---- producer: one warp issues every TMA load; the other three have nothing to do ---------
     setmaxnreg_decrease<Traits::kProducerRegisters>();
-    if constexpr (Traits::kFp8) {
-      const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-      if (warp == 0 && lane == 0) {
-        tma_prefetch_descriptor(&kp.tma_q);
-        tma_prefetch_descriptor(&kp.tma_k);
-        tma_prefetch_descriptor(&kp.tma_v);
-      }
-      PipelineState<Traits::kStages> kv;
-      uint32_t q_phase = 0;
-      for (int t = blockIdx.x; t < schedule.total_tiles; t += gridDim.x) {
-        const WorkTile w = tile_at(schedule, t);
-        producer_tile_fp8<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q_phase, warp, lane);
-      }
-    } else if (threadIdx.x / 32 == 0) {
+    if (threadIdx.x / 32 == 0) {
       const int lane = threadIdx.x % 32;
       if (lane == 0) {
         tma_prefetch_descriptor(&kp.tma_q);
@@ -88,11 +78,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
         tma_prefetch_descriptor(&kp.tma_v);
       }
       PipelineState<Traits::kStages> kv;
-      uint32_t q_phase = 0, ragged_phase = 0;
-      for (int t = blockIdx.x; t < schedule.total_tiles; t += gridDim.x) {
-        const WorkTile w = tile_at(schedule, t);
-        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q_phase, ragged_phase, lane);
-      }
+      QState<Traits> q;
+      uint32_t ragged_phase = 0;
+      for_each_work_tile(schedule, [&](const WorkTile& w) {
+        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q, ragged_phase, lane);
+      });
     }
   } else {
     // ---- consumers ----------------------------------------------------------------------------
@@ -101,13 +91,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
     // The first consumer warpgroup holds the first GEMM turn.
     if (Traits::kPingPong && wg == 0) named_barrier_arrive(kBarrierSchedulerBase, 256);
     PipelineState<Traits::kStages> kv;
-    uint32_t q_phase = 0;
+    QState<Traits> q;
     ConsumerAccumulators<Traits> acc;
-    for (int t = blockIdx.x; t < schedule.total_tiles; t += gridDim.x) {
-      const WorkTile w = tile_at(schedule, t);
-      consumer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem_u32(smem), bars, kv, q_phase, wg, thread_in_wg, acc);
+    for_each_work_tile(schedule, [&](const WorkTile& w) {
+      consumer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem_u32(smem), bars, kv, q, wg, thread_in_wg, acc);
       epilogue_tile<Traits>(kp, w, acc, smem, wg, thread_in_wg);
-    }
+    });
     // The last turn handed to the first warpgroup is never taken: take it, so no named
     // barrier is left half-arrived when the CTA exits.
     if (Traits::kPingPong && wg == 0) named_barrier_sync(kBarrierSchedulerBase, 256);
@@ -124,6 +113,7 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
   kp.p = p;
   const int64_t D = Traits::kHeadDim;
   const void *q = p.q, *k = p.k, *v = p.v;
+  int64_t vt_keys = 0;
   if constexpr (Traits::kFp8) {
     Fp8QuantizeSetup setup;
     setup.scaling = Traits::kFp8Scaling;
@@ -132,15 +122,18 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
     setup.block_m = Traits::kBlockM;
     setup.block_n = Traits::kBlockN;
     const Fp8Operands ops = quantize_fp8_inputs(p, Traits::kElem, Traits::kHeadDim, setup, stream, reuse_quantized);
-    q = ops.q; k = ops.k; v = ops.v;
+    q = ops.q; k = ops.k; v = ops.vt;
     kp.q_scale = ops.q_scale; kp.k_scale = ops.k_scale; kp.v_scale = ops.v_scale;
     kp.q_blocks = ops.q_blocks; kp.k_blocks = ops.k_blocks;
+    vt_keys = ops.vt_keys;
     kp.rotation_inverse = Traits::kRotate ? 1.f / static_cast<float>(D) : 1.f;
   }
   const int bytes = Traits::kOperandBytes, cols = Traits::kOperandColumns;
   kp.tma_q = make_tensor_map({q, p.batch, p.seqlen_q, p.num_heads_q, D, bytes, Traits::kBlockM, cols});
   kp.tma_k = make_tensor_map({k, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
-  kp.tma_v = make_tensor_map({v, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
+  if constexpr (Traits::kFp8)  // V^T [B, D, H_kv, vt_keys] as the map's [B, S, H, D]: boxes of D rows x BLOCK_N keys
+    kp.tma_v = make_tensor_map({v, p.batch, D, p.num_heads_kv, vt_keys, 1, Traits::kHeadDim, Traits::kBlockN});
+  else kp.tma_v = make_tensor_map({v, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
   kp.tma_o = make_tensor_map({p.o, p.batch, p.seqlen_q, p.num_heads_q, D, 2, kRowsPerWarpgroup, kSwizzleColumns});
   kp.watchdog.words = watchdog_device_words();
   const DeviceShape device = current_device_shape();
@@ -153,10 +146,11 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
   const int64_t group = std::max(1, p.num_heads_q / std::max(1, p.num_heads_kv));
   const int64_t kv_bytes_per_pair = std::max<int64_t>(1, static_cast<int64_t>(p.seqlen_k) * D * 2 * 2 / group);
   s.pairs_per_section = static_cast<int>(std::clamp<int64_t>(device.l2_bytes / 2 / kv_bytes_per_pair, 1, pairs));
-  const int64_t total = pairs * s.num_m_blocks;
-  if (total > 0x7fffffff) throw Error("fa3 prefill: more than 2^31 - 1 work tiles");
-  s.total_tiles = static_cast<int>(total);
   s.heavy_rows_last = p.mask.kind == MaskKind::causal_bottom_right || p.mask.kind == MaskKind::causal_top_left;
+  s.units_per_pair = schedule_units_per_pair(s.num_m_blocks, s.heavy_rows_last);
+  const int64_t total = pairs * s.units_per_pair;
+  if (pairs * s.num_m_blocks > 0x7fffffff) throw Error("fa3 prefill: more than 2^31 - 1 work tiles");
+  s.total_units = static_cast<int>(total);
   auto kernel = fa3_forward_kernel<Traits>;
   static bool configured = false;  // the opt-in above 48 KB is per function, once per process
   if (!configured) {

@@ -6,11 +6,10 @@
 // the runtime shapes (kernels/params.h) and not the FA2 knobs (kernels/tile_traits.h).
 //
 // The kernel (kernels/hopper/forward_kernel.cuh) is warp-specialized like FlashAttention-3:
-// warpgroup 0 is the producer (one warp issues every TMA load; in the FP8 variants its four
-// warps also transpose V), warpgroups 1..W are consumers, each owning 64 query rows (one wgmma
+// warpgroup 0 is the producer (one warp issues every TMA load), warpgroups 1..W are consumers, each owning 64 query rows (one wgmma
 // m64 row block), so BLOCK_M = 64 W. FP8 variants (Fp8 != none) read Q, K, V as E4M3 with scales
-// (core/pipeline/fp8.h), quantized from the 16-bit inputs by a pre-pass (fp8_quantize.h); their
-// output is the 16-bit input dtype.
+// (core/pipeline/fp8.h), quantized from the 16-bit inputs by a pre-pass (fp8_quantize.h), which
+// also writes V transposed (the FP8 PV's K-major B); their output is the 16-bit input dtype.
 #pragma once
 
 #include "core/float_format.h"
@@ -60,18 +59,24 @@ struct HopperTraits {
   static constexpr int kColumnBlocks = HeadDim / kOperandColumns;  ///< 128-byte column blocks of a Q, K, V row
   static constexpr int kOColumnBlocks = HeadDim / kSwizzleColumns; ///< of an O row (16-bit)
   static constexpr int kQBytes = kBlockM * HeadDim * kOperandBytes;
-  static constexpr int kKVTileBytes = BlockN * HeadDim * kOperandBytes;  ///< one K (or V) stage
-  /// FP8: V transposed in shared memory (D rows of BLOCK_N keys: the K-major B of the FP8 PV wgmma).
-  static constexpr int kVtTileBytes = kFp8 ? BlockN * HeadDim : 0;
+  /// One K (or V) stage; FP8: V's stage holds V^T (D rows of BLOCK_N key bytes, same size).
+  static constexpr int kKVTileBytes = BlockN * HeadDim * kOperandBytes;
   static constexpr int kOBytes = kBlockM * HeadDim * 2;
   /// 32-bit A fragments of P per thread and row block: one per 16 keys (16-bit), per 32 (FP8).
   static constexpr int kPFragments = kFp8 ? BlockN / 32 : BlockN / 16;
   /// Register split (setmaxnreg): the producer gives registers to the consumers. The totals
   /// respect 64K registers per SM: 128 (producer + W consumers) threads each.
-  static constexpr int kProducerRegisters = 40;
-  static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 232 : 152;
+  /// Three consumer warpgroups: 32 / 160 (FA3's split), so the D 64 m192n128 tile fits (40 / 152
+  /// serialized its wgmmas and spilled 140 bytes).
+  static constexpr int kProducerRegisters = ConsumerWarpgroups == 2 ? 40 : 32;
+  static constexpr int kConsumerRegisters = ConsumerWarpgroups == 2 ? 232 : 160;
+  /// Q stages: two where they fit (16-bit variants), so the next work tile's Q loads while the
+  /// consumers finish this one (short causal tiles waited for it); FP8 keeps one (two would fit
+  /// since V^T comes from the pre-pass, but that was not measured).
+  static constexpr int kSmemBytesOneQ = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024;
+  static constexpr int kQStages = !kFp8 && kSmemBytesOneQ + kQBytes <= 227 * 1024 ? 2 : 1;
   /// Tiles + barriers + the 1024-byte realignment of the dynamic shared-memory base.
-  static constexpr int kSmemBytes = kQBytes + 2 * Stages * kKVTileBytes + Stages * kVtTileBytes + kOBytes + 1024 + 1024;
+  static constexpr int kSmemBytes = kSmemBytesOneQ + (kQStages - 1) * kQBytes;
 
   /// The same knobs as the emulator's runtime configuration (forward KV order, no split): the
   /// fa3 pipeline is the FA2 contract with its own tile (forward_kernel.cuh).

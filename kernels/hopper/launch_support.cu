@@ -40,7 +40,6 @@ const char* site_name(unsigned int site) {
     case 5: return "v_full (consumer waits for V)";
     case 6: return "v_empty (producer waits for a V stage)";
     case 7: return "ragged_tail (producer waits for a ragged K or V tile before zeroing its tail)";
-    case 8: return "v_loaded (FP8 producer waits for the V tile it transposes)";
   }
   return "unknown";
 }

@@ -1,9 +1,9 @@
 // mainloop.cuh: one work tile of the Hopper prefill, seen from each side of the pipeline.
-//  producer_tile (one warp of the producer warpgroup; lane 0 issues): Q once, then K and V of
-//    every visited KV tile through TMA into the stage ring, each stage's bytes completing its
+//  producer_tile (one warp of the producer warpgroup; lane 0 issues): the first K tile, Q (once
+//    the consumers released the previous tile's), the first V, then K and V of every further
+//    visited KV tile through TMA into the stage ring, each stage's bytes completing its
 //    *_full mbarrier; a stage is reused only after every consumer warp released it (*_empty).
-//  producer_tile_fp8 (FP8 variants, the four producer warps): the same loads one tile ahead,
-//    V into a staging tile, which the four warps transpose into the K-major V^T of the FP8 PV.
+//    FP8 variants load V^T (the pre-pass wrote it, fp8_quantize.h) into V's stages.
 //  consumer_tile (one consumer warpgroup = 64 query rows): S = Q K^T (wgmma), mask, online
 //    softmax (core/pipeline through softmax.cuh), P cast in registers, O += P V (wgmma, P from
 //    registers). With the intra-warpgroup overlap, QK^T of tile t is in flight while the PV of
@@ -13,8 +13,9 @@
 // tile t, O = RN(O * alpha_t) then O += P_t V_t in 16-key k-steps; the rescale is applied
 // after the PV of tile t-1 completed and before the PV of tile t is issued, whatever the overlap.
 // Keys in [seqlens_k[b], S_k) of the last tile are loaded and masked; their V rows are zeroed
-// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN),
-// and, for the planted tile-edge leak whose padded keys are not masked, their K rows too.
+// in shared memory before use (so unwritten cache rows, even NaN, cannot reach O through 0 x NaN;
+// FP8: the pre-pass wrote them as zeros), and, for the planted tile-edge leak whose padded keys
+// are not masked, their K rows too.
 #pragma once
 
 #include <cstdint>
@@ -62,21 +63,25 @@ __device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const Work
   return k;
 }
 
-/// Q of a work tile through TMA into its column blocks, once the consumers released the previous
-/// one (every calling thread waits; `issuer` issues).
+/// Stage and phase of the Q ring (Traits::kQStages stages).
+template <class Traits>
+using QState = PipelineState<Traits::kQStages>;
+
+/// Q of a work tile through TMA into its stage's column blocks, once the consumers released the
+/// tile that used that stage before (every calling thread waits; `issuer` issues).
 template <class Traits>
 __device__ __forceinline__ void load_q(const HopperKernelParams& kp, const WorkTile& w, uint8_t* smem,
-                                       PipelineBarriers<Traits::kStages>& bars, uint32_t& q_phase, bool issuer) {
+                                       PipelineBarriers<Traits::kStages>& bars, QState<Traits>& q, bool issuer) {
   using L = SmemLayout<Traits>;
-  mbarrier_wait(&bars.q_empty, q_phase ^ 1u, WaitSite::q_empty, kp.watchdog);
+  mbarrier_wait(&bars.q_empty[q.stage], q.phase ^ 1u, WaitSite::q_empty, kp.watchdog);
   if (issuer) {
-    mbarrier_arrive_expect_tx(&bars.q_full, Traits::kQBytes);
+    mbarrier_arrive_expect_tx(&bars.q_full[q.stage], Traits::kQBytes);
 #pragma unroll
     for (int c = 0; c < Traits::kColumnBlocks; ++c)
-      tma_load_4d(smem + L::kQ + c * L::kQBlockStride, &kp.tma_q, &bars.q_full, c * Traits::kOperandColumns, w.head,
-                  w.m_block * Traits::kBlockM, w.batch);
+      tma_load_4d(smem + L::kQ + q.stage * Traits::kQBytes + c * L::kQBlockStride, &kp.tma_q, &bars.q_full[q.stage],
+                  c * Traits::kOperandColumns, w.head, w.m_block * Traits::kBlockM, w.batch);
   }
-  q_phase ^= 1u;
+  q.advance();
 }
 
 /// One K (or V) tile of keys n0.. of `kv_head` through TMA into `dst` (its column blocks),
@@ -89,6 +94,15 @@ __device__ __forceinline__ void load_kv_tile(const CUtensorMap* map, uint8_t* ds
 #pragma unroll
   for (int c = 0; c < Traits::kColumnBlocks; ++c)
     tma_load_4d(dst + c * L::kKVBlockStride, map, bar, c * Traits::kOperandColumns, kv_head, n0, batch);
+}
+
+/// FP8: the V^T tile of keys n0.. (D rows of BLOCK_N key bytes: one TMA box) into `dst`.
+template <class Traits>
+__device__ __forceinline__ void load_vt_tile(const CUtensorMap* map, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
+                                             int batch) {
+  static_assert(Traits::kBlockN == 128, "one 128-byte swizzle row of keys");
+  mbarrier_arrive_expect_tx(bar, Traits::kKVTileBytes);
+  tma_load_4d(dst, map, bar, n0, kv_head, 0, batch);
 }
 
 /// Variants whose planted bug lets a tile's padded keys into the softmax (their K tail matters).
@@ -127,19 +141,20 @@ __device__ __forceinline__ void zero_tail_rows(uint8_t* tile, int first_row, uin
 }
 
 /// Producer side of one work tile. Executed by the whole producer warp (lane 0 issues; every
-/// lane waits, so the warp stays converged); `kv`, `q_phase` and `ragged_phase` carry over
+/// lane waits, so the warp stays converged); `kv`, `q` and `ragged_phase` carry over
 /// between work tiles.
 template <class Traits>
 __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
                                               uint8_t* smem, PipelineBarriers<Traits::kStages>& bars,
-                                              PipelineState<Traits::kStages>& kv, uint32_t& q_phase,
+                                              PipelineState<Traits::kStages>& kv, QState<Traits>& q,
                                               uint32_t& ragged_phase, int lane) {
   using L = SmemLayout<Traits>;
   const PrefillParams& p = kp.p;
   const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
 
-  load_q<Traits>(kp, w, smem, bars, q_phase, lane == 0);
-
+  // Q waits for the consumers to finish the previous tile's last QK^T: its first K load is
+  // issued before that wait (FA3's order), so it lands while they finish the tile.
+  bool q_issued = false;
   for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
     const int n0 = t * Traits::kBlockN;
     uint8_t* sK = smem + L::kK + kv.stage * Traits::kKVTileBytes;
@@ -159,89 +174,25 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     } else {
       if (lane == 0) load_kv_tile<Traits>(&kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch);
     }
+    if (!q_issued) {
+      load_q<Traits>(kp, w, smem, bars, q, lane == 0);
+      q_issued = true;
+    }
     mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
     // V rows past the entry's keys are zeroed for every variant: masked keys then add exactly 0
-    // to O, even over NaN in unwritten cache rows.
+    // to O, even over NaN in unwritten cache rows (FP8: by the pre-pass, in V^T).
+    if constexpr (Traits::kFp8) {
+      if (lane == 0) load_vt_tile<Traits>(&kp.tma_v, sV, &bars.v_full[kv.stage], kv_head, n0, w.batch);
+      kv.advance();
+      continue;
+    }
     const bool ragged = ragged_tile<Traits>(p, keys, n0);
     uint64_t* v_bar = ragged ? &bars.ragged_tail : &bars.v_full[kv.stage];
     if (lane == 0) load_kv_tile<Traits>(&kp.tma_v, sV, v_bar, kv_head, n0, w.batch);
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
-}
-
-/// Named barrier of the four producer warps (FP8: the staging tile is free again).
-template <class Traits>
-inline constexpr int kBarrierProducer = kBarrierEpilogueBase<Traits> + Traits::kConsumerWarpgroups;
-
-/// FP8: the staged V tile (BLOCK_N keys x D bytes, 128-byte swizzled rows) transposed into V^T
-/// (D rows x BLOCK_N key bytes, same swizzle): the K-major B operand of the FP8 PV wgmma, whose
-/// logical k within each 32 keys holds key pipeline::fp8_pv_key_of_k(k) (the order convert_p
-/// packs P in). Lane l writes logical keys 4l..4l+3 of rows d = 32 warp .. 32 warp + 31, as 4x4
-/// byte blocks transposed in registers (byte_perm); the writes of a warp fill one 128-byte row
-/// (no bank conflict), the reads touch 8 banks (4-way).
-template <class Traits>
-__device__ __forceinline__ void transpose_v_fp8(const uint8_t* sV, uint8_t* sVt, int warp, int lane) {
-  static_assert(Traits::kHeadDim == 128 && Traits::kBlockN == 128, "one 128-byte row each way");
-  const int k0 = 4 * lane;
-  int key[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) key[i] = (k0 & ~31) + pipeline::fp8_pv_key_of_k((k0 & 31) + i);
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const int d0 = 4 * (8 * warp + j);
-    uint32_t v[4];  // v[i]: bytes d0 .. d0 + 3 of key[i]
-#pragma unroll
-    for (int i = 0; i < 4; ++i) v[i] = *reinterpret_cast<const uint32_t*>(sV + swizzle128_offset(key[i], d0 / 16) + d0 % 16);
-    const uint32_t lo01 = __byte_perm(v[0], v[1], 0x5140), lo23 = __byte_perm(v[2], v[3], 0x5140);
-    const uint32_t hi01 = __byte_perm(v[0], v[1], 0x7362), hi23 = __byte_perm(v[2], v[3], 0x7362);
-    const uint32_t out[4] = {__byte_perm(lo01, lo23, 0x5410), __byte_perm(lo01, lo23, 0x7632),
-                             __byte_perm(hi01, hi23, 0x5410), __byte_perm(hi01, hi23, 0x7632)};  // out[r]: row d0 + r
-#pragma unroll
-    for (int r = 0; r < 4; ++r) *reinterpret_cast<uint32_t*>(sVt + swizzle128_offset(d0 + r, k0 / 16) + k0 % 16) = out[r];
-  }
-}
-
-/// FP8 producer side of one work tile, executed by the four producer warps: warp 0 lane 0
-/// issues the TMA loads (Q; K and V of tile t + 1 before tile t is transposed, V into its
-/// staging tile); the four warps transpose each staged V into V^T and release it to the
-/// consumers (v_full counts the four warps). Keys past seqlens_k[b] are zeros already (the
-/// quantization pre-pass), so no ragged handling. `kv` and `q_phase` carry over between work tiles.
-template <class Traits>
-__device__ __forceinline__ void producer_tile_fp8(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
-                                                  uint8_t* smem, PipelineBarriers<Traits::kStages>& bars,
-                                                  PipelineState<Traits::kStages>& kv, uint32_t& q_phase, int warp,
-                                                  int lane) {
-  using L = SmemLayout<Traits>;
-  const PrefillParams& p = kp.p;
-  const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
-  const bool issuer = warp == 0 && lane == 0;
-  load_q<Traits>(kp, w, smem, bars, q_phase, issuer);
-  PipelineState<Traits::kStages> load = kv;
-  auto issue = [&](int t) {
-    const int n0 = t * Traits::kBlockN;
-    mbarrier_wait(&bars.k_empty[load.stage], load.phase ^ 1u, WaitSite::k_empty, kp.watchdog);
-    if (issuer) {
-      load_kv_tile<Traits>(&kp.tma_k, smem + L::kK + load.stage * Traits::kKVTileBytes, &bars.k_full[load.stage], kv_head,
-                           n0, w.batch);
-      load_kv_tile<Traits>(&kp.tma_v, smem + L::kV + load.stage * Traits::kKVTileBytes, &bars.v_loaded[load.stage],
-                           kv_head, n0, w.batch);
-    }
-    load.advance();
-  };
-  if (keys.tile_begin < keys.tile_end) issue(keys.tile_begin);
-  for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
-    if (t + 1 < keys.tile_end) issue(t + 1);  // its staging tile was released by the barrier below
-    mbarrier_wait(&bars.v_loaded[kv.stage], kv.phase, WaitSite::v_loaded, kp.watchdog);
-    mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
-    transpose_v_fp8<Traits>(smem + L::kV + kv.stage * Traits::kKVTileBytes, smem + L::kVt + kv.stage * Traits::kVtTileBytes,
-                            warp, lane);
-    fence_proxy_async_shared();  // V^T is read by wgmma (async proxy)
-    __syncwarp();
-    if (lane == 0) mbarrier_arrive(&bars.v_full[kv.stage]);
-    named_barrier_sync(kBarrierProducer<Traits>, 128);  // every warp is done reading the staging tile
-    kv.advance();
-  }
+  if (!q_issued) load_q<Traits>(kp, w, smem, bars, q, lane == 0);  // no visible key: the consumers still take Q
 }
 
 /// The GEMM turn of the ping-pong schedule: wait for this warpgroup's turn / hand it on.
@@ -274,7 +225,7 @@ struct ConsumerAccumulators {
 template <class Traits>
 __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
                                               uint32_t smem_base, PipelineBarriers<Traits::kStages>& bars,
-                                              PipelineState<Traits::kStages>& kv, uint32_t& q_phase, int wg,
+                                              PipelineState<Traits::kStages>& kv, QState<Traits>& q, int wg,
                                               int thread_in_wg, ConsumerAccumulators<Traits>& acc) {
   using L = SmemLayout<Traits>;
   constexpr int BN = Traits::kBlockN;
@@ -285,21 +236,25 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   const int rows[2] = {wg_row0 + warp * 16 + lane / 4, wg_row0 + warp * 16 + lane / 4 + 8};
   const int col_in_quad = (lane % 4) * 2;
   // Tiles fully visible to every row of this warpgroup skip the element mask (every tile for a
-  // planted leak, whose bug is precisely skipping the bounds check).
+  // planted leak, whose bug is precisely skipping the bounds check); the others compare each key
+  // with the row's visible interval (mask_tile_rows), the leak keeps the per-element rule.
   const int first_row = min(wg_row0, p.seqlen_q - 1), last_row = min(wg_row0 + kRowsPerWarpgroup - 1, p.seqlen_q - 1);
   const pipeline::TilePlan<int> plan = pipeline::plan_tiles(keys.sem.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
   auto mask_tile = [&](float (&s)[BN / 8][4], int t) {
     const int n0 = t * BN;
-    if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k) || keys.sem.leak_tile > 0)
+    if (keys.sem.leak_tile > 0)
       fa2::mask_tile(s, keys.sem, n0, rows, col_in_quad, p.seqlen_q, keys.seqlen_k);
+    else if (!pipeline::tile_fully_visible(plan, n0, BN, keys.seqlen_k))
+      mask_tile_rows(s, keys.sem, n0, rows, col_in_quad, p.seqlen_q, keys.seqlen_k);
   };
-  const uint32_t sQ_rows = smem_base + L::kQ + wg * kRowsPerWarpgroup * 128;
+  const int q_stage = q.stage;
+  const uint32_t sQ_rows = smem_base + L::kQ + q_stage * Traits::kQBytes + wg * kRowsPerWarpgroup * 128;
   auto sK = [&](int stage) { return smem_base + L::kK + stage * Traits::kKVTileBytes; };
-  // PV's B operand: V (16-bit, MN-major) or the producer's V^T (FP8, K-major).
-  auto sV = [&](int stage) {
-    return Traits::kFp8 ? smem_base + L::kVt + stage * Traits::kVtTileBytes : smem_base + L::kV + stage * Traits::kKVTileBytes;
-  };
-  // The score scale of key tile t in log2 units; FP8 folds in the Q block's and the K tile's scales.
+  // PV's B operand: V (16-bit, MN-major) or V^T (FP8, K-major).
+  auto sV = [&](int stage) { return smem_base + L::kV + stage * Traits::kKVTileBytes; };
+  // The score scale of key tile t in log2 units; FP8 folds in the Q block's and the K tile's
+  // scales. Read at the top of the tile's iteration, so the K scale's global load is in flight
+  // during the waits and the QK^T (the asm fences keep it from sinking to the softmax).
   const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
   const int64_t kv_pair = static_cast<int64_t>(w.batch) * p.num_heads_kv + kv_head;
   float q_scale = 1.f;
@@ -321,8 +276,9 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   uint32_t p_lo[kWithLo ? Traits::kPFragments : 1][4];
   float alpha[2];
 
-  mbarrier_wait(&bars.q_full, q_phase, WaitSite::q_full, kp.watchdog);
-  q_phase ^= 1u;
+  float scale_t = keys.tile_end > keys.tile_begin ? tile_scale_log2(keys.tile_begin) : 0.f;
+  mbarrier_wait(&bars.q_full[q_stage], q.phase, WaitSite::q_full, kp.watchdog);
+  q.advance();
   if (keys.tile_end > keys.tile_begin) {
     // ---- first tile: S only ----------------------------------------------------------------
     mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
@@ -333,12 +289,13 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     fence_registers(s);
     release_stage(&bars.k_empty[kv.stage], lane);
     mask_tile(s, keys.tile_begin);
-    online_softmax_tile<Traits>(s, acc.state, tile_scale_log2(keys.tile_begin), alpha);
+    online_softmax_tile<Traits>(s, acc.state, scale_t, alpha);
     convert_p<Traits, kWithLo>(s, p_hi, p_lo);
     PipelineState<Traits::kStages> v_read = kv;  // the V stage paired with P
     kv.advance();
     // ---- steady state: S of tile t in flight while O += P_{t-1} V_{t-1} is issued ------------
     for (int t = keys.tile_begin + 1; t < keys.tile_end; ++t) {
+      scale_t = tile_scale_log2(t);
       mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
       scheduler_wait_turn<Traits>(wg);
       gemm_qk<Traits>(s, sQ_rows, L::kQBlockStride, sK(kv.stage));
@@ -355,7 +312,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
       fence_registers(s);
       release_stage(&bars.k_empty[kv.stage], lane);
       mask_tile(s, t);
-      online_softmax_tile<Traits>(s, acc.state, tile_scale_log2(t), alpha);
+      online_softmax_tile<Traits>(s, acc.state, scale_t, alpha);
       wgmma_wait<0>();  // PV done: V's stage and the P registers are free
       fence_registers(acc.o);
       fence_registers(p_hi);
@@ -364,7 +321,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
       v_read = kv;
       kv.advance();
     }
-    release_stage(&bars.q_empty, lane);  // every QK^T of this tile has completed
+    release_stage(&bars.q_empty[q_stage], lane);  // every QK^T of this tile has completed
     // ---- last tile: O += P V ------------------------------------------------------------------
     rescale_o<Traits>(acc.o, alpha);
     mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
@@ -374,7 +331,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     fence_registers(acc.o);
     release_stage(&bars.v_empty[v_read.stage], lane);
   } else {
-    release_stage(&bars.q_empty, lane);  // no key visible: O = 0, LSE = -inf
+    release_stage(&bars.q_empty[q_stage], lane);  // no key visible: O = 0, LSE = -inf
   }
 }
 

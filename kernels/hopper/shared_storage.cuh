@@ -16,21 +16,21 @@
 
 namespace attn::hopper {
 
+/// Q stages at most (Traits::kQStages of q_full / q_empty are used).
+inline constexpr int kMaxQStages = 2;
+
 /// mbarriers of one CTA. Arrival counts: *_full 1 (the producer's arrive.expect_tx, completed
-/// by the TMA bytes); *_empty one per consumer warp; ragged_tail 1 (see mainloop.cuh). FP8: V
-/// lands in a staging tile (v_loaded, TMA bytes) and v_full counts the four producer warps that
-/// transposed it.
+/// by the TMA bytes); *_empty one per consumer warp; ragged_tail 1 (see mainloop.cuh).
 template <int Stages>
 struct PipelineBarriers {
-  uint64_t q_full, q_empty, ragged_tail;
+  uint64_t q_full[kMaxQStages], q_empty[kMaxQStages], ragged_tail;
   uint64_t k_full[Stages], k_empty[Stages];
   uint64_t v_full[Stages], v_empty[Stages];
-  uint64_t v_loaded[Stages];
 };
 
 /// Byte offsets (from the 1024-aligned base) of the tiles (a column block: 128-byte rows):
-///   Q (kColumnBlocks x (BLOCK_M, 128 B)), K and V (stages x kColumnBlocks x (BLOCK_N, 128 B)),
-///   FP8 only: V^T (stages x (D, BLOCK_N) bytes), O (kOColumnBlocks x (BLOCK_M, 64) 16-bit),
+///   Q (kQStages x kColumnBlocks x (BLOCK_M, 128 B)), K and V (stages x kColumnBlocks x (BLOCK_N, 128 B)),
+///   (FP8: V's stages hold V^T, (D, BLOCK_N) bytes), O (kOColumnBlocks x (BLOCK_M, 64) 16-bit),
 ///   then the barriers.
 template <class Traits>
 struct SmemLayout {
@@ -38,16 +38,14 @@ struct SmemLayout {
   static constexpr uint32_t kOBlockStride = Traits::kBlockM * 128;   ///< bytes between O column blocks
   static constexpr uint32_t kKVBlockStride = Traits::kBlockN * 128;  ///< bytes between K (V) column blocks
   static constexpr uint32_t kQ = 0;
-  static constexpr uint32_t kK = kQ + Traits::kQBytes;
-  static constexpr uint32_t kV = kK + Traits::kStages * Traits::kKVTileBytes;  ///< FP8: the staging tiles of V
-  static constexpr uint32_t kVt = kV + Traits::kStages * Traits::kKVTileBytes;
-  static constexpr uint32_t kO = kVt + Traits::kStages * Traits::kVtTileBytes;
+  static constexpr uint32_t kK = kQ + Traits::kQStages * Traits::kQBytes;
+  static constexpr uint32_t kV = kK + Traits::kStages * Traits::kKVTileBytes;  ///< FP8: V^T
+  static constexpr uint32_t kO = kV + Traits::kStages * Traits::kKVTileBytes;
   static constexpr uint32_t kBarriers = kO + Traits::kOBytes;
   static constexpr uint32_t kEnd = kBarriers + sizeof(PipelineBarriers<Traits::kStages>);
   static_assert(kQBlockStride % kSwizzleAtomBytes == 0 && kKVBlockStride % kSwizzleAtomBytes == 0,
                 "column blocks must start on 1024-byte boundaries (swizzle atoms)");
-  static_assert(Traits::kKVTileBytes % kSwizzleAtomBytes == 0 && Traits::kQBytes % kSwizzleAtomBytes == 0 &&
-                    Traits::kVtTileBytes % kSwizzleAtomBytes == 0,
+  static_assert(Traits::kKVTileBytes % kSwizzleAtomBytes == 0 && Traits::kQBytes % kSwizzleAtomBytes == 0,
                 "tile alignment");
   static_assert(kEnd + 1024 <= Traits::kSmemBytes, "the layout must fit the allocation (with the base realignment)");
 };
@@ -72,7 +70,7 @@ struct PipelineState {
 struct HopperKernelParams {
   CUtensorMap tma_q;  ///< Q [B, S_q, H_q, D], box (128 bytes of columns, BLOCK_M rows)
   CUtensorMap tma_k;  ///< K [B, S_k, H_kv, D], box (128 bytes of columns, BLOCK_N rows)
-  CUtensorMap tma_v;  ///< V, same as K
+  CUtensorMap tma_v;  ///< V, same as K; FP8: V^T [B, D, H_kv, S_pad] E4M3, box (BLOCK_N keys, D rows)
   CUtensorMap tma_o;  ///< O [B, S_q, H_q, D], box (64 cols, 64 rows): one warpgroup's rows
   PrefillParams p;
   TileSchedule schedule;

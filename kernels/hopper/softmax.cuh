@@ -7,7 +7,7 @@
 // fragments, O rescale), and the device arithmetic of the FP8 variants (P scaled by 2^8 in the
 // exponent and cast to E4M3: core/pipeline/fp8.h). The element mask is the FA2 kernel's
 // fa2::mask_tile on the same layout (core/pipeline/semantics.h: the declared mask or the
-// variant's planted bug).
+// variant's planted bug), or its per-row interval form mask_tile_rows (no leaking tile edge).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,30 @@
 #include "kernels/prefill/online_softmax.cuh"
 
 namespace attn::hopper {
+
+/// The same mask as fa2::mask_tile for semantics whose tile edges do not leak (sem.leak_tile == 0):
+/// there a row sees exactly the keys [first, last) of core/mask.h's visible_key_range (one
+/// interval per row for every mask kind; test_mask_gqa checks it), so the rule runs once per
+/// row and each element costs two integer compares (the Hopper kernel's diagonal tiles).
+template <int NB>
+__device__ __forceinline__ void mask_tile_rows(float (&s)[NB][4], const pipeline::Semantics& sem, int n0,
+                                               const int (&my_row)[2], int col_in_quad, int seqlen_q, int seqlen_k) {
+  int first[2], last[2];  // relative to n0 + col_in_quad, clamped into [0, seqlen_k] (an empty range stays empty)
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i_eff = my_row[r] < seqlen_q ? my_row[r] : seqlen_q - 1;
+    const KeyRange k = visible_key_range(sem.mask, i_eff, seqlen_q, seqlen_k);
+    first[r] = static_cast<int>(k.first < seqlen_k ? k.first : seqlen_k) - n0 - col_in_quad;
+    last[r] = static_cast<int>(k.last > 0 ? k.last : 0) - n0 - col_in_quad;
+  }
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int c = nb * 8 + (e % 2);
+      if (c < first[e / 2] || c >= last[e / 2]) s[nb][e] = pipeline::kNegInfF;
+    }
+}
 
 /// The FP8 variants' arithmetic: FA2's FP32 device arithmetic except the exp stage, which scales
 /// P by 2^8 inside the exponent (ex2(fma(s, scale_log2, RN(8 - m))): the row sum and P are 256

@@ -72,6 +72,8 @@ TEST_CASE("visible_key_range is a tight superset of the visible keys") {
         if (first >= 0) {
           CHECK(r.first == first);
           CHECK(r.last == last);
+          // One interval: the Hopper kernel masks a row by [first, last) alone (mask_tile_rows).
+          for (int64_t j = first; j < last; ++j) CHECK(attn::key_visible(m, i, j, sq, sk));
         } else {
           CHECK(r.first >= r.last);
         }

@@ -10,6 +10,10 @@
 //                  the size of O; the emulator's known gaps — the FP8 model is 86 % bit-exact,
 //                  ex2.approx — move a P across an E4M3 rounding boundary now and then);
 //  [fp8][ragged]   NaN in K and V past seqlens_k changes no output bit (no scale sees them);
+//  [fp8][prepass]  the quantization pre-pass (kernels/hopper/fp8_quantize.h) equals the
+//                  emulator's (analysis/fp8_operands.h) bit for bit: every E4M3 byte of Q, K and
+//                  the transposed V^T (keys of each 32 permuted as pipeline::fp8_pv_key_of_k,
+//                  zeros past seqlens_k[b] and in the padding) and every scale;
 //  [.sanitize-fp8] one launch of each FP8 variant, for compute-sanitizer;
 //  [.fp8-accuracy] the accuracy table of issue 13 on FA3's inputs (N(0,1) + N(0,100) x
 //                  Bernoulli(0.001)): RMSE vs the certified truth (references/truth.h) of the FP8
@@ -28,10 +32,16 @@
 #include <vector>
 
 #include "analysis/emulator.h"
+#include "analysis/fp8_operands.h"
 #include "analysis/metrics.h"
+#include "core/float_format.h"
 #include "core/generators.h"
 #include "core/io_npy.h"
+#include "core/pipeline/fp8.h"
 #include "experiments/register_all.h"
+#include "kernels/device_buffer.h"
+#include "kernels/hopper/fp8_quantize.h"
+#include "kernels/params.h"
 #include "references/gpu/gpu_references.h"
 #include "references/truth.h"
 #include "tests/gpu/bit_diff.h"
@@ -121,6 +131,86 @@ TEST_CASE("FP8 fa3 variants agree with their emulator and are written everywhere
                 "%.2f%% of elements differ from the emulator in some bit\n",
                 k->info.name.c_str(), problems, worst_ratio, worst_gap, 100.0 * static_cast<double>(differ) / std::max<int64_t>(1, total));
     std::fflush(stdout);
+  }
+}
+
+TEST_CASE("FP8 pre-pass: Q, K, V^T and the scales equal the emulator's quantization bit for bit",
+          "[gpu][hopper][fp8][prepass]") {
+  struct Case {
+    Fp8Scaling scaling;
+    bool rotate;
+  };
+  for (const Case c : {Case{Fp8Scaling::per_block, false}, Case{Fp8Scaling::per_block, true},
+                       Case{Fp8Scaling::per_tensor, false}}) {
+    Problem pr = fp8_problem(200, 300, 2, kMasks[3], 2);
+    pr.num_heads_kv = 2;
+    pr.num_heads_q = 4;
+    pr.seqlens_k = {300, 141};  // entry 1: keys 141.. are unwritten rows (and the last tile is ragged)
+    const AttentionInputs in = generate_inputs(pr, InputSpec{Distribution::outliers, 77});
+    Fp8Config cfg;
+    cfg.scaling = c.scaling;
+    cfg.rotate = c.rotate;
+    constexpr int kBlock = 128, D = 128;
+    const Fp8HostOperands host = quantize_fp8_operands(pr, in, cfg, kBlock, kBlock);
+
+    const DeviceBuffer dq = upload(to_bits(in.q, pr.dtype), "Q"), dk = upload(to_bits(in.k, pr.dtype), "K"),
+                       dv = upload(to_bits(in.v, pr.dtype), "V");
+    const DeviceBuffer dlens = upload(std::vector<int>(pr.seqlens_k.begin(), pr.seqlens_k.end()), "seqlens_k");
+    PrefillParams p = make_prefill_params(pr);
+    p.q = dq.ptr;
+    p.k = dk.ptr;
+    p.v = dv.ptr;
+    p.seqlens_k = dlens.as<const int>();
+    hopper::Fp8QuantizeSetup setup;
+    setup.scaling = c.scaling;
+    setup.rotate = c.rotate;
+    setup.rotation_seed = cfg.rotation_seed;
+    setup.block_m = kBlock;
+    setup.block_n = kBlock;
+    const hopper::Fp8Operands ops = hopper::quantize_fp8_inputs(p, pr.dtype, D, setup, nullptr);
+    cuda_check(cudaDeviceSynchronize(), "fp8 pre-pass");
+    REQUIRE(ops.q_blocks == host.q_blocks);
+    REQUIRE(ops.k_blocks == host.k_blocks);
+    REQUIRE(ops.vt_keys == kBlock * ops.k_blocks);
+    const int64_t B = pr.batch, Sq = pr.seqlen_q, Sk = pr.seqlen_k, Hq = pr.num_heads_q, Hkv = pr.num_heads_kv;
+    auto download = [](const void* src, size_t bytes) {
+      std::vector<uint8_t> h(bytes);
+      cuda_check(cudaMemcpy(h.data(), src, bytes, cudaMemcpyDeviceToHost), "copy the pre-pass back");
+      return h;
+    };
+    auto download_floats = [](const float* src, size_t n) {
+      std::vector<float> h(n);
+      cuda_check(cudaMemcpy(h.data(), src, n * 4, cudaMemcpyDeviceToHost), "copy the scales back");
+      return h;
+    };
+    const auto q8 = download(ops.q, static_cast<size_t>(B * Sq * Hq * D));
+    const auto k8 = download(ops.k, static_cast<size_t>(B * Sk * Hkv * D));
+    const auto vt = download(ops.vt, static_cast<size_t>(B * D * Hkv * ops.vt_keys));
+    const auto e4m3 = [](uint8_t byte) { return decode_bits(byte, kE4M3); };
+    int64_t q_bad = 0, k_bad = 0, v_bad = 0, scale_bad = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < D; ++d) {
+        for (int64_t h = 0; h < Hq; ++h)
+          for (int64_t i = 0; i < Sq; ++i) q_bad += e4m3(q8[static_cast<size_t>(((b * Sq + i) * Hq + h) * D + d)]) != host.q(b, i, h, d);
+        for (int64_t h = 0; h < Hkv; ++h) {
+          for (int64_t j = 0; j < Sk; ++j) k_bad += e4m3(k8[static_cast<size_t>(((b * Sk + j) * Hkv + h) * D + d)]) != host.k(b, j, h, d);
+          for (int64_t n = 0; n < ops.vt_keys; ++n) {  // logical k n holds key (n & ~31) + fp8_pv_key_of_k(n & 31)
+            const int64_t key = (n & ~int64_t{31}) + pipeline::fp8_pv_key_of_k(static_cast<int>(n & 31));
+            const double want = key < Sk ? host.v(b, key, h, d) : 0.0;
+            v_bad += e4m3(vt[static_cast<size_t>(((b * D + d) * Hkv + h) * ops.vt_keys + n)]) != want;
+          }
+        }
+      }
+    const auto qs = download_floats(ops.q_scale, host.q_scale.size()), ks = download_floats(ops.k_scale, host.k_scale.size()),
+               vs = download_floats(ops.v_scale, host.v_scale.size());
+    scale_bad += static_cast<int64_t>(qs != host.q_scale) + static_cast<int64_t>(ks != host.k_scale) +
+                 static_cast<int64_t>(vs != host.v_scale);
+    INFO((c.scaling == Fp8Scaling::per_tensor ? "per-tensor" : "per-block") << (c.rotate ? " + rotation" : "") << " "
+                                                                           << pr.label());
+    CHECK(q_bad == 0);
+    CHECK(k_bad == 0);
+    CHECK(v_bad == 0);
+    CHECK(scale_bad == 0);
   }
 }
 
