@@ -89,7 +89,7 @@ DecodeBulkShape decode_bulk_shape(int head_dim, bool fp8_cache, int num_heads_kv
 /// CTAs of the bulk kernel resident at once (SMs x ctas_per_sm when the shape fits, else 0).
 int64_t decode_bulk_resident_ctas(int ctas_per_sm);
 
-/// Rows of one KV head the tensor-core kernel holds (S_q x group: one m16 tile of both MMAs).
+/// Rows of one CTA of the tensor-core kernel (one m16 tile of both MMAs); more rows: several CTAs.
 inline constexpr int kDecodeMmaMaxRows = 16;
 /// CTAs of the tensor-core kernel resident at once on this GPU (SMs x blocks per SM).
 int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4);
