@@ -198,16 +198,18 @@ def write_fa3(t):
 
 
 def split_fields(variant):
-    """(fixed_split_keys, fixed_splits, page_size, kind, ctas_per_sm, max_heads_per_cta) of a decode
-    variant: [bulk-|bulk1h-|mma-](split|fixedN|pagedN)."""
-    kind, ctas, heads = "cuda_cores", 1, 4
+    """(fixed_split_keys, fixed_splits, page_size, kind, ctas_per_sm, max_heads_per_cta, mma_warps) of a
+    decode variant: [bulk-|bulk1h-|mma-|mma12-](split|fixedN|pagedN)."""
+    kind, ctas, heads, warps = "cuda_cores", 1, 4, 4
     if variant.startswith("bulk-"):
         kind, variant = "bulk", variant[len("bulk-"):]
     elif variant.startswith("bulk1h-"):
         kind, ctas, heads, variant = "bulk", 2, 1, variant[len("bulk1h-"):]
     elif variant.startswith("mma-"):
         kind, variant = "mma", variant[len("mma-"):]
-    tail = (f"DecodeKernelKind::{kind}", ctas, heads)
+    elif variant.startswith("mma12-"):
+        kind, warps, variant = "mma", 12, variant[len("mma12-"):]
+    tail = (f"DecodeKernelKind::{kind}", ctas, heads, warps)
     if variant.startswith("fixed"):
         return (int(variant[5:]), 0, 0) + tail
     if variant.startswith("paged"):
@@ -233,9 +235,9 @@ def write_cache(t, fa2):
             '#include "kernels/decode/register_decode_kernels.h"\n\nnamespace attn {\n\n'
             "const std::vector<DecodeVariant>& decode_variants() {\n  static const std::vector<DecodeVariant> table = {\n")
     for n, dt, d, v, m in rows:
-        keys, splits, page, kind, ctas, heads = split_fields(v)
+        keys, splits, page, kind, ctas, heads, warps = split_fields(v)
         text += (f'      {{"{n}", {dtype_enum(dt)}, {d}, {keys}, {splits}, {page}, {mutant_enum(m)}, {kind}, {ctas}, {heads}, '
-                 f'false}},\n')
+                 f'false, {warps}}},\n')
     text += "  };\n  return table;\n}\n\n"
     text += ("const std::vector<ChunkedPrefillVariant>& chunked_variants() {\n"
              "  static const std::vector<ChunkedPrefillVariant> table = {\n")
@@ -272,6 +274,8 @@ def emu_decode_algorithm(tile, variant, mutant):
         qk, plan = "mma", plan[len("mma-"):]
     if plan.startswith("tc-"):  # the tensor-core kernel: 16 rows, 4 warp streams of 32-key tiles, P hi + lo
         qk, pcast, streams, bm, bn, plan = "mma", "split_hi_lo", 4, 16, 32, plan[len("tc-"):]
+    if plan.startswith("tc12-"):  # its registered form: 8-row blocks, 12 warp streams of 16-key tiles, P hi + lo
+        qk, pcast, streams, bm, bn, plan = "mma", "split_hi_lo", 12, 8, 16, plan[len("tc12-"):]
     if plan.startswith("fixed"):
         splits, kind, keys = 1, "fixed_keys", int(plan[5:])
     elif plan.startswith("split"):

@@ -73,10 +73,13 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
     return c;
   };
   const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores, mma = DecodeKernelKind::mma;
-  return {make("mma", mma, 0, 0, false, 1, 1),             make("mma.paged16", mma, 0, 16, false, 1, 1),
-          make("mma.paged256", mma, 0, 256, false, 1, 1),   make("mma.fixed256", mma, 256, 0, false, 1, 1),
+  // mma: the 4-warp form; mma.w12*: the registered 12-warp form (the production default).
+  return {warps(make("mma", mma, 0, 0, false, 1, 1), 4),  warps(make("mma.paged16", mma, 0, 16, false, 1, 1), 4),
+          warps(make("mma.paged256", mma, 0, 256, false, 1, 1), 4), warps(make("mma.fixed256", mma, 256, 0, false, 1, 1), 4),
           warps(make("mma.w8", mma, 0, 0, false, 1, 1), 8), warps(make("mma.w12", mma, 0, 0, false, 1, 1), 12),
           warps(make("mma.w12.paged16", mma, 0, 16, false, 1, 1), 12),
+          warps(make("mma.w12.paged256", mma, 0, 256, false, 1, 1), 12),
+          warps(make("mma.w12.fixed256", mma, 256, 0, false, 1, 1), 12),
           make("bulk", bulk, 0, 0, false, 1, 4),          make("bulk.paged16", bulk, 0, 16, false, 1, 4),
           make("bulk.paged256", bulk, 0, 256, false, 1, 4), make("bulk.fixed256", bulk, 256, 0, false, 1, 4),
           make("bulk.fp8", bulk, 0, 0, true, 1, 4),        make("bulk1h", bulk, 0, 0, false, 2, 1),
@@ -101,10 +104,7 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
   fill(dk, cache_elements, element_bytes, 2, s.dtype);
   fill(dv, cache_elements, element_bytes, 3, s.dtype);
   const std::vector<int64_t> lens(static_cast<size_t>(B), L);
-  SplitPlan plan;
-  if (v.fixed_split_keys > 0) plan = plan_fixed_splits(lens, v.fixed_split_keys);
-  else if (v.fixed_splits > 0) plan = plan_count_splits(lens, v.fixed_splits);
-  else plan = plan_heuristic_splits(lens, Hkv * ((Sq * (Hq / Hkv) + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta), decode_target_ctas(v));
+  const SplitPlan plan = decode_split_plan(v, lens, Hkv, static_cast<int64_t>(Sq) * (Hq / Hkv));
   const size_t rows = static_cast<size_t>(B) * Hq * Sq;
   DeviceBuffer dpo(static_cast<size_t>(plan.max_splits) * rows * D * 4), dplse(static_cast<size_t>(plan.max_splits) * rows * 4);
   const size_t counters = static_cast<size_t>(decode_counter_count(B, Hq, Hkv, Sq));

@@ -34,12 +34,16 @@ struct OutIndex {
 /// and returns true in the last CTA to finish, which resets the counter for the next launch and
 /// then reads the others' partials (fenced before they were counted) from L2. Every thread of
 /// the CTA calls it (it synchronizes the CTA).
-__device__ __forceinline__ bool is_last_split_cta(const DecodeParams& p, int num_splits) {
+/// `counter_index`: the (entry, row group)'s counter (< decode_counter_count); by default the
+/// grid's (z, y) (the CUDA-core and bulk kernels; the tensor-core one passes its row block).
+__device__ __forceinline__ bool is_last_split_cta(const DecodeParams& p, int num_splits,
+                                                  int64_t counter_index = -1) {
   __shared__ int is_last;
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
-    int* counter = p.split_counters + (static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y);
+    if (counter_index < 0) counter_index = static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y;
+    int* counter = p.split_counters + counter_index;
     is_last = atomicAdd(counter, 1) == num_splits - 1;
     if (is_last) *counter = 0;
   }

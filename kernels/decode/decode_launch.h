@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/float_format.h"
+#include "core/hd.h"
 #include "core/kernel_config.h"
 #include "core/mask.h"
 #include "kernels/cache/kv_layout.h"
@@ -27,9 +28,9 @@ enum class DecodeKernelKind : uint8_t {
   cuda_cores,  ///< v7 (decode_split.cuh): cp.async tiles, every product on CUDA cores (fma_halves scores)
   bulk,        ///< v8 (decode_bulk.cuh): cp.async.bulk stages fed by a producer warp, several KV heads
                ///< per CTA, scores on the tensor cores (mma), PV on CUDA cores; FP8 caches too
-  mma,         ///< v9 (decode_mma.cuh): every warp its own key stream (cp.async stages, no CTA barrier
+  mma,         ///< v11 (decode_mma.cuh): every warp its own key stream (cp.async stages, no CTA barrier
                ///< in the loop), scores and PV on the tensor cores (P split hi + lo), warps merged by
-               ///< the LSE combine; one KV head of <= 16 query rows per CTA
+               ///< the LSE combine; one KV head's block of 16 or 8 query rows per CTA
 };
 
 /// Runtime parameters of one decode launch (device pointers).
@@ -59,8 +60,8 @@ struct DecodeParams {
   bool fp8_cache = false;           ///< bulk: K/V caches hold E4M3 bytes, value = byte * scale
   const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
-  int mma_warps = 4;                ///< mma: key streams (warps) per CTA: 4 of 32-key tiles (every
-                                    ///< dtype and D), or 8 / 12 of 16-key tiles (FP16, D 128: measured alternatives)
+  int mma_warps = 4;                ///< mma: key streams per CTA: 12 of 16-key tiles, 8-row blocks (every dtype, D: the
+                                    ///< registered form); 4 of 32-key tiles (every dtype, D); 8 of 16-key tiles (FP16, D 128)
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.
@@ -88,15 +89,24 @@ DecodeBulkShape decode_bulk_shape(int head_dim, bool fp8_cache, int num_heads_kv
 /// CTAs of the bulk kernel resident at once (SMs x ctas_per_sm when the shape fits, else 0).
 int64_t decode_bulk_resident_ctas(int ctas_per_sm);
 
-/// Rows of one KV head the tensor-core kernel holds (S_q x group: one m16 tile of both MMAs).
+/// Rows of one CTA of the tensor-core kernel (one m16 tile of both MMAs); more rows: several CTAs.
 inline constexpr int kDecodeMmaMaxRows = 16;
 /// CTAs of the tensor-core kernel resident at once on this GPU (SMs x blocks per SM).
 int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4);
 
-/// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block).
+/// Rows of the tensor-core kernel's smallest row block (its 8-row form).
+inline constexpr int kDecodeMmaMinRows = 8;
+/// Row blocks of `rows_per_head` query rows at `block_rows` rows per CTA.
+ATTN_HD constexpr int decode_mma_row_blocks(int rows_per_head, int block_rows) {
+  return (rows_per_head + block_rows - 1) / block_rows;
+}
+
+/// Ints of DecodeParams::split_counters: one per (batch entry, KV head, row block), row blocks of
+/// the smallest block any decode kernel uses (the tensor-core kernel's 8 rows; the CUDA-core
+/// kernel's 64-row blocks use a prefix).
 inline int64_t decode_counter_count(int batch, int num_heads_q, int num_heads_kv, int seqlen_q) {
   const int rows = seqlen_q * (num_heads_q / num_heads_kv);
-  return static_cast<int64_t>(batch) * num_heads_kv * ((rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta);
+  return static_cast<int64_t>(batch) * num_heads_kv * decode_mma_row_blocks(rows, kDecodeMmaMinRows);
 }
 
 /// Split kernel (with the combine in its last CTA per row block) on `stream` (a cudaStream_t; null:

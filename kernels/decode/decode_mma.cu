@@ -1,10 +1,11 @@
 // decode_mma.cu: host launchers of the tensor-core decode kernel (decode_mma.cuh): the dispatch
 // from (dtype, head dim, planted mutant) to a DecodeMmaTraits instantiation, the shared-memory
-// opt-in and the occupancy query of the split planner. Production instantiations: 4 warps (key
-// streams) of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
-// 108 KiB, two); 8 and 12 warps of 16-key tiles for FP16 D 128 as measured alternatives. This
-// TU holds the 16-row forms; the 8-row forms (S_q x group <= 8) are decode_mma_rows8.cu's, the
-// mutants (D = 128) decode_mma_mutants.cu's. The common checks are launch_decode's (decode.cu).
+// opt-in and the occupancy query of the split planner. Instantiations: 12 warps (key streams) of
+// 16-key tiles in 8-row blocks, every dtype and D (the registered form, decode_mma_rows8.cu);
+// 4 warps of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
+// 108 KiB, two) and 8 warps of 16-key tiles (FP16 D 128) as measured alternatives, in 16-row
+// blocks (this TU) or 8 where S_q x group <= 8 (decode_mma_rows8.cu); the mutants (D = 128, the
+// 12-warp form) decode_mma_mutants.cu's. The common checks are launch_decode's (decode.cu).
 #include "kernels/decode/decode_mma_launch.cuh"
 
 namespace attn {
@@ -12,16 +13,13 @@ namespace attn {
 int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
   // The 16-row form's occupancy for every launch (the split plan, and the emulator's, must not
   // depend on which form runs; the 8-row form has the same shared memory).
-  if (warps == 12 && dtype == DType::fp16 && head_dim == 128) return decode_mma_twelve_warps_resident_ctas();
+  if (warps == 12) return decode_mma_twelve_warps_resident_ctas(dtype, head_dim);
   return decode::with_mma_traits<kDecodeMmaMaxRows>(dtype, head_dim, warps,
                                                     [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
 }
 
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
-  const int rows = p.seqlen_q * (p.num_heads_q / p.num_heads_kv);
-  if (rows > kDecodeMmaMaxRows)
-    throw Error("decode mma: S_q x group = " + std::to_string(rows) + " rows per KV head; the tensor-core kernel holds at most " +
-                std::to_string(kDecodeMmaMaxRows));
+  // S_q x group <= kDecodeMaxRows (launch_decode's check): ceil(rows / R) row blocks of R rows.
   if (p.keys_per_split % 64 != 0) throw Error("decode mma: split size not a multiple of 64");
   if (mutant == Mutant::none) {
     if (decode_mma_rows(p) == 8) {
@@ -32,8 +30,8 @@ void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaSt
                                                [&]<class Traits>() { decode::launch_mma_traits<Traits>(p, stream); });
     return;
   }
-  if (p.head_dim != 128 || p.mma_warps != 4)
-    throw Error(std::string("decode mma: mutant ") + mutant_name(mutant) + " is compiled for D = 128, 4 warps only");
+  if (p.head_dim != 128 || p.mma_warps != 12)
+    throw Error(std::string("decode mma: mutant ") + mutant_name(mutant) + " is compiled for D = 128, 12 warps only");
   launch_decode_mma_mutant(p, dtype, mutant, stream);
 }
 

@@ -1,5 +1,6 @@
-// decode_mma.cuh: the tensor-core split-KV decode kernel (v9). One CTA = (split, KV head, batch
-// entry), its GQA group's S_q x group <= 16 query rows one m16 tile; kWarps warps, each an
+// decode_mma.cuh: the tensor-core split-KV decode kernel (v11). One CTA = (split, row block, KV
+// head, batch entry): a block of kRows (16 or 8) of the GQA group's S_q x group query rows, as one
+// m16 tile (the rows past the block's zeros); kWarps warps, each an
 // independent key stream: a contiguous run of the split's 32-key tiles (pipeline::
 // stream_tile_range), its own cp.async stages in its own slice of shared memory (waits are
 // per-thread cp.async groups + __syncwarp: no CTA-wide barrier in the main loop), its own running
@@ -23,6 +24,9 @@
 //      zeros, their accumulators dropped: D 128 frees 48 registers), Q read from shared memory
 //      by ldmatrix per tile where the register cap is below 255 (12 warps: 168), each k-step's Q
 //      fragments fetched once for all n8 tiles. The same bits as v9 (reports/h200/decode/call6).
+//  v11 row blocks: S_q x group up to kDecodeMaxRows in ceil(rows / kRows) CTAs along grid.x
+//      (the split's blocks adjacent), each its own split counter; the 12-warp 8-row form for
+//      FP16 / BF16 and D 64 / 128 (the registered mma12- variants, the production default).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -132,8 +136,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   constexpr int HALVES = kLower ? 2 : 1;
   const pipeline::Fp32NaturalDeviceArithmetic arith;
   const pipeline::Fp32DeviceArithmetic<Traits::kElem> p_cast;  // P rounded to the input format (step 7)
-  const int group = p.num_heads_q / p.num_heads_kv, rows = p.seqlen_q * group;  // <= 16 (launcher)
-  const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  // Row block rb of the KV head's S_q x group rows: rows row0 .. row0 + rows - 1 (at most R). The
+  // row blocks of one split are adjacent along grid.x (co-resident: the later ones read the
+  // split's K/V from L2). A row's result depends on its own Q row only (an MMA's row r on A's row
+  // r; softmax, merge and combine per row), so the blocking never changes a bit.
+  const int group = p.num_heads_q / p.num_heads_kv, row_blocks = decode_mma_row_blocks(p.seqlen_q * group, R);
+  const int rb = blockIdx.x % row_blocks, split = blockIdx.x / row_blocks, hk = blockIdx.y, b = blockIdx.z;
+  const int row0 = rb * R, rows = min(R, p.seqlen_q * group - row0);
   const SplitKeys work = split_keys_of<Traits::kMutant>(p, b, split);
   const pipeline::Semantics sem = work.sem;
   const int keys = work.keys, num_splits = work.num_splits;
@@ -153,8 +162,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     for (int h = 0; h < (Traits::kRows == 16 ? 2 : 1); ++h) {
       const int rr = lane / 4 + h * 8;
       if (rr < rows)
-        run_visible = run_visible && pipeline::semantic_key_visible(sem, rr % p.seqlen_q, first_key, p.seqlen_q, keys) &&
-                      pipeline::semantic_key_visible(sem, rr % p.seqlen_q, last_key, p.seqlen_q, keys);
+        run_visible = run_visible && pipeline::semantic_key_visible(sem, (row0 + rr) % p.seqlen_q, first_key, p.seqlen_q, keys) &&
+                      pipeline::semantic_key_visible(sem, (row0 + rr) % p.seqlen_q, last_key, p.seqlen_q, keys);
     }
   }
   run_visible = __all_sync(0xffffffffu, run_visible);
@@ -236,14 +245,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
       const int rr = e / CH, c = e % CH;
       uint4 v = make_uint4(0u, 0u, 0u, 0u);
       if (rr < rows) {
-        const int member = rr / p.seqlen_q, i = rr % p.seqlen_q;
+        const int member = (row0 + rr) / p.seqlen_q, i = (row0 + rr) % p.seqlen_q;
         v = *reinterpret_cast<const uint4*>(gQ + ((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(member)) * D + c * 8);
       }
       *reinterpret_cast<uint4*>(sQ + rr * PITCH + c * 16) = v;
     }
     __syncthreads();  // sQ complete (once, before the warps' streams)
   } else {
-    load_q_fragments<D>(rQ, p, b, rows, lane, head_of);
+    load_q_fragments<D>(rQ, p, b, rows, lane, head_of, row0);
   }
   // The A fragment of k-step kk: registers, or ldmatrix of sQ (matrices a0..a3 = rows 0-7 / 8-15
   // x dims lo / hi of the k-step; lane l gives the row address of matrix l / 8). Rows 8..15 of an
@@ -308,7 +317,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
       for (int c = 0; c < 4; ++c) {
         const int rr = lane / 4 + (c >> 1) * 8, key = key0 + nt * 8 + (lane % 4) * 2 + (c & 1);
         const bool visible = rr < rows && key < key_end &&
-                             (run_visible || pipeline::semantic_key_visible(sem, rr % p.seqlen_q, key, p.seqlen_q, keys));
+                             (run_visible || pipeline::semantic_key_visible(sem, (row0 + rr) % p.seqlen_q, key, p.seqlen_q, keys));
         rS[nt][c] = visible ? pipeline::mul_rn(rS[nt][c], p.scale) : pipeline::kNegInfF;
       }
     // ---- online softmax per row: the lane's slice k = (nt, c%2) in nt-major order, the quad's
@@ -388,8 +397,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   __syncthreads();  // every warp's partial is in shared memory
 
   // ---- merge the warps (LSE combine, warp order): thread (row r, 4 columns d..d+3).
-  auto out_index = [&](int r, int d) {  // of row r, column d
-    const int member = r / p.seqlen_q, i = r % p.seqlen_q, h = head_of(member);
+  auto out_index = [&](int r, int d) {  // of the block's row r, column d
+    const int member = (row0 + r) / p.seqlen_q, i = (row0 + r) % p.seqlen_q, h = head_of(member);
     return OutIndex{((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + h) * D + d,
                     (static_cast<int64_t>(b) * p.num_heads_q + h) * p.seqlen_q + i};
   };
@@ -413,8 +422,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
     }
   }
   if (num_splits == 1) return;
-  // The last CTA of this (entry, KV head) to finish combines the splits (decode_combine.cuh).
-  if (!is_last_split_cta(p, num_splits)) return;
+  // The last CTA of this (entry, KV head, row block) to finish combines the splits (decode_combine.cuh).
+  if (!is_last_split_cta(p, num_splits, (static_cast<int64_t>(b) * p.num_heads_kv + hk) * row_blocks + rb)) return;
   auto store = [&](int, int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
   combine_splits<Traits>(p, rows, num_splits, stride, sM, sL, out_index, store);
 }

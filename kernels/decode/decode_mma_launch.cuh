@@ -24,13 +24,16 @@ using DecodeMmaProduction = DecodeMmaTraits<Elem, HeadDim, 4, 32, 3, M, Rows>;
 /// 3 stages each (FP16, D 128: the same 204 KiB, two warps per scheduler).
 template <int Rows = kDecodeMmaMaxRows>
 using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3, Mutant::none, Rows>;
-/// And 12 warps of 16-key tiles, 2 stages each (FP16, D 128: 206 KiB with Q in shared memory,
-/// three warps per scheduler), 8 rows only: at the 168-register cap the 16-row form spills.
-using DecodeMmaTwelveWarps = DecodeMmaTraits<DType::fp16, 128, 12, 16, 2, Mutant::none, 8>;
+/// The registered form (kernels/variants.toml's mma12- variants; every dtype and D): 12 warps of
+/// 16-key tiles, three warps per scheduler, Q in shared memory, 8-row blocks only (at the
+/// 168-register cap the 16-row form spills): S_q x group > 8 runs ceil(rows / 8) CTAs per (split,
+/// KV head, entry). D 128: 2 stages (206 KiB); D 64: 4 stages (217 KiB), the same bytes in flight.
+template <DType Elem, int HeadDim, Mutant M = Mutant::none>
+using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8>;
 
-/// The rows used by a launch: 8 when S_q x group <= 8, else 16.
+/// The rows of one CTA of a launch: 8 for the 12-warp form and wherever S_q x group <= 8, else 16.
 inline int decode_mma_rows(const DecodeParams& p) {
-  return p.seqlen_q * (p.num_heads_q / p.num_heads_kv) <= 8 ? 8 : kDecodeMmaMaxRows;
+  return p.mma_warps == 12 || p.seqlen_q * (p.num_heads_q / p.num_heads_kv) <= 8 ? 8 : kDecodeMmaMaxRows;
 }
 
 /// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128, 16 rows).
@@ -38,7 +41,7 @@ void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant,
 /// The 8-row half of the production dispatch (decode_mma_rows8.cu; S_q x group <= 8).
 void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t stream);
 /// Resident CTAs of the 12-warp form (decode_mma_rows8.cu: it exists with 8 rows only).
-int64_t decode_mma_twelve_warps_resident_ctas();
+int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim);
 /// The tensor-core kernel's half of launch_decode (decode_mma.cu), after the common checks.
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 
@@ -57,7 +60,9 @@ void configure_mma_smem() {
 template <class Traits>
 void launch_mma_traits(const DecodeParams& p, cudaStream_t stream) {
   configure_mma_smem<Traits>();
-  decode_mma_kernel<Traits><<<dim3(p.max_splits, p.num_heads_kv, p.batch), Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+  const int row_blocks = decode_mma_row_blocks(p.seqlen_q * (p.num_heads_q / p.num_heads_kv), Traits::kRows);
+  const dim3 grid(static_cast<unsigned>(p.max_splits) * row_blocks, p.num_heads_kv, p.batch);  // x: (split, row block)
+  decode_mma_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
 }
 
 template <class Traits>
@@ -77,15 +82,21 @@ auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn) {
   if (head_dim != 64 && head_dim != 128) throw Error("decode mma: head_dim must be 64 or 128");
   if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
   if (warps != 4 && warps != 8 && warps != 12) throw Error("decode mma: 4, 8 or 12 warps per CTA");
-  if (warps != 4 && (dtype != DType::fp16 || head_dim != 128))
-    throw Error("decode mma: 8 and 12 warps are compiled for FP16, D = 128 only");
+  if (warps == 8 && (dtype != DType::fp16 || head_dim != 128)) throw Error("decode mma: 8 warps are compiled for FP16, D = 128 only");
   if (warps == 8) return fn.template operator()<DecodeMmaEightWarps<Rows>>();
-  if (warps == 12) {
-    if constexpr (Rows == 8) return fn.template operator()<DecodeMmaTwelveWarps>();
-    else throw Error("decode mma: 12 warps are compiled for S_q x group <= 8 only (the 16-row form spills)");
-  }
   const bool bf16 = dtype == DType::bf16;
   constexpr Mutant none = Mutant::none;
+  if (warps == 12) {
+    if constexpr (Rows == 8) {
+      if (head_dim == 64)
+        return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 64>>()
+                    : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 64>>();
+      return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 128>>()
+                  : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128>>();
+    } else {
+      throw Error("decode mma: 12 warps are compiled with 8-row blocks only (the 16-row form spills)");
+    }
+  }
   if (head_dim == 64)
     return bf16 ? fn.template operator()<DecodeMmaProduction<DType::bf16, 64, none, Rows>>()
                 : fn.template operator()<DecodeMmaProduction<DType::fp16, 64, none, Rows>>();

@@ -1,6 +1,6 @@
 // decode_mma_mutants.cu: the planted cache-path and split-combine mutants of the tensor-core
-// decode kernel (kernels/variants.toml's mma-fixed64 mutants), FP16/BF16, D = 128, the production
-// shape (decode_mma_launch.cuh). A mutant is a traits value, never a runtime flag.
+// decode kernel (kernels/variants.toml's mma12-fixed64 mutants), FP16/BF16, D = 128, the registered
+// 12-warp shape in 8-row blocks (decode_mma_launch.cuh). A mutant is a traits value, never a runtime flag.
 #include "kernels/decode/decode_mma_launch.cuh"
 
 namespace attn {
@@ -8,8 +8,8 @@ namespace {
 
 template <Mutant M>
 void launch_mutant(const DecodeParams& p, DType dtype, cudaStream_t stream) {
-  if (dtype == DType::bf16) decode::launch_mma_traits<DecodeMmaProduction<DType::bf16, 128, M>>(p, stream);
-  else decode::launch_mma_traits<DecodeMmaProduction<DType::fp16, 128, M>>(p, stream);
+  if (dtype == DType::bf16) decode::launch_mma_traits<DecodeMmaTwelveWarps<DType::bf16, 128, M>>(p, stream);
+  else decode::launch_mma_traits<DecodeMmaTwelveWarps<DType::fp16, 128, M>>(p, stream);
 }
 
 }  // namespace

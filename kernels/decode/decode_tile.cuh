@@ -69,13 +69,14 @@ __device__ __forceinline__ void softmax_tile_rows(float* sP, float* sM, float* s
 }
 
 /// The A-operand fragments (m16n8k16, rows x D/16 k-steps) of the query rows of KV head `hk` of
-/// entry b: row rr = group member rr / S_q, query rr % S_q for rr < rows, zero padding above;
+/// entry b: row rr of the block starting at row0 = group member (row0 + rr) / S_q, query
+/// (row0 + rr) % S_q for rr < rows, zero padding above;
 /// reg 0 (row lane/4, dims 2t, 2t+1 of the k-step), 1 (row + 8), 2 (dims + 8), 3 (row + 8, dims + 8),
 /// t = lane % 4. head_of(member): the query head (the semantics' GQA mapping). Used by the
 /// tensor-core score products of decode_bulk.cuh and decode_mma.cuh.
 template <int D, class HeadOf>
 __device__ __forceinline__ void load_q_fragments(uint32_t (&rQ)[D / 16][4], const DecodeParams& p, int b, int rows, int lane,
-                                                 HeadOf&& head_of) {
+                                                 HeadOf&& head_of, int row0 = 0) {
   const uint16_t* gQ = static_cast<const uint16_t*>(p.q);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk)
@@ -84,7 +85,7 @@ __device__ __forceinline__ void load_q_fragments(uint32_t (&rQ)[D / 16][4], cons
       const int rr = lane / 4 + (reg & 1) * 8, d = kk * 16 + (lane % 4) * 2 + (reg >> 1) * 8;
       uint32_t v = 0;
       if (rr < rows) {
-        const int member = rr / p.seqlen_q, i = rr % p.seqlen_q;
+        const int member = (row0 + rr) / p.seqlen_q, i = (row0 + rr) % p.seqlen_q;
         v = *reinterpret_cast<const uint32_t*>(gQ + ((static_cast<int64_t>(b) * p.seqlen_q + i) * p.num_heads_q + head_of(member)) * D + d);
       }
       rQ[kk][reg] = v;

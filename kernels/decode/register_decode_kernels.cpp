@@ -42,9 +42,10 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
   a.mutant = v.mutant;
   a.decode.qk = v.kind == DecodeKernelKind::cuda_cores ? DecodeQk::fma_halves : DecodeQk::mma;
   if (v.kind == DecodeKernelKind::mma) {
-    // The tensor-core kernel (decode_mma.cuh): one m16 tile of rows, 4 warp key streams of
-    // 32-key tiles, P split hi + lo for the PV MMA.
-    a.tiles.block_m = kDecodeMmaMaxRows;
+    // The tensor-core kernel (decode_mma.cuh): row blocks of one m16 tile (8 rows for the
+    // 12-warp form), warp key streams of 32-key (4 warps) or 16-key tiles, P split hi + lo for
+    // the PV MMA. BLOCK_M only sizes the heuristic plan's work units (rows are independent).
+    a.tiles.block_m = v.mma_warps == 12 ? kDecodeMmaMinRows : kDecodeMmaMaxRows;
     a.tiles.block_n = v.mma_warps == 4 ? 32 : 16;
     a.p_cast = PCastMode::split_hi_lo;
     a.decode.warp_streams = v.mma_warps;
@@ -67,6 +68,9 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
 
 #if !defined(ATTNSCOPE_HAVE_CUDA)
 int64_t decode_target_ctas(const DecodeVariant&) { return 0; }
+SplitPlan decode_split_plan(const DecodeVariant&, const std::vector<int64_t>&, int64_t, int64_t) {
+  throw Error("decode: no CUDA in this build");
+}
 Kernel make_decode_kernel(const DecodeVariant& variant) { return unavailable_kernel(variant.name); }
 void register_decode_kernels(Registry&) {}
 #else
@@ -78,6 +82,15 @@ int64_t decode_target_ctas(const DecodeVariant& v) {
   // The bulk kernel: resident CTAs x the KV heads one CTA holds at 4 query rows per head (H_kv 8).
   const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, 8, 4, v.ctas_per_sm, v.max_heads_per_cta);
   return shape.invalid ? 0 : decode_bulk_resident_ctas(v.ctas_per_sm) * shape.heads_per_cta;
+}
+
+SplitPlan decode_split_plan(const DecodeVariant& v, const std::vector<int64_t>& lens, int64_t num_heads_kv, int64_t rows) {
+  if (v.fixed_split_keys > 0) return plan_fixed_splits(lens, v.fixed_split_keys);
+  if (v.fixed_splits > 0) return plan_count_splits(lens, v.fixed_splits);
+  // The heuristic: the emulator repeats it from decode_variant_algorithm (same target, same units:
+  // (KV head, row block of BLOCK_M rows)).
+  const int64_t block_m = decode_variant_algorithm(v).tiles.block_m;
+  return plan_heuristic_splits(lens, num_heads_kv * ((rows + block_m - 1) / block_m), decode_target_ctas(v));
 }
 
 namespace {
@@ -99,22 +112,10 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
                                                     v.max_heads_per_cta);
     if (shape.invalid) return std::string("bulk decode kernel: ") + shape.invalid;
   }
-  if (v.kind == DecodeKernelKind::mma && v.mma_warps == 12 && pr.seqlen_q * pr.group_size() > 8)
-    return "tensor-core decode kernel, 12 warps: S_q x group = " + std::to_string(pr.seqlen_q * pr.group_size()) +
-           " query rows per KV head; this form holds 8 (the 16-row form spills at its register cap)";
-  if (v.kind == DecodeKernelKind::mma && pr.seqlen_q * pr.group_size() > kDecodeMmaMaxRows)
-    return "tensor-core decode kernel: S_q x group = " + std::to_string(pr.seqlen_q * pr.group_size()) +
-           " query rows per KV head; it holds one m16 tile (" + std::to_string(kDecodeMmaMaxRows) + ")";
+  if (v.kind == DecodeKernelKind::mma && v.mma_warps == 8 && (pr.dtype != DType::fp16 || pr.head_dim != 128))
+    return std::string("tensor-core decode kernel, 8 warps: compiled for FP16, D = 128 only");
+  // The tensor-core kernel takes every S_q x group up to kDecodeMaxRows in row blocks along grid.x.
   return std::nullopt;
-}
-
-SplitPlan plan_for(const DecodeVariant& v, const std::vector<int64_t>& lens, const Problem& pr) {
-  if (v.fixed_split_keys > 0) return plan_fixed_splits(lens, v.fixed_split_keys);
-  if (v.fixed_splits > 0) return plan_count_splits(lens, v.fixed_splits);
-  // The heuristic: the emulator repeats it from decode_variant_algorithm (same target, same units).
-  const int rows = static_cast<int>(pr.seqlen_q * pr.group_size());
-  const int64_t row_blocks = (rows + kDecodeRowsPerCta - 1) / kDecodeRowsPerCta;
-  return plan_heuristic_splits(lens, pr.num_heads_kv * row_blocks, decode_target_ctas(v));
 }
 
 AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const AttentionInputs& in) {
@@ -129,7 +130,7 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   if (v.fp8_cache) scales = fp8_kv_scales(pr, in);
   const DeviceKvCache cache(pr, in, v.page_size, fresh, scales ? &*scales : nullptr);
 
-  const SplitPlan plan = plan_for(v, lens, pr);
+  const SplitPlan plan = decode_split_plan(v, lens, pr.num_heads_kv, pr.seqlen_q * pr.group_size());
   const std::vector<uint16_t> qb = to_bits(in.q, pr.dtype);
   const size_t rows = static_cast<size_t>(B * Hq * Sq), splits = static_cast<size_t>(plan.max_splits);
   const DeviceBuffer dq = upload(qb, "copy Q");
@@ -186,11 +187,12 @@ std::string split_trait(const DecodeVariant& v) {
 Kernel make_decode_kernel(const DecodeVariant& v) {
   Kernel kernel;
   // The production decode entry (the default a query with default_only finds: incremental,
-  // sweeps, `run` without --kernel) is the faster kernel as measured: the CUDA-core one, 2.3-2.9
-  // TB/s against the bulk kernel's 1.5-1.7 at B 8 on the H200 (reports/h200/decode/call2). The
-  // bulk kernel stays named variants (bulk-*) until a measurement puts it ahead.
+  // sweeps, `run` without --kernel) is the faster kernel as measured: the tensor-core kernel's
+  // 12-warp form (mma12-split), 1.16-1.43x the CUDA-core kernel at B 8 and 64 for every L >= 4k
+  // on the H200 (reports/h200/decode/call7, call8); it runs every problem of its dtype and D that
+  // the CUDA-core kernel runs (8-row blocks). The CUDA-core and bulk kernels stay named variants.
   const bool is_default = v.mutant == Mutant::none && v.page_size == 0 && v.fixed_split_keys == 0 && v.fixed_splits == 0 &&
-                          v.kind == DecodeKernelKind::cuda_cores && !v.fp8_cache;
+                          v.kind == DecodeKernelKind::mma && v.mma_warps == 12 && !v.fp8_cache;
   // The emulator's configuration (analysis/decode_emulator.h), except for an FP8 cache: the
   // emulator runs it on the dequantized cache (kernels/cache/fp8_kv.h), not on these inputs.
   std::optional<AlgorithmConfig> algorithm;

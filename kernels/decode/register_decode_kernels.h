@@ -1,6 +1,6 @@
 // register_decode_kernels.h: the KV-cache decode CUDA variants (split-KV flash-decoding over a
-// contiguous or paged cache; the CUDA-core kernel and the bulk-copy one, FP8 caches for the
-// latter) and their cache-path mutants, as registry kernels with their emulator configuration.
+// contiguous or paged cache; the CUDA-core, bulk-copy (FP8 caches too) and tensor-core kernels)
+// and their cache-path mutants, as registry kernels with their emulator configuration.
 #pragma once
 
 #include <string>
@@ -9,6 +9,7 @@
 #include "core/float_format.h"
 #include "core/kernel_config.h"
 #include "core/registry.h"
+#include "kernels/cache/cache_plan.h"
 #include "kernels/decode/decode_launch.h"
 
 namespace attn {
@@ -28,7 +29,8 @@ struct DecodeVariant {
   int ctas_per_sm = 1;       ///< bulk: 1 or 2 resident CTAs per SM
   int max_heads_per_cta = 4; ///< bulk: cap on the KV heads one CTA reads (1: one head, per-key copies of D elements)
   bool fp8_cache = false;    ///< bulk: E4M3 cache with per-head power-of-two scales (appended with quantization)
-  int mma_warps = 4;         ///< mma: key streams per CTA (4: 32-key tiles; 8 or 12: 16-key tiles, FP16 D 128)
+  int mma_warps = 12;        ///< mma: key streams per CTA (12: the registered form, 16-key tiles, 8-row
+                             ///< blocks, every dtype and D; 4: 32-key tiles; 8: 16-key tiles, FP16 D 128)
 };
 
 /// The emulator's configuration of a decode variant (analysis/decode_emulator.h): its score
@@ -38,6 +40,11 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& variant);
 /// The split plan's CTA target of a heuristic variant on this GPU (0 without a GPU): the same
 /// number for every problem, so that the emulator can repeat the plan.
 int64_t decode_target_ctas(const DecodeVariant& variant);
+
+/// The split plan of a variant for entries of `lens` keys and `rows` (S_q x group) query rows per
+/// KV head: its fixed size or count, or the heuristic over (KV head, BLOCK_M row block) units that
+/// the emulator repeats. Needs a GPU for the heuristic's target (throws without CUDA).
+SplitPlan decode_split_plan(const DecodeVariant& variant, const std::vector<int64_t>& lens, int64_t num_heads_kv, int64_t rows);
 
 /// Every registered decode variant (generated from kernels/variants.toml).
 const std::vector<DecodeVariant>& decode_variants();

@@ -502,4 +502,11 @@ TEST_CASE("tensor-core decode kernel's emulator: cache rows past the fill are ne
   REQUIRE(k.info.algorithm.has_value());
   CHECK(k.info.algorithm->decode.warp_streams == 4);
   CHECK(k.info.algorithm->p_cast == PCastMode::split_hi_lo);
+  // The registered 12-warp form (the GPU decode default): 8-row blocks, 16-key warp tiles.
+  const Kernel& k12 = all_kernels().get("emu.fp16.dany.m64n64.decode-tc12-fixed256");
+  REQUIRE(k12.info.algorithm.has_value());
+  CHECK(k12.info.algorithm->decode.warp_streams == 12);
+  CHECK(k12.info.algorithm->tiles.block_m == 8);
+  CHECK(k12.info.algorithm->tiles.block_n == 16);
+  CHECK(k12.info.algorithm->p_cast == PCastMode::split_hi_lo);
 }

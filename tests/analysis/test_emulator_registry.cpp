@@ -69,7 +69,7 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
     CHECK(k->info.is_default == (k->info.name.find(".decode-fixed256") != std::string::npos &&
                                  k->info.name.find("mutant") == std::string::npos));
   }
-  CHECK(registry.matching("emu.*.decode-*").size() == 16);  // 2 dtypes x (4 configurations + 4 mutants)
+  CHECK(registry.matching("emu.*.decode-*").size() == 18);  // 2 dtypes x (5 configurations + 4 mutants)
 
   Problem p;
   p.seqlen_q = 40;

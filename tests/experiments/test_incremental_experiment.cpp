@@ -254,7 +254,7 @@ TEST_CASE("incremental vs full: default kernels per device, fallbacks noted", "[
   }
   choose_incremental_kernels(gpu64, true, true);
   CHECK(gpu64.full_kernel == "fa2.fp16.d64.m128n128");
-  CHECK(gpu64.decode_kernel == "decode.fp16.d64.m64n64.split");
+  CHECK(gpu64.decode_kernel == "decode.fp16.d64.m64n64.mma12-split");  // the tensor-core kernel's 12-warp form
   CHECK(gpu64.mutant_kernels.empty());
   CHECK(gpu64.prefill_kernel == "chunked.fp16.d64.m128n128");
   const auto noted = [&](const std::string& prefix) {

@@ -48,17 +48,15 @@ namespace {
 
 /// Correct decode variants kernels/variants.toml registers per (dtype, head dim): the CUDA-core
 /// kernel's 4 (split, fixed256, paged16, paged256), the bulk kernel's 4, the tensor-core kernel's
-/// 4 (mma-split, mma-fixed256, mma-paged16, mma-paged256), and bulk1h-split at D 128.
+/// 4 in its 12-warp form (mma12-split, mma12-fixed256, mma12-paged16, mma12-paged256), and
+/// bulk1h-split at D 128.
 size_t registered_decode_variants(int64_t d) { return d == 128 ? 13 : 12; }
-/// Of those, the ones that run S_q x group query rows per KV head: the bulk and tensor-core
-/// kernels hold one m16 tile of rows per head and refuse more (a named reason); the CUDA-core
-/// kernel takes up to 128.
-size_t runnable_decode_variants(int64_t d, int64_t rows) { return rows <= kDecodeBulkMaxRowsPerHead ? registered_decode_variants(d) : 4; }
-/// A kernel of one m16 tile of rows per KV head (bulk or tensor-core).
-bool holds_one_m16_tile(const Kernel& k) {
-  const std::string& kernel = k.info.traits.at("kernel");
-  return kernel.rfind("bulk", 0) == 0 || kernel.rfind("tensor-cores", 0) == 0;
-}
+/// Of those, the ones that run S_q x group query rows per KV head: the bulk kernel holds one m16
+/// tile of rows per head and refuses more (a named reason); the CUDA-core kernel (64-row blocks)
+/// and the tensor-core kernel (8-row blocks) take up to 128.
+size_t runnable_decode_variants(int64_t d, int64_t rows) { return rows <= kDecodeBulkMaxRowsPerHead ? registered_decode_variants(d) : 8; }
+/// A kernel of one m16 tile of rows per KV head (bulk).
+bool holds_one_m16_tile(const Kernel& k) { return k.info.traits.at("kernel").rfind("bulk", 0) == 0; }
 
 const Kernel& baseline_for(DType dtype) { return *all_kernels().find(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16"); }
 
@@ -124,7 +122,7 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
       const auto kernels = decode_kernels(dtype, c.d, false);
       REQUIRE(kernels.size() == registered_decode_variants(c.d));
       for (const Kernel* k : kernels) {
-        if (k->invalid_reason(pr)) {  // only the bulk and tensor-core kernels, only above 16 rows per KV head
+        if (k->invalid_reason(pr)) {  // only the bulk kernel, only above 16 rows per KV head
           INFO(k->info.name << " " << pr.label() << ": " << *k->invalid_reason(pr));
           REQUIRE(holds_one_m16_tile(*k));
           REQUIRE(c.sq * c.group > kDecodeBulkMaxRowsPerHead);
@@ -143,7 +141,7 @@ TEST_CASE("every decode variant is within the FlashAttention rule on the cache g
     }
   }
   std::cout << "decode rule: " << runs << " runs, " << failures << " failures, worst error/bound " << worst_ratio << " ("
-            << refused << " bulk / tensor-core runs refused: S_q x group > 16)\n";
+            << refused << " bulk runs refused: S_q x group > 16)\n";
   int expected = 0;
   for (const Case& c : cases) expected += 2 * static_cast<int>(runnable_decode_variants(c.d, c.sq * c.group));
   CHECK(runs == expected);
@@ -275,7 +273,7 @@ TEST_CASE("every cache mutant fails the FlashAttention rule", "[gpu][decode]") {
     const Truth truth = compute_truth(pr, in, quick_truth());
     const AttentionOutputs base = baseline_for(dtype).run(pr, in);
     const auto mutants = decode_kernels(dtype, 128, true);
-    CHECK(mutants.size() == 12);  // 4 cache bugs x (CUDA-core kernel, bulk kernel, tensor-core kernel)
+    CHECK(mutants.size() == 12);  // 4 cache bugs x (CUDA-core kernel, bulk kernel, tensor-core kernel's 12-warp form)
     for (const Kernel* k : mutants) {
       const Rule r = check_rule(k->run(pr, in), truth, base);
       std::cout << k->info.name << " (" << k->info.planted_bug << "): error " << r.error << " bound " << r.bound
@@ -349,18 +347,18 @@ TEST_CASE("decode and chunked-prefill variants on small cases (for compute-sanit
         for (bool mutants : {false, true})
           for (const auto& list : {decode_kernels(dtype, d, mutants), chunked_kernels(dtype, d, mutants)})
             kernels.insert(kernels.end(), list.begin(), list.end());
-        // The tensor-core kernel's 8- and 12-warp shapes (bench --decode; FP16, D 128; the 12-warp
-        // form reads Q from shared memory and holds 8 rows), contiguous and paged 16.
+        // The tensor-core kernel's 4- and 8-warp shapes (bench --decode; FP16, D 128; the
+        // registered 12-warp form is in decode_kernels), contiguous and paged 16.
         std::vector<Kernel> shapes;
         if (dtype == DType::fp16 && d == 128)
-          for (int warps : {8, 12})
+          for (int warps : {4, 8})
             for (int page : {0, 16}) {
               DecodeVariant v{"mma.w" + std::to_string(warps), dtype, 128, 64, 0, page, Mutant::none, DecodeKernelKind::mma};
               v.mma_warps = warps;
               shapes.push_back(make_decode_kernel(v));
             }
         for (const Kernel& k : shapes)
-          if (!k.invalid_reason(pr)) kernels.push_back(&k);  // not the 12-warp form at 16 rows
+          if (!k.invalid_reason(pr)) kernels.push_back(&k);
         for (const Kernel* k : kernels) {
           const AttentionOutputs out = k->run(pr, in);
           bool finite = true;

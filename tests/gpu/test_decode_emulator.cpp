@@ -115,14 +115,15 @@ TEST_CASE("every decode variant and mutant equals its emulator bit for bit", "[g
   CHECK(runs >= 2 * 6 * 8);
 }
 
-TEST_CASE("the tensor-core kernel's 8- and 12-warp shapes equal their emulator bit for bit", "[gpu][decode][emulator]") {
-  // The shapes `bench --decode` measures beside the registered 4-warp one (FP16, D 128; 16-key
-  // warp tiles): the same contract with warp_streams 8 / 12 and BLOCK_N 16.
+TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulator bit for bit", "[gpu][decode][emulator]") {
+  // The shapes `bench --decode` measures (FP16, D 128): the same contract with warp_streams
+  // 4 / 8 / 12 and BLOCK_N 32 / 16 / 16; S_q x group 4 (one row block) and 12 (the 12-warp form:
+  // two 8-row blocks, the second half padding; the others: one 16-row tile).
   int64_t compared = 0, differing = 0;
-  for (int warps : {8, 12})
+  for (int warps : {4, 8, 12})
     for (int64_t depth : {300, 4096})
       for (int page : {0, 16}) {
-        const Problem pr = decode_problem(DType::fp16, 128, depth, 1, 4);
+        const Problem pr = decode_problem(DType::fp16, 128, depth, page ? 3 : 1, 4);
         InputSpec spec;
         spec.distribution = depth == 300 ? Distribution::outliers : Distribution::normal;
         spec.seed = static_cast<uint64_t>(depth + warps);
@@ -136,8 +137,9 @@ TEST_CASE("the tensor-core kernel's 8- and 12-warp shapes equal their emulator b
         const int64_t o_diff = bit_diff(gpu.o, emu.o, DType::fp16).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
         compared += gpu.o.numel();
         differing += o_diff;
-        std::printf("EMULATOR mma %d warps, depth %lld, page %d: %lld O, %lld LSE differ\n", warps, static_cast<long long>(depth),
-                    page, static_cast<long long>(o_diff), static_cast<long long>(lse_diff));
+        std::printf("EMULATOR mma %d warps, depth %lld, page %d, %lld rows per KV head: %lld O, %lld LSE differ\n", warps,
+                    static_cast<long long>(depth), page, static_cast<long long>(pr.seqlen_q * pr.group_size()),
+                    static_cast<long long>(o_diff), static_cast<long long>(lse_diff));
         CHECK(o_diff == 0);
         CHECK(lse_diff == 0);
       }

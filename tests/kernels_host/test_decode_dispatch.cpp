@@ -1,26 +1,53 @@
 // test_decode_dispatch.cpp: which decode kernel the production entry picks, checked on the host
 // (the registry of a CUDA build lists its GPU kernels without a device): per dtype and head dim
-// exactly one correct decode kernel is the default, it is the CUDA-core kernel (the faster one on
-// the H200, reports/h200/decode/call2), and the bulk kernel stays reachable by name only. CPU-only
+// exactly one correct decode kernel is the default, it is the tensor-core kernel's 12-warp form
+// (mma12-split: the faster one on the H200, reports/h200/decode/call7, call8), it refuses no
+// problem the CUDA-core kernel runs, and the CUDA-core and bulk kernels stay reachable by name. CPU-only
 // builds register no decode kernel and compile no test case here.
 #include <catch2/catch.hpp>
 
 #include <string>
 
+#include "core/problem.h"
 #include "core/registry.h"
 #include "experiments/register_all.h"
 
 namespace attn {
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
-TEST_CASE("the default decode kernel is the CUDA-core one; the bulk kernel is a named variant", "[decode][dispatch]") {
+TEST_CASE("the default decode kernel is the 12-warp tensor-core one; CUDA-core and bulk are named variants", "[decode][dispatch]") {
   for (DType dtype : {DType::fp16, DType::bf16})
     for (int d : {64, 128}) {
       INFO(dtype_name(dtype) << " d" << d);
       const auto defaults =
           all_kernels().select({.design = "decode", .dtype = dtype, .head_dim = d, .mutant = Mutant::none, .default_only = true});
       REQUIRE(defaults.size() == 1);
-      CHECK(defaults.front()->info.traits.at("kernel").rfind("cuda-cores", 0) == 0);
+      const Kernel& def = *defaults.front();
+      CHECK(def.info.traits.at("kernel").rfind("tensor-cores (12 warp", 0) == 0);
+      CHECK(def.info.name == "decode." + std::string(dtype_name(dtype)) + ".d" + std::to_string(d) + ".m64n64.mma12-split");
+      REQUIRE(def.info.algorithm.has_value());
+      CHECK(def.info.algorithm->decode.warp_streams == 12);
+      CHECK(def.info.algorithm->tiles.block_m == 8);
+      CHECK(def.info.algorithm->tiles.block_n == 16);
+      const Kernel* cores = all_kernels().find("decode." + std::string(dtype_name(dtype)) + ".d" + std::to_string(d) + ".m64n64.split");
+      REQUIRE(cores != nullptr);
+      CHECK_FALSE(cores->info.is_default);
+      CHECK(cores->info.traits.at("kernel").rfind("cuda-cores", 0) == 0);
+      // Every S_q x group the CUDA-core kernel takes (up to 128 rows per KV head), the default takes.
+      for (int64_t sq : {1, 2, 3, 4, 16})
+        for (int64_t group : {1, 4, 8}) {
+          Problem pr;
+          pr.batch = 2;
+          pr.seqlen_q = sq;
+          pr.seqlen_k = 300;
+          pr.num_heads_kv = 2;
+          pr.num_heads_q = 2 * group;
+          pr.head_dim = d;
+          pr.dtype = dtype;
+          INFO("S_q " << sq << " group " << group);
+          CHECK(cores->invalid_reason(pr).has_value() == def.invalid_reason(pr).has_value());
+          CHECK_FALSE(def.invalid_reason(pr).has_value());
+        }
       const std::string bulk_name = "decode." + std::string(dtype_name(dtype)) + ".d" + std::to_string(d) + ".m64n64.bulk-split";
       const Kernel* bulk = all_kernels().find(bulk_name);
       REQUIRE(bulk != nullptr);
