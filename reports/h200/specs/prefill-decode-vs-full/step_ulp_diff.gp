@@ -18,7 +18,7 @@ set logscale y
 set format y '%g'
 set ytics (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 set yrange [0.8:8847.5]
-plot 'step_ulp_diff.dat' index 0 using 1:2 with linespoints lt 1 title 'decode.bf16.d128.m64n64.split' noenhanced, \
+plot 'step_ulp_diff.dat' index 0 using 1:2 with linespoints lt 1 title 'decode.bf16.d128.m64n64.mma12-split' noenhanced, \
      'step_ulp_diff.dat' index 1 using 1:2 with linespoints lt 2 title 'decode.bf16.d128.m64n64.fixed64.mutant-stale-seqlens' noenhanced, \
      'step_ulp_diff.dat' index 2 using 1:2 with linespoints lt 3 title 'decode.bf16.d128.m64n64.fixed64.mutant-interleaved-gqa-cache' noenhanced, \
      'step_ulp_diff.dat' index 3 using 1:2 with linespoints lt 4 title 'decode.bf16.d128.m64n64.fixed64.mutant-top-left-cache' noenhanced, \
