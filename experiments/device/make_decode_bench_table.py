@@ -2,8 +2,9 @@
 """make_decode_bench_table.py: the Markdown bandwidth table of `attnscope bench --decode --out
 OURS` and `experiments/peers/bench_torch_decode.py --json PEERS` (one JSON object per line each,
 measured in the same device call): per (B, L), cold and warm TB/s of each of our configurations
-and of SDPA flash / cuDNN, and the ratios the issue asks for: the tensor-core kernel (mma) against
-cuDNN and the CUDA-core kernel, its paged forms against contiguous; the CUDA-core kernel
+and of SDPA flash / cuDNN, and the ratios the issue asks for: the production tensor-core kernel (mma12:
+the 12-warp shape, bench label mma.w12) against cuDNN and the CUDA-core kernel, its paged forms
+against contiguous; the CUDA-core kernel
 and the bulk kernel against cuDNN and flash, bulk / CUDA cores, paged 16 / 256 against
 contiguous, FP8 against FP16 time. Usage: python3 make_decode_bench_table.py OURS.jsonl PEERS.jsonl [dtype] > table.md"""
 import collections
@@ -44,8 +45,8 @@ def main():
     for mode in ("cold_tbps", "warm_tbps"):
         title = "cold (L2 flushed, median)" if mode == "cold_tbps" else "warm (back-to-back, mean)"
         print("### %s TB/s, %s\n" % (dtype.upper(), title))
-        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "mma / cuDNN", "mma / cuda-cores", "mma paged16 / mma",
-                                       "mma paged256 / mma", "cuda-cores / cuDNN", "cuda-cores / flash",
+        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "mma12 / cuDNN", "mma12 / cuda-cores",
+                                       "mma12 paged16 / mma12", "mma12 paged256 / mma12", "cuda-cores / cuDNN", "cuda-cores / flash",
                                        "bulk / cuDNN", "bulk / cuda-cores", "cuda-cores paged16 / contiguous",
                                        "cuda-cores paged256 / contiguous", "bulk paged16 / bulk", "bulk paged256 / bulk",
                                        "fp8 / bulk (time)"]
@@ -54,11 +55,11 @@ def main():
         for key in sorted(set(ours) | set(peers)):
             o, p = ours.get(key, {}), peers.get(key, {})
             cores, bulk, flash, cudnn = o.get("cuda-cores"), o.get("bulk"), p.get("torch-flash"), p.get("torch-cudnn")
-            fp8, mma = o.get("bulk.fp8"), o.get("mma")
+            fp8, mma = o.get("bulk.fp8"), o.get("mma.w12")
             time_ratio = "%.2f" % (fp8[mode.replace("tbps", "us")] / bulk[mode.replace("tbps", "us")]) if fp8 and bulk else "–"
             row = [str(key[0]), str(key[1])] + [cell(o.get(c), mode) for c in configs] + [
                 cell(flash, mode), cell(cudnn, mode), ratio(mma, cudnn, mode), ratio(mma, cores, mode),
-                ratio(o.get("mma.paged16"), mma, mode), ratio(o.get("mma.paged256"), mma, mode), ratio(cores, cudnn, mode), ratio(cores, flash, mode),
+                ratio(o.get("mma.w12.paged16"), mma, mode), ratio(o.get("mma.w12.paged256"), mma, mode), ratio(cores, cudnn, mode), ratio(cores, flash, mode),
                 ratio(bulk, cudnn, mode), ratio(bulk, cores, mode), ratio(o.get("cuda-cores.paged16"), cores, mode),
                 ratio(o.get("cuda-cores.paged256"), cores, mode), ratio(o.get("bulk.paged16"), bulk, mode),
                 ratio(o.get("bulk.paged256"), bulk, mode), time_ratio]
