@@ -6,8 +6,9 @@
 # device image lacks them), decode_run.sh itself and the Python scripts it runs. Run here, before
 # the device call; carry .device/decode. The call (timeout_s 240):
 #   bash .device/decode/decode_run.sh [steps]
-# Usage: experiments/device/decode_pack.sh [CHECKOUT]
+# Usage: experiments/device/decode_pack.sh [CHECKOUT [NAME]]   (NAME: the carry folder .device/NAME,
+# default decode; the call then runs DECODE_BIN=.device/NAME bash .device/NAME/decode_run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bash experiments/device/pack_binaries.sh "${1:-.}/.device/decode" build/default/tests/test_gpu build/default/cli/attnscope \
+bash experiments/device/pack_binaries.sh "${1:-.}/.device/${2:-decode}" build/default/tests/test_gpu build/default/cli/attnscope \
   -- experiments/device/decode_run.sh experiments/peers/bench_torch_decode.py experiments/device/make_decode_bench_table.py

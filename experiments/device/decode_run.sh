@@ -28,12 +28,13 @@
 # Usage: bash .device/decode/decode_run.sh [steps]   (comma list; default provenance,sanitize,test,bench)
 # Environment: DECODE_RUN_SECONDS (the deadline), DECODE_BENCH_CONFIGS (space list of bench
 # configurations; default every one, the tensor-core kernel's first), DECODE_TEST_SKIP (an
-# extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked").
+# extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked"),
+# DECODE_BIN (the carried folder, default .device/decode).
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
-BIN=.device/decode
+BIN="${DECODE_BIN:-.device/decode}"
 RUN=/tmp/decode_bin
 START=$(date +%s)
 DEADLINE=$((START + ${DECODE_RUN_SECONDS:-225}))
