@@ -198,8 +198,8 @@ def write_fa3(t):
 
 
 def split_fields(variant):
-    """(fixed_split_keys, fixed_splits, page_size, kind, ctas_per_sm, max_heads_per_cta, mma_warps) of a
-    decode variant: [bulk-|bulk1h-|mma-|mma12-](split|fixedN|pagedN)."""
+    """(fixed_split_keys, fixed_splits, page_size, kind, ctas_per_sm, max_heads_per_cta, mma_warps, fp8_cache) of a
+    decode variant: [bulk-|bulk1h-|mma-|mma12-][fp8-](split|fixedN|pagedN) (fp8-: an E4M3 cache)."""
     kind, ctas, heads, warps = "cuda_cores", 1, 4, 4
     if variant.startswith("bulk-"):
         kind, variant = "bulk", variant[len("bulk-"):]
@@ -209,7 +209,10 @@ def split_fields(variant):
         kind, variant = "mma", variant[len("mma-"):]
     elif variant.startswith("mma12-"):
         kind, warps, variant = "mma", 12, variant[len("mma12-"):]
-    tail = (f"DecodeKernelKind::{kind}", ctas, heads, warps)
+    fp8 = variant.startswith("fp8-")
+    if fp8:
+        variant = variant[len("fp8-"):]
+    tail = (f"DecodeKernelKind::{kind}", ctas, heads, warps, "true" if fp8 else "false")
     if variant.startswith("fixed"):
         return (int(variant[5:]), 0, 0) + tail
     if variant.startswith("paged"):
@@ -235,9 +238,9 @@ def write_cache(t, fa2):
             '#include "kernels/decode/register_decode_kernels.h"\n\nnamespace attn {\n\n'
             "const std::vector<DecodeVariant>& decode_variants() {\n  static const std::vector<DecodeVariant> table = {\n")
     for n, dt, d, v, m in rows:
-        keys, splits, page, kind, ctas, heads, warps = split_fields(v)
+        keys, splits, page, kind, ctas, heads, warps, fp8 = split_fields(v)
         text += (f'      {{"{n}", {dtype_enum(dt)}, {d}, {keys}, {splits}, {page}, {mutant_enum(m)}, {kind}, {ctas}, {heads}, '
-                 f'false, {warps}}},\n')
+                 f'{fp8}, {warps}}},\n')
     text += "  };\n  return table;\n}\n\n"
     text += ("const std::vector<ChunkedPrefillVariant>& chunked_variants() {\n"
              "  static const std::vector<ChunkedPrefillVariant> table = {\n")

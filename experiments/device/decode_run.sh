@@ -29,7 +29,9 @@
 # Environment: DECODE_RUN_SECONDS (the deadline), DECODE_BENCH_CONFIGS (space list of bench
 # configurations; default every one, the tensor-core kernel's first), DECODE_TEST_SKIP (an
 # extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked"),
-# DECODE_BIN (the carried folder, default .device/decode).
+# DECODE_BIN (the carried folder, default .device/decode), DECODE_SANITIZE_SPEC (the test_gpu
+# spec the sanitizers run, default "[.decode_sanitize]"), DECODE_BENCH_ARGS (more arguments of
+# every `attnscope bench --decode`, e.g. "--batches 8 --cache-lens 4096,65536").
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
 OUT="${OUT:-/tmp/out}"
@@ -67,8 +69,9 @@ if has sanitize; then
   for tool in memcheck racecheck synccheck; do
     t=$(left 60)
     if [ "$t" -eq 0 ]; then note "compute-sanitizer $tool SKIPPED (deadline)"; continue; fi
-    echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu '[.decode_sanitize]'" >> "$OUT/sanitizer.log"
-    ( time timeout "$t" compute-sanitizer --tool $tool --error-exitcode 9 "$RUN/test_gpu" "[.decode_sanitize]" ) >> "$OUT/sanitizer.log" 2>&1
+    spec="${DECODE_SANITIZE_SPEC:-[.decode_sanitize]}"
+    echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu '$spec'" >> "$OUT/sanitizer.log"
+    ( time timeout "$t" compute-sanitizer --tool $tool --error-exitcode 9 "$RUN/test_gpu" "$spec" ) >> "$OUT/sanitizer.log" 2>&1
     rc=$?
     note "compute-sanitizer $tool exit $rc ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|All tests passed|test cases:' "$OUT/sanitizer.log" | tail -1))"
   done
@@ -114,8 +117,9 @@ if has bench; then
                 cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta}; do
     t=$(left 30)
     if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
-    echo "### attnscope bench --decode --cases $config --out (appended to ours.jsonl)" >> "$OUT/bench.log"
-    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --out "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
+    echo "### attnscope bench --decode --cases $config ${DECODE_BENCH_ARGS:-} --out (appended to ours.jsonl)" >> "$OUT/bench.log"
+    # shellcheck disable=SC2086  # DECODE_BENCH_ARGS: words
+    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" ${DECODE_BENCH_ARGS:-} --out "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
     note "attnscope bench --decode --cases $config exit $?"
     cat "/tmp/decode_$config.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
   done

@@ -99,11 +99,10 @@ void launch_decode(const DecodeParams& p, DType dtype, Mutant mutant, void* stre
   if (p.kind == DecodeKernelKind::bulk) {
     launch_decode_bulk(p, dtype, mutant, stream);
   } else if (p.kind == DecodeKernelKind::mma) {
-    if (p.fp8_cache) throw Error("decode: the FP8 cache is read by the bulk kernel only");
     launch_decode_mma(p, dtype, mutant, static_cast<cudaStream_t>(stream));
   } else {
     if (p.stages != 2 && p.stages != 3) throw Error("decode: stages must be 2 or 3");
-    if (p.fp8_cache) throw Error("decode: the FP8 cache is read by the bulk kernel only");
+    if (p.fp8_cache) throw Error("decode: the FP8 cache is read by the bulk and tensor-core kernels only");
     launch_cuda_cores(p, dtype, mutant, static_cast<cudaStream_t>(stream));
   }
   const cudaError_t e = cudaGetLastError();

@@ -80,6 +80,12 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
           warps(make("mma.w12.paged16", mma, 0, 16, false, 1, 1), 12),
           warps(make("mma.w12.paged256", mma, 0, 256, false, 1, 1), 12),
           warps(make("mma.w12.fixed256", mma, 256, 0, false, 1, 1), 12),
+          warps(make("mma.w12.fixed512", mma, 512, 0, false, 1, 1), 12),
+          warps(make("mma.w12.fixed1024", mma, 1024, 0, false, 1, 1), 12),
+          warps(make("mma.w12.fixed2048", mma, 2048, 0, false, 1, 1), 12),
+          warps(make("mma.w12.fixed4096", mma, 4096, 0, false, 1, 1), 12),
+          warps(make("mma.w12.fp8", mma, 0, 0, true, 1, 1), 12),
+          warps(make("mma.w12.fp8.paged16", mma, 0, 16, true, 1, 1), 12),
           make("bulk", bulk, 0, 0, false, 1, 4),          make("bulk.paged16", bulk, 0, 16, false, 1, 4),
           make("bulk.paged256", bulk, 0, 256, false, 1, 4), make("bulk.fixed256", bulk, 256, 0, false, 1, 4),
           make("bulk.fp8", bulk, 0, 0, true, 1, 4),        make("bulk1h", bulk, 0, 0, false, 2, 1),
@@ -134,14 +140,14 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
     p.heads_per_cta = shape.heads_per_cta;
     p.stages = shape.stages;
     p.ctas_per_sm = v.ctas_per_sm;
-    p.fp8_cache = v.fp8_cache;
-    if (v.fp8_cache) {
-      const std::vector<float> scales(static_cast<size_t>(Hkv), 0.0625f);
-      dks = upload(scales, "copy K scales");
-      dvs = upload(scales, "copy V scales");
-      p.k_scale = dks.as<const float>();
-      p.v_scale = dvs.as<const float>();
-    }
+  }
+  p.fp8_cache = v.fp8_cache;
+  if (v.fp8_cache) {
+    const std::vector<float> scales(static_cast<size_t>(Hkv), 0.0625f);
+    dks = upload(scales, "copy K scales");
+    dvs = upload(scales, "copy V scales");
+    p.k_scale = dks.as<const float>();
+    p.v_scale = dvs.as<const float>();
   }
   if (v.kind == DecodeKernelKind::mma) {
     p.kind = DecodeKernelKind::mma;

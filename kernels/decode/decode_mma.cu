@@ -21,6 +21,11 @@ int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
   // S_q x group <= kDecodeMaxRows (launch_decode's check): ceil(rows / R) row blocks of R rows.
   if (p.keys_per_split % 64 != 0) throw Error("decode mma: split size not a multiple of 64");
+  if (p.fp8_cache) {
+    if (mutant != Mutant::none) throw Error(std::string("decode mma: mutant ") + mutant_name(mutant) + " is not compiled for an FP8 cache");
+    launch_decode_mma_fp8(p, dtype, stream);
+    return;
+  }
   if (mutant == Mutant::none) {
     if (decode_mma_rows(p) == 8) {
       launch_decode_mma_rows8(p, dtype, stream);

@@ -27,6 +27,12 @@
 //  v11 row blocks: S_q x group up to kDecodeMaxRows in ceil(rows / kRows) CTAs along grid.x
 //      (the split's blocks adjacent), each its own split counter; the 12-warp 8-row form for
 //      FP16 / BF16 and D 64 / 128 (the registered mma12- variants, the production default).
+//  v12 FP8 (E4M3) caches (Fp8Cache): the tile's bytes by cp.async into a raw stage (half the
+//      bytes of FP16), dequantized by the warp into one FP16/BF16 tile of the layout above
+//      (value = E4M3 x the head's power-of-two scale: exact in both formats, kernels/cache/
+//      fp8_kv.h), which ldmatrix / mma read unchanged: the FP8 path is the 16-bit path on the
+//      dequantized cache, bit for bit. The raw stage is free once converted, so every raw stage
+//      holds a tile in flight while the warp computes.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -55,7 +61,7 @@ namespace attn {
 /// Q fragments and of O (D 128: 48 registers). Rows 0..7 run the same instructions on the same
 /// operands either way (an MMA's row r depends on A's row r only), so both give the same bits.
 template <DType Elem, int HeadDim, int Warps, int WarpTileKeys, int Stages, Mutant PlantedMutant = Mutant::none,
-          int Rows = kDecodeMmaMaxRows>
+          int Rows = kDecodeMmaMaxRows, bool Fp8Cache = false>
 struct DecodeMmaTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -68,8 +74,18 @@ struct DecodeMmaTraits {
   /// A key row of K or V in shared memory: D elements + 16 bytes, so that the 8 rows of an
   /// ldmatrix 8x8 matrix start 4 banks apart (conflict-free) and every row stays 16-byte aligned.
   static constexpr int kPitchBytes = HeadDim * 2 + 16;
-  static constexpr int kStageBytes = 2 * WarpTileKeys * kPitchBytes;  ///< (K|V, WarpTileKeys, pitch)
-  static constexpr int kWarpBytes = Stages * kStageBytes;
+  /// E4M3 cache (1 byte per element, per-KV-head power-of-two scales): cp.async lands raw bytes
+  /// (D bytes per key row, read once, lane-linear, by the warp's dequantization); else 2 bytes.
+  static constexpr bool kFp8Cache = Fp8Cache;
+  static constexpr int kCacheElemBytes = Fp8Cache ? 1 : 2;
+  static constexpr int kLandPitchBytes = Fp8Cache ? HeadDim : kPitchBytes;  ///< a key row of a stage
+  static constexpr int kStageBytes = 2 * WarpTileKeys * kLandPitchBytes;    ///< (K|V, WarpTileKeys, land pitch)
+  /// E4M3: the tile dequantized to Elem, (K|V, WarpTileKeys, pitch), what ldmatrix reads.
+  static constexpr int kConvertedBytes = Fp8Cache ? 2 * WarpTileKeys * kPitchBytes : 0;
+  static constexpr int kWarpBytes = Stages * kStageBytes + kConvertedBytes;
+  /// Tiles in flight when a warp's tile computation starts: S - 1 (the stage being read is the
+  /// S-th), or S for an E4M3 cache (its raw stage is refilled right after the dequantization).
+  static constexpr int kTilesAhead = Fp8Cache ? Stages : Stages - 1;
   /// Q's A fragments: in registers for the whole split (D 128: 32 per thread, 16 with 8 rows), or,
   /// where the register cap is below 255 (more than 8 warps: 168 at 12), read from shared memory
   /// by ldmatrix at every tile (kRows x pitch bytes, one copy for the CTA): the cap is what the
@@ -91,9 +107,41 @@ struct DecodeMmaTraits {
                     PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
                     PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,
                 "decode plants the cache-path and split-combine bugs");
+  static_assert(!Fp8Cache || PlantedMutant == Mutant::none, "the mutants are planted in the 16-bit cache path");
 };
 
 namespace decode {
+
+/// Two E4M3 bytes (the low one first) times a power-of-two scale, as an Elem pair (the low one in
+/// the low half): E4M3 -> FP16 is exact (cvt), and so is the product by the scale in FP16 (a
+/// power of two in fp8_scale_range(FP16): the product is a value of FP16, subnormals included)
+/// or, for BF16, in FP32 then to BF16 (the product is a value of BF16). Never rounds.
+template <DType Elem>
+__device__ __forceinline__ uint32_t dequantize_e4m3_pair(uint32_t two_bytes, uint32_t scale_bits) {
+  uint32_t h2;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(h2) : "h"(static_cast<uint16_t>(two_bytes)));
+  if constexpr (Elem == DType::fp16) {
+    uint32_t out;  // scale_bits: the scale as an FP16 pair
+    asm("mul.rn.f16x2 %0, %1, %2;\n" : "=r"(out) : "r"(h2), "r"(scale_bits));
+    return out;
+  } else {
+    const float scale = __uint_as_float(scale_bits);
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h2));
+    const __nv_bfloat162 b = __floats2bfloat162_rn(__fmul_rn(f.x, scale), __fmul_rn(f.y, scale));
+    return *reinterpret_cast<const uint32_t*>(&b);
+  }
+}
+
+/// A scale as dequantize_e4m3_pair takes it: an FP16 pair (exact: a power of two in range), or FP32 bits.
+template <DType Elem>
+__device__ __forceinline__ uint32_t e4m3_scale_bits(float scale) {
+  if constexpr (Elem == DType::fp16) {
+    const __half2 h = __float2half2_rn(scale);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    return __float_as_uint(scale);
+  }
+}
 
 /// Waits until at most `pending` committed cp.async groups of this thread are in flight.
 template <int pending>
@@ -131,6 +179,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   using T = Element<Traits::kElem>;
   constexpr int D = Traits::kHeadDim, W = Traits::kWarps, TW = Traits::kWarpTileKeys, S = Traits::kStages;
   constexpr int PITCH = Traits::kPitchBytes, NT = TW / 8, KS = TW / 16, DK = D / 16, DN = D / 8, CH = D / 8;
+  constexpr int EB = Traits::kCacheElemBytes, LANDP = Traits::kLandPitchBytes, AHEAD = Traits::kTilesAhead;
   constexpr int R = Traits::kRows;
   constexpr bool kLower = R == 16;  // rows 8..15 (the lane's second row) exist
   constexpr int HALVES = kLower ? 2 : 1;
@@ -179,15 +228,17 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   const uint8_t* gV = static_cast<const uint8_t*>(p.v_cache);
   // cp.async of the warp's tile t into `stage`: lane (key j0 + i * KP of pass i, 16-byte chunk
   // `chunk`); keys at or past key_end zero-filled, never read from global (poison, or no page).
+  // An E4M3 cache: the same copy of D bytes per key row (16-byte chunks of 16 elements) into a
+  // raw stage of pitch D.
   // Rows of one tile are consecutive in the cache where the layout is contiguous, or paged with
   // tiles inside one page (page_size a multiple of TW: the split's tiles start at multiples of
   // TW): one base row per tile, the passes a fixed stride apart; the page of the warp's next tile
   // is read one tile ahead (rNextPage), off the copy's critical path. Other page sizes: the page
   // of every key (kv_row).
-  constexpr int KP = 32 / CH, PASSES = TW / KP;  // keys per pass of the warp (D 128: 2), passes per tile
-  const int j0 = lane / CH, chunk = lane % CH;
-  const int64_t key_bytes = static_cast<int64_t>(p.num_heads_kv) * D * 2;  // one cache row (every KV head)
-  const int64_t lane_bytes = (static_cast<int64_t>(hk) * D + chunk * 8) * 2;
+  constexpr int CC = D * EB / 16, KP = 32 / CC, PASSES = TW / KP;  // chunks per key row, keys per pass (D 128: 2), passes
+  const int j0 = lane / CC, chunk = lane % CC;
+  const int64_t key_bytes = static_cast<int64_t>(p.num_heads_kv) * D * EB;  // one cache row (every KV head)
+  const int64_t lane_bytes = static_cast<int64_t>(hk) * D * EB + chunk * 16;
   const int* table = p.layout.block_table;
   const int page_size = p.layout.page_size;
   const bool tile_rows = table == nullptr || page_size % TW == 0;
@@ -197,8 +248,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   };
   int rNextPage = table != nullptr && tile_rows && n_tiles > 0 ? page_of_tile(0) : 0;
   auto load_tile = [&](int t, int stage) {
-    uint8_t* sK = sWarp + stage * Traits::kStageBytes;
-    uint8_t* sV = sK + TW * PITCH;
+    uint8_t* sK = sWarp + stage * Traits::kStageBytes;  // (TW, LANDP)
+    uint8_t* sV = sK + TW * LANDP;                      // (TW, LANDP)
     const int key0 = key_begin + (run.begin + t) * TW;
     if (tile_rows) {
       int64_t row0;
@@ -214,8 +265,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
         const int j = j0 + i * KP;
         const bool valid = key0 + j < key_end;
         const int64_t off = valid ? first + i * step : 0;
-        fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
-        fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
+        fa2::cp_async_16(sK + j * LANDP + chunk * 16, gK + off, valid);
+        fa2::cp_async_16(sV + j * LANDP + chunk * 16, gV + off, valid);
       }
       return;
     }
@@ -224,13 +275,39 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
       const int j = j0 + i * KP, key = key0 + j;
       const bool valid = key < key_end;
       const int64_t off = valid ? kv_row(p.layout, b, key, p.capacity) * key_bytes + lane_bytes : 0;
-      fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
-      fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
+      fa2::cp_async_16(sK + j * LANDP + chunk * 16, gK + off, valid);
+      fa2::cp_async_16(sV + j * LANDP + chunk * 16, gV + off, valid);
     }
   };
-  // The first S - 1 tiles; one commit group per tile slot, empty or not (wait_group counts tiles).
+  // E4M3: the landed raw stage (K|V, TW, D bytes) dequantized into sConv (K|V, TW, PITCH) in the
+  // input format. Lane: 8 bytes of one key row (D 128: 16 lanes a row, two rows a pass; reads
+  // lane-linear, each 8 lanes' stores one contiguous 128 bytes: no bank conflicts).
+  uint8_t* sConv = sWarp + S * Traits::kStageBytes;  // (K|V, TW, PITCH), E4M3 only
+  auto dequantize_tile = [&](int stage) {
+    constexpr int ROW_LANES = D / 8, ROWS_PER_PASS = 32 / ROW_LANES;
+    const uint8_t* raw = sWarp + stage * Traits::kStageBytes;
+    const int c = lane % ROW_LANES;
+    // Two key rows in flight per lane (not the whole tile: the 12-warp form is at its register cap).
+#pragma unroll 1
+    for (int kv = 0; kv < 2; ++kv) {
+      // The head's scale, read per tile (L1) rather than held: no register to spare across the loop.
+      const uint32_t scale = e4m3_scale_bits<Traits::kElem>(__ldg((kv ? p.v_scale : p.k_scale) + hk));
+#pragma unroll 2
+      for (int i = 0; i < TW / ROWS_PER_PASS; ++i) {
+        const int j = kv * TW + i * ROWS_PER_PASS + lane / ROW_LANES;
+        const uint2 bytes = *reinterpret_cast<const uint2*>(raw + j * D + c * 8);
+        uint4 out;
+        out.x = dequantize_e4m3_pair<Traits::kElem>(bytes.x & 0xFFFFu, scale);
+        out.y = dequantize_e4m3_pair<Traits::kElem>(bytes.x >> 16, scale);
+        out.z = dequantize_e4m3_pair<Traits::kElem>(bytes.y & 0xFFFFu, scale);
+        out.w = dequantize_e4m3_pair<Traits::kElem>(bytes.y >> 16, scale);
+        *reinterpret_cast<uint4*>(sConv + j * PITCH + c * 16) = out;
+      }
+    }
+  };
+  // The first AHEAD tiles; one commit group per tile slot, empty or not (wait_group counts tiles).
 #pragma unroll
-  for (int s = 0; s < S - 1; ++s) {
+  for (int s = 0; s < AHEAD; ++s) {
     if (s < n_tiles) load_tile(s, s);
     fa2::cp_async_commit();
   }
@@ -283,12 +360,17 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   for (int n = 0; n < DN; ++n) rO[n][0] = rO[n][1] = rO[n][2] = rO[n][3] = 0.f;
 
   for (int t = 0; t < n_tiles; ++t) {
-    mma_cp_async_wait<S - 2>();
-    __syncwarp();  // tile t landed for every lane; stage (t - 1) % S was read by every lane
-    if (t + S - 1 < n_tiles) load_tile(t + S - 1, (t + S - 1) % S);
+    mma_cp_async_wait<AHEAD - 1>();
+    __syncwarp();  // tile t landed for every lane; stage (t - 1) % S (E4M3: sConv) was read by every lane
+    if constexpr (Traits::kFp8Cache) {
+      dequantize_tile(t % S);
+      __syncwarp();  // sConv written by every lane; raw stage t % S read by every lane
+    }
+    // The next tile into the stage just freed: (t - 1) % S, or (E4M3) t % S.
+    if (t + AHEAD < n_tiles) load_tile(t + AHEAD, (t + AHEAD) % S);
     fa2::cp_async_commit();
-    const uint8_t* sK = sWarp + (t % S) * Traits::kStageBytes;  // (TW, PITCH)
-    const uint8_t* sV = sK + TW * PITCH;                        // (TW, PITCH)
+    const uint8_t* sK = Traits::kFp8Cache ? sConv : sWarp + (t % S) * Traits::kStageBytes;  // (TW, PITCH)
+    const uint8_t* sV = sK + TW * PITCH;                                                      // (TW, PITCH)
     const int key0 = key_begin + (run.begin + t) * TW;
 
     // ---- qk on the tensor cores: n8 tile nt = keys nt*8 ..; k-steps over D ascending from 0 (each

@@ -30,6 +30,11 @@ using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3, Mutant::
 /// KV head, entry). D 128: 2 stages (206 KiB); D 64: 4 stages (217 KiB), the same bytes in flight.
 template <DType Elem, int HeadDim, Mutant M = Mutant::none>
 using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8>;
+/// Its E4M3-cache form (decode_mma_fp8.cu): raw stages of half the bytes plus one dequantized
+/// tile per warp; D 128: 2 raw stages (2 tiles in flight during a tile's compute, 200 KiB),
+/// D 64: 6 (198 KiB).
+template <DType Elem, int HeadDim>
+using DecodeMmaTwelveWarpsFp8 = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 6, Mutant::none, 8, true>;
 
 /// The rows of one CTA of a launch: 8 for the 12-warp form and wherever S_q x group <= 8, else 16.
 inline int decode_mma_rows(const DecodeParams& p) {
@@ -40,6 +45,8 @@ inline int decode_mma_rows(const DecodeParams& p) {
 void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 /// The 8-row half of the production dispatch (decode_mma_rows8.cu; S_q x group <= 8).
 void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t stream);
+/// The E4M3-cache half of the dispatch (decode_mma_fp8.cu; the 12-warp form, every dtype and D).
+void launch_decode_mma_fp8(const DecodeParams& p, DType dtype, cudaStream_t stream);
 /// Resident CTAs of the 12-warp form (decode_mma_rows8.cu: it exists with 8 rows only).
 int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim);
 /// The tensor-core kernel's half of launch_decode (decode_mma.cu), after the common checks.

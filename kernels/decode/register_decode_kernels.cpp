@@ -114,6 +114,9 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
   }
   if (v.kind == DecodeKernelKind::mma && v.mma_warps == 8 && (pr.dtype != DType::fp16 || pr.head_dim != 128))
     return std::string("tensor-core decode kernel, 8 warps: compiled for FP16, D = 128 only");
+  if (v.fp8_cache && (v.mutant != Mutant::none || v.kind == DecodeKernelKind::cuda_cores ||
+                      (v.kind == DecodeKernelKind::mma && v.mma_warps != 12)))
+    return std::string("FP8 cache: read by the bulk kernel and the tensor-core kernel's 12-warp form, without mutants");
   // The tensor-core kernel takes every S_q x group up to kDecodeMaxRows in row blocks along grid.x.
   return std::nullopt;
 }
@@ -163,14 +166,14 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
     p.heads_per_cta = shape.heads_per_cta;
     p.stages = shape.stages;
     p.ctas_per_sm = v.ctas_per_sm;
-    p.fp8_cache = v.fp8_cache;
-    p.k_scale = cache.k_scale();
-    p.v_scale = cache.v_scale();
   }
   if (v.kind == DecodeKernelKind::mma) {
     p.kind = DecodeKernelKind::mma;
     p.mma_warps = v.mma_warps;
   }
+  p.fp8_cache = v.fp8_cache;
+  p.k_scale = cache.k_scale();
+  p.v_scale = cache.v_scale();
   launch_decode(p, v.dtype, v.mutant, nullptr);
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
   return download_outputs(dout, dlse, pr);
@@ -221,6 +224,7 @@ Kernel make_decode_kernel(const DecodeVariant& v) {
   t["block_n"] = mma ? std::to_string(v.mma_warps == 4 ? 32 : 16) + " per warp stream" : "64";
   t["split"] = split_trait(v);
   t["batch_invariant"] = v.fixed_split_keys ? "true" : "false";
+  t["fp8_cache"] = v.fp8_cache ? "true" : "false";
   t["qk"] = bulk || mma ? "mma.sync m16n8k16, FP32 accumulate" : "two FP32 fma chains over the halves of D";
   t["exp"] = "exp_fp32 / log_fp32 (core/pipeline/fp32_elementary.h), natural-log LSE";
   t["p_cast"] = mma ? "split hi + lo in the input format (PV: mma.sync, P at FP32 level)" : "none (P stays FP32)";

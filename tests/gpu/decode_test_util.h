@@ -10,6 +10,7 @@
 #include "analysis/metrics.h"
 #include "core/kernel.h"
 #include "core/problem.h"
+#include "kernels/decode/register_decode_kernels.h"
 #include "references/truth.h"
 
 namespace attn {
@@ -33,6 +34,15 @@ inline Rule check_rule(const AttentionOutputs& out, const Truth& truth, const At
     r.lse_ok &= std::isinf(t) ? (std::isinf(k) && k < 0) : std::fabs(k - t) <= 1e-4 * (1 + std::fabs(t));
   }
   return r;
+}
+
+/// A registered decode kernel that reads an E4M3 cache (kernels/cache/fp8_kv.h; its DecodeVariant
+/// in the registered table): judged against the truth of the dequantized cache, and without an
+/// emulator configuration of its own.
+inline bool is_fp8_cache_kernel(const Kernel& k) {
+  for (const DecodeVariant& v : decode_variants())
+    if (v.name == k.info.name) return v.fp8_cache;
+  return false;
 }
 
 /// B = 3 entries of fills depth + S_q, depth/3 + S_q and S_q (capacity: the longest + 5 unused rows).

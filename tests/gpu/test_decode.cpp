@@ -46,26 +46,29 @@
 namespace attn {
 namespace {
 
-/// Correct decode variants kernels/variants.toml registers per (dtype, head dim): the CUDA-core
-/// kernel's 4 (split, fixed256, paged16, paged256), the bulk kernel's 4, the tensor-core kernel's
-/// 4 in its 12-warp form (mma12-split, mma12-fixed256, mma12-paged16, mma12-paged256), and
-/// bulk1h-split at D 128.
-size_t registered_decode_variants(int64_t d) { return d == 128 ? 13 : 12; }
+/// Correct 16-bit-cache decode variants kernels/variants.toml registers per (dtype, head dim): the
+/// CUDA-core kernel's 4 (split, fixed256, paged16, paged256), the bulk kernel's 4, the tensor-core
+/// kernel's 6 in its 12-warp form (mma12-split, mma12-fixed256, mma12-paged16, mma12-paged256,
+/// mma12-fixed1024, mma12-fixed2048), and bulk1h-split at D 128. (The FP8-cache variants,
+/// mma12-fp8-split / -paged16, are judged against the truth of the dequantized cache:
+/// test_decode_emulator.cpp's FP8 test cases.)
+size_t registered_decode_variants(int64_t d) { return d == 128 ? 15 : 14; }
 /// Of those, the ones that run S_q x group query rows per KV head: the bulk kernel holds one m16
 /// tile of rows per head and refuses more (a named reason); the CUDA-core kernel (64-row blocks)
 /// and the tensor-core kernel (8-row blocks) take up to 128.
-size_t runnable_decode_variants(int64_t d, int64_t rows) { return rows <= kDecodeBulkMaxRowsPerHead ? registered_decode_variants(d) : 8; }
+size_t runnable_decode_variants(int64_t d, int64_t rows) { return rows <= kDecodeBulkMaxRowsPerHead ? registered_decode_variants(d) : 10; }
 /// A kernel of one m16 tile of rows per KV head (bulk).
 bool holds_one_m16_tile(const Kernel& k) { return k.info.traits.at("kernel").rfind("bulk", 0) == 0; }
 
 const Kernel& baseline_for(DType dtype) { return *all_kernels().find(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16"); }
 
-/// The GPU kernels of a path (not the emulator configurations of the same path: design "emu").
+/// The GPU kernels of a path (not the emulator configurations of the same path: design "emu"),
+/// 16-bit caches only (an FP8 cache's truth is the dequantized cache's: test_decode_emulator.cpp).
 std::vector<const Kernel*> path_kernels(KernelPath path, DType dtype, int64_t d, bool mutants) {
   std::vector<const Kernel*> out;
   const std::string design = path == KernelPath::decode ? "decode" : "chunked";
   for (const Kernel* k : all_kernels().select({.design = design, .dtype = dtype, .head_dim = static_cast<int>(d), .path = path}))
-    if ((k->info.mutant != Mutant::none) == mutants) out.push_back(k);
+    if ((k->info.mutant != Mutant::none) == mutants && !is_fp8_cache_kernel(*k)) out.push_back(k);
   return out;
 }
 

@@ -7,10 +7,12 @@
 //    (info.algorithm) bit for bit, O and LSE, over S_q 1/4/16, GQA 1/4/8, D 64/128, ragged
 //    batches, FP16/BF16; the counts of differing elements are printed (the emulator's fidelity);
 //    the tensor-core kernel's 8- and 12-warp shapes (bench --decode) likewise;
-//  - FP8 (E4M3, per-head power-of-two scales, appended with quantization): the FP8 path equals the
-//    FP16/BF16 bulk path on the dequantized cache bit for bit (fixed split), its emulator likewise,
-//    every FP8 variant is within the FlashAttention rule against the truth of the dequantized cache,
-//    and its error against the truth of the unquantized cache (quantization + kernel) is printed.
+//  - FP8 (E4M3, per-head power-of-two scales, appended with quantization), on the bulk kernel and
+//    on the tensor-core kernel's 12-warp form (the registered mma12-fp8- variants): the FP8 path
+//    equals the same kernel's FP16/BF16 path on the dequantized cache bit for bit (bulk: fixed
+//    split; tensor cores: fixed and heuristic), its emulator likewise, every FP8 variant is within
+//    the FlashAttention rule against the truth of the dequantized cache, and its error against the
+//    truth of the unquantized cache (quantization + kernel) is printed.
 // Runs only where a GPU is present (tests/gpu_main.cpp exits 77 otherwise).
 #include <catch2/catch.hpp>
 
@@ -92,7 +94,7 @@ TEST_CASE("every decode variant and mutant equals its emulator bit for bit", "[g
       spec.seed = static_cast<uint64_t>(c.depth * 3 + c.sq * 11 + c.group);
       const AttentionInputs in = generate_inputs(pr, spec);
       for (const Kernel* k : all_kernels().select({.design = "decode", .dtype = dtype, .head_dim = static_cast<int>(c.d)})) {
-        if (k->invalid_reason(pr)) continue;
+        if (k->invalid_reason(pr) || is_fp8_cache_kernel(*k)) continue;  // FP8: the FP8 test cases below
         REQUIRE(k->info.algorithm.has_value());
         REQUIRE_FALSE(emulator_invalid_reason(pr, *k->info.algorithm).has_value());
         const AttentionOutputs gpu = k->run(pr, in), emu = emulate(pr, in, *k->info.algorithm);
@@ -149,7 +151,8 @@ TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulat
 TEST_CASE("FP8 KV cache: the dequantized cache's FP16/BF16 path bit for bit, and the rule", "[gpu][decode][fp8]") {
   struct Case { int64_t d, depth, sq, group; };
   const std::vector<Case> cases = {{128, 300, 1, 4}, {128, 4096, 1, 8}, {64, 1000, 4, 4}, {128, 70, 16, 1}, {64, 2, 1, 8}};
-  int runs = 0, failures = 0;
+  int runs = 0, failures = 0, twin_runs = 0;
+  int64_t twin_elements = 0, twin_differ = 0;
   for (DType dtype : {DType::fp16, DType::bf16})
     for (const Case& c : cases) {
       const Problem pr = decode_problem(dtype, c.d, c.depth, c.sq, c.group, 4);
@@ -164,30 +167,55 @@ TEST_CASE("FP8 KV cache: the dequantized cache's FP16/BF16 path bit for bit, and
       const Truth truth_seen = compute_truth(pr, seen, quick), truth_full = compute_truth(pr, in, quick);
       const AttentionOutputs base = all_kernels().get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
       const double bound = 2 * max_abs_error(base.o, truth_seen.o) + 1e-5;
+      for (DecodeKernelKind kind : {DecodeKernelKind::bulk, DecodeKernelKind::mma})
       for (int page : {0, 16})
         for (int fixed : {0, 256}) {
-          DecodeVariant v{"fp8", dtype, static_cast<int>(c.d), fixed, 0, page, Mutant::none, DecodeKernelKind::bulk, 1, 4, true};
-          const AttentionOutputs out = make_decode_kernel(v).run(pr, in);
+          DecodeVariant v{"fp8", dtype, static_cast<int>(c.d), fixed, 0, page, Mutant::none, kind, 1, 4, true};
+          const bool mma = kind == DecodeKernelKind::mma;
+          if (mma && fixed == 0) {  // the registered variant (mma12-fp8-split / -paged16)
+            const std::string name = "decode." + std::string(dtype_name(dtype)) + ".d" + std::to_string(c.d) + ".m64n64.mma12-fp8-" +
+                                     (page ? "paged16" : "split");
+            const DecodeVariant* registered = nullptr;
+            for (const DecodeVariant& r : decode_variants()) registered = r.name == name ? &r : registered;
+            REQUIRE(registered != nullptr);
+            v = *registered;
+            REQUIRE(v.fp8_cache);
+          }
+          const Kernel kernel = make_decode_kernel(v);
+          REQUIRE_FALSE(kernel.invalid_reason(pr).has_value());
+          const AttentionOutputs out = kernel.run(pr, in);
           const double kernel_error = max_abs_error(out.o, truth_seen.o), total_error = max_abs_error(out.o, truth_full.o);
           ++runs;
-          const bool ok = kernel_error <= bound;
+          bool ok = kernel_error <= bound;
+          for (int64_t i = 0; i < out.o.numel(); ++i) ok &= std::isfinite(out.o.flat(i));
           failures += !ok;
-          std::printf("FP8 %s page %d split %s: error vs dequantized truth %.3g (bound %.3g), vs unquantized truth %.3g\n",
-                      pr.label().c_str(), page, fixed ? "fixed256" : "heuristic", kernel_error, bound, total_error);
-          if (fixed == 0) continue;
-          // The same plan on the dequantized cache: the FP16/BF16 bulk kernel and the emulator.
+          std::printf("FP8 %s %s page %d split %s: error vs dequantized truth %.3g (bound %.3g), vs unquantized truth %.3g\n",
+                      mma ? "mma12" : "bulk", pr.label().c_str(), page, fixed ? "fixed256" : "heuristic", kernel_error, bound,
+                      total_error);
+          // The bulk kernel's heuristic plan depends on its FP8 stage shape; the tensor-core
+          // kernel's does not (the same CTA target): the same plan on the dequantized cache, the
+          // FP16/BF16 form of the same kernel and the emulator, bit for bit.
+          if (fixed == 0 && !mma) continue;
           DecodeVariant twin = v;
           twin.fp8_cache = false;
           const AttentionOutputs plain = make_decode_kernel(twin).run(pr, seen);
           const AttentionOutputs emu = emulate(pr, seen, decode_variant_algorithm(twin));
-          INFO(pr.label() << " page " << page);
-          CHECK(bit_diff(out.o, plain.o, dtype).differ == 0);
-          CHECK(bit_diff(out.o, emu.o, dtype).differ == 0);
-          CHECK(bit_diff(out.lse, plain.lse, DType::fp32).differ == 0);
+          INFO(pr.label() << (mma ? " mma12" : " bulk") << " page " << page << " fixed " << fixed);
+          const int64_t plain_diff = bit_diff(out.o, plain.o, dtype).differ, emu_diff = bit_diff(out.o, emu.o, dtype).differ;
+          const int64_t lse_diff = bit_diff(out.lse, plain.lse, DType::fp32).differ;
+          twin_runs += 1;
+          twin_elements += out.o.numel();
+          twin_differ += plain_diff + emu_diff + lse_diff;
+          CHECK(plain_diff == 0);
+          CHECK(emu_diff == 0);
+          CHECK(lse_diff == 0);
         }
     }
-  std::printf("FP8 rule: %d runs, %d failures\n", runs, failures);
+  std::printf("FP8 rule: %d runs, %d failures; FP8 == 16-bit twin and emulator on the dequantized cache: %d runs, %lld O "
+              "elements, %lld differ\n", runs, failures, twin_runs, static_cast<long long>(twin_elements),
+              static_cast<long long>(twin_differ));
   CHECK(failures == 0);
+  CHECK(runs == 2 * 5 * 2 * 2 * 2);
 }
 
 TEST_CASE("FP8 KV cache on small cases (for compute-sanitizer)", "[.decode_sanitize]") {
@@ -195,13 +223,33 @@ TEST_CASE("FP8 KV cache on small cases (for compute-sanitizer)", "[.decode_sanit
     for (int64_t d : {64, 128})
       for (const Problem& pr : {decode_problem(dtype, d, 100, 4, 4), decode_problem(dtype, d, 100, 1, 4, 4)}) {
         const AttentionInputs in = generate_inputs(pr, InputSpec{});
+        for (DecodeKernelKind kind : {DecodeKernelKind::bulk, DecodeKernelKind::mma})
         for (int page : {0, 16}) {
-          DecodeVariant v{"fp8", dtype, static_cast<int>(d), 64, 0, page, Mutant::none, DecodeKernelKind::bulk, 1, 4, true};
+          DecodeVariant v{"fp8", dtype, static_cast<int>(d), 64, 0, page, Mutant::none, kind, 1, 4, true};
           const AttentionOutputs out = make_decode_kernel(v).run(pr, in);
           bool finite = true;
           for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
           CHECK(finite);
         }
+      }
+}
+
+TEST_CASE("the tensor-core kernel alone, FP8 and 16-bit caches, several splits (for compute-sanitizer)", "[.decode_sanitize_mma]") {
+  // Only decode_mma_kernel (and its in-kernel combine, decode_combine.cuh): racecheck run on this
+  // case alone tells its hazards from the bulk kernel's. 64-key splits at depth 300: several
+  // splits, so the last-CTA combine runs; S_q 4 x group 4 (two 8-row blocks) and S_q 1 x group 4.
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (int64_t d : {64, 128})
+      for (const Problem& pr : {decode_problem(dtype, d, 300, 4, 4), decode_problem(dtype, d, 300, 1, 4, 4)}) {
+        const AttentionInputs in = generate_inputs(pr, InputSpec{});
+        for (bool fp8 : {true, false})
+          for (int page : {0, 16}) {
+            DecodeVariant v{"mma12", dtype, static_cast<int>(d), 64, 0, page, Mutant::none, DecodeKernelKind::mma, 1, 4, fp8};
+            const AttentionOutputs out = make_decode_kernel(v).run(pr, in);
+            bool finite = true;
+            for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
+            CHECK(finite);
+          }
       }
 }
 

@@ -9,7 +9,9 @@
 //  - the dequantized cache is exact in the dtype (what makes the FP8 kernel path equal the
 //    FP16/BF16 path on it, bit for bit: tests/gpu/test_decode_emulator.cpp checks that on a GPU);
 //  - accuracy (FP16/BF16, normal and outlier inputs, L 1k and 16k): the emulated FP8 decode (the
-//    bulk kernel's contract, mma scores, 256-key splits, run on the dequantized cache) within the
+//    bulk kernel's contract, mma scores, 256-key splits, run on the dequantized cache; and the
+//    tensor-core kernel's 12-warp contract of the registered mma12-fp8- variants, P hi + lo, on a
+//    fixed 1024-key plan) within the
 //    FlashAttention rule against the truth of the quantized cache (the kernel's own error), and
 //    the quantization error |truth(quantized) - truth(unquantized)| within its analytic bound:
 //    per output row i, (exp(2 delta_i) - 1) max|v| + max|dv|, delta_i = scale x max_j sum_d
@@ -34,6 +36,7 @@
 #include "core/generators.h"
 #include "experiments/register_all.h"
 #include "kernels/cache/fp8_kv.h"
+#include "kernels/decode/register_decode_kernels.h"
 #include "references/truth.h"
 
 namespace attn {
@@ -163,8 +166,9 @@ TEST_CASE("FP8 KV cache accuracy on the decode emulator: kernel error vs quantiz
   REQUIRE(naive[0]);
   REQUIRE(naive[1]);
   std::printf("| dtype | inputs | L | quantization: max abs(truth_q - truth) | K alone | V alone | FP8 kernel: max abs(O - truth_q) |"
-              " rule bound | FP8 total: max abs(O - truth) | FP16/BF16 cache: max abs(O - truth) |\n"
-              "|---|---|---|---|---|---|---|---|---|---|\n");
+              " tensor-core (mma12) FP8 kernel: max abs(O - truth_q) | rule bound | FP8 total: max abs(O - truth) |"
+              " FP16/BF16 cache: max abs(O - truth) |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (DType dtype : {DType::fp16, DType::bf16})
     for (Distribution dist : {Distribution::normal, Distribution::outliers})
       for (int64_t L : {1024, 16384}) {
@@ -197,6 +201,14 @@ TEST_CASE("FP8 KV cache accuracy on the decode emulator: kernel error vs quantiz
         const double kernel_error = max_abs_diff(fp8.o, truth_q.o);
         const FaRuleVerdict rule = fa_rule(kernel_error, baseline, std::isfinite(kernel_error));
         CHECK(rule.pass);
+        // The tensor-core kernel's contract (12 warp streams of 16-key tiles, P hi + lo): the
+        // registered FP8 variants' twin on the dequantized cache.
+        DecodeVariant tc12{"tc12", dtype, 128, 1024, 0, 0, Mutant::none, DecodeKernelKind::mma, 1, 4, false, 12};
+        EmulatorConfig tc12_config;
+        tc12_config.algorithm = decode_variant_algorithm(tc12);
+        const double tc12_error = max_abs_diff(emulate_attention(pr, seen, tc12_config).o, truth_q.o);
+        CHECK(fa_rule(tc12_error, baseline, std::isfinite(tc12_error)).pass);
+        CHECK(tc12_error <= kernel_error * 1.01 + 1e-6);  // P hi + lo: no less accurate than FP32 P at 256-key splits
         // The quantization error, element by element, within its bound.
         double quant = 0, quant_k = 0, quant_v = 0;
         int64_t outside = 0;
@@ -226,9 +238,9 @@ TEST_CASE("FP8 KV cache accuracy on the decode emulator: kernel error vs quantiz
           }
         CHECK(outside == 0);
         CHECK(quant > 0);  // the quantization is not the identity
-        std::printf("| %s | %s | %lld | %.3g | %.3g | %.3g | %.3g | %.3g | %.3g | %.3g |\n", std::string(dtype_name(dtype)).c_str(),
+        std::printf("| %s | %s | %lld | %.3g | %.3g | %.3g | %.3g | %.3g | %.3g | %.3g | %.3g |\n", std::string(dtype_name(dtype)).c_str(),
                     dist == Distribution::normal ? "normal" : "outliers", static_cast<long long>(L), quant, quant_k, quant_v,
-                    kernel_error, rule.bound, max_abs_diff(fp8.o, truth.o), max_abs_diff(plain.o, truth.o));
+                    kernel_error, tc12_error, rule.bound, max_abs_diff(fp8.o, truth.o), max_abs_diff(plain.o, truth.o));
       }
 }
 
