@@ -11,6 +11,7 @@
 #include "core/problem.h"
 #include "core/registry.h"
 #include "experiments/register_all.h"
+#include "kernels/decode/register_decode_kernels.h"
 
 namespace attn {
 
@@ -54,6 +55,40 @@ TEST_CASE("the default decode kernel is the 12-warp tensor-core one; CUDA-core a
       CHECK_FALSE(bulk->info.is_default);
       CHECK(bulk->info.traits.at("kernel").rfind("bulk", 0) == 0);
     }
+}
+
+TEST_CASE("the FP8-cache decode variants: the 12-warp tensor-core kernel, registered, never the default", "[decode][dispatch][fp8]") {
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (int d : {64, 128})
+      for (const char* form : {"mma12-fp8-split", "mma12-fp8-paged16"}) {
+        const std::string name = "decode." + std::string(dtype_name(dtype)) + ".d" + std::to_string(d) + ".m64n64." + form;
+        INFO(name);
+        const DecodeVariant* v = nullptr;
+        for (const DecodeVariant& r : decode_variants()) v = r.name == name ? &r : v;
+        REQUIRE(v != nullptr);
+        CHECK(v->fp8_cache);
+        CHECK(v->kind == DecodeKernelKind::mma);
+        CHECK(v->mma_warps == 12);
+        const Kernel* k = all_kernels().find(name);
+        REQUIRE(k != nullptr);
+        CHECK_FALSE(k->info.is_default);
+        CHECK_FALSE(k->info.algorithm.has_value());  // the emulator runs its 16-bit twin on the dequantized cache
+        Problem pr;
+        pr.batch = 2;
+        pr.seqlen_q = 4;
+        pr.seqlen_k = 300;
+        pr.num_heads_kv = 2;
+        pr.num_heads_q = 16;  // 32 rows per KV head: four 8-row blocks
+        pr.head_dim = d;
+        pr.dtype = dtype;
+        CHECK_FALSE(k->invalid_reason(pr).has_value());
+        // The CUDA-core kernel does not read an E4M3 cache: refused by name, not launched.
+        DecodeVariant cores = *v;
+        cores.kind = DecodeKernelKind::cuda_cores;
+        const auto why = make_decode_kernel(cores).invalid_reason(pr);
+        REQUIRE(why.has_value());
+        CHECK(why->find("FP8 cache") != std::string::npos);
+      }
 }
 #endif
 
