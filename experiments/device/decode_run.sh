@@ -31,7 +31,8 @@
 # extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked"),
 # DECODE_BIN (the carried folder, default .device/decode), DECODE_SANITIZE_SPEC (the test_gpu
 # spec the sanitizers run, default "[.decode_sanitize]"), DECODE_BENCH_ARGS (more arguments of
-# every `attnscope bench --decode`, e.g. "--batches 8 --cache-lens 4096,65536").
+# every `attnscope bench --decode`, e.g. "--batches 8 --cache-lens 4096,65536"), DECODE_PEER_ARGS
+# (more arguments of bench_torch_decode.py, e.g. "--batches 8,64").
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
 OUT="${OUT:-/tmp/out}"
@@ -108,7 +109,8 @@ if has bench; then
   t=$(left 40)
   echo "### python3 experiments/peers/bench_torch_decode.py --json torch.jsonl (carried copy)" >> "$OUT/bench.log"
   if [ "$t" -gt 0 ]; then
-    ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --json "$OUT/torch.jsonl" ) >> "$OUT/bench.log" 2>&1
+    # shellcheck disable=SC2086  # DECODE_PEER_ARGS: words
+    ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py ${DECODE_PEER_ARGS:-} --json "$OUT/torch.jsonl" ) >> "$OUT/bench.log" 2>&1
     note "torch peers exit $?"
   else
     note "torch peers SKIPPED (deadline)"
