@@ -6,7 +6,7 @@
 // scale, so the FP8 path computes exactly what the FP16/BF16 path computes on the dequantized
 // cache: its error splits cleanly into the quantization error (truth of the unquantized cache vs
 // truth of the dequantized one) and the kernel's own (vs the truth of the dequantized cache).
-// Plain C++ (the decode kernels' FP8 side: kernels/decode/decode_bulk.cuh, append.cu). Not a
+// Plain C++ (the decode kernels' FP8 side: kernels/decode/decode_mma.cuh, decode_bulk.cuh, append.cu). Not a
 // tensor dtype (core/float_format.h: FP8 is a format, not a DType).
 #pragma once
 

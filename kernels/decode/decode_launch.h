@@ -4,7 +4,8 @@
 // (decode_split.cuh, decode_combine.cuh, append.cu; launchers in decode.cu).
 // Layouts: Q/O [B, S_q, H_q, D], LSE [B, H_q, S_q] (FP32, natural), cache K/V contiguous
 // [B, S_max, H_kv, D] or paged [num_pages, page_size, H_kv, D] with a block table (kv_layout.h),
-// FP16/BF16 or (bulk kernel) E4M3 bytes with per-KV-head power-of-two scales (cache/fp8_kv.h).
+// FP16/BF16 or (bulk kernel, tensor-core kernel's 12-warp form) E4M3 bytes with per-KV-head
+// power-of-two scales (cache/fp8_kv.h).
 #pragma once
 
 #include <cstdint>
@@ -57,7 +58,7 @@ struct DecodeParams {
   DecodeKernelKind kind = DecodeKernelKind::cuda_cores;
   int heads_per_cta = 1;            ///< bulk: KV heads of one CTA (1, 2 or 4; divides H_kv)
   int ctas_per_sm = 1;              ///< bulk: 1 or 2 resident CTAs per SM (sizes the stages)
-  bool fp8_cache = false;           ///< bulk: K/V caches hold E4M3 bytes, value = byte * scale
+  bool fp8_cache = false;           ///< bulk, mma (12 warps): K/V caches hold E4M3 bytes, value = byte * scale
   const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
   int mma_warps = 4;                ///< mma: key streams per CTA: 12 of 16-key tiles, 8-row blocks (every dtype, D: the

@@ -1,7 +1,9 @@
 // register_decode_kernels.cpp: registers the KV-cache decode variants (split-KV flash-decoding,
 // FP16/BF16, D = 64/128, heuristic, fixed-size or fixed-count splits, contiguous or paged cache;
-// the CUDA-core kernel, the tensor-core one and the bulk one, whose FP8-cache form tests and the
-// benchmark build) and the four cache-path mutants of each, with the emulator configuration of each (info.algorithm).
+// the CUDA-core kernel, the tensor-core one — with its FP8-cache form mma12-fp8-* — and the bulk
+// one, whose FP8-cache form tests and the benchmark build) and the four cache-path mutants of
+// each, with the emulator configuration of each (info.algorithm; none for an FP8 cache: the
+// emulator runs the 16-bit twin on the dequantized cache).
 // The host run(): builds the device cache with the last S_q rows of every entry missing and every
 // unused row poisoned (NaN), appends those rows with the append kernel (quantizing for an FP8
 // cache; kernels/cache/device_kv_cache.h), poisons the outputs and partials (NaN), launches the
