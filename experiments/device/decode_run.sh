@@ -91,7 +91,7 @@ if has bench; then
   else
     note "torch peers SKIPPED (deadline)"
   fi
-  for config in ${DECODE_BENCH_CONFIGS:-mma.w12 mma.w12.paged16 mma.w12.paged256 mma.w12.fixed256 mma cuda-cores cuda-cores.paged16 \
+  for config in ${DECODE_BENCH_CONFIGS:-mma.w12 mma.w12.paged16 mma.w12.paged256 mma.w12.fixed2048 mma.w12.fp8 mma.w12.fixed256 mma cuda-cores cuda-cores.paged16 \
                 cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta}; do
     t=$(left 30)
     if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi

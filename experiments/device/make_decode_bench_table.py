@@ -6,7 +6,7 @@ and of SDPA flash / cuDNN, and the ratios the issue asks for: the production ten
 the 12-warp shape, bench label mma.w12) against cuDNN and the CUDA-core kernel, its paged forms
 against contiguous; the CUDA-core kernel
 and the bulk kernel against cuDNN and flash, bulk / CUDA cores, paged 16 / 256 against
-contiguous, FP8 against FP16 time. Usage: python3 make_decode_bench_table.py OURS.jsonl PEERS.jsonl [dtype] > table.md"""
+contiguous, FP8 against FP16 time (bulk; and the tensor-core FP8 form mma.w12.fp8 against mma.w12 and bulk.fp8). Usage: python3 make_decode_bench_table.py OURS.jsonl PEERS.jsonl [dtype] > table.md"""
 import collections
 import json
 import sys
@@ -49,20 +49,24 @@ def main():
                                        "mma12 paged16 / mma12", "mma12 paged256 / mma12", "cuda-cores / cuDNN", "cuda-cores / flash",
                                        "bulk / cuDNN", "bulk / cuda-cores", "cuda-cores paged16 / contiguous",
                                        "cuda-cores paged256 / contiguous", "bulk paged16 / bulk", "bulk paged256 / bulk",
-                                       "fp8 / bulk (time)"]
+                                       "fp8 / bulk (time)", "mma12 fp8 / mma12 (time)", "mma12 fp8 / bulk fp8 (time)"]
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for key in sorted(set(ours) | set(peers)):
             o, p = ours.get(key, {}), peers.get(key, {})
             cores, bulk, flash, cudnn = o.get("cuda-cores"), o.get("bulk"), p.get("torch-flash"), p.get("torch-cudnn")
             fp8, mma = o.get("bulk.fp8"), o.get("mma.w12")
-            time_ratio = "%.2f" % (fp8[mode.replace("tbps", "us")] / bulk[mode.replace("tbps", "us")]) if fp8 and bulk else "–"
+            us = mode.replace("tbps", "us")
+            time_ratio = "%.2f" % (fp8[us] / bulk[us]) if fp8 and bulk else "–"
+            mma_fp8 = o.get("mma.w12.fp8")
+            mma_fp8_ratio = "%.2f" % (mma_fp8[us] / mma[us]) if mma_fp8 and mma else "–"
+            mma_fp8_bulk = "%.2f" % (mma_fp8[us] / fp8[us]) if mma_fp8 and fp8 else "–"
             row = [str(key[0]), str(key[1])] + [cell(o.get(c), mode) for c in configs] + [
                 cell(flash, mode), cell(cudnn, mode), ratio(mma, cudnn, mode), ratio(mma, cores, mode),
                 ratio(o.get("mma.w12.paged16"), mma, mode), ratio(o.get("mma.w12.paged256"), mma, mode), ratio(cores, cudnn, mode), ratio(cores, flash, mode),
                 ratio(bulk, cudnn, mode), ratio(bulk, cores, mode), ratio(o.get("cuda-cores.paged16"), cores, mode),
                 ratio(o.get("cuda-cores.paged256"), cores, mode), ratio(o.get("bulk.paged16"), bulk, mode),
-                ratio(o.get("bulk.paged256"), bulk, mode), time_ratio]
+                ratio(o.get("bulk.paged256"), bulk, mode), time_ratio, mma_fp8_ratio, mma_fp8_bulk]
             print("| " + " | ".join(row) + " |")
         print()
     # Split plans (what the heuristic chose).
