@@ -5,7 +5,7 @@
 // 4 warps of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
 // 108 KiB, two) and 8 warps of 16-key tiles (FP16 D 128) as measured alternatives, in 16-row
 // blocks (this TU) or 8 where S_q x group <= 8 (decode_mma_rows8.cu); the mutants (D = 128, the
-// 12-warp form) decode_mma_mutants.cu's. The common checks are launch_decode's (decode.cu).
+// 12-warp form) decode_mma_mutants.cu's; the E4M3-cache forms decode_mma_fp8.cu's. The common checks are launch_decode's (decode.cu).
 #include "kernels/decode/decode_mma_launch.cuh"
 
 namespace attn {

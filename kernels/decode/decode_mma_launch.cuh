@@ -1,6 +1,7 @@
-// decode_mma_launch.cuh: the launch helpers of the tensor-core decode kernel shared by its two
+// decode_mma_launch.cuh: the launch helpers of the tensor-core decode kernel shared by its
 // translation units (decode_mma.cu: production instantiations; decode_mma_mutants.cu: the planted
-// mutants; decode_mma_rows8.cu: the 8-row instantiations, each TU compiled apart so that they
+// mutants; decode_mma_rows8.cu: the 8-row instantiations; decode_mma_fp8.cu: the E4M3-cache
+// forms; each TU compiled apart so that they
 // build in parallel): the shared-memory opt-in, one launch, the occupancy query, the production
 // dispatch. CUDA host code; not the kernel itself.
 #pragma once
