@@ -220,6 +220,24 @@ struct ConsumerAccumulators {
   float v_scale = 1.f;  ///< FP8: V's scale, applied with the normalization
 };
 
+/// The KV tiles of a work tile that one consumer warpgroup's rows see: the tiles holding the
+/// union of their visible key ranges (`plan`, planned for the rows first_row..last_row of the
+/// warpgroup), inside the CTA's [tile_begin, tile_end); empty when the rows lie past S_q. A
+/// planted mutant keeps the CTA's range (its bug may act on a tile its rows do not see: the
+/// fp16 rescale rounds O even where alpha = 1).
+template <class Traits>
+__device__ __forceinline__ pipeline::IndexRange<int> own_tiles(const TileKeys& keys, const pipeline::TilePlan<int>& plan,
+                                                               int wg_row0, int seqlen_q) {
+  if constexpr (Traits::kMutant != Mutant::none) {
+    return {keys.tile_begin, keys.tile_end};
+  } else {
+    if (wg_row0 >= seqlen_q) return {keys.tile_begin, keys.tile_begin};
+    const pipeline::IndexRange<int> t = pipeline::visited_tiles(plan, Traits::kBlockN);
+    const int begin = max(t.begin, keys.tile_begin), end = min(t.end, keys.tile_end);
+    return end > begin ? pipeline::IndexRange<int>{begin, end} : pipeline::IndexRange<int>{keys.tile_begin, keys.tile_begin};
+  }
+}
+
 /// Consumer side of one work tile for warpgroup `wg` (0-based among the consumers); leaves the
 /// unnormalized O and the row state in `acc` for the epilogue.
 template <class Traits>
@@ -276,10 +294,31 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   uint32_t p_lo[kWithLo ? Traits::kPFragments : 1][4];
   float alpha[2];
 
-  float scale_t = keys.tile_end > keys.tile_begin ? tile_scale_log2(keys.tile_begin) : 0.f;
+  // The KV tiles this warpgroup's own rows see, [own_begin, own_end) inside the CTA's; the
+  // others it passes over (pass_tile).
+  const pipeline::IndexRange<int> own = own_tiles<Traits>(keys, plan, wg_row0, p.seqlen_q);
+  // A KV tile outside the warpgroup's own range: every score would be -inf for each of its rows
+  // (or its rows lie past S_q), so the tile's stages would give alpha = 1 (m unchanged; alpha = 0
+  // while m = -inf with O = l = 0), P = 0, O and l unchanged: skipping the products is exact for
+  // finite V (the rows see no value of it; an Inf or NaN V there no longer reaches O through
+  // 0 x Inf). The warpgroup still takes its GEMM turn (the turn order counts one turn per tile
+  // and warpgroup) and releases the K and V stages once they are full (an earlier release would
+  // count towards the stage's previous phase).
+  auto pass_tile = [&]() {
+    scheduler_wait_turn<Traits>(wg);
+    scheduler_pass_turn<Traits>(wg);
+    mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
+    release_stage(&bars.k_empty[kv.stage], lane);
+    mbarrier_wait(&bars.v_full[kv.stage], kv.phase, WaitSite::v_full, kp.watchdog);
+    release_stage(&bars.v_empty[kv.stage], lane);
+    kv.advance();
+  };
+
+  float scale_t = own.end > own.begin ? tile_scale_log2(own.begin) : 0.f;
   mbarrier_wait(&bars.q_full[q_stage], q.phase, WaitSite::q_full, kp.watchdog);
   q.advance();
-  if (keys.tile_end > keys.tile_begin) {
+  for (int t = keys.tile_begin; t < own.begin; ++t) pass_tile();
+  if (own.end > own.begin) {
     // ---- first tile: S only ----------------------------------------------------------------
     mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
     scheduler_wait_turn<Traits>(wg);
@@ -288,13 +327,13 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     wgmma_wait<0>();
     fence_registers(s);
     release_stage(&bars.k_empty[kv.stage], lane);
-    mask_tile(s, keys.tile_begin);
+    mask_tile(s, own.begin);
     online_softmax_tile<Traits>(s, acc.state, scale_t, alpha);
     convert_p<Traits, kWithLo>(s, p_hi, p_lo);
     PipelineState<Traits::kStages> v_read = kv;  // the V stage paired with P
     kv.advance();
     // ---- steady state: S of tile t in flight while O += P_{t-1} V_{t-1} is issued ------------
-    for (int t = keys.tile_begin + 1; t < keys.tile_end; ++t) {
+    for (int t = own.begin + 1; t < own.end; ++t) {
       scale_t = tile_scale_log2(t);
       mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
       scheduler_wait_turn<Traits>(wg);
@@ -331,8 +370,9 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     fence_registers(acc.o);
     release_stage(&bars.v_empty[v_read.stage], lane);
   } else {
-    release_stage(&bars.q_empty[q_stage], lane);  // no key visible: O = 0, LSE = -inf
+    release_stage(&bars.q_empty[q_stage], lane);  // no key visible to these rows: O = 0, LSE = -inf
   }
+  for (int t = own.end; t < keys.tile_end; ++t) pass_tile();
 }
 
 }  // namespace attn::hopper
