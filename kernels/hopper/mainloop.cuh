@@ -31,10 +31,13 @@
 namespace attn::hopper {
 
 /// Named barrier ids: 1..W the consumers' GEMM turns (ping-pong), W+1..2W each consumer
-/// warpgroup's own epilogue barrier (0 is __syncthreads).
+/// warpgroup's own epilogue barrier, 2W+1 every consumer (O inside V's stages: every last PV
+/// has read V before O is written there); 0 is __syncthreads.
 inline constexpr int kBarrierSchedulerBase = 1;
 template <class Traits>
 inline constexpr int kBarrierEpilogueBase = kBarrierSchedulerBase + Traits::kConsumerWarpgroups;
+template <class Traits>
+inline constexpr int kBarrierConsumersAll = kBarrierEpilogueBase<Traits> + Traits::kConsumerWarpgroups;
 
 /// The KV tiles a work tile visits: [tile_begin, tile_end), with this batch entry's key count
 /// and what the variant computes (the declared mask or its planted bug).
@@ -147,10 +150,19 @@ template <class Traits>
 __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
                                               uint8_t* smem, PipelineBarriers<Traits::kStages>& bars,
                                               PipelineState<Traits::kStages>& kv, QState<Traits>& q,
-                                              uint32_t& ragged_phase, int lane) {
+                                              uint32_t& ragged_phase, uint32_t& o_phase, int lane) {
   using L = SmemLayout<Traits>;
   const PrefillParams& p = kp.p;
   const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
+  // O inside V's stages (Traits::kOInV): the previous work tile's O band must have been read by
+  // its TMA store before this tile's first V lands there (one phase of o_free per work tile; the
+  // CTA's first tile passes: a fresh barrier's parity-1 phase counts as complete).
+  auto wait_o_band_free = [&]() {
+    if constexpr (Traits::kOInV) {
+      mbarrier_wait(&bars.o_free, o_phase ^ 1u, WaitSite::o_free, kp.watchdog);
+      o_phase ^= 1u;
+    }
+  };
 
   // Q waits for the consumers to finish the previous tile's last QK^T: its first K load is
   // issued before that wait (FA3's order), so it lands while they finish the tile.
@@ -177,6 +189,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     if (!q_issued) {
       load_q<Traits>(kp, w, smem, bars, q, lane == 0);
       q_issued = true;
+      wait_o_band_free();
     }
     mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
     // V rows past the entry's keys are zeroed for every variant: masked keys then add exactly 0
@@ -192,7 +205,10 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
-  if (!q_issued) load_q<Traits>(kp, w, smem, bars, q, lane == 0);  // no visible key: the consumers still take Q
+  if (!q_issued) {  // no visible key: the consumers still take Q (and store O)
+    load_q<Traits>(kp, w, smem, bars, q, lane == 0);
+    wait_o_band_free();
+  }
 }
 
 /// The GEMM turn of the ping-pong schedule: wait for this warpgroup's turn / hand it on.
