@@ -156,7 +156,9 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
   const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
   // O inside V's stages (Traits::kOInV): the previous work tile's O band must have been read by
   // its TMA store before this tile's first V lands there (one phase of o_free per work tile; the
-  // CTA's first tile passes: a fresh barrier's parity-1 phase counts as complete).
+  // CTA's first tile passes: a fresh barrier's parity-1 phase counts as complete). The consumers
+  // cannot complete a second phase before the producer waited for the first: they need this
+  // tile's first V (every consumer warpgroup waits for each V of the CTA's tiles).
   auto wait_o_band_free = [&]() {
     if constexpr (Traits::kOInV) {
       mbarrier_wait(&bars.o_free, o_phase ^ 1u, WaitSite::o_free, kp.watchdog);
@@ -206,8 +208,10 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     kv.advance();
   }
   if (!q_issued) {  // no visible key: the consumers still take Q (and store O)
-    load_q<Traits>(kp, w, smem, bars, q, lane == 0);
+    // Here the band's wait comes before Q: the consumers, needing no V, could otherwise store
+    // this tile's O (a second o_free phase) before the producer saw the previous one.
     wait_o_band_free();
+    load_q<Traits>(kp, w, smem, bars, q, lane == 0);
   }
 }
 
