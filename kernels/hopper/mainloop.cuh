@@ -242,13 +242,16 @@ struct ConsumerAccumulators {
 
 /// The KV tiles of a work tile that one consumer warpgroup's rows see: the tiles holding the
 /// union of their visible key ranges (`plan`, planned for the rows first_row..last_row of the
-/// warpgroup), inside the CTA's [tile_begin, tile_end); empty when the rows lie past S_q. A
-/// planted mutant keeps the CTA's range (its bug may act on a tile its rows do not see: the
-/// fp16 rescale rounds O even where alpha = 1).
+/// warpgroup), inside the CTA's [tile_begin, tile_end); empty when the rows lie past S_q.
+/// Only tiles taller than their KV tile (BLOCK_M > BLOCK_N: the three-warpgroup D 64 tiles) skip:
+/// there every causal diagonal block has tiles its first warpgroups do not see; the others keep
+/// the CTA's range (the code of before: the skip would act only on rows past S_q and on masks
+/// with an offset). A planted mutant keeps the CTA's range (its bug may act on a tile its rows
+/// do not see: the fp16 rescale rounds O even where alpha = 1).
 template <class Traits>
 __device__ __forceinline__ pipeline::IndexRange<int> own_tiles(const TileKeys& keys, const pipeline::TilePlan<int>& plan,
                                                                int wg_row0, int seqlen_q) {
-  if constexpr (Traits::kMutant != Mutant::none) {
+  if constexpr (Traits::kMutant != Mutant::none || Traits::kBlockM <= Traits::kBlockN) {
     return {keys.tile_begin, keys.tile_end};
   } else {
     if (wg_row0 >= seqlen_q) return {keys.tile_begin, keys.tile_begin};
