@@ -8,7 +8,9 @@
 //    softmax (core/pipeline through softmax.cuh), P cast in registers, O += P V (wgmma, P from
 //    registers). With the intra-warpgroup overlap, QK^T of tile t is in flight while the PV of
 //    tile t-1 is issued and the softmax of tile t runs while that PV completes; with ping-pong,
-//    the warpgroups take turns issuing their GEMMs (named barriers).
+//    the warpgroups take turns issuing their GEMMs (named barriers). On tiles taller than their
+//    KV tile (BLOCK_M > BLOCK_N) a warpgroup passes over the KV tiles none of its rows sees
+//    (own_tiles: exact for finite V, see consumer_tile).
 // Arithmetic order (the contract; identical to the FA2 kernel's, see forward_kernel.cuh): per
 // tile t, O = RN(O * alpha_t) then O += P_t V_t in 16-key k-steps; the rescale is applied
 // after the PV of tile t-1 completed and before the PV of tile t is issued, whatever the overlap.
