@@ -3,6 +3,7 @@
 
 namespace attn {
 void launch_fa3_fp16_d128_m128n128(const PrefillParams& p, void* stream);
+void launch_fa3_fp16_d128_m128n176(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d128_m128n128_precise(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d128_m128n128_noping(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m192n128(const PrefillParams& p, void* stream);
@@ -15,6 +16,7 @@ void launch_fa3_fp16_d64_m128n128_mutant_interleaved_gqa_cache(const PrefillPara
 void launch_fa3_fp16_d64_m128n128_mutant_p_cast_before_max(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m128n128_mutant_rescale_fp16(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128(const PrefillParams& p, void* stream);
+void launch_fa3_bf16_d128_m128n176(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_precise(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_noping(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_e4m3(const PrefillParams& p, void* stream);
@@ -36,6 +38,7 @@ void launch_fa3_bf16_d64_m128n128_mutant_rescale_fp16(const PrefillParams& p, vo
 const std::vector<HopperVariant>& hopper_prefill_variants() {
   static const std::vector<HopperVariant> table = {
       hopper_variant<hopper::HopperTraits<DType::fp16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.fp16.d128.m128n128", true, &launch_fa3_fp16_d128_m128n128, nullptr),
+      hopper_variant<hopper::HopperTraits<DType::fp16, 128, 176, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.fp16.d128.m128n176", false, &launch_fa3_fp16_d128_m128n176, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 128, 128, 2, 2, PCastMode::split_hi_lo, 0, Mutant::none, true, true>>("fa3.fp16.d128.m128n128.precise", false, &launch_fa3_fp16_d128_m128n128_precise, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, false, true>>("fa3.fp16.d128.m128n128.noping", false, &launch_fa3_fp16_d128_m128n128_noping, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.fp16.d64.m192n128", true, &launch_fa3_fp16_d64_m192n128, nullptr),
@@ -48,6 +51,7 @@ const std::vector<HopperVariant>& hopper_prefill_variants() {
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::p_cast_before_final_max, true, true>>("fa3.fp16.d64.m128n128.mutant-p-cast-before-max", false, &launch_fa3_fp16_d64_m128n128_mutant_p_cast_before_max, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::rescale_in_fp16, true, true>>("fa3.fp16.d64.m128n128.mutant-rescale-fp16", false, &launch_fa3_fp16_d64_m128n128_mutant_rescale_fp16, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.bf16.d128.m128n128", true, &launch_fa3_bf16_d128_m128n128, nullptr),
+      hopper_variant<hopper::HopperTraits<DType::bf16, 128, 176, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.bf16.d128.m128n176", false, &launch_fa3_bf16_d128_m128n176, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::split_hi_lo, 0, Mutant::none, true, true>>("fa3.bf16.d128.m128n128.precise", false, &launch_fa3_bf16_d128_m128n128_precise, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, false, true>>("fa3.bf16.d128.m128n128.noping", false, &launch_fa3_bf16_d128_m128n128_noping, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false>>("fa3.bf16.d128.m128n128.e4m3", false, &launch_fa3_bf16_d128_m128n128_e4m3, &launch_fa3_bf16_d128_m128n128_e4m3_attention_only),

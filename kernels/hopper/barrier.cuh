@@ -17,7 +17,7 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast
 inline constexpr uint64_t kWatchdogNanoseconds = 10ull * 1000 * 1000 * 1000;
 
 /// Where a wait happens, printed by the watchdog.
-enum class WaitSite : int { q_full = 1, q_empty, k_full, k_empty, v_full, v_empty, ragged_tail };
+enum class WaitSite : int { q_full = 1, q_empty, k_full, k_empty, v_full, v_empty, ragged_tail, o_free };
 
 __device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t arrivals) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(arrivals) : "memory");

@@ -31,9 +31,16 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
     inv_l[r] = pipeline::row_normalizer(a, l[r]);  // 0 for a row that saw no key
     if constexpr (Traits::kFp8) inv_l[r] = pipeline::fp8_output_factor(inv_l[r], acc.v_scale);
   }
-  // The previous tile's store must have finished reading the band before it is overwritten.
-  if (thread_in_wg == 0) tma_store_wait_read_all();
-  named_barrier_sync(barrier, 128);
+  if constexpr (Traits::kOInV) {
+    // The band lies in V's stages: every consumer warpgroup's last PV must have read V (the
+    // wgmma reads are async-proxy accesses; the band is written through the generic proxy).
+    named_barrier_sync(kBarrierConsumersAll<Traits>, 128 * Traits::kConsumerWarpgroups);
+    fence_proxy_async_shared();
+  } else {
+    // The previous tile's store must have finished reading the band before it is overwritten.
+    if (thread_in_wg == 0) tma_store_wait_read_all();
+    named_barrier_sync(barrier, 128);
+  }
   uint8_t* sO = smem + L::kO + wg * kRowsPerWarpgroup * 128;  // (64 rows, 64) per column block
 #pragma unroll
   for (int db = 0; db < Traits::kHeadDim / 8; ++db) {
@@ -53,6 +60,13 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
     for (int c = 0; c < Traits::kOColumnBlocks; ++c)
       tma_store_4d(&kp.tma_o, sO + c * L::kOBlockStride, c * kSwizzleColumns, w.head, wg_row0, w.batch);
     tma_store_commit();
+  }
+  if constexpr (Traits::kOInV) {
+    // The producer loads the next tile's first V over the band once every warpgroup's store read it.
+    if (thread_in_wg == 0) {
+      tma_store_wait_read_all();
+      mbarrier_arrive(&reinterpret_cast<PipelineBarriers<Traits::kStages>*>(smem + L::kBarriers)->o_free);
+    }
   }
   if (p.lse != nullptr && lane % 4 == 0) {
 #pragma unroll

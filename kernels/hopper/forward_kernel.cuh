@@ -55,6 +55,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
       mbarrier_init(&bars.q_empty[s], kConsumerWarps);
     }
     mbarrier_init(&bars.ragged_tail, 1);
+    mbarrier_init(&bars.o_free, Traits::kConsumerWarpgroups);
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
       mbarrier_init(&bars.k_full[s], 1);
@@ -79,9 +80,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
       }
       PipelineState<Traits::kStages> kv;
       QState<Traits> q;
-      uint32_t ragged_phase = 0;
+      uint32_t ragged_phase = 0, o_phase = 0;
       for_each_work_tile(schedule, [&](const WorkTile& w) {
-        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q, ragged_phase, lane);
+        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q, ragged_phase, o_phase, lane);
       });
     }
   } else {

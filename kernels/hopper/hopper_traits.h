@@ -73,7 +73,13 @@ struct HopperTraits {
   /// Q stages: two where they fit (16-bit variants), so the next work tile's Q loads while the
   /// consumers finish this one (short causal tiles waited for it); FP8 keeps one (two would fit
   /// since V^T comes from the pre-pass, but that was not measured).
-  static constexpr int kSmemBytesOneQ = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024;
+  /// O's shared-memory band (the TMA store's source): a region of its own where everything fits;
+  /// else (FA3's layout, the D 128 tile of 176 keys) the start of V's stages, written once every
+  /// consumer warpgroup's last PV of the tile has read V, and the producer loads the next work
+  /// tile's first V only after the store has read the band (mainloop.cuh, epilogue.cuh).
+  static constexpr bool kOInV = kQBytes + 2 * Stages * kKVTileBytes + kOBytes + 1024 + 1024 > 227 * 1024;
+  static constexpr int kOwnOBytes = kOInV ? 0 : kOBytes;
+  static constexpr int kSmemBytesOneQ = kQBytes + 2 * Stages * kKVTileBytes + kOwnOBytes + 1024 + 1024;
   static constexpr int kQStages = !kFp8 && kSmemBytesOneQ + kQBytes <= 227 * 1024 ? 2 : 1;
   /// Tiles + barriers + the 1024-byte realignment of the dynamic shared-memory base.
   static constexpr int kSmemBytes = kSmemBytesOneQ + (kQStages - 1) * kQBytes;
@@ -95,6 +101,7 @@ struct HopperTraits {
   static_assert(kBlockM <= 256, "the Q tile is one TMA box of at most 256 rows");
   static_assert(Stages >= 2 && Stages <= 4, "2..4 K/V stages");
   static_assert(kSmemBytes <= 227 * 1024, "tiles must fit the 227 KB of opt-in shared memory");
+  static_assert(!kOInV || (kOBytes <= Stages * kKVTileBytes && !kFp8), "O's band inside V's stages (16-bit only)");
   static_assert(kProducerRegisters * 128 + kConsumerRegisters * 128 * ConsumerWarpgroups <= 65536,
                 "the register split must fit the SM's 64K registers");
   static_assert(ConsumerWarpgroups == 2 || HeadDim == 64,

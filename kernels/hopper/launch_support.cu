@@ -40,6 +40,7 @@ const char* site_name(unsigned int site) {
     case 5: return "v_full (consumer waits for V)";
     case 6: return "v_empty (producer waits for a V stage)";
     case 7: return "ragged_tail (producer waits for a ragged K or V tile before zeroing its tail)";
+    case 8: return "o_free (producer waits for the previous tile's O band, inside V's stages, to be stored)";
   }
   return "unknown";
 }

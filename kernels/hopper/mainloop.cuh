@@ -8,7 +8,9 @@
 //    softmax (core/pipeline through softmax.cuh), P cast in registers, O += P V (wgmma, P from
 //    registers). With the intra-warpgroup overlap, QK^T of tile t is in flight while the PV of
 //    tile t-1 is issued and the softmax of tile t runs while that PV completes; with ping-pong,
-//    the warpgroups take turns issuing their GEMMs (named barriers).
+//    the warpgroups take turns issuing their GEMMs (named barriers). On tiles taller than their
+//    KV tile (BLOCK_M > BLOCK_N) a warpgroup passes over the KV tiles none of its rows sees
+//    (own_tiles: exact for finite V, see consumer_tile).
 // Arithmetic order (the contract; identical to the FA2 kernel's, see forward_kernel.cuh): per
 // tile t, O = RN(O * alpha_t) then O += P_t V_t in 16-key k-steps; the rescale is applied
 // after the PV of tile t-1 completed and before the PV of tile t is issued, whatever the overlap.
@@ -31,10 +33,13 @@
 namespace attn::hopper {
 
 /// Named barrier ids: 1..W the consumers' GEMM turns (ping-pong), W+1..2W each consumer
-/// warpgroup's own epilogue barrier (0 is __syncthreads).
+/// warpgroup's own epilogue barrier, 2W+1 every consumer (O inside V's stages: every last PV
+/// has read V before O is written there); 0 is __syncthreads.
 inline constexpr int kBarrierSchedulerBase = 1;
 template <class Traits>
 inline constexpr int kBarrierEpilogueBase = kBarrierSchedulerBase + Traits::kConsumerWarpgroups;
+template <class Traits>
+inline constexpr int kBarrierConsumersAll = kBarrierEpilogueBase<Traits> + Traits::kConsumerWarpgroups;
 
 /// The KV tiles a work tile visits: [tile_begin, tile_end), with this batch entry's key count
 /// and what the variant computes (the declared mask or its planted bug).
@@ -147,10 +152,21 @@ template <class Traits>
 __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, const WorkTile& w, const TileKeys& keys,
                                               uint8_t* smem, PipelineBarriers<Traits::kStages>& bars,
                                               PipelineState<Traits::kStages>& kv, QState<Traits>& q,
-                                              uint32_t& ragged_phase, int lane) {
+                                              uint32_t& ragged_phase, uint32_t& o_phase, int lane) {
   using L = SmemLayout<Traits>;
   const PrefillParams& p = kp.p;
   const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
+  // O inside V's stages (Traits::kOInV): the previous work tile's O band must have been read by
+  // its TMA store before this tile's first V lands there (one phase of o_free per work tile; the
+  // CTA's first tile passes: a fresh barrier's parity-1 phase counts as complete). The consumers
+  // cannot complete a second phase before the producer waited for the first: they need this
+  // tile's first V (every consumer warpgroup waits for each V of the CTA's tiles).
+  auto wait_o_band_free = [&]() {
+    if constexpr (Traits::kOInV) {
+      mbarrier_wait(&bars.o_free, o_phase ^ 1u, WaitSite::o_free, kp.watchdog);
+      o_phase ^= 1u;
+    }
+  };
 
   // Q waits for the consumers to finish the previous tile's last QK^T: its first K load is
   // issued before that wait (FA3's order), so it lands while they finish the tile.
@@ -177,6 +193,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     if (!q_issued) {
       load_q<Traits>(kp, w, smem, bars, q, lane == 0);
       q_issued = true;
+      wait_o_band_free();
     }
     mbarrier_wait(&bars.v_empty[kv.stage], kv.phase ^ 1u, WaitSite::v_empty, kp.watchdog);
     // V rows past the entry's keys are zeroed for every variant: masked keys then add exactly 0
@@ -192,7 +209,12 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
-  if (!q_issued) load_q<Traits>(kp, w, smem, bars, q, lane == 0);  // no visible key: the consumers still take Q
+  if (!q_issued) {  // no visible key: the consumers still take Q (and store O)
+    // Here the band's wait comes before Q: the consumers, needing no V, could otherwise store
+    // this tile's O (a second o_free phase) before the producer saw the previous one.
+    wait_o_band_free();
+    load_q<Traits>(kp, w, smem, bars, q, lane == 0);
+  }
 }
 
 /// The GEMM turn of the ping-pong schedule: wait for this warpgroup's turn / hand it on.
@@ -219,6 +241,27 @@ struct ConsumerAccumulators {
   RowPair state;
   float v_scale = 1.f;  ///< FP8: V's scale, applied with the normalization
 };
+
+/// The KV tiles of a work tile that one consumer warpgroup's rows see: the tiles holding the
+/// union of their visible key ranges (`plan`, planned for the rows first_row..last_row of the
+/// warpgroup), inside the CTA's [tile_begin, tile_end); empty when the rows lie past S_q.
+/// Only tiles taller than their KV tile (BLOCK_M > BLOCK_N: the three-warpgroup D 64 tiles) skip:
+/// there every causal diagonal block has tiles its first warpgroups do not see; the others keep
+/// the CTA's range (the code of before: the skip would act only on rows past S_q and on masks
+/// with an offset). A planted mutant keeps the CTA's range (its bug may act on a tile its rows
+/// do not see: the fp16 rescale rounds O even where alpha = 1).
+template <class Traits>
+__device__ __forceinline__ pipeline::IndexRange<int> own_tiles(const TileKeys& keys, const pipeline::TilePlan<int>& plan,
+                                                               int wg_row0, int seqlen_q) {
+  if constexpr (Traits::kMutant != Mutant::none || Traits::kBlockM <= Traits::kBlockN) {
+    return {keys.tile_begin, keys.tile_end};
+  } else {
+    if (wg_row0 >= seqlen_q) return {keys.tile_begin, keys.tile_begin};
+    const pipeline::IndexRange<int> t = pipeline::visited_tiles(plan, Traits::kBlockN);
+    const int begin = max(t.begin, keys.tile_begin), end = min(t.end, keys.tile_end);
+    return end > begin ? pipeline::IndexRange<int>{begin, end} : pipeline::IndexRange<int>{keys.tile_begin, keys.tile_begin};
+  }
+}
 
 /// Consumer side of one work tile for warpgroup `wg` (0-based among the consumers); leaves the
 /// unnormalized O and the row state in `acc` for the epilogue.
@@ -276,10 +319,31 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   uint32_t p_lo[kWithLo ? Traits::kPFragments : 1][4];
   float alpha[2];
 
-  float scale_t = keys.tile_end > keys.tile_begin ? tile_scale_log2(keys.tile_begin) : 0.f;
+  // The KV tiles this warpgroup's own rows see, [own_begin, own_end) inside the CTA's; the
+  // others it passes over (pass_tile).
+  const pipeline::IndexRange<int> own = own_tiles<Traits>(keys, plan, wg_row0, p.seqlen_q);
+  // A KV tile outside the warpgroup's own range: every score would be -inf for each of its rows
+  // (or its rows lie past S_q), so the tile's stages would give alpha = 1 (m unchanged; alpha = 0
+  // while m = -inf with O = l = 0), P = 0, O and l unchanged: skipping the products is exact for
+  // finite V (the rows see no value of it; an Inf or NaN V there no longer reaches O through
+  // 0 x Inf). The warpgroup still takes its GEMM turn (the turn order counts one turn per tile
+  // and warpgroup) and releases the K and V stages once they are full (an earlier release would
+  // count towards the stage's previous phase).
+  auto pass_tile = [&]() {
+    scheduler_wait_turn<Traits>(wg);
+    scheduler_pass_turn<Traits>(wg);
+    mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
+    release_stage(&bars.k_empty[kv.stage], lane);
+    mbarrier_wait(&bars.v_full[kv.stage], kv.phase, WaitSite::v_full, kp.watchdog);
+    release_stage(&bars.v_empty[kv.stage], lane);
+    kv.advance();
+  };
+
+  float scale_t = own.end > own.begin ? tile_scale_log2(own.begin) : 0.f;
   mbarrier_wait(&bars.q_full[q_stage], q.phase, WaitSite::q_full, kp.watchdog);
   q.advance();
-  if (keys.tile_end > keys.tile_begin) {
+  for (int t = keys.tile_begin; t < own.begin; ++t) pass_tile();
+  if (own.end > own.begin) {
     // ---- first tile: S only ----------------------------------------------------------------
     mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
     scheduler_wait_turn<Traits>(wg);
@@ -288,13 +352,13 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     wgmma_wait<0>();
     fence_registers(s);
     release_stage(&bars.k_empty[kv.stage], lane);
-    mask_tile(s, keys.tile_begin);
+    mask_tile(s, own.begin);
     online_softmax_tile<Traits>(s, acc.state, scale_t, alpha);
     convert_p<Traits, kWithLo>(s, p_hi, p_lo);
     PipelineState<Traits::kStages> v_read = kv;  // the V stage paired with P
     kv.advance();
     // ---- steady state: S of tile t in flight while O += P_{t-1} V_{t-1} is issued ------------
-    for (int t = keys.tile_begin + 1; t < keys.tile_end; ++t) {
+    for (int t = own.begin + 1; t < own.end; ++t) {
       scale_t = tile_scale_log2(t);
       mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
       scheduler_wait_turn<Traits>(wg);
@@ -331,8 +395,9 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     fence_registers(acc.o);
     release_stage(&bars.v_empty[v_read.stage], lane);
   } else {
-    release_stage(&bars.q_empty[q_stage], lane);  // no key visible: O = 0, LSE = -inf
+    release_stage(&bars.q_empty[q_stage], lane);  // no key visible to these rows: O = 0, LSE = -inf
   }
+  for (int t = own.end; t < keys.tile_end; ++t) pass_tile();
 }
 
 }  // namespace attn::hopper

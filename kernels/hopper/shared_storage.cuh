@@ -26,12 +26,13 @@ struct PipelineBarriers {
   uint64_t q_full[kMaxQStages], q_empty[kMaxQStages], ragged_tail;
   uint64_t k_full[Stages], k_empty[Stages];
   uint64_t v_full[Stages], v_empty[Stages];
+  uint64_t o_free;  ///< O inside V's stages: one arrival per consumer warpgroup once its store read the band
 };
 
 /// Byte offsets (from the 1024-aligned base) of the tiles (a column block: 128-byte rows):
 ///   Q (kQStages x kColumnBlocks x (BLOCK_M, 128 B)), K and V (stages x kColumnBlocks x (BLOCK_N, 128 B)),
-///   (FP8: V's stages hold V^T, (D, BLOCK_N) bytes), O (kOColumnBlocks x (BLOCK_M, 64) 16-bit),
-///   then the barriers.
+///   (FP8: V's stages hold V^T, (D, BLOCK_N) bytes), O (kOColumnBlocks x (BLOCK_M, 64) 16-bit;
+///   Traits::kOInV: at the start of V's stages, not a region of its own), then the barriers.
 template <class Traits>
 struct SmemLayout {
   static constexpr uint32_t kQBlockStride = Traits::kBlockM * 128;   ///< bytes between Q column blocks
@@ -40,8 +41,8 @@ struct SmemLayout {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kK = kQ + Traits::kQStages * Traits::kQBytes;
   static constexpr uint32_t kV = kK + Traits::kStages * Traits::kKVTileBytes;  ///< FP8: V^T
-  static constexpr uint32_t kO = kV + Traits::kStages * Traits::kKVTileBytes;
-  static constexpr uint32_t kBarriers = kO + Traits::kOBytes;
+  static constexpr uint32_t kO = Traits::kOInV ? kV : kV + Traits::kStages * Traits::kKVTileBytes;
+  static constexpr uint32_t kBarriers = kV + Traits::kStages * Traits::kKVTileBytes + Traits::kOwnOBytes;
   static constexpr uint32_t kEnd = kBarriers + sizeof(PipelineBarriers<Traits::kStages>);
   static_assert(kQBlockStride % kSwizzleAtomBytes == 0 && kKVBlockStride % kSwizzleAtomBytes == 0,
                 "column blocks must start on 1024-byte boundaries (swizzle atoms)");
