@@ -33,6 +33,19 @@ enum class DecodeKernelKind : uint8_t {
                ///< the LSE combine; one KV head's block of 16 or 8 query rows per CTA
 };
 
+/// The cp.async schedule and hints of the tensor-core kernel's warp key streams (bit flags;
+/// DecodeParams::mma_loads). The loads only: no bit of the output depends on them.
+///  kDecodeMmaIssueEarly: a warp issues tile t + S - 1 before it waits for tile t (its stage was
+///    read in tile t - 1, fenced by a __syncwarp at that tile's end), so S tiles are in flight
+///    while it waits, not S - 1 (D 128, 2 stages: twice the bytes in flight per SM).
+///  kDecodeMmaL2Prefetch256: cp.async ... .L2::256B (the L2 fetches the 256-byte block).
+///  kDecodeMmaEvictFirst: K and V copies carry an L2 evict-first cache policy (read once).
+inline constexpr int kDecodeMmaIssueEarly = 1;
+inline constexpr int kDecodeMmaL2Prefetch256 = 2;
+inline constexpr int kDecodeMmaEvictFirst = 4;
+/// The production schedule (the registered mma12- variants); the others are bench shapes.
+inline constexpr int kDecodeMmaLoadsProduction = kDecodeMmaIssueEarly;
+
 /// Runtime parameters of one decode launch (device pointers).
 struct DecodeParams {
   const void* q = nullptr;
@@ -62,6 +75,8 @@ struct DecodeParams {
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
   int mma_warps = 4;                ///< mma: key streams per CTA: 12 of 16-key tiles, 8-row blocks (every dtype, D: the
                                     ///< registered form); 4 of 32-key tiles (every dtype, D); 8 of 16-key tiles (FP16, D 128)
+  int mma_loads = kDecodeMmaLoadsProduction; ///< mma, 12 warps: the load schedule (kDecodeMma* flags; the others
+                                    ///< compiled are bench shapes: 0 at FP16 D 64 / 128, + L2 256 / evict first at FP16 D 128)
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.

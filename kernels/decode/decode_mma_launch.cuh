@@ -27,9 +27,10 @@ using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3, Mutant::
 /// The registered form (kernels/variants.toml's mma12- variants; every dtype and D): 12 warps of
 /// 16-key tiles, three warps per scheduler, Q in shared memory, 8-row blocks only (at the
 /// 168-register cap the 16-row form spills): S_q x group > 8 runs ceil(rows / 8) CTAs per (split,
-/// KV head, entry). D 128: 2 stages (206 KiB); D 64: 4 stages (217 KiB), the same bytes in flight.
-template <DType Elem, int HeadDim, Mutant M = Mutant::none>
-using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8>;
+/// KV head, entry). D 128: 2 stages (206 KiB); D 64: 4 stages (217 KiB). Loads: the production
+/// cp.async schedule (kDecodeMmaLoadsProduction), or a bench shape's (decode_launch.h).
+template <DType Elem, int HeadDim, Mutant M = Mutant::none, int Loads = kDecodeMmaLoadsProduction>
+using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8, Loads>;
 
 /// The rows of one CTA of a launch: 8 for the 12-warp form and wherever S_q x group <= 8, else 16.
 inline int decode_mma_rows(const DecodeParams& p) {
@@ -76,9 +77,27 @@ int64_t mma_resident_ctas() {
   return static_cast<int64_t>(per_sm > 1 ? per_sm : 1) * sms;
 }
 
-/// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps) with Rows rows.
+/// The 12-warp instantiations of bench load schedules (DecodeParams::mma_loads other than the
+/// production one): the previous order (0) at FP16 D 64 / 128; issue-early with the L2 256-byte
+/// prefetch or the evict-first policy at FP16 D 128.
+template <class Fn>
+auto with_mma_bench_loads(DType dtype, int head_dim, int loads, Fn&& fn) {
+  if (dtype == DType::fp16) {
+    if (loads == 0)
+      return head_dim == 64 ? fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 64, Mutant::none, 0>>()
+                            : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128, Mutant::none, 0>>();
+    constexpr int kL2 = kDecodeMmaIssueEarly | kDecodeMmaL2Prefetch256, kEvict = kDecodeMmaIssueEarly | kDecodeMmaEvictFirst;
+    if (head_dim == 128 && loads == kL2) return fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128, Mutant::none, kL2>>();
+    if (head_dim == 128 && loads == kEvict)
+      return fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128, Mutant::none, kEvict>>();
+  }
+  throw Error("decode mma: load schedule " + std::to_string(loads) + " is not compiled for this dtype and D (a bench shape)");
+}
+
+/// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps) with Rows rows
+/// (12 warps: with the load schedule `loads`).
 template <int Rows, class Fn>
-auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn) {
+auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int loads = kDecodeMmaLoadsProduction) {
   if (head_dim != 64 && head_dim != 128) throw Error("decode mma: head_dim must be 64 or 128");
   if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
   if (warps != 4 && warps != 8 && warps != 12) throw Error("decode mma: 4, 8 or 12 warps per CTA");
@@ -88,6 +107,7 @@ auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn) {
   constexpr Mutant none = Mutant::none;
   if (warps == 12) {
     if constexpr (Rows == 8) {
+      if (loads != kDecodeMmaLoadsProduction) return with_mma_bench_loads(dtype, head_dim, loads, fn);
       if (head_dim == 64)
         return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 64>>()
                     : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 64>>();

@@ -170,6 +170,7 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   if (v.kind == DecodeKernelKind::mma) {
     p.kind = DecodeKernelKind::mma;
     p.mma_warps = v.mma_warps;
+    p.mma_loads = v.mma_loads;
   }
   launch_decode(p, v.dtype, v.mutant, nullptr);
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");
