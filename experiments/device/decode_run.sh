@@ -22,10 +22,10 @@
 #               table                                    -> bench.log, ours.jsonl, torch.jsonl, table.md
 #   ncu         ncu (--clock-control none) on one launch of each DECODE_NCU_CONFIGS configuration
 #               (default "mma.w12.late mma.w12") at B 8 and each of DECODE_NCU_LENS (default
-#               "4096 65536"), FP16 D 128 (not in the default steps)      -> ncu.log
+#               "4096 65536"), FP16 D 128 (not in the default steps)  -> appended to bench.log
 #   depth       test_gpu "[.depth_sweep]" (not in the default steps)       -> depth.log
 # Eight files come back at most: the seven of the default steps and summary.txt (printed last);
-# a D 64 bench adds table_d64.md, the ncu step ncu.log (then leave a step out).
+# a D 64 bench appends its table to table.md, the ncu step its reports to bench.log.
 # Every step is time-limited against one deadline (DECODE_RUN_SECONDS, default 225 s from the
 # start, for a call of timeout_s 240): a step that no longer fits is skipped and says so; the
 # steps run in the order above (the sanitizers and the tests before the bench).
@@ -139,22 +139,22 @@ if has bench; then
   python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 128 > "$OUT/table.md" 2>> "$OUT/bench.log"
   note "table exit $?"
   if [[ "$PEER_DIMS" == *64* ]]; then
-    python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 64 > "$OUT/table_d64.md" 2>> "$OUT/bench.log"
+    { echo; echo "## D 64"; echo; python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 64; } >> "$OUT/table.md" 2>> "$OUT/bench.log"
     note "table D 64 exit $?"
   fi
 fi
 
 if has ncu; then
-  : > "$OUT/ncu.log"
+  NCU_LOG="$OUT/bench.log"
   for config in ${DECODE_NCU_CONFIGS:-mma.w12.late mma.w12}; do
     for len in ${DECODE_NCU_LENS:-4096 65536}; do
       t=$(left 60)
       if [ "$t" -eq 0 ]; then note "ncu SKIPPED (deadline): $config L $len"; continue; fi
-      echo "### ncu $config B 8 L $len (one launch after the check and the first warm-up)" >> "$OUT/ncu.log"
+      echo "### ncu $config B 8 L $len (one launch after the check and the first warm-up)" >> "$NCU_LOG"
       ( timeout "$t" ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
           --section SchedulerStats --kernel-name regex:decode_mma_kernel --launch-skip 2 --launch-count 1 \
-          "$RUN/attnscope" bench --decode --cases "$config" --batches 8 --cache-lens "$len" --iters 10 ) >> "$OUT/ncu.log" 2>&1
-      note "ncu $config L $len exit $? ($(grep -E 'DRAM Throughput|Issue Slots Busy' "$OUT/ncu.log" | tail -2 | tr -s ' ' | tr '\n' ';'))"
+          "$RUN/attnscope" bench --decode --cases "$config" --batches 8 --cache-lens "$len" --iters 10 ) >> "$NCU_LOG" 2>&1
+      note "ncu $config L $len exit $? ($(grep -E 'DRAM Throughput|Issue Slots Busy' "$NCU_LOG" | tail -2 | tr -s ' ' | tr '\n' ';'))"
     done
   done
 fi
