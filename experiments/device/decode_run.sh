@@ -39,35 +39,11 @@
 # --lens 4096,65536"), run at D 128 and, where a configuration asks for D 64, at D 64 too.
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
-OUT="${OUT:-/tmp/out}"
-mkdir -p "$OUT"
-BIN="${DECODE_BIN:-.device/decode}"
 RUN=/tmp/decode_bin
-START=$(date +%s)
-DEADLINE=$((START + ${DECODE_RUN_SECONDS:-225}))
-mkdir -p "$RUN"
-bash experiments/device/unpack_binaries.sh "$BIN" "$RUN"
-chmod +x "$RUN"/* 2>/dev/null
-# libmpfr/libgmp built here travel in $BIN/lib in case the device image lacks them.
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"
-SUMMARY="$OUT/summary.txt"
-: > "$SUMMARY"
-has() { [[ ",$STEPS," == *",$1,"* ]]; }
-note() { echo "$*" | tee -a "$SUMMARY"; }
-# left CAP: seconds a step may take: CAP, or what is left before the deadline (0: skip it).
-left() { local rest=$((DEADLINE - $(date +%s))); [ "$rest" -lt "$1" ] && echo $((rest > 5 ? rest : 0)) || echo "$1"; }
+# OUT, SUMMARY, has, note, left, provenance; the binaries unpacked into $RUN.
+source experiments/device/run_prelude.sh "${DECODE_BIN:-.device/decode}" "${DECODE_RUN_SECONDS:-225}" "$RUN"
 
-if has provenance; then
-  {
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(cat $BIN/commit.txt)"
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader | sed 's/^/gpu: /'
-    echo "cuda: binaries built with nvcc 13.0 for sm_90a, carried; device nvcc: $(nvcc --version 2>/dev/null | tail -1)"
-    echo "torch: $(python3 -c 'import torch; print(torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1)"
-    echo "steps: $STEPS"
-  } > "$OUT/provenance.txt" 2>&1
-  cat "$OUT/provenance.txt" >> "$SUMMARY"
-fi
+has provenance && provenance >> "$SUMMARY"
 
 if has sanitize; then
   : > "$OUT/sanitizer.log"

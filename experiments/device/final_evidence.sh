@@ -21,21 +21,10 @@
 # FINGERPRINT_STEPS (e.g. "probe") picks fingerprint_run.sh's own steps (default dumps,diagnose,probe).
 set -u
 STEPS="${1:-main,stages,sanitize,truth,external,fingerprint}"
-OUT="${OUT:-/tmp/out}"
-mkdir -p "$OUT"
-START=$(date +%s)
-DEADLINE=$((START + ${FINAL_SECONDS:-560}))
 F=.device/final
-bash experiments/device/unpack_binaries.sh "$F"
-chmod +x $F/attnscope $F/test_gpu $F/test_references 2>/dev/null
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$F/lib"
-SUMMARY="$OUT/summary.txt"
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(cat $F/commit.txt)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
-  echo "cuda: binaries built with nvcc 13.0 for sm_90a (carried)"
-} > "$SUMMARY" 2>&1
+# OUT, SUMMARY, has, note, left, provenance; the binaries unpacked in place.
+source experiments/device/run_prelude.sh "$F" "${FINAL_SECONDS:-560}"
+provenance > "$SUMMARY"
 cat "$SUMMARY"
 # The layouts the experiments' own scripts expect (hard links: no copies).
 mkdir -p .device/external .device/truth .device/fingerprint
@@ -49,10 +38,8 @@ mkdir -p .device/hopper; ln -f $F/attnscope .device/hopper/attnscope; cp $F/comm
 mkdir -p .device/reports; ln -f $F/attnscope .device/reports/attnscope; cp $F/commit.txt .device/reports/
 cp experiments/device/hopper_run.sh experiments/device/precise_excess.py experiments/sweeps/hopper_precise.toml .device/hopper/
 cp experiments/tolerances/hopper_precise.toml .device/hopper/hopper_precise_tolerances.toml
-left() { local cap=$1 now; now=$(date +%s); local rest=$((DEADLINE - now)); ((rest < cap)) && cap=$rest; ((cap < 20)) && cap=0; echo $cap; }
-has() { [[ ",$STEPS," == *",$1,"* ]]; }
 step() {  # step NAME CAP CMD...: runs CMD with OUT=$OUT/NAME under the time left, packs its files
-  local name=$1 cap; cap=$(left "$2"); shift 2
+  local name=$1 cap; cap=$(left "$2" 20); shift 2
   if ((cap == 0)); then echo "$name: SKIPPED (no time left before the deadline)" | tee -a "$SUMMARY"; return; fi
   mkdir -p "$OUT/$name"
   local t0; t0=$(date +%s)

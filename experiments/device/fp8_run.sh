@@ -31,37 +31,16 @@
 # Outputs in $OUT: summary.txt (read this first), fp8.log (all test output), sanitizer.log,
 # accuracy.log, bench.jsonl, bench.log, ncu.log, provenance.txt.
 set -u
-T0=$SECONDS
-BUDGET=${FP8_BUDGET:-215}
-OUT="${OUT:-/tmp/out}"
-BIN=.device/fp8
-mkdir -p "$OUT"
-SUMMARY="$OUT/summary.txt"
-: > "$SUMMARY"
-note() { echo "$*" | tee -a "$SUMMARY"; }
-# limit_for WANTED: the seconds a step may take so that the call stays within BUDGET (0: skip it).
-limit_for() {
-  local left=$((BUDGET - (SECONDS - T0)))
-  if ((left < 8)); then echo 0; elif ((left < $1)); then echo "$left"; else echo "$1"; fi
-}
-bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed
-chmod +x "$BIN/test_gpu" "$BIN/attnscope" 2> /dev/null
-export LD_LIBRARY_PATH="$PWD/$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null | head -1)
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(cat $BIN/commit.txt 2> /dev/null)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
-  echo "cuda: binaries built with nvcc 13.0 for sm_90a (carried); compute-sanitizer: ${SANITIZER:-none}"
-} > "$OUT/provenance.txt" 2>&1
-cat "$OUT/provenance.txt" | tee -a "$SUMMARY"
+# OUT, SUMMARY, has, note, left, provenance; the binaries unpacked in place.
+source experiments/device/run_prelude.sh .device/fp8 "${FP8_BUDGET:-215}"
+provenance | tee -a "$SUMMARY"
 if [[ ! -x $BIN/test_gpu || ! -x $BIN/attnscope ]]; then
   note "FATAL: $BIN/test_gpu or $BIN/attnscope missing: was .device/fp8 carried (carry=[\".device/fp8\"])?"
   exit 3
 fi
 
 # 1 -- correctness vs emulator and truth
-lim=$(limit_for 60)
+lim=$(left 60)
 if ((lim > 0)); then
   echo "### test_gpu [hopper][fp8] (timeout ${lim}s)" >> "$OUT/fp8.log"
   ( time timeout "$lim" "$BIN/test_gpu" "[hopper][fp8]" --durations yes ) >> "$OUT/fp8.log" 2>&1
@@ -74,7 +53,7 @@ else
 fi
 
 # 2 -- accuracy table on FA3's inputs, then PyTorch's peers on the same inputs
-lim=$(limit_for 50)
+lim=$(left 50)
 if ((lim > 0)); then
   mkdir -p /tmp/fp8dump
   {
@@ -82,7 +61,7 @@ if ((lim > 0)); then
     ATTNSCOPE_FP8_DUMP=/tmp/fp8dump timeout "$lim" "$BIN/test_gpu" "[.fp8-accuracy]" --durations yes
     echo "test_gpu [.fp8-accuracy] exit $?"
   } >> "$OUT/accuracy.log" 2>&1
-  lim=$(limit_for 25)
+  lim=$(left 25)
   if ((lim > 0)) && [[ -f /tmp/fp8dump/truth.npy ]]; then
     { echo "### fp8_accuracy_torch.py (timeout ${lim}s)"
       PYTHONUNBUFFERED=1 timeout "$lim" python3 "$BIN/fp8_accuracy_torch.py" /tmp/fp8dump
@@ -99,7 +78,7 @@ else
 fi
 
 # 3 -- speed: FP8 vs the BF16 default, one process
-lim=$(limit_for 35)
+lim=$(left 35)
 if ((lim > 0)); then
   ( time timeout "$lim" "$BIN/attnscope" bench --kernels 'fa3.bf16.d128.m128n128*' --dtype bf16 --head-dim 128 \
       --seqlens 1024,4096,16384 --tokens 16384 --heads 16 --causal both --warmup 5 --iters ${FP8_ITERS:-20} --out "$OUT/bench.jsonl" ) \
@@ -128,7 +107,7 @@ else
 fi
 # 4 -- compute-sanitizer on one launch of each FP8 variant
 for tool in memcheck racecheck synccheck; do
-  lim=$(limit_for 30)
+  lim=$(left 30)
   if [[ -z $SANITIZER ]]; then note "sanitizer $tool: SKIPPED (no compute-sanitizer on the device)"; continue; fi
   if ((lim == 0)); then note "sanitizer $tool: SKIPPED (budget)"; continue; fi
   echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu [.sanitize-fp8] (timeout ${lim}s)" >> "$OUT/sanitizer.log"
@@ -142,7 +121,7 @@ NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2> /dev/null | head -1)
 for spec in "fa3_forward_kernel fa3.bf16.d128.m128n128.e4m3" "fa3_forward_kernel fa3.bf16.d128.m128n128" \
             "quantize_kernel fa3.bf16.d128.m128n128.e4m3"; do
   set -- $spec
-  lim=$(limit_for 40)
+  lim=$(left 40)
   if [[ -z $NCU ]] || ((lim == 0)); then note "ncu $2 ($1): SKIPPED (no ncu or budget)"; continue; fi
   echo "### ncu $1 in: attnscope bench --kernels $2 (timeout ${lim}s)" >> "$OUT/ncu.log"
   timeout "$lim" "$NCU" --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
@@ -152,6 +131,6 @@ for spec in "fa3_forward_kernel fa3.bf16.d128.m128n128.e4m3" "fa3_forward_kernel
   note "ncu $2 ($1): exit $? -- $(grep -E 'Duration|Spilling Requests  |Issued Warp Per Scheduler|L1/TEX Cache Throughput|DRAM Throughput' "$OUT/ncu.log" | tail -5 | tr -s ' ' | tr '\n' ';')"
 done
 
-note "total: $((SECONDS - T0)) s on the device"
+note "total: $(($(date +%s) - START)) s on the device"
 echo "==== summary"
 cat "$SUMMARY"

@@ -27,23 +27,10 @@
 # Usage: bash .device/hopper/hopper_run.sh STEPS (comma list). Logs in $OUT; summary printed last.
 set -u
 STEPS="${1:-sass,blocks,ragged,mutants,grid,probe,sanitize,quick}"
-OUT="${OUT:-/tmp/out}"
-BIN=.device/hopper
-mkdir -p "$OUT"
-bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed (64 MiB limit)
-chmod +x $BIN/test_gpu $BIN/attnscope 2>/dev/null
-SUMMARY="$OUT/summary.txt"
-: > "$SUMMARY"
-note() { echo "$*" | tee -a "$SUMMARY"; }
-has() { [[ ",$STEPS," == *",$1,"* ]]; }
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(cat $BIN/commit.txt 2>/dev/null)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
-  echo "cuda: binaries built with nvcc 13.0 for sm_90a (carried); device nvcc: $(nvcc --version 2>/dev/null | tail -1)"
-  echo "torch: $(python3 -c 'import torch; print(torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1)"
-} > "$OUT/provenance.txt" 2>&1
-cat "$OUT/provenance.txt"
+# OUT, SUMMARY, has, note, left, provenance; the binaries unpacked in place (no deadline: each
+# step has its own timeout).
+source experiments/device/run_prelude.sh .device/hopper 100000
+provenance
 run_test() {  # name timeout filter...
   local name=$1 limit=$2; shift 2
   ( time timeout "$limit" $BIN/test_gpu "$@" --durations yes ) >> "$OUT/tests.log" 2>&1

@@ -17,21 +17,9 @@
 # Usage: bash .device/profile/profile_run.sh [steps]   (default provenance,stream,decode,prefill)
 set -u
 STEPS="${1:-provenance,stream,decode,prefill}"
-OUT="${OUT:-/tmp/out}"
-mkdir -p "$OUT"
-BIN=.device/profile
 RUN=/tmp/profile_bin
-START=$(date +%s)
-DEADLINE=$((START + ${PROFILE_RUN_SECONDS:-400}))
-mkdir -p "$RUN"
-bash experiments/device/unpack_binaries.sh "$BIN" "$RUN"
-chmod +x "$RUN"/* 2>/dev/null
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/$BIN/lib"
-SUMMARY="$OUT/summary.txt"
-: > "$SUMMARY"
-has() { [[ ",$STEPS," == *",$1,"* ]]; }
-note() { echo "$*" | tee -a "$SUMMARY"; }
-left() { local rest=$((DEADLINE - $(date +%s))); [ "$rest" -lt "$1" ] && echo $((rest > 5 ? rest : 0)) || echo "$1"; }
+# OUT, SUMMARY, has, note, left, provenance; the binaries unpacked into $RUN.
+source experiments/device/run_prelude.sh .device/profile "${PROFILE_RUN_SECONDS:-400}" "$RUN"
 NCU=(ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats
      --section SchedulerStats --section Occupancy --section LaunchStats)
 # profile LOG NAME_REGEX SKIP COUNT CMD...: one ncu run appended to LOG, time-limited.
@@ -45,16 +33,8 @@ profile() {
 }
 
 if has provenance; then
-  {
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(cat $BIN/commit.txt)"
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader | sed 's/^/gpu: /'
-    echo "cuda: binaries built with nvcc 13.0 for sm_90a, carried"
-    echo "ncu: $(ncu --version 2>&1 | tail -1)"
-    echo "torch: $(python3 -c 'import torch; print(torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1)"
-    echo "steps: $STEPS"
-  } > "$OUT/provenance.txt" 2>&1
-  cat "$OUT/provenance.txt" >> "$SUMMARY"
+  provenance >> "$SUMMARY"
+  echo "ncu: $(ncu --version 2>&1 | tail -1)" | tee -a "$OUT/provenance.txt" >> "$SUMMARY"
 fi
 
 if has stream; then

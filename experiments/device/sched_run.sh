@@ -19,40 +19,18 @@
 # Outputs in $OUT: summary.txt (read first), tests.log, sanitizer.log, ours.jsonl, torch.jsonl,
 # bench.log, hopper_benchmark.md, provenance.txt.
 set -u
-T0=$SECONDS
-BUDGET="${BUDGET:-190}"
 STEPS="${1:-mutants,ragged,sanitize,emulator,bench,grid,resources}"
-OUT="${OUT:-/tmp/out}"
-BIN=.device/sched
 BENCH_KERNELS="${BENCH_KERNELS:-fa3.*n128 fa3.*n96}"  # globs (space-separated), one bench process each
 ITERS="${ITERS:-20}"
-mkdir -p "$OUT"
-SUMMARY="$OUT/summary.txt"
-: > "$SUMMARY"
-note() { echo "$*" | tee -a "$SUMMARY"; }
-has() { [[ ",$STEPS," == *",$1,"* ]]; }
-limit_for() {  # WANTED -> seconds left for the step within BUDGET (0: skip)
-  local left=$((BUDGET - (SECONDS - T0)))
-  if ((left < 6)); then echo 0; elif ((left < $1)); then echo "$left"; else echo "$1"; fi
-}
-bash experiments/device/unpack_binaries.sh "$BIN"  # carried compressed
-chmod +x "$BIN/test_gpu" "$BIN/attnscope" 2> /dev/null
-export LD_LIBRARY_PATH="$PWD/$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null | head -1)
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(cat $BIN/commit.txt 2> /dev/null | tr '\n' ' ')"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
-  echo "cuda: binaries built with nvcc 13.0 for sm_90a (carried); compute-sanitizer: ${SANITIZER:-none}"
-  echo "torch: $(python3 -c 'import torch; print(torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1)"
-} > "$OUT/provenance.txt" 2>&1
-cat "$OUT/provenance.txt"
+# OUT, SUMMARY, has, note, left, provenance; the binaries unpacked in place.
+source experiments/device/run_prelude.sh .device/sched "${BUDGET:-190}"
+provenance | tee -a "$SUMMARY"
 if [[ ! -x $BIN/test_gpu || ! -x $BIN/attnscope ]]; then
   note "FATAL: $BIN/test_gpu or $BIN/attnscope missing: was .device/sched carried?"
   exit 3
 fi
 run_test() {  # name wanted_seconds filter...
-  local name=$1 lim; lim=$(limit_for "$2"); shift 2
+  local name=$1 lim; lim=$(left "$2"); shift 2
   if ((lim == 0)); then note "$name: skipped (budget)"; return; fi
   echo "### test_gpu $* (limit ${lim}s)" >> "$OUT/tests.log"
   timeout "$lim" "$BIN/test_gpu" "$@" --durations yes >> "$OUT/tests.log" 2>&1
@@ -63,7 +41,7 @@ has mutants && run_test mutants 30 "[mutant][hopper]"
 has ragged && run_test ragged 20 "[ragged]"
 if has sanitize; then
   for tool in memcheck racecheck synccheck; do
-    lim=$(limit_for 30)
+    lim=$(left 30)
     if ((lim == 0)); then note "sanitize $tool: skipped (budget)"; continue; fi
     echo "### compute-sanitizer --tool $tool --error-exitcode 9 test_gpu '[.sanitize-hopper]'" >> "$OUT/sanitizer.log"
     timeout "$lim" "$SANITIZER" --tool "$tool" --error-exitcode 9 "$BIN/test_gpu" "[.sanitize-hopper]" >> "$OUT/sanitizer.log" 2>&1
@@ -73,21 +51,21 @@ if has sanitize; then
 fi
 has emulator && run_test emulator 30 "[.emulator-hopper]"
 if has bench; then
-  lim=$(limit_for "${OURS_SECONDS:-70}")
+  lim=$(left "${OURS_SECONDS:-70}")
   if ((lim > 0)); then
     end=$((SECONDS + lim)); : > "$OUT/ours.jsonl"
     for glob in $BENCH_KERNELS; do
       left=$((end - SECONDS)); ((left < 3)) && { note "bench ours $glob: skipped (budget)"; continue; }
       timeout "$left" "$BIN/attnscope" bench --kernels "$glob" --warmup 3 --iters "$ITERS" --out "$OUT/ours_part.jsonl" >> "$OUT/bench.log" 2>&1
-      note "bench ours $glob: exit $? ($(wc -l < "$OUT/ours_part.jsonl" 2> /dev/null) rows, $((SECONDS - T0)) s)"
+      note "bench ours $glob: exit $? ($(wc -l < "$OUT/ours_part.jsonl" 2> /dev/null) rows, $(($(date +%s) - START)) s)"
       cat "$OUT/ours_part.jsonl" >> "$OUT/ours.jsonl" 2> /dev/null; rm -f "$OUT/ours_part.jsonl"
     done
   else note "bench ours: skipped (budget)"; fi
-  lim=$(limit_for "${TORCH_SECONDS:-60}")
+  lim=$(left "${TORCH_SECONDS:-60}")
   if ((lim > 0)); then
     PYTHONUNBUFFERED=1 timeout "$lim" python3 "$BIN/bench_torch_sdpa.py" --backends flash,cudnn --warmup 3 --iters "$ITERS" \
       --json "$OUT/torch.jsonl" > /dev/null 2>> "$OUT/bench.log"
-    note "bench torch: exit $? ($(wc -l < "$OUT/torch.jsonl" 2> /dev/null) rows, $((SECONDS - T0)) s)"
+    note "bench torch: exit $? ($(wc -l < "$OUT/torch.jsonl" 2> /dev/null) rows, $(($(date +%s) - START)) s)"
   else note "bench torch: skipped (budget)"; fi
   python3 "$BIN/make_hopper_report.py" "$OUT/ours.jsonl" "$OUT/torch.jsonl" "$OUT/provenance.txt" > "$OUT/hopper_benchmark.md" 2>> "$OUT/bench.log"
   grep -E "Geometric|geometric" "$OUT/hopper_benchmark.md" | tee -a "$SUMMARY"
@@ -97,13 +75,13 @@ if has grid; then
   run_test grid 90 "[prefill][hopper]"
 fi
 if has resources; then  # per fa3 kernel: registers, stack (spills), shared memory
-  if command -v cuobjdump > /dev/null && (($(limit_for 20) > 0)); then
-    timeout "$(limit_for 20)" cuobjdump --dump-resource-usage "$BIN/attnscope" 2>&1 | grep -A1 "fa3_forward" | grep -oE "Function [^:]*|REG:[0-9]+|STACK:[0-9]+|SHARED:[0-9]+|LOCAL:[0-9]+" \
+  if command -v cuobjdump > /dev/null && (($(left 20) > 0)); then
+    timeout "$(left 20)" cuobjdump --dump-resource-usage "$BIN/attnscope" 2>&1 | grep -A1 "fa3_forward" | grep -oE "Function [^:]*|REG:[0-9]+|STACK:[0-9]+|SHARED:[0-9]+|LOCAL:[0-9]+" \
       | paste -sd' ' | sed 's/ Function /\nFunction /g' > "$OUT/resources.txt"
     note "resources: $(wc -l < "$OUT/resources.txt") fa3 kernels; STACK/LOCAL nonzero: $(grep -cE 'STACK:[1-9]|LOCAL:[1-9]' "$OUT/resources.txt")"
     cat "$OUT/resources.txt" >> "$OUT/tests.log"; rm -f "$OUT/resources.txt"  # at most 8 files come back
   else note "resources: skipped (no cuobjdump or budget)"; fi
 fi
 grep -E "^(FAIL|variant fa3|mutant .*fa3|ragged|emulator vs|grid restricted)" "$OUT/tests.log" 2> /dev/null | cut -c1-160 | tail -40
-echo "==== summary ($((SECONDS - T0)) s)"
+echo "==== summary ($(($(date +%s) - START)) s)"
 cat "$SUMMARY"
