@@ -72,22 +72,14 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
     c.variant.mma_warps = n;
     return c;
   };
-  auto loads = [](DecodeBenchCase c, int flags) {
-    c.variant.mma_loads = flags;
-    return c;
-  };
   const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores, mma = DecodeKernelKind::mma;
-  constexpr int kEarly = kDecodeMmaIssueEarly;
   // mma: the 4-warp form; mma.w12*: the registered 12-warp form (the production default);
-  // mma.w12.late: its previous load order (v11: issue after the wait; FP16 D 64 / 128),
-  // mma.w12.l2pf / .evict: issue-early plus the L2 256-byte prefetch / evict-first (FP16 D 128).
+  // mma.w4x3*: the co-resident form (4 warps x 3 CTAs per SM, FP16; decode_mma_co_resident).
   return {warps(make("mma", mma, 0, 0, false, 1, 1), 4),  warps(make("mma.paged16", mma, 0, 16, false, 1, 1), 4),
           warps(make("mma.paged256", mma, 0, 256, false, 1, 1), 4), warps(make("mma.fixed256", mma, 256, 0, false, 1, 1), 4),
           warps(make("mma.w8", mma, 0, 0, false, 1, 1), 8), warps(make("mma.w12", mma, 0, 0, false, 1, 1), 12),
-          loads(warps(make("mma.w12.late", mma, 0, 0, false, 1, 1), 12), 0),
-          loads(warps(make("mma.w12.l2pf", mma, 0, 0, false, 1, 1), 12), kEarly | kDecodeMmaL2Prefetch256),
-          loads(warps(make("mma.w12.evict", mma, 0, 0, false, 1, 1), 12), kEarly | kDecodeMmaEvictFirst),
           warps(make("mma.w12.paged16", mma, 0, 16, false, 1, 1), 12),
+          warps(make("mma.w4x3", mma, 0, 0, false, 3, 1), 4), warps(make("mma.w4x3.paged16", mma, 0, 16, false, 3, 1), 4),
           warps(make("mma.w12.paged256", mma, 0, 256, false, 1, 1), 12),
           warps(make("mma.w12.fixed256", mma, 256, 0, false, 1, 1), 12),
           make("bulk", bulk, 0, 0, false, 1, 4),          make("bulk.paged16", bulk, 0, 16, false, 1, 4),
@@ -156,7 +148,7 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
   if (v.kind == DecodeKernelKind::mma) {
     p.kind = DecodeKernelKind::mma;
     p.mma_warps = v.mma_warps;
-    p.mma_loads = v.mma_loads;
+    p.ctas_per_sm = v.ctas_per_sm;
   }
   t.splits = p.max_splits;
   t.keys_per_split = p.keys_per_split;

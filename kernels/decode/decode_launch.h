@@ -33,19 +33,6 @@ enum class DecodeKernelKind : uint8_t {
                ///< the LSE combine; one KV head's block of 16 or 8 query rows per CTA
 };
 
-/// The cp.async schedule and hints of the tensor-core kernel's warp key streams (bit flags;
-/// DecodeParams::mma_loads). The loads only: no bit of the output depends on them.
-///  kDecodeMmaIssueEarly: a warp issues tile t + S - 1 before it waits for tile t (its stage was
-///    read in tile t - 1, fenced by a __syncwarp at that tile's end), so S tiles are in flight
-///    while it waits, not S - 1 (D 128, 2 stages: twice the bytes in flight per SM).
-///  kDecodeMmaL2Prefetch256: cp.async ... .L2::256B (the L2 fetches the 256-byte block).
-///  kDecodeMmaEvictFirst: K and V copies carry an L2 evict-first cache policy (read once).
-inline constexpr int kDecodeMmaIssueEarly = 1;
-inline constexpr int kDecodeMmaL2Prefetch256 = 2;
-inline constexpr int kDecodeMmaEvictFirst = 4;
-/// The production schedule (the registered mma12- variants); the others are bench shapes.
-inline constexpr int kDecodeMmaLoadsProduction = kDecodeMmaIssueEarly;
-
 /// Runtime parameters of one decode launch (device pointers).
 struct DecodeParams {
   const void* q = nullptr;
@@ -69,14 +56,13 @@ struct DecodeParams {
   int stages = kDecodeDefaultStages; ///< cuda_cores: K/V tiles in flight + 1 (2 or 3); bulk: pipeline stages (2..8)
   DecodeKernelKind kind = DecodeKernelKind::cuda_cores;
   int heads_per_cta = 1;            ///< bulk: KV heads of one CTA (1, 2 or 4; divides H_kv)
-  int ctas_per_sm = 1;              ///< bulk: 1 or 2 resident CTAs per SM (sizes the stages)
+  int ctas_per_sm = 1;              ///< bulk: 1 or 2 resident CTAs per SM (sizes the stages); mma: 3 with
+                                    ///< 4 warps is the co-resident form (decode_mma_co_resident), else 1
   bool fp8_cache = false;           ///< bulk: K/V caches hold E4M3 bytes, value = byte * scale
   const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
   int mma_warps = 4;                ///< mma: key streams per CTA: 12 of 16-key tiles, 8-row blocks (every dtype, D: the
                                     ///< registered form); 4 of 32-key tiles (every dtype, D); 8 of 16-key tiles (FP16, D 128)
-  int mma_loads = kDecodeMmaLoadsProduction; ///< mma, 12 warps: the load schedule (kDecodeMma* flags; the others
-                                    ///< compiled are bench shapes: 0 at FP16 D 64 / 128, + L2 256 / evict first at FP16 D 128)
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.
@@ -107,7 +93,11 @@ int64_t decode_bulk_resident_ctas(int ctas_per_sm);
 /// Rows of one CTA of the tensor-core kernel (one m16 tile of both MMAs); more rows: several CTAs.
 inline constexpr int kDecodeMmaMaxRows = 16;
 /// CTAs of the tensor-core kernel resident at once on this GPU (SMs x blocks per SM).
-int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4);
+int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4, int ctas_per_sm = 1);
+
+/// The tensor-core kernel's co-resident form (a bench shape, FP16; decode_mma_launch.cuh): 4 warps
+/// of 16-key tiles, 8-row blocks, 3 CTAs per SM (the 12-warp form's warps per SM in 3 CTAs).
+inline bool decode_mma_co_resident(int warps, int ctas_per_sm) { return warps == 4 && ctas_per_sm == 3; }
 
 /// Rows of the tensor-core kernel's smallest row block (its 8-row form).
 inline constexpr int kDecodeMmaMinRows = 8;

@@ -10,10 +10,11 @@
 
 namespace attn {
 
-int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
+int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps, int ctas_per_sm) {
   // The 16-row form's occupancy for every launch (the split plan, and the emulator's, must not
   // depend on which form runs; the 8-row form has the same shared memory).
   if (warps == 12) return decode_mma_twelve_warps_resident_ctas(dtype, head_dim);
+  if (decode_mma_co_resident(warps, ctas_per_sm)) return decode_mma_twelve_warps_resident_ctas(dtype, head_dim, true);
   return decode::with_mma_traits<kDecodeMmaMaxRows>(dtype, head_dim, warps,
                                                     [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
 }
@@ -21,8 +22,6 @@ int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
   // S_q x group <= kDecodeMaxRows (launch_decode's check): ceil(rows / R) row blocks of R rows.
   if (p.keys_per_split % 64 != 0) throw Error("decode mma: split size not a multiple of 64");
-  if (p.mma_warps != 12 && p.mma_loads != kDecodeMmaLoadsProduction)
-    throw Error("decode mma: load schedules other than the production one are compiled for 12 warps only");
   if (mutant == Mutant::none) {
     if (decode_mma_rows(p) == 8) {
       launch_decode_mma_rows8(p, dtype, stream);

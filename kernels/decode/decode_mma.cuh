@@ -27,10 +27,10 @@
 //  v11 row blocks: S_q x group up to kDecodeMaxRows in ceil(rows / kRows) CTAs along grid.x
 //      (the split's blocks adjacent), each its own split counter; the 12-warp 8-row form for
 //      FP16 / BF16 and D 64 / 128 (the registered mma12- variants, the production default).
-//  v12 the load schedule (DecodeMmaTraits::kLoads, decode_launch.h's kDecodeMma* flags): a warp
-//      issues its next tile before it waits for the current one (S tiles in flight during the
-//      wait instead of S - 1); bench shapes for the old order, the L2 256-byte prefetch and an
-//      evict-first policy. Loads only: the same bits.
+//  v12 co-resident CTAs (DecodeMmaTraits::kCtasPerSm): the same 12 warps per SM as 3 CTAs of 4
+//      warps (16-key tiles, 8-row blocks, Q in shared memory at the 168-register cap), so that the
+//      heuristic plan launches 3 x SMs CTAs (B 8: 6 splits, 384 CTAs) instead of SMs (2 splits,
+//      128 CTAs; reports/h200/profile: 128 CTAs cap even a math-free stream near 3.95 TB/s).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -59,7 +59,7 @@ namespace attn {
 /// Q fragments and of O (D 128: 48 registers). Rows 0..7 run the same instructions on the same
 /// operands either way (an MMA's row r depends on A's row r only), so both give the same bits.
 template <DType Elem, int HeadDim, int Warps, int WarpTileKeys, int Stages, Mutant PlantedMutant = Mutant::none,
-          int Rows = kDecodeMmaMaxRows, int Loads = kDecodeMmaLoadsProduction>
+          int Rows = kDecodeMmaMaxRows, int CtasPerSm = 1>
 struct DecodeMmaTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -69,17 +69,17 @@ struct DecodeMmaTraits {
   static constexpr int kStages = Stages;              ///< a warp's K/V tiles in flight + 1
   static constexpr Mutant kMutant = PlantedMutant;
   static constexpr int kRows = Rows;  ///< 16, or 8: rows 8..15 are padding by construction
-  static constexpr int kLoads = Loads;  ///< the cp.async schedule and hints (kDecodeMma* flags; never the bits)
+  static constexpr int kCtasPerSm = CtasPerSm;  ///< resident CTAs per SM (__launch_bounds__ min blocks)
   /// A key row of K or V in shared memory: D elements + 16 bytes, so that the 8 rows of an
   /// ldmatrix 8x8 matrix start 4 banks apart (conflict-free) and every row stays 16-byte aligned.
   static constexpr int kPitchBytes = HeadDim * 2 + 16;
   static constexpr int kStageBytes = 2 * WarpTileKeys * kPitchBytes;  ///< (K|V, WarpTileKeys, pitch)
   static constexpr int kWarpBytes = Stages * kStageBytes;
   /// Q's A fragments: in registers for the whole split (D 128: 32 per thread, 16 with 8 rows), or,
-  /// where the register cap is below 255 (more than 8 warps: 168 at 12), read from shared memory
+  /// where the register cap is below 255 (more than 8 warps per SM: 168 at 12), read from shared memory
   /// by ldmatrix at every tile (kRows x pitch bytes, one copy for the CTA): the cap is what the
   /// 12-warp form spilled against.
-  static constexpr bool kQShared = Warps > 8;
+  static constexpr bool kQShared = Warps * CtasPerSm > 8;
   static constexpr int kQBytes = kQShared ? kRows * kPitchBytes : 0;
   /// Dynamic shared memory: the warps' stages, then sQ (kQShared), then sM, sL of the cross-CTA combine.
   static constexpr int kSmemBytes = Warps * kWarpBytes + kQBytes + 2 * kRows * 4;
@@ -90,9 +90,9 @@ struct DecodeMmaTraits {
   static_assert(64 % WarpTileKeys == 0, "the split plan's 64-key units hold whole warp tiles");
   static_assert(Stages >= 2 && Stages <= 8, "two to eight cp.async stages per warp");
   static_assert(Rows == 8 || Rows == 16, "the m16 tile, or its upper half only");
-  static_assert(Loads >= 0 && Loads <= (kDecodeMmaIssueEarly | kDecodeMmaL2Prefetch256 | kDecodeMmaEvictFirst), "load flags");
   static_assert(kWarpBytes >= 4 * (kRows * HeadDim + kRows), "a warp's stages hold its normalized O and LSE after the loop");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
+  static_assert(CtasPerSm * (kSmemBytes + 1024) <= 228 * 1024, "CtasPerSm CTAs fit one SM's shared memory");
   static_assert(PlantedMutant == Mutant::none || PlantedMutant == Mutant::stale_seqlens ||
                     PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
                     PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,
@@ -105,25 +105,6 @@ namespace decode {
 template <int pending>
 __device__ __forceinline__ void mma_cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
-}
-
-/// A 16-byte cp.async of a K/V row chunk (zero-filled when !valid) with the hints of `Loads`:
-/// the L2 256-byte prefetch, and the evict-first `policy` (createpolicy) where kDecodeMmaEvictFirst.
-template <int Loads>
-__device__ __forceinline__ void stream_cp_async_16(void* smem, const void* gmem, bool valid, uint64_t policy) {
-  const int src_bytes = valid ? 16 : 0;
-  constexpr bool kL2 = (Loads & kDecodeMmaL2Prefetch256) != 0, kEvict = (Loads & kDecodeMmaEvictFirst) != 0;
-  if constexpr (kEvict && kL2) {
-    asm volatile("cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, %3;\n" ::"r"(fa2::smem_addr(smem)),
-                 "l"(gmem), "r"(src_bytes), "l"(policy));
-  } else if constexpr (kEvict) {
-    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(fa2::smem_addr(smem)), "l"(gmem),
-                 "r"(src_bytes), "l"(policy));
-  } else if constexpr (kL2) {
-    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(fa2::smem_addr(smem)), "l"(gmem), "r"(src_bytes));
-  } else {
-    fa2::cp_async_16(smem, gmem, valid);
-  }
 }
 
 /// Max / sum over the 4 lanes of a quad (the lanes holding one row of an m16n8 fragment). The sum
@@ -152,7 +133,7 @@ __device__ __forceinline__ void mma_rows(float (&d)[4], const uint32_t (&a)[4], 
 }
 
 template <class Traits>
-__global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const DecodeParams p) {
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_mma_kernel(const DecodeParams p) {
   using T = Element<Traits::kElem>;
   constexpr int D = Traits::kHeadDim, W = Traits::kWarps, TW = Traits::kWarpTileKeys, S = Traits::kStages;
   constexpr int PITCH = Traits::kPitchBytes, NT = TW / 8, KS = TW / 16, DK = D / 16, DN = D / 8, CH = D / 8;
@@ -213,12 +194,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   const int j0 = lane / CH, chunk = lane % CH;
   const int64_t key_bytes = static_cast<int64_t>(p.num_heads_kv) * D * 2;  // one cache row (every KV head)
   const int64_t lane_bytes = (static_cast<int64_t>(hk) * D + chunk * 8) * 2;
-  constexpr bool kIssueEarly = (Traits::kLoads & kDecodeMmaIssueEarly) != 0;
-  uint64_t policy = 0;  // the L2 evict-first policy of the K/V copies (kDecodeMmaEvictFirst)
-  if constexpr ((Traits::kLoads & kDecodeMmaEvictFirst) != 0) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-  auto copy16 = [&](void* smem_dst, const void* gmem_src, bool valid) {
-    stream_cp_async_16<Traits::kLoads>(smem_dst, gmem_src, valid, policy);
-  };
   const int* table = p.layout.block_table;
   const int page_size = p.layout.page_size;
   const bool tile_rows = table == nullptr || page_size % TW == 0;
@@ -245,8 +220,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
         const int j = j0 + i * KP;
         const bool valid = key0 + j < key_end;
         const int64_t off = valid ? first + i * step : 0;
-        copy16(sK + j * PITCH + chunk * 16, gK + off, valid);
-        copy16(sV + j * PITCH + chunk * 16, gV + off, valid);
+        fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
+        fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
       }
       return;
     }
@@ -255,8 +230,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
       const int j = j0 + i * KP, key = key0 + j;
       const bool valid = key < key_end;
       const int64_t off = valid ? kv_row(p.layout, b, key, p.capacity) * key_bytes + lane_bytes : 0;
-      copy16(sK + j * PITCH + chunk * 16, gK + off, valid);
-      copy16(sV + j * PITCH + chunk * 16, gV + off, valid);
+      fa2::cp_async_16(sK + j * PITCH + chunk * 16, gK + off, valid);
+      fa2::cp_async_16(sV + j * PITCH + chunk * 16, gV + off, valid);
     }
   };
   // The first S - 1 tiles; one commit group per tile slot, empty or not (wait_group counts tiles).
@@ -314,19 +289,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
   for (int n = 0; n < DN; ++n) rO[n][0] = rO[n][1] = rO[n][2] = rO[n][3] = 0.f;
 
   for (int t = 0; t < n_tiles; ++t) {
-    if constexpr (kIssueEarly) {
-      // Tile t + S - 1 into stage (t - 1) % S (every lane finished reading it: the __syncwarp at
-      // the end of tile t - 1) before waiting: S tiles in flight while the warp waits for tile t.
-      if (t + S - 1 < n_tiles) load_tile(t + S - 1, (t + S - 1) % S);
-      fa2::cp_async_commit();
-      mma_cp_async_wait<S - 1>();
-      __syncwarp();  // tile t landed for every lane
-    } else {
-      mma_cp_async_wait<S - 2>();
-      __syncwarp();  // tile t landed for every lane; stage (t - 1) % S was read by every lane
-      if (t + S - 1 < n_tiles) load_tile(t + S - 1, (t + S - 1) % S);
-      fa2::cp_async_commit();
-    }
+    mma_cp_async_wait<S - 2>();
+    __syncwarp();  // tile t landed for every lane; stage (t - 1) % S was read by every lane
+    if (t + S - 1 < n_tiles) load_tile(t + S - 1, (t + S - 1) % S);
+    fa2::cp_async_commit();
     const uint8_t* sK = sWarp + (t % S) * Traits::kStageBytes;  // (TW, PITCH)
     const uint8_t* sV = sK + TW * PITCH;                        // (TW, PITCH)
     const int key0 = key_begin + (run.begin + t) * TW;
@@ -414,7 +380,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const D
         for (int c = 0; c < 2 * HALVES; ++c)  // rows 8..15 of an 8-row instantiation: O stays 0, unused
           rO[np * 2 + x][c] = pipeline::rescale_accumulate_o(arith, rO[np * 2 + x][c], rAlpha[c >> 1], rPV[x][c]);
     }
-    if constexpr (kIssueEarly) __syncwarp();  // every lane read stage t % S: the next tile may refill it
   }
 
   // ---- this warp's stream as a partial result over its own stages: O / l and LSE per row.

@@ -27,22 +27,33 @@ using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3, Mutant::
 /// The registered form (kernels/variants.toml's mma12- variants; every dtype and D): 12 warps of
 /// 16-key tiles, three warps per scheduler, Q in shared memory, 8-row blocks only (at the
 /// 168-register cap the 16-row form spills): S_q x group > 8 runs ceil(rows / 8) CTAs per (split,
-/// KV head, entry). D 128: 2 stages (206 KiB); D 64: 4 stages (217 KiB). Loads: the production
-/// cp.async schedule (kDecodeMmaLoadsProduction), or a bench shape's (decode_launch.h).
-template <DType Elem, int HeadDim, Mutant M = Mutant::none, int Loads = kDecodeMmaLoadsProduction>
-using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8, Loads>;
+/// KV head, entry). D 128: 2 stages (206 KiB); D 64: 4 stages (217 KiB), the same bytes in flight.
+template <DType Elem, int HeadDim, Mutant M = Mutant::none>
+using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8>;
 
-/// The rows of one CTA of a launch: 8 for the 12-warp form and wherever S_q x group <= 8, else 16.
+/// The co-resident form (DecodeParams::mma_warps 4 with ctas_per_sm 3; a bench shape, FP16): the
+/// 12-warp form's warps per SM, stages and 16-key tiles as 3 CTAs of 4 warps per SM, 8-row blocks,
+/// Q in shared memory (3 x 70 KiB at D 128, 3 x 74 KiB at D 64), so that the heuristic plan
+/// launches 3 CTAs per SM: more, smaller CTAs to balance the SMs' finishing times.
+template <DType Elem, int HeadDim>
+using DecodeMmaCoResident = DecodeMmaTraits<Elem, HeadDim, 4, 16, HeadDim == 128 ? 2 : 4, Mutant::none, 8, 3>;
+
+/// The rows of one CTA of a launch: 8 for the 12-warp and co-resident forms and wherever S_q x
+/// group <= 8, else 16.
 inline int decode_mma_rows(const DecodeParams& p) {
-  return p.mma_warps == 12 || p.seqlen_q * (p.num_heads_q / p.num_heads_kv) <= 8 ? 8 : kDecodeMmaMaxRows;
+  return p.mma_warps == 12 || decode_mma_co_resident(p.mma_warps, p.ctas_per_sm) ||
+                 p.seqlen_q * (p.num_heads_q / p.num_heads_kv) <= 8
+             ? 8
+             : kDecodeMmaMaxRows;
 }
 
 /// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128, 16 rows).
 void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 /// The 8-row half of the production dispatch (decode_mma_rows8.cu; S_q x group <= 8).
 void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t stream);
-/// Resident CTAs of the 12-warp form (decode_mma_rows8.cu: it exists with 8 rows only).
-int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim);
+/// Resident CTAs of the 12-warp form, or (co_resident) of the co-resident form (decode_mma_rows8.cu:
+/// both exist with 8 rows only).
+int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim, bool co_resident = false);
 /// The tensor-core kernel's half of launch_decode (decode_mma.cu), after the common checks.
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 
@@ -77,27 +88,10 @@ int64_t mma_resident_ctas() {
   return static_cast<int64_t>(per_sm > 1 ? per_sm : 1) * sms;
 }
 
-/// The 12-warp instantiations of bench load schedules (DecodeParams::mma_loads other than the
-/// production one): the previous order (0) at FP16 D 64 / 128; issue-early with the L2 256-byte
-/// prefetch or the evict-first policy at FP16 D 128.
-template <class Fn>
-auto with_mma_bench_loads(DType dtype, int head_dim, int loads, Fn&& fn) {
-  if (dtype == DType::fp16) {
-    if (loads == 0)
-      return head_dim == 64 ? fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 64, Mutant::none, 0>>()
-                            : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128, Mutant::none, 0>>();
-    constexpr int kL2 = kDecodeMmaIssueEarly | kDecodeMmaL2Prefetch256, kEvict = kDecodeMmaIssueEarly | kDecodeMmaEvictFirst;
-    if (head_dim == 128 && loads == kL2) return fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128, Mutant::none, kL2>>();
-    if (head_dim == 128 && loads == kEvict)
-      return fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128, Mutant::none, kEvict>>();
-  }
-  throw Error("decode mma: load schedule " + std::to_string(loads) + " is not compiled for this dtype and D (a bench shape)");
-}
-
 /// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps) with Rows rows
-/// (12 warps: with the load schedule `loads`).
+/// (4 warps with ctas_per_sm 3: the co-resident form).
 template <int Rows, class Fn>
-auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int loads = kDecodeMmaLoadsProduction) {
+auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int ctas_per_sm = 1) {
   if (head_dim != 64 && head_dim != 128) throw Error("decode mma: head_dim must be 64 or 128");
   if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
   if (warps != 4 && warps != 8 && warps != 12) throw Error("decode mma: 4, 8 or 12 warps per CTA");
@@ -105,9 +99,18 @@ auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int loads = 
   if (warps == 8) return fn.template operator()<DecodeMmaEightWarps<Rows>>();
   const bool bf16 = dtype == DType::bf16;
   constexpr Mutant none = Mutant::none;
+  if (decode_mma_co_resident(warps, ctas_per_sm)) {
+    if constexpr (Rows == 8) {
+      if (bf16) throw Error("decode mma: the co-resident form (4 warps, 3 CTAs per SM) is compiled for FP16 only");
+      return head_dim == 64 ? fn.template operator()<DecodeMmaCoResident<DType::fp16, 64>>()
+                            : fn.template operator()<DecodeMmaCoResident<DType::fp16, 128>>();
+    } else {
+      throw Error("decode mma: the co-resident form is compiled with 8-row blocks only");
+    }
+  }
+  if (ctas_per_sm != 1) throw Error("decode mma: 3 CTAs per SM are compiled for 4 warps only");
   if (warps == 12) {
     if constexpr (Rows == 8) {
-      if (loads != kDecodeMmaLoadsProduction) return with_mma_bench_loads(dtype, head_dim, loads, fn);
       if (head_dim == 64)
         return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 64>>()
                     : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 64>>();

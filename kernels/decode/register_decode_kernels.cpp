@@ -45,8 +45,10 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
     // The tensor-core kernel (decode_mma.cuh): row blocks of one m16 tile (8 rows for the
     // 12-warp form), warp key streams of 32-key (4 warps) or 16-key tiles, P split hi + lo for
     // the PV MMA. BLOCK_M only sizes the heuristic plan's work units (rows are independent).
-    a.tiles.block_m = v.mma_warps == 12 ? kDecodeMmaMinRows : kDecodeMmaMaxRows;
-    a.tiles.block_n = v.mma_warps == 4 ? 32 : 16;
+    // The co-resident form (4 warps x 3 CTAs per SM): 8-row blocks, 16-key tiles.
+    const bool co_resident = decode_mma_co_resident(v.mma_warps, v.ctas_per_sm);
+    a.tiles.block_m = v.mma_warps == 12 || co_resident ? kDecodeMmaMinRows : kDecodeMmaMaxRows;
+    a.tiles.block_n = v.mma_warps == 4 && !co_resident ? 32 : 16;
     a.p_cast = PCastMode::split_hi_lo;
     a.decode.warp_streams = v.mma_warps;
   }
@@ -78,7 +80,7 @@ void register_decode_kernels(Registry&) {}
 int64_t decode_target_ctas(const DecodeVariant& v) {
   if (!gpu_available()) return 0;
   if (v.kind == DecodeKernelKind::cuda_cores) return decode_resident_ctas(v.dtype, v.head_dim, 4);
-  if (v.kind == DecodeKernelKind::mma) return decode_mma_resident_ctas(v.dtype, v.head_dim, v.mma_warps);
+  if (v.kind == DecodeKernelKind::mma) return decode_mma_resident_ctas(v.dtype, v.head_dim, v.mma_warps, v.ctas_per_sm);
   // The bulk kernel: resident CTAs x the KV heads one CTA holds at 4 query rows per head (H_kv 8).
   const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, 8, 4, v.ctas_per_sm, v.max_heads_per_cta);
   return shape.invalid ? 0 : decode_bulk_resident_ctas(v.ctas_per_sm) * shape.heads_per_cta;
@@ -114,6 +116,8 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
   }
   if (v.kind == DecodeKernelKind::mma && v.mma_warps == 8 && (pr.dtype != DType::fp16 || pr.head_dim != 128))
     return std::string("tensor-core decode kernel, 8 warps: compiled for FP16, D = 128 only");
+  if (v.kind == DecodeKernelKind::mma && decode_mma_co_resident(v.mma_warps, v.ctas_per_sm) && pr.dtype != DType::fp16)
+    return std::string("tensor-core decode kernel, 4 warps x 3 CTAs per SM: compiled for FP16 only");
   // The tensor-core kernel takes every S_q x group up to kDecodeMaxRows in row blocks along grid.x.
   return std::nullopt;
 }
@@ -170,7 +174,7 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   if (v.kind == DecodeKernelKind::mma) {
     p.kind = DecodeKernelKind::mma;
     p.mma_warps = v.mma_warps;
-    p.mma_loads = v.mma_loads;
+    p.ctas_per_sm = v.ctas_per_sm;
   }
   launch_decode(p, v.dtype, v.mutant, nullptr);
   cuda_check(cudaDeviceSynchronize(), v.name + " execution");

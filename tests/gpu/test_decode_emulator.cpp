@@ -118,33 +118,29 @@ TEST_CASE("every decode variant and mutant equals its emulator bit for bit", "[g
 TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulator bit for bit", "[gpu][decode][emulator]") {
   // The shapes `bench --decode` measures (FP16, D 128): the same contract with warp_streams
   // 4 / 8 / 12 and BLOCK_N 32 / 16 / 16; S_q x group 4 (one row block) and 12 (the 12-warp form:
-  // two 8-row blocks, the second half padding; the others: one 16-row tile). The 12-warp form
-  // also with its bench load schedules (mma.w12.late / .l2pf / .evict): loads only, the same bits.
+  // two 8-row blocks, the second half padding; the others: one 16-row tile).
+  // The co-resident form (4 warps x 3 CTAs per SM, 16-key tiles, 8-row blocks): warps 43 here.
   int64_t compared = 0, differing = 0;
-  struct Shape { int warps, loads; };
-  constexpr int kEarly = kDecodeMmaIssueEarly;
-  for (const Shape shape : {Shape{4, kDecodeMmaLoadsProduction}, Shape{8, kDecodeMmaLoadsProduction},
-                            Shape{12, kDecodeMmaLoadsProduction}, Shape{12, 0}, Shape{12, kEarly | kDecodeMmaL2Prefetch256},
-                            Shape{12, kEarly | kDecodeMmaEvictFirst}})
+  for (int warps : {4, 8, 12, 43})
     for (int64_t depth : {300, 4096})
       for (int page : {0, 16}) {
         const Problem pr = decode_problem(DType::fp16, 128, depth, page ? 3 : 1, 4);
         InputSpec spec;
         spec.distribution = depth == 300 ? Distribution::outliers : Distribution::normal;
-        const int warps = shape.warps;
         spec.seed = static_cast<uint64_t>(depth + warps);
         const AttentionInputs in = generate_inputs(pr, spec);
         DecodeVariant v{"mma.w" + std::to_string(warps), DType::fp16, 128, 256, 0, page, Mutant::none, DecodeKernelKind::mma};
-        v.mma_warps = warps;
-        v.mma_loads = shape.loads;
+        v.mma_warps = warps == 43 ? 4 : warps;
+        v.ctas_per_sm = warps == 43 ? 3 : 1;
         const Kernel k = make_decode_kernel(v);
         REQUIRE(k.info.algorithm.has_value());
-        CHECK(k.info.algorithm->decode.warp_streams == warps);
+        CHECK(k.info.algorithm->decode.warp_streams == v.mma_warps);
+        CHECK(k.info.algorithm->tiles.block_n == (warps == 4 ? 32 : 16));
         const AttentionOutputs gpu = k.run(pr, in), emu = emulate(pr, in, *k.info.algorithm);
         const int64_t o_diff = bit_diff(gpu.o, emu.o, DType::fp16).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
         compared += gpu.o.numel();
         differing += o_diff;
-        std::printf("EMULATOR mma %d warps, loads %d, depth %lld, page %d, %lld rows per KV head: %lld O, %lld LSE differ\n", warps, shape.loads,
+        std::printf("EMULATOR mma %d warps, depth %lld, page %d, %lld rows per KV head: %lld O, %lld LSE differ\n", warps,
                     static_cast<long long>(depth), page, static_cast<long long>(pr.seqlen_q * pr.group_size()),
                     static_cast<long long>(o_diff), static_cast<long long>(lse_diff));
         CHECK(o_diff == 0);
