@@ -78,7 +78,7 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
   };
   const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores, mma = DecodeKernelKind::mma;
   // mma: the 4-warp form; mma.w12*: the registered 12-warp form (the production default);
-  // mma.w4x3*: the co-resident form (4 warps x 3 CTAs per SM, FP16; decode_mma_co_resident);
+  // mma.w4x3*: the co-resident form (4 warps x 3 CTAs per SM; decode_mma_co_resident);
   // mma.w12.s6: the 12-warp form with 6 splits per (entry, KV head) (B 8: 384 CTAs in 3 waves).
   return {warps(make("mma", mma, 0, 0, false, 1, 1), 4),  warps(make("mma.paged16", mma, 0, 16, false, 1, 1), 4),
           warps(make("mma.paged256", mma, 0, 256, false, 1, 1), 4), warps(make("mma.fixed256", mma, 256, 0, false, 1, 1), 4),

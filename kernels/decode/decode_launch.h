@@ -95,7 +95,7 @@ inline constexpr int kDecodeMmaMaxRows = 16;
 /// CTAs of the tensor-core kernel resident at once on this GPU (SMs x blocks per SM).
 int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4, int ctas_per_sm = 1);
 
-/// The tensor-core kernel's co-resident form (a bench shape, FP16; decode_mma_launch.cuh): 4 warps
+/// The tensor-core kernel's co-resident form (a bench shape; decode_mma_launch.cuh): 4 warps
 /// of 16-key tiles, 8-row blocks, 3 CTAs per SM (the 12-warp form's warps per SM in 3 CTAs).
 inline bool decode_mma_co_resident(int warps, int ctas_per_sm) { return warps == 4 && ctas_per_sm == 3; }
 

@@ -31,7 +31,7 @@ using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3, Mutant::
 template <DType Elem, int HeadDim, Mutant M = Mutant::none>
 using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8>;
 
-/// The co-resident form (DecodeParams::mma_warps 4 with ctas_per_sm 3; a bench shape, FP16): the
+/// The co-resident form (DecodeParams::mma_warps 4 with ctas_per_sm 3; a bench shape): the
 /// 12-warp form's warps per SM, stages and 16-key tiles as 3 CTAs of 4 warps per SM, 8-row blocks,
 /// Q in shared memory (3 x 70 KiB at D 128, 3 x 74 KiB at D 64), so that the heuristic plan
 /// launches 3 CTAs per SM: more, smaller CTAs to balance the SMs' finishing times.
@@ -101,9 +101,11 @@ auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int ctas_per
   constexpr Mutant none = Mutant::none;
   if (decode_mma_co_resident(warps, ctas_per_sm)) {
     if constexpr (Rows == 8) {
-      if (bf16) throw Error("decode mma: the co-resident form (4 warps, 3 CTAs per SM) is compiled for FP16 only");
-      return head_dim == 64 ? fn.template operator()<DecodeMmaCoResident<DType::fp16, 64>>()
-                            : fn.template operator()<DecodeMmaCoResident<DType::fp16, 128>>();
+      if (head_dim == 64)
+        return bf16 ? fn.template operator()<DecodeMmaCoResident<DType::bf16, 64>>()
+                    : fn.template operator()<DecodeMmaCoResident<DType::fp16, 64>>();
+      return bf16 ? fn.template operator()<DecodeMmaCoResident<DType::bf16, 128>>()
+                  : fn.template operator()<DecodeMmaCoResident<DType::fp16, 128>>();
     } else {
       throw Error("decode mma: the co-resident form is compiled with 8-row blocks only");
     }

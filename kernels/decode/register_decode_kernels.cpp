@@ -116,8 +116,6 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
   }
   if (v.kind == DecodeKernelKind::mma && v.mma_warps == 8 && (pr.dtype != DType::fp16 || pr.head_dim != 128))
     return std::string("tensor-core decode kernel, 8 warps: compiled for FP16, D = 128 only");
-  if (v.kind == DecodeKernelKind::mma && decode_mma_co_resident(v.mma_warps, v.ctas_per_sm) && pr.dtype != DType::fp16)
-    return std::string("tensor-core decode kernel, 4 warps x 3 CTAs per SM: compiled for FP16 only");
   // The tensor-core kernel takes every S_q x group up to kDecodeMaxRows in row blocks along grid.x.
   return std::nullopt;
 }
