@@ -146,6 +146,27 @@ TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulat
         CHECK(o_diff == 0);
         CHECK(lse_diff == 0);
       }
+  // The co-resident form on its heuristic plan (3 CTAs per SM as the target), every dtype and D.
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (int d : {64, 128}) {
+      const Problem pr = decode_problem(dtype, d, 4096, 1, 4);
+      InputSpec spec;
+      spec.seed = static_cast<uint64_t>(d + 7);
+      const AttentionInputs in = generate_inputs(pr, spec);
+      DecodeVariant v{"mma.w4x3", dtype, d, 0, 0, 0, Mutant::none, DecodeKernelKind::mma};
+      v.mma_warps = 4;
+      v.ctas_per_sm = 3;
+      const Kernel k = make_decode_kernel(v);
+      REQUIRE(k.info.algorithm.has_value());
+      const AttentionOutputs gpu = k.run(pr, in), emu = emulate(pr, in, *k.info.algorithm);
+      const int64_t o_diff = bit_diff(gpu.o, emu.o, dtype).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
+      compared += gpu.o.numel();
+      std::printf("EMULATOR mma co-resident %s D %d heuristic (target %d CTAs), depth 4096: %lld O, %lld LSE differ\n",
+                  std::string(dtype_name(dtype)).c_str(), d, k.info.algorithm->decode.target_ctas, static_cast<long long>(o_diff),
+                  static_cast<long long>(lse_diff));
+      CHECK(o_diff == 0);
+      CHECK(lse_diff == 0);
+    }
   CHECK(compared > 0);
 }
 
