@@ -27,7 +27,7 @@
 //  v11 row blocks: S_q x group up to kDecodeMaxRows in ceil(rows / kRows) CTAs along grid.x
 //      (the split's blocks adjacent), each its own split counter; the 12-warp 8-row form for
 //      FP16 / BF16 and D 64 / 128 (the registered mma12- variants, the production default).
-//  v12 co-resident CTAs (DecodeMmaTraits::kCtasPerSm): the same 12 warps per SM as 3 CTAs of 4
+//  v13 co-resident CTAs (DecodeMmaTraits::kCtasPerSm): the same 12 warps per SM as 3 CTAs of 4
 //      warps (16-key tiles, 8-row blocks, Q in shared memory at the 168-register cap), so that the
 //      heuristic plan launches 3 x SMs CTAs (B 8: 6 splits, 384 CTAs) instead of SMs (2 splits,
 //      128 CTAs; reports/h200/profile: 128 CTAs cap even a math-free stream near 3.95 TB/s).
@@ -59,7 +59,7 @@ namespace attn {
 /// Q fragments and of O (D 128: 48 registers). Rows 0..7 run the same instructions on the same
 /// operands either way (an MMA's row r depends on A's row r only), so both give the same bits.
 template <DType Elem, int HeadDim, int Warps, int WarpTileKeys, int Stages, Mutant PlantedMutant = Mutant::none,
-          int Rows = kDecodeMmaMaxRows, int CtasPerSm = 1>
+          int Rows = kDecodeMmaMaxRows>
 struct DecodeMmaTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -69,7 +69,9 @@ struct DecodeMmaTraits {
   static constexpr int kStages = Stages;              ///< a warp's K/V tiles in flight + 1
   static constexpr Mutant kMutant = PlantedMutant;
   static constexpr int kRows = Rows;  ///< 16, or 8: rows 8..15 are padding by construction
-  static constexpr int kCtasPerSm = CtasPerSm;  ///< resident CTAs per SM (__launch_bounds__ min blocks)
+  /// Resident CTAs per SM (__launch_bounds__ min blocks): 3 for the co-resident form, the only
+  /// one of 4 warps with 16-key tiles (decode_mma_launch.cuh's DecodeMmaCoResident), else 1.
+  static constexpr int kCtasPerSm = Warps == 4 && WarpTileKeys == 16 ? 3 : 1;
   /// A key row of K or V in shared memory: D elements + 16 bytes, so that the 8 rows of an
   /// ldmatrix 8x8 matrix start 4 banks apart (conflict-free) and every row stays 16-byte aligned.
   static constexpr int kPitchBytes = HeadDim * 2 + 16;
@@ -79,7 +81,7 @@ struct DecodeMmaTraits {
   /// where the register cap is below 255 (more than 8 warps per SM: 168 at 12), read from shared memory
   /// by ldmatrix at every tile (kRows x pitch bytes, one copy for the CTA): the cap is what the
   /// 12-warp form spilled against.
-  static constexpr bool kQShared = Warps * CtasPerSm > 8;
+  static constexpr bool kQShared = Warps * kCtasPerSm > 8;
   static constexpr int kQBytes = kQShared ? kRows * kPitchBytes : 0;
   /// Dynamic shared memory: the warps' stages, then sQ (kQShared), then sM, sL of the cross-CTA combine.
   static constexpr int kSmemBytes = Warps * kWarpBytes + kQBytes + 2 * kRows * 4;
@@ -92,7 +94,7 @@ struct DecodeMmaTraits {
   static_assert(Rows == 8 || Rows == 16, "the m16 tile, or its upper half only");
   static_assert(kWarpBytes >= 4 * (kRows * HeadDim + kRows), "a warp's stages hold its normalized O and LSE after the loop");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
-  static_assert(CtasPerSm * (kSmemBytes + 1024) <= 228 * 1024, "CtasPerSm CTAs fit one SM's shared memory");
+  static_assert(kCtasPerSm * (kSmemBytes + 1024) <= 228 * 1024, "kCtasPerSm CTAs fit one SM's shared memory");
   static_assert(PlantedMutant == Mutant::none || PlantedMutant == Mutant::stale_seqlens ||
                     PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
                     PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,

@@ -36,7 +36,7 @@ using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 1
 /// Q in shared memory (3 x 70 KiB at D 128, 3 x 74 KiB at D 64), so that the heuristic plan
 /// launches 3 CTAs per SM: more, smaller CTAs to balance the SMs' finishing times.
 template <DType Elem, int HeadDim>
-using DecodeMmaCoResident = DecodeMmaTraits<Elem, HeadDim, 4, 16, HeadDim == 128 ? 2 : 4, Mutant::none, 8, 3>;
+using DecodeMmaCoResident = DecodeMmaTraits<Elem, HeadDim, 4, 16, HeadDim == 128 ? 2 : 4, Mutant::none, 8>;  // kCtasPerSm 3
 
 /// The rows of one CTA of a launch: 8 for the 12-warp and co-resident forms and wherever S_q x
 /// group <= 8, else 16.
@@ -88,6 +88,19 @@ int64_t mma_resident_ctas() {
   return static_cast<int64_t>(per_sm > 1 ? per_sm : 1) * sms;
 }
 
+/// The 12-warp form as a template of (dtype, D) alone (for with_dtype_dim).
+template <DType Elem, int HeadDim>
+using DecodeMmaTwelveWarpsForm = DecodeMmaTwelveWarps<Elem, HeadDim>;
+
+/// Calls fn.template operator()<Form<dtype, D>>() for FP16 / BF16 and D 64 / 128.
+template <template <DType, int> class Form, class Fn>
+auto with_dtype_dim(DType dtype, int head_dim, Fn&& fn) {
+  const bool bf16 = dtype == DType::bf16;
+  if (head_dim == 64)
+    return bf16 ? fn.template operator()<Form<DType::bf16, 64>>() : fn.template operator()<Form<DType::fp16, 64>>();
+  return bf16 ? fn.template operator()<Form<DType::bf16, 128>>() : fn.template operator()<Form<DType::fp16, 128>>();
+}
+
 /// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps) with Rows rows
 /// (4 warps with ctas_per_sm 3: the co-resident form).
 template <int Rows, class Fn>
@@ -101,11 +114,7 @@ auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int ctas_per
   constexpr Mutant none = Mutant::none;
   if (decode_mma_co_resident(warps, ctas_per_sm)) {
     if constexpr (Rows == 8) {
-      if (head_dim == 64)
-        return bf16 ? fn.template operator()<DecodeMmaCoResident<DType::bf16, 64>>()
-                    : fn.template operator()<DecodeMmaCoResident<DType::fp16, 64>>();
-      return bf16 ? fn.template operator()<DecodeMmaCoResident<DType::bf16, 128>>()
-                  : fn.template operator()<DecodeMmaCoResident<DType::fp16, 128>>();
+      return with_dtype_dim<DecodeMmaCoResident>(dtype, head_dim, fn);
     } else {
       throw Error("decode mma: the co-resident form is compiled with 8-row blocks only");
     }
@@ -113,11 +122,7 @@ auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int ctas_per
   if (ctas_per_sm != 1) throw Error("decode mma: 3 CTAs per SM are compiled for 4 warps only");
   if (warps == 12) {
     if constexpr (Rows == 8) {
-      if (head_dim == 64)
-        return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 64>>()
-                    : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 64>>();
-      return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 128>>()
-                  : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128>>();
+      return with_dtype_dim<DecodeMmaTwelveWarpsForm>(dtype, head_dim, fn);
     } else {
       throw Error("decode mma: 12 warps are compiled with 8-row blocks only (the 16-row form spills)");
     }
