@@ -330,12 +330,14 @@ AlgorithmConfig decode_algorithm(SplitPlanKind plan, int splits_or_keys, DecodeQ
   return a;
 }
 
-AlgorithmConfig decode_tensor_core_algorithm(SplitPlanKind plan, int splits_or_keys) {
+AlgorithmConfig decode_tensor_core_algorithm(SplitPlanKind plan, int splits_or_keys, int warp_streams) {
+  if (warp_streams != 4 && warp_streams != 12) throw Error("decode: the tensor-core kernel runs 4 or 12 warp streams, not " + std::to_string(warp_streams));
   AlgorithmConfig a = decode_algorithm(plan, splits_or_keys, DecodeQk::mma);
-  a.tiles.block_m = 16;
-  a.tiles.block_n = kDecodeStreamTileKeys;
+  // 4 streams: m16 row blocks, 32-key tiles; 12 (the registered form): 8-row blocks, 16-key tiles.
+  a.tiles.block_m = warp_streams == 4 ? 16 : 8;
+  a.tiles.block_n = warp_streams == 4 ? kDecodeStreamTileKeys : kDecodeStreamTileKeys / 2;
   a.p_cast = PCastMode::split_hi_lo;
-  a.decode.warp_streams = 4;
+  a.decode.warp_streams = warp_streams;
   return a;
 }
 

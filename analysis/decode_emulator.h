@@ -94,8 +94,9 @@ std::unique_ptr<HeadEmulator> make_decode_head_emulator(const Problem& problem, 
 /// The decode configuration of the GPU kernels' default contract: 64-row CTAs, 64-key tiles,
 /// fma_halves scores, the given plan (count: `splits`; fixed_keys: `split_keys`).
 AlgorithmConfig decode_algorithm(SplitPlanKind plan, int splits_or_keys, DecodeQk qk = DecodeQk::fma_halves);
-/// The tensor-core kernel's contract (kernels/decode/decode_mma.cuh; steps 3b, 3c): 16-row CTAs,
-/// 4 warp streams of 32-key tiles, mma scores, P split hi + lo, the given plan.
-AlgorithmConfig decode_tensor_core_algorithm(SplitPlanKind plan, int splits_or_keys);
+/// The tensor-core kernel's contract (kernels/decode/decode_mma.cuh; steps 3b, 3c): mma scores, P
+/// split hi + lo, the given plan, and `warp_streams` key streams per CTA: 12 (the registered,
+/// production form: 8-row blocks, 16-key tiles) or 4 (16-row blocks, 32-key tiles).
+AlgorithmConfig decode_tensor_core_algorithm(SplitPlanKind plan, int splits_or_keys, int warp_streams);
 
 }  // namespace attn

@@ -28,13 +28,16 @@ struct AttributeFlags {
   int block_m = 64, block_n = 64, splits = 1, threads = 0, extra_bits = 2, max_splits = 8;
   std::string tc_rounding = "toward-zero";
   std::string decode;                // "": the FA2 forward; else the decode kernels' split plan
-  std::string decode_qk = "fma";
+  std::string decode_contract = "tc12";
   bool precise = false, json = false, time = false, no_order = false;
 };
 
 /// --decode PLAN: fixed:N (N-key splits), splits:N (N splits of the longest entry), heuristic:C
-/// (the GPU plan for C resident CTAs); --decode-qk fma | mma.
-AlgorithmConfig decode_config(const std::string& plan, const std::string& qk) {
+/// (the GPU plan for C resident CTAs); --decode-contract: which decode kernel's contract, named as
+/// the emulated variants are (kernels/variants.toml): tc12 (the production tensor-core kernel, 12
+/// warp streams), tc (its 4-stream form), mma (tensor-core scores, 64-key tiles: the bulk
+/// kernel), fma (the CUDA-core kernel).
+AlgorithmConfig decode_config(const std::string& plan, const std::string& contract) {
   const size_t colon = plan.find(':');
   const std::string kind = plan.substr(0, colon);
   int value = 0;
@@ -45,12 +48,15 @@ AlgorithmConfig decode_config(const std::string& plan, const std::string& qk) {
   } catch (const std::exception&) {
     value = -1;
   }
-  if (qk != "fma" && qk != "mma") throw ProblemError("--decode-qk '" + qk + "' (allowed: fma, mma)");
-  const DecodeQk product = qk == "mma" ? DecodeQk::mma : DecodeQk::fma_halves;
-  if (value > 0 && kind == "fixed") return decode_algorithm(SplitPlanKind::fixed_keys, value, product);
-  if (value > 0 && kind == "splits") return decode_algorithm(SplitPlanKind::count, value, product);
-  if (value > 0 && kind == "heuristic") return decode_algorithm(SplitPlanKind::heuristic, value, product);
-  throw ProblemError("--decode '" + plan + "' (allowed: fixed:N, splits:N, heuristic:CTAS with N, CTAS positive)");
+  if (contract != "tc12" && contract != "tc" && contract != "mma" && contract != "fma")
+    throw ProblemError("--decode-contract '" + contract + "' (allowed: tc12, tc, mma, fma)");
+  SplitPlanKind kind_of_plan;
+  if (value > 0 && kind == "fixed") kind_of_plan = SplitPlanKind::fixed_keys;
+  else if (value > 0 && kind == "splits") kind_of_plan = SplitPlanKind::count;
+  else if (value > 0 && kind == "heuristic") kind_of_plan = SplitPlanKind::heuristic;
+  else throw ProblemError("--decode '" + plan + "' (allowed: fixed:N, splits:N, heuristic:CTAS with N, CTAS positive)");
+  if (contract == "tc12" || contract == "tc") return decode_tensor_core_algorithm(kind_of_plan, value, contract == "tc12" ? 12 : 4);
+  return decode_algorithm(kind_of_plan, value, contract == "mma" ? DecodeQk::mma : DecodeQk::fma_halves);
 }
 
 KvBlockOrder parse_order(const std::string& text) {
@@ -74,9 +80,9 @@ void run_attribute(const AttributeFlags& f) {
 
   AlgorithmConfig algorithm;
   if (!f.decode.empty()) {
-    // The decode kernels (analysis/decode_emulator.h): 64-key tiles, eager rescale, FP32 P.
-    if (f.precise) throw ProblemError("--precise: the decode kernels keep P in FP32 (no P cast to split)");
-    algorithm = decode_config(f.decode, f.decode_qk);
+    // The decode kernels (analysis/decode_emulator.h): their contract decides the P cast.
+    if (f.precise) throw ProblemError("--precise: the decode contracts fix P's precision (FP32, or hi + lo for tc/tc12)");
+    algorithm = decode_config(f.decode, f.decode_contract);
     algorithm.tiles.order = parse_order(f.order);
     algorithm.tiles.order_seed = f.order_seed;
   } else {
@@ -191,7 +197,9 @@ void add_attribute_command(CLI::App& app) {
   sub->add_option("--decode", flags->decode,
                   "emulate the KV-cache decode kernels instead of FA2, with this split plan: fixed:N (N-key splits), "
                   "splits:N (N splits of the longest entry), heuristic:CTAS");
-  sub->add_option("--decode-qk", flags->decode_qk, "decode scores: fma (CUDA-core chains) | mma (tensor cores)")
+  sub->add_option("--decode-contract", flags->decode_contract,
+                  "the decode kernel whose numerics are emulated: tc12 (the production tensor-core kernel) | tc (its "
+                  "4-stream form) | mma (tensor-core scores, FP32 P: the bulk kernel) | fma (the CUDA-core kernel)")
       ->capture_default_str();
   sub->add_option("--mutant", flags->mutant, "planted bug (emulator mutant), e.g. rescale-fp16")->capture_default_str();
   sub->add_option("--tc-extra-bits", flags->extra_bits, "tensor-core model: extra alignment bits")->capture_default_str();

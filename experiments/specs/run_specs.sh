@@ -55,6 +55,8 @@ for name in "${names[@]}"; do
     rm -rf "$work/$name"
     if "$bin" incremental "${args[@]}" --distribution normal --out "$work/$name"; then
       rm -rf "${out:?}/$name"; cp -r "$work/$name" "$out/$name"
+      # The recorded command names the scratch folder it wrote to: name the published one instead.
+      grep -rlF -- "$work/$name" "$out/$name" | while read -r f; do sed -i "s#$work/$name#$out/$name#g" "$f"; done
     else
       failed+=("$name")
     fi
@@ -67,6 +69,8 @@ for name in "${names[@]}"; do
       rm -rf "${out:?}/$name"
       "$bin" report --db "$db" --out "$out/$name"
       "$bin" export --db "$db" --csv "$out/$name/results_flat.csv"
+      # The report names the scratch database it read: say so instead of a temporary path.
+      grep -rlF -- "$work/" "$out/$name" | while read -r f; do sed -i "s#$work/#<scratch>/#g" "$f"; done
       if [ "$name" = fa3-accuracy-table ]; then
         # The paper's table: RMSE against the certified truth per kernel, dtype, S and head dim.
         {

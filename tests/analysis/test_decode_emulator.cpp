@@ -59,7 +59,10 @@ float quad_butterfly(const float (&v)[4]) {
 /// The decode contract in plain float code, independent of core/pipeline (except exp_fp32 /
 /// log_fp32, tested in tests/core). kps: keys per split; tc_kernel: the tensor-core kernel's
 /// per-split steps (3b, 3c: 4 warp streams of 32-key tiles, P hi + lo, the streams' merge).
-AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64_t kps, bool mma, bool tc_kernel = false) {
+AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64_t kps, bool mma, int tc_streams = 0) {
+  // tc_streams > 0: the tensor-core kernel's contract, that many warp streams of TK-key tiles (4: 32 keys; 12: 16).
+  const bool tc_kernel = tc_streams > 0;
+  const int W = tc_kernel ? tc_streams : 1, TK = tc_streams == 4 ? 32 : 16;
   AttentionOutputs out;
   out.o = Tensor<double>(p.q_shape());
   out.lse = Tensor<double>(p.lse_shape());
@@ -83,42 +86,42 @@ AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64
           return static_cast<float>(tc_dot(q.data(), k.data(), static_cast<int>(D), 0.0, tc)) * scale_f;
         };
         for (int64_t s = 0; s < splits && tc_kernel; ++s) {
-          const int64_t begin = std::min(s * kps, L), end = std::min(begin + kps, L), tiles = (end - begin + 31) / 32;
-          std::vector<std::vector<float>> stream_o(4, std::vector<float>(static_cast<size_t>(D)));
-          float stream_lse[4];
-          for (int64_t w = 0; w < 4; ++w) {
+          const int64_t begin = std::min(s * kps, L), end = std::min(begin + kps, L), tiles = (end - begin + TK - 1) / TK;
+          std::vector<std::vector<float>> stream_o(static_cast<size_t>(W), std::vector<float>(static_cast<size_t>(D)));
+          std::vector<float> stream_lse(static_cast<size_t>(W));
+          for (int64_t w = 0; w < W; ++w) {
             float m = kNegInfF, l = 0.f;
             std::vector<float> acc(static_cast<size_t>(D), 0.f);
-            for (int64_t t = w * tiles / 4; t < (w + 1) * tiles / 4; ++t) {
-              const int64_t t0 = begin + 32 * t;
+            for (int64_t t = w * tiles / W; t < (w + 1) * tiles / W; ++t) {
+              const int64_t t0 = begin + TK * t;
               float score[32], pr[32];
-              for (int jj = 0; jj < 32; ++jj) {
+              for (int jj = 0; jj < TK; ++jj) {
                 const int64_t j = t0 + jj;
                 score[jj] = j < end && p.visible(b, i, j) ? mma_score(j) : kNegInfF;
               }
               float tile_max = kNegInfF;
-              for (float x : score) tile_max = std::max(tile_max, x);
+              for (int jj = 0; jj < TK; ++jj) tile_max = std::max(tile_max, score[jj]);
               const float m_new = std::max(m, tile_max), m_sub = m_new == kNegInfF ? 0.f : m_new;
               const float alpha = m == kNegInfF ? 0.f : exp_fp32(m - m_sub);
-              for (int jj = 0; jj < 32; ++jj) pr[jj] = score[jj] == kNegInfF ? 0.f : exp_fp32(score[jj] - m_sub);
+              for (int jj = 0; jj < TK; ++jj) pr[jj] = score[jj] == kNegInfF ? 0.f : exp_fp32(score[jj] - m_sub);
               float lanes[4];
               for (int lane = 0; lane < 4; ++lane) {
                 float sum = 0.f;
-                for (int nt = 0; nt < 4; ++nt)
+                for (int nt = 0; nt < TK / 8; ++nt)
                   for (int c = 0; c < 2; ++c) sum = sum + pr[nt * 8 + 2 * lane + c];
                 lanes[lane] = sum;
               }
               l = std::fmaf(l, alpha, quad_butterfly(lanes));
               m = m_new;
               double hi[32], lo[32], v[32];
-              for (int jj = 0; jj < 32; ++jj) {
+              for (int jj = 0; jj < TK; ++jj) {
                 hi[jj] = round_to(p.dtype, pr[jj]);
                 lo[jj] = round_to(p.dtype, pr[jj] - static_cast<float>(hi[jj]));
               }
               for (int64_t d = 0; d < D; ++d) {
-                for (int jj = 0; jj < 32; ++jj) v[jj] = t0 + jj < L ? in.v(b, t0 + jj, kh, d) : 0.0;  // zero-filled past L
+                for (int jj = 0; jj < TK; ++jj) v[jj] = t0 + jj < L ? in.v(b, t0 + jj, kh, d) : 0.0;  // zero-filled past L
                 double c = 0.0;
-                for (int k0 = 0; k0 < 32; k0 += 16) {
+                for (int k0 = 0; k0 < TK; k0 += 16) {
                   c = tc_group_fma(hi + k0, v + k0, 16, c, tc);
                   c = tc_group_fma(lo + k0, v + k0, 16, c, tc);
                 }
@@ -128,11 +131,11 @@ AttentionOutputs model_decode(const Problem& p, const AttentionInputs& in, int64
             for (int64_t d = 0; d < D; ++d) stream_o[static_cast<size_t>(w)][static_cast<size_t>(d)] = l > 0 ? acc[static_cast<size_t>(d)] / l : 0.f;
             stream_lse[w] = l > 0 ? m + log_fp32(l) : kNegInfF;
           }
-          // The merge of the 4 streams, warp order (weights against the max, divided by their sum).
+          // The merge of the W streams, warp order (weights against the max, divided by their sum).
           float top = kNegInfF, w_sum = 0.f;
           for (float x : stream_lse) top = std::max(top, x);
           std::vector<float> o(static_cast<size_t>(D), 0.f);
-          for (int w = 0; w < 4 && top != kNegInfF; ++w) {
+          for (int w = 0; w < W && top != kNegInfF; ++w) {
             if (stream_lse[w] == kNegInfF) continue;
             const float wt = exp_fp32(stream_lse[w] - top);
             w_sum = w_sum + wt;
@@ -257,7 +260,7 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
   // tc: the tensor-core kernel's steps 3b, 3c (warp streams of 32-key tiles, P hi + lo, their
   // merge): fills not multiples of the warp tile nor of the 64-key split unit, splits with fewer
   // tiles than streams (empty warps), causal rows.
-  struct Case { int64_t d, sq, group; std::vector<int64_t> fills; SplitPlanKind plan; int knob; DecodeQk qk; bool tc = false; };
+  struct Case { int64_t d, sq, group; std::vector<int64_t> fills; SplitPlanKind plan; int knob; DecodeQk qk; int tc_streams = 0; };
   const std::vector<Case> cases = {
       {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::fma_halves},
       {64, 4, 1, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::fma_halves},
@@ -266,12 +269,18 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
       {128, 4, 4, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::fma_halves},
       {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma},
       {64, 16, 1, {90, 700}, SplitPlanKind::count, 2, DecodeQk::mma},
-      {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma, true},
-      {64, 4, 4, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::mma, true},
-      {128, 16, 1, {200, 17}, SplitPlanKind::fixed_keys, 64, DecodeQk::mma, true},
-      {64, 1, 8, {2000, 1}, SplitPlanKind::count, 16, DecodeQk::mma, true},
-      {128, 2, 8, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::mma, true},
-      {64, 1, 16, {97}, SplitPlanKind::count, 1, DecodeQk::mma, true},
+      {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma, 4},
+      {64, 4, 4, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::mma, 4},
+      {128, 16, 1, {200, 17}, SplitPlanKind::fixed_keys, 64, DecodeQk::mma, 4},
+      {64, 1, 8, {2000, 1}, SplitPlanKind::count, 16, DecodeQk::mma, 4},
+      {128, 2, 8, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::mma, 4},
+      {64, 1, 16, {97}, SplitPlanKind::count, 1, DecodeQk::mma, 4},
+      // The registered 12-warp form (8-row blocks, 16-key tiles): short and ragged splits.
+      {128, 1, 4, {300, 5, 1000}, SplitPlanKind::fixed_keys, 256, DecodeQk::mma, 12},
+      {64, 4, 4, {129, 64, 700}, SplitPlanKind::count, 3, DecodeQk::mma, 12},
+      {128, 16, 1, {200, 17}, SplitPlanKind::fixed_keys, 64, DecodeQk::mma, 12},
+      {64, 1, 8, {2000, 1}, SplitPlanKind::count, 16, DecodeQk::mma, 12},
+      {128, 2, 8, {450, 301, 1}, SplitPlanKind::heuristic, 40, DecodeQk::mma, 12},
   };
   int64_t compared = 0;
   for (DType dtype : {DType::fp16, DType::bf16})
@@ -281,10 +290,10 @@ TEST_CASE("decode emulator, every stage kernel: bit for bit the contract's plain
       spec.distribution = c.sq == 4 ? Distribution::outliers : Distribution::normal;
       spec.seed = static_cast<uint64_t>(c.d + 7 * c.sq + 31 * c.group);
       const AttentionInputs in = generate_inputs(p, spec);
-      const AlgorithmConfig a = c.tc ? decode_tensor_core_algorithm(c.plan, c.knob) : decode_algorithm(c.plan, c.knob, c.qk);
+      const AlgorithmConfig a = c.tc_streams ? decode_tensor_core_algorithm(c.plan, c.knob, c.tc_streams) : decode_algorithm(c.plan, c.knob, c.qk);
       REQUIRE_FALSE(emulator_invalid_reason(p, a).has_value());
       const int64_t kps = decode_keys_per_split(p, a);
-      const AttentionOutputs emu = emulate(p, in, a), model = model_decode(p, in, kps, c.qk == DecodeQk::mma, c.tc);
+      const AttentionOutputs emu = emulate(p, in, a), model = model_decode(p, in, kps, c.qk == DecodeQk::mma, c.tc_streams);
       INFO(p.label() << " " << a.describe() << " keys/split " << kps);
       CHECK(bits_differing(emu.o, model.o) == 0);
       CHECK(bits_differing(emu.lse, model.lse) == 0);
@@ -302,7 +311,8 @@ TEST_CASE("decode emulator, every stage exact: the FP64 reference", "[decode_emu
     for (int64_t e = 0; e < plain.numel(); ++e) scale = std::max(scale, std::fabs(plain.flat(e)));
     for (int splits : {1, 5})
       for (const AlgorithmConfig& a :  // the CUDA-core contract and the tensor-core kernel's (streams, P hi + lo)
-           {decode_algorithm(SplitPlanKind::count, splits), decode_tensor_core_algorithm(SplitPlanKind::count, splits)})
+           {decode_algorithm(SplitPlanKind::count, splits), decode_tensor_core_algorithm(SplitPlanKind::count, splits, 4),
+            decode_tensor_core_algorithm(SplitPlanKind::count, splits, 12)})
         CHECK(max_abs_diff(emulate(p, in, a, PrecisionPolicy::all_exact()).o, plain) <= 1e-12 * scale);
   }
 }
@@ -356,7 +366,8 @@ TEST_CASE("registered decode emulator configurations and mutants", "[decode_emul
   const Registry& registry = all_kernels();
   for (DType dtype : {DType::fp16, DType::bf16}) {
     const std::string dt(dtype_name(dtype));
-    const Kernel& k = registry.get("emu." + dt + ".dany.m64n64.decode-fixed256");
+    // The decode default models the production GPU kernel: the 12-warp tensor-core contract.
+    const Kernel& k = registry.get("emu." + dt + ".dany.m64n64.decode-tc12-fixed256");
     CHECK(k.info.path == KernelPath::decode);
     CHECK(k.info.is_default);
     REQUIRE(k.info.algorithm.has_value());
@@ -365,7 +376,8 @@ TEST_CASE("registered decode emulator configurations and mutants", "[decode_emul
     InputSpec spec;
     spec.seed = 9;
     const AttentionInputs in = generate_inputs(p, spec);
-    CHECK(bits_differing(k.run(p, in).o, model_decode(p, in, 256, false).o) == 0);
+    CHECK(bits_differing(k.run(p, in).o, model_decode(p, in, 256, true, 12).o) == 0);
+    CHECK(bits_differing(registry.get("emu." + dt + ".dany.m64n64.decode-fixed256").run(p, in).o, model_decode(p, in, 256, false).o) == 0);
     const Tensor<double> truth = fp64_attention(p, in).o;
     const double baseline = max_abs_diff(registry.get("naive-" + dt).run(p, in).o, truth);
     const auto mutants = registry.select({.design = "emu", .dtype = dtype, .path = KernelPath::decode});
@@ -420,10 +432,10 @@ TEST_CASE("decode emulator refuses what the decode kernels do not do", "[decode_
   a = decode_algorithm(SplitPlanKind::count, 2);
   a.p_cast = PCastMode::split_hi_lo;
   CHECK(emulator_invalid_reason(p, a).has_value());
-  a = decode_tensor_core_algorithm(SplitPlanKind::count, 2);
+  a = decode_tensor_core_algorithm(SplitPlanKind::count, 2, 4);
   a.tiles.block_n = 64;
   CHECK_THAT(*emulator_invalid_reason(p, a), Catch::Contains("16-key tiles"));
-  a = decode_tensor_core_algorithm(SplitPlanKind::count, 2);
+  a = decode_tensor_core_algorithm(SplitPlanKind::count, 2, 12);
   a.p_cast = PCastMode::input_dtype;
   CHECK_THAT(*emulator_invalid_reason(p, a), Catch::Contains("hi + lo"));
   Problem wide = p;
@@ -448,7 +460,7 @@ TEST_CASE("tensor-core decode kernel's emulator: within the rule, P hi + lo keep
       const AttentionInputs in = generate_inputs(p, spec);
       const Tensor<double> truth = fp64_attention(p, in).o;
       const AttentionOutputs base = registry.get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(p, in);
-      const AttentionOutputs tc = emulate(p, in, decode_tensor_core_algorithm(SplitPlanKind::fixed_keys, 256));
+      const AttentionOutputs tc = emulate(p, in, decode_tensor_core_algorithm(SplitPlanKind::fixed_keys, 256, 12));  // the production form
       const AttentionOutputs cores = emulate(p, in, decode_algorithm(SplitPlanKind::fixed_keys, 256));
       const double error = max_abs_diff(tc.o, truth), baseline = max_abs_diff(base.o, truth);
       double floor_sq = 0, tc_sq = 0, cores_sq = 0;
@@ -474,7 +486,7 @@ TEST_CASE("tensor-core decode kernel's emulator: cache rows past the fill are ne
     InputSpec spec;
     spec.seed = 13;
     AttentionInputs in = generate_inputs(p, spec);
-    const AlgorithmConfig a = decode_tensor_core_algorithm(SplitPlanKind::fixed_keys, 64);
+    const AlgorithmConfig a = decode_tensor_core_algorithm(SplitPlanKind::fixed_keys, 64, 12);
     const AttentionOutputs clean = emulate(p, in, a);
     // Poison every cache row at or past an entry's fill (the kernel's unused rows).
     for (int64_t b = 0; b < p.batch; ++b)

@@ -66,7 +66,7 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
     REQUIRE(k->info.algorithm.has_value());
     CHECK(k->info.algorithm->numerics == KernelNumerics::flash_decoding);
     CHECK(k->info.path == KernelPath::decode);
-    CHECK(k->info.is_default == (k->info.name.find(".decode-fixed256") != std::string::npos &&
+    CHECK(k->info.is_default == (k->info.name.find(".decode-tc12-fixed256") != std::string::npos &&
                                  k->info.name.find("mutant") == std::string::npos));
   }
   CHECK(registry.matching("emu.*.decode-*").size() == 18);  // 2 dtypes x (5 configurations + 4 mutants)

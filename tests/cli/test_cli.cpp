@@ -163,7 +163,7 @@ TEST_CASE("incremental writes its report; bad input names the problem") {
   const auto ok = attnscope("incremental --device cpu --prefill 40 --steps 3 --heads 2:1 --dim 64 --no-mutants --out " + dir);
   CHECK(ok.status == 0);
   CHECK_THAT(ok.output, Catch::Contains("FP64 references (incremental vs full): bit-identical") &&
-                            Catch::Contains("emu.fp16.dany.m64n64.decode-fixed256"));
+                            Catch::Contains("emu.fp16.dany.m64n64.decode-tc12-fixed256"));
   CHECK(std::filesystem::exists(dir + "/report.md"));
   CHECK(std::filesystem::exists(dir + "/results.json"));
   CHECK(std::filesystem::exists(dir + "/step_ulp_diff.dat"));
@@ -205,12 +205,17 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
   const auto r = attnscope("attribute --seqlen-q 1 --seqlen-k 3000 --heads 4:1 --dim 64 --decode splits:4 --no-order --json");
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.output);
-  CHECK(j["config"] == "decode.m64n64.split4");
-  CHECK(j["attribution"]["stages"]["p_cast"]["shapley_mse"].get<double>() == 0.0);  // P stays FP32
+  CHECK(j["config"] == "decode.m8n16.mma.split4.precise");  // the production kernel's contract by default
   CHECK(j["attribution"]["dominant"] == "output rounding");
-  const auto mma = attnscope("attribute --seqlen-q 4 --seqlen-k 700 --heads 8:2 --dim 64 --decode fixed:256 --decode-qk mma --no-order");
+  const auto fma = attnscope("attribute --seqlen-q 1 --seqlen-k 3000 --heads 4:1 --dim 64 --decode splits:4 --decode-contract fma --no-order --json");
+  REQUIRE(fma.status == 0);
+  const auto jf = nlohmann::json::parse(fma.output);
+  CHECK(jf["config"] == "decode.m64n64.split4");
+  CHECK(jf["attribution"]["stages"]["p_cast"]["shapley_mse"].get<double>() == 0.0);  // P stays FP32
+  const auto mma = attnscope("attribute --seqlen-q 4 --seqlen-k 700 --heads 8:2 --dim 64 --decode fixed:256 --decode-contract mma --no-order");
   CHECK(mma.status == 0);
   CHECK_THAT(mma.output, Catch::Contains("decode.m64n64.mma.fixed256"));
+  CHECK(attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode splits:2 --decode-contract fast").status == 2);
   const auto bad = attnscope("attribute --seqlen-q 1 --seqlen-k 300 --decode fixed:100");
   CHECK(bad.status == 2);
   CHECK_THAT(bad.output, Catch::Contains("multiple of 64"));

@@ -110,7 +110,7 @@ TEST_CASE("incremental vs full: a correct decode path differs only by rounding",
   for (DType dtype : {DType::fp16, DType::bf16}) {
     INFO(dtype_name(dtype));
     const IncrementalSpec spec = small_spec(dtype);
-    CHECK(spec.decode_kernel == "emu." + std::string(dtype_name(dtype)) + ".dany.m64n64.decode-fixed256");
+    CHECK(spec.decode_kernel == "emu." + std::string(dtype_name(dtype)) + ".dany.m64n64.decode-tc12-fixed256");
     const IncrementalResult r = run_incremental_experiment(spec);
     CHECK(r.references_bit_identical);
     CHECK(r.references_max_diff == 0);
@@ -236,7 +236,7 @@ TEST_CASE("incremental vs full: default kernels per device, fallbacks noted", "[
   choose_incremental_kernels(cpu, false, true);
   CHECK(cpu.full_kernel == "emu.bf16.dany.m64n64");
   CHECK(cpu.prefill_kernel == "emu.bf16.dany.m64n64");
-  CHECK(cpu.decode_kernel == "emu.bf16.dany.m64n64.decode-fixed256");
+  CHECK(cpu.decode_kernel == "emu.bf16.dany.m64n64.decode-tc12-fixed256");
   CHECK(cpu.mutant_kernels == std::vector<std::string>{"emu.bf16.dany.m64n64.decode-fixed64.mutant-stale-seqlens",
                                                        "emu.bf16.dany.m64n64.decode-fixed64.mutant-interleaved-gqa-cache",
                                                        "emu.bf16.dany.m64n64.decode-fixed64.mutant-top-left-cache",

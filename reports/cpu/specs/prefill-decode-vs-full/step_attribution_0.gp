@@ -11,7 +11,7 @@ set linetype 7 lc rgb '#CC79A7' pt 6 ps 0.9 lw 2
 set linetype 8 lc rgb '#999933' pt 8 ps 1.0 lw 2
 set linetype cycle 8
 set output 'step_attribution_0.svg'
-set title 'Shapley shares of the emulated error (MSE) per decode step, correct decode' . "\n" . '(emu.fp16.dany.m64n64.decode-fixed256): each attributed step on its own, stacked to 100%' noenhanced
+set title 'Shapley shares of the emulated error (MSE) per decode step, correct decode' . "\n" . '(emu.fp16.dany.m64n64.decode-tc12-fixed256): each attributed step on its own, stacked to' . "\n" . '100%' noenhanced
 set xlabel 'decode step' noenhanced
 set ylabel '% of the step''s squared error (stacked)' noenhanced
 plot [] [0:*] 'step_attribution_0.dat' index 4 using 1:2 with filledcurves x1 fs solid 0.85 lt 5 title 'semantic' noenhanced, \

@@ -18,7 +18,7 @@ set logscale y
 set format y '%g'
 set ytics (1, 10, 100, 1000, 10000)
 set yrange [0.4:29130]
-plot 'step_ulp_diff.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.decode-fixed256' noenhanced, \
+plot 'step_ulp_diff.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.decode-tc12-fixed256' noenhanced, \
      'step_ulp_diff.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-stale-seqlens' noenhanced, \
      'step_ulp_diff.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-interleaved-gqa-cache' noenhanced, \
      'step_ulp_diff.dat' index 3 using 1:2 with linespoints lt 4 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-top-left-cache' noenhanced, \

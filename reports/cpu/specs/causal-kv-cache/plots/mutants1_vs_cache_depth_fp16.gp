@@ -18,9 +18,11 @@ set logscale x 2
 set logscale y
 set format y '%g'
 set ytics (1, 10, 100, 1000, 10000)
-set yrange [0.303119:13912.6]
+set yrange [0.29405:13912.6]
 set xtics ('0' 1, '1' 2, '64' 65, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'mutants1_vs_cache_depth_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.mutant-top-left-cache' noenhanced, \
-     'mutants1_vs_cache_depth_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.mutant-stale-seqlens' noenhanced
+     'mutants1_vs_cache_depth_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-top-left-cache' noenhanced, \
+     'mutants1_vs_cache_depth_fp16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fp16.dany.m64n64.mutant-stale-seqlens' noenhanced, \
+     'mutants1_vs_cache_depth_fp16.dat' index 3 using 1:2 with linespoints lt 4 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-stale-seqlens' noenhanced

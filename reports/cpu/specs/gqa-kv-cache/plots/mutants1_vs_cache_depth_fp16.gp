@@ -22,4 +22,5 @@ set yrange [0.289641:2065.66]
 set xtics ('0' 1, '1' 2, '63' 64, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
-plot 'mutants1_vs_cache_depth_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.mutant-interleaved-gqa-cache' noenhanced
+plot 'mutants1_vs_cache_depth_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.mutant-interleaved-gqa-cache' noenhanced, \
+     'mutants1_vs_cache_depth_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-interleaved-gqa-cache' noenhanced

@@ -23,4 +23,5 @@ set xrange [-0.5:2.5]
 set arrow from 2, graph 0 to 2, graph 1 nohead dt 2 lw 1 lc rgb '#888888'
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'mutants1_vs_seqlen_q_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.mutant-interleaved-gqa-cache' noenhanced, \
+     'mutants1_vs_seqlen_q_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-interleaved-gqa-cache' noenhanced, \
      NaN with lines dt 2 lw 1 lc rgb '#888888' title 'S_q a multiple of BLOCK_M = 64' noenhanced

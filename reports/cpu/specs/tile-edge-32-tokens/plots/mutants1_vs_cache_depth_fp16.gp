@@ -18,9 +18,10 @@ set logscale x 2
 set logscale y
 set format y '%g'
 set ytics (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-set yrange [0.303119:4294.9]
+set yrange [0.29405:4294.9]
 set xtics ('0' 1, '1' 2, '32' 33, '300' 301) noenhanced
 set xrange [0.66666666666666663:451.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'mutants1_vs_cache_depth_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.mutant-unmasked-tile-edges' noenhanced, \
-     'mutants1_vs_cache_depth_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.mutant-top-left-cache' noenhanced
+     'mutants1_vs_cache_depth_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.mutant-top-left-cache' noenhanced, \
+     'mutants1_vs_cache_depth_fp16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-top-left-cache' noenhanced

@@ -22,4 +22,5 @@ set xtics ('31' 0, '32' 1, '33' 2) noenhanced
 set xrange [-0.5:2.5]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb '#bbbbbb'
 plot 'mutants1_vs_seqlen_q_fp16.dat' index 0 using 1:2 with linespoints lt 1 title 'emu.fp16.dany.m64n64.mutant-unmasked-tile-edges' noenhanced, \
-     'mutants1_vs_seqlen_q_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.mutant-top-left-cache' noenhanced
+     'mutants1_vs_seqlen_q_fp16.dat' index 1 using 1:2 with linespoints lt 2 title 'emu.fp16.dany.m64n64.mutant-top-left-cache' noenhanced, \
+     'mutants1_vs_seqlen_q_fp16.dat' index 2 using 1:2 with linespoints lt 3 title 'emu.fp16.dany.m64n64.decode-fixed64.mutant-top-left-cache' noenhanced
