@@ -20,9 +20,11 @@
 #               first (CUDA cores: contiguous, paged 16 / 256, fixed 256-key split; then the bulk
 #               kernel's), on B {1,8,64} x L {1k,4k,16k,64k,128k}, cold and warm, and the joined
 #               table                                    -> bench.log, ours.jsonl, torch.jsonl, table.md
-#   ncu         ncu (--clock-control none) on one launch of each DECODE_NCU_CONFIGS configuration
-#               (default "mma.w12.late mma.w12") at B 8 and each of DECODE_NCU_LENS (default
-#               "4096 65536"), FP16 D 128 (not in the default steps)  -> appended to bench.log
+#   ncu         ncu (--clock-control none; DECODE_NCU_SECTIONS, default SpeedOfLight
+#               MemoryWorkloadAnalysis WarpStateStats SchedulerStats) on one launch of each
+#               DECODE_NCU_CONFIGS configuration (default "mma.w12"; "torch": the SDPA peers) at
+#               B 8 and each of DECODE_NCU_LENS (default "4096 65536"), FP16 D 128 (not in the
+#               default steps)                                        -> appended to bench.log
 #   depth       test_gpu "[.depth_sweep]" (not in the default steps)       -> depth.log
 # Eight files come back at most: the seven of the default steps and summary.txt (printed last);
 # a D 64 bench appends its table to table.md, the ncu step its reports to bench.log.
@@ -122,15 +124,26 @@ fi
 
 if has ncu; then
   NCU_LOG="$OUT/bench.log"
-  for config in ${DECODE_NCU_CONFIGS:-mma.w12.late mma.w12}; do
+  NCU_SECTIONS=()
+  for section in ${DECODE_NCU_SECTIONS:-SpeedOfLight MemoryWorkloadAnalysis WarpStateStats SchedulerStats}; do
+    NCU_SECTIONS+=(--section "$section")
+  done
+  for config in ${DECODE_NCU_CONFIGS:-mma.w12}; do
     for len in ${DECODE_NCU_LENS:-4096 65536}; do
       t=$(left 60)
       if [ "$t" -eq 0 ]; then note "ncu SKIPPED (deadline): $config L $len"; continue; fi
-      echo "### ncu $config B 8 L $len (one launch after the check and the first warm-up)" >> "$NCU_LOG"
-      ( timeout "$t" ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
-          --section SchedulerStats --kernel-name regex:decode_mma_kernel --launch-skip 2 --launch-count 1 \
-          "$RUN/attnscope" bench --decode --cases "$config" --batches 8 --cache-lens "$len" --iters 10 ) >> "$NCU_LOG" 2>&1
-      note "ncu $config L $len exit $? ($(grep -E 'DRAM Throughput|Issue Slots Busy' "$NCU_LOG" | tail -2 | tr -s ' ' | tr '\n' ';'))"
+      if [ "$config" = torch ]; then  # the SDPA peers (flash, cuDNN) after their warm-up calls
+        echo "### ncu SDPA peers B 8 L $len" >> "$NCU_LOG"
+        ( timeout "$t" ncu --clock-control none "${NCU_SECTIONS[@]}" --kernel-name "regex:sdpa|fmha|flash|cudnn|attn|Attention" \
+            --launch-skip 3 --launch-count 3 python3 $BIN/bench_torch_decode.py --batches 8 --lens "$len" --iters 10 --warmup 2 ) \
+          >> "$NCU_LOG" 2>&1
+      else
+        echo "### ncu $config B 8 L $len (one launch after the check and the first warm-up)" >> "$NCU_LOG"
+        ( timeout "$t" ncu --clock-control none "${NCU_SECTIONS[@]}" --kernel-name "regex:decode_(split|mma|bulk)_kernel" \
+            --launch-skip 2 --launch-count 1 "$RUN/attnscope" bench --decode --cases "$config" --batches 8 --cache-lens "$len" \
+            --iters 10 ) >> "$NCU_LOG" 2>&1
+      fi
+      note "ncu $config L $len exit $? ($(grep -E 'DRAM Throughput' "$NCU_LOG" | tail -1 | tr -s ' '))"
     done
   done
 fi
