@@ -20,8 +20,14 @@
 #               first (CUDA cores: contiguous, paged 16 / 256, fixed 256-key split; then the bulk
 #               kernel's), on B {1,8,64} x L {1k,4k,16k,64k,128k}, cold and warm, and the joined
 #               table                                    -> bench.log, ours.jsonl, torch.jsonl, table.md
+#   ncu         ncu (--clock-control none; DECODE_NCU_SECTIONS, default SpeedOfLight
+#               MemoryWorkloadAnalysis WarpStateStats SchedulerStats) on one launch of each
+#               DECODE_NCU_CONFIGS configuration (default "mma.w12"; "torch": the SDPA peers) at
+#               B 8 and each of DECODE_NCU_LENS (default "4096 65536"), FP16 D 128 (not in the
+#               default steps)                                        -> appended to bench.log
 #   depth       test_gpu "[.depth_sweep]" (not in the default steps)       -> depth.log
-# Eight files come back at most: the seven of the default steps and summary.txt (printed last).
+# Eight files come back at most: the seven of the default steps and summary.txt (printed last);
+# a D 64 bench appends its table to table.md, the ncu step its reports to bench.log.
 # Every step is time-limited against one deadline (DECODE_RUN_SECONDS, default 225 s from the
 # start, for a call of timeout_s 240): a step that no longer fits is skipped and says so; the
 # steps run in the order above (the sanitizers and the tests before the bench).
@@ -30,9 +36,10 @@
 # configurations; default every one, the tensor-core kernel's first), DECODE_TEST_SKIP (an
 # extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked"),
 # DECODE_BIN (the carried folder, default .device/decode), DECODE_SANITIZE_SPEC (the test_gpu
-# spec the sanitizers run, default "[.decode_sanitize]"), DECODE_BENCH_ARGS (more arguments of
-# every `attnscope bench --decode`, e.g. "--batches 8 --cache-lens 4096,65536"), DECODE_PEER_ARGS
-# (more arguments of bench_torch_decode.py, e.g. "--batches 8,64").
+# spec the sanitizers run, default "[.decode_sanitize]"). A configuration NAME@64 runs at D 64
+# (default D 128); DECODE_BENCH_ARGS: more arguments of attnscope bench (e.g. "--batches 8,64
+# --cache-lens 4096,65536"); DECODE_PEER_ARGS: of bench_torch_decode.py (e.g. "--batches 8,64
+# --lens 4096,65536"), run at D 128 and, where a configuration asks for D 64, at D 64 too.
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
 RUN=/tmp/decode_bin
@@ -82,27 +89,65 @@ if has bench; then
   : > "$OUT/bench.log"
   : > "$OUT/ours.jsonl"
   # The peers first (the ratio table needs them), then ours, the production kernel's configurations first.
-  t=$(left 40)
-  echo "### python3 experiments/peers/bench_torch_decode.py --json torch.jsonl (carried copy)" >> "$OUT/bench.log"
-  if [ "$t" -gt 0 ]; then
-    # shellcheck disable=SC2086  # DECODE_PEER_ARGS: words
-    ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py ${DECODE_PEER_ARGS:-} --json "$OUT/torch.jsonl" ) >> "$OUT/bench.log" 2>&1
-    note "torch peers exit $?"
-  else
-    note "torch peers SKIPPED (deadline)"
-  fi
-  for config in ${DECODE_BENCH_CONFIGS:-mma.w12 mma.w12.paged16 mma.w12.paged256 mma.w12.fixed2048 mma.w12.fp8 mma.w12.fixed256 mma cuda-cores cuda-cores.paged16 \
-                cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta}; do
-    t=$(left 30)
-    if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $config"; continue; fi
-    echo "### attnscope bench --decode --cases $config ${DECODE_BENCH_ARGS:-} --out (appended to ours.jsonl)" >> "$OUT/bench.log"
-    # shellcheck disable=SC2086  # DECODE_BENCH_ARGS: words
-    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" ${DECODE_BENCH_ARGS:-} --out "/tmp/decode_$config.jsonl" ) >> "$OUT/bench.log" 2>&1
-    note "attnscope bench --decode --cases $config exit $?"
-    cat "/tmp/decode_$config.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
+  CONFIGS="${DECODE_BENCH_CONFIGS:-mma.w12 mma.w12.paged16 mma.w12.paged256 mma.w12.fixed2048 mma.w12.fp8 mma.w12.fixed256 mma cuda-cores cuda-cores.paged16 \
+           cuda-cores.paged256 cuda-cores.fixed256 bulk bulk.fp8 bulk.paged16 bulk.paged256 bulk.fixed256 bulk1h bulk1h.1cta}"
+  PEER_DIMS=128
+  [[ " $CONFIGS " == *"@64 "* ]] && PEER_DIMS="128 64"
+  : > "$OUT/torch.jsonl"
+  for d in $PEER_DIMS; do
+    t=$(left 40)
+    echo "### python3 experiments/peers/bench_torch_decode.py --head-dim $d ${DECODE_PEER_ARGS:-} --json (carried copy)" >> "$OUT/bench.log"
+    if [ "$t" -gt 0 ]; then
+      ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --head-dim $d ${DECODE_PEER_ARGS:-} --json "/tmp/torch_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
+      note "torch peers D $d exit $?"
+      cat "/tmp/torch_$d.jsonl" >> "$OUT/torch.jsonl" 2>/dev/null
+    else
+      note "torch peers D $d SKIPPED (deadline)"
+    fi
   done
-  python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" > "$OUT/table.md" 2>> "$OUT/bench.log"
+  for entry in $CONFIGS; do
+    config="${entry%@*}"; d=128
+    [ "$entry" != "$config" ] && d="${entry#*@}"
+    t=$(left 30)
+    if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $entry"; continue; fi
+    echo "### attnscope bench --decode --cases $config --head-dim $d ${DECODE_BENCH_ARGS:-} --out (appended to ours.jsonl)" >> "$OUT/bench.log"
+    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --head-dim $d ${DECODE_BENCH_ARGS:-} \
+        --out "/tmp/decode_${config}_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
+    note "attnscope bench --decode --cases $config --head-dim $d exit $?"
+    cat "/tmp/decode_${config}_$d.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
+  done
+  python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 128 > "$OUT/table.md" 2>> "$OUT/bench.log"
   note "table exit $?"
+  if [[ "$PEER_DIMS" == *64* ]]; then
+    { echo; echo "## D 64"; echo; python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 64; } >> "$OUT/table.md" 2>> "$OUT/bench.log"
+    note "table D 64 exit $?"
+  fi
+fi
+
+if has ncu; then
+  NCU_LOG="$OUT/bench.log"
+  NCU_SECTIONS=()
+  for section in ${DECODE_NCU_SECTIONS:-SpeedOfLight MemoryWorkloadAnalysis WarpStateStats SchedulerStats}; do
+    NCU_SECTIONS+=(--section "$section")
+  done
+  for config in ${DECODE_NCU_CONFIGS:-mma.w12}; do
+    for len in ${DECODE_NCU_LENS:-4096 65536}; do
+      t=$(left 60)
+      if [ "$t" -eq 0 ]; then note "ncu SKIPPED (deadline): $config L $len"; continue; fi
+      if [ "$config" = torch ]; then  # the SDPA peers (flash, cuDNN) after their warm-up calls
+        echo "### ncu SDPA peers B 8 L $len" >> "$NCU_LOG"
+        ( timeout "$t" ncu --clock-control none "${NCU_SECTIONS[@]}" --kernel-name "regex:sdpa|fmha|flash|cudnn|attn|Attention" \
+            --launch-skip 3 --launch-count 3 python3 $BIN/bench_torch_decode.py --batches 8 --lens "$len" --iters 10 --warmup 2 ) \
+          >> "$NCU_LOG" 2>&1
+      else
+        echo "### ncu $config B 8 L $len (one launch after the check and the first warm-up)" >> "$NCU_LOG"
+        ( timeout "$t" ncu --clock-control none "${NCU_SECTIONS[@]}" --kernel-name "regex:decode_(split|mma|bulk)_kernel" \
+            --launch-skip 2 --launch-count 1 "$RUN/attnscope" bench --decode --cases "$config" --batches 8 --cache-lens "$len" \
+            --iters 10 ) >> "$NCU_LOG" 2>&1
+      fi
+      note "ncu $config L $len exit $? ($(grep -E 'DRAM Throughput' "$NCU_LOG" | tail -1 | tr -s ' '))"
+    done
+  done
 fi
 
 if has depth; then

@@ -6,20 +6,20 @@ and of SDPA flash / cuDNN, and the ratios the issue asks for: the production ten
 the 12-warp shape, bench label mma.w12) against cuDNN and the CUDA-core kernel, its paged forms
 against contiguous; the CUDA-core kernel
 and the bulk kernel against cuDNN and flash, bulk / CUDA cores, paged 16 / 256 against
-contiguous, FP8 against FP16 time (bulk; and the tensor-core FP8 form mma.w12.fp8 against mma.w12 and bulk.fp8). Usage: python3 make_decode_bench_table.py OURS.jsonl PEERS.jsonl [dtype] > table.md"""
+contiguous, FP8 against FP16 time (bulk; and the tensor-core FP8 form mma.w12.fp8 against mma.w12 and bulk.fp8). Usage: python3 make_decode_bench_table.py OURS.jsonl PEERS.jsonl [dtype [head_dim]] > table.md"""
 import collections
 import json
 import sys
 
 
-def load(path, dtype):
+def load(path, dtype, head_dim=None):
     rows = collections.OrderedDict()
     for line in open(path):
         line = line.strip()
         if not line:
             continue
         r = json.loads(line)
-        if r.get("dtype", "fp16") != dtype:
+        if r.get("dtype", "fp16") != dtype or (head_dim is not None and r.get("head_dim", 128) != head_dim):
             continue
         rows.setdefault((r["batch"], r["keys"]), {})[r["impl"]] = r
     return rows
@@ -36,7 +36,8 @@ def ratio(a, b, key):
 def main():
     ours_path, peers_path = sys.argv[1], sys.argv[2]
     dtype = sys.argv[3] if len(sys.argv) > 3 else "fp16"
-    ours, peers = load(ours_path, dtype), load(peers_path, dtype)
+    head_dim = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    ours, peers = load(ours_path, dtype, head_dim), load(peers_path, dtype, head_dim)
     configs = []
     for r in ours.values():
         for name in r:
@@ -45,7 +46,7 @@ def main():
     for mode in ("cold_tbps", "warm_tbps"):
         title = "cold (L2 flushed, median)" if mode == "cold_tbps" else "warm (back-to-back, mean)"
         print("### %s TB/s, %s\n" % (dtype.upper(), title))
-        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "mma12 / cuDNN", "mma12 / cuda-cores",
+        head = ["B", "L"] + configs + ["SDPA flash", "SDPA cuDNN", "mma12 / cuDNN", "mma12 / flash", "mma12 / mma12.late", "mma12 / cuda-cores",
                                        "mma12 paged16 / mma12", "mma12 paged256 / mma12", "cuda-cores / cuDNN", "cuda-cores / flash",
                                        "bulk / cuDNN", "bulk / cuda-cores", "cuda-cores paged16 / contiguous",
                                        "cuda-cores paged256 / contiguous", "bulk paged16 / bulk", "bulk paged256 / bulk",
@@ -62,7 +63,8 @@ def main():
             mma_fp8_ratio = "%.2f" % (mma_fp8[us] / mma[us]) if mma_fp8 and mma else "–"
             mma_fp8_bulk = "%.2f" % (mma_fp8[us] / fp8[us]) if mma_fp8 and fp8 else "–"
             row = [str(key[0]), str(key[1])] + [cell(o.get(c), mode) for c in configs] + [
-                cell(flash, mode), cell(cudnn, mode), ratio(mma, cudnn, mode), ratio(mma, cores, mode),
+                cell(flash, mode), cell(cudnn, mode), ratio(mma, cudnn, mode), ratio(mma, flash, mode),
+                ratio(mma, o.get("mma.w12.late"), mode), ratio(mma, cores, mode),
                 ratio(o.get("mma.w12.paged16"), mma, mode), ratio(o.get("mma.w12.paged256"), mma, mode), ratio(cores, cudnn, mode), ratio(cores, flash, mode),
                 ratio(bulk, cudnn, mode), ratio(bulk, cores, mode), ratio(o.get("cuda-cores.paged16"), cores, mode),
                 ratio(o.get("cuda-cores.paged256"), cores, mode), ratio(o.get("bulk.paged16"), bulk, mode),

@@ -57,7 +57,8 @@ struct DecodeParams {
   int stages = kDecodeDefaultStages; ///< cuda_cores: K/V tiles in flight + 1 (2 or 3); bulk: pipeline stages (2..8)
   DecodeKernelKind kind = DecodeKernelKind::cuda_cores;
   int heads_per_cta = 1;            ///< bulk: KV heads of one CTA (1, 2 or 4; divides H_kv)
-  int ctas_per_sm = 1;              ///< bulk: 1 or 2 resident CTAs per SM (sizes the stages)
+  int ctas_per_sm = 1;              ///< bulk: 1 or 2 resident CTAs per SM (sizes the stages); mma: 3 with
+                                    ///< 4 warps is the co-resident form (decode_mma_co_resident), else 1
   bool fp8_cache = false;           ///< bulk, mma (12 warps): K/V caches hold E4M3 bytes, value = byte * scale
   const float* k_scale = nullptr;   ///< fp8_cache: [H_kv] powers of two (kernels/cache/fp8_kv.h)
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
@@ -93,7 +94,11 @@ int64_t decode_bulk_resident_ctas(int ctas_per_sm);
 /// Rows of one CTA of the tensor-core kernel (one m16 tile of both MMAs); more rows: several CTAs.
 inline constexpr int kDecodeMmaMaxRows = 16;
 /// CTAs of the tensor-core kernel resident at once on this GPU (SMs x blocks per SM).
-int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4);
+int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps = 4, int ctas_per_sm = 1);
+
+/// The tensor-core kernel's co-resident form (a bench shape; decode_mma_launch.cuh): 4 warps
+/// of 16-key tiles, 8-row blocks, 3 CTAs per SM (the 12-warp form's warps per SM in 3 CTAs).
+inline bool decode_mma_co_resident(int warps, int ctas_per_sm) { return warps == 4 && ctas_per_sm == 3; }
 
 /// Rows of the tensor-core kernel's smallest row block (its 8-row form).
 inline constexpr int kDecodeMmaMinRows = 8;

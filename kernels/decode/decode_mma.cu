@@ -10,10 +10,11 @@
 
 namespace attn {
 
-int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps) {
+int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps, int ctas_per_sm) {
   // The 16-row form's occupancy for every launch (the split plan, and the emulator's, must not
   // depend on which form runs; the 8-row form has the same shared memory).
   if (warps == 12) return decode_mma_twelve_warps_resident_ctas(dtype, head_dim);
+  if (decode_mma_co_resident(warps, ctas_per_sm)) return decode_mma_twelve_warps_resident_ctas(dtype, head_dim, true);
   return decode::with_mma_traits<kDecodeMmaMaxRows>(dtype, head_dim, warps,
                                                     [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
 }

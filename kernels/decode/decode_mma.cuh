@@ -33,6 +33,10 @@
 //      fp8_kv.h), which ldmatrix / mma read unchanged: the FP8 path is the 16-bit path on the
 //      dequantized cache, bit for bit. The raw stage is free once converted, so every raw stage
 //      holds a tile in flight while the warp computes.
+//  v13 co-resident CTAs (DecodeMmaTraits::kCtasPerSm): the same 12 warps per SM as 3 CTAs of 4
+//      warps (16-key tiles, 8-row blocks, Q in shared memory at the 168-register cap), so that the
+//      heuristic plan launches 3 x SMs CTAs (B 8: 6 splits, 384 CTAs) instead of SMs (2 splits,
+//      128 CTAs; reports/h200/profile: 128 CTAs cap even a math-free stream near 3.95 TB/s).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -71,6 +75,9 @@ struct DecodeMmaTraits {
   static constexpr int kStages = Stages;              ///< a warp's K/V tiles in flight + 1
   static constexpr Mutant kMutant = PlantedMutant;
   static constexpr int kRows = Rows;  ///< 16, or 8: rows 8..15 are padding by construction
+  /// Resident CTAs per SM (__launch_bounds__ min blocks): 3 for the co-resident form, the only
+  /// one of 4 warps with 16-key tiles (decode_mma_launch.cuh's DecodeMmaCoResident), else 1.
+  static constexpr int kCtasPerSm = Warps == 4 && WarpTileKeys == 16 ? 3 : 1;
   /// A key row of K or V in shared memory: D elements + 16 bytes, so that the 8 rows of an
   /// ldmatrix 8x8 matrix start 4 banks apart (conflict-free) and every row stays 16-byte aligned.
   static constexpr int kPitchBytes = HeadDim * 2 + 16;
@@ -87,10 +94,10 @@ struct DecodeMmaTraits {
   /// S-th), or S for an E4M3 cache (its raw stage is refilled right after the dequantization).
   static constexpr int kTilesAhead = Fp8Cache ? Stages : Stages - 1;
   /// Q's A fragments: in registers for the whole split (D 128: 32 per thread, 16 with 8 rows), or,
-  /// where the register cap is below 255 (more than 8 warps: 168 at 12), read from shared memory
+  /// where the register cap is below 255 (more than 8 warps per SM: 168 at 12), read from shared memory
   /// by ldmatrix at every tile (kRows x pitch bytes, one copy for the CTA): the cap is what the
   /// 12-warp form spilled against.
-  static constexpr bool kQShared = Warps > 8;
+  static constexpr bool kQShared = Warps * kCtasPerSm > 8;
   static constexpr int kQBytes = kQShared ? kRows * kPitchBytes : 0;
   /// Dynamic shared memory: the warps' stages, then sQ (kQShared), then sM, sL of the cross-CTA combine.
   static constexpr int kSmemBytes = Warps * kWarpBytes + kQBytes + 2 * kRows * 4;
@@ -103,6 +110,7 @@ struct DecodeMmaTraits {
   static_assert(Rows == 8 || Rows == 16, "the m16 tile, or its upper half only");
   static_assert(kWarpBytes >= 4 * (kRows * HeadDim + kRows), "a warp's stages hold its normalized O and LSE after the loop");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
+  static_assert(kCtasPerSm * (kSmemBytes + 1024) <= 228 * 1024, "kCtasPerSm CTAs fit one SM's shared memory");
   static_assert(PlantedMutant == Mutant::none || PlantedMutant == Mutant::stale_seqlens ||
                     PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
                     PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,
@@ -175,7 +183,7 @@ __device__ __forceinline__ void mma_rows(float (&d)[4], const uint32_t (&a)[4], 
 }
 
 template <class Traits>
-__global__ void __launch_bounds__(Traits::kThreads, 1) decode_mma_kernel(const DecodeParams p) {
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_mma_kernel(const DecodeParams p) {
   using T = Element<Traits::kElem>;
   constexpr int D = Traits::kHeadDim, W = Traits::kWarps, TW = Traits::kWarpTileKeys, S = Traits::kStages;
   constexpr int PITCH = Traits::kPitchBytes, NT = TW / 8, KS = TW / 16, DK = D / 16, DN = D / 8, CH = D / 8;

@@ -37,9 +37,20 @@ using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 1
 template <DType Elem, int HeadDim>
 using DecodeMmaTwelveWarpsFp8 = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 6, Mutant::none, 8, true>;
 
-/// The rows of one CTA of a launch: 8 for the 12-warp form and wherever S_q x group <= 8, else 16.
+/// The co-resident form (DecodeParams::mma_warps 4 with ctas_per_sm 3; a bench shape): the
+/// 12-warp form's warps per SM, stages and 16-key tiles as 3 CTAs of 4 warps per SM, 8-row blocks,
+/// Q in shared memory (3 x 70 KiB at D 128, 3 x 74 KiB at D 64), so that the heuristic plan
+/// launches 3 CTAs per SM: more, smaller CTAs to balance the SMs' finishing times.
+template <DType Elem, int HeadDim>
+using DecodeMmaCoResident = DecodeMmaTraits<Elem, HeadDim, 4, 16, HeadDim == 128 ? 2 : 4, Mutant::none, 8>;  // kCtasPerSm 3
+
+/// The rows of one CTA of a launch: 8 for the 12-warp and co-resident forms and wherever S_q x
+/// group <= 8, else 16.
 inline int decode_mma_rows(const DecodeParams& p) {
-  return p.mma_warps == 12 || p.seqlen_q * (p.num_heads_q / p.num_heads_kv) <= 8 ? 8 : kDecodeMmaMaxRows;
+  return p.mma_warps == 12 || decode_mma_co_resident(p.mma_warps, p.ctas_per_sm) ||
+                 p.seqlen_q * (p.num_heads_q / p.num_heads_kv) <= 8
+             ? 8
+             : kDecodeMmaMaxRows;
 }
 
 /// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128, 16 rows).
@@ -48,8 +59,9 @@ void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant,
 void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t stream);
 /// The E4M3-cache half of the dispatch (decode_mma_fp8.cu; the 12-warp form, every dtype and D).
 void launch_decode_mma_fp8(const DecodeParams& p, DType dtype, cudaStream_t stream);
-/// Resident CTAs of the 12-warp form (decode_mma_rows8.cu: it exists with 8 rows only).
-int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim);
+/// Resident CTAs of the 12-warp form, or (co_resident) of the co-resident form (decode_mma_rows8.cu:
+/// both exist with 8 rows only).
+int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim, bool co_resident = false);
 /// The tensor-core kernel's half of launch_decode (decode_mma.cu), after the common checks.
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 
@@ -84,9 +96,23 @@ int64_t mma_resident_ctas() {
   return static_cast<int64_t>(per_sm > 1 ? per_sm : 1) * sms;
 }
 
-/// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps) with Rows rows.
+/// The 12-warp form as a template of (dtype, D) alone (for with_dtype_dim).
+template <DType Elem, int HeadDim>
+using DecodeMmaTwelveWarpsForm = DecodeMmaTwelveWarps<Elem, HeadDim>;
+
+/// Calls fn.template operator()<Form<dtype, D>>() for FP16 / BF16 and D 64 / 128.
+template <template <DType, int> class Form, class Fn>
+auto with_dtype_dim(DType dtype, int head_dim, Fn&& fn) {
+  const bool bf16 = dtype == DType::bf16;
+  if (head_dim == 64)
+    return bf16 ? fn.template operator()<Form<DType::bf16, 64>>() : fn.template operator()<Form<DType::fp16, 64>>();
+  return bf16 ? fn.template operator()<Form<DType::bf16, 128>>() : fn.template operator()<Form<DType::fp16, 128>>();
+}
+
+/// Calls fn.template operator()<Traits>() for the instantiation of (dtype, D, warps) with Rows rows
+/// (4 warps with ctas_per_sm 3: the co-resident form).
 template <int Rows, class Fn>
-auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn) {
+auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn, int ctas_per_sm = 1) {
   if (head_dim != 64 && head_dim != 128) throw Error("decode mma: head_dim must be 64 or 128");
   if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
   if (warps != 4 && warps != 8 && warps != 12) throw Error("decode mma: 4, 8 or 12 warps per CTA");
@@ -94,13 +120,17 @@ auto with_mma_traits(DType dtype, int head_dim, int warps, Fn&& fn) {
   if (warps == 8) return fn.template operator()<DecodeMmaEightWarps<Rows>>();
   const bool bf16 = dtype == DType::bf16;
   constexpr Mutant none = Mutant::none;
+  if (decode_mma_co_resident(warps, ctas_per_sm)) {
+    if constexpr (Rows == 8) {
+      return with_dtype_dim<DecodeMmaCoResident>(dtype, head_dim, fn);
+    } else {
+      throw Error("decode mma: the co-resident form is compiled with 8-row blocks only");
+    }
+  }
+  if (ctas_per_sm != 1) throw Error("decode mma: 3 CTAs per SM are compiled for 4 warps only");
   if (warps == 12) {
     if constexpr (Rows == 8) {
-      if (head_dim == 64)
-        return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 64>>()
-                    : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 64>>();
-      return bf16 ? fn.template operator()<DecodeMmaTwelveWarps<DType::bf16, 128>>()
-                  : fn.template operator()<DecodeMmaTwelveWarps<DType::fp16, 128>>();
+      return with_dtype_dim<DecodeMmaTwelveWarpsForm>(dtype, head_dim, fn);
     } else {
       throw Error("decode mma: 12 warps are compiled with 8-row blocks only (the 16-row form spills)");
     }

@@ -9,11 +9,13 @@ namespace attn {
 
 void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t stream) {
   if (decode_mma_rows(p) != 8) throw Error("decode mma: the 8-row form needs 12 warps or S_q x group <= 8");
-  decode::with_mma_traits<8>(dtype, p.head_dim, p.mma_warps, [&]<class Traits>() { decode::launch_mma_traits<Traits>(p, stream); });
+  decode::with_mma_traits<8>(
+      dtype, p.head_dim, p.mma_warps, [&]<class Traits>() { decode::launch_mma_traits<Traits>(p, stream); }, p.ctas_per_sm);
 }
 
-int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim) {
-  return decode::with_mma_traits<8>(dtype, head_dim, 12, [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); });
+int64_t decode_mma_twelve_warps_resident_ctas(DType dtype, int head_dim, bool co_resident) {
+  return decode::with_mma_traits<8>(
+      dtype, head_dim, co_resident ? 4 : 12, [&]<class Traits>() { return decode::mma_resident_ctas<Traits>(); }, co_resident ? 3 : 1);
 }
 
 }  // namespace attn

@@ -47,8 +47,10 @@ AlgorithmConfig decode_variant_algorithm(const DecodeVariant& v) {
     // The tensor-core kernel (decode_mma.cuh): row blocks of one m16 tile (8 rows for the
     // 12-warp form), warp key streams of 32-key (4 warps) or 16-key tiles, P split hi + lo for
     // the PV MMA. BLOCK_M only sizes the heuristic plan's work units (rows are independent).
-    a.tiles.block_m = v.mma_warps == 12 ? kDecodeMmaMinRows : kDecodeMmaMaxRows;
-    a.tiles.block_n = v.mma_warps == 4 ? 32 : 16;
+    // The co-resident form (4 warps x 3 CTAs per SM): 8-row blocks, 16-key tiles.
+    const bool co_resident = decode_mma_co_resident(v.mma_warps, v.ctas_per_sm);
+    a.tiles.block_m = v.mma_warps == 12 || co_resident ? kDecodeMmaMinRows : kDecodeMmaMaxRows;
+    a.tiles.block_n = v.mma_warps == 4 && !co_resident ? 32 : 16;
     a.p_cast = PCastMode::split_hi_lo;
     a.decode.warp_streams = v.mma_warps;
   }
@@ -80,7 +82,7 @@ void register_decode_kernels(Registry&) {}
 int64_t decode_target_ctas(const DecodeVariant& v) {
   if (!gpu_available()) return 0;
   if (v.kind == DecodeKernelKind::cuda_cores) return decode_resident_ctas(v.dtype, v.head_dim, 4);
-  if (v.kind == DecodeKernelKind::mma) return decode_mma_resident_ctas(v.dtype, v.head_dim, v.mma_warps);
+  if (v.kind == DecodeKernelKind::mma) return decode_mma_resident_ctas(v.dtype, v.head_dim, v.mma_warps, v.ctas_per_sm);
   // The bulk kernel: resident CTAs x the KV heads one CTA holds at 4 query rows per head (H_kv 8).
   const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, 8, 4, v.ctas_per_sm, v.max_heads_per_cta);
   return shape.invalid ? 0 : decode_bulk_resident_ctas(v.ctas_per_sm) * shape.heads_per_cta;
@@ -172,6 +174,7 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
   if (v.kind == DecodeKernelKind::mma) {
     p.kind = DecodeKernelKind::mma;
     p.mma_warps = v.mma_warps;
+    p.ctas_per_sm = v.ctas_per_sm;
   }
   p.fp8_cache = v.fp8_cache;
   p.k_scale = cache.k_scale();

@@ -26,7 +26,7 @@ struct DecodeVariant {
   int page_size = 0;         ///< 0: contiguous cache; 16..256: paged
   Mutant mutant = Mutant::none;
   DecodeKernelKind kind = DecodeKernelKind::cuda_cores;  ///< v7 (CUDA cores) or v8 (bulk copies, mma scores)
-  int ctas_per_sm = 1;       ///< bulk: 1 or 2 resident CTAs per SM
+  int ctas_per_sm = 1;       ///< bulk: 1 or 2 resident CTAs per SM; mma: 3 with 4 warps (the co-resident form)
   int max_heads_per_cta = 4; ///< bulk: cap on the KV heads one CTA reads (1: one head, per-key copies of D elements)
   bool fp8_cache = false;    ///< bulk, mma (12 warps): E4M3 cache with per-head power-of-two scales (appended with quantization)
   int mma_warps = 12;        ///< mma: key streams per CTA (12: the registered form, 16-key tiles, 8-row

@@ -353,6 +353,12 @@ TEST_CASE("decode and chunked-prefill variants on small cases (for compute-sanit
         // The tensor-core kernel's 4- and 8-warp shapes (bench --decode; FP16, D 128; the
         // registered 12-warp form is in decode_kernels), contiguous and paged 16.
         std::vector<Kernel> shapes;
+        for (int page : {0, 16}) {  // the co-resident form (4 warps x 3 CTAs per SM), every dtype and D
+          DecodeVariant v{"mma.w4x3", dtype, static_cast<int>(d), 64, 0, page, Mutant::none, DecodeKernelKind::mma};
+          v.mma_warps = 4;
+          v.ctas_per_sm = 3;
+          shapes.push_back(make_decode_kernel(v));
+        }
         if (dtype == DType::fp16 && d == 128)
           for (int warps : {4, 8})
             for (int page : {0, 16}) {

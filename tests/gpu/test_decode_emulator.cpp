@@ -121,8 +121,9 @@ TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulat
   // The shapes `bench --decode` measures (FP16, D 128): the same contract with warp_streams
   // 4 / 8 / 12 and BLOCK_N 32 / 16 / 16; S_q x group 4 (one row block) and 12 (the 12-warp form:
   // two 8-row blocks, the second half padding; the others: one 16-row tile).
+  // The co-resident form (4 warps x 3 CTAs per SM, 16-key tiles, 8-row blocks): warps 43 here.
   int64_t compared = 0, differing = 0;
-  for (int warps : {4, 8, 12})
+  for (int warps : {4, 8, 12, 43})
     for (int64_t depth : {300, 4096})
       for (int page : {0, 16}) {
         const Problem pr = decode_problem(DType::fp16, 128, depth, page ? 3 : 1, 4);
@@ -131,10 +132,12 @@ TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulat
         spec.seed = static_cast<uint64_t>(depth + warps);
         const AttentionInputs in = generate_inputs(pr, spec);
         DecodeVariant v{"mma.w" + std::to_string(warps), DType::fp16, 128, 256, 0, page, Mutant::none, DecodeKernelKind::mma};
-        v.mma_warps = warps;
+        v.mma_warps = warps == 43 ? 4 : warps;
+        v.ctas_per_sm = warps == 43 ? 3 : 1;
         const Kernel k = make_decode_kernel(v);
         REQUIRE(k.info.algorithm.has_value());
-        CHECK(k.info.algorithm->decode.warp_streams == warps);
+        CHECK(k.info.algorithm->decode.warp_streams == v.mma_warps);
+        CHECK(k.info.algorithm->tiles.block_n == (warps == 4 ? 32 : 16));
         const AttentionOutputs gpu = k.run(pr, in), emu = emulate(pr, in, *k.info.algorithm);
         const int64_t o_diff = bit_diff(gpu.o, emu.o, DType::fp16).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
         compared += gpu.o.numel();
@@ -145,6 +148,27 @@ TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulat
         CHECK(o_diff == 0);
         CHECK(lse_diff == 0);
       }
+  // The co-resident form on its heuristic plan (3 CTAs per SM as the target), every dtype and D.
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (int d : {64, 128}) {
+      const Problem pr = decode_problem(dtype, d, 4096, 1, 4);
+      InputSpec spec;
+      spec.seed = static_cast<uint64_t>(d + 7);
+      const AttentionInputs in = generate_inputs(pr, spec);
+      DecodeVariant v{"mma.w4x3", dtype, d, 0, 0, 0, Mutant::none, DecodeKernelKind::mma};
+      v.mma_warps = 4;
+      v.ctas_per_sm = 3;
+      const Kernel k = make_decode_kernel(v);
+      REQUIRE(k.info.algorithm.has_value());
+      const AttentionOutputs gpu = k.run(pr, in), emu = emulate(pr, in, *k.info.algorithm);
+      const int64_t o_diff = bit_diff(gpu.o, emu.o, dtype).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
+      compared += gpu.o.numel();
+      std::printf("EMULATOR mma co-resident %s D %d heuristic (target %d CTAs), depth 4096: %lld O, %lld LSE differ\n",
+                  std::string(dtype_name(dtype)).c_str(), d, k.info.algorithm->decode.target_ctas, static_cast<long long>(o_diff),
+                  static_cast<long long>(lse_diff));
+      CHECK(o_diff == 0);
+      CHECK(lse_diff == 0);
+    }
   CHECK(compared > 0);
 }
 
