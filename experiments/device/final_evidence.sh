@@ -15,9 +15,10 @@
 #   precise   .device/hopper/hopper_run.sh precise: the precise mode's excess sweep (issue 13; not default)
 #   fa3fix    experiments/device/fa3fix_check.sh: [stages] + fa3 tests + sanitizers after the fa3 leak fix (issue 9; not default)
 #   specs     experiments/device/reports_run.sh [SPECS_LIST]: the investigation specs at full size (issue 15; not default)
+#   decode    experiments/device/decode_run.sh DECODE_STEPS: the decode sanitizers, tests, bench, ncu (issue 14; not default)
 # Each step's files are packed into $OUT/<step>.tar.gz; summary.txt is printed last.
 # Usage: bash .device/final/final_evidence.sh [steps]   (comma list; default: all, in the order above)
-# A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP, PRECISE_CAP, FA3FIX_CAP, SPECS_CAP.
+# A step's cap (seconds) can be raised where the call has room: EXTERNAL_CAP, FINGERPRINT_CAP, PRECISE_CAP, FA3FIX_CAP, SPECS_CAP, DECODE_CAP.
 # FINGERPRINT_STEPS (e.g. "probe") picks fingerprint_run.sh's own steps (default dumps,diagnose,probe).
 set -u
 STEPS="${1:-main,stages,sanitize,truth,external,fingerprint}"
@@ -69,4 +70,13 @@ has precise && step precise "${PRECISE_CAP:-300}" env PRECISE_SECONDS=$(( ${PREC
 has fa3fix && step fa3fix "${FA3FIX_CAP:-240}" env BIN=$F bash experiments/device/fa3fix_check.sh
 has specs && step specs "${SPECS_CAP:-300}" env REPORTS_SECONDS=$(( ${SPECS_CAP:-300} - 15 )) bash experiments/device/reports_run.sh ${SPECS_LIST:-}
 has fingerprint && step fingerprint "${FINGERPRINT_CAP:-120}" bash .device/fingerprint/fingerprint_run.sh
+# decode: experiments/device/decode_run.sh (issue 14) with these binaries, its steps DECODE_STEPS
+# (default sanitize,test) under DECODE_CAP (default 240 s); DECODE_BENCH_CONFIGS, DECODE_NCU_* pass through.
+if has decode; then
+  mkdir -p .device/decode
+  ln -f $F/attnscope $F/test_gpu .device/decode/
+  cp $F/commit.txt experiments/peers/bench_torch_decode.py experiments/device/make_decode_bench_table.py .device/decode/
+  step decode "${DECODE_CAP:-240}" env DECODE_BIN=.device/decode DECODE_RUN_SECONDS=$(( ${DECODE_CAP:-240} - 10 )) \
+    bash experiments/device/decode_run.sh "provenance,${DECODE_STEPS:-sanitize,test}"
+fi
 echo "==== summary"; cat "$SUMMARY"
