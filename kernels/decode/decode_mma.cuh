@@ -153,9 +153,9 @@ __device__ __forceinline__ uint32_t e4m3_scale_bits(float scale) {
 
 /// A 16-byte cp.async of a K/V row chunk: the plain form (no src-size operand) where the chunk is
 /// in the cache, the zero-filling form (src-size 0, nothing read) past key_end. The same bytes land
-/// either way (never the bits); the form is what the L2 sees: with fa2::cp_async_16's register
-/// src-size on every chunk, ncu counted 1.5x the data's L2 sectors and 10.5 requests per 512-byte
-/// warp load (reports/h200/decode/call12/ncu-l2).
+/// either way (never the bits). Measured against fa2::cp_async_16's register src-size on every
+/// chunk, in one H200 call (reports/h200/decode/call13): 1.00-1.01x at B 8, 1.01-1.03x at B 64;
+/// the L2 sector and request counts (1.5x the data's sectors, call 12) are the same in both forms.
 __device__ __forceinline__ void stream_cp_async_16(void* smem, const void* gmem, bool valid) {
   asm volatile(
       "{\n"
