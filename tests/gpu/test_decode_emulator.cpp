@@ -121,28 +121,31 @@ TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulat
   // The shapes `bench --decode` measures (FP16, D 128): the same contract with warp_streams
   // 4 / 8 / 12 and BLOCK_N 32 / 16 / 16; S_q x group 4 (one row block) and 12 (the 12-warp form:
   // two 8-row blocks, the second half padding; the others: one 16-row tile).
-  // The co-resident form (4 warps x 3 CTAs per SM, 16-key tiles, 8-row blocks): warps 43 here.
+  // And the co-resident form: 4 warps x 3 CTAs per SM, 16-key tiles, 8-row blocks.
+  struct Shape { int warps, ctas_per_sm; };
   int64_t compared = 0, differing = 0;
-  for (int warps : {4, 8, 12, 43})
+  for (const Shape shape : {Shape{4, 1}, Shape{8, 1}, Shape{12, 1}, Shape{4, 3}})
     for (int64_t depth : {300, 4096})
       for (int page : {0, 16}) {
         const Problem pr = decode_problem(DType::fp16, 128, depth, page ? 3 : 1, 4);
         InputSpec spec;
         spec.distribution = depth == 300 ? Distribution::outliers : Distribution::normal;
-        spec.seed = static_cast<uint64_t>(depth + warps);
+        const int warps = shape.warps;
+        const bool co_resident = shape.ctas_per_sm == 3;
+        spec.seed = static_cast<uint64_t>(depth + (co_resident ? 43 : warps));
         const AttentionInputs in = generate_inputs(pr, spec);
-        DecodeVariant v{"mma.w" + std::to_string(warps), DType::fp16, 128, 256, 0, page, Mutant::none, DecodeKernelKind::mma};
-        v.mma_warps = warps == 43 ? 4 : warps;
-        v.ctas_per_sm = warps == 43 ? 3 : 1;
+        DecodeVariant v{"mma.w" + std::to_string(warps) + (co_resident ? "x3" : ""), DType::fp16, 128, 256, 0, page, Mutant::none, DecodeKernelKind::mma};
+        v.mma_warps = warps;
+        v.ctas_per_sm = shape.ctas_per_sm;
         const Kernel k = make_decode_kernel(v);
         REQUIRE(k.info.algorithm.has_value());
         CHECK(k.info.algorithm->decode.warp_streams == v.mma_warps);
-        CHECK(k.info.algorithm->tiles.block_n == (warps == 4 ? 32 : 16));
+        CHECK(k.info.algorithm->tiles.block_n == (warps == 4 && !co_resident ? 32 : 16));
         const AttentionOutputs gpu = k.run(pr, in), emu = emulate(pr, in, *k.info.algorithm);
         const int64_t o_diff = bit_diff(gpu.o, emu.o, DType::fp16).differ, lse_diff = bit_diff(gpu.lse, emu.lse, DType::fp32).differ;
         compared += gpu.o.numel();
         differing += o_diff;
-        std::printf("EMULATOR mma %d warps, depth %lld, page %d, %lld rows per KV head: %lld O, %lld LSE differ\n", warps,
+        std::printf("EMULATOR mma %d warps x %d CTA/SM, depth %lld, page %d, %lld rows per KV head: %lld O, %lld LSE differ\n", warps, shape.ctas_per_sm,
                     static_cast<long long>(depth), page, static_cast<long long>(pr.seqlen_q * pr.group_size()),
                     static_cast<long long>(o_diff), static_cast<long long>(lse_diff));
         CHECK(o_diff == 0);
