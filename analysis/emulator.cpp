@@ -198,7 +198,7 @@ void Fa2HeadEmulator::compute_scores(int row_block, bool exact, double* scores) 
 
 void Fa2HeadEmulator::accumulate_rows(int row_block, const double* scores, const PrecisionPolicy& policy,
                                       double* states) const {
-  const pipeline::StagedArithmetic a(policy, dtype_, fp8_);
+  const pipeline::StagedArithmetic a(policy, dtype_, fp8_, algorithm_.fp8.fma_exp_period);
   const bool rescale_exact = policy.exact(Stage::rescale), cast_exact = policy.exact(Stage::p_cast);
   const bool pv_exact = policy.exact(Stage::pv_accumulate);
   const bool fp8_scores = fp8_ && !policy.exact(Stage::qk_product), fp8_pv = fp8_ && !pv_exact;
@@ -242,7 +242,10 @@ void Fa2HeadEmulator::accumulate_rows(int row_block, const double* scores, const
           auto slice = [&](int k) -> double& {
             return p[static_cast<size_t>(slices == 1 ? k : 8 * (k / 2) + 2 * q + k % 2)];
           };
-          l[q] = a.row_sum_update(l[q], step.alpha, pipeline::exp_slice(a, slice, slice_len, tile_scale_log2, step.m_for_p));
+          // The n8 column block of slice element k (the FP8 exp's MUFU / FMA-pipe split, ex2_fma.h).
+          auto block_of = [&](int k) { return slices == 1 ? k / 8 : k / 2; };
+          l[q] = a.row_sum_update(l[q], step.alpha,
+                                  pipeline::exp_slice(a, slice, slice_len, tile_scale_log2, step.m_for_p, block_of));
         }
         for (int64_t d = 0; d < D; ++d) acc[d] = pipeline::rescale_o(a, acc[d], step.alpha);
         for (int64_t j = 0; j < BN; j += 2) {  // p_cast stage, column pairs as the A fragment holds them

@@ -54,6 +54,10 @@
 //     RN(RN(RN(scale_log2 q_scale) k_scale) / D^rotated). Exact: the double dot product of the
 //     unquantized inputs (no quantization of Q and K at all) and the exact scale.
 //  exp: P = ex2(fma(s, tile scale, RN(8 - m))) (P and l 256 times the 16-bit pipeline's);
+//     with Fp8Config::fma_exp_period = N > 0 (variants e4m3-fmaN), the elements of every N-th n8
+//     column block of the tile (blocks N-1, 2N-1, ...) take ex2_fma (core/pipeline/ex2_fma.h:
+//     IEEE FMAs and exact bit operations, the GPU's own function: the same bits) instead of the
+//     ex2.approx model;
 //  p_cast: P to E4M3 (RNE, satfinite). Exact: P kept.
 //  pv_accumulate: V quantized to E4M3 (one scale per head or tensor), k-steps of 32 keys with
 //     the FP8 model, V's scale applied with the normalizer: O = RN(O_acc RN(RN(1/l) v_scale)).

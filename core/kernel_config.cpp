@@ -93,7 +93,8 @@ std::string AlgorithmConfig::describe() const {
   if (p_cast == PCastMode::split_hi_lo) s += ".precise";
   if (rescale_threshold_log2 > 0) s += ".lazy" + std::to_string(static_cast<int>(rescale_threshold_log2));
   if (fp8.enabled())
-    s += std::string(fp8.scaling == Fp8Scaling::per_tensor ? ".e4m3-tensor" : ".e4m3") + (fp8.rotate ? "-rot" : "");
+    s += std::string(fp8.scaling == Fp8Scaling::per_tensor ? ".e4m3-tensor" : ".e4m3") + (fp8.rotate ? "-rot" : "") +
+         (fp8.fma_exp_period > 0 ? "-fma" + std::to_string(fp8.fma_exp_period) : "");
   if (mutant != Mutant::none) s += std::string(".mutant-") + mutant_name(mutant);
   return s;
 }

@@ -85,6 +85,10 @@ enum class Fp8Scaling : uint8_t {
 struct Fp8Config {
   Fp8Scaling scaling = Fp8Scaling::none;
   bool rotate = false;                            ///< incoherent processing (Q and K)
+  /// P's exponentials of every fma_exp_period-th n8 column block of a tile (the last of each
+  /// period) by pipeline::ex2_fma on the FMA pipes, the others by ex2.approx on the MUFU
+  /// (core/pipeline/ex2_fma.h); 0: all on the MUFU.
+  int fma_exp_period = 0;
   uint64_t rotation_seed = 0x243f6a8885a308d3ull; ///< signs of the rotation (pipeline::hadamard_sign)
   constexpr bool enabled() const { return scaling != Fp8Scaling::none; }
 };

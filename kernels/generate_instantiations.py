@@ -120,9 +120,13 @@ def write_fa2(t):
     return files, vs
 
 
-# FP8 (E4M3) variant -> (Fp8Scaling, rotate): FA3's per-block scales, with the Hadamard rotation,
-# and the per-tensor baseline (core/kernel_config.h Fp8Config, core/pipeline/fp8.h).
-FP8_VARIANTS = {"e4m3": ("per_block", "false"), "e4m3-rot": ("per_block", "true"), "e4m3-tensor": ("per_tensor", "false")}
+# FP8 (E4M3) variant -> (Fp8Scaling, rotate, fma_exp_period): FA3's per-block scales, with the
+# Hadamard rotation, the per-tensor baseline, and per-block with the exponentials of every N-th n8
+# column block on the FMA pipes (e4m3-fmaN; core/kernel_config.h Fp8Config, core/pipeline/fp8.h,
+# core/pipeline/ex2_fma.h).
+FP8_VARIANTS = {"e4m3": ("per_block", "false", 0), "e4m3-rot": ("per_block", "true", 0),
+                "e4m3-tensor": ("per_tensor", "false", 0), "e4m3-fma4": ("per_block", "false", 4),
+                "e4m3-fma8": ("per_block", "false", 8)}
 
 
 def fa3_variants(t):
@@ -160,7 +164,7 @@ def fa3_traits(v):
                          + ", ".join(FP8_VARIANTS) + ")")
     pcast = "split_hi_lo" if v["variant"] == "precise" else "input_dtype"
     ping = "false" if v["variant"] == "noping" else "true"
-    fp8_args = f", Fp8Scaling::{fp8[0]}, {fp8[1]}" if fp8 else ""
+    fp8_args = (f", Fp8Scaling::{fp8[0]}, {fp8[1]}" + (f", {fp8[2]}" if fp8[2] else "")) if fp8 else ""
     return (f"hopper::HopperTraits<{dtype_enum(v['dtype'])}, {v['d']}, {bn}, {bm // 64}, {v['stages']}, "
             f"PCastMode::{pcast}, 0, {mutant_enum(v['mutant'])}, {ping}, true{fp8_args}>")
 
@@ -264,7 +268,7 @@ def emu_algorithm(tile, variant, mutant):
     splits = int(variant[5:]) if variant.startswith("split") else 1
     pcast = "split_hi_lo" if variant == "precise" else "input_dtype"
     fp8 = FP8_VARIANTS.get(variant)
-    fp8_field = f", {{Fp8Scaling::{fp8[0]}, {fp8[1]}}}" if fp8 else ""
+    fp8_field = f", {{Fp8Scaling::{fp8[0]}, {fp8[1]}, {fp8[2]}}}" if fp8 else ""
     return f"{{{{{bm}, {bn}, {splits}}}, PCastMode::{pcast}, 0.0f, {mutant_enum(mutant)}, KernelNumerics::fa2, {{}}{fp8_field}}}"
 
 

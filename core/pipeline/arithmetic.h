@@ -7,7 +7,8 @@
 //  * Fp32Arithmetic     the FA2 kernels' FP32 arithmetic modelled in double: RN after every
 //                       operation, fma with one rounding, ex2.approx as a correctly rounded exp2f
 //                       with FP32 subnormal results flushed, P rounded to the input dtype (the FP8
-//                       pipeline: P scaled by 2^8 in the exponent and rounded to E4M3, fp8.h);
+//                       pipeline: P scaled by 2^8 in the exponent and rounded to E4M3, fp8.h;
+//                       its FMA-pipe share of the exponentials: ex2_fma.h's ex2_fma itself);
 //  * StagedArithmetic   per stage one of the two, chosen by a PrecisionPolicy (core/kernel_config.h):
 //                       what the emulator and the attribution run;
 //  * ExactNaturalArithmetic, Fp32NaturalArithmetic, StagedNaturalArithmetic: the same three for
@@ -17,6 +18,8 @@
 // The concept every arithmetic A models (V = A::value_type):
 //   exp stage       scale_log2(double softmax_scale), scale_max(raw_max, scale_log2),
 //                   exp_score(s, scale_log2, m)   [2^(s*scale_log2 - m); s = -inf gives 0]
+//                   (Fp32Arithmetic, StagedArithmetic: also exp_score_block(block, s, scale_log2, m),
+//                   the same for an element of the tile's n8 column block `block`)
 //   rescale stage   lazy_bound(m_old, threshold), max(a, b), rescale_factor(m_old, m_new),
 //                   round_rescale_fp16(alpha) (planted bug), row_sum_add(sum, p),
 //                   row_sum_update(l, alpha, sum), rescale_o(o, alpha),
@@ -35,6 +38,7 @@
 
 #include "core/float_format.h"
 #include "core/kernel_config.h"
+#include "core/pipeline/ex2_fma.h"
 #include "core/pipeline/fp32_elementary.h"
 #include "core/pipeline/fp8.h"
 #include "core/pipeline/numerics.h"
@@ -103,6 +107,7 @@ struct Fp32Arithmetic {
   static constexpr bool kNaturalLse = false;
   DType p_dtype = DType::fp16;  ///< the input dtype P is cast to for the PV product
   bool fp8_p = false;           ///< the FP8 pipeline: P = ex2(fma(s, scale_log2, RN(8 - m))) cast to E4M3 (satfinite)
+  int fma_exp_period = 0;       ///< Fp8Config::fma_exp_period: ex2 of those column blocks is ex2_fma (ex2_fma.h)
 
   double scale_log2(double softmax_scale) const { return round_fp32(softmax_scale * kLog2e); }
   double scale_max(double raw_max, double scale_log2) const {
@@ -112,6 +117,13 @@ struct Fp32Arithmetic {
   double exp_score(double s, double scale_log2, double m) const {
     if (s == kNegInf) return 0.0;
     return ex2_approx_model(fma_fp32(s, scale_log2, fp8_p ? round_fp32(kFp8PScaleLog2 - m) : -m));
+  }
+  /// exp_score for an element of n8 column block `block`: the same FMA, then ex2_fma (the GPU's
+  /// own function, so the same bits) where exp_on_fma(block, fma_exp_period), else ex2.approx.
+  double exp_score_block(int block, double s, double scale_log2, double m) const {
+    if (s == kNegInf || !exp_on_fma(block, fma_exp_period)) return exp_score(s, scale_log2, m);
+    const double x = fma_fp32(s, scale_log2, fp8_p ? round_fp32(kFp8PScaleLog2 - m) : -m);
+    return static_cast<double>(ex2_fma(static_cast<float>(x)));
   }
   double lazy_bound(double m_old, double threshold) const { return round_fp32(m_old + threshold); }
   double max(double a, double b) const { return a < b ? b : a; }
@@ -167,6 +179,8 @@ struct Fp32NaturalArithmetic : Fp32Arithmetic {
 
   double scale_log2(double) const { return 1.0; }  // unused: the qk stage scales the scores
   double scale_max(double raw_max, double) const { return raw_max; }
+  /// Not Fp32Arithmetic's base-2 one: the decode kernels' exp does not depend on the column.
+  double exp_score_block(int, double, double, double) const = delete;
   /// exp_fp32(RN(s - m)); a masked score (-inf) gives 0.
   double exp_score(double s, double, double m) const { return s == kNegInf ? 0.0 : exp_of(round_fp32(s - m)); }
   double rescale_factor(double m_old, double m_new) const { return exp_of(round_fp32(m_old - m_new)); }
@@ -228,6 +242,11 @@ struct StagedArithmeticOf {
   ATTN_STAGED(pv_accumulate, combine_log_natural)
   ATTN_STAGED(pv_accumulate, combine_fma)
 #undef ATTN_STAGED
+  /// The exp stage of an element of n8 column block `block` (Kernel::exp_score_block; the exact
+  /// exponential does not depend on the column).
+  double exp_score_block(int block, double s, double scale_log2, double m) const {
+    return policy.exact(Stage::exp) ? exact.exp_score(s, scale_log2, m) : kernel.exp_score_block(block, s, scale_log2, m);
+  }
   double natural_lse(double m, double l) const { return exact.natural_lse(m, l); }
   /// The planted numeric bug as this policy lets it act: the rescale bugs (P cast before the
   /// final max, rescale in FP16) live in the rescale stage and vanish when it is exact.
@@ -239,9 +258,11 @@ struct StagedArithmeticOf {
 
 /// The FA2 kernels' staged arithmetic (P cast to `p_dtype`).
 struct StagedArithmetic : StagedArithmeticOf<Fp32Arithmetic, ExactArithmetic> {
-  /// fp8: the FP8 pipeline's P (scaled by 2^8 in both arithmetics; E4M3 in the kernel's).
-  StagedArithmetic(const PrecisionPolicy& p, DType p_dtype, bool fp8 = false)
-      : StagedArithmeticOf(p, Fp32Arithmetic{p_dtype, fp8}, ExactArithmetic{fp8 ? static_cast<double>(kFp8PScaleLog2) : 0.0}) {}
+  /// fp8: the FP8 pipeline's P (scaled by 2^8 in both arithmetics; E4M3 in the kernel's);
+  /// fma_exp_period: its exponentials on the FMA pipes (Fp8Config::fma_exp_period).
+  StagedArithmetic(const PrecisionPolicy& p, DType p_dtype, bool fp8 = false, int fma_exp_period = 0)
+      : StagedArithmeticOf(p, Fp32Arithmetic{p_dtype, fp8, fma_exp_period},
+                           ExactArithmetic{fp8 ? static_cast<double>(kFp8PScaleLog2) : 0.0}) {}
 };
 
 /// The flash-decoding kernels' staged arithmetic.

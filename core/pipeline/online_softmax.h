@@ -28,6 +28,9 @@
 //                p_cast_before_final_max: P taken against m_old (m_sub on the first tile),
 //                alpha = 1 (never rescaled); rescale_in_fp16: alpha = a.round_rescale_fp16(alpha).
 //  4. P          p_k = a.exp_score(s_k, scale_log2, m_for_p)  [exp stage: ex2(fma(s, scale_log2, -m))]
+//                (an arithmetic whose exponential depends on the element's n8 column block of the
+//                tile, the FP8 forward's FMA-pipe share, ex2_fma.h, is handed block_of(k) and
+//                computes a.exp_score_block(block_of(k), s_k, scale_log2, m_for_p))
 //                written over the score; slice sum = ((0 + p_0) + p_1) + ... with a.row_sum_add, in
 //                slice order (the first add rounds p_0 when the exp stage is exact and the
 //                rescale stage is not); then reduce_sum across slices (identity when
@@ -43,6 +46,8 @@
 //                outputs 0 in every arithmetic. LSE (not a stage): a.natural_lse(m, l).
 // ================================================================================================
 #pragma once
+
+#include <type_traits>
 
 #include "core/hd.h"
 #include "core/kernel_config.h"
@@ -104,13 +109,20 @@ ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n) {
   return r;
 }
 
+/// The default of exp_slice's block_of: the arithmetic's exponential is the same for every element.
+struct SameExpEverywhere {};
+
 /// P over the slice, written over the scores; returns the slice's sum in slice order (step 4).
-template <class Arith, class Slice, class V = typename Arith::value_type>
-ATTN_HD V exp_slice(const Arith& a, Slice&& slice, int n, V scale_log2, V m_for_p) {
+/// block_of(k): the n8 column block of the tile that slice element k lies in, for an arithmetic
+/// whose exponential depends on it (exp_score_block); SameExpEverywhere: exp_score.
+template <class Arith, class Slice, class V = typename Arith::value_type, class BlockOf = SameExpEverywhere>
+ATTN_HD V exp_slice(const Arith& a, Slice&& slice, int n, V scale_log2, V m_for_p, BlockOf block_of = {}) {
   V sum = V(0);
   ATTN_UNROLL
   for (int k = 0; k < n; ++k) {
-    const V p = a.exp_score(slice(k), scale_log2, m_for_p);
+    V p;
+    if constexpr (std::is_same_v<BlockOf, SameExpEverywhere>) p = a.exp_score(slice(k), scale_log2, m_for_p);
+    else p = a.exp_score_block(block_of(k), slice(k), scale_log2, m_for_p);
     slice(k) = p;
     sum = a.row_sum_add(sum, p);  // the FP32 P (before any cast) feeds the row sum
   }
@@ -121,13 +133,15 @@ ATTN_HD V exp_slice(const Arith& a, Slice&& slice, int n, V scale_log2, V m_for_
 /// scores into P in place, updates the row state and returns alpha for the accumulator.
 /// reduce_max / reduce_sum combine the values of the threads sharing the row (identity: one
 /// thread holds it all; reduce_sum identity also when each thread keeps a partial row sum).
-template <class Arith, class Slice, class ReduceMax, class ReduceSum, class V = typename Arith::value_type>
+/// block_of: as exp_slice's.
+template <class Arith, class Slice, class ReduceMax, class ReduceSum, class V = typename Arith::value_type,
+          class BlockOf = SameExpEverywhere>
 ATTN_HD V online_softmax(const Arith& a, RowState<V>& row, Slice&& slice, int n, V scale_log2, RescaleRule<V> rule,
-                         Mutant bug, ReduceMax&& reduce_max, ReduceSum&& reduce_sum) {
+                         Mutant bug, ReduceMax&& reduce_max, ReduceSum&& reduce_sum, BlockOf block_of = {}) {
   const V tile_max = a.scale_max(reduce_max(slice_max(a, slice, n)), scale_log2);
   const RescaleStep<V> step = rescale_step(a, row.m, tile_max, rule, bug);
   row.m = step.m_new;
-  const V sum = reduce_sum(exp_slice(a, slice, n, scale_log2, step.m_for_p));
+  const V sum = reduce_sum(exp_slice(a, slice, n, scale_log2, step.m_for_p, block_of));
   row.l = a.row_sum_update(row.l, step.alpha, sum);
   return step.alpha;
 }

@@ -11,6 +11,12 @@ void launch_fa3_bf16_d128_m128n128_e4m3_rot(const PrefillParams& p, void* stream
 void launch_fa3_bf16_d128_m128n128_e4m3_tensor(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_tensor, false>>(p, static_cast<cudaStream_t>(stream));
 }
+void launch_fa3_bf16_d128_m128n128_e4m3_fma4(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 4>>(p, static_cast<cudaStream_t>(stream));
+}
+void launch_fa3_bf16_d128_m128n128_e4m3_fma8(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 8>>(p, static_cast<cudaStream_t>(stream));
+}
 void launch_fa3_bf16_d128_m128n128_e4m3_attention_only(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false>>(p, static_cast<cudaStream_t>(stream), true);
 }
@@ -19,5 +25,11 @@ void launch_fa3_bf16_d128_m128n128_e4m3_rot_attention_only(const PrefillParams& 
 }
 void launch_fa3_bf16_d128_m128n128_e4m3_tensor_attention_only(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_tensor, false>>(p, static_cast<cudaStream_t>(stream), true);
+}
+void launch_fa3_bf16_d128_m128n128_e4m3_fma4_attention_only(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 4>>(p, static_cast<cudaStream_t>(stream), true);
+}
+void launch_fa3_bf16_d128_m128n128_e4m3_fma8_attention_only(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 8>>(p, static_cast<cudaStream_t>(stream), true);
 }
 }  // namespace attn

@@ -29,7 +29,7 @@ inline constexpr int kRowsPerWarpgroup = 64;
 template <DType Elem, int HeadDim, int BlockN, int ConsumerWarpgroups, int Stages,
           PCastMode PCast = PCastMode::input_dtype, int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none,
           bool PingPong = true, bool IntraWarpgroupOverlap = true, Fp8Scaling Fp8 = Fp8Scaling::none,
-          bool Rotate = false>
+          bool Rotate = false, int FmaExpPeriod = 0>
 struct HopperTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -54,6 +54,9 @@ struct HopperTraits {
   static constexpr bool kFp8 = Fp8 != Fp8Scaling::none;
   /// Incoherent processing: Q and K rotated by the same random Hadamard matrix (FP8 only).
   static constexpr bool kRotate = Rotate;
+  /// FP8: the exponentials of every FmaExpPeriod-th n8 column block of a tile by ex2_fma on the
+  /// FMA pipes instead of ex2.approx on the MUFU (core/pipeline/ex2_fma.h); 0: none.
+  static constexpr int kFmaExpPeriod = FmaExpPeriod;
   static constexpr int kOperandBytes = kFp8 ? 1 : 2;               ///< bytes of one Q, K, V element
   static constexpr int kOperandColumns = 128 / kOperandBytes;      ///< operand elements per 128-byte swizzle row
   static constexpr int kColumnBlocks = HeadDim / kOperandColumns;  ///< 128-byte column blocks of a Q, K, V row
@@ -90,6 +93,7 @@ struct HopperTraits {
     AlgorithmConfig a = prefill_algorithm(kBlockM, BlockN, PCast, RescaleThresholdLog2, PlantedMutant);
     a.fp8.scaling = Fp8;
     a.fp8.rotate = Rotate;
+    a.fp8.fma_exp_period = FmaExpPeriod;
     return a;
   }
 
@@ -111,6 +115,8 @@ struct HopperTraits {
   static_assert(!kFp8 || (PCast == PCastMode::input_dtype && PlantedMutant == Mutant::none),
                 "FP8: no precise mode and no planted mutant");
   static_assert(!Rotate || kFp8, "the Hadamard rotation is part of the FP8 pipeline");
+  static_assert(FmaExpPeriod == 0 || (kFp8 && FmaExpPeriod > 0 && (BlockN / 8) % FmaExpPeriod == 0),
+                "FMA-pipe exponentials: FP8 only, a period dividing the tile's n8 column blocks");
 };
 
 }  // namespace attn::hopper

@@ -15,6 +15,7 @@
 
 #include <cuda_fp8.h>
 
+#include "core/pipeline/ex2_fma.h"
 #include "core/pipeline/fp32_device.cuh"
 #include "core/pipeline/fp8.h"
 #include "core/pipeline/online_softmax.h"
@@ -51,11 +52,18 @@ __device__ __forceinline__ void mask_tile_rows(float (&s)[NB][4], const pipeline
 /// P by 2^8 inside the exponent (ex2(fma(s, scale_log2, RN(8 - m))): the row sum and P are 256
 /// times FA2's, up to the rounding of RN(8 - m)), the P cast (E4M3, RNE with satfinite; a pair
 /// packs into 16 bits, the first value in the low byte), and the LSE ((m - 8) ln 2 + ln l).
-template <DType Out>
+/// FmaExpPeriod > 0: the ex2 of the elements of every FmaExpPeriod-th n8 column block is
+/// pipeline::ex2_fma on the FMA pipes (exp_score_block; the block is a compile-time constant of
+/// the unrolled slice loop, so each element's choice is resolved at compile time).
+template <DType Out, int FmaExpPeriod = 0>
 struct Fp8DeviceArithmetic : pipeline::Fp32DeviceArithmetic<Out> {
   using p_pair_type = uint16_t;
   __device__ __forceinline__ float exp_score(float s, float scale_log2, float m) const {
     return pipeline::ex2_approx(__fmaf_rn(s, scale_log2, pipeline::kFp8PScaleLog2 - m));
+  }
+  __device__ __forceinline__ float exp_score_block(int block, float s, float scale_log2, float m) const {
+    const float x = __fmaf_rn(s, scale_log2, pipeline::kFp8PScaleLog2 - m);
+    return pipeline::exp_on_fma(block, FmaExpPeriod) ? pipeline::ex2_fma(x) : pipeline::ex2_approx(x);
   }
   __device__ __forceinline__ uint16_t round_p_pair(float p0, float p1) const {
     return __nv_cvt_float2_to_fp8x2(make_float2(p0, p1), __NV_SATFINITE, __NV_E4M3);
@@ -67,8 +75,8 @@ struct Fp8DeviceArithmetic : pipeline::Fp32DeviceArithmetic<Out> {
 
 /// The FP32 device arithmetic of a variant (P cast to its input dtype, or to E4M3).
 template <class Traits>
-using DeviceArithmetic =
-    std::conditional_t<Traits::kFp8, Fp8DeviceArithmetic<Traits::kElem>, pipeline::Fp32DeviceArithmetic<Traits::kElem>>;
+using DeviceArithmetic = std::conditional_t<Traits::kFp8, Fp8DeviceArithmetic<Traits::kElem, Traits::kFmaExpPeriod>,
+                                            pipeline::Fp32DeviceArithmetic<Traits::kElem>>;
 
 /// Running state of a thread's two rows (m in log2 units, l this thread's partial sum).
 struct RowPair {
@@ -86,8 +94,13 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[NBlocks][4], RowP
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     auto slice = [&](int k) -> float& { return s[k / 2][2 * r + (k % 2)]; };
-    alpha[r] = pipeline::online_softmax(a, state.row[r], slice, 2 * NBlocks, scale_log2, rule, Traits::kMutant, quad_max,
-                                        pipeline::NoReduce{});
+    if constexpr (Traits::kFmaExpPeriod > 0) {  // slice element k lies in n8 column block k / 2
+      alpha[r] = pipeline::online_softmax(a, state.row[r], slice, 2 * NBlocks, scale_log2, rule, Traits::kMutant,
+                                          quad_max, pipeline::NoReduce{}, [](int k) { return k / 2; });
+    } else {
+      alpha[r] = pipeline::online_softmax(a, state.row[r], slice, 2 * NBlocks, scale_log2, rule, Traits::kMutant,
+                                          quad_max, pipeline::NoReduce{});
+    }
   }
 }
 
