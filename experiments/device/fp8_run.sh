@@ -3,7 +3,11 @@
 # (default 215), nothing built on the device (binaries built for sm_90a and packed by
 # experiments/device/fp8_pack.sh into .device/fp8/, carried). The lead runs:
 #   run(command="bash .device/fp8/fp8_run.sh", carry=[".device/fp8"], timeout_s=240)
-# or, under a 200 s limit, "FP8_BUDGET=180 OUT=$OUT bash .device/fp8/fp8_run.sh".
+# or, under a 200 s limit, "FP8_BUDGET=180 OUT=$OUT bash .device/fp8/fp8_run.sh". The carried folder
+# is the one the script runs from (.device/<name>/fp8_run.sh, packed by fp8_pack.sh <checkout>
+# <name>), else $FP8_DIR, else .device/fp8. FP8_ITERS (20): launches per bench median;
+# FP8_BENCH_REPEAT (1): bench processes in a row (the spread of the ratios between them);
+# FP8_NCU: the "kernel-regex variant" pairs step 5 profiles (default below).
 # Steps, in this order (each under its own timeout, capped so that the call stays within budget; a
 # step that no longer fits is skipped and says so; every step's exit code and verdict line lands in
 # summary.txt; the sanitizers come last because their time on a 45 MB binary is the least known):
@@ -32,7 +36,9 @@
 # accuracy.log, bench.jsonl, bench.log, ncu.log, provenance.txt.
 set -u
 # OUT, SUMMARY, has, note, left, provenance; the binaries unpacked in place.
-source experiments/device/run_prelude.sh .device/fp8 "${FP8_BUDGET:-215}"
+here=$(dirname "$0")
+case "$here" in .device/?* | */.device/?*) FP8_DIR="${FP8_DIR:-${here#"$PWD"/}}" ;; esac
+source experiments/device/run_prelude.sh "${FP8_DIR:-.device/fp8}" "${FP8_BUDGET:-215}"
 provenance | tee -a "$SUMMARY"
 if [[ ! -x $BIN/test_gpu || ! -x $BIN/attnscope ]]; then
   note "FATAL: $BIN/test_gpu or $BIN/attnscope missing: was .device/fp8 carried (carry=[\".device/fp8\"])?"
@@ -77,14 +83,17 @@ else
   note "accuracy: SKIPPED (budget)"
 fi
 
-# 3 -- speed: FP8 vs the BF16 default, one process
+# 3 -- speed: FP8 vs the BF16 default, one process (FP8_BENCH_REPEAT processes in a row)
+for rep in $(seq 1 "${FP8_BENCH_REPEAT:-1}"); do
 lim=$(left 35)
+jsonl="$OUT/bench.jsonl"
+((rep > 1)) && jsonl="$OUT/bench$rep.jsonl"
 if ((lim > 0)); then
   ( time timeout "$lim" "$BIN/attnscope" bench --kernels 'fa3.bf16.d128.m128n128*' --dtype bf16 --head-dim 128 \
-      --seqlens 1024,4096,16384 --tokens 16384 --heads 16 --causal both --warmup 5 --iters ${FP8_ITERS:-20} --out "$OUT/bench.jsonl" ) \
+      --seqlens 1024,4096,16384 --tokens 16384 --heads 16 --causal both --warmup 5 --iters ${FP8_ITERS:-20} --out "$jsonl" ) \
     >> "$OUT/bench.log" 2>&1
-  note "speed: attnscope bench exit $? (a failed pre-timing check exits 1 and names the kernel)"
-  python3 - "$OUT/bench.jsonl" << PY 2>&1 | tee -a "$SUMMARY"
+  note "speed: attnscope bench (process $rep) exit $? (a failed pre-timing check exits 1 and names the kernel)"
+  python3 - "$jsonl" << PY 2>&1 | tee -a "$SUMMARY"
 import json, os, sys
 if not os.path.exists(sys.argv[1]):
     sys.exit("speed: no bench.jsonl (attnscope bench timed nothing: see bench.log)")
@@ -105,6 +114,7 @@ PY
 else
   note "speed: SKIPPED (budget)"
 fi
+done
 # 4 -- compute-sanitizer on one launch of each FP8 variant
 for tool in memcheck racecheck synccheck; do
   lim=$(left 30)
@@ -118,17 +128,27 @@ done
 
 # 5 -- ncu on one launch each (the clocks float: read ratios and counters, not the microseconds)
 NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2> /dev/null | head -1)
-for spec in "fa3_forward_kernel fa3.bf16.d128.m128n128.e4m3" "fa3_forward_kernel fa3.bf16.d128.m128n128" \
-            "quantize_kernel fa3.bf16.d128.m128n128.e4m3"; do
+# The pipes' shares (MUFU = xu, fma, alu, tensor) next to the sections: the FP8 softmax's MUFU load.
+# (A metric this ncu lacks fails the profile: it is then taken again without them.)
+PIPES=sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active,sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active
+PIPES=$PIPES,sm__pipe_alu_cycles_active.avg.pct_of_peak_sustained_active
+IFS=';' read -r -a specs <<< "${FP8_NCU:-fa3_forward_kernel fa3.bf16.d128.m128n128.e4m3;fa3_forward_kernel fa3.bf16.d128.m128n128;quantize_kernel fa3.bf16.d128.m128n128.e4m3}"
+for spec in "${specs[@]}"; do
   set -- $spec
   lim=$(left 40)
   if [[ -z $NCU ]] || ((lim == 0)); then note "ncu $2 ($1): SKIPPED (no ncu or budget)"; continue; fi
-  echo "### ncu $1 in: attnscope bench --kernels $2 (timeout ${lim}s)" >> "$OUT/ncu.log"
-  timeout "$lim" "$NCU" --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
-    --section WarpStateStats --section SchedulerStats --section ComputeWorkloadAnalysis --section LaunchStats \
-    --kernel-name "regex:$1" --launch-skip 2 --launch-count 1 "$BIN/attnscope" bench --prefill --kernels "$2" \
-    --dtype bf16 --head-dim 128 --seqlens 4096 --causal off --warmup 2 --iters 5 >> "$OUT/ncu.log" 2>&1
-  note "ncu $2 ($1): exit $? -- $(grep -E 'Duration|Spilling Requests  |Issued Warp Per Scheduler|L1/TEX Cache Throughput|DRAM Throughput' "$OUT/ncu.log" | tail -5 | tr -s ' ' | tr '\n' ';')"
+  for metrics in "$PIPES" ""; do
+    echo "### ncu $1 in: attnscope bench --kernels $2 (timeout ${lim}s) ${metrics:+with the pipe metrics}" >> "$OUT/ncu.log"
+    timeout "$lim" "$NCU" --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
+      --section WarpStateStats --section SchedulerStats --section ComputeWorkloadAnalysis --section LaunchStats \
+      ${metrics:+--metrics "$metrics"} --kernel-name "regex:$1" --launch-skip 2 --launch-count 1 "$BIN/attnscope" bench \
+      --prefill --kernels "$2" --dtype bf16 --head-dim 128 --seqlens 4096 --causal off --warmup 2 --iters 5 >> "$OUT/ncu.log" 2>&1
+    rc=$?
+    ((rc == 0 || rc == 124)) && break
+    lim=$(left 40)
+    ((lim == 0)) && break
+  done
+  note "ncu $2 ($1): exit $rc -- $(grep -E 'Duration|Spilling Requests  |Issued Warp Per Scheduler|L1/TEX Cache Throughput|DRAM Throughput|sm__inst_executed_pipe_xu|sm__pipe_(fma|alu)_cycles' "$OUT/ncu.log" | tail -8 | tr -s ' ' | tr '\n' ';')"
 done
 
 note "total: $(($(date +%s) - START)) s on the device"

@@ -33,15 +33,19 @@ TEST_CASE("emulator registry: names, families, planted bugs, runs", "[emulator]"
       CHECK(k.info.algorithm->p_cast == (std::string(v) == "m128n128" ? PCastMode::input_dtype : PCastMode::split_hi_lo));
     }
   }
-  // The FP8 (E4M3) configurations of the fa3 tile: FA3's per-block scales, + rotation, per tensor.
+  // The FP8 (E4M3) configurations of the fa3 tile: FA3's per-block scales, + rotation, per tensor,
+  // per-block with a 1/4 or 1/8 share of the exponentials on the FMA pipes.
   for (const char* dt : {"fp16", "bf16"})
-    for (const auto& [suffix, scaling, rotate] : {std::tuple{"e4m3", Fp8Scaling::per_block, false},
-                                                  std::tuple{"e4m3-rot", Fp8Scaling::per_block, true},
-                                                  std::tuple{"e4m3-tensor", Fp8Scaling::per_tensor, false}}) {
+    for (const auto& [suffix, scaling, rotate, period] : {std::tuple{"e4m3", Fp8Scaling::per_block, false, 0},
+                                                          std::tuple{"e4m3-rot", Fp8Scaling::per_block, true, 0},
+                                                          std::tuple{"e4m3-tensor", Fp8Scaling::per_tensor, false, 0},
+                                                          std::tuple{"e4m3-fma4", Fp8Scaling::per_block, false, 4},
+                                                          std::tuple{"e4m3-fma8", Fp8Scaling::per_block, false, 8}}) {
       const Kernel& k = registry.get(std::string("emu.") + dt + ".dany.m128n128." + suffix);
       REQUIRE(k.info.algorithm.has_value());
       CHECK(k.info.algorithm->fp8.scaling == scaling);
       CHECK(k.info.algorithm->fp8.rotate == rotate);
+      CHECK(k.info.algorithm->fp8.fma_exp_period == period);
       CHECK(k.info.algorithm->tiles.block_n == 128);
       CHECK(k.info.mutant == Mutant::none);
     }

@@ -10,6 +10,9 @@
 //                  the size of O; the emulator's known gaps — the FP8 model is 86 % bit-exact,
 //                  ex2.approx — move a P across an E4M3 rounding boundary now and then);
 //  [fp8][ragged]   NaN in K and V past seqlens_k changes no output bit (no scale sees them);
+//  [fp8][ex2_fma]  ex2_fma (core/pipeline/ex2_fma.h: the e4m3-fmaN variants' exponentials on the
+//                  FMA pipes) gives the host's bits on the device: every float with 1/4 <= |x|
+//                  <= 1/2 (where its error peaks), a stride of [-126, 9), the special values;
 //  [fp8][prepass]  the quantization pre-pass (kernels/hopper/fp8_quantize.h) equals the
 //                  emulator's (analysis/fp8_operands.h) bit for bit: every E4M3 byte of Q, K and
 //                  the transposed V^T (keys of each 32 permuted as pipeline::fp8_pv_key_of_k,
@@ -28,6 +31,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -37,11 +41,13 @@
 #include "core/float_format.h"
 #include "core/generators.h"
 #include "core/io_npy.h"
+#include "core/pipeline/ex2_fma.h"
 #include "core/pipeline/fp8.h"
 #include "experiments/register_all.h"
 #include "kernels/device_buffer.h"
 #include "kernels/hopper/fp8_quantize.h"
 #include "kernels/params.h"
+#include "kernels/probes/ex2_fma_probe.h"
 #include "references/gpu/gpu_references.h"
 #include "references/truth.h"
 #include "tests/gpu/bit_diff.h"
@@ -212,6 +218,32 @@ TEST_CASE("FP8 pre-pass: Q, K, V^T and the scales equal the emulator's quantizat
     CHECK(v_bad == 0);
     CHECK(scale_bad == 0);
   }
+}
+
+TEST_CASE("ex2_fma: the device's bits are the host's", "[gpu][hopper][fp8][ex2_fma]") {
+  std::vector<float> x;
+  auto add_bits = [&](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    x.push_back(f);
+  };
+  for (uint32_t u = 0x3e800000u; u <= 0x3f000000u; ++u) {  // every float with 1/4 <= |x| <= 1/2
+    add_bits(u);
+    add_bits(u | 0x80000000u);
+  }
+  for (uint32_t u = 0x80000000u; u <= 0xC2FC0000u; u += 101) add_bits(u);  // [-126, -0]
+  for (uint32_t u = 0; u < 0x41100000u; u += 101) add_bits(u);               // [0, 9)
+  for (float f : {-INFINITY, INFINITY, NAN, -126.0f, -126.5f, -127.0f, -1e30f, 8.0f, 127.0f, 127.25f})
+    x.push_back(f);
+  const std::vector<float> device = run_ex2_fma_probe(x);
+  REQUIRE(device.size() == x.size());
+  int64_t differ = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float host = pipeline::ex2_fma(x[i]);
+    differ += std::memcmp(&host, &device[i], 4) != 0 && !(std::isnan(host) && std::isnan(device[i]));
+  }
+  std::printf("EX2_FMA %zu inputs: %lld differ (device vs host)\n", x.size(), static_cast<long long>(differ));
+  CHECK(differ == 0);
 }
 
 TEST_CASE("FP8: NaN in K and V past seqlens_k changes no output bit", "[gpu][hopper][fp8][ragged]") {
