@@ -115,7 +115,7 @@ struct HopperTraits {
   static_assert(!kFp8 || (PCast == PCastMode::input_dtype && PlantedMutant == Mutant::none),
                 "FP8: no precise mode and no planted mutant");
   static_assert(!Rotate || kFp8, "the Hadamard rotation is part of the FP8 pipeline");
-  static_assert(FmaExpPeriod == 0 || (kFp8 && FmaExpPeriod > 0 && (BlockN / 8) % FmaExpPeriod == 0),
+  static_assert(FmaExpPeriod == 0 || (kFp8 && FmaExpPeriod > 0 && (BlockN / 8) % (FmaExpPeriod > 0 ? FmaExpPeriod : 1) == 0),
                 "FMA-pipe exponentials: FP8 only, a period dividing the tile's n8 column blocks");
 };
 
