@@ -395,8 +395,8 @@ TEST_CASE("fp8 emulator diagnostics: the independent FP64 model, per-stage error
 // N-th n8 column block is core/pipeline/ex2_fma.h's ex2_fma — the GPU's own function, host-compiled
 // — bit for bit, within its stated 0.952 ulp of 2^x; every other element keeps the ex2.approx
 // model; the exact exp stage ignores the split. On FA3's outlier inputs the whole pipeline's error
-// is the e4m3 configuration's (P goes to E4M3 with 3 fraction bits: a sub-ulp FP32 difference
-// rarely moves it), and some output differs (the split reaches the emulator).
+// is the e4m3 configuration's (P goes to E4M3 with 3 fraction bits: a 1-ulp FP32 difference
+// rarely moves it), and some unrounded output differs (the split reaches the emulator).
 TEST_CASE("fp8 emulator: the FMA-pipe exponentials are ex2_fma's bits, the others the ex2.approx model",
           "[emulator][fp8][ex2_fma]") {
   for (int period : {4, 8}) {
@@ -441,8 +441,13 @@ TEST_CASE("fp8 emulator: the FMA-pipe exponentials are ex2_fma's bits, the other
     CHECK(worst_ulp_over == 0);
     CHECK(kernel.exp_score_block(period - 1, -std::numeric_limits<double>::infinity(), 0.01, 1.0) == 0.0);
   }
+  // O kept unrounded (output_round exact): ex2_fma is correctly rounded for 97.8 % of x, the
+  // ex2.approx model for all, so P differs by an ulp now and then, moving an FP32 row sum; in BF16
+  // outputs that vanishes (0 of the 32768 here differ).
   const OutlierCase oc;
-  EmulatorConfig mufu = oc.config(Fp8Scaling::per_block, false), fma = mufu;
+  PrecisionPolicy unrounded_o;
+  unrounded_o.stage[static_cast<int>(Stage::output_round)] = StagePrecision::exact;
+  EmulatorConfig mufu = oc.config(Fp8Scaling::per_block, false, unrounded_o), fma = mufu;
   fma.algorithm.fp8.fma_exp_period = 4;
   CHECK(fma.algorithm.describe() == mufu.algorithm.describe() + "-fma4");
   const Tensor<double> a = emulate_attention(oc.p, oc.in, mufu).o, b = emulate_attention(oc.p, oc.in, fma).o;

@@ -124,7 +124,7 @@ TEST_CASE("ex2_fma: within 0.952 ulp of 2^x (FP64) where the polynomial's error 
   std::printf("ex2_fma: %lld floats, max %.4f ulp at x = %a, %.4f%% correctly rounded\n",
               static_cast<long long>(all.samples), all.max_ulp, static_cast<double>(all.worst_x),
               100.0 * static_cast<double>(all.correctly_rounded) / static_cast<double>(all.samples));
-  CHECK(all.samples > 200000000);
+  CHECK(all.samples > 150000000);  // 2 x 7 x 2^23 + the strides: 153,758,203
   CHECK(all.max_ulp <= kStatedMaxUlp);
   CHECK(all.max_ulp > 0.5);  // the sweep reaches the error peak (0.9516 at x = -0x1.fbe9f6p-2)
 }
