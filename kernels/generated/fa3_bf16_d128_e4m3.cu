@@ -17,6 +17,9 @@ void launch_fa3_bf16_d128_m128n128_e4m3_fma4(const PrefillParams& p, void* strea
 void launch_fa3_bf16_d128_m128n128_e4m3_fma8(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 8>>(p, static_cast<cudaStream_t>(stream));
 }
+void launch_fa3_bf16_d128_m128n128_e4m3_ilp(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 0, true>>(p, static_cast<cudaStream_t>(stream));
+}
 void launch_fa3_bf16_d128_m128n128_e4m3_attention_only(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false>>(p, static_cast<cudaStream_t>(stream), true);
 }
@@ -31,5 +34,8 @@ void launch_fa3_bf16_d128_m128n128_e4m3_fma4_attention_only(const PrefillParams&
 }
 void launch_fa3_bf16_d128_m128n128_e4m3_fma8_attention_only(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 8>>(p, static_cast<cudaStream_t>(stream), true);
+}
+void launch_fa3_bf16_d128_m128n128_e4m3_ilp_attention_only(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 0, true>>(p, static_cast<cudaStream_t>(stream), true);
 }
 }  // namespace attn

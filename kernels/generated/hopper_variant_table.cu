@@ -29,6 +29,8 @@ void launch_fa3_bf16_d128_m128n128_e4m3_fma4(const PrefillParams& p, void* strea
 void launch_fa3_bf16_d128_m128n128_e4m3_fma4_attention_only(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_e4m3_fma8(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_e4m3_fma8_attention_only(const PrefillParams& p, void* stream);
+void launch_fa3_bf16_d128_m128n128_e4m3_ilp(const PrefillParams& p, void* stream);
+void launch_fa3_bf16_d128_m128n128_e4m3_ilp_attention_only(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m192n128(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m128n128(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m192n96(const PrefillParams& p, void* stream);
@@ -63,6 +65,7 @@ const std::vector<HopperVariant>& hopper_prefill_variants() {
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_tensor, false>>("fa3.bf16.d128.m128n128.e4m3-tensor", false, &launch_fa3_bf16_d128_m128n128_e4m3_tensor, &launch_fa3_bf16_d128_m128n128_e4m3_tensor_attention_only),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 4>>("fa3.bf16.d128.m128n128.e4m3-fma4", false, &launch_fa3_bf16_d128_m128n128_e4m3_fma4, &launch_fa3_bf16_d128_m128n128_e4m3_fma4_attention_only),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 8>>("fa3.bf16.d128.m128n128.e4m3-fma8", false, &launch_fa3_bf16_d128_m128n128_e4m3_fma8, &launch_fa3_bf16_d128_m128n128_e4m3_fma8_attention_only),
+      hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false, 0, true>>("fa3.bf16.d128.m128n128.e4m3-ilp", false, &launch_fa3_bf16_d128_m128n128_e4m3_ilp, &launch_fa3_bf16_d128_m128n128_e4m3_ilp_attention_only),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.bf16.d64.m192n128", true, &launch_fa3_bf16_d64_m192n128, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.bf16.d64.m128n128", false, &launch_fa3_bf16_d64_m128n128, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 96, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true>>("fa3.bf16.d64.m192n96", false, &launch_fa3_bf16_d64_m192n96, nullptr),

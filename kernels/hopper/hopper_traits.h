@@ -29,7 +29,7 @@ inline constexpr int kRowsPerWarpgroup = 64;
 template <DType Elem, int HeadDim, int BlockN, int ConsumerWarpgroups, int Stages,
           PCastMode PCast = PCastMode::input_dtype, int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none,
           bool PingPong = true, bool IntraWarpgroupOverlap = true, Fp8Scaling Fp8 = Fp8Scaling::none,
-          bool Rotate = false, int FmaExpPeriod = 0>
+          bool Rotate = false, int FmaExpPeriod = 0, bool SoftmaxIlp = false>
 struct HopperTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -57,6 +57,10 @@ struct HopperTraits {
   /// FP8: the exponentials of every FmaExpPeriod-th n8 column block of a tile by ex2_fma on the
   /// FMA pipes instead of ex2.approx on the MUFU (core/pipeline/ex2_fma.h); 0: none.
   static constexpr int kFmaExpPeriod = FmaExpPeriod;
+  /// FP8, schedule only (the same bits): each thread's raw row max as a tree instead of a chain
+  /// (max rounds nothing: any order gives the same value) and O's rescale skipped in a warp
+  /// whose rows all keep their max (alpha = 1: O * 1 = O); softmax.cuh.
+  static constexpr bool kSoftmaxIlp = SoftmaxIlp;
   static constexpr int kOperandBytes = kFp8 ? 1 : 2;               ///< bytes of one Q, K, V element
   static constexpr int kOperandColumns = 128 / kOperandBytes;      ///< operand elements per 128-byte swizzle row
   static constexpr int kColumnBlocks = HeadDim / kOperandColumns;  ///< 128-byte column blocks of a Q, K, V row
@@ -115,6 +119,7 @@ struct HopperTraits {
   static_assert(!kFp8 || (PCast == PCastMode::input_dtype && PlantedMutant == Mutant::none),
                 "FP8: no precise mode and no planted mutant");
   static_assert(!Rotate || kFp8, "the Hadamard rotation is part of the FP8 pipeline");
+  static_assert(!SoftmaxIlp || kFp8, "the reordered softmax schedule is an FP8 variant");
   static_assert(FmaExpPeriod == 0 || (kFp8 && FmaExpPeriod > 0 && (BlockN / 8) % (FmaExpPeriod > 0 ? FmaExpPeriod : 1) == 0),
                 "FMA-pipe exponentials: FP8 only, a period dividing the tile's n8 column blocks");
 };

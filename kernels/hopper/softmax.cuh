@@ -94,7 +94,24 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[NBlocks][4], RowP
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     auto slice = [&](int k) -> float& { return s[k / 2][2 * r + (k % 2)]; };
-    if constexpr (Traits::kFmaExpPeriod > 0) {  // slice element k lies in n8 column block k / 2
+    if constexpr (Traits::kSoftmaxIlp) {
+      // Contract steps 1-5 as pipeline::online_softmax, except that step 1's raw max over the
+      // thread's slice is a tree (depth 5) instead of a chain of 2 NBlocks dependent maxes: max
+      // rounds nothing, so the value is the same (the largest non-NaN score; -inf when none).
+      float v[2 * NBlocks];
+#pragma unroll
+      for (int k = 0; k < 2 * NBlocks; ++k) v[k] = slice(k);
+#pragma unroll
+      for (int w = NBlocks; w >= 1; w /= 2)
+#pragma unroll
+        for (int i = 0; i < w; ++i) v[i] = a.max(v[i], v[i + w]);
+      const float tile_max = a.scale_max(quad_max(a.max(pipeline::kNegInfF, v[0])), scale_log2);
+      const pipeline::RescaleStep<float> step = pipeline::rescale_step(a, state.row[r].m, tile_max, rule, Traits::kMutant);
+      state.row[r].m = step.m_new;
+      state.row[r].l = a.row_sum_update(state.row[r].l, step.alpha,
+                                        pipeline::exp_slice(a, slice, 2 * NBlocks, scale_log2, step.m_for_p));
+      alpha[r] = step.alpha;
+    } else if constexpr (Traits::kFmaExpPeriod > 0) {  // slice element k lies in n8 column block k / 2
       alpha[r] = pipeline::online_softmax(a, state.row[r], slice, 2 * NBlocks, scale_log2, rule, Traits::kMutant,
                                           quad_max, pipeline::NoReduce{}, [](int k) { return k / 2; });
     } else {
@@ -141,6 +158,9 @@ __device__ __forceinline__ void convert_p(const float (&s)[NBlocks][4], uint32_t
 template <class Traits, int DBlocks>
 __device__ __forceinline__ void rescale_o(float (&o)[DBlocks][4], const float (&alpha)[2]) {
   const DeviceArithmetic<Traits> a;
+  // Traits::kSoftmaxIlp: a warp whose 16 rows all kept their max skips the multiplies (O * 1 = O).
+  if constexpr (Traits::kSoftmaxIlp)
+    if (!__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) return;
 #pragma unroll
   for (int db = 0; db < DBlocks; ++db)
 #pragma unroll
