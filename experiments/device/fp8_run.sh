@@ -7,7 +7,8 @@
 # is the one the script runs from (.device/<name>/fp8_run.sh, packed by fp8_pack.sh <checkout>
 # <name>), else $FP8_DIR, else .device/fp8. FP8_ITERS (20): launches per bench median;
 # FP8_BENCH_REPEAT (1): bench processes in a row (the spread of the ratios between them);
-# FP8_NCU: the "kernel-regex variant" pairs step 5 profiles (default below).
+# FP8_NCU: the "kernel-regex variant" pairs step 5 profiles (default below), FP8_NCU_METRICS:
+# more ncu metrics for them (comma list, "regex:..." allowed).
 # Steps, in this order (each under its own timeout, capped so that the call stays within budget; a
 # step that no longer fits is skipped and says so; every step's exit code and verdict line lands in
 # summary.txt; the sanitizers come last because their time on a 45 MB binary is the least known):
@@ -132,6 +133,7 @@ NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2> /dev/null | head -1)
 # (A metric this ncu lacks fails the profile: it is then taken again without them.)
 PIPES=sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active,sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active
 PIPES=$PIPES,sm__pipe_alu_cycles_active.avg.pct_of_peak_sustained_active
+PIPES=$PIPES${FP8_NCU_METRICS:+,$FP8_NCU_METRICS}  # e.g. the stall reasons: regex:smsp__average_warps_issue_stalled_.*
 IFS=';' read -r -a specs <<< "${FP8_NCU:-fa3_forward_kernel fa3.bf16.d128.m128n128.e4m3;fa3_forward_kernel fa3.bf16.d128.m128n128;quantize_kernel fa3.bf16.d128.m128n128.e4m3}"
 for spec in "${specs[@]}"; do
   set -- $spec
