@@ -101,10 +101,14 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[NBlocks][4], RowP
       float v[2 * NBlocks];
 #pragma unroll
       for (int k = 0; k < 2 * NBlocks; ++k) v[k] = slice(k);
+      static_assert((NBlocks & (NBlocks - 1)) == 0, "a power-of-two slice");
+      constexpr int kLevels = NBlocks >= 16 ? 5 : NBlocks >= 8 ? 4 : NBlocks >= 4 ? 3 : NBlocks >= 2 ? 2 : 1;
 #pragma unroll
-      for (int w = NBlocks; w >= 1; w /= 2)
+      for (int level = 0; level < kLevels; ++level) {  // fixed trip counts: v stays in registers
 #pragma unroll
-        for (int i = 0; i < w; ++i) v[i] = a.max(v[i], v[i + w]);
+        for (int i = 0; i < NBlocks; ++i)
+          if (i < (NBlocks >> level)) v[i] = a.max(v[i], v[i + (NBlocks >> level)]);
+      }
       const float tile_max = a.scale_max(quad_max(a.max(pipeline::kNegInfF, v[0])), scale_log2);
       const pipeline::RescaleStep<float> step = pipeline::rescale_step(a, state.row[r].m, tile_max, rule, Traits::kMutant);
       state.row[r].m = step.m_new;
