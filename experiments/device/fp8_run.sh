@@ -12,11 +12,13 @@
 # Steps, in this order (each under its own timeout, capped so that the call stays within budget; a
 # step that no longer fits is skipped and says so; every step's exit code and verdict line lands in
 # summary.txt; the sanitizers come last because their time on a 45 MB binary is the least known):
-#   1 fp8       test_gpu "[hopper][fp8]": the three FP8 fa3 variants (e4m3 per-block, e4m3-rot per-block +
-#               Hadamard rotation, e4m3-tensor per-tensor baseline) on a grid (S_q, S_k off the
-#               tiles, GQA 1/4/8, every mask, ragged seqlens_k, 4 input distributions, NaN-poisoned
-#               outputs) vs their CPU emulator and the FP64 truth; NaN in K/V past seqlens_k changes
-#               no bit. Per variant: "% of elements differ from the emulator".
+#   1 fp8       test_gpu "[hopper][fp8]": every FP8 fa3 variant (e4m3 per-block, e4m3-rot per-block +
+#               Hadamard rotation, e4m3-tensor per-tensor baseline, e4m3-fma4/-fma8 with part of the
+#               exponentials on the FMA pipes, e4m3-ilp: e4m3's bits, another schedule) on a grid
+#               (S_q, S_k off the tiles, GQA 1/4/8, every mask, ragged seqlens_k, 4 input
+#               distributions, NaN-poisoned outputs) vs their CPU emulator and the FP64 truth; NaN in
+#               K/V past seqlens_k changes no bit; the pre-pass's bytes; ex2_fma's device bits = the
+#               host's; e4m3-ilp = e4m3 bit for bit. Per variant: "% of elements differ from the emulator".
 #   2 accuracy  test_gpu "[.fp8-accuracy]": RMSE vs the certified truth on FA3's inputs (N(0,1) +
 #               N(0,100) x Bernoulli(0.001), B 1, S 2048, H 4, D 128): the three FP8 variants, their
 #               emulator, the BF16 fa3/fa2 defaults, the BF16 naive baseline, the output-rounding
