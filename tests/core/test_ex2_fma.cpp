@@ -13,7 +13,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -24,16 +23,8 @@ using namespace attn::pipeline;
 
 namespace {
 
-float from_bits(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
-uint32_t to_bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
+// Bit views: fp32_elementary.h's, as ex2_fma uses them.
+uint32_t to_bits(float x) { return float_bits(x); }
 
 /// |y - 2^x| in units of 2^(floor(log2 2^x) - 23) (2^x normal: x >= -126).
 double ulp_error(float y, double exact) {
@@ -75,7 +66,7 @@ Sweep sweep_bits(uint32_t lo, uint32_t hi, bool negative, uint32_t stride, int t
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       for (uint64_t i = count * t / threads; i < count * (t + 1) / threads; ++i)
-        part[static_cast<size_t>(t)].add(from_bits(static_cast<uint32_t>(lo + i * stride) | (negative ? 0x80000000u : 0u)));
+        part[static_cast<size_t>(t)].add(bits_float(static_cast<uint32_t>(lo + i * stride) | (negative ? 0x80000000u : 0u)));
     });
   for (std::thread& th : pool) th.join();
   Sweep all;
