@@ -42,13 +42,15 @@
 # configurations; default every one, the tensor-core kernel's first), DECODE_TEST_SKIP (an
 # extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked"),
 # DECODE_BIN (the carried folder, default .device/decode), DECODE_SANITIZE_SPEC (the test_gpu
-# spec the sanitizers run, default "[.decode_sanitize]"). A configuration NAME@64 runs at D 64
+# spec the sanitizers run, default "[.decode_sanitize]"), DECODE_DTYPE (the bench's and the peers'
+# element type, default fp16). A configuration NAME@64 runs at D 64
 # (default D 128); DECODE_BENCH_ARGS: more arguments of attnscope bench (e.g. "--batches 8,64
 # --cache-lens 4096,65536"); DECODE_NCU_METRICS: a comma list of raw ncu metrics, in place of the
 # sections where set (e.g. the L2 counters of reports/h200/decode/call12/ncu-l2); DECODE_PEER_ARGS: of bench_torch_decode.py (e.g. "--batches 8,64
 # --lens 4096,65536"), run at D 128 and, where a configuration asks for D 64, at D 64 too.
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
+DT="${DECODE_DTYPE:-fp16}"  # the bench's and the peers' element type (fp16 or bf16)
 RUN=/tmp/decode_bin
 # OUT, SUMMARY, has, note, left, provenance; the binaries unpacked into $RUN.
 source experiments/device/run_prelude.sh "${DECODE_BIN:-.device/decode}" "${DECODE_RUN_SECONDS:-225}" "$RUN"
@@ -103,9 +105,9 @@ if has bench; then
   : > "$OUT/torch.jsonl"
   for d in $PEER_DIMS; do
     t=$(left 40)
-    echo "### python3 experiments/peers/bench_torch_decode.py --head-dim $d ${DECODE_PEER_ARGS:-} --json (carried copy)" >> "$OUT/bench.log"
+    echo "### python3 experiments/peers/bench_torch_decode.py --head-dim $d --dtype $DT ${DECODE_PEER_ARGS:-} --json (carried copy)" >> "$OUT/bench.log"
     if [ "$t" -gt 0 ]; then
-      ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --head-dim $d ${DECODE_PEER_ARGS:-} --json "/tmp/torch_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
+      ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --head-dim $d --dtype $DT ${DECODE_PEER_ARGS:-} --json "/tmp/torch_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
       note "torch peers D $d exit $?"
       cat "/tmp/torch_$d.jsonl" >> "$OUT/torch.jsonl" 2>/dev/null
     else
@@ -117,16 +119,16 @@ if has bench; then
     [ "$entry" != "$config" ] && d="${entry#*@}"
     t=$(left 30)
     if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $entry"; continue; fi
-    echo "### attnscope bench --decode --cases $config --head-dim $d ${DECODE_BENCH_ARGS:-} --out (appended to ours.jsonl)" >> "$OUT/bench.log"
-    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --head-dim $d ${DECODE_BENCH_ARGS:-} \
+    echo "### attnscope bench --decode --cases $config --head-dim $d --dtype $DT ${DECODE_BENCH_ARGS:-} --out (appended to ours.jsonl)" >> "$OUT/bench.log"
+    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --head-dim $d --dtype $DT ${DECODE_BENCH_ARGS:-} \
         --out "/tmp/decode_${config}_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
     note "attnscope bench --decode --cases $config --head-dim $d exit $?"
     cat "/tmp/decode_${config}_$d.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
   done
-  python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 128 > "$OUT/table.md" 2>> "$OUT/bench.log"
+  python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" $DT 128 > "$OUT/table.md" 2>> "$OUT/bench.log"
   note "table exit $?"
   if [[ "$PEER_DIMS" == *64* ]]; then
-    { echo; echo "## D 64"; echo; python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 64; } >> "$OUT/table.md" 2>> "$OUT/bench.log"
+    { echo; echo "## D 64"; echo; python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" $DT 64; } >> "$OUT/table.md" 2>> "$OUT/bench.log"
     note "table D 64 exit $?"
   fi
 fi
