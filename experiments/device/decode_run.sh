@@ -46,8 +46,9 @@
 # element type, default fp16). A configuration NAME@64 runs at D 64
 # (default D 128); DECODE_BENCH_ARGS: more arguments of attnscope bench (e.g. "--batches 8,64
 # --cache-lens 4096,65536"); DECODE_NCU_METRICS: a comma list of raw ncu metrics, in place of the
-# sections where set (e.g. the L2 counters of reports/h200/decode/call12/ncu-l2); DECODE_PEER_ARGS: of bench_torch_decode.py (e.g. "--batches 8,64
-# --lens 4096,65536"), run at D 128 and, where a configuration asks for D 64, at D 64 too.
+# sections where set (e.g. the L2 counters of reports/h200/decode/call12/ncu-l2);
+# DECODE_PEER_ARGS: of bench_torch_decode.py (e.g. "--batches 8,64 --lens 4096,65536"), run at
+# D 128 and, where a configuration asks for D 64, at D 64 too.
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
 DT="${DECODE_DTYPE:-fp16}"  # the bench's and the peers' element type (fp16 or bf16)
