@@ -32,11 +32,23 @@ struct AttributeFlags {
   bool precise = false, json = false, time = false, no_order = false;
 };
 
-/// --decode PLAN: fixed:N (N-key splits), splits:N (N splits of the longest entry), heuristic:C
-/// (the GPU plan for C resident CTAs); --decode-contract: which decode kernel's contract, named as
-/// the emulated variants are (kernels/variants.toml): tc12 (the production tensor-core kernel, 12
+/// --decode-contract's values, named as the emulated variants are (kernels/variants.toml), and the
+/// emulated algorithm each builds from a split plan: tc12 (the production tensor-core kernel, 12
 /// warp streams), tc (its 4-stream form), mma (tensor-core scores, 64-key tiles: the bulk
 /// kernel), fma (the CUDA-core kernel).
+struct DecodeContract {
+  const char* name;
+  AlgorithmConfig (*build)(SplitPlanKind kind, int value);
+};
+const DecodeContract kDecodeContracts[] = {
+    {"tc12", [](SplitPlanKind kind, int value) { return decode_tensor_core_algorithm(kind, value, 12); }},
+    {"tc", [](SplitPlanKind kind, int value) { return decode_tensor_core_algorithm(kind, value, 4); }},
+    {"mma", [](SplitPlanKind kind, int value) { return decode_algorithm(kind, value, DecodeQk::mma); }},
+    {"fma", [](SplitPlanKind kind, int value) { return decode_algorithm(kind, value, DecodeQk::fma_halves); }},
+};
+
+/// --decode PLAN: fixed:N (N-key splits), splits:N (N splits of the longest entry), heuristic:C
+/// (the GPU plan for C resident CTAs), under the contract --decode-contract names.
 AlgorithmConfig decode_config(const std::string& plan, const std::string& contract) {
   const size_t colon = plan.find(':');
   const std::string kind = plan.substr(0, colon);
@@ -48,15 +60,19 @@ AlgorithmConfig decode_config(const std::string& plan, const std::string& contra
   } catch (const std::exception&) {
     value = -1;
   }
-  if (contract != "tc12" && contract != "tc" && contract != "mma" && contract != "fma")
-    throw ProblemError("--decode-contract '" + contract + "' (allowed: tc12, tc, mma, fma)");
+  const DecodeContract* chosen = nullptr;
+  std::string allowed;
+  for (const DecodeContract& c : kDecodeContracts) {
+    if (contract == c.name) chosen = &c;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(c.name);
+  }
+  if (chosen == nullptr) throw ProblemError("--decode-contract '" + contract + "' (allowed: " + allowed + ")");
   SplitPlanKind kind_of_plan;
   if (value > 0 && kind == "fixed") kind_of_plan = SplitPlanKind::fixed_keys;
   else if (value > 0 && kind == "splits") kind_of_plan = SplitPlanKind::count;
   else if (value > 0 && kind == "heuristic") kind_of_plan = SplitPlanKind::heuristic;
   else throw ProblemError("--decode '" + plan + "' (allowed: fixed:N, splits:N, heuristic:CTAS with N, CTAS positive)");
-  if (contract == "tc12" || contract == "tc") return decode_tensor_core_algorithm(kind_of_plan, value, contract == "tc12" ? 12 : 4);
-  return decode_algorithm(kind_of_plan, value, contract == "mma" ? DecodeQk::mma : DecodeQk::fma_halves);
+  return chosen->build(kind_of_plan, value);
 }
 
 KvBlockOrder parse_order(const std::string& text) {

@@ -25,6 +25,12 @@
 #               DECODE_NCU_CONFIGS configuration (default "mma.w12"; "torch": the SDPA peers) at
 #               B 8 and each of DECODE_NCU_LENS (default "4096 65536"), FP16 D 128 (not in the
 #               default steps)                                        -> appended to bench.log
+#   ab          same-call A/B of the production kernel: attnscope_old (an earlier build, carried in
+#               the same folder: decode_pack.sh's OLD_ATTNSCOPE) and attnscope, alternating, two
+#               rounds, bench --decode --cases mma.w12 at B 8 and 64, L 4k-128k (not in the
+#               default steps)                                        -> appended to bench.log
+#   probe       probe_kv_stream (carried when built), then the same ncu L2 counters on its copy
+#               kernels, one launch each (not in the default steps)   -> appended to bench.log
 #   depth       test_gpu "[.depth_sweep]" (not in the default steps)       -> depth.log
 # Eight files come back at most: the seven of the default steps and summary.txt (printed last);
 # a D 64 bench appends its table to table.md, the ncu step its reports to bench.log.
@@ -36,12 +42,16 @@
 # configurations; default every one, the tensor-core kernel's first), DECODE_TEST_SKIP (an
 # extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked"),
 # DECODE_BIN (the carried folder, default .device/decode), DECODE_SANITIZE_SPEC (the test_gpu
-# spec the sanitizers run, default "[.decode_sanitize]"). A configuration NAME@64 runs at D 64
+# spec the sanitizers run, default "[.decode_sanitize]"), DECODE_DTYPE (the bench's and the peers'
+# element type, default fp16). A configuration NAME@64 runs at D 64
 # (default D 128); DECODE_BENCH_ARGS: more arguments of attnscope bench (e.g. "--batches 8,64
-# --cache-lens 4096,65536"); DECODE_PEER_ARGS: of bench_torch_decode.py (e.g. "--batches 8,64
-# --lens 4096,65536"), run at D 128 and, where a configuration asks for D 64, at D 64 too.
+# --cache-lens 4096,65536"); DECODE_NCU_METRICS: a comma list of raw ncu metrics, in place of the
+# sections where set (e.g. the L2 counters of reports/h200/decode/call12/ncu-l2);
+# DECODE_PEER_ARGS: of bench_torch_decode.py (e.g. "--batches 8,64 --lens 4096,65536"), run at
+# D 128 and, where a configuration asks for D 64, at D 64 too.
 set -u
 STEPS="${1:-provenance,sanitize,test,bench}"
+DT="${DECODE_DTYPE:-fp16}"  # the bench's and the peers' element type (fp16 or bf16)
 RUN=/tmp/decode_bin
 # OUT, SUMMARY, has, note, left, provenance; the binaries unpacked into $RUN.
 source experiments/device/run_prelude.sh "${DECODE_BIN:-.device/decode}" "${DECODE_RUN_SECONDS:-225}" "$RUN"
@@ -96,9 +106,9 @@ if has bench; then
   : > "$OUT/torch.jsonl"
   for d in $PEER_DIMS; do
     t=$(left 40)
-    echo "### python3 experiments/peers/bench_torch_decode.py --head-dim $d ${DECODE_PEER_ARGS:-} --json (carried copy)" >> "$OUT/bench.log"
+    echo "### python3 experiments/peers/bench_torch_decode.py --head-dim $d --dtype $DT ${DECODE_PEER_ARGS:-} --json (carried copy)" >> "$OUT/bench.log"
     if [ "$t" -gt 0 ]; then
-      ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --head-dim $d ${DECODE_PEER_ARGS:-} --json "/tmp/torch_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
+      ( PYTHONUNBUFFERED=1 timeout "$t" python3 $BIN/bench_torch_decode.py --head-dim $d --dtype $DT ${DECODE_PEER_ARGS:-} --json "/tmp/torch_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
       note "torch peers D $d exit $?"
       cat "/tmp/torch_$d.jsonl" >> "$OUT/torch.jsonl" 2>/dev/null
     else
@@ -110,26 +120,29 @@ if has bench; then
     [ "$entry" != "$config" ] && d="${entry#*@}"
     t=$(left 30)
     if [ "$t" -eq 0 ]; then note "bench SKIPPED (deadline): $entry"; continue; fi
-    echo "### attnscope bench --decode --cases $config --head-dim $d ${DECODE_BENCH_ARGS:-} --out (appended to ours.jsonl)" >> "$OUT/bench.log"
-    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --head-dim $d ${DECODE_BENCH_ARGS:-} \
+    echo "### attnscope bench --decode --cases $config --head-dim $d --dtype $DT ${DECODE_BENCH_ARGS:-} --out (appended to ours.jsonl)" >> "$OUT/bench.log"
+    ( time timeout "$t" "$RUN/attnscope" bench --decode --cases "$config" --head-dim $d --dtype $DT ${DECODE_BENCH_ARGS:-} \
         --out "/tmp/decode_${config}_$d.jsonl" ) >> "$OUT/bench.log" 2>&1
     note "attnscope bench --decode --cases $config --head-dim $d exit $?"
     cat "/tmp/decode_${config}_$d.jsonl" >> "$OUT/ours.jsonl" 2>/dev/null
   done
-  python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 128 > "$OUT/table.md" 2>> "$OUT/bench.log"
+  python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" $DT 128 > "$OUT/table.md" 2>> "$OUT/bench.log"
   note "table exit $?"
   if [[ "$PEER_DIMS" == *64* ]]; then
-    { echo; echo "## D 64"; echo; python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" fp16 64; } >> "$OUT/table.md" 2>> "$OUT/bench.log"
+    { echo; echo "## D 64"; echo; python3 $BIN/make_decode_bench_table.py "$OUT/ours.jsonl" "$OUT/torch.jsonl" $DT 64; } >> "$OUT/table.md" 2>> "$OUT/bench.log"
     note "table D 64 exit $?"
   fi
 fi
 
+# What ncu collects (the ncu and probe steps): the sections, or the raw metrics where given.
+NCU_SECTIONS=()
+for section in ${DECODE_NCU_SECTIONS:-SpeedOfLight MemoryWorkloadAnalysis WarpStateStats SchedulerStats}; do
+  NCU_SECTIONS+=(--section "$section")
+done
+[ -n "${DECODE_NCU_METRICS:-}" ] && NCU_SECTIONS=(--metrics "$DECODE_NCU_METRICS")
+
 if has ncu; then
   NCU_LOG="$OUT/bench.log"
-  NCU_SECTIONS=()
-  for section in ${DECODE_NCU_SECTIONS:-SpeedOfLight MemoryWorkloadAnalysis WarpStateStats SchedulerStats}; do
-    NCU_SECTIONS+=(--section "$section")
-  done
   for config in ${DECODE_NCU_CONFIGS:-mma.w12}; do
     for len in ${DECODE_NCU_LENS:-4096 65536}; do
       t=$(left 60)
@@ -148,6 +161,37 @@ if has ncu; then
       note "ncu $config L $len exit $? ($(grep -E 'DRAM Throughput' "$NCU_LOG" | tail -1 | tr -s ' '))"
     done
   done
+fi
+
+if has ab; then
+  for round in 1 2; do
+    for a in attnscope_old attnscope; do
+      t=$(left 40)
+      if [ "$t" -eq 0 ] || [ ! -x "$RUN/$a" ]; then note "ab SKIPPED (deadline or no $a): round $round"; continue; fi
+      echo "### ab round $round $a: bench --decode --cases mma.w12 --batches 8,64 --cache-lens 4096,16384,65536,131072" >> "$OUT/bench.log"
+      timeout "$t" "$RUN/$a" bench --decode --cases mma.w12 --batches 8,64 --cache-lens 4096,16384,65536,131072 >> "$OUT/bench.log" 2>&1
+      note "ab round $round $a exit $?"
+    done
+  done
+fi
+
+if has probe; then
+  t=$(left 90)
+  if [ "$t" -eq 0 ] || [ ! -x "$RUN/probe_kv_stream" ]; then
+    note "probe SKIPPED (deadline or not carried)"
+  else
+    echo "### probe_kv_stream" >> "$OUT/bench.log"
+    timeout "$t" "$RUN/probe_kv_stream" >> "$OUT/bench.log" 2>&1
+    note "probe exit $? ($(grep -E '^PROBE copy' "$OUT/bench.log" | tail -1))"
+    for kernel in copy_rows_plain copy_rows_padded; do
+      t=$(left 60)
+      [ "$t" -eq 0 ] && { note "probe ncu SKIPPED (deadline): $kernel"; continue; }
+      echo "### ncu --metrics ${DECODE_NCU_METRICS:-(sections)} --kernel-name $kernel --launch-skip 1 --launch-count 1 probe_kv_stream" >> "$OUT/bench.log"
+      timeout "$t" ncu --clock-control none "${NCU_SECTIONS[@]}" --kernel-name "$kernel" --launch-skip 1 --launch-count 1 \
+        "$RUN/probe_kv_stream" 2>&1 | grep -vE "^PROBE|^probe_kv_stream" >> "$OUT/bench.log"
+      note "probe ncu $kernel exit ${PIPESTATUS[0]}"
+    done
+  fi
 fi
 
 if has depth; then

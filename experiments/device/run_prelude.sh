@@ -2,7 +2,8 @@
 # final_evidence.sh), sourced from the repository root on the device machine:
 #   source experiments/device/run_prelude.sh BIN SECONDS [DEST]
 # BIN: the carried folder (.device/<name>, filled by a *_pack.sh through pack_binaries.sh);
-# SECONDS: the call's deadline from now (a step that no longer fits is skipped and says so);
+# SECONDS: the call's deadline from now (a step that no longer fits is skipped and says so), or
+# "none" where the script's steps carry their own timeouts (then `left CAP` is CAP);
 # DEST: where the binaries are unpacked (default BIN itself). It unpacks them (xz, through
 # unpack_binaries.sh), puts BIN/lib (libmpfr, libgmp, libsqlite3 built here) on the library path,
 # empties $OUT/summary.txt, and defines:
@@ -16,7 +17,8 @@ OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 BIN="$1"
 START=$(date +%s)
-DEADLINE=$((START + $2))
+DEADLINE=""
+[ "$2" = none ] || DEADLINE=$((START + $2))
 bash experiments/device/unpack_binaries.sh "$BIN" ${3:+"$3"}
 export LD_LIBRARY_PATH="$PWD/$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null | head -1)
@@ -25,6 +27,7 @@ SUMMARY="$OUT/summary.txt"
 has() { [[ ",$STEPS," == *",$1,"* ]]; }
 note() { echo "$*" | tee -a "$SUMMARY"; }
 left() {
+  [ -z "$DEADLINE" ] && { echo "$1"; return; }
   local rest=$((DEADLINE - $(date +%s))) min=${2:-6}
   ((rest < min)) && { echo 0; return; }
   ((rest < $1)) && echo "$rest" || echo "$1"

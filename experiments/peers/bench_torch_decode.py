@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """bench_torch_decode.py: PyTorch SDPA decode peers (flash and cuDNN backends) on the grid of
-`attnscope bench --decode`: B in --batches, L keys in --lens, H_q:H_kv 32:8, D 128, S_q 1, FP16.
+`attnscope bench --decode`: B in --batches, L keys in --lens, H_q:H_kv 32:8, D 128, S_q 1, FP16 (or
+--dtype bf16).
 Bandwidth = unique bytes of K and V (2 x B x L x H_kv x D x 2) over the time of one call, measured
 exactly as kernels/decode/decode_bench.cu measures ours: "cold" = median of calls each timed alone
 (CUDA events) after a 256 MiB memset evicted L2; "warm" = mean of back-to-back calls. Iterations
@@ -61,17 +62,19 @@ def main():
     ap.add_argument("--lens", default="1024,4096,16384,65536,131072")
     ap.add_argument("--heads", default="32:8")
     ap.add_argument("--head-dim", type=int, default=128)
+    ap.add_argument("--dtype", choices=("fp16", "bf16"), default="fp16")
     ap.add_argument("--json", default="", help="write one JSON object per measurement here")
     args = ap.parse_args()
     HQ, HKV = (int(x) for x in args.heads.split(":"))
     D = args.head_dim
+    dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
     out = open(args.json, "w") if args.json else None
     torch.manual_seed(0)
     for B in (int(x) for x in args.batches.split(",")):
         for L in (int(x) for x in args.lens.split(",")):
-            q = torch.randn(B, HQ, 1, D, device="cuda", dtype=torch.float16)
-            k = torch.randn(B, HKV, L, D, device="cuda", dtype=torch.float16)
-            v = torch.randn(B, HKV, L, D, device="cuda", dtype=torch.float16)
+            q = torch.randn(B, HQ, 1, D, device="cuda", dtype=dtype)
+            k = torch.randn(B, HKV, L, D, device="cuda", dtype=dtype)
+            v = torch.randn(B, HKV, L, D, device="cuda", dtype=dtype)
             nbytes = 2 * B * L * HKV * D * 2
             iters = iterations_for(nbytes, args.iters)
             for name, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
@@ -99,7 +102,7 @@ def main():
                               flush=True)
                         continue
                 cold, warm = us
-                row = {"impl": "torch-" + name, "mode": "decode", "dtype": "fp16", "head_dim": D, "batch": B, "keys": L,
+                row = {"impl": "torch-" + name, "mode": "decode", "dtype": args.dtype, "head_dim": D, "batch": B, "keys": L,
                        "heads_q": HQ, "heads_kv": HKV, "seqlen_q": 1, "bytes": nbytes, "cold_us": cold,
                        "cold_tbps": nbytes / (cold * 1e-6) / 1e12, "warm_us": warm,
                        "warm_tbps": nbytes / (warm * 1e-6) / 1e12, "iterations": iters, "note": note,

@@ -37,6 +37,10 @@
 //      warps (16-key tiles, 8-row blocks, Q in shared memory at the 168-register cap), so that the
 //      heuristic plan launches 3 x SMs CTAs (B 8: 6 splits, 384 CTAs) instead of SMs (2 splits,
 //      128 CTAs; reports/h200/profile: 128 CTAs cap even a math-free stream near 3.95 TB/s).
+//  v14 K/V tiles in unpadded rows with XOR-swizzled 16-byte chunks (kv_chunk_offset) instead of
+//      rows padded to D x 2 + 16 bytes: the padded destinations made L1TEX split each cp.async
+//      and ask the L2 for 1.5x the cache's sectors (2.6x its requests). The same values reach the
+//      same fragments: the same bits.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -78,17 +82,24 @@ struct DecodeMmaTraits {
   /// Resident CTAs per SM (__launch_bounds__ min blocks): 3 for the co-resident form, the only
   /// one of 4 warps with 16-key tiles (decode_mma_launch.cuh's DecodeMmaCoResident), else 1.
   static constexpr int kCtasPerSm = Warps == 4 && WarpTileKeys == 16 ? 3 : 1;
-  /// A key row of K or V in shared memory: D elements + 16 bytes, so that the 8 rows of an
+  /// A row of Q in shared memory (kQShared): D elements + 16 bytes, so that the 8 rows of an
   /// ldmatrix 8x8 matrix start 4 banks apart (conflict-free) and every row stays 16-byte aligned.
   static constexpr int kPitchBytes = HeadDim * 2 + 16;
+  /// A key row of a K or V tile in shared memory: D elements, unpadded, its 16-byte chunks
+  /// swizzled (decode::kv_chunk_offset). Why not the padded pitch: a cp.async whose 16-byte
+  /// destinations straddle shared memory's 128-byte lines differently from its sources' global
+  /// lines is split by L1TEX, and each part asks the L2 again for the sectors it shares with the
+  /// others (.cg: nothing kept in L1): the padded rows asked for 1.5x the cache's sectors
+  /// (reports/h200/decode/call12/ncu-l2; the probe's copy into unpadded slots: 1.0x, call 16).
+  static constexpr int kKvRowBytes = HeadDim * 2;
   /// E4M3 cache (1 byte per element, per-KV-head power-of-two scales): cp.async lands raw bytes
   /// (D bytes per key row, read once, lane-linear, by the warp's dequantization); else 2 bytes.
   static constexpr bool kFp8Cache = Fp8Cache;
   static constexpr int kCacheElemBytes = Fp8Cache ? 1 : 2;
-  static constexpr int kLandPitchBytes = Fp8Cache ? HeadDim : kPitchBytes;  ///< a key row of a stage
+  static constexpr int kLandPitchBytes = Fp8Cache ? HeadDim : kKvRowBytes;  ///< a key row of a stage
   static constexpr int kStageBytes = 2 * WarpTileKeys * kLandPitchBytes;    ///< (K|V, WarpTileKeys, land pitch)
-  /// E4M3: the tile dequantized to Elem, (K|V, WarpTileKeys, pitch), what ldmatrix reads.
-  static constexpr int kConvertedBytes = Fp8Cache ? 2 * WarpTileKeys * kPitchBytes : 0;
+  /// E4M3: the tile dequantized to Elem, (K|V, WarpTileKeys, kKvRowBytes swizzled), what ldmatrix reads.
+  static constexpr int kConvertedBytes = Fp8Cache ? 2 * WarpTileKeys * kKvRowBytes : 0;
   static constexpr int kWarpBytes = Stages * kStageBytes + kConvertedBytes;
   /// Tiles in flight when a warp's tile computation starts: S - 1 (the stage being read is the
   /// S-th), or S for an E4M3 cache (its raw stage is refilled right after the dequantization).
@@ -119,6 +130,18 @@ struct DecodeMmaTraits {
 };
 
 namespace decode {
+
+/// The byte offset of 16-byte chunk `chunk` of key row `row` in a K or V tile of unpadded rows of
+/// `RowBytes` (FP16/BF16: D x 2): the chunk lands at position chunk ^ (row % 8) of its row. The 8
+/// rows of an ldmatrix 8x8 matrix (one chunk column, 8 consecutive rows) then fall in 8 distinct
+/// bank groups (conflict-free), and a row's chunks stay within its own 128-byte lines (the XOR
+/// touches the chunk index's low 3 bits only), so a cp.async of whole global lines writes whole
+/// shared lines (DecodeMmaTraits::kKvRowBytes says why that matters).
+template <int RowBytes>
+__device__ __forceinline__ int kv_chunk_offset(int row, int chunk) {
+  static_assert(RowBytes % 128 == 0, "whole 128-byte lines per row (D 64 and D 128 at 2 bytes)");
+  return row * RowBytes + ((chunk ^ (row & 7)) << 4);
+}
 
 /// Two E4M3 bytes (the low one first) times a power-of-two scale, as an Elem pair (the low one in
 /// the low half): E4M3 -> FP16 is exact (cvt), and so is the product by the scale in FP16 (a
@@ -202,7 +225,7 @@ template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_mma_kernel(const DecodeParams p) {
   using T = Element<Traits::kElem>;
   constexpr int D = Traits::kHeadDim, W = Traits::kWarps, TW = Traits::kWarpTileKeys, S = Traits::kStages;
-  constexpr int PITCH = Traits::kPitchBytes, NT = TW / 8, KS = TW / 16, DK = D / 16, DN = D / 8, CH = D / 8;
+  constexpr int PITCH = Traits::kPitchBytes, ROWB = Traits::kKvRowBytes, NT = TW / 8, KS = TW / 16, DK = D / 16, DN = D / 8, CH = D / 8;
   constexpr int EB = Traits::kCacheElemBytes, LANDP = Traits::kLandPitchBytes, AHEAD = Traits::kTilesAhead;
   constexpr int R = Traits::kRows;
   constexpr bool kLower = R == 16;  // rows 8..15 (the lane's second row) exist
@@ -242,7 +265,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
   run_visible = __all_sync(0xffffffffu, run_visible);
 
   extern __shared__ __align__(128) uint8_t smem[];
-  uint8_t* sWarp = smem + warp * Traits::kWarpBytes;  // (S, K|V, TW, PITCH): this warp's only
+  uint8_t* sWarp = smem + warp * Traits::kWarpBytes;  // (S, K|V, TW, LANDP): this warp's only
   uint8_t* sQ = smem + W * Traits::kWarpBytes;                                          // (R, PITCH) if kQShared
   float* sM = reinterpret_cast<float*>(smem + W * Traits::kWarpBytes + Traits::kQBytes);  // (R): the cross-CTA combine's
   float* sL = sM + R;                                                   // (R)
@@ -252,8 +275,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
   const uint8_t* gV = static_cast<const uint8_t*>(p.v_cache);
   // cp.async of the warp's tile t into `stage`: lane (key j0 + i * KP of pass i, 16-byte chunk
   // `chunk`); keys at or past key_end zero-filled, never read from global (poison, or no page).
-  // An E4M3 cache: the same copy of D bytes per key row (16-byte chunks of 16 elements) into a
-  // raw stage of pitch D.
+  // A 16-bit cache lands in the swizzled tile layout (kv_chunk_offset); an E4M3 cache: the same
+  // copy of D bytes per key row (16-byte chunks of 16 elements) into a linear raw stage of pitch D.
   // Rows of one tile are consecutive in the cache where the layout is contiguous, or paged with
   // tiles inside one page (page_size a multiple of TW: the split's tiles start at multiples of
   // TW): one base row per tile, the passes a fixed stride apart; the page of the warp's next tile
@@ -271,6 +294,10 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
     return __ldg(table + static_cast<int64_t>(b) * p.layout.pages_per_seq + key0 / page_size);
   };
   int rNextPage = table != nullptr && tile_rows && n_tiles > 0 ? page_of_tile(0) : 0;
+  auto land_offset = [&](int j) {  // of this lane's chunk of key row j in a stage's K (or V) tile
+    if constexpr (Traits::kFp8Cache) return j * LANDP + chunk * 16;
+    else return kv_chunk_offset<ROWB>(j, chunk);
+  };
   auto load_tile = [&](int t, int stage) {
     uint8_t* sK = sWarp + stage * Traits::kStageBytes;  // (TW, LANDP)
     uint8_t* sV = sK + TW * LANDP;                      // (TW, LANDP)
@@ -289,8 +316,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
         const int j = j0 + i * KP;
         const bool valid = key0 + j < key_end;
         const int64_t off = valid ? first + i * step : 0;
-        stream_cp_async_16(sK + j * LANDP + chunk * 16, gK + off, valid);
-        stream_cp_async_16(sV + j * LANDP + chunk * 16, gV + off, valid);
+        stream_cp_async_16(sK + land_offset(j), gK + off, valid);
+        stream_cp_async_16(sV + land_offset(j), gV + off, valid);
       }
       return;
     }
@@ -299,14 +326,14 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
       const int j = j0 + i * KP, key = key0 + j;
       const bool valid = key < key_end;
       const int64_t off = valid ? kv_row(p.layout, b, key, p.capacity) * key_bytes + lane_bytes : 0;
-      stream_cp_async_16(sK + j * LANDP + chunk * 16, gK + off, valid);
-      stream_cp_async_16(sV + j * LANDP + chunk * 16, gV + off, valid);
+      stream_cp_async_16(sK + land_offset(j), gK + off, valid);
+      stream_cp_async_16(sV + land_offset(j), gV + off, valid);
     }
   };
-  // E4M3: the landed raw stage (K|V, TW, D bytes) dequantized into sConv (K|V, TW, PITCH) in the
-  // input format. Lane: 8 bytes of one key row (D 128: 16 lanes a row, two rows a pass; reads
-  // lane-linear, each 8 lanes' stores one contiguous 128 bytes: no bank conflicts).
-  uint8_t* sConv = sWarp + S * Traits::kStageBytes;  // (K|V, TW, PITCH), E4M3 only
+  // E4M3: the landed raw stage (K|V, TW, D bytes) dequantized into sConv (K|V, TW, ROWB swizzled)
+  // in the input format. Lane: 8 bytes of one key row (D 128: 16 lanes a row, two rows a pass;
+  // reads lane-linear, each 8 lanes' stores one 128-byte line, permuted: no bank conflicts).
+  uint8_t* sConv = sWarp + S * Traits::kStageBytes;  // (K|V, TW, ROWB), E4M3 only
   auto dequantize_tile = [&](int stage) {
     constexpr int ROW_LANES = D / 8, ROWS_PER_PASS = 32 / ROW_LANES;
     const uint8_t* raw = sWarp + stage * Traits::kStageBytes;
@@ -325,7 +352,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
         out.y = dequantize_e4m3_pair<Traits::kElem>(bytes.x >> 16, scale);
         out.z = dequantize_e4m3_pair<Traits::kElem>(bytes.y & 0xFFFFu, scale);
         out.w = dequantize_e4m3_pair<Traits::kElem>(bytes.y >> 16, scale);
-        *reinterpret_cast<uint4*>(sConv + j * PITCH + c * 16) = out;
+        *reinterpret_cast<uint4*>(sConv + kv_chunk_offset<ROWB>(j, c)) = out;  // row j % TW of K|V: same j % 8
       }
     }
   };
@@ -393,8 +420,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
     // The next tile into the stage just freed: (t - 1) % S, or (E4M3) t % S.
     if (t + AHEAD < n_tiles) load_tile(t + AHEAD, (t + AHEAD) % S);
     fa2::cp_async_commit();
-    const uint8_t* sK = Traits::kFp8Cache ? sConv : sWarp + (t % S) * Traits::kStageBytes;  // (TW, PITCH)
-    const uint8_t* sV = sK + TW * PITCH;                                                      // (TW, PITCH)
+    const uint8_t* sK = Traits::kFp8Cache ? sConv : sWarp + (t % S) * Traits::kStageBytes;  // (TW, ROWB swizzled)
+    const uint8_t* sV = sK + TW * ROWB;                                                       // (TW, ROWB swizzled)
     const int key0 = key_begin + (run.begin + t) * TW;
 
     // ---- qk on the tensor cores: n8 tile nt = keys nt*8 ..; k-steps over D ascending from 0 (each
@@ -411,7 +438,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
         uint32_t rK[4];
-        fa2::ldmatrix_x4(rK, sK + (nt * 8 + lane % 8) * PITCH + (k2 * 32 + (lane / 8) * 8) * 2);
+        fa2::ldmatrix_x4(rK, sK + kv_chunk_offset<ROWB>(nt * 8 + lane % 8, k2 * 4 + lane / 8));
         mma_rows<Traits::kElem, kLower>(rS[nt], rA0, rK[0], rK[1]);
         mma_rows<Traits::kElem, kLower>(rS[nt], rA1, rK[2], rK[3]);
       }
@@ -468,7 +495,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
 #pragma unroll
       for (int ks = 0; ks < KS; ++ks) {
         uint32_t rV[4];
-        fa2::ldmatrix_x4_trans(rV, sV + (ks * 16 + lane % 8 + ((lane / 8) & 1) * 8) * PITCH + (np * 16 + (lane / 16) * 8) * 2);
+        fa2::ldmatrix_x4_trans(rV, sV + kv_chunk_offset<ROWB>(ks * 16 + lane % 8 + ((lane / 8) & 1) * 8, np * 2 + lane / 16));
         mma_rows<Traits::kElem, kLower>(rPV[0], rPhi[ks], rV[0], rV[1]);
         mma_rows<Traits::kElem, kLower>(rPV[0], rPlo[ks], rV[0], rV[1]);
         mma_rows<Traits::kElem, kLower>(rPV[1], rPhi[ks], rV[2], rV[3]);

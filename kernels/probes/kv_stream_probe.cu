@@ -12,7 +12,9 @@
 //               into S stages of 64 keys, eight consumer warps wait on the stage and release it
 //   bulk.hnd    the same, one bulk copy of 64 contiguous rows per tile
 //   copy        nhd.h1's addresses by 16-byte cp.async into shared memory (the decode kernels'
-//               copy; plain and with a src-size operand) against the same plain loads (first)
+//               copy; plain and with a src-size operand) against the same plain loads (first);
+//               and the plain copy into rows of 272 bytes (the decode kernels' padded pitch
+//               before v14) instead of 256: the destination's lines, not the source's
 // Timing: CUDA events, median of 15 calls each after a 256 MiB memset (cold L2); unique bytes / time.
 // Built with CUDA as build/<preset>/kernels/probe_kv_stream; run with no arguments.
 #include <cuda_runtime.h>
@@ -94,10 +96,14 @@ __global__ void read_rows(const uint8_t* k, const uint8_t* v, int heads, int64_t
 /// read_rows<U>'s addresses and lane mapping, copied by 16-byte cp.async.cg into shared memory (one
 /// 16-byte slot per load and thread) instead of loaded into registers: the decode kernels' copy
 /// (decode_mma.cuh). Zfill: the form with a register src-size operand on every copy
-/// (fa2::cp_async_16), else the plain form. The slots are read back once so the copies stay alive.
-template <int U, bool Zfill>
+/// (fa2::cp_async_16), else the plain form. Pitch: the bytes between two key rows' slots (16
+/// threads a row): 256, the rows back to back; 272, a row padded by 16 bytes, so that its 128-byte
+/// source lines land across shared memory's 128-byte lines. The slots are read back once so the
+/// copies stay alive.
+template <int U, bool Zfill, int Pitch = 256>
 __device__ void copy_rows(const uint8_t* k, const uint8_t* v, int64_t stride, int splits, uint32_t* out) {
-  __shared__ __align__(16) uint4 slots[2 * U][256];  // (K|V x U, thread)
+  __shared__ __align__(128) uint8_t slots[2 * U][16 * Pitch];  // (K|V x U, 16 rows of 16 threads)
+  const int slot = (threadIdx.x / 16) * Pitch + (threadIdx.x % 16) * 16;
   const int split = blockIdx.x, group = blockIdx.y, b = blockIdx.z;
   const int per = (kKeys + splits - 1) / splits, k0 = split * per, k1 = min(kKeys, k0 + per);
   const int64_t base = int64_t{b} * kKeys * kHeadsKv * kRowBytes + group * kRowBytes;
@@ -110,8 +116,8 @@ __device__ void copy_rows(const uint8_t* k, const uint8_t* v, int64_t stride, in
       const int64_t i = i0 + int64_t{u} * blockDim.x;
       const bool valid = i < items;
       const int64_t off = valid ? base + (k0 + i / chunks) * stride + (i % chunks) * 16 : 0;
-      const uint32_t sk = static_cast<uint32_t>(__cvta_generic_to_shared(&slots[2 * u][threadIdx.x]));
-      const uint32_t sv = static_cast<uint32_t>(__cvta_generic_to_shared(&slots[2 * u + 1][threadIdx.x]));
+      const uint32_t sk = static_cast<uint32_t>(__cvta_generic_to_shared(&slots[2 * u][slot]));
+      const uint32_t sv = static_cast<uint32_t>(__cvta_generic_to_shared(&slots[2 * u + 1][slot]));
       if constexpr (Zfill) {
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sk), "l"(k + off), "r"(valid ? 16 : 0));
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sv), "l"(v + off), "r"(valid ? 16 : 0));
@@ -123,7 +129,7 @@ __device__ void copy_rows(const uint8_t* k, const uint8_t* v, int64_t stride, in
     asm volatile("cp.async.commit_group;\n" ::);
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 #pragma unroll
-    for (int u = 0; u < 2 * U; ++u) fold(acc, slots[u][threadIdx.x]);
+    for (int u = 0; u < 2 * U; ++u) fold(acc, *reinterpret_cast<const uint4*>(&slots[u][slot]));
   }
   sink(acc, out);
 }
@@ -132,6 +138,9 @@ __global__ void copy_rows_plain(const uint8_t* k, const uint8_t* v, int64_t stri
 }
 __global__ void copy_rows_zfill(const uint8_t* k, const uint8_t* v, int64_t stride, int splits, uint32_t* out) {
   copy_rows<4, true>(k, v, stride, splits, out);
+}
+__global__ void copy_rows_padded(const uint8_t* k, const uint8_t* v, int64_t stride, int splits, uint32_t* out) {
+  copy_rows<4, false, 272>(k, v, stride, splits, out);
 }
 
 __device__ __forceinline__ void bulk_g2s(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
@@ -259,8 +268,10 @@ int main() {
     const double ldg = median_tbps(buf, [&] { read_rows<4><<<grid, 256>>>(buf.k, buf.v, 1, stride, false, splits, buf.out); });
     const double plain = median_tbps(buf, [&] { copy_rows_plain<<<grid, 256>>>(buf.k, buf.v, stride, splits, buf.out); });
     const double zfill = median_tbps(buf, [&] { copy_rows_zfill<<<grid, 256>>>(buf.k, buf.v, stride, splits, buf.out); });
-    std::printf("PROBE copy nhd.h1 splits=%d CTAs=%d threads=256 U4: ldg %.3f TB/s, cp.async %.3f TB/s, cp.async+src-size %.3f TB/s\n",
-                splits, grid.x * grid.y * grid.z, ldg, plain, zfill);
+    const double padded = median_tbps(buf, [&] { copy_rows_padded<<<grid, 256>>>(buf.k, buf.v, stride, splits, buf.out); });
+    std::printf("PROBE copy nhd.h1 splits=%d CTAs=%d threads=256 U4: ldg %.3f TB/s, cp.async %.3f TB/s, cp.async+src-size %.3f TB/s, "
+                "cp.async into 272-byte rows %.3f TB/s\n",
+                splits, grid.x * grid.y * grid.z, ldg, plain, zfill, padded);
   }
   for (int blocks_per_sm : {2, 4, 8}) {
     const double tbps = median_tbps(buf, [&] {
