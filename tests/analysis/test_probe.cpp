@@ -51,7 +51,7 @@ TEST_CASE("probe: the card of every registered CPU kernel and mutant matches its
     ++probed;
   }
   CHECK(probed >= 25);
-  CHECK(fp8 == 6);  // emu.{fp16,bf16}.dany.m128n128.e4m3{,-rot,-tensor}
+  CHECK(fp8 == 10);  // emu.{fp16,bf16}.dany.m128n128.e4m3{,-rot,-tensor,-fma4,-fma8}
 }
 
 TEST_CASE("probe: planted numerics with their own tiles, order and rescale are recovered") {
