@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fp8_pack.sh [DEST [NAME]]: fills DEST/.device/NAME (DEST: the checkout the device call runs in,
-# default this checkout; NAME default fp8, e.g. a helper's own folder in /work/main) for
+# default this checkout; NAME default fp8, e.g. a helper's own folder in the lead checkout) for
 # experiments/device/fp8_run.sh from this checkout's `default` build: test_gpu and
 # attnscope (stripped, xz -9: a call carries at most 64 MiB, the working tree included), the shared libraries they need
 # that a bare device may lack (libmpfr, libgmp, as final_pack.sh), fp8_accuracy_torch.py,
