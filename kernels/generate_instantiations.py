@@ -120,14 +120,24 @@ def write_fa2(t):
     return files, vs
 
 
-# FP8 (E4M3) variant -> (Fp8Scaling, rotate, fma_exp_period): FA3's per-block scales, with the
-# Hadamard rotation, the per-tensor baseline, and per-block with the exponentials of every N-th n8
-# column block on the FMA pipes (e4m3-fmaN; core/kernel_config.h Fp8Config, core/pipeline/fp8.h,
-# core/pipeline/ex2_fma.h); a 4th field "true": e4m3's numerics with the reordered softmax schedule
-# (HopperTraits::kSoftmaxIlp: same bits, no emulator configuration of its own).
-FP8_VARIANTS = {"e4m3": ("per_block", "false", 0), "e4m3-rot": ("per_block", "true", 0),
-                "e4m3-tensor": ("per_tensor", "false", 0), "e4m3-fma4": ("per_block", "false", 4),
-                "e4m3-fma8": ("per_block", "false", 8), "e4m3-ilp": ("per_block", "false", 0, "true")}
+# FP8 (E4M3) variant -> HopperTraits' FP8 arguments (Fp8Scaling, rotate, fma_exp_period, softmax
+# ILP): FA3's per-block scales, with the Hadamard rotation, the per-tensor baseline, per-block with
+# the exponentials of every N-th n8 column block on the FMA pipes (e4m3-fmaN; core/kernel_config.h
+# Fp8Config, core/pipeline/fp8.h, core/pipeline/ex2_fma.h), and e4m3's numerics with the reordered
+# softmax schedule (e4m3-ilp: HopperTraits::kSoftmaxIlp, same bits, no emulator configuration of
+# its own).
+FP8_VARIANTS = {"e4m3": ("per_block", "false", 0, "false"), "e4m3-rot": ("per_block", "true", 0, "false"),
+                "e4m3-tensor": ("per_tensor", "false", 0, "false"), "e4m3-fma4": ("per_block", "false", 4, "false"),
+                "e4m3-fma8": ("per_block", "false", 8, "false"), "e4m3-ilp": ("per_block", "false", 0, "true")}
+
+
+def fp8_template_args(fp8):
+    """The FP8 template arguments as ', Fp8Scaling::S, rotate[, period[, ilp]]': trailing ones at
+    their defaults (0, false) left out, so each instantiation is written as before they existed."""
+    args = [f"Fp8Scaling::{fp8[0]}", fp8[1], str(fp8[2]), fp8[3]]
+    while len(args) > 2 and args[-1] in ("0", "false"):
+        args.pop()
+    return ", " + ", ".join(args)
 
 
 def fa3_variants(t):
@@ -165,8 +175,7 @@ def fa3_traits(v):
                          + ", ".join(FP8_VARIANTS) + ")")
     pcast = "split_hi_lo" if v["variant"] == "precise" else "input_dtype"
     ping = "false" if v["variant"] == "noping" else "true"
-    fp8_args = (f", Fp8Scaling::{fp8[0]}, {fp8[1]}" + (f", {fp8[2]}" if fp8[2] or len(fp8) > 3 else "")
-                + (f", {fp8[3]}" if len(fp8) > 3 else "")) if fp8 else ""
+    fp8_args = fp8_template_args(fp8) if fp8 else ""
     return (f"hopper::HopperTraits<{dtype_enum(v['dtype'])}, {v['d']}, {bn}, {bm // 64}, {v['stages']}, "
             f"PCastMode::{pcast}, 0, {mutant_enum(v['mutant'])}, {ping}, true{fp8_args}>")
 
