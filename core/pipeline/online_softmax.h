@@ -16,7 +16,8 @@
 // m = max(S) * scale * log2 e; natural units for a kernel that scales S first), l (row sum; with
 // several slices, each slice keeps its partial l), O (accumulator, D values).
 //  1. raw max    r = max(-inf, s_0, s_1, ...) over the slice's scores (masked ones are -inf), in
-//                slice order, then reduce_max across the row's slices (exact: max does not round).
+//                slice order or as a tree (slice_max's MaxOrder: max does not round, so the same
+//                value), then reduce_max across the row's slices (exact for the same reason).
 //  2. tile max   t = a.scale_max(r, scale_log2)            [exp stage: RN(r * scale_log2)]
 //  3. decision   (rescale_step) lazy rule: m_new = max(m_old, t) when m_old = -inf or
 //                t > a.lazy_bound(m_old, threshold) [RN(m_old + threshold)], else m_new = m_old;
@@ -109,6 +110,37 @@ ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n) {
   return r;
 }
 
+/// How step 1 reduces a slice: ChainMax, a chain of n dependent maxes in slice order (the
+/// default), or TreeMax<N>, a balanced tree over a slice of exactly N = 2^k elements (depth k: the
+/// FP8 forward's softmax, whose dependent chains bound it). max rounds nothing, so both give the
+/// same value (the largest score, -inf when every one is masked): the order is a schedule, never a
+/// numeric choice. (Scores are never NaN: inputs with NaN are refused before any kernel runs.) N
+/// is a compile-time constant so that the tree's values stay in registers.
+struct ChainMax {};
+template <int N>
+struct TreeMax {
+  static_assert(N >= 1 && (N & (N - 1)) == 0, "a power-of-two slice");
+};
+
+template <class Arith, class Slice>
+ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n, ChainMax) {
+  return slice_max(a, slice, n);
+}
+template <class Arith, class Slice, int N>
+ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n, TreeMax<N>) {
+  using V = typename Arith::value_type;
+  (void)n;  // == N (the caller's slice length)
+  V v[N];
+  ATTN_UNROLL
+  for (int k = 0; k < N; ++k) v[k] = slice(k);
+  ATTN_UNROLL
+  for (int width = N / 2; width >= 1; width /= 2) {  // fixed trip counts: v stays in registers
+    ATTN_UNROLL
+    for (int i = 0; i < width; ++i) v[i] = a.max(v[i], v[i + width]);
+  }
+  return a.max(neg_inf<V>(), v[0]);
+}
+
 /// The default of exp_slice's block_of: the arithmetic's exponential is the same for every element.
 struct SameExpEverywhere {};
 
@@ -133,12 +165,13 @@ ATTN_HD V exp_slice(const Arith& a, Slice&& slice, int n, V scale_log2, V m_for_
 /// scores into P in place, updates the row state and returns alpha for the accumulator.
 /// reduce_max / reduce_sum combine the values of the threads sharing the row (identity: one
 /// thread holds it all; reduce_sum identity also when each thread keeps a partial row sum).
-/// block_of: as exp_slice's.
+/// block_of: as exp_slice's. max_order: ChainMax or TreeMax<n> (slice_max; the same values).
 template <class Arith, class Slice, class ReduceMax, class ReduceSum, class V = typename Arith::value_type,
-          class BlockOf = SameExpEverywhere>
+          class BlockOf = SameExpEverywhere, class MaxOrder = ChainMax>
 ATTN_HD V online_softmax(const Arith& a, RowState<V>& row, Slice&& slice, int n, V scale_log2, RescaleRule<V> rule,
-                         Mutant bug, ReduceMax&& reduce_max, ReduceSum&& reduce_sum, BlockOf block_of = {}) {
-  const V tile_max = a.scale_max(reduce_max(slice_max(a, slice, n)), scale_log2);
+                         Mutant bug, ReduceMax&& reduce_max, ReduceSum&& reduce_sum, BlockOf block_of = {},
+                         MaxOrder max_order = {}) {
+  const V tile_max = a.scale_max(reduce_max(slice_max(a, slice, n, max_order)), scale_log2);
   const RescaleStep<V> step = rescale_step(a, row.m, tile_max, rule, bug);
   row.m = step.m_new;
   const V sum = reduce_sum(exp_slice(a, slice, n, scale_log2, step.m_for_p, block_of));

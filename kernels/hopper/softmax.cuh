@@ -95,26 +95,11 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[NBlocks][4], RowP
   for (int r = 0; r < 2; ++r) {
     auto slice = [&](int k) -> float& { return s[k / 2][2 * r + (k % 2)]; };
     if constexpr (Traits::kSoftmaxIlp) {
-      // Contract steps 1-5 as pipeline::online_softmax, except that step 1's raw max over the
-      // thread's slice is a tree (depth 5) instead of a chain of 2 NBlocks dependent maxes: max
-      // rounds nothing, so the value is the same (the largest non-NaN score; -inf when none).
-      float v[2 * NBlocks];
-#pragma unroll
-      for (int k = 0; k < 2 * NBlocks; ++k) v[k] = slice(k);
-      static_assert((NBlocks & (NBlocks - 1)) == 0, "a power-of-two slice");
-      constexpr int kLevels = NBlocks >= 16 ? 5 : NBlocks >= 8 ? 4 : NBlocks >= 4 ? 3 : NBlocks >= 2 ? 2 : 1;
-#pragma unroll
-      for (int level = 0; level < kLevels; ++level) {  // fixed trip counts: v stays in registers
-#pragma unroll
-        for (int i = 0; i < NBlocks; ++i)
-          if (i < (NBlocks >> level)) v[i] = a.max(v[i], v[i + (NBlocks >> level)]);
-      }
-      const float tile_max = a.scale_max(quad_max(a.max(pipeline::kNegInfF, v[0])), scale_log2);
-      const pipeline::RescaleStep<float> step = pipeline::rescale_step(a, state.row[r].m, tile_max, rule, Traits::kMutant);
-      state.row[r].m = step.m_new;
-      state.row[r].l = a.row_sum_update(state.row[r].l, step.alpha,
-                                        pipeline::exp_slice(a, slice, 2 * NBlocks, scale_log2, step.m_for_p));
-      alpha[r] = step.alpha;
+      // The thread's raw max as a tree (depth log2 2 NBlocks) rather than a chain of 2 NBlocks
+      // dependent maxes: the same value (pipeline::TreeMax), a shorter critical path.
+      alpha[r] = pipeline::online_softmax(a, state.row[r], slice, 2 * NBlocks, scale_log2, rule, Traits::kMutant,
+                                          quad_max, pipeline::NoReduce{}, pipeline::SameExpEverywhere{},
+                                          pipeline::TreeMax<2 * NBlocks>{});
     } else if constexpr (Traits::kFmaExpPeriod > 0) {  // slice element k lies in n8 column block k / 2
       alpha[r] = pipeline::online_softmax(a, state.row[r], slice, 2 * NBlocks, scale_log2, rule, Traits::kMutant,
                                           quad_max, pipeline::NoReduce{}, [](int k) { return k / 2; });

@@ -263,6 +263,29 @@ TEST_CASE("online softmax: slices with partial sums add up to the one-slice row 
   for (size_t j = 0; j < p.size(); ++j) CHECK(p[j] == p_whole[j]);
 }
 
+TEST_CASE("online softmax: a tree-ordered max gives the chain's state and P, element for element") {
+  // TreeMax<N> is a schedule (the FP8 forward's shorter dependent chain), never a numeric choice.
+  const Fp32Arithmetic a;
+  for (uint32_t seed = 1; seed <= 40; ++seed) {
+    const double masked = seed % 4 == 0 ? 1.0 : 0.1 * (seed % 4);  // every fourth slice fully masked
+    const std::vector<double> s = random_scores(32, seed, 1.0 + seed % 7, masked);
+    std::vector<double> chain = s, tree = s;
+    auto of = [](std::vector<double>& v) { return [&v](int k) -> double& { return v[static_cast<size_t>(k)]; }; };
+    CHECK(slice_max(a, of(chain), 32, TreeMax<32>{}) == slice_max(a, of(chain), 32));
+    CHECK(slice_max(a, of(chain), 8, TreeMax<8>{}) == slice_max(a, of(chain), 8));
+    RowState<double> rc{2.0, 3.0}, rt{2.0, 3.0};  // a running state from earlier tiles
+    const double sl2 = a.scale_log2(0.125);
+    const double alpha_chain = online_softmax(a, rc, of(chain), 32, sl2, RescaleRule<double>::lazy_by(8), Mutant::none,
+                                              NoReduce{}, NoReduce{});
+    const double alpha_tree = online_softmax(a, rt, of(tree), 32, sl2, RescaleRule<double>::lazy_by(8), Mutant::none,
+                                             NoReduce{}, NoReduce{}, SameExpEverywhere{}, TreeMax<32>{});
+    CHECK(alpha_tree == alpha_chain);
+    CHECK(rt.m == rc.m);
+    CHECK(rt.l == rc.l);
+    CHECK(tree == chain);
+  }
+}
+
 TEST_CASE("online softmax: the planted rescale bugs change exactly what they say") {
   const Fp32Arithmetic a;
   // The max grows from 1 to 5 (log2 units): alpha = 2^-4 normally.
