@@ -5,7 +5,7 @@
 // 4 warps of 32-key tiles, 3 cp.async stages per warp (D 128: 204 KiB, one CTA per SM; D 64:
 // 108 KiB, two) and 8 warps of 16-key tiles (FP16 D 128) as measured alternatives, in 16-row
 // blocks (this TU) or 8 where S_q x group <= 8 (decode_mma_rows8.cu); the mutants (D = 128, the
-// 12-warp form) decode_mma_mutants.cu's; the E4M3-cache forms decode_mma_fp8.cu's. The common checks are launch_decode's (decode.cu).
+// 12-warp form, 16-bit and E4M3 caches) decode_mma_mutants.cu's; the E4M3-cache forms decode_mma_fp8.cu's. The common checks are launch_decode's (decode.cu).
 #include "kernels/decode/decode_mma_launch.cuh"
 
 namespace attn {
@@ -22,8 +22,7 @@ int64_t decode_mma_resident_ctas(DType dtype, int head_dim, int warps, int ctas_
 void launch_decode_mma(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
   // S_q x group <= kDecodeMaxRows (launch_decode's check): ceil(rows / R) row blocks of R rows.
   if (p.keys_per_split % 64 != 0) throw Error("decode mma: split size not a multiple of 64");
-  if (p.fp8_cache) {
-    if (mutant != Mutant::none) throw Error(std::string("decode mma: mutant ") + mutant_name(mutant) + " is not compiled for an FP8 cache");
+  if (p.fp8_cache && mutant == Mutant::none) {
     launch_decode_mma_fp8(p, dtype, stream);
     return;
   }

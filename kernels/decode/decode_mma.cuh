@@ -30,7 +30,7 @@
 //  v12 FP8 (E4M3) caches (Fp8Cache): the tile's bytes by cp.async into a raw stage (half the
 //      bytes of FP16), dequantized by the warp into one FP16/BF16 tile of the layout above
 //      (value = E4M3 x the head's power-of-two scale: exact in both formats, kernels/cache/
-//      fp8_kv.h), which ldmatrix / mma read unchanged: the FP8 path is the 16-bit path on the
+//      fp8_dequantize.cuh), which ldmatrix / mma read unchanged: the FP8 path is the 16-bit path on the
 //      dequantized cache, bit for bit. The raw stage is free once converted, so every raw stage
 //      holds a tile in flight while the warp computes.
 //  v13 co-resident CTAs (DecodeMmaTraits::kCtasPerSm): the same 12 warps per SM as 3 CTAs of 4
@@ -53,6 +53,7 @@
 #include "core/pipeline/semantics.h"
 #include "core/pipeline/split_combine.h"
 #include "core/pipeline/tile_plan.h"
+#include "kernels/cache/fp8_dequantize.cuh"
 #include "kernels/cache/kv_layout.h"
 #include "kernels/decode/decode_combine.cuh"
 #include "kernels/decode/decode_elements.cuh"
@@ -126,7 +127,6 @@ struct DecodeMmaTraits {
                     PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
                     PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,
                 "decode plants the cache-path and split-combine bugs");
-  static_assert(!Fp8Cache || PlantedMutant == Mutant::none, "the mutants are planted in the 16-bit cache path");
 };
 
 namespace decode {
@@ -141,37 +141,6 @@ template <int RowBytes>
 __device__ __forceinline__ int kv_chunk_offset(int row, int chunk) {
   static_assert(RowBytes % 128 == 0, "whole 128-byte lines per row (D 64 and D 128 at 2 bytes)");
   return row * RowBytes + ((chunk ^ (row & 7)) << 4);
-}
-
-/// Two E4M3 bytes (the low one first) times a power-of-two scale, as an Elem pair (the low one in
-/// the low half): E4M3 -> FP16 is exact (cvt), and so is the product by the scale in FP16 (a
-/// power of two in fp8_scale_range(FP16): the product is a value of FP16, subnormals included)
-/// or, for BF16, in FP32 then to BF16 (the product is a value of BF16). Never rounds.
-template <DType Elem>
-__device__ __forceinline__ uint32_t dequantize_e4m3_pair(uint32_t two_bytes, uint32_t scale_bits) {
-  uint32_t h2;
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(h2) : "h"(static_cast<uint16_t>(two_bytes)));
-  if constexpr (Elem == DType::fp16) {
-    uint32_t out;  // scale_bits: the scale as an FP16 pair
-    asm("mul.rn.f16x2 %0, %1, %2;\n" : "=r"(out) : "r"(h2), "r"(scale_bits));
-    return out;
-  } else {
-    const float scale = __uint_as_float(scale_bits);
-    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h2));
-    const __nv_bfloat162 b = __floats2bfloat162_rn(__fmul_rn(f.x, scale), __fmul_rn(f.y, scale));
-    return *reinterpret_cast<const uint32_t*>(&b);
-  }
-}
-
-/// A scale as dequantize_e4m3_pair takes it: an FP16 pair (exact: a power of two in range), or FP32 bits.
-template <DType Elem>
-__device__ __forceinline__ uint32_t e4m3_scale_bits(float scale) {
-  if constexpr (Elem == DType::fp16) {
-    const __half2 h = __float2half2_rn(scale);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  } else {
-    return __float_as_uint(scale);
-  }
 }
 
 /// A 16-byte cp.async of a K/V row chunk: the plain form (no src-size operand) where the chunk is
@@ -342,17 +311,13 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
 #pragma unroll 1
     for (int kv = 0; kv < 2; ++kv) {
       // The head's scale, read per tile (L1) rather than held: no register to spare across the loop.
-      const uint32_t scale = e4m3_scale_bits<Traits::kElem>(__ldg((kv ? p.v_scale : p.k_scale) + hk));
+      const uint32_t scale = kv_fp8::e4m3_scale_bits<Traits::kElem>(__ldg((kv ? p.v_scale : p.k_scale) + hk));
 #pragma unroll 2
       for (int i = 0; i < TW / ROWS_PER_PASS; ++i) {
         const int j = kv * TW + i * ROWS_PER_PASS + lane / ROW_LANES;
         const uint2 bytes = *reinterpret_cast<const uint2*>(raw + j * D + c * 8);
-        uint4 out;
-        out.x = dequantize_e4m3_pair<Traits::kElem>(bytes.x & 0xFFFFu, scale);
-        out.y = dequantize_e4m3_pair<Traits::kElem>(bytes.x >> 16, scale);
-        out.z = dequantize_e4m3_pair<Traits::kElem>(bytes.y & 0xFFFFu, scale);
-        out.w = dequantize_e4m3_pair<Traits::kElem>(bytes.y >> 16, scale);
-        *reinterpret_cast<uint4*>(sConv + kv_chunk_offset<ROWB>(j, c)) = out;  // row j % TW of K|V: same j % 8
+        // row j % TW of K|V: the same j % 8
+        *reinterpret_cast<uint4*>(sConv + kv_chunk_offset<ROWB>(j, c)) = kv_fp8::dequantize_e4m3x8<Traits::kElem>(bytes, scale);
       }
     }
   };

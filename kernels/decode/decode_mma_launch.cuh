@@ -1,9 +1,9 @@
 // decode_mma_launch.cuh: the launch helpers of the tensor-core decode kernel shared by its
-// translation units (decode_mma.cu: production instantiations; decode_mma_mutants.cu: the planted
-// mutants; decode_mma_rows8.cu: the 8-row instantiations; decode_mma_fp8.cu: the E4M3-cache
-// forms; each TU compiled apart so that they
-// build in parallel): the shared-memory opt-in, one launch, the occupancy query, the production
-// dispatch. CUDA host code; not the kernel itself.
+// translation units (decode_mma.cu: production instantiations; decode_mma_rows8.cu: the 8-row
+// instantiations; decode_mma_fp8.cu: the E4M3-cache forms; decode_mma_mutants.cu and
+// decode_mma_fp8_mutants.cu: the planted mutants; each TU compiled apart so that they build in
+// parallel): the shared-memory opt-in, one launch, the occupancy query, the production dispatch.
+// CUDA host code; not the kernel itself.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -33,9 +33,10 @@ template <DType Elem, int HeadDim, Mutant M = Mutant::none>
 using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8>;
 /// Its E4M3-cache form (decode_mma_fp8.cu): raw stages of half the bytes plus one dequantized
 /// tile per warp; D 128: 2 raw stages (2 tiles in flight during a tile's compute, 200 KiB),
-/// D 64: 6 (198 KiB).
-template <DType Elem, int HeadDim>
-using DecodeMmaTwelveWarpsFp8 = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 6, Mutant::none, 8, true>;
+/// D 64: 6 (198 KiB). The cache mutants are planted in it too (decode_mma_mutants.cu): their
+/// bugs live in the split plan, the head map, the mask and the combine, which both caches share.
+template <DType Elem, int HeadDim, Mutant M = Mutant::none>
+using DecodeMmaTwelveWarpsFp8 = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 6, M, 8, true>;
 
 /// The co-resident form (DecodeParams::mma_warps 4 with ctas_per_sm 3; a bench shape): the
 /// 12-warp form's warps per SM, stages and 16-key tiles as 3 CTAs of 4 warps per SM, 8-row blocks,
@@ -53,8 +54,11 @@ inline int decode_mma_rows(const DecodeParams& p) {
              : kDecodeMmaMaxRows;
 }
 
-/// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128, 16 rows).
+/// The planted-mutant half of the dispatch (decode_mma_mutants.cu; D = 128, the 12-warp form,
+/// 16-bit or E4M3 cache).
 void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
+/// Its E4M3-cache half (decode_mma_fp8_mutants.cu).
+void launch_decode_mma_fp8_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream);
 /// The 8-row half of the production dispatch (decode_mma_rows8.cu; S_q x group <= 8).
 void launch_decode_mma_rows8(const DecodeParams& p, DType dtype, cudaStream_t stream);
 /// The E4M3-cache half of the dispatch (decode_mma_fp8.cu; the 12-warp form, every dtype and D).

@@ -110,6 +110,9 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
            std::to_string(kDecodeMaxRows) + " (S_q <= 16 at group 8); use a chunked-prefill variant";
   if (pr.batch > 65535 || pr.num_heads_kv * 2 > 65535) return std::string("batch and 2 x H_kv must be <= 65535 (grid limits)");
   if (pr.seqlen_k > std::numeric_limits<int32_t>::max() / 2) return std::string("cache capacity above 2^30");
+  if (v.fp8_cache && (v.kind == DecodeKernelKind::cuda_cores || (v.kind == DecodeKernelKind::mma && v.mma_warps != 12) ||
+                      (v.mutant != Mutant::none && v.kind != DecodeKernelKind::mma)))
+    return std::string("FP8 cache: read by the bulk kernel and the tensor-core kernel's 12-warp form (its mutants: that form only)");
   if (v.kind == DecodeKernelKind::bulk) {
     const DecodeBulkShape shape = decode_bulk_shape(v.head_dim, v.fp8_cache, static_cast<int>(pr.num_heads_kv),
                                                     static_cast<int>(pr.seqlen_q * pr.group_size()), v.ctas_per_sm,
@@ -118,9 +121,6 @@ std::optional<std::string> invalid_reason(const DecodeVariant& v, const Problem&
   }
   if (v.kind == DecodeKernelKind::mma && v.mma_warps == 8 && (pr.dtype != DType::fp16 || pr.head_dim != 128))
     return std::string("tensor-core decode kernel, 8 warps: compiled for FP16, D = 128 only");
-  if (v.fp8_cache && (v.mutant != Mutant::none || v.kind == DecodeKernelKind::cuda_cores ||
-                      (v.kind == DecodeKernelKind::mma && v.mma_warps != 12)))
-    return std::string("FP8 cache: read by the bulk kernel and the tensor-core kernel's 12-warp form, without mutants");
   // The tensor-core kernel takes every S_q x group up to kDecodeMaxRows in row blocks along grid.x.
   return std::nullopt;
 }
