@@ -237,6 +237,15 @@ def split_fields(variant):
     raise SystemExit(f"variants.toml: unknown decode variant '{variant}'")
 
 
+def chunked_fields(variant):
+    """(page_size, fp8_cache) of a chunked-prefill variant: "" | pagedN | fp8 | fp8-pagedN."""
+    fp8 = variant == "fp8" or variant.startswith("fp8-")
+    rest = "" if variant == "fp8" else variant[len("fp8-"):] if fp8 else variant
+    if rest and not rest.startswith("paged"):
+        raise SystemExit(f"variants.toml: unknown chunked variant '{variant}'")
+    return (int(rest[5:]) if rest else 0), ("true" if fp8 else "false")
+
+
 def write_cache(t, fa2):
     dec, ch = t["decode"], t["chunked"]
     rows = []
@@ -260,14 +269,15 @@ def write_cache(t, fa2):
     text += ("const std::vector<ChunkedPrefillVariant>& chunked_variants() {\n"
              "  static const std::vector<ChunkedPrefillVariant> table = {\n")
     for v in fa2:
-        page = lambda var: int(var[5:]) if var else 0  # noqa: E731
         if v["default"]:
             for var in ch["variants"]:
-                text += f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var)}", "{fa2_name(v)}", {page(var)}}},\n'
+                page, fp8 = chunked_fields(var)
+                text += f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var)}", "{fa2_name(v)}", {page}, {fp8}}},\n'
         if v["mutant"] in ch["mutants"]:
             var = ch["mutant_variant"]
+            page, fp8 = chunked_fields(var)
             text += (f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var, v["mutant"])}", "{fa2_name(v)}", '
-                     f'{page(var)}}},\n')
+                     f'{page}, {fp8}}},\n')
     text += "  };\n  return table;\n}\n\n}  // namespace attn\n"
     return {"kernels/generated/cache_variant_table.cpp": text}
 

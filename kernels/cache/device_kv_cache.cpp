@@ -66,6 +66,7 @@ DeviceKvCache::DeviceKvCache(const Problem& pr, const AttentionInputs& in, int p
     rows_total = static_cast<int64_t>(pool) * page_size;
   }
   check_append_fits(old_lens, fresh, capacity_);
+  storage_rows_ = rows_total;
 
   KvLayout host_layout;  // the same addressing on the host, through the host copy of the table
   if (page_size > 0) {

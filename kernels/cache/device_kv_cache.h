@@ -35,6 +35,7 @@ class DeviceKvCache {
   const void* v() const { return v_.ptr; }
   KvLayout layout() const;
   int capacity() const { return capacity_; }                  ///< logical keys per entry
+  int64_t storage_rows() const { return storage_rows_; }      ///< physical rows of H_kv x D elements (pool or B x capacity)
   const int* seqlens() const { return lens_.as<const int>(); }  ///< [B] on the device, after the append
   const std::vector<int64_t>& lengths() const { return lengths_; }
   const float* k_scale() const { return k_scale_.as<const float>(); }  ///< [H_kv] (FP8 cache), else null
@@ -43,6 +44,7 @@ class DeviceKvCache {
  private:
   DeviceBuffer k_, v_, lens_, table_, k_scale_, v_scale_;
   int capacity_ = 0, page_size_ = 0, pages_per_seq_ = 0;
+  int64_t storage_rows_ = 0;
   std::vector<int64_t> lengths_;
 };
 

@@ -1,7 +1,8 @@
 // register_chunked_prefill.h: chunked prefill over a KV cache — a chunk of S_q new tokens appended
 // to a cache already holding seq_lens[b] - S_q of them, its queries attending (bottom-right) to
 // all seq_lens[b] keys — built from the FA2 prefill kernel reading the cache in place, contiguous
-// or paged. The variants (chunked.<dtype>.d<D>.<tile>[.paged<page>][.mutant-NAME]) are
+// or paged, 16-bit or E4M3 (through a dequantized copy). The variants
+// (chunked.<dtype>.d<D>.<tile>[.[fp8-]paged<page>|.fp8][.mutant-NAME]) are
 // kernels/variants.toml's, listed by chunked_variants() (kernels/generated/cache_variant_table.cpp).
 #pragma once
 
@@ -17,6 +18,11 @@ struct ChunkedPrefillVariant {
   std::string name;
   std::string prefill;  ///< the prefill variant (kernels/prefill_variants.h) it launches
   int page_size = 0;    ///< 0: contiguous cache
+  /// An E4M3 cache (per-KV-head power-of-two scales, kernels/cache/fp8_kv.h): the chunk's rows
+  /// arrive through the quantizing append, and the cache is dequantized into a 16-bit copy of the
+  /// same layout (kernels/cache/dequantize_kv.h) that the prefill kernel reads: any S_q x group
+  /// (the decode kernel's FP8 path takes at most kDecodeMaxRows rows per KV head).
+  bool fp8_cache = false;
 };
 
 /// Every registered chunked-prefill variant (generated from kernels/variants.toml).
