@@ -41,6 +41,7 @@
 # Environment: DECODE_RUN_SECONDS (the deadline), DECODE_BENCH_CONFIGS (space list of bench
 # configurations; default every one, the tensor-core kernel's first), DECODE_TEST_SKIP (an
 # extended regex: [decode] test cases whose names match it are not run, e.g. "FP8|chunked"),
+# DECODE_TEST_ONLY (an extended regex: only the [decode] test cases whose names match it run),
 # DECODE_BIN (the carried folder, default .device/decode), DECODE_SANITIZE_SPEC (the test_gpu
 # spec the sanitizers run, default "[.decode_sanitize]"), DECODE_DTYPE (the bench's and the peers'
 # element type, default fp16). A configuration NAME@64 runs at D 64
@@ -89,7 +90,8 @@ if has test; then
     [ $rc -ne 0 ] && failed_cases=$((failed_cases + 1))
     note "test exit $rc: $name"
   done < <("$RUN/test_gpu" "[decode]" --list-test-names-only 2>/dev/null | sed 's/^ *//' |
-           { if [ -n "${DECODE_TEST_SKIP:-}" ]; then grep -Ev "$DECODE_TEST_SKIP"; else cat; fi })
+           { if [ -n "${DECODE_TEST_SKIP:-}" ]; then grep -Ev "$DECODE_TEST_SKIP"; else cat; fi } |
+           { if [ -n "${DECODE_TEST_ONLY:-}" ]; then grep -E "$DECODE_TEST_ONLY"; else cat; fi })
   note "test_gpu [decode]: $failed_cases test case(s) failed"
   grep -E "rule:|^FAIL|differ from contiguous|differ alone|EMULATOR|ELEMENTARY|FP8 rule|^mutant|failed|passed" \
     "$OUT/test_decode.log" | grep -v " 0 elements differ" | tail -60 >> "$SUMMARY"

@@ -36,13 +36,12 @@ inline Rule check_rule(const AttentionOutputs& out, const Truth& truth, const At
   return r;
 }
 
-/// A registered decode kernel that reads an E4M3 cache (kernels/cache/fp8_kv.h; its DecodeVariant
-/// in the registered table): judged against the truth of the dequantized cache, and without an
+/// A registered decode or chunked-prefill kernel that reads an E4M3 cache (kernels/cache/fp8_kv.h;
+/// its trait fp8_cache): judged against the truth of the dequantized cache, and without an
 /// emulator configuration of its own.
 inline bool is_fp8_cache_kernel(const Kernel& k) {
-  for (const DecodeVariant& v : decode_variants())
-    if (v.name == k.info.name) return v.fp8_cache;
-  return false;
+  const auto it = k.info.traits.find("fp8_cache");
+  return it != k.info.traits.end() && it->second == "true";
 }
 
 /// B = 3 entries of fills depth + S_q, depth/3 + S_q and S_q (capacity: the longest + 5 unused rows).

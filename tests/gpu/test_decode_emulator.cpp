@@ -12,7 +12,10 @@
 //    equals the same kernel's FP16/BF16 path on the dequantized cache bit for bit (bulk: fixed
 //    split; tensor cores: fixed and heuristic), its emulator likewise, every FP8 variant is within
 //    the FlashAttention rule against the truth of the dequantized cache, and its error against the
-//    truth of the unquantized cache (quantization + kernel) is printed.
+//    truth of the unquantized cache (quantization + kernel) is printed; every FP8-cache mutant
+//    equals its 16-bit mutant on the dequantized cache bit for bit and fails the rule there; the
+//    chunked prefill over an FP8 cache (any S_q x group) equals the 16-bit chunked prefill on the
+//    dequantized cache bit for bit and is within the rule against its truth.
 // Runs only where a GPU is present (tests/gpu_main.cpp exits 77 otherwise).
 #include <catch2/catch.hpp>
 
@@ -30,6 +33,7 @@
 #include "core/pipeline/fp32_elementary.h"
 #include "experiments/register_all.h"
 #include "kernels/cache/fp8_kv.h"
+#include "kernels/chunked/register_chunked_prefill.h"
 #include "kernels/decode/register_decode_kernels.h"
 #include "kernels/probes/elementary_probe.h"
 #include "references/truth.h"
@@ -249,6 +253,111 @@ TEST_CASE("FP8 KV cache: the dequantized cache's FP16/BF16 path bit for bit, and
   CHECK(runs == 2 * (5 * 2 + 2 * 1) * 2 * 2);  // dtypes x (cases x kernels) x pages x plans
 }
 
+TEST_CASE("every FP8-cache mutant is its 16-bit mutant on the dequantized cache, and fails the rule", "[gpu][decode][fp8]") {
+  // The cache mutants planted in the E4M3 path (mma12-fp8-fixed64.mutant-*): judged against the
+  // truth of the cache they read (the dequantized one), and the same bits as the 16-bit mutant and
+  // its emulator there, so that a caught FP8 mutant is caught for its bug, not for quantization.
+  int caught = 0, twins = 0;
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    const Problem pr = decode_problem(dtype, 128, 300, 4, 4);
+    InputSpec spec;
+    spec.seed = 5;
+    const AttentionInputs in = generate_inputs(pr, spec);
+    const AttentionInputs seen = dequantized_kv(pr, in, fp8_kv_scales(pr, in));
+    TruthOptions quick;
+    quick.certify_rows = 2;
+    const Truth truth_seen = compute_truth(pr, seen, quick);
+    const AttentionOutputs base = all_kernels().get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
+    std::vector<const DecodeVariant*> fp8_mutants;
+    for (const DecodeVariant& v : decode_variants())
+      if (v.fp8_cache && v.mutant != Mutant::none && v.dtype == dtype) fp8_mutants.push_back(&v);
+    REQUIRE(fp8_mutants.size() == 4);  // stale seq_lens, interleaved GQA, top-left, base-2 LSE combine
+    for (const DecodeVariant* v : fp8_mutants) {
+      INFO(v->name);
+      const Kernel* k = all_kernels().find(v->name);
+      REQUIRE(k != nullptr);
+      CHECK_FALSE(k->info.is_default);
+      const AttentionOutputs out = k->run(pr, in);
+      const Rule r = check_rule(out, truth_seen, base);
+      std::printf("FP8 MUTANT %s (%s): error %.3g bound %.3g lse_ok %d\n", v->name.c_str(), k->info.planted_bug.c_str(),
+                  r.error, r.bound, static_cast<int>(r.lse_ok));
+      CHECK_FALSE(r.passes());
+      caught += !r.passes();
+      DecodeVariant twin = *v;
+      twin.fp8_cache = false;
+      const AttentionOutputs plain = make_decode_kernel(twin).run(pr, seen);
+      const AttentionOutputs emu = emulate(pr, seen, decode_variant_algorithm(twin));
+      CHECK(bit_diff(out.o, plain.o, dtype).differ == 0);
+      CHECK(bit_diff(out.o, emu.o, dtype).differ == 0);
+      CHECK(bit_diff(out.lse, plain.lse, DType::fp32).differ == 0);
+      ++twins;
+    }
+    // The correct FP8 kernel on the same plan passes on the same input (the mutants fail for their bugs).
+    DecodeVariant correct = *fp8_mutants.front();
+    correct.mutant = Mutant::none;
+    CHECK(check_rule(make_decode_kernel(correct).run(pr, in), truth_seen, base).passes());
+  }
+  std::printf("FP8 mutants: %d of %d caught, %d compared with their 16-bit twins\n", caught, 8, twins);
+  CHECK(caught == 8);
+}
+
+TEST_CASE("chunked prefill over an FP8 cache: the 16-bit path on the dequantized cache bit for bit, any rows", "[gpu][decode][fp8][chunked]") {
+  // (depth, S_q, group, D): S_q x group past the decode kernel's 128 rows per KV head, at and off
+  // the 64/128-row tiles; the chunk's rows arrive through the quantizing append (every entry
+  // holds the whole chunk), the older ones quantized on the host, unused rows NaN bytes.
+  struct Case { int64_t depth, sq, group, d; };
+  const std::vector<Case> cases = {{300, 200, 4, 64}, {1000, 65, 8, 128}, {1, 63, 1, 64}, {4096, 129, 2, 128}};
+  int runs = 0, failures = 0;
+  int64_t compared = 0, differ = 0;
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (const Case& c : cases) {
+      const Problem pr = decode_problem(dtype, c.d, c.depth, c.sq, c.group, 2);
+      InputSpec spec;
+      spec.distribution = c.depth % 2 ? Distribution::large_logits : Distribution::outliers;
+      spec.seed = static_cast<uint64_t>(c.depth * 5 + c.sq);
+      const AttentionInputs in = generate_inputs(pr, spec);
+      const AttentionInputs seen = dequantized_kv(pr, in, fp8_kv_scales(pr, in));
+      TruthOptions quick;
+      quick.certify_rows = 2;
+      const Truth truth_seen = compute_truth(pr, seen, quick), truth_full = compute_truth(pr, in, quick);
+      const AttentionOutputs base = all_kernels().get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
+      const double bound = 2 * max_abs_error(base.o, truth_seen.o) + 1e-5;
+      int found = 0;
+      for (const ChunkedPrefillVariant& v : chunked_variants()) {
+        const Kernel kernel = make_chunked_prefill_kernel(v);
+        if (!v.fp8_cache || kernel.info.dtype != dtype || kernel.info.head_dim != c.d) continue;
+        INFO(v.name << " " << pr.label());
+        ++found;
+        REQUIRE(is_fp8_cache_kernel(kernel));
+        REQUIRE_FALSE(kernel.invalid_reason(pr).has_value());
+        const AttentionOutputs out = kernel.run(pr, in);
+        ChunkedPrefillVariant twin = v;  // the same prefill kernel and layout over a 16-bit cache
+        twin.fp8_cache = false;
+        const AttentionOutputs plain = make_chunked_prefill_kernel(twin).run(pr, seen);
+        const int64_t o_diff = bit_diff(out.o, plain.o, dtype).differ, lse_diff = bit_diff(out.lse, plain.lse, DType::fp32).differ;
+        const double kernel_error = max_abs_error(out.o, truth_seen.o);
+        bool ok = kernel_error <= bound;
+        for (int64_t i = 0; i < out.o.numel(); ++i) ok &= std::isfinite(out.o.flat(i));
+        ++runs;
+        failures += !ok;
+        compared += out.o.numel();
+        differ += o_diff + lse_diff;
+        std::printf("FP8 CHUNKED %s %s: error vs dequantized truth %.3g (bound %.3g), vs unquantized truth %.3g; "
+                    "%lld O / %lld LSE differ from the 16-bit path\n",
+                    v.name.c_str(), pr.label().c_str(), kernel_error, bound, max_abs_error(out.o, truth_full.o),
+                    static_cast<long long>(o_diff), static_cast<long long>(lse_diff));
+        CHECK(ok);
+        CHECK(o_diff == 0);
+        CHECK(lse_diff == 0);
+      }
+      CHECK(found == 2);  // contiguous and paged 16
+    }
+  std::printf("FP8 chunked prefill: %d runs, %d failures, %lld O elements, %lld differ from the 16-bit path\n", runs,
+              failures, static_cast<long long>(compared), static_cast<long long>(differ));
+  CHECK(runs == 2 * 4 * 2);
+  CHECK(failures == 0);
+}
+
 TEST_CASE("FP8 KV cache on small cases (for compute-sanitizer)", "[.decode_sanitize]") {
   for (DType dtype : {DType::fp16, DType::bf16})
     for (int64_t d : {64, 128})
@@ -263,6 +372,16 @@ TEST_CASE("FP8 KV cache on small cases (for compute-sanitizer)", "[.decode_sanit
           CHECK(finite);
         }
       }
+  // The chunked prefill over an FP8 cache (the dequantizing copy, then the fa2 kernel): 80 rows per KV head.
+  for (const ChunkedPrefillVariant& v : chunked_variants()) {
+    if (!v.fp8_cache) continue;
+    const Kernel kernel = make_chunked_prefill_kernel(v);
+    const Problem pr = decode_problem(*kernel.info.dtype, kernel.info.head_dim, 100, 20, 4);
+    const AttentionOutputs out = kernel.run(pr, generate_inputs(pr, InputSpec{}));
+    bool finite = true;
+    for (int64_t i = 0; i < out.o.numel(); ++i) finite &= std::isfinite(out.o.flat(i));
+    CHECK(finite);
+  }
 }
 
 TEST_CASE("the tensor-core kernel alone, FP8 and 16-bit caches, several splits (for compute-sanitizer)", "[.decode_sanitize_mma]") {

@@ -11,6 +11,7 @@
 #include "core/problem.h"
 #include "core/registry.h"
 #include "experiments/register_all.h"
+#include "kernels/chunked/register_chunked_prefill.h"
 #include "kernels/decode/register_decode_kernels.h"
 
 namespace attn {
@@ -89,6 +90,65 @@ TEST_CASE("the FP8-cache decode variants: the 12-warp tensor-core kernel, regist
         REQUIRE(why.has_value());
         CHECK(why->find("FP8 cache") != std::string::npos);
       }
+}
+
+TEST_CASE("the FP8-cache mutants: the four cache bugs on the 12-warp E4M3 path, D 128, refused elsewhere", "[decode][dispatch][fp8]") {
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    int found = 0;
+    for (const DecodeVariant& v : decode_variants()) {
+      if (!v.fp8_cache || v.mutant == Mutant::none || v.dtype != dtype) continue;
+      INFO(v.name);
+      ++found;
+      CHECK(v.kind == DecodeKernelKind::mma);
+      CHECK(v.mma_warps == 12);
+      CHECK(v.head_dim == 128);
+      CHECK(v.fixed_split_keys == 64);
+      CHECK(v.name.find(".mma12-fp8-fixed64.mutant-") != std::string::npos);
+      const Kernel* k = all_kernels().find(v.name);
+      REQUIRE(k != nullptr);
+      CHECK(k->info.mutant == v.mutant);
+      CHECK_FALSE(k->info.is_default);
+      // The bulk kernel's FP8 path has no mutants: the same bug on it is refused by name.
+      DecodeVariant bulk = v;
+      bulk.kind = DecodeKernelKind::bulk;
+      Problem pr;
+      pr.batch = 2;
+      pr.seqlen_q = 1;
+      pr.seqlen_k = 300;
+      pr.num_heads_kv = 2;
+      pr.num_heads_q = 8;
+      pr.head_dim = 128;
+      pr.dtype = dtype;
+      CHECK_FALSE(k->invalid_reason(pr).has_value());
+      const auto why = make_decode_kernel(bulk).invalid_reason(pr);
+      REQUIRE(why.has_value());
+      CHECK(why->find("FP8 cache") != std::string::npos);
+    }
+    CHECK(found == 4);
+  }
+}
+
+TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per default fa2 tile, never a default", "[decode][dispatch][fp8]") {
+  int found = 0;
+  for (const ChunkedPrefillVariant& v : chunked_variants()) {
+    if (!v.fp8_cache) continue;
+    INFO(v.name);
+    ++found;
+    CHECK((v.page_size == 0 || v.page_size == 16));
+    CHECK(v.name.find(v.page_size ? ".fp8-paged16" : ".fp8") != std::string::npos);
+    const Kernel* k = all_kernels().find(v.name);
+    REQUIRE(k != nullptr);
+    CHECK_FALSE(k->info.is_default);
+    CHECK(k->info.traits.at("fp8_cache") == "true");
+    CHECK_FALSE(k->info.algorithm.has_value());  // its algorithm runs on the dequantized cache, not on the inputs
+    CHECK(k->info.mutant == Mutant::none);
+    // The 16-bit twin (the same prefill kernel and page size) is registered too.
+    bool twin = false;
+    for (const ChunkedPrefillVariant& t : chunked_variants())
+      twin = twin || (!t.fp8_cache && t.prefill == v.prefill && t.page_size == v.page_size && t.name.find("mutant") == std::string::npos);
+    CHECK(twin);
+  }
+  CHECK(found == 2 * 2 * 2);  // FP16 / BF16 x D 64 / 128 x contiguous / paged 16
 }
 #endif
 
