@@ -76,14 +76,22 @@ std::vector<DecodeBenchCase> decode_bench_cases() {
     c.variant.fixed_splits = n;
     return c;
   };
+  auto global_combine = [](DecodeBenchCase c) {  // the last-CTA combine from global memory, not the cluster's
+    c.variant.cluster_combine = false;
+    return c;
+  };
   const DecodeKernelKind bulk = DecodeKernelKind::bulk, cores = DecodeKernelKind::cuda_cores, mma = DecodeKernelKind::mma;
   // mma: the 4-warp form; mma.w12*: the registered 12-warp form (the production default);
   // mma.w4x3*: the co-resident form (4 warps x 3 CTAs per SM; decode_mma_co_resident);
   // mma.w12.s6: the 12-warp form with 6 splits per (entry, KV head) (B 8: 384 CTAs in 3 waves).
+  // *.gcomb: the split combine by the last CTA from global memory instead of the cluster's shared memory.
   return {warps(make("mma", mma, 0, 0, false, 1, 1), 4),  warps(make("mma.paged16", mma, 0, 16, false, 1, 1), 4),
           warps(make("mma.paged256", mma, 0, 256, false, 1, 1), 4), warps(make("mma.fixed256", mma, 256, 0, false, 1, 1), 4),
           warps(make("mma.w8", mma, 0, 0, false, 1, 1), 8), warps(make("mma.w12", mma, 0, 0, false, 1, 1), 12),
           warps(make("mma.w12.paged16", mma, 0, 16, false, 1, 1), 12),
+          global_combine(warps(make("mma.w12.gcomb", mma, 0, 0, false, 1, 1), 12)),
+          global_combine(warps(make("mma.w12.fixed2048.gcomb", mma, 2048, 0, false, 1, 1), 12)),
+          global_combine(warps(make("mma.w12.fp8.gcomb", mma, 0, 0, true, 1, 1), 12)),
           splits(warps(make("mma.w12.s6", mma, 0, 0, false, 1, 1), 12), 6),
           warps(make("mma.w4x3", mma, 0, 0, false, 3, 1), 4), warps(make("mma.w4x3.paged16", mma, 0, 16, false, 3, 1), 4),
           warps(make("mma.w12.paged256", mma, 0, 256, false, 1, 1), 12),
@@ -161,6 +169,7 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
     p.kind = DecodeKernelKind::mma;
     p.mma_warps = v.mma_warps;
     p.ctas_per_sm = v.ctas_per_sm;
+    p.cluster_combine = v.cluster_combine;
   }
   t.splits = p.max_splits;
   t.keys_per_split = p.keys_per_split;

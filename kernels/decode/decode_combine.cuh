@@ -3,8 +3,9 @@
 // per row, then O = sum over splits in order of w_s O_s, divided by the weight sum. Every
 // arithmetic step is core/pipeline/split_combine.h's (combine_weight, combine_accumulate, the
 // normalization) with the flash-decoding FP32 arithmetic; this file only holds the layout (one
-// warp per row for the weights, 4 columns per thread for O), the L2 reads and the last-CTA
-// election. Used by both split kernels (decode_split.cuh, decode_bulk.cuh).
+// warp per row for the weights, 4 columns per thread for O), the reads of the partials (L2, or
+// shared memory in the tensor-core kernel's cluster combine) and the last-CTA election. Used by
+// every split kernel (decode_split.cuh, decode_bulk.cuh, decode_mma.cuh).
 #pragma once
 
 #include <cstdint>
@@ -53,11 +54,15 @@ __device__ __forceinline__ bool is_last_split_cta(const DecodeParams& p, int num
 }
 
 /// Combines `num_splits` partial results of `rows` rows into O (rounded by `store(r, x, value)`)
-/// and LSE. sM, sL: per-row shared scratch; out_index(r, d): where row r, column d goes; stride:
-/// rows per split in the partial buffers. Called by every thread of the last CTA.
-template <class Traits, class OutIndexFn, class Store>
-__device__ __forceinline__ void combine_splits(const DecodeParams& p, int rows, int num_splits, int64_t stride,
-                                               float* sM, float* sL, OutIndexFn&& out_index, Store&& store) {
+/// and LSE, reading split s's partial through lse_of(s, r, y) (its LSE of local row r, LSE row y)
+/// and o_of(s, r, y, d) (its 4 normalized FP32 columns d..d+3 as a float4): from the global
+/// partial buffers (combine_splits below) or from one CTA's shared memory (the tensor-core
+/// kernel's cluster combine, decode_mma.cuh). The arithmetic, and so every bit, is the same
+/// whichever memory the partials come from. sM, sL: per-row shared scratch; out_index(r, d):
+/// where row r, column d goes. Called by every thread of the combining CTA.
+template <class Traits, class OutIndexFn, class Store, class LseOf, class OOf>
+__device__ __forceinline__ void combine_partials(const DecodeParams& p, int rows, int num_splits, float* sM, float* sL,
+                                                 OutIndexFn&& out_index, Store&& store, LseOf&& lse_of, OOf&& o_of) {
   constexpr int D = Traits::kHeadDim, THREADS = Traits::kThreads;
   const pipeline::Fp32NaturalDeviceArithmetic a;
   constexpr auto kRead = pipeline::LseCombine::matched;  // a base-2 bug is written, not read (split_combine.h)
@@ -68,12 +73,11 @@ __device__ __forceinline__ void combine_splits(const DecodeParams& p, int rows, 
   for (int r = warp; r < rows; r += THREADS / 32) {
     const int64_t row = out_index(r, 0).y;
     float mx = pipeline::kNegInfF;
-    for (int s = lane; s < num_splits; s += 32) mx = a.max(mx, __ldcg(p.partial_lse + s * stride + row));
+    for (int s = lane; s < num_splits; s += 32) mx = a.max(mx, lse_of(s, r, row));
     mx = warp_max(mx);
     float wsum = 0.f;
     if (mx != pipeline::kNegInfF)
-      for (int s = lane; s < num_splits; s += 32)
-        wsum = a.combine_add(wsum, pipeline::combine_weight(a, __ldcg(p.partial_lse + s * stride + row), mx, kRead));
+      for (int s = lane; s < num_splits; s += 32) wsum = a.combine_add(wsum, pipeline::combine_weight(a, lse_of(s, r, row), mx, kRead));
     wsum = warp_sum(wsum);
     if (lane == 0) {
       sM[r] = mx;
@@ -94,8 +98,8 @@ __device__ __forceinline__ void combine_splits(const DecodeParams& p, int rows, 
 #pragma unroll
         for (int u = 0; u < 8; ++u) {
           const int s = min(s0 + u, num_splits - 1);
-          rLse[u] = __ldcg(p.partial_lse + s * stride + at.y);
-          rPartial[u] = __ldcg(reinterpret_cast<const float4*>(p.partial_o + (s * stride + at.y) * D + d));
+          rLse[u] = lse_of(s, r, at.y);
+          rPartial[u] = o_of(s, r, at.y, d);
         }
 #pragma unroll
         for (int u = 0; u < 8; ++u) {
@@ -119,6 +123,18 @@ __device__ __forceinline__ void combine_splits(const DecodeParams& p, int rows, 
     store(r, at.x + 3, rAcc.w);
     if (d == 0 && p.lse) p.lse[at.y] = pipeline::split_lse(a, mx, wsum, kRead);  // mx + log(wsum), or -inf
   }
+}
+
+/// combine_partials over the global partial buffers (L2 reads: written by other CTAs): stride is
+/// the rows per split in p.partial_o / p.partial_lse. After is_last_split_cta.
+template <class Traits, class OutIndexFn, class Store>
+__device__ __forceinline__ void combine_splits(const DecodeParams& p, int rows, int num_splits, int64_t stride,
+                                               float* sM, float* sL, OutIndexFn&& out_index, Store&& store) {
+  constexpr int D = Traits::kHeadDim;
+  combine_partials<Traits>(
+      p, rows, num_splits, sM, sL, out_index, store,
+      [&](int s, int, int64_t y) { return __ldcg(p.partial_lse + s * stride + y); },
+      [&](int s, int, int64_t y, int d) { return __ldcg(reinterpret_cast<const float4*>(p.partial_o + (s * stride + y) * D + d)); });
 }
 
 }  // namespace attn::decode

@@ -64,6 +64,11 @@ struct DecodeParams {
   const float* v_scale = nullptr;   ///< fp8_cache: [H_kv]
   int mma_warps = 4;                ///< mma: key streams per CTA: 12 of 16-key tiles, 8-row blocks (every dtype, D: the
                                     ///< registered form); 4 of 32-key tiles (every dtype, D); 8 of 16-key tiles (FP16, D 128)
+  /// mma (8-row forms of 8 or 12 warps): the splits of one (entry, KV head) launched as one thread
+  /// block cluster, which combines them in rank 0's shared memory (decode_mma.cuh), wherever one row
+  /// block holds every query row and 2 <= max_splits <= 8; elsewhere, or false, the last CTA combines
+  /// from global memory (decode_combine.cuh). The same bits either way.
+  bool cluster_combine = true;
 };
 
 /// Largest S_q x (H_q / H_kv) rows of one (batch entry, KV head): the GQA group's query rows.

@@ -13,7 +13,8 @@
 // nearest: no truncating tensor-core accumulation across tiles). After the loop each warp writes
 // its normalized O and LSE over its own stages, and the warps merge with the LSE combine
 // (pipeline::merge_partials); the CTA's result is then one split's, combined across CTAs by
-// decode_combine.cuh (last CTA of the row group). Not the launcher (decode_mma.cu).
+// rank 0 of the launch's cluster (v15) or by the last CTA of the row group (decode_combine.cuh).
+// Not the launcher (decode_mma.cu).
 //
 // Numerics: analysis/decode_emulator.h's contract with DecodeQk::mma, P cast split_hi_lo and
 // warp_streams = kWarps (contract steps 3b, 3c).
@@ -41,6 +42,12 @@
 //      rows padded to D x 2 + 16 bytes: the padded destinations made L1TEX split each cp.async
 //      and ask the L2 for 1.5x the cache's sectors (2.6x its requests). The same values reach the
 //      same fragments: the same bits.
+//  v15 the split combine in a thread block cluster (DecodeParams::cluster_combine): the splits of
+//      one (entry, KV head) are one cluster; each sends its merged partial into rank 0's shared
+//      memory (st.shared::cluster between two barrier.cluster phases) and rank 0 combines from
+//      there with the same combine_partials as the last-CTA path from global memory (no partial
+//      buffers, fence, counter or L2 reads on the critical path; call 21 measured that path at
+//      ~6 % of a B 8, L 4k launch). The same bits.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -123,6 +130,13 @@ struct DecodeMmaTraits {
   static_assert(kWarpBytes >= 4 * (kRows * HeadDim + kRows), "a warp's stages hold its normalized O and LSE after the loop");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
   static_assert(kCtasPerSm * (kSmemBytes + 1024) <= 228 * 1024, "kCtasPerSm CTAs fit one SM's shared memory");
+  /// The split combine through the cluster's shared memory (decode::cluster_*; DecodeParams::
+  /// cluster_combine): every thread holds at most one (row, 4 columns) item of the warps' merge,
+  /// so a CTA's merged partial lives in registers until it is sent; split s's partial lands in
+  /// rank 0's warp-s area after that warp's own partial (both fit: kWarpBytes >= 2 partials).
+  static constexpr int kPartialBytes = 4 * (kRows * HeadDim + kRows);  ///< a warp's (or a split's) O / l and LSE
+  static constexpr bool kClusterCombine = kRows * HeadDim / 4 <= kThreads && kWarpBytes >= 2 * kPartialBytes;
+  static constexpr int kMaxClusterSplits = Warps < 8 ? Warps : 8;  ///< portable cluster size, one slot per warp area
   static_assert(PlantedMutant == Mutant::none || PlantedMutant == Mutant::stale_seqlens ||
                     PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
                     PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,
@@ -157,6 +171,35 @@ __device__ __forceinline__ void stream_cp_async_16(void* smem, const void* gmem,
       "  @!p cp.async.cg.shared.global [%0], [%1], 16, 0;\n"
       "}\n" ::"r"(fa2::smem_addr(smem)),
       "l"(gmem), "r"(static_cast<int>(valid)));
+}
+
+/// The CTAs of this launch's cluster (1: launched without one) and this CTA's rank in it.
+__device__ __forceinline__ unsigned cluster_ctas() {
+  unsigned n;
+  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
+  return n;
+}
+__device__ __forceinline__ unsigned cluster_rank() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+/// barrier.cluster: arrive with release (this thread's earlier writes, shared::cluster ones
+/// included, become visible to the threads that then wait with acquire), wait with acquire.
+/// Threads that exited count as arrived (PTX exit).
+__device__ __forceinline__ void cluster_arrive_release() { asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void cluster_wait_acquire() { asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory"); }
+/// The shared::cluster address of `local` (this CTA's shared memory) in the CTA of rank `rank`.
+__device__ __forceinline__ uint32_t cluster_map(const void* local, unsigned rank) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(fa2::smem_addr(local)), "r"(rank));
+  return remote;
+}
+__device__ __forceinline__ void cluster_store(uint32_t addr, float4 v) {
+  asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w) : "memory");
+}
+__device__ __forceinline__ void cluster_store(uint32_t addr, float v) {
+  asm volatile("st.shared::cluster.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
 }
 
 /// Waits until at most `pending` committed cp.async groups of this thread are in flight.
@@ -502,14 +545,29 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
   };
   auto warp_o = [&](int w) { return reinterpret_cast<const float*>(smem + w * Traits::kWarpBytes); };
   uint16_t* gO = static_cast<uint16_t*>(p.o);
+  auto store = [&](int, int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
   const int64_t stride = static_cast<int64_t>(p.batch) * p.num_heads_q * p.seqlen_q;  // rows per split
+  // The split combine through the cluster (one launch cluster = the splits of one (entry, KV head):
+  // rank = split, launch_mma_traits): split s's merged partial goes straight into slot s of rank
+  // 0's shared memory, and rank 0 combines from there: no partial in global memory, no fence,
+  // no counter, no L2 round trips on the launch's critical path. The same values, combined by the
+  // same combine_partials: the same bits as the global path.
+  const bool via_cluster = Traits::kClusterCombine && num_splits > 1 && cluster_ctas() > 1;
+  // A: this CTA's stages are idle (every warp waited for its last cp.async group). Rank 0's become
+  // the landing zone of the others' partials, beside (never over) its warps' own.
+  if (via_cluster) cluster_arrive_release();
+  auto slot = [&](int s) { return reinterpret_cast<float*>(smem + s * Traits::kWarpBytes + Traits::kPartialBytes); };
+  float o[4] = {0.f, 0.f, 0.f, 0.f}, lse = 0.f;
+  int mine_r = -1, mine_d = 0;  // the item this thread merged last (the cluster path: its only one)
   for (int e = threadIdx.x; e < rows * (D / 4); e += Traits::kThreads) {
     const int r = e / (D / 4), d = (e % (D / 4)) * 4;
-    float o[4];
     const pipeline::MergedRow<float> merged = pipeline::merge_partials(
         arith, W, [&](int w) { return warp_o(w)[R * D + r]; }, [&](int w) { return warp_o(w) + r * D + d; }, 4, o);
+    lse = pipeline::split_lse(arith, merged.m, merged.l, sem.combine);  // a base-2 bug is written here
+    mine_r = r;
+    mine_d = d;
+    if (via_cluster) break;  // at most one item per thread (kClusterCombine)
     const OutIndex at = out_index(r, d);
-    const float lse = pipeline::split_lse(arith, merged.m, merged.l, sem.combine);  // a base-2 bug is written here
     if (num_splits == 1) {
 #pragma unroll
       for (int c = 0; c < 4; ++c) gO[at.x + c] = from_float(o[c], static_cast<T*>(nullptr));
@@ -520,10 +578,27 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
     }
   }
   if (num_splits == 1) return;
-  // The last CTA of this (entry, KV head, row block) to finish combines the splits (decode_combine.cuh).
-  if (!is_last_split_cta(p, num_splits, (static_cast<int64_t>(b) * p.num_heads_kv + hk) * row_blocks + rb)) return;
-  auto store = [&](int, int64_t x, float value) { gO[x] = from_float(value, static_cast<T*>(nullptr)); };
-  combine_splits<Traits>(p, rows, num_splits, stride, sM, sL, out_index, store);
+  if (via_cluster) {
+    cluster_wait_acquire();  // A complete: rank 0 streamed all its keys
+    const unsigned rank = cluster_rank();  // == split (the launch's cluster is grid.x's splits)
+    if (mine_r >= 0) {
+      float* mySlot = slot(rank);  // (R, D) O, then (R) LSE; in rank 0
+      cluster_store(cluster_map(mySlot + mine_r * D + mine_d, 0), make_float4(o[0], o[1], o[2], o[3]));
+      if (mine_d == 0) cluster_store(cluster_map(mySlot + R * D + mine_r, 0), lse);
+    }
+    cluster_arrive_release();  // B: this CTA's partial is in rank 0
+    if (rank != 0) return;
+    cluster_wait_acquire();  // B complete: every split's partial is in this CTA's slots
+  } else if (!is_last_split_cta(p, num_splits, (static_cast<int64_t>(b) * p.num_heads_kv + hk) * row_blocks + rb)) {
+    return;  // the last CTA of this (entry, KV head, row block) to finish combines the splits
+  }
+  combine_partials<Traits>(
+      p, rows, num_splits, sM, sL, out_index, store,
+      [&](int s, int r, int64_t y) { return via_cluster ? slot(s)[R * D + r] : __ldcg(p.partial_lse + s * stride + y); },
+      [&](int s, int r, int64_t y, int d) {
+        return via_cluster ? *reinterpret_cast<const float4*>(slot(s) + r * D + d)
+                           : __ldcg(reinterpret_cast<const float4*>(p.partial_o + (s * stride + y) * D + d));
+      });
 }
 
 }  // namespace decode

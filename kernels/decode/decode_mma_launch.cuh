@@ -81,12 +81,38 @@ void configure_mma_smem() {
   configured = true;
 }
 
+/// Whether a launch combines its splits in a thread block cluster (DecodeParams::cluster_combine):
+/// a form whose merge fits the cluster protocol, one row block (the cluster is then exactly the
+/// splits of one (entry, KV head) along grid.x, rank = split), 2 to kMaxClusterSplits splits.
+template <class Traits>
+bool mma_cluster_combine(const DecodeParams& p, int row_blocks) {
+  return Traits::kClusterCombine && p.cluster_combine && row_blocks == 1 && p.max_splits >= 2 &&
+         p.max_splits <= Traits::kMaxClusterSplits;
+}
+
 template <class Traits>
 void launch_mma_traits(const DecodeParams& p, cudaStream_t stream) {
   configure_mma_smem<Traits>();
   const int row_blocks = decode_mma_row_blocks(p.seqlen_q * (p.num_heads_q / p.num_heads_kv), Traits::kRows);
   const dim3 grid(static_cast<unsigned>(p.max_splits) * row_blocks, p.num_heads_kv, p.batch);  // x: (split, row block)
-  decode_mma_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+  if (!mma_cluster_combine<Traits>(p, row_blocks)) {
+    decode_mma_kernel<Traits><<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+    return;
+  }
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(Traits::kThreads);
+  config.dynamicSmemBytes = Traits::kSmemBytes;
+  config.stream = stream;
+  cudaLaunchAttribute cluster;
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = static_cast<unsigned>(p.max_splits);
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  const cudaError_t e = cudaLaunchKernelEx(&config, decode_mma_kernel<Traits>, p);
+  if (e != cudaSuccess) throw Error(std::string("decode mma: cluster launch: ") + cudaGetErrorString(e));
 }
 
 template <class Traits>

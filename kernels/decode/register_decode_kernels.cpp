@@ -175,6 +175,7 @@ AttentionOutputs run_decode(const DecodeVariant& v, const Problem& pr, const Att
     p.kind = DecodeKernelKind::mma;
     p.mma_warps = v.mma_warps;
     p.ctas_per_sm = v.ctas_per_sm;
+    p.cluster_combine = v.cluster_combine;
   }
   p.fp8_cache = v.fp8_cache;
   p.k_scale = cache.k_scale();

@@ -31,6 +31,7 @@ struct DecodeVariant {
   bool fp8_cache = false;    ///< bulk, mma (12 warps): E4M3 cache with per-head power-of-two scales (appended with quantization)
   int mma_warps = 12;        ///< mma: key streams per CTA (12: the registered form, 16-key tiles, 8-row
                              ///< blocks, every dtype and D; 4: 32-key tiles; 8: 16-key tiles, FP16 D 128)
+  bool cluster_combine = true;  ///< mma: DecodeParams::cluster_combine (false: the global last-CTA combine)
 };
 
 /// The emulator's configuration of a decode variant (analysis/decode_emulator.h): its score

@@ -6,7 +6,8 @@
 //    fixed split) and every decode mutant equals emulate_attention with its registered algorithm
 //    (info.algorithm) bit for bit, O and LSE, over S_q 1/4/16, GQA 1/4/8, D 64/128, ragged
 //    batches, FP16/BF16; the counts of differing elements are printed (the emulator's fidelity);
-//    the tensor-core kernel's 8- and 12-warp shapes (bench --decode) likewise;
+//    the tensor-core kernel's 8- and 12-warp shapes (bench --decode) likewise, and its cluster
+//    split combine equals its global one (and the emulator) bit for bit;
 //  - FP8 (E4M3, per-head power-of-two scales, appended with quantization), on the bulk kernel and
 //    on the tensor-core kernel's 12-warp form (the registered mma12-fp8- variants): the FP8 path
 //    equals the same kernel's FP16/BF16 path on the dequantized cache bit for bit (bulk: fixed
@@ -119,6 +120,51 @@ TEST_CASE("every decode variant and mutant equals its emulator bit for bit", "[g
               static_cast<long long>(compared), static_cast<long long>(differing),
               compared ? static_cast<double>(differing) / static_cast<double>(compared) : 0.0);
   CHECK(runs >= 2 * 6 * 8);
+}
+
+TEST_CASE("the cluster split combine gives the global combine's bits and the emulator's", "[gpu][decode][emulator][cluster]") {
+  // The tensor-core kernel's splits combined in rank 0 of a thread block cluster (2..8 splits, one
+  // row block) against the last-CTA combine from global memory, same kernel otherwise: O and LSE
+  // bit for bit, and both equal to the emulator. Ragged entries have fewer splits than the
+  // cluster has CTAs (those exit before the cluster barriers); S_q x group 12 takes two row
+  // blocks (the global path either way); the 8-warp form and the FP8 cache take the cluster too.
+  struct Case { DType dtype; int d, warps, splits; int64_t depth, sq, group; bool fp8; };
+  const std::vector<Case> cases = {{DType::fp16, 128, 12, 2, 4096, 1, 4, false}, {DType::bf16, 128, 12, 3, 2000, 1, 8, false},
+                                   {DType::fp16, 64, 12, 5, 777, 2, 4, false},   {DType::bf16, 64, 12, 8, 5000, 1, 1, false},
+                                   {DType::fp16, 128, 8, 4, 3000, 1, 8, false},  {DType::fp16, 128, 12, 6, 1000, 3, 4, false},
+                                   {DType::bf16, 128, 12, 4, 2500, 1, 4, true},  {DType::fp16, 64, 12, 7, 1500, 1, 8, true},
+                                   {DType::fp16, 128, 12, 0, 4096, 1, 4, false}};  // 0: the heuristic plan
+  int runs = 0;
+  int64_t compared = 0, differ = 0;
+  for (const Case& c : cases)
+    for (int page : {0, 16}) {
+      const Problem pr = decode_problem(c.dtype, c.d, c.depth, c.sq, c.group);
+      InputSpec spec;
+      spec.distribution = c.depth % 2 ? Distribution::outliers : Distribution::normal;
+      spec.seed = static_cast<uint64_t>(c.depth + c.splits * 13 + page);
+      const AttentionInputs in = generate_inputs(pr, spec);
+      DecodeVariant v{"mma.cluster", c.dtype, c.d, 0, c.splits, page, Mutant::none, DecodeKernelKind::mma, 1, 4, c.fp8, c.warps};
+      DecodeVariant global = v;
+      global.cluster_combine = false;
+      INFO(pr.label() << " warps " << c.warps << " splits " << c.splits << " page " << page << (c.fp8 ? " fp8" : ""));
+      const AttentionOutputs via_cluster = make_decode_kernel(v).run(pr, in), via_global = make_decode_kernel(global).run(pr, in);
+      const int64_t o_diff = bit_diff(via_cluster.o, via_global.o, c.dtype).differ;
+      const int64_t lse_diff = bit_diff(via_cluster.lse, via_global.lse, DType::fp32).differ;
+      int64_t emu_diff = 0;
+      if (!c.fp8) {  // the FP8 forms' emulator runs the 16-bit twin on the dequantized cache (the FP8 test cases)
+        const AttentionOutputs emu = emulate(pr, in, decode_variant_algorithm(v));
+        emu_diff = bit_diff(via_cluster.o, emu.o, c.dtype).differ + bit_diff(via_cluster.lse, emu.lse, DType::fp32).differ;
+      }
+      ++runs;
+      compared += via_cluster.o.numel();
+      differ += o_diff + lse_diff + emu_diff;
+      CHECK(o_diff == 0);
+      CHECK(lse_diff == 0);
+      CHECK(emu_diff == 0);
+    }
+  std::printf("CLUSTER combine == global combine (and == emulator, 16-bit caches): %d runs, %lld O elements, %lld differ\n", runs,
+              static_cast<long long>(compared), static_cast<long long>(differ));
+  CHECK(runs == 18);
 }
 
 TEST_CASE("the tensor-core kernel's 4-, 8- and 12-warp shapes equal their emulator bit for bit", "[gpu][decode][emulator]") {
