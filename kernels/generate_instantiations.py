@@ -238,7 +238,10 @@ def split_fields(variant):
 
 
 def chunked_fields(variant):
-    """(page_size, fp8_cache) of a chunked-prefill variant: "" | pagedN | fp8 | fp8-pagedN."""
+    """(page_size, fp8_cache) of a chunked-prefill variant: "" | pagedN | fp8 | fp8-pagedN | fa3 | fa3-fp8
+    (fa3: the Hopper kernel, contiguous caches only)."""
+    if variant in ("fa3", "fa3-fp8"):
+        return 0, ("true" if variant == "fa3-fp8" else "false")
     fp8 = variant == "fp8" or variant.startswith("fp8-")
     rest = "" if variant == "fp8" else variant[len("fp8-"):] if fp8 else variant
     if rest and not rest.startswith("paged"):
@@ -278,6 +281,11 @@ def write_cache(t, fa2):
             page, fp8 = chunked_fields(var)
             text += (f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var, v["mutant"])}", "{fa2_name(v)}", '
                      f'{page}, {fp8}}},\n')
+    for v in fa3_variants(t):  # the fa3 default of each (dtype, D) over a contiguous cache
+        if v["default"]:
+            for var in ch["fa3_variants"]:
+                page, fp8 = chunked_fields(var)
+                text += f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var)}", "{fa3_name(v)}", {page}, {fp8}}},\n'
     text += "  };\n  return table;\n}\n\n}  // namespace attn\n"
     return {"kernels/generated/cache_variant_table.cpp": text}
 

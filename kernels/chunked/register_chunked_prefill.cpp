@@ -1,7 +1,8 @@
 // register_chunked_prefill.cpp: host runner and registration of the chunked-prefill variants
 // (register_chunked_prefill.h). The run(): builds the device cache (kernels/cache/
 // device_kv_cache.h: the chunk's K/V arrive through the append kernel, unused rows poisoned),
-// launches the default FA2 prefill variant of the dtype and head_dim (or a GPU mutant) on the
+// launches the default FA2 (or fa3: contiguous caches) prefill variant of the dtype and head_dim
+// (or a GPU mutant) on the
 // cache with per-entry lengths and the block table, O and LSE poisoned beforehand. An E4M3 cache
 // (fp8_cache) is dequantized into a 16-bit copy of its storage first (kernels/cache/dequantize_kv.h).
 #include "kernels/chunked/register_chunked_prefill.h"
@@ -25,6 +26,7 @@
 #include "kernels/cache/fp8_kv.h"
 #include "kernels/device_buffer.h"
 #include "kernels/gpu_variant_info.h"
+#include "kernels/hopper/hopper_variants.h"
 #include "kernels/prefill_variants.h"
 #endif
 
@@ -37,11 +39,17 @@ void register_chunked_prefill_kernels(Registry&) {}
 
 namespace {
 
+/// The prefill kernel a chunked variant launches: an FA2 variant (kernels/prefill_variants.h) or
+/// an fa3 one (kernels/hopper/hopper_variants.h); both take the same PrefillParams.
 const PrefillVariant& prefill_named(const std::string& name) {
   for (const PrefillVariant& v : prefill_variants())
     if (v.name == name) return v;
+  for (const HopperVariant& h : hopper_prefill_variants())
+    if (h.base.name == name) return h.base;
   throw Error("chunked prefill: no prefill variant " + name);
 }
+
+bool is_fa3(const ChunkedPrefillVariant& c) { return c.prefill.rfind("fa3.", 0) == 0; }
 
 std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const Problem& pr) {
   const PrefillVariant& v = prefill_named(c.prefill);
@@ -51,6 +59,8 @@ std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const 
   if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode";
   if (pr.mask.kind == MaskKind::causal_top_left)
     return std::string("top-left causal has no meaning over a KV cache (it would align each chunk to key 0)");
+  if (is_fa3(c) && c.page_size != 0)  // not registered; a hand-made variant gets the reason
+    return std::string("the fa3 kernel loads K and V by TMA from a contiguous cache; a paged cache needs an FA2 variant");
   if (pr.batch > 65535 || pr.num_heads_q > 65535) return std::string("batch and H_q must be <= 65535 (grid limits)");
   if (pr.seqlen_k > std::numeric_limits<int32_t>::max() / 2) return std::string("cache capacity above 2^30");
   return std::nullopt;
@@ -105,7 +115,7 @@ Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& c) {
   // The prefill kernel's algorithm, reading the cache in place. An E4M3 cache has none of its own:
   // the algorithm runs on the dequantized cache, not on the inputs (as the FP8 decode variants).
   set_gpu_variant_info(kernel.info, c.name, "chunked", v.dtype, v.head_dim, KernelPath::chunked_prefill, a.mutant,
-                       v.is_default && c.page_size == 0 && !c.fp8_cache,
+                       v.is_default && c.page_size == 0 && !c.fp8_cache && !is_fa3(c),
                        c.fp8_cache ? std::optional<AlgorithmConfig>() : std::optional<AlgorithmConfig>(a));
   kernel.info.description = "chunked prefill over a KV cache (" + v.name +
                             (c.fp8_cache ? " reading a dequantized copy of an E4M3 cache), " : " reading the cache in place), ") +

@@ -134,6 +134,14 @@ const std::vector<ChunkedPrefillVariant>& chunked_variants() {
       {"chunked.bf16.d128.m64n64.paged256", "fa2.bf16.d128.m64n64", 256, false},
       {"chunked.bf16.d128.m64n64.fp8", "fa2.bf16.d128.m64n64", 0, true},
       {"chunked.bf16.d128.m64n64.fp8-paged16", "fa2.bf16.d128.m64n64", 16, true},
+      {"chunked.fp16.d128.m128n128.fa3", "fa3.fp16.d128.m128n128", 0, false},
+      {"chunked.fp16.d128.m128n128.fa3-fp8", "fa3.fp16.d128.m128n128", 0, true},
+      {"chunked.fp16.d64.m192n128.fa3", "fa3.fp16.d64.m192n128", 0, false},
+      {"chunked.fp16.d64.m192n128.fa3-fp8", "fa3.fp16.d64.m192n128", 0, true},
+      {"chunked.bf16.d128.m128n128.fa3", "fa3.bf16.d128.m128n128", 0, false},
+      {"chunked.bf16.d128.m128n128.fa3-fp8", "fa3.bf16.d128.m128n128", 0, true},
+      {"chunked.bf16.d64.m192n128.fa3", "fa3.bf16.d64.m192n128", 0, false},
+      {"chunked.bf16.d64.m192n128.fa3-fp8", "fa3.bf16.d64.m192n128", 0, true},
   };
   return table;
 }

@@ -128,14 +128,16 @@ TEST_CASE("the FP8-cache mutants: the four cache bugs on the 12-warp E4M3 path, 
   }
 }
 
-TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per default fa2 tile, never a default", "[decode][dispatch][fp8]") {
+TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per default fa2 tile, contiguous per fa3 one", "[decode][dispatch][fp8]") {
   int found = 0;
   for (const ChunkedPrefillVariant& v : chunked_variants()) {
     if (!v.fp8_cache) continue;
     INFO(v.name);
     ++found;
     CHECK((v.page_size == 0 || v.page_size == 16));
-    CHECK(v.name.find(v.page_size ? ".fp8-paged16" : ".fp8") != std::string::npos);
+    const bool fa3 = v.prefill.rfind("fa3.", 0) == 0;
+    CHECK(v.name.find(fa3 ? ".fa3-fp8" : v.page_size ? ".fp8-paged16" : ".fp8") != std::string::npos);
+    if (fa3) CHECK(v.page_size == 0);
     const Kernel* k = all_kernels().find(v.name);
     REQUIRE(k != nullptr);
     CHECK_FALSE(k->info.is_default);
@@ -148,7 +150,48 @@ TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per defaul
       twin = twin || (!t.fp8_cache && t.prefill == v.prefill && t.page_size == v.page_size && t.name.find("mutant") == std::string::npos);
     CHECK(twin);
   }
-  CHECK(found == 2 * 2 * 2);  // FP16 / BF16 x D 64 / 128 x contiguous / paged 16
+  CHECK(found == 2 * 2 * 3);  // FP16 / BF16 x D 64 / 128 x (fa2 contiguous / paged 16, fa3 contiguous)
+}
+
+TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, contiguous, never the default", "[decode][dispatch]") {
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (int d : {64, 128}) {
+      int found = 0;
+      for (const ChunkedPrefillVariant& v : chunked_variants()) {
+        if (v.fp8_cache || v.prefill.rfind("fa3.", 0) != 0) continue;
+        const Kernel* k = all_kernels().find(v.name);
+        REQUIRE(k != nullptr);
+        if (k->info.dtype != dtype || k->info.head_dim != d) continue;
+        INFO(v.name);
+        ++found;
+        CHECK(v.page_size == 0);
+        CHECK(v.name.size() > 4);
+        CHECK(v.name.substr(v.name.size() - 4) == ".fa3");
+        const Kernel* prefill = all_kernels().find(v.prefill);
+        REQUIRE(prefill != nullptr);
+        CHECK(prefill->info.is_default);  // the fa3 default tile of (dtype, D)
+        CHECK(prefill->info.design == "fa3");
+        CHECK_FALSE(k->info.is_default);  // the chunked default stays the FA2 one (contiguous)
+        REQUIRE(k->info.algorithm.has_value());
+        CHECK(k->info.algorithm->tiles.block_m == prefill->info.algorithm->tiles.block_m);
+        // A paged cache is refused by name: the kernel's TMA loads need the contiguous layout.
+        ChunkedPrefillVariant paged = v;
+        paged.page_size = 16;
+        Problem pr;
+        pr.batch = 2;
+        pr.seqlen_q = 3;
+        pr.seqlen_k = 300;
+        pr.num_heads_kv = 2;
+        pr.num_heads_q = 8;
+        pr.head_dim = d;
+        pr.dtype = dtype;
+        CHECK_FALSE(k->invalid_reason(pr).has_value());
+        const auto why = make_chunked_prefill_kernel(paged).invalid_reason(pr);
+        REQUIRE(why.has_value());
+        CHECK(why->find("contiguous") != std::string::npos);
+      }
+      CHECK(found == 1);
+    }
 }
 #endif
 
