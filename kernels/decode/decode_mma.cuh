@@ -43,9 +43,10 @@
 //      and ask the L2 for 1.5x the cache's sectors (2.6x its requests). The same values reach the
 //      same fragments: the same bits.
 //  v15 the split combine in a thread block cluster (DecodeParams::cluster_combine): the splits of
-//      one (entry, KV head) are one cluster; each sends its merged partial into rank 0's shared
-//      memory (st.shared::cluster between two barrier.cluster phases) and rank 0 combines from
-//      there with the same combine_partials as the last-CTA path from global memory (no partial
+//      one (entry, KV head) are one cluster; each sends its merged partial into a slot of rank 0's
+//      shared memory that nothing else writes (st.shared::cluster after a barrier.cluster phase
+//      that says every CTA has started, before one that says every partial is there) and rank 0
+//      combines from there with the same combine_partials as the last-CTA path from global memory (no partial
 //      buffers, fence, counter or L2 reads on the critical path; call 21 measured that path at
 //      ~6 % of a B 8, L 4k launch). The same bits.
 #pragma once
@@ -118,8 +119,19 @@ struct DecodeMmaTraits {
   /// 12-warp form spilled against.
   static constexpr bool kQShared = Warps * kCtasPerSm > 8;
   static constexpr int kQBytes = kQShared ? kRows * kPitchBytes : 0;
-  /// Dynamic shared memory: the warps' stages, then sQ (kQShared), then sM, sL of the cross-CTA combine.
-  static constexpr int kSmemBytes = Warps * kWarpBytes + kQBytes + 2 * kRows * 4;
+  /// The split combine through the cluster's shared memory (decode::cluster_*; DecodeParams::
+  /// cluster_combine), for the forms of 8 and 12 warps (one CTA per SM) whose warp merge leaves
+  /// at most one (row, 4 columns) item per thread: a CTA's merged partial stays in registers until
+  /// it is sent into slot `split` of rank 0, a region of its own after sL that no cp.async writes.
+  static constexpr int kPartialBytes = 4 * (kRows * HeadDim + kRows);  ///< a split's O / l and LSE
+  static constexpr bool kClusterCombine = Warps >= 8 && kRows * HeadDim / 4 <= 32 * Warps;
+  static constexpr int kSmemBaseBytes = Warps * kWarpBytes + kQBytes + 2 * kRows * 4;
+  static constexpr int kClusterSlotsFit = (227 * 1024 - kSmemBaseBytes) / kPartialBytes;
+  /// Splits one cluster combines: the portable cluster size (8), or the slots that fit.
+  static constexpr int kMaxClusterSplits = !kClusterCombine ? 0 : kClusterSlotsFit < 8 ? kClusterSlotsFit : 8;
+  /// Dynamic shared memory: the warps' stages, then sQ (kQShared), then sM, sL of the cross-CTA
+  /// combine, then the cluster combine's slots.
+  static constexpr int kSmemBytes = kSmemBaseBytes + kMaxClusterSplits * kPartialBytes;
 
   static_assert(Elem == DType::fp16 || Elem == DType::bf16, "FP16 or BF16 caches");
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128 are instantiated");
@@ -130,13 +142,7 @@ struct DecodeMmaTraits {
   static_assert(kWarpBytes >= 4 * (kRows * HeadDim + kRows), "a warp's stages hold its normalized O and LSE after the loop");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
   static_assert(kCtasPerSm * (kSmemBytes + 1024) <= 228 * 1024, "kCtasPerSm CTAs fit one SM's shared memory");
-  /// The split combine through the cluster's shared memory (decode::cluster_*; DecodeParams::
-  /// cluster_combine): every thread holds at most one (row, 4 columns) item of the warps' merge,
-  /// so a CTA's merged partial lives in registers until it is sent; split s's partial lands in
-  /// rank 0's warp-s area after that warp's own partial (both fit: kWarpBytes >= 2 partials).
-  static constexpr int kPartialBytes = 4 * (kRows * HeadDim + kRows);  ///< a warp's (or a split's) O / l and LSE
-  static constexpr bool kClusterCombine = kRows * HeadDim / 4 <= kThreads && kWarpBytes >= 2 * kPartialBytes;
-  static constexpr int kMaxClusterSplits = Warps < 8 ? Warps : 8;  ///< portable cluster size, one slot per warp area
+  static_assert(!kClusterCombine || kMaxClusterSplits >= 2, "a cluster combines at least two splits");
   static_assert(PlantedMutant == Mutant::none || PlantedMutant == Mutant::stale_seqlens ||
                     PlantedMutant == Mutant::interleaved_gqa_in_cache_path ||
                     PlantedMutant == Mutant::top_left_in_cache_path || PlantedMutant == Mutant::base2_lse_natural_combine,
@@ -184,9 +190,10 @@ __device__ __forceinline__ unsigned cluster_rank() {
   asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
   return r;
 }
-/// barrier.cluster: arrive with release (this thread's earlier writes, shared::cluster ones
-/// included, become visible to the threads that then wait with acquire), wait with acquire.
-/// Threads that exited count as arrived (PTX exit).
+/// barrier.cluster: arrive relaxed (no ordering: "this CTA has started"), arrive with release
+/// (this thread's earlier writes, shared::cluster ones included, become visible to the threads
+/// that then wait with acquire), wait with acquire. Threads that exited count as arrived (PTX exit).
+__device__ __forceinline__ void cluster_arrive_relaxed() { asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void cluster_arrive_release() { asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void cluster_wait_acquire() { asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory"); }
 /// The shared::cluster address of `local` (this CTA's shared memory) in the CTA of rank `rank`.
@@ -255,6 +262,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
   const pipeline::Semantics sem = work.sem;
   const int keys = work.keys, num_splits = work.num_splits;
   if (split >= num_splits) return;  // the combine reads only this entry's splits
+  // The cluster combine's first phase: this CTA has started, so its slots exist (shared memory of
+  // another CTA may be written only once that CTA runs); waited for before the partials are sent.
+  if (Traits::kClusterCombine && num_splits > 1 && cluster_ctas() > 1) cluster_arrive_relaxed();
   const int key_begin = work.begin, key_end = work.end;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   // This warp's key stream: tiles [t_first, t_first + n_tiles) of the split.
@@ -553,10 +563,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
   // no counter, no L2 round trips on the launch's critical path. The same values, combined by the
   // same combine_partials: the same bits as the global path.
   const bool via_cluster = Traits::kClusterCombine && num_splits > 1 && cluster_ctas() > 1;
-  // A: this CTA's stages are idle (every warp waited for its last cp.async group). Rank 0's become
-  // the landing zone of the others' partials, beside (never over) its warps' own.
-  if (via_cluster) cluster_arrive_release();
-  auto slot = [&](int s) { return reinterpret_cast<float*>(smem + s * Traits::kWarpBytes + Traits::kPartialBytes); };
+  auto slot = [&](int s) { return reinterpret_cast<float*>(smem + Traits::kSmemBaseBytes + s * Traits::kPartialBytes); };
   float o[4] = {0.f, 0.f, 0.f, 0.f}, lse = 0.f;
   int mine_r = -1, mine_d = 0;  // the item this thread merged last (the cluster path: its only one)
   for (int e = threadIdx.x; e < rows * (D / 4); e += Traits::kThreads) {
@@ -579,16 +586,16 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_m
   }
   if (num_splits == 1) return;
   if (via_cluster) {
-    cluster_wait_acquire();  // A complete: rank 0 streamed all its keys
+    cluster_wait_acquire();  // the first phase: every CTA of the cluster has started (rank 0's slots exist)
     const unsigned rank = cluster_rank();  // == split (the launch's cluster is grid.x's splits)
     if (mine_r >= 0) {
       float* mySlot = slot(rank);  // (R, D) O, then (R) LSE; in rank 0
       cluster_store(cluster_map(mySlot + mine_r * D + mine_d, 0), make_float4(o[0], o[1], o[2], o[3]));
       if (mine_d == 0) cluster_store(cluster_map(mySlot + R * D + mine_r, 0), lse);
     }
-    cluster_arrive_release();  // B: this CTA's partial is in rank 0
+    cluster_arrive_release();  // the second phase: this CTA's partial is in rank 0
     if (rank != 0) return;
-    cluster_wait_acquire();  // B complete: every split's partial is in this CTA's slots
+    cluster_wait_acquire();  // every split's partial is in this CTA's slots
   } else if (!is_last_split_cta(p, num_splits, (static_cast<int64_t>(b) * p.num_heads_kv + hk) * row_blocks + rb)) {
     return;  // the last CTA of this (entry, KV head, row block) to finish combines the splits
   }

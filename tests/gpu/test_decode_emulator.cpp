@@ -432,8 +432,9 @@ TEST_CASE("FP8 KV cache on small cases (for compute-sanitizer)", "[.decode_sanit
 
 TEST_CASE("the tensor-core kernel alone, FP8 and 16-bit caches, several splits (for compute-sanitizer)", "[.decode_sanitize_mma]") {
   // Only decode_mma_kernel (and its in-kernel combine, decode_combine.cuh): racecheck run on this
-  // case alone tells its hazards from the bulk kernel's. 64-key splits at depth 300: several
-  // splits, so the last-CTA combine runs; S_q 4 x group 4 (two 8-row blocks) and S_q 1 x group 4.
+  // case alone tells its hazards from the bulk kernel's. 64-key splits at depth 300: five splits;
+  // S_q 4 x group 4 (two 8-row blocks: the last-CTA combine) and S_q 1 x group 4 (one row block:
+  // the cluster combine, five CTAs per cluster, the ragged entries' extra CTAs exiting at once).
   for (DType dtype : {DType::fp16, DType::bf16})
     for (int64_t d : {64, 128})
       for (const Problem& pr : {decode_problem(dtype, d, 300, 4, 4), decode_problem(dtype, d, 300, 1, 4, 4)}) {
