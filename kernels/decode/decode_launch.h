@@ -66,8 +66,9 @@ struct DecodeParams {
                                     ///< registered form); 4 of 32-key tiles (every dtype, D); 8 of 16-key tiles (FP16, D 128)
   /// mma (8-row forms of 8 or 12 warps): the splits of one (entry, KV head) launched as one thread
   /// block cluster, which combines them in rank 0's shared memory (decode_mma.cuh), wherever one row
-  /// block holds every query row and 2 <= max_splits <= 8; elsewhere, or false, the last CTA combines
-  /// from global memory (decode_combine.cuh). The same bits either way.
+  /// block holds every query row, 2 <= max_splits <= 8 and every cluster is resident at once
+  /// (decode_mma_launch.cuh); elsewhere, or false, the last CTA combines from global memory
+  /// (decode_combine.cuh). The same bits either way.
   bool cluster_combine = true;
 };
 

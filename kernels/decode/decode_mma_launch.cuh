@@ -8,6 +8,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -81,13 +82,41 @@ void configure_mma_smem() {
   configured = true;
 }
 
+/// Clusters of `size` CTAs of this instantiation the GPU holds at once (cudaOccupancyMaxActiveClusters,
+/// asked once per size).
+template <class Traits>
+int mma_resident_clusters(int size) {
+  static std::atomic<int> cached[Traits::kMaxClusterSplits + 1] = {};
+  int n = cached[size].load();
+  if (n > 0) return n;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(size));
+  config.blockDim = dim3(Traits::kThreads);
+  config.dynamicSmemBytes = Traits::kSmemBytes;
+  cudaLaunchAttribute cluster;
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = static_cast<unsigned>(size);
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  if (cudaOccupancyMaxActiveClusters(&n, decode_mma_kernel<Traits>, &config) != cudaSuccess || n < 1) n = 0;
+  cached[size].store(n);
+  return n;
+}
+
 /// Whether a launch combines its splits in a thread block cluster (DecodeParams::cluster_combine):
 /// a form whose merge fits the cluster protocol, one row block (the cluster is then exactly the
-/// splits of one (entry, KV head) along grid.x, rank = split), 2 to kMaxClusterSplits splits.
+/// splits of one (entry, KV head) along grid.x, rank = split), 2 to kMaxClusterSplits splits, and
+/// every cluster resident at once. In a launch of several waves the combine's latency hides behind
+/// the next wave, while clusters of one-SM CTAs leave SMs idle between waves (call 23: 8-CTA
+/// clusters over 4 waves at 0.90x the global combine); in one wave the combine is the tail.
 template <class Traits>
 bool mma_cluster_combine(const DecodeParams& p, int row_blocks) {
-  return Traits::kClusterCombine && p.cluster_combine && row_blocks == 1 && p.max_splits >= 2 &&
-         p.max_splits <= Traits::kMaxClusterSplits;
+  if (!Traits::kClusterCombine || !p.cluster_combine || row_blocks != 1 || p.max_splits < 2 ||
+      p.max_splits > Traits::kMaxClusterSplits)
+    return false;
+  return static_cast<int64_t>(p.batch) * p.num_heads_kv <= mma_resident_clusters<Traits>(p.max_splits);
 }
 
 template <class Traits>
