@@ -155,6 +155,25 @@ int64_t mma_resident_ctas() {
   return static_cast<int64_t>(per_sm > 1 ? per_sm : 1) * sms;
 }
 
+/// Launches Form<dtype, 128, mutant>: the cache-path and split-combine mutants the decode kernel
+/// plants (kernels/variants.toml's mma12[-fp8]-fixed64 mutants; D 128), one dispatch for every
+/// form that plants them (decode_mma_mutants.cu: 16-bit caches; decode_mma_fp8_mutants.cu: E4M3).
+template <template <DType, int, Mutant> class Form>
+void launch_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
+  if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
+  auto run = [&]<Mutant M>() {
+    if (dtype == DType::bf16) launch_mma_traits<Form<DType::bf16, 128, M>>(p, stream);
+    else launch_mma_traits<Form<DType::fp16, 128, M>>(p, stream);
+  };
+  switch (mutant) {
+    case Mutant::stale_seqlens: run.template operator()<Mutant::stale_seqlens>(); break;
+    case Mutant::interleaved_gqa_in_cache_path: run.template operator()<Mutant::interleaved_gqa_in_cache_path>(); break;
+    case Mutant::top_left_in_cache_path: run.template operator()<Mutant::top_left_in_cache_path>(); break;
+    case Mutant::base2_lse_natural_combine: run.template operator()<Mutant::base2_lse_natural_combine>(); break;
+    default: throw Error(std::string("decode mma: no decode variant plants ") + mutant_name(mutant));
+  }
+}
+
 /// The 12-warp form as a template of (dtype, D) alone (for with_dtype_dim).
 template <DType Elem, int HeadDim>
 using DecodeMmaTwelveWarpsForm = DecodeMmaTwelveWarps<Elem, HeadDim>;

@@ -6,29 +6,13 @@
 #include "kernels/decode/decode_mma_launch.cuh"
 
 namespace attn {
-namespace {
-
-template <Mutant M>
-void launch_mutant(const DecodeParams& p, DType dtype, cudaStream_t stream) {
-  if (dtype == DType::bf16) decode::launch_mma_traits<DecodeMmaTwelveWarps<DType::bf16, 128, M>>(p, stream);
-  else decode::launch_mma_traits<DecodeMmaTwelveWarps<DType::fp16, 128, M>>(p, stream);
-}
-
-}  // namespace
 
 void launch_decode_mma_mutant(const DecodeParams& p, DType dtype, Mutant mutant, cudaStream_t stream) {
-  if (dtype != DType::fp16 && dtype != DType::bf16) throw Error("decode mma: dtype must be fp16 or bf16");
   if (p.fp8_cache) {
     launch_decode_mma_fp8_mutant(p, dtype, mutant, stream);
     return;
   }
-  switch (mutant) {
-    case Mutant::stale_seqlens: launch_mutant<Mutant::stale_seqlens>(p, dtype, stream); break;
-    case Mutant::interleaved_gqa_in_cache_path: launch_mutant<Mutant::interleaved_gqa_in_cache_path>(p, dtype, stream); break;
-    case Mutant::top_left_in_cache_path: launch_mutant<Mutant::top_left_in_cache_path>(p, dtype, stream); break;
-    case Mutant::base2_lse_natural_combine: launch_mutant<Mutant::base2_lse_natural_combine>(p, dtype, stream); break;
-    default: throw Error(std::string("decode mma: no decode variant plants ") + mutant_name(mutant));
-  }
+  decode::launch_mma_mutant<DecodeMmaTwelveWarps>(p, dtype, mutant, stream);
 }
 
 }  // namespace attn

@@ -6,7 +6,8 @@
 //    own algorithm (KernelInfo::algorithm) except where ex2.approx differs from the modelled exp2f
 //    (< 5 % of the elements, a few ULPs of the row's scale: element ULPs reach tens on outputs
 //    near zero, reports/h200/stages-check/README.md);
-//  * every variant, decode included: the GPU output is within rounding (excess <= kExcessRounding)
+//  * every variant, decode included (an E4M3 cache's mutants on the dequantized cache they read):
+//    the GPU output is within rounding (excess <= kExcessRounding)
 //    of the diagnosis's exact attention under the same planted semantics (pipeline::plant_bug,
 //    the split plan of the kernel), and the diagnosis names the planted category.
 // Run by experiments/device/stages_check.sh ([stages] tag).
@@ -23,7 +24,9 @@
 #include "core/generators.h"
 #include "core/pipeline/semantics.h"
 #include "experiments/register_all.h"
+#include "kernels/cache/fp8_kv.h"
 #include "tests/gpu/bit_diff.h"
+#include "tests/gpu/decode_test_util.h"
 
 namespace attn {
 namespace {
@@ -59,13 +62,16 @@ TEST_CASE("stage agreement: GPU, emulator and diagnosis plant each bug identical
     if (k->invalid_reason && k->invalid_reason(p)) continue;
     const AttentionInputs in = generate_inputs(p, InputSpec{Distribution::normal, 23});
     const AttentionOutputs gpu = k->run(p, in);
+    // An E4M3 cache's kernel (its FP8 mutants) computes on the dequantized cache: the emulator,
+    // the exact attention and the diagnosis below are given what it read (kernels/cache/fp8_kv.h).
+    const AttentionInputs seen = is_fp8_cache_kernel(*k) ? dequantized_kv(p, in, fp8_kv_scales(p, in)) : in;
     INFO(info.name << " on " << p.label());
 
     // 1. GPU vs emulator (FA2 designs: the emulator models them).
     if (info.algorithm) {
       EmulatorConfig cfg;
       cfg.algorithm = *info.algorithm;
-      const AttentionOutputs emu = emulate_attention(p, in, cfg);
+      const AttentionOutputs emu = emulate_attention(p, seen, cfg);
       const BitDiff diff = bit_diff(gpu.o, emu.o, p.dtype);
       const double fraction = diff.fraction();
       const int64_t max_ulps = diff.max_ulps;
@@ -91,9 +97,9 @@ TEST_CASE("stage agreement: GPU, emulator and diagnosis plant each bug identical
     if (split_bug && split_keys_of(info) > 0) {
       // Fixed-size splits: as many runs of split_keys keys as the longest entry needs.
       const int64_t per = split_keys_of(info);
-      exact = exact_attention_under(p, in, planted, static_cast<int>((p.seqlen_k + per - 1) / per), per);
+      exact = exact_attention_under(p, seen, planted, static_cast<int>((p.seqlen_k + per - 1) / per), per);
     } else {
-      exact = exact_attention_under(p, in, planted);
+      exact = exact_attention_under(p, seen, planted);
     }
     const ErrorMetrics err = compute_metrics(gpu.o, exact, p.dtype);
     const double floor = rounding_floor(exact, p.dtype).rmse;
@@ -102,7 +108,7 @@ TEST_CASE("stage agreement: GPU, emulator and diagnosis plant each bug identical
     CHECK(excess <= kExcessRounding);
 
     // 3. The diagnosis names the planted category (or none for a correct kernel).
-    const Diagnosis dx = diagnose(p, in, gpu.o, p.dtype);
+    const Diagnosis dx = diagnose(p, seen, gpu.o, p.dtype);
     if (info.mutant == Mutant::none) {
       CHECK(dx.verdict == "no semantic bug");
     } else {

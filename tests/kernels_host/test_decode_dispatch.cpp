@@ -92,6 +92,24 @@ TEST_CASE("the FP8-cache decode variants: the 12-warp tensor-core kernel, regist
       }
 }
 
+namespace {
+
+/// B 2 entries over a 300-key cache, 8 query / 2 KV heads, S_q new rows: a shape every cache
+/// kernel of (dtype, d) accepts.
+Problem cache_problem(DType dtype, int d, int64_t seqlen_q) {
+  Problem pr;
+  pr.batch = 2;
+  pr.seqlen_q = seqlen_q;
+  pr.seqlen_k = 300;
+  pr.num_heads_kv = 2;
+  pr.num_heads_q = 8;
+  pr.head_dim = d;
+  pr.dtype = dtype;
+  return pr;
+}
+
+}  // namespace
+
 TEST_CASE("the FP8-cache mutants: the four cache bugs on the 12-warp E4M3 path, D 128, refused elsewhere", "[decode][dispatch][fp8]") {
   for (DType dtype : {DType::fp16, DType::bf16}) {
     int found = 0;
@@ -111,14 +129,7 @@ TEST_CASE("the FP8-cache mutants: the four cache bugs on the 12-warp E4M3 path, 
       // The bulk kernel's FP8 path has no mutants: the same bug on it is refused by name.
       DecodeVariant bulk = v;
       bulk.kind = DecodeKernelKind::bulk;
-      Problem pr;
-      pr.batch = 2;
-      pr.seqlen_q = 1;
-      pr.seqlen_k = 300;
-      pr.num_heads_kv = 2;
-      pr.num_heads_q = 8;
-      pr.head_dim = 128;
-      pr.dtype = dtype;
+      const Problem pr = cache_problem(dtype, 128, 1);
       CHECK_FALSE(k->invalid_reason(pr).has_value());
       const auto why = make_decode_kernel(bulk).invalid_reason(pr);
       REQUIRE(why.has_value());
@@ -177,14 +188,7 @@ TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, 
         // A paged cache is refused by name: the kernel's TMA loads need the contiguous layout.
         ChunkedPrefillVariant paged = v;
         paged.page_size = 16;
-        Problem pr;
-        pr.batch = 2;
-        pr.seqlen_q = 3;
-        pr.seqlen_k = 300;
-        pr.num_heads_kv = 2;
-        pr.num_heads_q = 8;
-        pr.head_dim = d;
-        pr.dtype = dtype;
+        const Problem pr = cache_problem(dtype, d, 3);
         CHECK_FALSE(k->invalid_reason(pr).has_value());
         const auto why = make_chunked_prefill_kernel(paged).invalid_reason(pr);
         REQUIRE(why.has_value());
