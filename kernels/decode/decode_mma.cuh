@@ -46,9 +46,10 @@
 //      one (entry, KV head) are one cluster; each sends its merged partial into a slot of rank 0's
 //      shared memory that nothing else writes (st.shared::cluster after a barrier.cluster phase
 //      that says every CTA has started, before one that says every partial is there) and rank 0
-//      combines from there with the same combine_partials as the last-CTA path from global memory (no partial
-//      buffers, fence, counter or L2 reads on the critical path; call 21 measured that path at
-//      ~6 % of a B 8, L 4k launch). The same bits.
+//      combines from there with the same combine_partials as the last-CTA path from global
+//      memory (no partial buffers, fence, counter or L2 reads on the critical path; call 21
+//      measured that path at ~6 % of a B 8, L 4k launch). Only where every cluster is resident
+//      at once (decode_mma_launch.cuh). The same bits.
 #pragma once
 
 #include <cuda_bf16.h>
