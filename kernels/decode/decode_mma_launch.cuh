@@ -23,19 +23,21 @@ namespace attn {
 template <DType Elem, int HeadDim, Mutant M = Mutant::none, int Rows = kDecodeMmaMaxRows>
 using DecodeMmaProduction = DecodeMmaTraits<Elem, HeadDim, 4, 32, 3, M, Rows>;
 /// The alternative measured against it (DecodeParams::mma_warps = 8): 8 warps of 16-key tiles,
-/// 3 stages each (FP16, D 128: the same 204 KiB, two warps per scheduler).
+/// 3 stages each (FP16, D 128: 192 KiB of stages, two warps per scheduler).
 template <int Rows = kDecodeMmaMaxRows>
 using DecodeMmaEightWarps = DecodeMmaTraits<DType::fp16, 128, 8, 16, 3, Mutant::none, Rows>;
 /// The registered form (kernels/variants.toml's mma12- variants; every dtype and D): 12 warps of
 /// 16-key tiles, three warps per scheduler, Q in shared memory, 8-row blocks only (at the
 /// 168-register cap the 16-row form spills): S_q x group > 8 runs ceil(rows / 8) CTAs per (split,
-/// KV head, entry). D 128: 2 stages (206 KiB); D 64: 4 stages (217 KiB), the same bytes in flight.
+/// KV head, entry). D 128: 2 stages, D 64: 4, the same 192 KiB of stages (the same bytes in
+/// flight); with Q, the combine's rows and the cluster combine's 8 slots 226 KiB (D 128), 209 KiB (D 64).
 template <DType Elem, int HeadDim, Mutant M = Mutant::none>
 using DecodeMmaTwelveWarps = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 4, M, 8>;
 /// Its E4M3-cache form (decode_mma_fp8.cu): raw stages of half the bytes plus one dequantized
-/// tile per warp; D 128: 2 raw stages (2 tiles in flight during a tile's compute, 200 KiB),
-/// D 64: 6 (198 KiB). The cache mutants are planted in it too (decode_mma_mutants.cu): their
-/// bugs live in the split plan, the head map, the mask and the combine, which both caches share.
+/// tile per warp; D 128: 2 raw stages (2 tiles in flight during a tile's compute), D 64: 6; the
+/// 16-bit form's shared memory per CTA. The cache mutants are planted in it too
+/// (decode_mma_fp8_mutants.cu): their bugs live in the split plan, the head map, the mask and
+/// the combine, which both caches share.
 template <DType Elem, int HeadDim, Mutant M = Mutant::none>
 using DecodeMmaTwelveWarpsFp8 = DecodeMmaTraits<Elem, HeadDim, 12, 16, HeadDim == 128 ? 2 : 6, M, 8, true>;
 

@@ -50,6 +50,26 @@ AttentionOutputs emulate(const Problem& p, const AttentionInputs& in, const Algo
   return emulate_attention(p, in, c);
 }
 
+/// What a kernel reading an E4M3 cache is judged against: the cache it reads (K and V
+/// dequantized, kernels/cache/fp8_kv.h), the truth of that cache and of the unquantized one, the
+/// naive baseline on the dequantized cache and the FlashAttention rule's bound from it.
+struct Fp8Judge {
+  AttentionInputs seen;
+  Truth truth_seen, truth_full;
+  AttentionOutputs base;
+  double bound;
+};
+
+Fp8Judge fp8_judge(const Problem& pr, const AttentionInputs& in) {
+  AttentionInputs seen = dequantized_kv(pr, in, fp8_kv_scales(pr, in));
+  TruthOptions quick;
+  quick.certify_rows = 2;
+  Truth truth_seen = compute_truth(pr, seen, quick), truth_full = compute_truth(pr, in, quick);
+  AttentionOutputs base = all_kernels().get(pr.dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
+  const double bound = 2 * max_abs_error(base.o, truth_seen.o) + 1e-5;
+  return {std::move(seen), std::move(truth_seen), std::move(truth_full), std::move(base), bound};
+}
+
 }  // namespace
 
 TEST_CASE("exp_fp32 / log_fp32: the device's bits are the host's", "[gpu][decode][emulator]") {
@@ -240,13 +260,10 @@ TEST_CASE("FP8 KV cache: the dequantized cache's FP16/BF16 path bit for bit, and
       spec.distribution = c.depth % 2 ? Distribution::outliers : Distribution::normal;
       spec.seed = static_cast<uint64_t>(c.depth + 17 * c.sq);
       const AttentionInputs in = generate_inputs(pr, spec);
-      const Fp8KvScales scales = fp8_kv_scales(pr, in);
-      const AttentionInputs seen = dequantized_kv(pr, in, scales);
-      TruthOptions quick;
-      quick.certify_rows = 2;
-      const Truth truth_seen = compute_truth(pr, seen, quick), truth_full = compute_truth(pr, in, quick);
-      const AttentionOutputs base = all_kernels().get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
-      const double bound = 2 * max_abs_error(base.o, truth_seen.o) + 1e-5;
+      const Fp8Judge judge = fp8_judge(pr, in);
+      const AttentionInputs& seen = judge.seen;
+      const Truth &truth_seen = judge.truth_seen, &truth_full = judge.truth_full;
+      const double bound = judge.bound;
       for (DecodeKernelKind kind : {DecodeKernelKind::bulk, DecodeKernelKind::mma})
       for (int page : {0, 16})
         for (int fixed : {0, 256}) {
@@ -309,11 +326,10 @@ TEST_CASE("every FP8-cache mutant is its 16-bit mutant on the dequantized cache,
     InputSpec spec;
     spec.seed = 5;
     const AttentionInputs in = generate_inputs(pr, spec);
-    const AttentionInputs seen = dequantized_kv(pr, in, fp8_kv_scales(pr, in));
-    TruthOptions quick;
-    quick.certify_rows = 2;
-    const Truth truth_seen = compute_truth(pr, seen, quick);
-    const AttentionOutputs base = all_kernels().get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
+    const Fp8Judge judge = fp8_judge(pr, in);
+    const AttentionInputs& seen = judge.seen;
+    const Truth& truth_seen = judge.truth_seen;
+    const AttentionOutputs& base = judge.base;
     std::vector<const DecodeVariant*> fp8_mutants;
     for (const DecodeVariant& v : decode_variants())
       if (v.fp8_cache && v.mutant != Mutant::none && v.dtype == dtype) fp8_mutants.push_back(&v);
@@ -362,12 +378,10 @@ TEST_CASE("chunked prefill over an FP8 cache: the 16-bit path on the dequantized
       spec.distribution = c.depth % 2 ? Distribution::large_logits : Distribution::outliers;
       spec.seed = static_cast<uint64_t>(c.depth * 5 + c.sq);
       const AttentionInputs in = generate_inputs(pr, spec);
-      const AttentionInputs seen = dequantized_kv(pr, in, fp8_kv_scales(pr, in));
-      TruthOptions quick;
-      quick.certify_rows = 2;
-      const Truth truth_seen = compute_truth(pr, seen, quick), truth_full = compute_truth(pr, in, quick);
-      const AttentionOutputs base = all_kernels().get(dtype == DType::fp16 ? "naive-fp16" : "naive-bf16").run(pr, seen);
-      const double bound = 2 * max_abs_error(base.o, truth_seen.o) + 1e-5;
+      const Fp8Judge judge = fp8_judge(pr, in);
+      const AttentionInputs& seen = judge.seen;
+      const Truth &truth_seen = judge.truth_seen, &truth_full = judge.truth_full;
+      const double bound = judge.bound;
       int found = 0;
       for (const ChunkedPrefillVariant& v : chunked_variants()) {
         const Kernel kernel = make_chunked_prefill_kernel(v);
