@@ -238,10 +238,10 @@ def split_fields(variant):
 
 
 def chunked_fields(variant):
-    """(page_size, fp8_cache) of a chunked-prefill variant: "" | pagedN | fp8 | fp8-pagedN | fa3 | fa3-fp8
-    (fa3: the Hopper kernel, contiguous caches only)."""
-    if variant in ("fa3", "fa3-fp8"):
-        return 0, ("true" if variant == "fa3-fp8" else "false")
+    """(page_size, fp8_cache) of a chunked-prefill variant: "" | pagedN | fp8 | fp8-pagedN, and the same
+    after "fa3" on the Hopper kernel: fa3 | fa3-pagedN | fa3-fp8 | fa3-fp8-pagedN."""
+    if variant == "fa3" or variant.startswith("fa3-"):
+        return chunked_fields(variant[len("fa3-"):] if variant != "fa3" else "")
     fp8 = variant == "fp8" or variant.startswith("fp8-")
     rest = "" if variant == "fp8" else variant[len("fp8-"):] if fp8 else variant
     if rest and not rest.startswith("paged"):

@@ -34,6 +34,7 @@ KvLayout DeviceKvCache::layout() const {
     l.block_table = table_.as<const int>();
     l.page_size = page_size_;
     l.pages_per_seq = pages_per_seq_;
+    l.pool_pages = static_cast<int>(storage_rows_ / page_size_);
   }
   return l;
 }

@@ -19,7 +19,8 @@ struct KvLayout {
   const int* block_table = nullptr;  ///< [B, pages_per_seq] physical page ids; null: contiguous
   int page_size = 0;
   int pages_per_seq = 0;             ///< logical capacity = pages_per_seq * page_size
-  bool paged() const { return block_table != nullptr; }
+  int pool_pages = 0;                ///< physical pages in the pool (what a TMA map of it spans); 0: not given
+  ATTN_HD bool paged() const { return block_table != nullptr; }
 };
 
 /// Row index (in units of H_kv * D elements) of key `key` of batch entry `b`. `capacity` is the

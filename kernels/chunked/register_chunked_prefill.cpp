@@ -1,7 +1,7 @@
 // register_chunked_prefill.cpp: host runner and registration of the chunked-prefill variants
 // (register_chunked_prefill.h). The run(): builds the device cache (kernels/cache/
 // device_kv_cache.h: the chunk's K/V arrive through the append kernel, unused rows poisoned),
-// launches the default FA2 (or fa3: contiguous caches) prefill variant of the dtype and head_dim
+// launches the default FA2 (or fa3) prefill variant of the dtype and head_dim
 // (or a GPU mutant) on the
 // cache with per-entry lengths and the block table, O and LSE poisoned beforehand. An E4M3 cache
 // (fp8_cache) is dequantized into a 16-bit copy of its storage first (kernels/cache/dequantize_kv.h).
@@ -27,6 +27,7 @@
 #include "kernels/device_buffer.h"
 #include "kernels/gpu_variant_info.h"
 #include "kernels/hopper/hopper_variants.h"
+#include "kernels/hopper/launch_support.h"
 #include "kernels/prefill_variants.h"
 #endif
 
@@ -59,8 +60,12 @@ std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const 
   if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode";
   if (pr.mask.kind == MaskKind::causal_top_left)
     return std::string("top-left causal has no meaning over a KV cache (it would align each chunk to key 0)");
-  if (is_fa3(c) && c.page_size != 0)  // not registered; a hand-made variant gets the reason
-    return std::string("the fa3 kernel loads K and V by TMA from a contiguous cache; a paged cache needs an FA2 variant");
+  if (is_fa3(c) && c.page_size != 0) {  // the pool's page count is the cache's own (DeviceKvCache)
+    KvLayout layout;
+    layout.page_size = c.page_size;
+    layout.pool_pages = 1;
+    if (auto why = hopper::fa3_paged_refusal(layout, v.algorithm.tiles.block_n, v.algorithm.fp8.enabled())) return why;
+  }
   if (pr.batch > 65535 || pr.num_heads_q > 65535) return std::string("batch and H_q must be <= 65535 (grid limits)");
   if (pr.seqlen_k > std::numeric_limits<int32_t>::max() / 2) return std::string("cache capacity above 2^30");
   return std::nullopt;

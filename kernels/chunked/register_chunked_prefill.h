@@ -1,10 +1,10 @@
 // register_chunked_prefill.h: chunked prefill over a KV cache — a chunk of S_q new tokens appended
 // to a cache already holding seq_lens[b] - S_q of them, its queries attending (bottom-right) to
 // all seq_lens[b] keys — built from the FA2 prefill kernel reading the cache in place, contiguous
-// or paged, or the fa3 (Hopper) kernel over a contiguous cache (its TMA loads and ragged seq_lens:
-// the cache is its [B, S_k, H_kv, D] input with per-entry key counts), 16-bit or E4M3 (through a
-// dequantized copy). The variants
-// (chunked.<dtype>.d<D>.<tile>[.[fp8-]paged<page>|.fp8|.fa3[-fp8]][.mutant-NAME]) are
+// or paged, or the fa3 (Hopper) kernel (its TMA loads and ragged seq_lens: a contiguous cache is
+// its [B, S_k, H_kv, D] input with per-entry key counts; a paged one a pool its producer reads
+// page by page through the block table), 16-bit or E4M3 (through a dequantized copy). The variants
+// (chunked.<dtype>.d<D>.<tile>[.[fp8-]paged<page>|.fp8|.fa3[-fp8][-paged<page>]][.mutant-NAME]) are
 // kernels/variants.toml's, listed by chunked_variants() (kernels/generated/cache_variant_table.cpp).
 #pragma once
 

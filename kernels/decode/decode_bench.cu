@@ -142,7 +142,7 @@ DecodeTiming time_decode_case(const DecodeBenchCase& bench_case, const DecodeBen
     std::vector<int> table(static_cast<size_t>(B) * (capacity / page));
     for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int>(i);
     dtable = upload(table, "copy block table");
-    p.layout = KvLayout{dtable.as<const int>(), page, capacity / page};
+    p.layout = KvLayout{dtable.as<const int>(), page, capacity / page, B * (capacity / page)};
   }
   p.batch = B; p.seqlen_q = Sq; p.capacity = capacity; p.num_heads_q = Hq; p.num_heads_kv = Hkv; p.head_dim = D;
   p.keys_per_split = static_cast<int>(plan.keys_per_split);

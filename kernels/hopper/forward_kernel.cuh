@@ -131,10 +131,19 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
   }
   const int bytes = Traits::kOperandBytes, cols = Traits::kOperandColumns;
   kp.tma_q = make_tensor_map({q, p.batch, p.seqlen_q, p.num_heads_q, D, bytes, Traits::kBlockM, cols});
-  kp.tma_k = make_tensor_map({k, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
-  if constexpr (Traits::kFp8)  // V^T [B, D, H_kv, vt_keys] as the map's [B, S, H, D]: boxes of D rows x BLOCK_N keys
-    kp.tma_v = make_tensor_map({v, p.batch, D, p.num_heads_kv, vt_keys, 1, Traits::kHeadDim, Traits::kBlockN});
-  else kp.tma_v = make_tensor_map({v, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
+  if (p.layout.paged()) {
+    // A paged cache: the page pool [pages, page_size, H_kv, D] as the map's [B, S, H, D], boxes
+    // of min(page_size, BLOCK_N) rows (mainloop.cuh's load_paged_kv_tile).
+    if (auto why = fa3_paged_refusal(p.layout, Traits::kBlockN, Traits::kFp8)) throw Error("fa3 prefill: " + *why);
+    const int box = std::min(p.layout.page_size, Traits::kBlockN);
+    kp.tma_k = make_tensor_map({k, p.layout.pool_pages, p.layout.page_size, p.num_heads_kv, D, bytes, box, cols});
+    kp.tma_v = make_tensor_map({v, p.layout.pool_pages, p.layout.page_size, p.num_heads_kv, D, bytes, box, cols});
+  } else {
+    kp.tma_k = make_tensor_map({k, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
+    if constexpr (Traits::kFp8)  // V^T [B, D, H_kv, vt_keys] as the map's [B, S, H, D]: boxes of D rows x BLOCK_N keys
+      kp.tma_v = make_tensor_map({v, p.batch, D, p.num_heads_kv, vt_keys, 1, Traits::kHeadDim, Traits::kBlockN});
+    else kp.tma_v = make_tensor_map({v, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
+  }
   kp.tma_o = make_tensor_map({p.o, p.batch, p.seqlen_q, p.num_heads_q, D, 2, kRowsPerWarpgroup, kSwizzleColumns});
   kp.watchdog.words = watchdog_device_words();
   const DeviceShape device = current_device_shape();

@@ -101,6 +101,32 @@ __device__ __forceinline__ void load_kv_tile(const CUtensorMap* map, uint8_t* ds
     tma_load_4d(dst + c * L::kKVBlockStride, map, bar, c * Traits::kOperandColumns, kv_head, n0, batch);
 }
 
+/// One K (or V) tile of keys n0.. of batch entry `batch` from a paged cache (PrefillParams::
+/// layout; the launcher's map spans the page pool as [pages, page_size, H_kv, D], the page in the
+/// map's batch coordinate): one box of min(page_size, BLOCK_N) rows per page the tile covers
+/// (page_size divides BLOCK_N) or the tile's rows of its one page (BLOCK_N divides page_size).
+/// Each box lands at its own rows of `dst`: at multiples of 16 rows, whole 1024-byte swizzle
+/// atoms, so the boxes give the bytes one box of the whole tile would. Boxes from `seqlen_k` on
+/// are not loaded (their block-table entries need not exist, e.g. -1) and not expected; the
+/// caller zeroes those rows (ragged_tile is true for every paged tile past the entry's end).
+template <class Traits>
+__device__ __forceinline__ void load_paged_kv_tile(const CUtensorMap* map, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
+                                                   int batch, const KvLayout& layout, int seqlen_k) {
+  using L = SmemLayout<Traits>;
+  static_assert(!Traits::kFp8, "paged caches are 16-bit (an E4M3 cache arrives dequantized)");
+  const int box = min(layout.page_size, Traits::kBlockN);
+  const int boxes = min(Traits::kBlockN / box, (seqlen_k - n0 + box - 1) / box);
+  mbarrier_arrive_expect_tx(bar, static_cast<uint32_t>(boxes * box * Traits::kColumnBlocks * 128));
+  const int* pages = layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq;
+  for (int i = 0; i < boxes; ++i) {
+    const int key = n0 + i * box, page = __ldg(pages + key / layout.page_size);
+#pragma unroll
+    for (int c = 0; c < Traits::kColumnBlocks; ++c)
+      tma_load_4d(dst + c * L::kKVBlockStride + i * box * 128, map, bar, c * Traits::kOperandColumns, kv_head,
+                  key % layout.page_size, page);
+  }
+}
+
 /// FP8: the V^T tile of keys n0.. (D rows of BLOCK_N key bytes: one TMA box) into `dst`.
 template <class Traits>
 __device__ __forceinline__ void load_vt_tile(const CUtensorMap* map, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
@@ -117,10 +143,25 @@ inline constexpr bool kLeaksTileEdges = Traits::kMutant == Mutant::unmasked_tile
 /// Whether the KV tile at key n0 holds keys past this batch entry's length that lie inside the
 /// tensor (ragged seq_lens): TMA zero-fills only outside the tensor, so those rows hold whatever
 /// the buffer holds, and the producer loads the tile through the ragged-tail barrier and zeroes
-/// them (zero_tail_rows) before the consumers see it.
+/// them (zero_tail_rows) before the consumers see it. A paged cache: every tile past the entry's
+/// end (the rows are other pages' keys, or were never loaded: load_paged_kv_tile).
 template <class Traits>
 __device__ __forceinline__ bool ragged_tile(const PrefillParams& p, const TileKeys& keys, int n0) {
+  if (p.layout.paged()) return n0 + Traits::kBlockN > keys.seqlen_k;
   return p.seqlens_k != nullptr && n0 + Traits::kBlockN > keys.seqlen_k && keys.seqlen_k < p.seqlen_k;
+}
+
+/// K or V tile n0 of the work tile into `dst`: the [B, S_k, H_kv, D] map, or a paged cache's pool.
+template <class Traits>
+__device__ __forceinline__ void load_cache_tile(const PrefillParams& p, const TileKeys& keys, const CUtensorMap* map,
+                                                uint8_t* dst, uint64_t* bar, int kv_head, int n0, int batch) {
+  if constexpr (!Traits::kFp8) {
+    if (p.layout.paged()) {
+      load_paged_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch, p.layout, keys.seqlen_k);
+      return;
+    }
+  }
+  load_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch);
 }
 
 /// Producer warp, ragged tile: waits for the K or V tile at `tile` (loaded through the
@@ -184,11 +225,11 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
       // those scores to -inf whatever K holds and keep the direct load.
       const bool zero_k_tail = ragged_tile<Traits>(p, keys, n0) && keys.sem.leak_tile > 0;
       uint64_t* k_bar = zero_k_tail ? &bars.ragged_tail : &bars.k_full[kv.stage];
-      if (lane == 0) load_kv_tile<Traits>(&kp.tma_k, sK, k_bar, kv_head, n0, w.batch);
+      if (lane == 0) load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, k_bar, kv_head, n0, w.batch);
       if (zero_k_tail)
         zero_tail_rows<Traits>(sK, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.k_full[kv.stage], kp, lane);
     } else {
-      if (lane == 0) load_kv_tile<Traits>(&kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch);
+      if (lane == 0) load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch);
     }
     if (!q_issued) {
       load_q<Traits>(kp, w, smem, bars, q, lane == 0);
@@ -205,7 +246,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     }
     const bool ragged = ragged_tile<Traits>(p, keys, n0);
     uint64_t* v_bar = ragged ? &bars.ragged_tail : &bars.v_full[kv.stage];
-    if (lane == 0) load_kv_tile<Traits>(&kp.tma_v, sV, v_bar, kv_head, n0, w.batch);
+    if (lane == 0) load_cache_tile<Traits>(p, keys, &kp.tma_v, sV, v_bar, kv_head, n0, w.batch);
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }

@@ -6,7 +6,9 @@
 // builds register no decode kernel and compile no test case here.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "core/problem.h"
 #include "core/registry.h"
@@ -139,7 +141,7 @@ TEST_CASE("the FP8-cache mutants: the four cache bugs on the 12-warp E4M3 path, 
   }
 }
 
-TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per default fa2 tile, contiguous per fa3 one", "[decode][dispatch][fp8]") {
+TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per default fa2 and fa3 tile", "[decode][dispatch][fp8]") {
   int found = 0;
   for (const ChunkedPrefillVariant& v : chunked_variants()) {
     if (!v.fp8_cache) continue;
@@ -147,8 +149,8 @@ TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per defaul
     ++found;
     CHECK((v.page_size == 0 || v.page_size == 16));
     const bool fa3 = v.prefill.rfind("fa3.", 0) == 0;
-    CHECK(v.name.find(fa3 ? ".fa3-fp8" : v.page_size ? ".fp8-paged16" : ".fp8") != std::string::npos);
-    if (fa3) CHECK(v.page_size == 0);
+    const std::string suffix = std::string(fa3 ? ".fa3-fp8" : ".fp8") + (v.page_size ? "-paged16" : "");
+    CHECK(v.name.substr(v.name.size() - suffix.size()) == suffix);
     const Kernel* k = all_kernels().find(v.name);
     REQUIRE(k != nullptr);
     CHECK_FALSE(k->info.is_default);
@@ -161,23 +163,22 @@ TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per defaul
       twin = twin || (!t.fp8_cache && t.prefill == v.prefill && t.page_size == v.page_size && t.name.find("mutant") == std::string::npos);
     CHECK(twin);
   }
-  CHECK(found == 2 * 2 * 3);  // FP16 / BF16 x D 64 / 128 x (fa2 contiguous / paged 16, fa3 contiguous)
+  CHECK(found == 2 * 2 * 4);  // FP16 / BF16 x D 64 / 128 x (fa2, fa3) x (contiguous, paged 16)
 }
 
-TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, contiguous, never the default", "[decode][dispatch]") {
+TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, contiguous and paged, never the default", "[decode][dispatch]") {
   for (DType dtype : {DType::fp16, DType::bf16})
     for (int d : {64, 128}) {
-      int found = 0;
+      std::vector<int> pages;
       for (const ChunkedPrefillVariant& v : chunked_variants()) {
         if (v.fp8_cache || v.prefill.rfind("fa3.", 0) != 0) continue;
         const Kernel* k = all_kernels().find(v.name);
         REQUIRE(k != nullptr);
         if (k->info.dtype != dtype || k->info.head_dim != d) continue;
         INFO(v.name);
-        ++found;
-        CHECK(v.page_size == 0);
-        CHECK(v.name.size() > 4);
-        CHECK(v.name.substr(v.name.size() - 4) == ".fa3");
+        pages.push_back(v.page_size);
+        const std::string suffix = v.page_size ? ".fa3-paged" + std::to_string(v.page_size) : std::string(".fa3");
+        CHECK(v.name.substr(v.name.size() - suffix.size()) == suffix);
         const Kernel* prefill = all_kernels().find(v.prefill);
         REQUIRE(prefill != nullptr);
         CHECK(prefill->info.is_default);  // the fa3 default tile of (dtype, D)
@@ -185,16 +186,20 @@ TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, 
         CHECK_FALSE(k->info.is_default);  // the chunked default stays the FA2 one (contiguous)
         REQUIRE(k->info.algorithm.has_value());
         CHECK(k->info.algorithm->tiles.block_m == prefill->info.algorithm->tiles.block_m);
-        // A paged cache is refused by name: the kernel's TMA loads need the contiguous layout.
-        ChunkedPrefillVariant paged = v;
-        paged.page_size = 16;
         const Problem pr = cache_problem(dtype, d, 3);
         CHECK_FALSE(k->invalid_reason(pr).has_value());
-        const auto why = make_chunked_prefill_kernel(paged).invalid_reason(pr);
-        REQUIRE(why.has_value());
-        CHECK(why->find("contiguous") != std::string::npos);
+        // Page sizes whose TMA boxes would split a page across tiles (or not start a swizzle atom)
+        // are refused by name, with the reason.
+        for (int bad : {100, 48, 24}) {
+          ChunkedPrefillVariant paged = v;
+          paged.page_size = bad;
+          const auto why = make_chunked_prefill_kernel(paged).invalid_reason(pr);
+          REQUIRE(why.has_value());
+          CHECK(why->find("page size " + std::to_string(bad)) != std::string::npos);
+        }
       }
-      CHECK(found == 1);
+      std::sort(pages.begin(), pages.end());
+      CHECK(pages == std::vector<int>{0, 16, 256});
     }
 }
 #endif
