@@ -5,8 +5,9 @@
 // Writes a table (or, with --json, JSON lines) to stdout and the JSON lines to --out. The PyTorch SDPA
 // peers are timed by experiments/peers/bench_torch_sdpa.py in the same device call, and
 // experiments/device/make_prefill_report.py joins the two. Without CUDA it says so and fails.
-// Other modes: --decode, the KV-cache decode kernels (bench_decode.cpp); --truth, the split of one
-// `run` per stage (bench_truth.cpp), which needs no GPU.
+// Other modes: --decode, the KV-cache decode kernels (bench_decode.cpp); --chunked, chunked prefill
+// over a contiguous or paged cache (bench_chunked.cpp); --truth, the split of one `run` per stage
+// (bench_truth.cpp), which needs no GPU.
 #include <cstdio>
 #include <string>
 #include <tuple>
@@ -16,6 +17,7 @@
 
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
+#include "cli/bench_chunked.h"
 #include "cli/bench_decode.h"
 #include "cli/bench_truth.h"
 #include "cli/commands.h"
@@ -56,7 +58,9 @@ struct BenchOptions {
   bool truth = false;     ///< the --truth mode (bench_truth.h)
   bool prefill = false;   ///< --prefill: the default mode, named
   bool decode = false;    ///< --decode: the KV-cache decode kernels (bench_decode.h)
+  bool chunked = false;   ///< --chunked: chunked prefill over a KV cache (bench_chunked.h)
   DecodeBenchOptions decode_options;
+  ChunkedBenchOptions chunked_options;
 };
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -163,12 +167,18 @@ void run_bench(const BenchOptions& opt) {
 void add_bench_command(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
   auto* sub = app.add_subcommand(
-      "bench", "time the CUDA kernels: --prefill (default; TFLOP/s), --decode (TB/s), CUDA events; or --truth (one run's stages)");
+      "bench",
+      "time the CUDA kernels: --prefill (default; TFLOP/s), --decode (TB/s), --chunked (TFLOP/s), CUDA events; or --truth (one run's stages)");
   auto* prefill_flag = sub->add_flag("--prefill", opt->prefill, "the prefill kernels (the default mode)");
   auto* decode_flag =
       sub->add_flag("--decode", opt->decode, "the KV-cache decode kernels: bandwidth over --batch x --cache-lens, cold and warm")
           ->excludes(prefill_flag);
+  auto* chunked_flag = sub->add_flag("--chunked", opt->chunked,
+                                     "chunked prefill over a contiguous or paged KV cache: --chunk-batches x --chunks x --depths")
+                           ->excludes(prefill_flag)
+                           ->excludes(decode_flag);
   add_decode_bench_options(*sub, opt->decode_options);
+  add_chunked_bench_options(*sub, opt->chunked_options);
   sub->add_option("--kernels", opt->kernels, "'default' (default tiles + precise mode) or a glob on kernel names")->capture_default_str();
   sub->add_option("--dtype", opt->dtypes, "fp16 and/or bf16")->delimiter(',')->capture_default_str();
   sub->add_option("--head-dim", opt->head_dims, "64 and/or 128")->delimiter(',')->capture_default_str();
@@ -187,7 +197,8 @@ void add_bench_command(CLI::App& app) {
                 "database); shapes from --seqlens, --heads, --head-dim, --dtype, --causal (defaults S 2048, "
                 "8:2 heads, D 128, fp16, causal)")
       ->excludes(prefill_flag)
-      ->excludes(decode_flag);
+      ->excludes(decode_flag)
+      ->excludes(chunked_flag);
   auto truth_request = std::make_shared<TruthBenchRequest>();
   add_truth_bench_options(*sub, *truth_request);
   sub->callback([opt, truth_request, sub] {
@@ -195,8 +206,21 @@ void add_bench_command(CLI::App& app) {
     if (!opt->decode)
       for (const char* name : kDecodeOnlyBenchOptions)
         if (sub->count(name)) throw CLI::ValidationError(name, "only with --decode");
+    if (!opt->chunked)
+      for (const char* name : kChunkedOnlyBenchOptions)
+        if (sub->count(name)) throw CLI::ValidationError(name, "only with --chunked");
     if (opt->decode && sub->count("--batch"))
       throw CLI::ValidationError("--batch", "is --truth's batch size; --decode takes --batches B1,B2,...");
+    if (opt->chunked && sub->count("--batch"))
+      throw CLI::ValidationError("--batch", "is --truth's batch size; --chunked takes --chunk-batches B1,B2,...");
+    if (opt->chunked) {
+      // Chunked defaults, as decode's: FP16 and D = 128 unless --dtype / --head-dim say otherwise.
+      const bool dtype_given = sub->count("--dtype") > 0, dim_given = sub->count("--head-dim") + sub->count("--dim") > 0;
+      run_bench_chunked(opt->chunked_options, dtype_given ? opt->dtypes : std::vector<std::string>{"fp16"},
+                        dim_given ? opt->head_dims : std::vector<int>{128}, opt->warmup, opt->iterations, opt->check,
+                        opt->json, opt->out_path);
+      return;
+    }
     if (opt->decode) {
       // Decode defaults: FP16 and D = 128 (the table) unless --dtype / --head-dim say otherwise.
       const bool dtype_given = sub->count("--dtype") > 0, dim_given = sub->count("--head-dim") + sub->count("--dim") > 0;

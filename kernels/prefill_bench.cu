@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -38,15 +39,26 @@ __global__ void fill_uniform_bits(uint16_t* out, int64_t n, uint32_t seed, int i
 }  // namespace
 
 double attention_flops(const Problem& pr) {
-  double f = 4.0 * pr.batch * pr.num_heads_q * static_cast<double>(pr.seqlen_q) * pr.seqlen_k * pr.head_dim;
-  if (pr.mask.kind == MaskKind::causal_bottom_right || pr.mask.kind == MaskKind::causal_top_left) f /= 2;
-  return f;
+  const double per_pair = 4.0 * pr.batch * pr.num_heads_q * pr.head_dim;
+  const double sq = static_cast<double>(pr.seqlen_q), sk = static_cast<double>(pr.seqlen_k);
+  const bool causal = pr.mask.kind == MaskKind::causal_bottom_right || pr.mask.kind == MaskKind::causal_top_left;
+  if (!causal) return per_pair * sq * sk;
+  if (pr.seqlen_q == pr.seqlen_k) return per_pair * sq * sk / 2;
+  // Row i sees keys [0, i + 1 + offset), clipped to [0, S_k]: offset S_k - S_q (bottom-right), 0 (top-left).
+  const int64_t offset = pr.mask.kind == MaskKind::causal_bottom_right ? pr.seqlen_k - pr.seqlen_q : 0;
+  double pairs = 0;
+  for (int64_t i = 0; i < pr.seqlen_q; ++i) pairs += static_cast<double>(std::clamp<int64_t>(i + 1 + offset, 0, pr.seqlen_k));
+  return per_pair * pairs;
 }
 
-PrefillTiming time_prefill(const PrefillVariant& v, const Problem& pr, int warmup, int iterations) {
+PrefillTiming time_prefill(const PrefillVariant& v, const Problem& pr, int warmup, int iterations, BenchKv kv) {
   pr.validate();
+  if (kv.page_size < 0 || (kv.page_size > 0 && !kv.cache)) throw Error("bench: a page size needs a cache");
   const int64_t nq = pr.batch * pr.seqlen_q * pr.num_heads_q * pr.head_dim;
-  const int64_t nk = pr.batch * pr.seqlen_k * pr.num_heads_kv * pr.head_dim;
+  // A paged cache: ceil(S_k / page) pages per entry, every entry's pages shuffled over the pool.
+  const int64_t pages_per_seq = kv.page_size ? (pr.seqlen_k + kv.page_size - 1) / kv.page_size : 0;
+  const int64_t rows = kv.page_size ? pr.batch * pages_per_seq * kv.page_size : pr.batch * pr.seqlen_k;
+  const int64_t nk = rows * pr.num_heads_kv * pr.head_dim;
   uint16_t *q, *k, *vv, *o;
   float* lse;
   bench_check(cudaMalloc(&q, nq * 2), "cudaMalloc");
@@ -60,6 +72,25 @@ PrefillTiming time_prefill(const PrefillVariant& v, const Problem& pr, int warmu
   fill_uniform_bits<<<1024, 256>>>(vv, nk, 3, bf16);
   PrefillParams p = make_prefill_params(pr);
   p.q = q; p.k = k; p.v = vv; p.o = o; p.lse = lse;
+  int *seqlens = nullptr, *table = nullptr;
+  if (kv.cache) {
+    const std::vector<int> lens(static_cast<size_t>(pr.batch), static_cast<int>(pr.seqlen_k));
+    bench_check(cudaMalloc(&seqlens, lens.size() * 4), "cudaMalloc");
+    bench_check(cudaMemcpy(seqlens, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice), "copy seq_lens");
+    p.seqlens_k = seqlens;
+  }
+  if (kv.page_size) {
+    // The pool's pages in a fixed pseudo-random order (an LCG permutation: a multiplier coprime
+    // to the pool size), as a serving cache scatters them: no two neighbouring pages adjacent.
+    const int64_t pool = pr.batch * pages_per_seq;
+    int64_t step = 0x9E3779B1 % pool;
+    while (std::gcd(step, pool) != 1) ++step;
+    std::vector<int> pages(static_cast<size_t>(pool));
+    for (int64_t i = 0; i < pool; ++i) pages[static_cast<size_t>(i)] = static_cast<int>((i * step + 7) % pool);
+    bench_check(cudaMalloc(&table, pages.size() * 4), "cudaMalloc");
+    bench_check(cudaMemcpy(table, pages.data(), pages.size() * 4, cudaMemcpyHostToDevice), "copy block table");
+    p.layout = KvLayout{table, kv.page_size, static_cast<int>(pages_per_seq), static_cast<int>(pool)};
+  }
   for (int i = 0; i < warmup; ++i) v.launch(p, nullptr);
   bench_check(cudaGetLastError(), "launch");
   bench_check(cudaDeviceSynchronize(), "warm-up");
@@ -78,7 +109,7 @@ PrefillTiming time_prefill(const PrefillVariant& v, const Problem& pr, int warmu
     ms[static_cast<size_t>(i)] = t;
   }
   for (auto& e : events) cudaEventDestroy(e);
-  cudaFree(q); cudaFree(k); cudaFree(vv); cudaFree(o); cudaFree(lse);
+  cudaFree(q); cudaFree(k); cudaFree(vv); cudaFree(o); cudaFree(lse); cudaFree(seqlens); cudaFree(table);
   std::sort(ms.begin(), ms.end());
   PrefillTiming t;
   t.iterations = iterations;

@@ -232,6 +232,17 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
     CHECK(decode_bench.status == 3);
     CHECK_THAT(decode_bench.output, Catch::Contains("attnscope: error:") && Catch::Contains("bench --decode"));
   }
+  // The chunked mode: its options only with it, the modes exclusive, no GPU an environment error.
+  CHECK(attnscope("bench --chunked --decode").status == 2);
+  CHECK(attnscope("bench --chunked --truth").status == 2);
+  CHECK(attnscope("bench --chunked --batch 2").status == 2);  // --batch is --truth's
+  CHECK(attnscope("bench --depths 4096").status == 2);        // a chunked option without --chunked
+  CHECK(attnscope("bench --decode --chunks 64").status == 2);
+  const auto chunked_bench = attnscope("bench --chunked --chunk-batches 1 --chunks 64 --depths 128 --chunk-cases fa3.paged16 --warmup 0 --iters 1");
+  if (chunked_bench.status != 0) {
+    CHECK(chunked_bench.status == 3);
+    CHECK_THAT(chunked_bench.output, Catch::Contains("attnscope: error:") && Catch::Contains("bench --chunked"));
+  }
 }
 
 TEST_CASE("sweep: progress lines with rate and ETA; --devices merges one worker per device into the same rows") {
