@@ -109,20 +109,25 @@ __device__ __forceinline__ void load_kv_tile(const CUtensorMap* map, uint8_t* ds
 /// atoms, so the boxes give the bytes one box of the whole tile would. Boxes from `seqlen_k` on
 /// are not loaded (their block-table entries need not exist, e.g. -1) and not expected; the
 /// caller zeroes those rows (ragged_tile is true for every paged tile past the entry's end).
+/// The whole producer warp calls it: lane i reads the block-table entry of box i and issues that
+/// box, so a tile of 16-key pages waits for one table read, not eight in a row (one lane issuing
+/// them all ran the fa3 kernel at half its contiguous speed: reports/h200/chunked/call1).
 template <class Traits>
 __device__ __forceinline__ void load_paged_kv_tile(const CUtensorMap* map, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
-                                                   int batch, const KvLayout& layout, int seqlen_k) {
+                                                   int batch, const KvLayout& layout, int seqlen_k, int lane) {
   using L = SmemLayout<Traits>;
   static_assert(!Traits::kFp8, "paged caches are 16-bit (an E4M3 cache arrives dequantized)");
+  static_assert(Traits::kBlockN / 16 <= 32, "one lane per box");
   const int box = min(layout.page_size, Traits::kBlockN);
   const int boxes = min(Traits::kBlockN / box, (seqlen_k - n0 + box - 1) / box);
-  mbarrier_arrive_expect_tx(bar, static_cast<uint32_t>(boxes * box * Traits::kColumnBlocks * 128));
-  const int* pages = layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq;
-  for (int i = 0; i < boxes; ++i) {
-    const int key = n0 + i * box, page = __ldg(pages + key / layout.page_size);
+  if (lane == 0) mbarrier_arrive_expect_tx(bar, static_cast<uint32_t>(boxes * box * Traits::kColumnBlocks * 128));
+  __syncwarp();  // the transaction count is posted before any box can complete
+  if (lane < boxes) {
+    const int key = n0 + lane * box;
+    const int page = __ldg(layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq + key / layout.page_size);
 #pragma unroll
     for (int c = 0; c < Traits::kColumnBlocks; ++c)
-      tma_load_4d(dst + c * L::kKVBlockStride + i * box * 128, map, bar, c * Traits::kOperandColumns, kv_head,
+      tma_load_4d(dst + c * L::kKVBlockStride + lane * box * 128, map, bar, c * Traits::kOperandColumns, kv_head,
                   key % layout.page_size, page);
   }
 }
@@ -151,17 +156,18 @@ __device__ __forceinline__ bool ragged_tile(const PrefillParams& p, const TileKe
   return p.seqlens_k != nullptr && n0 + Traits::kBlockN > keys.seqlen_k && keys.seqlen_k < p.seqlen_k;
 }
 
-/// K or V tile n0 of the work tile into `dst`: the [B, S_k, H_kv, D] map, or a paged cache's pool.
+/// K or V tile n0 of the work tile into `dst` (the whole producer warp calls it): the
+/// [B, S_k, H_kv, D] map (lane 0 issues), or a paged cache's pool (a lane per page).
 template <class Traits>
 __device__ __forceinline__ void load_cache_tile(const PrefillParams& p, const TileKeys& keys, const CUtensorMap* map,
-                                                uint8_t* dst, uint64_t* bar, int kv_head, int n0, int batch) {
+                                                uint8_t* dst, uint64_t* bar, int kv_head, int n0, int batch, int lane) {
   if constexpr (!Traits::kFp8) {
     if (p.layout.paged()) {
-      load_paged_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch, p.layout, keys.seqlen_k);
+      load_paged_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch, p.layout, keys.seqlen_k, lane);
       return;
     }
   }
-  load_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch);
+  if (lane == 0) load_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch);
 }
 
 /// Producer warp, ragged tile: waits for the K or V tile at `tile` (loaded through the
@@ -225,11 +231,11 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
       // those scores to -inf whatever K holds and keep the direct load.
       const bool zero_k_tail = ragged_tile<Traits>(p, keys, n0) && keys.sem.leak_tile > 0;
       uint64_t* k_bar = zero_k_tail ? &bars.ragged_tail : &bars.k_full[kv.stage];
-      if (lane == 0) load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, k_bar, kv_head, n0, w.batch);
+      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, k_bar, kv_head, n0, w.batch, lane);
       if (zero_k_tail)
         zero_tail_rows<Traits>(sK, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.k_full[kv.stage], kp, lane);
     } else {
-      if (lane == 0) load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch);
+      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch, lane);
     }
     if (!q_issued) {
       load_q<Traits>(kp, w, smem, bars, q, lane == 0);
@@ -246,7 +252,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     }
     const bool ragged = ragged_tile<Traits>(p, keys, n0);
     uint64_t* v_bar = ragged ? &bars.ragged_tail : &bars.v_full[kv.stage];
-    if (lane == 0) load_cache_tile<Traits>(p, keys, &kp.tma_v, sV, v_bar, kv_head, n0, w.batch);
+    load_cache_tile<Traits>(p, keys, &kp.tma_v, sV, v_bar, kv_head, n0, w.batch, lane);
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
