@@ -101,29 +101,20 @@ __device__ __forceinline__ void load_kv_tile(const CUtensorMap* map, uint8_t* ds
     tma_load_4d(dst + c * L::kKVBlockStride, map, bar, c * Traits::kOperandColumns, kv_head, n0, batch);
 }
 
-/// A paged cache (PrefillParams::layout): the launcher's K / V maps span the page pool as
-/// [pages, page_size, H_kv, D] (the page in the map's batch coordinate), and a KV tile arrives as
-/// one box of min(page_size, BLOCK_N) rows per page it covers (page_size divides BLOCK_N) or as
-/// its rows of its one page (BLOCK_N divides page_size), box i issued by lane i of the producer
-/// warp. This is the page of lane `lane`'s box of the tile at key n0, or -1 where the lane has no
-/// box or the box starts at or past the entry's keys (block-table entries there need not exist).
-template <class Traits>
-__device__ __forceinline__ int paged_box_page(const KvLayout& layout, int batch, int n0, int seqlen_k, int lane) {
-  const int box = min(layout.page_size, Traits::kBlockN), key = n0 + lane * box;
-  if (lane * box >= Traits::kBlockN || key >= seqlen_k) return -1;
-  return __ldg(layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq + key / layout.page_size);
-}
-
-/// One K (or V) tile of keys n0.. from a paged cache (see paged_box_page), called by the whole
-/// producer warp with each lane's `page`. Each box lands at its own rows of `dst`: at multiples of
-/// 16 rows, whole 1024-byte swizzle atoms, so the boxes give the bytes one box of the whole tile
-/// would. Boxes from `seqlen_k` on are neither loaded nor expected; the caller zeroes those rows
-/// (ragged_tile is true for every paged tile past the entry's end). Why a lane per box, and the
-/// pages read one tile ahead (producer_tile): one lane reading and issuing a tile's eight 16-key
-/// pages in a row ran the fa3 kernel at half its contiguous speed (reports/h200/chunked/call1).
+/// One K (or V) tile of keys n0.. of batch entry `batch` from a paged cache (PrefillParams::
+/// layout; the launcher's map spans the page pool as [pages, page_size, H_kv, D], the page in the
+/// map's batch coordinate): one box of min(page_size, BLOCK_N) rows per page the tile covers
+/// (page_size divides BLOCK_N) or the tile's rows of its one page (BLOCK_N divides page_size).
+/// Each box lands at its own rows of `dst`: at multiples of 16 rows, whole 1024-byte swizzle
+/// atoms, so the boxes give the bytes one box of the whole tile would. Boxes from `seqlen_k` on
+/// are not loaded (their block-table entries need not exist, e.g. -1) and not expected; the
+/// caller zeroes those rows (ragged_tile is true for every paged tile past the entry's end).
+/// The whole producer warp calls it: lane i reads the block-table entry of box i and issues that
+/// box, so a tile of 16-key pages waits for one table read, not eight in a row (one lane issuing
+/// them all ran the fa3 kernel at half its contiguous speed: reports/h200/chunked/call1).
 template <class Traits>
 __device__ __forceinline__ void load_paged_kv_tile(const CUtensorMap* map, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
-                                                   const KvLayout& layout, int seqlen_k, int page, int lane) {
+                                                   int batch, const KvLayout& layout, int seqlen_k, int lane) {
   using L = SmemLayout<Traits>;
   static_assert(!Traits::kFp8, "paged caches are 16-bit (an E4M3 cache arrives dequantized)");
   static_assert(Traits::kBlockN / 16 <= 32, "one lane per box");
@@ -132,10 +123,12 @@ __device__ __forceinline__ void load_paged_kv_tile(const CUtensorMap* map, uint8
   if (lane == 0) mbarrier_arrive_expect_tx(bar, static_cast<uint32_t>(boxes * box * Traits::kColumnBlocks * 128));
   __syncwarp();  // the transaction count is posted before any box can complete
   if (lane < boxes) {
-    const int row = (n0 + lane * box) % layout.page_size;
+    const int key = n0 + lane * box;
+    const int page = __ldg(layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq + key / layout.page_size);
 #pragma unroll
     for (int c = 0; c < Traits::kColumnBlocks; ++c)
-      tma_load_4d(dst + c * L::kKVBlockStride + lane * box * 128, map, bar, c * Traits::kOperandColumns, kv_head, row, page);
+      tma_load_4d(dst + c * L::kKVBlockStride + lane * box * 128, map, bar, c * Traits::kOperandColumns, kv_head,
+                  key % layout.page_size, page);
   }
 }
 
@@ -164,14 +157,13 @@ __device__ __forceinline__ bool ragged_tile(const PrefillParams& p, const TileKe
 }
 
 /// K or V tile n0 of the work tile into `dst` (the whole producer warp calls it): the
-/// [B, S_k, H_kv, D] map (lane 0 issues), or a paged cache's pool (a lane per page, `page` the
-/// lane's: paged_box_page).
+/// [B, S_k, H_kv, D] map (lane 0 issues), or a paged cache's pool (a lane per page).
 template <class Traits>
 __device__ __forceinline__ void load_cache_tile(const PrefillParams& p, const TileKeys& keys, const CUtensorMap* map,
-                                                uint8_t* dst, uint64_t* bar, int kv_head, int n0, int batch, int page, int lane) {
+                                                uint8_t* dst, uint64_t* bar, int kv_head, int n0, int batch, int lane) {
   if constexpr (!Traits::kFp8) {
     if (p.layout.paged()) {
-      load_paged_kv_tile<Traits>(map, dst, bar, kv_head, n0, p.layout, keys.seqlen_k, page, lane);
+      load_paged_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch, p.layout, keys.seqlen_k, lane);
       return;
     }
   }
@@ -226,15 +218,8 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
   // Q waits for the consumers to finish the previous tile's last QK^T: its first K load is
   // issued before that wait (FA3's order), so it lands while they finish the tile.
   bool q_issued = false;
-  // A paged cache: this lane's page of each tile, read one tile ahead (off the issue's path); K
-  // and V of a tile share it.
-  const bool paged = !Traits::kFp8 && p.layout.paged();
-  auto page_of = [&](int t) { return paged ? paged_box_page<Traits>(p.layout, w.batch, t * Traits::kBlockN, keys.seqlen_k, lane) : -1; };
-  int next_page = keys.tile_begin < keys.tile_end ? page_of(keys.tile_begin) : -1;
   for (int t = keys.tile_begin; t < keys.tile_end; ++t) {
     const int n0 = t * Traits::kBlockN;
-    const int page = next_page;
-    if (t + 1 < keys.tile_end) next_page = page_of(t + 1);
     uint8_t* sK = smem + L::kK + kv.stage * Traits::kKVTileBytes;
     uint8_t* sV = smem + L::kV + kv.stage * Traits::kKVTileBytes;
     mbarrier_wait(&bars.k_empty[kv.stage], kv.phase ^ 1u, WaitSite::k_empty, kp.watchdog);
@@ -246,11 +231,11 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
       // those scores to -inf whatever K holds and keep the direct load.
       const bool zero_k_tail = ragged_tile<Traits>(p, keys, n0) && keys.sem.leak_tile > 0;
       uint64_t* k_bar = zero_k_tail ? &bars.ragged_tail : &bars.k_full[kv.stage];
-      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, k_bar, kv_head, n0, w.batch, page, lane);
+      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, k_bar, kv_head, n0, w.batch, lane);
       if (zero_k_tail)
         zero_tail_rows<Traits>(sK, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.k_full[kv.stage], kp, lane);
     } else {
-      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch, page, lane);
+      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch, lane);
     }
     if (!q_issued) {
       load_q<Traits>(kp, w, smem, bars, q, lane == 0);
@@ -267,7 +252,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
     }
     const bool ragged = ragged_tile<Traits>(p, keys, n0);
     uint64_t* v_bar = ragged ? &bars.ragged_tail : &bars.v_full[kv.stage];
-    load_cache_tile<Traits>(p, keys, &kp.tma_v, sV, v_bar, kv_head, n0, w.batch, page, lane);
+    load_cache_tile<Traits>(p, keys, &kp.tma_v, sV, v_bar, kv_head, n0, w.batch, lane);
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
