@@ -281,11 +281,16 @@ def write_cache(t, fa2):
             page, fp8 = chunked_fields(var)
             text += (f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var, v["mutant"])}", "{fa2_name(v)}", '
                      f'{page}, {fp8}}},\n')
-    for v in fa3_variants(t):  # the fa3 default of each (dtype, D) over a contiguous cache
+    for v in fa3_variants(t):  # the fa3 default of each (dtype, D), and the fa3 mutants of the cache path
         if v["default"]:
             for var in ch["fa3_variants"]:
                 page, fp8 = chunked_fields(var)
                 text += f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var)}", "{fa3_name(v)}", {page}, {fp8}}},\n'
+        if v["mutant"] in ch["mutants"]:
+            var = ch["fa3_mutant_variant"]
+            page, fp8 = chunked_fields(var)
+            text += (f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var, v["mutant"])}", "{fa3_name(v)}", '
+                     f'{page}, {fp8}}},\n')
     text += "  };\n  return table;\n}\n\n}  // namespace attn\n"
     return {"kernels/generated/cache_variant_table.cpp": text}
 

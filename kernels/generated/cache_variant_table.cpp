@@ -144,6 +144,8 @@ const std::vector<ChunkedPrefillVariant>& chunked_variants() {
       {"chunked.fp16.d64.m192n128.fa3-paged256", "fa3.fp16.d64.m192n128", 256, false},
       {"chunked.fp16.d64.m192n128.fa3-fp8", "fa3.fp16.d64.m192n128", 0, true},
       {"chunked.fp16.d64.m192n128.fa3-fp8-paged16", "fa3.fp16.d64.m192n128", 16, true},
+      {"chunked.fp16.d64.m128n128.fa3-paged16.mutant-top-left-cache", "fa3.fp16.d64.m128n128.mutant-top-left-cache", 16, false},
+      {"chunked.fp16.d64.m128n128.fa3-paged16.mutant-interleaved-gqa-cache", "fa3.fp16.d64.m128n128.mutant-interleaved-gqa-cache", 16, false},
       {"chunked.bf16.d128.m128n128.fa3", "fa3.bf16.d128.m128n128", 0, false},
       {"chunked.bf16.d128.m128n128.fa3-paged16", "fa3.bf16.d128.m128n128", 16, false},
       {"chunked.bf16.d128.m128n128.fa3-paged256", "fa3.bf16.d128.m128n128", 256, false},
@@ -154,6 +156,8 @@ const std::vector<ChunkedPrefillVariant>& chunked_variants() {
       {"chunked.bf16.d64.m192n128.fa3-paged256", "fa3.bf16.d64.m192n128", 256, false},
       {"chunked.bf16.d64.m192n128.fa3-fp8", "fa3.bf16.d64.m192n128", 0, true},
       {"chunked.bf16.d64.m192n128.fa3-fp8-paged16", "fa3.bf16.d64.m192n128", 16, true},
+      {"chunked.bf16.d64.m128n128.fa3-paged16.mutant-top-left-cache", "fa3.bf16.d64.m128n128.mutant-top-left-cache", 16, false},
+      {"chunked.bf16.d64.m128n128.fa3-paged16.mutant-interleaved-gqa-cache", "fa3.bf16.d64.m128n128.mutant-interleaved-gqa-cache", 16, false},
   };
   return table;
 }

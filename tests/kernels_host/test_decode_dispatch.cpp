@@ -166,16 +166,29 @@ TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per defaul
   CHECK(found == 2 * 2 * 4);  // FP16 / BF16 x D 64 / 128 x (fa2, fa3) x (contiguous, paged 16)
 }
 
-TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, contiguous and paged, never the default", "[decode][dispatch]") {
+TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, contiguous and paged, never the default; its cache-path mutants", "[decode][dispatch]") {
   for (DType dtype : {DType::fp16, DType::bf16})
     for (int d : {64, 128}) {
       std::vector<int> pages;
+      int mutants = 0;
       for (const ChunkedPrefillVariant& v : chunked_variants()) {
         if (v.fp8_cache || v.prefill.rfind("fa3.", 0) != 0) continue;
         const Kernel* k = all_kernels().find(v.name);
         REQUIRE(k != nullptr);
         if (k->info.dtype != dtype || k->info.head_dim != d) continue;
         INFO(v.name);
+        if (k->info.mutant != Mutant::none) {
+          // The fa3 cache-path mutants over a paged cache: the fa3 mutant of the same bug reads it.
+          ++mutants;
+          CHECK(v.page_size == 16);
+          CHECK(d == 64);  // the fa3 mutants are compiled for D = 64
+          const Kernel* prefill = all_kernels().find(v.prefill);
+          REQUIRE(prefill != nullptr);
+          CHECK(prefill->info.mutant == k->info.mutant);
+          CHECK((k->info.mutant == Mutant::top_left_in_cache_path || k->info.mutant == Mutant::interleaved_gqa_in_cache_path));
+          CHECK(v.name.find(".fa3-paged16.mutant-") != std::string::npos);
+          continue;
+        }
         pages.push_back(v.page_size);
         const std::string suffix = v.page_size ? ".fa3-paged" + std::to_string(v.page_size) : std::string(".fa3");
         CHECK(v.name.substr(v.name.size() - suffix.size()) == suffix);
@@ -200,6 +213,7 @@ TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, 
       }
       std::sort(pages.begin(), pages.end());
       CHECK(pages == std::vector<int>{0, 16, 256});
+      CHECK(mutants == (d == 64 ? 2 : 0));
     }
 }
 #endif
