@@ -29,7 +29,6 @@
 #include "analysis/metrics.h"
 #include "core/generators.h"
 #include "kernels/chunked/register_chunked_prefill.h"
-#include "kernels/hopper/hopper_variants.h"
 #include "kernels/prefill_bench.h"
 #include "kernels/prefill_variants.h"
 #include "kernels/register_gpu_kernels.h"
@@ -53,15 +52,6 @@ namespace {
 /// The column label of a chunked variant: its kernel family and its cache.
 std::string chunked_label(const ChunkedPrefillVariant& c) {
   return std::string(c.prefill.rfind("fa3.", 0) == 0 ? "fa3" : "fa2") + (c.page_size ? ".paged" + std::to_string(c.page_size) : "");
-}
-
-/// The prefill variant a chunked variant launches (FA2 or fa3).
-const PrefillVariant& prefill_of(const ChunkedPrefillVariant& c) {
-  for (const PrefillVariant& v : prefill_variants())
-    if (v.name == c.prefill) return v;
-  for (const HopperVariant& h : hopper_prefill_variants())
-    if (h.base.name == c.prefill) return h.base;
-  throw Error("attnscope bench --chunked: no prefill variant " + c.prefill);
 }
 
 /// The FlashAttention rule on a ragged cache (B 3, 300 / 100 / 0 cached keys, a 65-token chunk,
@@ -112,7 +102,7 @@ void run_bench_chunked(const ChunkedBenchOptions& opt, const std::vector<std::st
     std::printf("%-40s %-14s %-5s %4s %4s %6s %7s %10s %9s\n", "kernel", "label", "dtype", "d", "B", "chunk", "depth",
                 "median_ms", "TFLOP/s");
   for (const ChunkedPrefillVariant& c : chunked_variants()) {
-    const PrefillVariant& v = prefill_of(c);
+    const PrefillVariant& v = chunked_prefill_variant(c);
     const std::string label = chunked_label(c), dtype(dtype_name(v.dtype));
     if (c.fp8_cache || v.algorithm.mutant != Mutant::none || !glob_match(opt.cases, label)) continue;
     if (std::find(dtypes.begin(), dtypes.end(), dtype) == dtypes.end()) continue;

@@ -203,30 +203,25 @@ void add_bench_command(CLI::App& app) {
   add_truth_bench_options(*sub, *truth_request);
   sub->callback([opt, truth_request, sub] {
     // An option of another mode is refused by name, never silently ignored.
-    if (!opt->decode)
-      for (const char* name : kDecodeOnlyBenchOptions)
-        if (sub->count(name)) throw CLI::ValidationError(name, "only with --decode");
-    if (!opt->chunked)
-      for (const char* name : kChunkedOnlyBenchOptions)
-        if (sub->count(name)) throw CLI::ValidationError(name, "only with --chunked");
-    if (opt->decode && sub->count("--batch"))
-      throw CLI::ValidationError("--batch", "is --truth's batch size; --decode takes --batches B1,B2,...");
-    if (opt->chunked && sub->count("--batch"))
-      throw CLI::ValidationError("--batch", "is --truth's batch size; --chunked takes --chunk-batches B1,B2,...");
-    if (opt->chunked) {
-      // Chunked defaults, as decode's: FP16 and D = 128 unless --dtype / --head-dim say otherwise.
+    auto only_with = [&](bool mode, const auto& names, const char* flag) {
+      if (!mode)
+        for (const char* name : names)
+          if (sub->count(name)) throw CLI::ValidationError(name, std::string("only with ") + flag);
+    };
+    only_with(opt->decode, kDecodeOnlyBenchOptions, "--decode");
+    only_with(opt->chunked, kChunkedOnlyBenchOptions, "--chunked");
+    if ((opt->decode || opt->chunked) && sub->count("--batch"))
+      throw CLI::ValidationError("--batch", opt->decode ? "is --truth's batch size; --decode takes --batches B1,B2,..."
+                                                        : "is --truth's batch size; --chunked takes --chunk-batches B1,B2,...");
+    if (opt->decode || opt->chunked) {
+      // The KV-cache modes: FP16 and D = 128 (issue 14's table) unless --dtype / --head-dim say otherwise.
       const bool dtype_given = sub->count("--dtype") > 0, dim_given = sub->count("--head-dim") + sub->count("--dim") > 0;
-      run_bench_chunked(opt->chunked_options, dtype_given ? opt->dtypes : std::vector<std::string>{"fp16"},
-                        dim_given ? opt->head_dims : std::vector<int>{128}, opt->warmup, opt->iterations, opt->check,
-                        opt->json, opt->out_path);
-      return;
-    }
-    if (opt->decode) {
-      // Decode defaults: FP16 and D = 128 (the issue's table) unless --dtype / --head-dim say otherwise.
-      const bool dtype_given = sub->count("--dtype") > 0, dim_given = sub->count("--head-dim") + sub->count("--dim") > 0;
-      run_bench_decode(opt->decode_options, dtype_given ? opt->dtypes : std::vector<std::string>{"fp16"},
-                       dim_given ? opt->head_dims : std::vector<int>{128}, opt->warmup, opt->iterations, opt->check,
-                       opt->json, opt->out_path);
+      const std::vector<std::string> dtypes = dtype_given ? opt->dtypes : std::vector<std::string>{"fp16"};
+      const std::vector<int> dims = dim_given ? opt->head_dims : std::vector<int>{128};
+      if (opt->decode)
+        run_bench_decode(opt->decode_options, dtypes, dims, opt->warmup, opt->iterations, opt->check, opt->json, opt->out_path);
+      else
+        run_bench_chunked(opt->chunked_options, dtypes, dims, opt->warmup, opt->iterations, opt->check, opt->json, opt->out_path);
       return;
     }
     if (opt->truth) {  // shapes the user gave override the truth mode's defaults

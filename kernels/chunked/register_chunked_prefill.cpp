@@ -38,22 +38,20 @@ Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& variant) { retur
 void register_chunked_prefill_kernels(Registry&) {}
 #else
 
-namespace {
-
-/// The prefill kernel a chunked variant launches: an FA2 variant (kernels/prefill_variants.h) or
-/// an fa3 one (kernels/hopper/hopper_variants.h); both take the same PrefillParams.
-const PrefillVariant& prefill_named(const std::string& name) {
+const PrefillVariant& chunked_prefill_variant(const ChunkedPrefillVariant& c) {
   for (const PrefillVariant& v : prefill_variants())
-    if (v.name == name) return v;
+    if (v.name == c.prefill) return v;
   for (const HopperVariant& h : hopper_prefill_variants())
-    if (h.base.name == name) return h.base;
-  throw Error("chunked prefill: no prefill variant " + name);
+    if (h.base.name == c.prefill) return h.base;
+  throw Error("chunked prefill: " + c.name + " launches " + c.prefill + ", which no prefill variant is");
 }
+
+namespace {
 
 bool is_fa3(const ChunkedPrefillVariant& c) { return c.prefill.rfind("fa3.", 0) == 0; }
 
 std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const Problem& pr) {
-  const PrefillVariant& v = prefill_named(c.prefill);
+  const PrefillVariant& v = chunked_prefill_variant(c);
   if (pr.dtype != v.dtype)
     return "dtype " + std::string(dtype_name(pr.dtype)) + " but the variant is " + std::string(dtype_name(v.dtype));
   if (pr.head_dim != v.head_dim) return "head_dim " + std::to_string(pr.head_dim) + " but the variant is d" + std::to_string(v.head_dim);
@@ -74,7 +72,7 @@ std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const 
 AttentionOutputs run_chunked(const ChunkedPrefillVariant& c, const Problem& pr, const AttentionInputs& in) {
   pr.validate();
   if (auto why = invalid_reason(c, pr)) throw ProblemError(c.name + ": " + *why);
-  const PrefillVariant& v = prefill_named(c.prefill);
+  const PrefillVariant& v = chunked_prefill_variant(c);
   int64_t shortest = pr.keys_in_batch(0);
   for (int64_t b = 1; b < pr.batch; ++b) shortest = std::min(shortest, pr.keys_in_batch(b));
   // The chunk's K/V arrive through the append kernel when every entry holds the whole chunk.
@@ -114,7 +112,7 @@ AttentionOutputs run_chunked(const ChunkedPrefillVariant& c, const Problem& pr, 
 }  // namespace
 
 Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& c) {
-  const PrefillVariant& v = prefill_named(c.prefill);
+  const PrefillVariant& v = chunked_prefill_variant(c);
   const AlgorithmConfig& a = v.algorithm;
   Kernel kernel;
   // The prefill kernel's algorithm, reading the cache in place. An E4M3 cache has none of its own:

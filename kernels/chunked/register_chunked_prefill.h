@@ -33,6 +33,12 @@ const std::vector<ChunkedPrefillVariant>& chunked_variants();
 /// The registry entry of a chunked-prefill configuration (needs a GPU to run).
 Kernel make_chunked_prefill_kernel(const ChunkedPrefillVariant& variant);
 
+struct PrefillVariant;
+/// The prefill variant a chunked variant launches: an FA2 one (kernels/prefill_variants.h) or an
+/// fa3 one (kernels/hopper/hopper_variants.h); both take the same PrefillParams. CUDA builds only;
+/// throws attn::Error for a name no prefill variant has.
+const PrefillVariant& chunked_prefill_variant(const ChunkedPrefillVariant& variant);
+
 void register_chunked_prefill_kernels(Registry& registry);
 
 }  // namespace attn
