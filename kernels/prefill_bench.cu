@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "kernels/device_buffer.h"
 
 namespace attn {
 namespace {
@@ -59,37 +60,30 @@ PrefillTiming time_prefill(const PrefillVariant& v, const Problem& pr, int warmu
   const int64_t pages_per_seq = kv.page_size ? (pr.seqlen_k + kv.page_size - 1) / kv.page_size : 0;
   const int64_t rows = kv.page_size ? pr.batch * pages_per_seq * kv.page_size : pr.batch * pr.seqlen_k;
   const int64_t nk = rows * pr.num_heads_kv * pr.head_dim;
-  uint16_t *q, *k, *vv, *o;
-  float* lse;
-  bench_check(cudaMalloc(&q, nq * 2), "cudaMalloc");
-  bench_check(cudaMalloc(&k, nk * 2), "cudaMalloc");
-  bench_check(cudaMalloc(&vv, nk * 2), "cudaMalloc");
-  bench_check(cudaMalloc(&o, nq * 2), "cudaMalloc");
-  bench_check(cudaMalloc(&lse, pr.batch * pr.num_heads_q * pr.seqlen_q * 4), "cudaMalloc");
+  // Owning buffers: a launch that throws (a variant refusing the shape) leaks nothing.
+  DeviceBuffer q(static_cast<size_t>(nq) * 2), k(static_cast<size_t>(nk) * 2), vv(static_cast<size_t>(nk) * 2),
+      o(static_cast<size_t>(nq) * 2), lse(static_cast<size_t>(pr.batch * pr.num_heads_q * pr.seqlen_q) * 4), seqlens, table;
   const int bf16 = v.dtype == DType::bf16;
-  fill_uniform_bits<<<1024, 256>>>(q, nq, 1, bf16);
-  fill_uniform_bits<<<1024, 256>>>(k, nk, 2, bf16);
-  fill_uniform_bits<<<1024, 256>>>(vv, nk, 3, bf16);
+  fill_uniform_bits<<<1024, 256>>>(q.as<uint16_t>(), nq, 1, bf16);
+  fill_uniform_bits<<<1024, 256>>>(k.as<uint16_t>(), nk, 2, bf16);
+  fill_uniform_bits<<<1024, 256>>>(vv.as<uint16_t>(), nk, 3, bf16);
   PrefillParams p = make_prefill_params(pr);
-  p.q = q; p.k = k; p.v = vv; p.o = o; p.lse = lse;
-  int *seqlens = nullptr, *table = nullptr;
+  p.q = q.ptr; p.k = k.ptr; p.v = vv.ptr; p.o = o.ptr; p.lse = lse.as<float>();
   if (kv.cache) {
-    const std::vector<int> lens(static_cast<size_t>(pr.batch), static_cast<int>(pr.seqlen_k));
-    bench_check(cudaMalloc(&seqlens, lens.size() * 4), "cudaMalloc");
-    bench_check(cudaMemcpy(seqlens, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice), "copy seq_lens");
-    p.seqlens_k = seqlens;
+    seqlens = upload(std::vector<int>(static_cast<size_t>(pr.batch), static_cast<int>(pr.seqlen_k)), "copy seq_lens");
+    p.seqlens_k = seqlens.as<const int>();
   }
   if (kv.page_size) {
     // The pool's pages in a fixed pseudo-random order (an LCG permutation: a multiplier coprime
-    // to the pool size), as a serving cache scatters them: no two neighbouring pages adjacent.
+    // to the pool size), as a serving cache scatters them: neighbouring logical pages lie `step`
+    // physical pages apart.
     const int64_t pool = pr.batch * pages_per_seq;
     int64_t step = 0x9E3779B1 % pool;
     while (std::gcd(step, pool) != 1) ++step;
     std::vector<int> pages(static_cast<size_t>(pool));
     for (int64_t i = 0; i < pool; ++i) pages[static_cast<size_t>(i)] = static_cast<int>((i * step + 7) % pool);
-    bench_check(cudaMalloc(&table, pages.size() * 4), "cudaMalloc");
-    bench_check(cudaMemcpy(table, pages.data(), pages.size() * 4, cudaMemcpyHostToDevice), "copy block table");
-    p.layout = KvLayout{table, kv.page_size, static_cast<int>(pages_per_seq), static_cast<int>(pool)};
+    table = upload(pages, "copy block table");
+    p.layout = KvLayout{table.as<const int>(), kv.page_size, static_cast<int>(pages_per_seq), static_cast<int>(pool)};
   }
   for (int i = 0; i < warmup; ++i) v.launch(p, nullptr);
   bench_check(cudaGetLastError(), "launch");
@@ -109,7 +103,6 @@ PrefillTiming time_prefill(const PrefillVariant& v, const Problem& pr, int warmu
     ms[static_cast<size_t>(i)] = t;
   }
   for (auto& e : events) cudaEventDestroy(e);
-  cudaFree(q); cudaFree(k); cudaFree(vv); cudaFree(o); cudaFree(lse); cudaFree(seqlens); cudaFree(table);
   std::sort(ms.begin(), ms.end());
   PrefillTiming t;
   t.iterations = iterations;
