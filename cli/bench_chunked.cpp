@@ -13,14 +13,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
-#include "cli/problem_flags.h"
 #include "core/errors.h"
 #include "core/io_files.h"
+#include "core/problem.h"
 #include "core/registry.h"
 
 #if defined(ATTNSCOPE_HAVE_CUDA)
@@ -85,9 +86,13 @@ void check_chunked(const ChunkedPrefillVariant& c, const PrefillVariant& v, cons
 void run_bench_chunked(const ChunkedBenchOptions& opt, const std::vector<std::string>& dtypes,
                        const std::vector<int>& head_dims, int warmup, int iterations, bool check, bool json,
                        const std::string& out_path) {
-  std::string why;
-  if (!gpu_available(&why)) throw EnvironmentError("attnscope bench --chunked: " + why);
-  const auto [heads_q, heads_kv] = heads_flag(opt.heads);
+  // Bad options are named (exit 2) before the GPU is looked for (exit 3 without one).
+  int64_t heads_q = 0, heads_kv = 0;
+  try {
+    std::tie(heads_q, heads_kv) = parse_heads(opt.heads);
+  } catch (const Error& e) {
+    throw CLI::ValidationError("--chunk-heads", e.what());
+  }
   for (int b : opt.batches)
     if (b < 1) throw ProblemError("--chunk-batches: " + std::to_string(b) + " is not a batch size");
   for (int s : opt.chunks)
@@ -95,6 +100,8 @@ void run_bench_chunked(const ChunkedBenchOptions& opt, const std::vector<std::st
   for (int d : opt.depths)
     if (d < 0) throw ProblemError("--depths: " + std::to_string(d) + " is not a cache depth");
   if (!out_path.empty()) check_output_path(out_path, OutputKind::file, {}, "--out");
+  std::string why;
+  if (!gpu_available(&why)) throw EnvironmentError("attnscope bench --chunked: " + why);
   std::string json_lines;
   int selected = 0, failed = 0;
   if (!json) std::printf("# attnscope bench --chunked on %s, commit %s\n", gpu_description().c_str(), ATTNSCOPE_GIT_COMMIT);

@@ -238,6 +238,12 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
   CHECK(attnscope("bench --chunked --batch 2").status == 2);  // --batch is --truth's
   CHECK(attnscope("bench --depths 4096").status == 2);        // a chunked option without --chunked
   CHECK(attnscope("bench --decode --chunks 64").status == 2);
+  // Impossible shapes are named before the GPU is looked for: exit 2 on any machine.
+  const auto zero_chunk = attnscope("bench --chunked --chunks 0");
+  CHECK(zero_chunk.status == 2);
+  CHECK_THAT(zero_chunk.output, Catch::Contains("--chunks: 0 is not a chunk length"));
+  CHECK(attnscope("bench --chunked --depths -5").status == 2);
+  CHECK(attnscope("bench --chunked --chunk-heads 6:4").status == 2);  // H_q not a multiple of H_kv
   const auto chunked_bench = attnscope("bench --chunked --chunk-batches 1 --chunks 64 --depths 128 --chunk-cases fa3.paged16 --warmup 0 --iters 1");
   if (chunked_bench.status != 0) {
     CHECK(chunked_bench.status == 3);
