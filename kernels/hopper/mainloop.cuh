@@ -162,44 +162,37 @@ __device__ __forceinline__ bool ragged_tile(const HopperKernelParams& kp, const 
 
 /// A paged cache whose pages are shorter than the KV tile (HopperKernelParams::kv_cp_async): the
 /// tile's rows by cp.async, 16 bytes a copy, into the layout TMA's 128-byte swizzle gives
-/// (swizzle128_offset per column block), from the pages the block table names. Lane j reads the
-/// page of the tile's j-th page-sized run of rows; run by run, lane l copies chunk l % 8 of the
-/// run's rows l / 8, l / 8 + 4, ... of every column block (page sizes are multiples of 8:
-/// fa3_paged_refusal). No division in the loop: a warp issues the tile alone, and integer
-/// divisions per row (row / page_size, key % page_size) made the first form of this loop the
-/// kernel's bottleneck (0.12-0.15x contiguous, reports/h200/chunked/call8: the producer's samples
-/// in the division sequences, the consumers polling their barriers). Keys at or past `seqlen_k`
-/// are zero-filled (src-size 0: nothing read, so unused table entries are never followed). Each
+/// (swizzle128_offset per column block), from the pages the block table names. Lane l copies
+/// chunk l % 8 of rows l / 8 + 4 i of every column block; keys at or past `seqlen_k` are
+/// zero-filled (src-size 0: nothing read, so unused table entries are never followed). Then each
 /// lane's arrival on `bar` fires once its copies landed (cp.async.mbarrier.arrive.noinc: the
-/// barrier counts 32). The consumers' wgmma then reads the stage with no proxy fence, as FA3's
-/// non-TMA paged loads are read: the barrier completes only once the copies wrote shared memory.
+/// barrier counts 32). Lane j holds the page of the tile's j-th page-sized run of rows (one read per
+/// page, not per row); rows r of a lane's pass share r / page_size across the warp (page sizes are
+/// multiples of 8, and a pass covers 4 consecutive rows). Why not TMA: a box of a 16-key page moves
+/// 2 KB; sixteen of them per K tile (D 128) ran the kernel at 0.69-0.84 of its contiguous speed.
 template <class Traits>
 __device__ __forceinline__ void cp_async_paged_kv_tile(const uint8_t* cache, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
                                                        int batch, const PrefillParams& p, int seqlen_k, int lane) {
   using L = SmemLayout<Traits>;
   static_assert(!Traits::kFp8, "paged caches are 16-bit (an E4M3 cache arrives dequantized)");
   const KvLayout& layout = p.layout;
-  const int page_size = layout.page_size, runs = Traits::kBlockN / page_size;  // runs <= 16 (page sizes >= 8)
-  const int first_page = n0 / page_size;                                        // n0: a multiple of BLOCK_N
-  const int page = lane < runs && n0 + lane * page_size < seqlen_k
-                       ? __ldg(layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq + first_page + lane)
+  const int runs = Traits::kBlockN / layout.page_size;  // <= 32 (page sizes >= 8, BLOCK_N <= 256)
+  const int first_key_of_lane = n0 + lane * layout.page_size;
+  const int page = lane < runs && first_key_of_lane < seqlen_k
+                       ? __ldg(layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq + first_key_of_lane / layout.page_size)
                        : 0;
   const int64_t key_bytes = static_cast<int64_t>(p.num_heads_kv) * Traits::kHeadDim * 2;
   const int chunk = lane % 8;
   const uint8_t* head = cache + static_cast<int64_t>(kv_head) * Traits::kHeadDim * 2 + chunk * 16;
-#pragma unroll 1
-  for (int j = 0; j < runs; ++j) {
-    const int run_page = __shfl_sync(0xffffffffu, page, j);
-    const uint8_t* run_rows = head + static_cast<int64_t>(run_page) * page_size * key_bytes;
-#pragma unroll 1
-    for (int o = lane / 8; o < page_size; o += 4) {
-      const int r = j * page_size + o;
-      const bool valid = n0 + r < seqlen_k;
-      const uint8_t* src = valid ? run_rows + o * key_bytes : head;
+#pragma unroll 1  // the producer's register budget (32-40)
+  for (int i = 0; i < Traits::kBlockN / 4; ++i) {
+    const int r = lane / 8 + 4 * i, key = n0 + r;
+    const int row_page = __shfl_sync(0xffffffffu, page, r / layout.page_size);
+    const bool valid = key < seqlen_k;
+    const uint8_t* src = valid ? head + (static_cast<int64_t>(row_page) * layout.page_size + key % layout.page_size) * key_bytes : head;
 #pragma unroll
-      for (int c = 0; c < Traits::kColumnBlocks; ++c)
-        fa2::cp_async_16(dst + c * L::kKVBlockStride + swizzle128_offset(r, chunk), src + c * 128, valid);
-    }
+    for (int c = 0; c < Traits::kColumnBlocks; ++c)
+      fa2::cp_async_16(dst + c * L::kKVBlockStride + swizzle128_offset(r, chunk), src + c * 128, valid);
   }
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_u32(bar)) : "memory");
 }
@@ -226,6 +219,14 @@ __device__ __forceinline__ void load_cache_tile(const HopperKernelParams& kp, co
   if (lane == 0) load_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch);
 }
 
+/// Waits until a K or V stage is full, then fences it into the async proxy through which wgmma
+/// reads it: a stage filled by cp.async (HopperKernelParams::kv_cp_async) holds generic-proxy
+/// writes. Unconditional: behind a branch on kv_cp_async the fence cost the D 64 m192n128
+/// consumers 8 more bytes of spill (ptxas), and after a TMA fill it orders nothing that waits.
+__device__ __forceinline__ void wait_kv_full(const HopperKernelParams& kp, uint64_t* bar, uint32_t phase, WaitSite site) {
+  mbarrier_wait(bar, phase, site, kp.watchdog);
+  fence_proxy_async_shared();
+}
 
 /// Producer warp, ragged tile: waits for the K or V tile at `tile` (loaded through the
 /// ragged-tail barrier `ragged`), zeroes its rows from `first_row` on, and completes `full` (the
@@ -449,7 +450,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   for (int t = keys.tile_begin; t < own.begin; ++t) pass_tile();
   if (own.end > own.begin) {
     // ---- first tile: S only ----------------------------------------------------------------
-    mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
+    wait_kv_full(kp, &bars.k_full[kv.stage], kv.phase, WaitSite::k_full);
     scheduler_wait_turn<Traits>(wg);
     gemm_qk<Traits>(s, sQ_rows, L::kQBlockStride, sK(kv.stage));
     scheduler_pass_turn<Traits>(wg);
@@ -464,7 +465,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     // ---- steady state: S of tile t in flight while O += P_{t-1} V_{t-1} is issued ------------
     for (int t = own.begin + 1; t < own.end; ++t) {
       scale_t = tile_scale_log2(t);
-      mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
+      wait_kv_full(kp, &bars.k_full[kv.stage], kv.phase, WaitSite::k_full);
       scheduler_wait_turn<Traits>(wg);
       gemm_qk<Traits>(s, sQ_rows, L::kQBlockStride, sK(kv.stage));
       if constexpr (!Traits::kIntraWarpgroupOverlap) {
@@ -472,7 +473,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
         fence_registers(s);
       }
       rescale_o<Traits>(acc.o, alpha);  // O = RN(O * alpha_{t-1}) before P_{t-1} V_{t-1} is added
-      mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
+      wait_kv_full(kp, &bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full);
       fence_registers(acc.o);
       gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
       scheduler_pass_turn<Traits>(wg);
@@ -492,7 +493,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     release_stage(&bars.q_empty[q_stage], lane);  // every QK^T of this tile has completed
     // ---- last tile: O += P V ------------------------------------------------------------------
     rescale_o<Traits>(acc.o, alpha);
-    mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
+    wait_kv_full(kp, &bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full);
     fence_registers(acc.o);
     gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
     wgmma_wait<0>();
