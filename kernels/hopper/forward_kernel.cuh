@@ -56,14 +56,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
     }
     mbarrier_init(&bars.ragged_tail, 1);
     mbarrier_init(&bars.o_free, Traits::kConsumerWarpgroups);
-    // A TMA load completes a full stage with one arrival and its bytes; cp.async loads with one
-    // arrival per producer lane once that lane's copies landed.
-    const uint32_t kv_arrivals = kp.kv_cp_async ? 32u : 1u;
 #pragma unroll
     for (int s = 0; s < Traits::kStages; ++s) {
-      mbarrier_init(&bars.k_full[s], kv_arrivals);
+      mbarrier_init(&bars.k_full[s], 1);
       mbarrier_init(&bars.k_empty[s], kConsumerWarps);
-      mbarrier_init(&bars.v_full[s], kv_arrivals);
+      mbarrier_init(&bars.v_full[s], 1);
       mbarrier_init(&bars.v_empty[s], kConsumerWarps);
     }
     fence_barrier_init();
@@ -138,9 +135,6 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
     // A paged cache: the page pool [pages, page_size, H_kv, D] as the map's [B, S, H, D], boxes
     // of min(page_size, BLOCK_N) rows (mainloop.cuh's load_paged_kv_tile).
     if (auto why = fa3_paged_refusal(p.layout, Traits::kBlockN, Traits::kFp8)) throw Error("fa3 prefill: " + *why);
-    // Pages shorter than the tile: cp.async rows (mainloop.cuh: TMA boxes of one short page each
-    // ran at 0.69-0.84 of the contiguous speed, reports/h200/chunked/call2).
-    kp.kv_cp_async = p.layout.page_size < Traits::kBlockN;
     const int box = std::min(p.layout.page_size, Traits::kBlockN);
     kp.tma_k = make_tensor_map({k, p.layout.pool_pages, p.layout.page_size, p.num_heads_kv, D, bytes, box, cols});
     kp.tma_v = make_tensor_map({v, p.layout.pool_pages, p.layout.page_size, p.num_heads_kv, D, bytes, box, cols});

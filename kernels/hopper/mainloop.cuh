@@ -29,7 +29,6 @@
 #include "kernels/hopper/softmax.cuh"
 #include "kernels/hopper/tma.cuh"
 #include "kernels/hopper/wgmma.cuh"
-#include "kernels/prefill/mma.cuh"
 
 namespace attn::hopper {
 
@@ -151,81 +150,24 @@ inline constexpr bool kLeaksTileEdges = Traits::kMutant == Mutant::unmasked_tile
 /// the buffer holds, and the producer loads the tile through the ragged-tail barrier and zeroes
 /// them (zero_tail_rows) before the consumers see it. A paged cache: every tile past the entry's
 /// end (the rows are other pages' keys, or were never loaded: load_paged_kv_tile).
-/// cp.async loads (HopperKernelParams::kv_cp_async) zero-fill those rows themselves: never.
 template <class Traits>
-__device__ __forceinline__ bool ragged_tile(const HopperKernelParams& kp, const TileKeys& keys, int n0) {
-  const PrefillParams& p = kp.p;
-  if (kp.kv_cp_async) return false;
+__device__ __forceinline__ bool ragged_tile(const PrefillParams& p, const TileKeys& keys, int n0) {
   if (p.layout.paged()) return n0 + Traits::kBlockN > keys.seqlen_k;
   return p.seqlens_k != nullptr && n0 + Traits::kBlockN > keys.seqlen_k && keys.seqlen_k < p.seqlen_k;
 }
 
-/// A paged cache whose pages are shorter than the KV tile (HopperKernelParams::kv_cp_async): the
-/// tile's rows by cp.async, 16 bytes a copy, into the layout TMA's 128-byte swizzle gives
-/// (swizzle128_offset per column block), from the pages the block table names. Lane l copies
-/// chunk l % 8 of rows l / 8 + 4 i of every column block; keys at or past `seqlen_k` are
-/// zero-filled (src-size 0: nothing read, so unused table entries are never followed). Then each
-/// lane's arrival on `bar` fires once its copies landed (cp.async.mbarrier.arrive.noinc: the
-/// barrier counts 32). Lane j holds the page of the tile's j-th page-sized run of rows (one read per
-/// page, not per row); rows r of a lane's pass share r / page_size across the warp (page sizes are
-/// multiples of 8, and a pass covers 4 consecutive rows). Why not TMA: a box of a 16-key page moves
-/// 2 KB; sixteen of them per K tile (D 128) ran the kernel at 0.69-0.84 of its contiguous speed.
+/// K or V tile n0 of the work tile into `dst` (the whole producer warp calls it): the
+/// [B, S_k, H_kv, D] map (lane 0 issues), or a paged cache's pool (a lane per page).
 template <class Traits>
-__device__ __forceinline__ void cp_async_paged_kv_tile(const uint8_t* cache, uint8_t* dst, uint64_t* bar, int kv_head, int n0,
-                                                       int batch, const PrefillParams& p, int seqlen_k, int lane) {
-  using L = SmemLayout<Traits>;
-  static_assert(!Traits::kFp8, "paged caches are 16-bit (an E4M3 cache arrives dequantized)");
-  const KvLayout& layout = p.layout;
-  const int runs = Traits::kBlockN / layout.page_size;  // <= 32 (page sizes >= 8, BLOCK_N <= 256)
-  const int first_key_of_lane = n0 + lane * layout.page_size;
-  const int page = lane < runs && first_key_of_lane < seqlen_k
-                       ? __ldg(layout.block_table + static_cast<int64_t>(batch) * layout.pages_per_seq + first_key_of_lane / layout.page_size)
-                       : 0;
-  const int64_t key_bytes = static_cast<int64_t>(p.num_heads_kv) * Traits::kHeadDim * 2;
-  const int chunk = lane % 8;
-  const uint8_t* head = cache + static_cast<int64_t>(kv_head) * Traits::kHeadDim * 2 + chunk * 16;
-#pragma unroll 1  // the producer's register budget (32-40)
-  for (int i = 0; i < Traits::kBlockN / 4; ++i) {
-    const int r = lane / 8 + 4 * i, key = n0 + r;
-    const int row_page = __shfl_sync(0xffffffffu, page, r / layout.page_size);
-    const bool valid = key < seqlen_k;
-    const uint8_t* src = valid ? head + (static_cast<int64_t>(row_page) * layout.page_size + key % layout.page_size) * key_bytes : head;
-#pragma unroll
-    for (int c = 0; c < Traits::kColumnBlocks; ++c)
-      fa2::cp_async_16(dst + c * L::kKVBlockStride + swizzle128_offset(r, chunk), src + c * 128, valid);
-  }
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_u32(bar)) : "memory");
-}
-
-/// K (or, `is_v`, V) tile n0 of the work tile into `dst` (the whole producer warp calls it): the
-/// [B, S_k, H_kv, D] map (lane 0 issues), or a paged cache: the pool's map, a lane per page box,
-/// or cp.async rows where its pages are shorter than the tile.
-template <class Traits>
-__device__ __forceinline__ void load_cache_tile(const HopperKernelParams& kp, const TileKeys& keys, bool is_v, uint8_t* dst,
-                                                uint64_t* bar, int kv_head, int n0, int batch, int lane) {
-  const PrefillParams& p = kp.p;
-  const CUtensorMap* map = is_v ? &kp.tma_v : &kp.tma_k;
+__device__ __forceinline__ void load_cache_tile(const PrefillParams& p, const TileKeys& keys, const CUtensorMap* map,
+                                                uint8_t* dst, uint64_t* bar, int kv_head, int n0, int batch, int lane) {
   if constexpr (!Traits::kFp8) {
-    if (kp.kv_cp_async) {
-      cp_async_paged_kv_tile<Traits>(static_cast<const uint8_t*>(is_v ? p.v : p.k), dst, bar, kv_head, n0, batch, p,
-                                     keys.seqlen_k, lane);
-      return;
-    }
     if (p.layout.paged()) {
       load_paged_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch, p.layout, keys.seqlen_k, lane);
       return;
     }
   }
   if (lane == 0) load_kv_tile<Traits>(map, dst, bar, kv_head, n0, batch);
-}
-
-/// Waits until a K or V stage is full, then fences it into the async proxy through which wgmma
-/// reads it: a stage filled by cp.async (HopperKernelParams::kv_cp_async) holds generic-proxy
-/// writes. Unconditional: behind a branch on kv_cp_async the fence cost the D 64 m192n128
-/// consumers 8 more bytes of spill (ptxas), and after a TMA fill it orders nothing that waits.
-__device__ __forceinline__ void wait_kv_full(const HopperKernelParams& kp, uint64_t* bar, uint32_t phase, WaitSite site) {
-  mbarrier_wait(bar, phase, site, kp.watchdog);
-  fence_proxy_async_shared();
 }
 
 /// Producer warp, ragged tile: waits for the K or V tile at `tile` (loaded through the
@@ -287,13 +229,13 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
       // the entry's stale K rows the leaked scores were q.k instead (issue #9: excess 39.5 on
       // the ragged entry). So this variant zeroes K's tail like V's. The correct variants mask
       // those scores to -inf whatever K holds and keep the direct load.
-      const bool zero_k_tail = ragged_tile<Traits>(kp, keys, n0) && keys.sem.leak_tile > 0;
+      const bool zero_k_tail = ragged_tile<Traits>(p, keys, n0) && keys.sem.leak_tile > 0;
       uint64_t* k_bar = zero_k_tail ? &bars.ragged_tail : &bars.k_full[kv.stage];
-      load_cache_tile<Traits>(kp, keys, false, sK, k_bar, kv_head, n0, w.batch, lane);
+      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, k_bar, kv_head, n0, w.batch, lane);
       if (zero_k_tail)
         zero_tail_rows<Traits>(sK, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.k_full[kv.stage], kp, lane);
     } else {
-      load_cache_tile<Traits>(kp, keys, false, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch, lane);
+      load_cache_tile<Traits>(p, keys, &kp.tma_k, sK, &bars.k_full[kv.stage], kv_head, n0, w.batch, lane);
     }
     if (!q_issued) {
       load_q<Traits>(kp, w, smem, bars, q, lane == 0);
@@ -308,9 +250,9 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
       kv.advance();
       continue;
     }
-    const bool ragged = ragged_tile<Traits>(kp, keys, n0);
+    const bool ragged = ragged_tile<Traits>(p, keys, n0);
     uint64_t* v_bar = ragged ? &bars.ragged_tail : &bars.v_full[kv.stage];
-    load_cache_tile<Traits>(kp, keys, true, sV, v_bar, kv_head, n0, w.batch, lane);
+    load_cache_tile<Traits>(p, keys, &kp.tma_v, sV, v_bar, kv_head, n0, w.batch, lane);
     if (ragged) zero_tail_rows<Traits>(sV, keys.seqlen_k - n0, &bars.ragged_tail, ragged_phase, &bars.v_full[kv.stage], kp, lane);
     kv.advance();
   }
@@ -450,7 +392,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   for (int t = keys.tile_begin; t < own.begin; ++t) pass_tile();
   if (own.end > own.begin) {
     // ---- first tile: S only ----------------------------------------------------------------
-    wait_kv_full(kp, &bars.k_full[kv.stage], kv.phase, WaitSite::k_full);
+    mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
     scheduler_wait_turn<Traits>(wg);
     gemm_qk<Traits>(s, sQ_rows, L::kQBlockStride, sK(kv.stage));
     scheduler_pass_turn<Traits>(wg);
@@ -465,7 +407,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     // ---- steady state: S of tile t in flight while O += P_{t-1} V_{t-1} is issued ------------
     for (int t = own.begin + 1; t < own.end; ++t) {
       scale_t = tile_scale_log2(t);
-      wait_kv_full(kp, &bars.k_full[kv.stage], kv.phase, WaitSite::k_full);
+      mbarrier_wait(&bars.k_full[kv.stage], kv.phase, WaitSite::k_full, kp.watchdog);
       scheduler_wait_turn<Traits>(wg);
       gemm_qk<Traits>(s, sQ_rows, L::kQBlockStride, sK(kv.stage));
       if constexpr (!Traits::kIntraWarpgroupOverlap) {
@@ -473,7 +415,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
         fence_registers(s);
       }
       rescale_o<Traits>(acc.o, alpha);  // O = RN(O * alpha_{t-1}) before P_{t-1} V_{t-1} is added
-      wait_kv_full(kp, &bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full);
+      mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
       fence_registers(acc.o);
       gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
       scheduler_pass_turn<Traits>(wg);
@@ -493,7 +435,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
     release_stage(&bars.q_empty[q_stage], lane);  // every QK^T of this tile has completed
     // ---- last tile: O += P V ------------------------------------------------------------------
     rescale_o<Traits>(acc.o, alpha);
-    wait_kv_full(kp, &bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full);
+    mbarrier_wait(&bars.v_full[v_read.stage], v_read.phase, WaitSite::v_full, kp.watchdog);
     fence_registers(acc.o);
     gemm_pv<Traits, kWithLo>(acc.o, p_hi, p_lo, sV(v_read.stage));
     wgmma_wait<0>();

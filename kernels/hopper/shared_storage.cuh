@@ -76,10 +76,6 @@ struct HopperKernelParams {
   PrefillParams p;
   TileSchedule schedule;
   WatchdogReport watchdog;  ///< where a deadlocked wait reports before trapping
-  /// K and V by cp.async instead of TMA (a paged cache whose pages are shorter than the KV tile:
-  /// mainloop.cuh's cp_async_paged_kv_tile); their *_full barriers then count the producer
-  /// warp's 32 lanes, and the consumers fence each full stage into the async proxy.
-  bool kv_cp_async = false;
   // FP8 only (fp8_quantize.h's Fp8Operands): the scales of the E4M3 operands.
   const float* q_scale = nullptr;  ///< [B, H_q, q_blocks]
   const float* k_scale = nullptr;  ///< [B, H_kv, k_blocks]
