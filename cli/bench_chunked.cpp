@@ -20,6 +20,7 @@
 #include "git_commit.h"  // generated at build time (cmake/write_git_commit.cmake)
 
 #include "core/errors.h"
+#include "core/float_format.h"
 #include "core/io_files.h"
 #include "core/problem.h"
 #include "core/registry.h"
@@ -81,12 +82,27 @@ void check_chunked(const ChunkedPrefillVariant& c, const PrefillVariant& v, cons
                 ", baseline " + std::to_string(baseline) + "); not timing a wrong kernel");
 }
 
+/// The timed problem: a chunk of `chunk` new queries per entry against depth + chunk keys,
+/// bottom-right causal (the chunk sees the cache and itself).
+Problem chunk_problem(int batch, int chunk, int depth, int64_t heads_q, int64_t heads_kv, int head_dim, DType dtype) {
+  Problem pr;
+  pr.batch = batch;
+  pr.seqlen_q = chunk;
+  pr.seqlen_k = static_cast<int64_t>(depth) + chunk;
+  pr.num_heads_q = heads_q;
+  pr.num_heads_kv = heads_kv;
+  pr.head_dim = head_dim;
+  pr.dtype = dtype;
+  pr.mask.kind = MaskKind::causal_bottom_right;
+  return pr;
+}
+
 }  // namespace
 
 void run_bench_chunked(const ChunkedBenchOptions& opt, const std::vector<std::string>& dtypes,
                        const std::vector<int>& head_dims, int warmup, int iterations, bool check, bool json,
                        const std::string& out_path) {
-  // Bad options are named (exit 2) before the GPU is looked for (exit 3 without one).
+  // Bad options and shapes are named (exit 2) before the GPU is looked for (exit 3 without one).
   int64_t heads_q = 0, heads_kv = 0;
   try {
     std::tie(heads_q, heads_kv) = parse_heads(opt.heads);
@@ -99,6 +115,20 @@ void run_bench_chunked(const ChunkedBenchOptions& opt, const std::vector<std::st
     if (s < 1) throw ProblemError("--chunks: " + std::to_string(s) + " is not a chunk length");
   for (int d : opt.depths)
     if (d < 0) throw ProblemError("--depths: " + std::to_string(d) + " is not a cache depth");
+  // Every shape is a problem the kernels can hold (exit 2) and that fits the memory budget
+  // (exit 3), before anything is timed.
+  for (const std::string& dt : dtypes)
+    for (int d : head_dims)
+      for (int b : opt.batches)
+        for (int chunk : opt.chunks)
+          for (int depth : opt.depths) {
+            const Problem pr = chunk_problem(b, chunk, depth, heads_q, heads_kv, d, parse_dtype(dt));
+            pr.validate();
+            if (pr.seqlen_k > (int64_t{1} << 30))
+              throw ProblemError("--depths: " + std::to_string(depth) + " + chunk " + std::to_string(chunk) +
+                                 " keys exceed the kernels' 2^30 per entry");
+            pr.require_memory_for_run();
+          }
   if (!out_path.empty()) check_output_path(out_path, OutputKind::file, {}, "--out");
   std::string why;
   if (!gpu_available(&why)) throw EnvironmentError("attnscope bench --chunked: " + why);
@@ -127,18 +157,9 @@ void run_bench_chunked(const ChunkedBenchOptions& opt, const std::vector<std::st
     for (int b : opt.batches)
       for (int chunk : opt.chunks)
         for (int depth : opt.depths) {
-          Problem pr;
-          pr.batch = b;
-          pr.seqlen_q = chunk;
-          pr.seqlen_k = static_cast<int64_t>(depth) + chunk;
-          pr.num_heads_q = heads_q;
-          pr.num_heads_kv = heads_kv;
-          pr.head_dim = v.head_dim;
-          pr.dtype = v.dtype;
-          pr.mask.kind = MaskKind::causal_bottom_right;
+          const Problem pr = chunk_problem(b, chunk, depth, heads_q, heads_kv, v.head_dim, v.dtype);
           PrefillTiming t;
           try {
-            pr.require_memory_for_run();
             t = time_prefill(v, pr, warmup, iterations, BenchKv{true, c.page_size});
           } catch (const Error& e) {
             std::fprintf(stderr, "attnscope: error: bench --chunked %s B %d chunk %d depth %d: %s\n", label.c_str(), b, chunk,

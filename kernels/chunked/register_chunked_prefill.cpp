@@ -58,12 +58,8 @@ std::optional<std::string> invalid_reason(const ChunkedPrefillVariant& c, const 
   if (pr.gqa != GqaMapping::contiguous) return std::string("GQA mapping ") + gqa_name(pr.gqa) + " is not a kernel mode";
   if (pr.mask.kind == MaskKind::causal_top_left)
     return std::string("top-left causal has no meaning over a KV cache (it would align each chunk to key 0)");
-  if (is_fa3(c) && c.page_size != 0) {  // the pool's page count is the cache's own (DeviceKvCache)
-    KvLayout layout;
-    layout.page_size = c.page_size;
-    layout.pool_pages = 1;
-    if (auto why = hopper::fa3_paged_refusal(layout, v.algorithm.tiles.block_n, v.algorithm.fp8.enabled())) return why;
-  }
+  if (is_fa3(c) && c.page_size != 0)
+    if (auto why = hopper::fa3_paged_refusal(c.page_size, v.algorithm.tiles.block_n, v.algorithm.fp8.enabled())) return why;
   if (pr.batch > 65535 || pr.num_heads_q > 65535) return std::string("batch and H_q must be <= 65535 (grid limits)");
   if (pr.seqlen_k > std::numeric_limits<int32_t>::max() / 2) return std::string("cache capacity above 2^30");
   return std::nullopt;

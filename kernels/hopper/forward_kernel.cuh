@@ -134,7 +134,8 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
   if (p.layout.paged()) {
     // A paged cache: the page pool [pages, page_size, H_kv, D] as the map's [B, S, H, D], boxes
     // of min(page_size, BLOCK_N) rows (mainloop.cuh's load_paged_kv_tile).
-    if (auto why = fa3_paged_refusal(p.layout, Traits::kBlockN, Traits::kFp8)) throw Error("fa3 prefill: " + *why);
+    if (auto why = fa3_paged_refusal(p.layout.page_size, Traits::kBlockN, Traits::kFp8)) throw Error("fa3 prefill: " + *why);
+    if (p.layout.pool_pages < 1) throw Error("fa3 prefill: the paged cache does not give its pool's page count (KvLayout::pool_pages)");
     const int box = std::min(p.layout.page_size, Traits::kBlockN);
     kp.tma_k = make_tensor_map({k, p.layout.pool_pages, p.layout.page_size, p.num_heads_kv, D, bytes, box, cols});
     kp.tma_v = make_tensor_map({v, p.layout.pool_pages, p.layout.page_size, p.num_heads_kv, D, bytes, box, cols});

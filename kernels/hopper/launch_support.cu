@@ -7,13 +7,11 @@
 
 namespace attn::hopper {
 
-std::optional<std::string> fa3_paged_refusal(const KvLayout& layout, int block_n, bool fp8_forward) {
-  const int page = layout.page_size;
+std::optional<std::string> fa3_paged_refusal(int page, int block_n, bool fp8_forward) {
   if (fp8_forward) return std::string("the FP8 forward quantizes a contiguous K / V; a paged cache needs a 16-bit fa3 variant");
   if (page < 8 || page % 8 != 0 || (block_n % page != 0 && page % block_n != 0))
     return "page size " + std::to_string(page) + " with " + std::to_string(block_n) +
            "-key tiles: the fa3 kernel's TMA boxes need a page size that divides the tile or is a multiple of it (and of 8)";
-  if (layout.pool_pages < 1) return std::string("the paged cache does not give its pool's page count (KvLayout::pool_pages)");
   return std::nullopt;
 }
 

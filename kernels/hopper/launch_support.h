@@ -7,8 +7,6 @@
 #include <optional>
 #include <string>
 
-#include "kernels/cache/kv_layout.h"
-
 namespace attn::hopper {
 
 /// Multiprocessors and L2 bytes of the current device (read once per process).
@@ -18,13 +16,13 @@ struct DeviceShape {
 };
 DeviceShape current_device_shape();
 
-/// Why the fa3 kernel, with KV tiles of `block_n` keys, cannot read a paged cache of `layout`, or
-/// nothing. Its TMA boxes are whole pages inside a tile, or a tile's rows inside one page: the
-/// page size divides BLOCK_N or is a multiple of it, and is a multiple of 8 rows (each box starts
-/// a 1024-byte swizzle atom); the map spans the pool, so its page count must be given; and the
-/// FP8 forward (fp8_forward) quantizes a contiguous K / V first (an E4M3 *cache* arrives as a
-/// dequantized 16-bit copy, which is fine).
-std::optional<std::string> fa3_paged_refusal(const KvLayout& layout, int block_n, bool fp8_forward);
+/// Why the fa3 kernel, with KV tiles of `block_n` keys, cannot read a paged cache of `page_size`-key
+/// pages, or nothing. Its TMA boxes are whole pages inside a tile, or a tile's rows inside one
+/// page: the page size divides BLOCK_N or is a multiple of it, and is a multiple of 8 rows (each
+/// box starts a 1024-byte swizzle atom); the FP8 forward (fp8_forward) quantizes a contiguous K / V
+/// first (an E4M3 *cache* arrives as a dequantized 16-bit copy, which is fine). The launcher also
+/// needs the pool's page count (KvLayout::pool_pages), which a cache gives, not a variant.
+std::optional<std::string> fa3_paged_refusal(int page_size, int block_n, bool fp8_forward);
 
 /// Device pointer of the 8 host-mapped watchdog words (null when mapped memory is unavailable).
 unsigned int* watchdog_device_words();

@@ -244,6 +244,8 @@ TEST_CASE("attribute --decode: the decode kernels' emulator, its stages, bad pla
   CHECK_THAT(zero_chunk.output, Catch::Contains("--chunks: 0 is not a chunk length"));
   CHECK(attnscope("bench --chunked --depths -5").status == 2);
   CHECK(attnscope("bench --chunked --chunk-heads 6:4").status == 2);  // H_q not a multiple of H_kv
+  CHECK(attnscope("bench --chunked --depths 2000000000").status == 2);  // past the kernels' 2^30 keys per entry
+  CHECK(attnscope("bench --chunked --chunk-batches 100000 --depths 1000000").status == 3);  // the memory budget
   const auto chunked_bench = attnscope("bench --chunked --chunk-batches 1 --chunks 64 --depths 128 --chunk-cases fa3.paged16 --warmup 0 --iters 1");
   if (chunked_bench.status != 0) {
     CHECK(chunked_bench.status == 3);
