@@ -126,6 +126,17 @@ template <class Arith, class Slice>
 ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n, ChainMax) {
   return slice_max(a, slice, n);
 }
+/// One level of the tree per instantiation: the width is a template constant, so every loop has a
+/// compile-time trip count and v stays in registers (a `width /= 2` loop was not unrolled by nvcc
+/// and put v in local memory: a 128-byte stack frame in the fa3 kernels).
+template <int Width, class Arith, class V>
+ATTN_HD void tree_max_levels(const Arith& a, V* v) {
+  if constexpr (Width >= 1) {
+    ATTN_UNROLL
+    for (int i = 0; i < Width; ++i) v[i] = a.max(v[i], v[i + Width]);
+    tree_max_levels<Width / 2>(a, v);
+  }
+}
 template <class Arith, class Slice, int N>
 ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n, TreeMax<N>) {
   using V = typename Arith::value_type;
@@ -133,11 +144,7 @@ ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n, TreeMax<N>) {
   V v[N];
   ATTN_UNROLL
   for (int k = 0; k < N; ++k) v[k] = slice(k);
-  ATTN_UNROLL
-  for (int width = N / 2; width >= 1; width /= 2) {  // fixed trip counts: v stays in registers
-    ATTN_UNROLL
-    for (int i = 0; i < width; ++i) v[i] = a.max(v[i], v[i + width]);
-  }
+  tree_max_levels<N / 2>(a, v);
   return a.max(neg_inf<V>(), v[0]);
 }
 

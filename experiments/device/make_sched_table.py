@@ -3,7 +3,8 @@
 call's `attnscope bench --out` rows (every fa3 tile timed) and bench_torch_sdpa.py's rows (flash,
 cuDNN), measured in the same call: per shape each fa3 tile's TFLOP/s over cuDNN's, the chosen tile
 per head dim over flash and cuDNN, geometric means last. A tile is chosen per head dim (one
-default per dtype and D in the registry): --d64 TILE --d128 TILE (default m192n128 / m128n128).
+default per dtype and D in the registry): --d64 TILE --d128 TILE (default m192n128 / m128n128); a
+column is a tile or a tile's schedule variant (m128n128.ilp, m128n128.noping).
 Usage: make_sched_table.py OURS.jsonl TORCH.jsonl [--d64 m192n128] [--d128 m128n128] > table.md"""
 import argparse
 import json
@@ -33,7 +34,7 @@ def main():
     ours = {}
     for r in rows(a.ours):
         if r["family"] == "fa3" and not r["precise"] and not r["fp8"]:
-            ours.setdefault(key(r), {})[r["impl"].split(".")[3]] = r["tflops"]
+            ours.setdefault(key(r), {})[".".join(r["impl"].split(".")[3:])] = r["tflops"]  # tile[.variant]
     tiles = sorted({t for v in ours.values() for t in v})
     print("| dtype | D | causal | S | flash | cuDNN | " + " | ".join(f"{t}/cuDNN" for t in tiles)
           + " | chosen | chosen TFLOP/s | chosen/flash | chosen/cuDNN |")

@@ -57,7 +57,7 @@ struct HopperTraits {
   /// FP8: the exponentials of every FmaExpPeriod-th n8 column block of a tile by ex2_fma on the
   /// FMA pipes instead of ex2.approx on the MUFU (core/pipeline/ex2_fma.h); 0: none.
   static constexpr int kFmaExpPeriod = FmaExpPeriod;
-  /// FP8, schedule only (the same bits): each thread's raw row max as a tree instead of a chain
+  /// Schedule only (the same bits; FP8 e4m3-ilp and the 16-bit ilp variants): each thread's raw row max as a tree instead of a chain
   /// (max rounds nothing: any order gives the same value) and O's rescale skipped in a warp
   /// whose rows all keep their max (alpha = 1: O * 1 = O); softmax.cuh.
   static constexpr bool kSoftmaxIlp = SoftmaxIlp;
@@ -119,7 +119,6 @@ struct HopperTraits {
   static_assert(!kFp8 || (PCast == PCastMode::input_dtype && PlantedMutant == Mutant::none),
                 "FP8: no precise mode and no planted mutant");
   static_assert(!Rotate || kFp8, "the Hadamard rotation is part of the FP8 pipeline");
-  static_assert(!SoftmaxIlp || kFp8, "the reordered softmax schedule is an FP8 variant");
   static_assert(FmaExpPeriod == 0 || (kFp8 && FmaExpPeriod > 0 && (BlockN / 8) % (FmaExpPeriod > 0 ? FmaExpPeriod : 1) == 0),
                 "FMA-pipe exponentials: FP8 only, a period dividing the tile's n8 column blocks");
 };

@@ -5,6 +5,8 @@
 //                 wgmma chains in the kernels' layouts (QK^T: SS K-major; PV: RS with MN-major B)
 //                 against an FP64 product (a wrong layout errs by O(1), rounding by 2^-20);
 //  [ragged]       NaN in V past seqlens_k (unwritten cache rows) never reaches O;
+//  [schedule]     variants that differ only in their schedule (noping, ilp, e4m3-ilp: the same
+//                 AlgorithmConfig as another variant) give that variant's bits, O and LSE;
 //  [.probe-wgmma] >= 10^6 random dot products per input type (FP16, BF16, E4M3, E5M2; spread
 //                 exponents and subnormals; one instruction and chains of k-groups) through real
 //                 wgmma, against the tensor-core model family: mismatches per candidate model.
@@ -26,6 +28,7 @@
 #include "experiments/register_all.h"
 #include "kernels/probes/wgmma_probe.h"
 #include "references/gpu/gpu_references.h"
+#include "tests/gpu/bit_diff.h"
 
 namespace attn {
 namespace {
@@ -182,6 +185,58 @@ TEST_CASE("NaN in V past seqlens_k never reaches O", "[gpu][hopper][ragged]") {
     INFO(k->info.name);
     CHECK(worst < 0.02);
   }
+}
+
+// A schedule is not arithmetic: ping-pong off (noping), the softmax's tree max and skipped
+// O * 1 (ilp, e4m3-ilp: HopperTraits::kSoftmaxIlp) keep every rounding of the variant whose
+// AlgorithmConfig they share, so the two must agree bit for bit wherever they run (masks, GQA,
+// ragged keys, tile and non-tile sizes, the four input distributions).
+TEST_CASE("Hopper schedule-only variants give the bits of the variant with their arithmetic", "[gpu][hopper][schedule]") {
+  const Mask masks[] = {Mask{MaskKind::causal_bottom_right, -1, -1}, Mask{MaskKind::causal_top_left, -1, -1},
+                        Mask{MaskKind::sliding_window, 48, 0}, Mask{MaskKind::none, -1, -1},
+                        Mask{MaskKind::sliding_window, 100, 16}};
+  const Distribution distributions[] = {Distribution::normal, Distribution::outliers, Distribution::large_logits,
+                                        Distribution::sink};
+  const auto kernels = all_kernels().select({.design = "fa3", .mutant = Mutant::none});
+  int pairs = 0;
+  for (const Kernel* a : kernels)
+    for (const Kernel* b : kernels) {
+      if (a->info.name >= b->info.name || a->info.dtype != b->info.dtype || a->info.head_dim != b->info.head_dim ||
+          a->info.algorithm->describe() != b->info.algorithm->describe())
+        continue;
+      ++pairs;
+      int point = 0;
+      int64_t differ = 0, total = 0;
+      for (int64_t sq : {1, 65, 300, 1000})
+        for (int64_t sk : {7, 128, 300, 1000}) {
+          ++point;
+          Problem pr;
+          pr.batch = 2; pr.seqlen_q = sq; pr.seqlen_k = sk; pr.num_heads_kv = 2;
+          pr.num_heads_q = 2 * std::vector<int64_t>{1, 4, 8}[static_cast<size_t>(point % 3)];
+          pr.head_dim = a->info.head_dim;
+          pr.dtype = *a->info.dtype;
+          pr.mask = masks[static_cast<size_t>(point % 5)];
+          if (point % 4 == 0) pr.seqlens_k = {sk, std::max<int64_t>(1, sk / 2)};
+          InputSpec spec;
+          spec.distribution = distributions[static_cast<size_t>(point % 4)];
+          spec.seed = 900 + static_cast<uint64_t>(point);
+          const AttentionInputs in = generate_inputs(pr, spec);
+          const AttentionOutputs oa = a->run(pr, in), ob = b->run(pr, in);
+          const BitDiff bits = bit_diff(oa.o, ob.o, pr.dtype);
+          differ += bits.differ;
+          total += bits.total;
+          int64_t lse_differ = 0;
+          for (int64_t i = 0; i < oa.lse.numel(); ++i)
+            lse_differ += !(oa.lse.flat(i) == ob.lse.flat(i) || (std::isnan(oa.lse.flat(i)) && std::isnan(ob.lse.flat(i))));
+          INFO(a->info.name << " vs " << b->info.name << " " << pr.label() << " " << distribution_name(spec.distribution));
+          CHECK(bits.differ == 0);
+          CHECK(lse_differ == 0);
+        }
+      std::printf("schedule: %s vs %s: %lld of %lld output elements differ\n", a->info.name.c_str(),
+                  b->info.name.c_str(), static_cast<long long>(differ), static_cast<long long>(total));
+    }
+  // per 16-bit dtype: noping and ilp on the D 128 default, ilp on both D 64 tiles; e4m3-ilp
+  CHECK(pairs >= 9);
 }
 
 TEST_CASE("wgmma against the tensor-core model family on 10^6 dot products per input", "[.probe-wgmma]") {
