@@ -152,8 +152,7 @@ def fa3_variants(t):
                 vname, vtile = (v, tiles[0][0]) if isinstance(v, str) else (v[0], v[1])  # [variant, tile]: that tile
                 if vtile not in stages:
                     raise SystemExit(f"variants.toml: [fa3] {vname} on {vtile}: not a d{d} tile")
-                extra = {"file_suffix": "_ilp"} if vname == "ilp" else {}  # its own file: -j2 compiles it beside the rest
-                yield dict(dtype=dt, d=d, tile=vtile, stages=stages[vtile], variant=vname, mutant="", default=False, **extra)
+                yield dict(dtype=dt, d=d, tile=vtile, stages=stages[vtile], variant=vname, mutant="", default=False)
             for tile, st in f["fp8"].get(dkey, []) if dt in f["fp8"]["dtypes"] else []:
                 for v in f["fp8"]["variants"]:
                     yield dict(dtype=dt, d=d, tile=tile, stages=st, variant=v, mutant="", default=False,
@@ -171,13 +170,15 @@ def fa3_traits(v):
     if bm % 64:
         raise SystemExit(f"variants.toml: [fa3] tile {v['tile']}: BLOCK_M is 64 rows per consumer warpgroup")
     fp8 = FP8_VARIANTS.get(v["variant"])
-    if v["variant"] not in ("", "precise", "noping", "ilp") and fp8 is None:
-        raise SystemExit(f"variants.toml: [fa3] unknown variant '{v['variant']}' (known: precise, noping, ilp, "
+    if v["variant"] not in ("", "precise", "noping") and fp8 is None:
+        raise SystemExit(f"variants.toml: [fa3] unknown variant '{v['variant']}' (known: precise, noping, "
                          + ", ".join(FP8_VARIANTS) + ")")
     pcast = "split_hi_lo" if v["variant"] == "precise" else "input_dtype"
     ping = "false" if v["variant"] == "noping" else "true"
-    # ilp: the 16-bit arithmetic with the softmax schedule of e4m3-ilp (HopperTraits::kSoftmaxIlp)
-    fp8_args = fp8_template_args(fp8) if fp8 else (", Fp8Scaling::none, false, 0, true" if v["variant"] == "ilp" else "")
+    # Every 16-bit variant but the mutants has the softmax schedule of e4m3-ilp (HopperTraits::
+    # kSoftmaxIlp: the same bits, 1.01-1.02x; reports/h200/hopper-prefill/session26). A mutant keeps
+    # the chain max and the unconditional O * alpha (the fp16-rescale bug rounds O where alpha = 1).
+    fp8_args = fp8_template_args(fp8) if fp8 else ("" if v["mutant"] else ", Fp8Scaling::none, false, 0, true")
     return (f"hopper::HopperTraits<{dtype_enum(v['dtype'])}, {v['d']}, {bn}, {bm // 64}, {v['stages']}, "
             f"PCastMode::{pcast}, 0, {mutant_enum(v['mutant'])}, {ping}, true{fp8_args}>")
 

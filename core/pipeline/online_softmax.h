@@ -111,30 +111,32 @@ ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n) {
 }
 
 /// How step 1 reduces a slice: ChainMax, a chain of n dependent maxes in slice order (the
-/// default), or TreeMax<N>, a balanced tree over a slice of exactly N = 2^k elements (depth k: the
-/// FP8 forward's softmax, whose dependent chains bound it). max rounds nothing, so both give the
+/// default), or TreeMax<N>, a balanced tree over a slice of exactly N elements (depth ceil(log2 N):
+/// the fa3 kernels' softmax, whose dependent chains bound it). max rounds nothing, so both give the
 /// same value (the largest score, -inf when every one is masked): the order is a schedule, never a
 /// numeric choice. (Scores are never NaN: inputs with NaN are refused before any kernel runs.) N
 /// is a compile-time constant so that the tree's values stay in registers.
 struct ChainMax {};
 template <int N>
 struct TreeMax {
-  static_assert(N >= 1 && (N & (N - 1)) == 0, "a power-of-two slice");
+  static_assert(N >= 1, "a non-empty slice");
 };
 
 template <class Arith, class Slice>
 ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n, ChainMax) {
   return slice_max(a, slice, n);
 }
-/// One level of the tree per instantiation: the width is a template constant, so every loop has a
+/// The tree over v[0..N): element i meets element i + ceil(N / 2) (the middle one waits a level
+/// when N is odd), then the first ceil(N / 2). N is a template constant, so every loop has a
 /// compile-time trip count and v stays in registers (a `width /= 2` loop was not unrolled by nvcc
 /// and put v in local memory: a 128-byte stack frame in the fa3 kernels).
-template <int Width, class Arith, class V>
+template <int N, class Arith, class V>
 ATTN_HD void tree_max_levels(const Arith& a, V* v) {
-  if constexpr (Width >= 1) {
+  if constexpr (N > 1) {
+    constexpr int kHalf = N / 2, kKept = N - kHalf;
     ATTN_UNROLL
-    for (int i = 0; i < Width; ++i) v[i] = a.max(v[i], v[i + Width]);
-    tree_max_levels<Width / 2>(a, v);
+    for (int i = 0; i < kHalf; ++i) v[i] = a.max(v[i], v[i + kKept]);
+    tree_max_levels<kKept>(a, v);
   }
 }
 template <class Arith, class Slice, int N>
@@ -144,7 +146,7 @@ ATTN_HD auto slice_max(const Arith& a, Slice&& slice, int n, TreeMax<N>) {
   V v[N];
   ATTN_UNROLL
   for (int k = 0; k < N; ++k) v[k] = slice(k);
-  tree_max_levels<N / 2>(a, v);
+  tree_max_levels<N>(a, v);
   return a.max(neg_inf<V>(), v[0]);
 }
 

@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash experiments/device/pack_binaries.sh "${1:-.}/.device/sched" build/default/tests/test_gpu build/default/cli/attnscope \
-  -- experiments/device/sched_run.sh experiments/peers/bench_torch_sdpa.py experiments/device/make_hopper_report.py
+  -- experiments/device/sched_run.sh experiments/peers/bench_torch_sdpa.py experiments/device/make_hopper_report.py \
+  experiments/device/make_sched_table.py

@@ -57,9 +57,11 @@ struct HopperTraits {
   /// FP8: the exponentials of every FmaExpPeriod-th n8 column block of a tile by ex2_fma on the
   /// FMA pipes instead of ex2.approx on the MUFU (core/pipeline/ex2_fma.h); 0: none.
   static constexpr int kFmaExpPeriod = FmaExpPeriod;
-  /// Schedule only (the same bits; FP8 e4m3-ilp and the 16-bit ilp variants): each thread's raw row max as a tree instead of a chain
-  /// (max rounds nothing: any order gives the same value) and O's rescale skipped in a warp
-  /// whose rows all keep their max (alpha = 1: O * 1 = O); softmax.cuh.
+  /// Schedule only (the same bits): each thread's raw row max as a tree instead of a chain (max
+  /// rounds nothing: any order gives the same value) and O's rescale skipped in a warp whose rows
+  /// all keep their max (alpha = 1: O * 1 = O); softmax.cuh. On in every 16-bit variant but the
+  /// mutants (kernels/generate_instantiations.py; 1.01-1.02x, reports/h200/hopper-prefill/
+  /// session26) and in the FP8 e4m3-ilp.
   static constexpr bool kSoftmaxIlp = SoftmaxIlp;
   static constexpr int kOperandBytes = kFp8 ? 1 : 2;               ///< bytes of one Q, K, V element
   static constexpr int kOperandColumns = 128 / kOperandBytes;      ///< operand elements per 128-byte swizzle row
@@ -119,6 +121,7 @@ struct HopperTraits {
   static_assert(!kFp8 || (PCast == PCastMode::input_dtype && PlantedMutant == Mutant::none),
                 "FP8: no precise mode and no planted mutant");
   static_assert(!Rotate || kFp8, "the Hadamard rotation is part of the FP8 pipeline");
+  static_assert(!(SoftmaxIlp && FmaExpPeriod > 0), "the tree-max softmax has no FMA-pipe exponentials (softmax.cuh)");
   static_assert(FmaExpPeriod == 0 || (kFp8 && FmaExpPeriod > 0 && (BlockN / 8) % (FmaExpPeriod > 0 ? FmaExpPeriod : 1) == 0),
                 "FMA-pipe exponentials: FP8 only, a period dividing the tile's n8 column blocks");
 };

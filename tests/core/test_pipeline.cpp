@@ -264,7 +264,8 @@ TEST_CASE("online softmax: slices with partial sums add up to the one-slice row 
 }
 
 TEST_CASE("online softmax: a tree-ordered max gives the chain's state and P, element for element") {
-  // TreeMax<N> is a schedule (the FP8 forward's shorter dependent chain), never a numeric choice.
+  // TreeMax<N> is a schedule (the fa3 kernels' shorter dependent chain), never a numeric choice;
+  // N need not be a power of two (the 176-key tile's slice has 44 elements).
   const Fp32Arithmetic a;
   for (uint32_t seed = 1; seed <= 40; ++seed) {
     const double masked = seed % 4 == 0 ? 1.0 : 0.1 * (seed % 4);  // every fourth slice fully masked
@@ -273,6 +274,10 @@ TEST_CASE("online softmax: a tree-ordered max gives the chain's state and P, ele
     auto of = [](std::vector<double>& v) { return [&v](int k) -> double& { return v[static_cast<size_t>(k)]; }; };
     CHECK(slice_max(a, of(chain), 32, TreeMax<32>{}) == slice_max(a, of(chain), 32));
     CHECK(slice_max(a, of(chain), 8, TreeMax<8>{}) == slice_max(a, of(chain), 8));
+    CHECK(slice_max(a, of(chain), 11, TreeMax<11>{}) == slice_max(a, of(chain), 11));
+    CHECK(slice_max(a, of(chain), 1, TreeMax<1>{}) == slice_max(a, of(chain), 1));
+    std::vector<double> tail(s.begin() + 3, s.end());  // 29 elements
+    CHECK(slice_max(a, of(tail), 29, TreeMax<29>{}) == slice_max(a, of(tail), 29));
     RowState<double> rc{2.0, 3.0}, rt{2.0, 3.0};  // a running state from earlier tiles
     const double sl2 = a.scale_log2(0.125);
     const double alpha_chain = online_softmax(a, rc, of(chain), 32, sl2, RescaleRule<double>::lazy_by(8), Mutant::none,
@@ -284,6 +289,24 @@ TEST_CASE("online softmax: a tree-ordered max gives the chain's state and P, ele
     CHECK(rt.l == rc.l);
     CHECK(tree == chain);
   }
+}
+
+TEST_CASE("online softmax: a tree-ordered max finds the largest score wherever it sits") {
+  // Odd levels (N = 11, 44: the 176-key tile) leave a middle element to the next level.
+  const Fp32Arithmetic a;
+  auto everywhere = [&]<int N>() {
+    for (int pos = 0; pos < N; ++pos) {
+      std::vector<double> v(static_cast<size_t>(N), -3.0);
+      v[static_cast<size_t>(pos)] = 7.0;
+      INFO("N " << N << " largest at " << pos);
+      CHECK(slice_max(a, [&v](int k) -> double& { return v[static_cast<size_t>(k)]; }, N, TreeMax<N>{}) == 7.0);
+    }
+  };
+  everywhere.template operator()<1>();
+  everywhere.template operator()<3>();
+  everywhere.template operator()<11>();
+  everywhere.template operator()<32>();
+  everywhere.template operator()<44>();
 }
 
 TEST_CASE("online softmax: the planted rescale bugs change exactly what they say") {

@@ -349,10 +349,6 @@ TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") {
 TEST_CASE("sanitizer sweep: the Hopper (fa3) variants on small shapes", "[.sanitize-hopper]") {
   sanitizer_sweep([](const KernelInfo& info) { return info.design == "fa3"; });
 }
-// The schedule-only ilp variants alone (fa3.*.ilp, e4m3-ilp: the tree max and the skipped O * 1).
-TEST_CASE("sanitizer sweep: the fa3 ilp variants on small shapes", "[.sanitize-fa3-ilp]") {
-  sanitizer_sweep([](const KernelInfo& info) { return info.design == "fa3" && info.name.ends_with("ilp"); });
-}
 // The fa3 tile-edge leak mutants alone: their producer zeroes a ragged entry's padded K rows in
 // shared memory (mainloop.cuh) on the ragged case of the sweep (seqlens_k {S_k, 5}).
 TEST_CASE("sanitizer sweep: the fa3 tile-edge leak mutants on small shapes", "[.sanitize-fa3-leak]") {
