@@ -44,7 +44,7 @@ void add_chunked_bench_options(CLI::App& sub, ChunkedBenchOptions& opt) {
   sub.add_option("--chunks", opt.chunks, "chunked: new tokens per entry (S_q, a list)")->delimiter(',')->capture_default_str();
   sub.add_option("--depths", opt.depths, "chunked: keys already cached per entry (a list)")->delimiter(',')->capture_default_str();
   sub.add_option("--chunk-heads", opt.heads, "chunked: H_q:H_kv")->capture_default_str();
-  sub.add_option("--chunk-cases", opt.cases, "chunked: glob on the labels (fa2, fa2.paged16, fa3, fa3.paged256, ...)")
+  sub.add_option("--chunk-cases", opt.cases, "chunked: glob on the labels (fa2, fa2.paged16, fa3, fa3.paged256, fa3.pack-gqa, ...)")
       ->capture_default_str();
 }
 
@@ -53,7 +53,8 @@ namespace {
 
 /// The column label of a chunked variant: its kernel family and its cache.
 std::string chunked_label(const ChunkedPrefillVariant& c) {
-  return std::string(c.prefill.rfind("fa3.", 0) == 0 ? "fa3" : "fa2") + (c.page_size ? ".paged" + std::to_string(c.page_size) : "");
+  const bool fa3 = c.prefill.rfind("fa3.", 0) == 0, packed = c.prefill.ends_with(".pack-gqa");
+  return std::string(fa3 ? (packed ? "fa3.pack-gqa" : "fa3") : "fa2") + (c.page_size ? ".paged" + std::to_string(c.page_size) : "");
 }
 
 /// The FlashAttention rule on a ragged cache (B 3, 300 / 100 / 0 cached keys, a 65-token chunk,

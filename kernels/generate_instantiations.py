@@ -170,8 +170,8 @@ def fa3_traits(v):
     if bm % 64:
         raise SystemExit(f"variants.toml: [fa3] tile {v['tile']}: BLOCK_M is 64 rows per consumer warpgroup")
     fp8 = FP8_VARIANTS.get(v["variant"])
-    if v["variant"] not in ("", "precise", "noping") and fp8 is None:
-        raise SystemExit(f"variants.toml: [fa3] unknown variant '{v['variant']}' (known: precise, noping, "
+    if v["variant"] not in ("", "precise", "noping", "pack-gqa") and fp8 is None:
+        raise SystemExit(f"variants.toml: [fa3] unknown variant '{v['variant']}' (known: precise, noping, pack-gqa, "
                          + ", ".join(FP8_VARIANTS) + ")")
     pcast = "split_hi_lo" if v["variant"] == "precise" else "input_dtype"
     ping = "false" if v["variant"] == "noping" else "true"
@@ -179,6 +179,8 @@ def fa3_traits(v):
     # kSoftmaxIlp: the same bits, 1.01-1.02x; reports/h200/hopper-prefill/session26). A mutant keeps
     # the chain max and the unconditional O * alpha (the fp16-rescale bug rounds O where alpha = 1).
     fp8_args = fp8_template_args(fp8) if fp8 else ("" if v["mutant"] else ", Fp8Scaling::none, false, 0, true")
+    if v["variant"] == "pack-gqa":  # HopperTraits::kPackGqa: a work tile holds every query head of a KV head
+        fp8_args += ", true"
     return (f"hopper::HopperTraits<{dtype_enum(v['dtype'])}, {v['d']}, {bn}, {bm // 64}, {v['stages']}, "
             f"PCastMode::{pcast}, 0, {mutant_enum(v['mutant'])}, {ping}, true{fp8_args}>")
 
@@ -242,7 +244,10 @@ def split_fields(variant):
 
 def chunked_fields(variant):
     """(page_size, fp8_cache) of a chunked-prefill variant: "" | pagedN | fp8 | fp8-pagedN, and the same
-    after "fa3" on the Hopper kernel: fa3 | fa3-pagedN | fa3-fp8 | fa3-fp8-pagedN."""
+    after "fa3" on the Hopper kernel: fa3 | fa3-pagedN | fa3-fp8 | fa3-fp8-pagedN, or after
+    "fa3-pack-gqa" on its packed-GQA variant (fa3_chunked_kernel)."""
+    if variant.startswith("fa3-pack-gqa"):
+        return chunked_fields("fa3" + variant[len("fa3-pack-gqa"):])
     if variant == "fa3" or variant.startswith("fa3-"):
         return chunked_fields(variant[len("fa3-"):] if variant != "fa3" else "")
     fp8 = variant == "fp8" or variant.startswith("fp8-")
@@ -250,6 +255,11 @@ def chunked_fields(variant):
     if rest and not rest.startswith("paged"):
         raise SystemExit(f"variants.toml: unknown chunked variant '{variant}'")
     return (int(rest[5:]) if rest else 0), ("true" if fp8 else "false")
+
+
+def fa3_chunked_kernel(v, chunked_variant):
+    """The fa3 kernel a chunked variant over the fa3 default tile v launches: v, or its pack-gqa."""
+    return fa3_name(dict(v, variant="pack-gqa") if chunked_variant.startswith("fa3-pack-gqa") else v)
 
 
 def write_cache(t, fa2):
@@ -288,7 +298,8 @@ def write_cache(t, fa2):
         if v["default"]:
             for var in ch["fa3_variants"]:
                 page, fp8 = chunked_fields(var)
-                text += f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var)}", "{fa3_name(v)}", {page}, {fp8}}},\n'
+                text += (f'      {{"{name("chunked", v["dtype"], v["d"], v["tile"], var)}", "{fa3_chunked_kernel(v, var)}", '
+                         f'{page}, {fp8}}},\n')
         if v["mutant"] in ch["mutants"]:
             var = ch["fa3_mutant_variant"]
             page, fp8 = chunked_fields(var)

@@ -14,4 +14,7 @@ void launch_fa3_bf16_d128_m128n128_precise(const PrefillParams& p, void* stream)
 void launch_fa3_bf16_d128_m128n128_noping(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, false, true, Fp8Scaling::none, false, 0, true>>(p, static_cast<cudaStream_t>(stream));
 }
+void launch_fa3_bf16_d128_m128n128_pack_gqa(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true, true>>(p, static_cast<cudaStream_t>(stream));
+}
 }  // namespace attn

@@ -14,4 +14,7 @@ void launch_fa3_fp16_d64_m192n96(const PrefillParams& p, void* stream) {
 void launch_fa3_fp16_d64_m128n128_precise(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::split_hi_lo, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>(p, static_cast<cudaStream_t>(stream));
 }
+void launch_fa3_fp16_d64_m192n128_pack_gqa(const PrefillParams& p, void* stream) {
+  hopper::launch_fa3_forward<hopper::HopperTraits<DType::fp16, 64, 128, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true, true>>(p, static_cast<cudaStream_t>(stream));
+}
 }  // namespace attn

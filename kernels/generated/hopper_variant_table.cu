@@ -6,10 +6,12 @@ void launch_fa3_fp16_d128_m128n128(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d128_m128n176(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d128_m128n128_precise(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d128_m128n128_noping(const PrefillParams& p, void* stream);
+void launch_fa3_fp16_d128_m128n128_pack_gqa(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m192n128(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m128n128(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m192n96(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m128n128_precise(const PrefillParams& p, void* stream);
+void launch_fa3_fp16_d64_m192n128_pack_gqa(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m128n128_mutant_unmasked_tile_edges(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m128n128_mutant_top_left_cache(const PrefillParams& p, void* stream);
 void launch_fa3_fp16_d64_m128n128_mutant_interleaved_gqa_cache(const PrefillParams& p, void* stream);
@@ -19,6 +21,7 @@ void launch_fa3_bf16_d128_m128n128(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n176(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_precise(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_noping(const PrefillParams& p, void* stream);
+void launch_fa3_bf16_d128_m128n128_pack_gqa(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_e4m3(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_e4m3_attention_only(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d128_m128n128_e4m3_rot(const PrefillParams& p, void* stream);
@@ -35,6 +38,7 @@ void launch_fa3_bf16_d64_m192n128(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m128n128(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m192n96(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m128n128_precise(const PrefillParams& p, void* stream);
+void launch_fa3_bf16_d64_m192n128_pack_gqa(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m128n128_mutant_unmasked_tile_edges(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m128n128_mutant_top_left_cache(const PrefillParams& p, void* stream);
 void launch_fa3_bf16_d64_m128n128_mutant_interleaved_gqa_cache(const PrefillParams& p, void* stream);
@@ -47,10 +51,12 @@ const std::vector<HopperVariant>& hopper_prefill_variants() {
       hopper_variant<hopper::HopperTraits<DType::fp16, 128, 176, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.fp16.d128.m128n176", false, &launch_fa3_fp16_d128_m128n176, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 128, 128, 2, 2, PCastMode::split_hi_lo, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.fp16.d128.m128n128.precise", false, &launch_fa3_fp16_d128_m128n128_precise, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, false, true, Fp8Scaling::none, false, 0, true>>("fa3.fp16.d128.m128n128.noping", false, &launch_fa3_fp16_d128_m128n128_noping, nullptr),
+      hopper_variant<hopper::HopperTraits<DType::fp16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true, true>>("fa3.fp16.d128.m128n128.pack-gqa", false, &launch_fa3_fp16_d128_m128n128_pack_gqa, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.fp16.d64.m192n128", true, &launch_fa3_fp16_d64_m192n128, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.fp16.d64.m128n128", false, &launch_fa3_fp16_d64_m128n128, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 96, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.fp16.d64.m192n96", false, &launch_fa3_fp16_d64_m192n96, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::split_hi_lo, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.fp16.d64.m128n128.precise", false, &launch_fa3_fp16_d64_m128n128_precise, nullptr),
+      hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true, true>>("fa3.fp16.d64.m192n128.pack-gqa", false, &launch_fa3_fp16_d64_m192n128_pack_gqa, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::unmasked_tile_edges, true, true>>("fa3.fp16.d64.m128n128.mutant-unmasked-tile-edges", false, &launch_fa3_fp16_d64_m128n128_mutant_unmasked_tile_edges, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::top_left_in_cache_path, true, true>>("fa3.fp16.d64.m128n128.mutant-top-left-cache", false, &launch_fa3_fp16_d64_m128n128_mutant_top_left_cache, nullptr),
       hopper_variant<hopper::HopperTraits<DType::fp16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::interleaved_gqa_in_cache_path, true, true>>("fa3.fp16.d64.m128n128.mutant-interleaved-gqa-cache", false, &launch_fa3_fp16_d64_m128n128_mutant_interleaved_gqa_cache, nullptr),
@@ -60,6 +66,7 @@ const std::vector<HopperVariant>& hopper_prefill_variants() {
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 176, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.bf16.d128.m128n176", false, &launch_fa3_bf16_d128_m128n176, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::split_hi_lo, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.bf16.d128.m128n128.precise", false, &launch_fa3_bf16_d128_m128n128_precise, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, false, true, Fp8Scaling::none, false, 0, true>>("fa3.bf16.d128.m128n128.noping", false, &launch_fa3_bf16_d128_m128n128_noping, nullptr),
+      hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true, true>>("fa3.bf16.d128.m128n128.pack-gqa", false, &launch_fa3_bf16_d128_m128n128_pack_gqa, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, false>>("fa3.bf16.d128.m128n128.e4m3", false, &launch_fa3_bf16_d128_m128n128_e4m3, &launch_fa3_bf16_d128_m128n128_e4m3_attention_only),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_block, true>>("fa3.bf16.d128.m128n128.e4m3-rot", false, &launch_fa3_bf16_d128_m128n128_e4m3_rot, &launch_fa3_bf16_d128_m128n128_e4m3_rot_attention_only),
       hopper_variant<hopper::HopperTraits<DType::bf16, 128, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::per_tensor, false>>("fa3.bf16.d128.m128n128.e4m3-tensor", false, &launch_fa3_bf16_d128_m128n128_e4m3_tensor, &launch_fa3_bf16_d128_m128n128_e4m3_tensor_attention_only),
@@ -70,6 +77,7 @@ const std::vector<HopperVariant>& hopper_prefill_variants() {
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.bf16.d64.m128n128", false, &launch_fa3_bf16_d64_m128n128, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 96, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.bf16.d64.m192n96", false, &launch_fa3_bf16_d64_m192n96, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 2, 3, PCastMode::split_hi_lo, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>("fa3.bf16.d64.m128n128.precise", false, &launch_fa3_bf16_d64_m128n128_precise, nullptr),
+      hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 3, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true, true>>("fa3.bf16.d64.m192n128.pack-gqa", false, &launch_fa3_bf16_d64_m192n128_pack_gqa, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::unmasked_tile_edges, true, true>>("fa3.bf16.d64.m128n128.mutant-unmasked-tile-edges", false, &launch_fa3_bf16_d64_m128n128_mutant_unmasked_tile_edges, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::top_left_in_cache_path, true, true>>("fa3.bf16.d64.m128n128.mutant-top-left-cache", false, &launch_fa3_bf16_d64_m128n128_mutant_top_left_cache, nullptr),
       hopper_variant<hopper::HopperTraits<DType::bf16, 64, 128, 2, 3, PCastMode::input_dtype, 0, Mutant::interleaved_gqa_in_cache_path, true, true>>("fa3.bf16.d64.m128n128.mutant-interleaved-gqa-cache", false, &launch_fa3_bf16_d64_m128n128_mutant_interleaved_gqa_cache, nullptr),

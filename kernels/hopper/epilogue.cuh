@@ -19,8 +19,9 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
                                               int thread_in_wg) {
   using L = SmemLayout<Traits>;
   const PrefillParams& p = kp.p;
+  const RowPack rp = row_pack<Traits>(kp);
   const int warp = thread_in_wg / 32, lane = thread_in_wg % 32;
-  const int wg_row0 = w.m_block * Traits::kBlockM + wg * kRowsPerWarpgroup;
+  const int wg_row0 = w.m_block * Traits::kBlockM + wg * kRowsPerWarpgroup;  // packed rows (pack_gqa.cuh)
   const int barrier = kBarrierEpilogueBase<Traits> + wg;
 
   const DeviceArithmetic<Traits> a;
@@ -55,10 +56,11 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
   }
   fence_proxy_async_shared();  // the band is read by the TMA store (async proxy)
   named_barrier_sync(barrier, 128);
-  if (thread_in_wg == 0 && wg_row0 < p.seqlen_q) {
+  if (thread_in_wg == 0 && wg_row0 < rp.rows(p.seqlen_q)) {  // a box of {64, pack heads, 64 / pack queries}
 #pragma unroll
     for (int c = 0; c < Traits::kOColumnBlocks; ++c)
-      tma_store_4d(&kp.tma_o, sO + c * L::kOBlockStride, c * kSwizzleColumns, w.head, wg_row0, w.batch);
+      tma_store_4d(&kp.tma_o, sO + c * L::kOBlockStride, c * kSwizzleColumns, rp.first_head(w.head), rp.query(wg_row0),
+                   w.batch);
     tma_store_commit();
   }
   if constexpr (Traits::kOInV) {
@@ -71,9 +73,9 @@ __device__ __forceinline__ void epilogue_tile(const HopperKernelParams& kp, cons
   if (p.lse != nullptr && lane % 4 == 0) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const int i = wg_row0 + warp * 16 + lane / 4 + 8 * r;
+      const int row = wg_row0 + warp * 16 + lane / 4 + 8 * r, i = rp.query(row);
       if (i >= p.seqlen_q) continue;
-      p.lse[(static_cast<int64_t>(w.batch) * p.num_heads_q + w.head) * p.seqlen_q + i] =
+      p.lse[(static_cast<int64_t>(w.batch) * p.num_heads_q + rp.head(w.head, row)) * p.seqlen_q + i] =
           pipeline::row_lse(a, acc.state.row[r].m, l[r]);  // m ln2 + ln(l); -inf for a row that saw no key
     }
   }

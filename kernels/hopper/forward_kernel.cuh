@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
       QState<Traits> q;
       uint32_t ragged_phase = 0, o_phase = 0;
       for_each_work_tile(schedule, [&](const WorkTile& w) {
-        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem, bars, kv, q, ragged_phase, o_phase, lane);
+        producer_tile<Traits>(kp, w, tile_keys<Traits>(kp, w), smem, bars, kv, q, ragged_phase, o_phase, lane);
       });
     }
   } else {
@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) fa3_forward_kernel(const 
     QState<Traits> q;
     ConsumerAccumulators<Traits> acc;
     for_each_work_tile(schedule, [&](const WorkTile& w) {
-      consumer_tile<Traits>(kp, w, tile_keys<Traits>(kp.p, w), smem_u32(smem), bars, kv, q, wg, thread_in_wg, acc);
+      consumer_tile<Traits>(kp, w, tile_keys<Traits>(kp, w), smem_u32(smem), bars, kv, q, wg, thread_in_wg, acc);
       epilogue_tile<Traits>(kp, w, acc, smem, wg, thread_in_wg);
     });
     // The last turn handed to the first warpgroup is never taken: take it, so no named
@@ -130,7 +130,10 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
     kp.rotation_inverse = Traits::kRotate ? 1.f / static_cast<float>(D) : 1.f;
   }
   const int bytes = Traits::kOperandBytes, cols = Traits::kOperandColumns;
-  kp.tma_q = make_tensor_map({q, p.batch, p.seqlen_q, p.num_heads_q, D, bytes, Traits::kBlockM, cols});
+  // Packed GQA rows (pack_gqa.cuh): Q and O boxes of {columns, pack heads, rows / pack queries}.
+  const int pack = Traits::kPackGqa ? gqa_pack(p.seqlen_q, p.num_heads_q, p.num_heads_kv) : 1;
+  kp.pack = pack;
+  kp.tma_q = make_tensor_map({q, p.batch, p.seqlen_q, p.num_heads_q, D, bytes, Traits::kBlockM / pack, cols, pack});
   if (p.layout.paged()) {
     // A paged cache: the page pool [pages, page_size, H_kv, D] as the map's [B, S, H, D], boxes
     // of min(page_size, BLOCK_N) rows (mainloop.cuh's load_paged_kv_tile).
@@ -145,16 +148,16 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
       kp.tma_v = make_tensor_map({v, p.batch, D, p.num_heads_kv, vt_keys, 1, Traits::kHeadDim, Traits::kBlockN});
     else kp.tma_v = make_tensor_map({v, p.batch, p.seqlen_k, p.num_heads_kv, D, bytes, Traits::kBlockN, cols});
   }
-  kp.tma_o = make_tensor_map({p.o, p.batch, p.seqlen_q, p.num_heads_q, D, 2, kRowsPerWarpgroup, kSwizzleColumns});
+  kp.tma_o = make_tensor_map({p.o, p.batch, p.seqlen_q, p.num_heads_q, D, 2, kRowsPerWarpgroup / pack, kSwizzleColumns, pack});
   kp.watchdog.words = watchdog_device_words();
   const DeviceShape device = current_device_shape();
   TileSchedule& s = kp.schedule;
-  s.num_m_blocks = (p.seqlen_q + Traits::kBlockM - 1) / Traits::kBlockM;
-  s.num_heads = p.num_heads_q;
+  s.num_m_blocks = static_cast<int>((static_cast<int64_t>(p.seqlen_q) * pack + Traits::kBlockM - 1) / Traits::kBlockM);
+  s.num_heads = p.num_heads_q / pack;  // head blocks: query heads, or the KV heads' groups when packed
   s.batch = p.batch;
-  const int64_t pairs = static_cast<int64_t>(p.batch) * p.num_heads_q;
+  const int64_t pairs = static_cast<int64_t>(p.batch) * s.num_heads;
   // Sections whose K and V take at most half of L2 (GQA: the heads of a group share theirs).
-  const int64_t group = std::max(1, p.num_heads_q / std::max(1, p.num_heads_kv));
+  const int64_t group = std::max(1, p.num_heads_q / std::max(1, p.num_heads_kv) / pack);
   const int64_t kv_bytes_per_pair = std::max<int64_t>(1, static_cast<int64_t>(p.seqlen_k) * D * 2 * 2 / group);
   s.pairs_per_section = static_cast<int>(std::clamp<int64_t>(device.l2_bytes / 2 / kv_bytes_per_pair, 1, pairs));
   s.heavy_rows_last = p.mask.kind == MaskKind::causal_bottom_right || p.mask.kind == MaskKind::causal_top_left;

@@ -29,7 +29,7 @@ inline constexpr int kRowsPerWarpgroup = 64;
 template <DType Elem, int HeadDim, int BlockN, int ConsumerWarpgroups, int Stages,
           PCastMode PCast = PCastMode::input_dtype, int RescaleThresholdLog2 = 0, Mutant PlantedMutant = Mutant::none,
           bool PingPong = true, bool IntraWarpgroupOverlap = true, Fp8Scaling Fp8 = Fp8Scaling::none,
-          bool Rotate = false, int FmaExpPeriod = 0, bool SoftmaxIlp = false>
+          bool Rotate = false, int FmaExpPeriod = 0, bool SoftmaxIlp = false, bool PackGqa = false>
 struct HopperTraits {
   static constexpr DType kElem = Elem;
   static constexpr int kHeadDim = HeadDim;
@@ -63,6 +63,9 @@ struct HopperTraits {
   /// mutants (kernels/generate_instantiations.py; 1.01-1.02x, reports/h200/hopper-prefill/
   /// session26) and in the FP8 e4m3-ilp.
   static constexpr bool kSoftmaxIlp = SoftmaxIlp;
+  /// Packed GQA rows (pack_gqa.cuh): a work tile's rows are the (query, member) pairs of the
+  /// query heads of one KV head, when the host can pack the problem's group (gqa_pack).
+  static constexpr bool kPackGqa = PackGqa;
   static constexpr int kOperandBytes = kFp8 ? 1 : 2;               ///< bytes of one Q, K, V element
   static constexpr int kOperandColumns = 128 / kOperandBytes;      ///< operand elements per 128-byte swizzle row
   static constexpr int kColumnBlocks = HeadDim / kOperandColumns;  ///< 128-byte column blocks of a Q, K, V row
@@ -121,6 +124,8 @@ struct HopperTraits {
   static_assert(!kFp8 || (PCast == PCastMode::input_dtype && PlantedMutant == Mutant::none),
                 "FP8: no precise mode and no planted mutant");
   static_assert(!Rotate || kFp8, "the Hadamard rotation is part of the FP8 pipeline");
+  static_assert(!PackGqa || (!kFp8 && PlantedMutant == Mutant::none),
+                "packed GQA rows: 16-bit, the declared semantics (a planted GQA bug maps heads its own way)");
   static_assert(!(SoftmaxIlp && FmaExpPeriod > 0), "the tree-max softmax has no FMA-pipe exponentials (softmax.cuh)");
   static_assert(FmaExpPeriod == 0 || (kFp8 && FmaExpPeriod > 0 && (BlockN / 8) % (FmaExpPeriod > 0 ? FmaExpPeriod : 1) == 0),
                 "FMA-pipe exponentials: FP8 only, a period dividing the tile's n8 column blocks");

@@ -15,6 +15,13 @@ std::optional<std::string> fa3_paged_refusal(int page, int block_n, bool fp8_for
   return std::nullopt;
 }
 
+int gqa_pack(int64_t seqlen_q, int num_heads_q, int num_heads_kv) {
+  if (num_heads_kv < 1 || num_heads_q % num_heads_kv != 0) return 1;
+  const int group = num_heads_q / num_heads_kv;
+  if (group > 64 || 64 % group != 0 || seqlen_q * group >= (int64_t{1} << 30)) return 1;
+  return group;
+}
+
 namespace {
 
 struct WatchdogBuffer {

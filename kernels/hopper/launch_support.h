@@ -4,6 +4,7 @@
 // trap has killed the CUDA context. Plain C++ (usable from the registry code).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -23,6 +24,11 @@ DeviceShape current_device_shape();
 /// first (an E4M3 *cache* arrives as a dequantized 16-bit copy, which is fine). The launcher also
 /// needs the pool's page count (KvLayout::pool_pages), which a cache gives, not a variant.
 std::optional<std::string> fa3_paged_refusal(int page_size, int block_n, bool fp8_forward);
+
+/// Query heads per work tile of a packed-GQA variant (HopperTraits::kPackGqa, pack_gqa.cuh): the
+/// group H_q / H_kv when it divides 64 (a warpgroup's rows, the O store's box: groups 2, 4, .. 64)
+/// and the packed rows S_q x group stay below 2^30; otherwise 1, the unpacked kernel.
+int gqa_pack(int64_t seqlen_q, int num_heads_q, int num_heads_kv);
 
 /// Device pointer of the 8 host-mapped watchdog words (null when mapped memory is unavailable).
 unsigned int* watchdog_device_words();

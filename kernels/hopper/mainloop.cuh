@@ -25,6 +25,7 @@
 #include "core/pipeline/semantics.h"
 #include "core/pipeline/tile_plan.h"
 #include "kernels/hopper/barrier.cuh"
+#include "kernels/hopper/pack_gqa.cuh"
 #include "kernels/hopper/shared_storage.cuh"
 #include "kernels/hopper/softmax.cuh"
 #include "kernels/hopper/tma.cuh"
@@ -51,18 +52,20 @@ struct TileKeys {
 /// The tiles holding the union of the visible key ranges of the CTA's rows (core/pipeline/
 /// tile_plan.h) under the variant's semantics (core/pipeline/semantics.h: a planted bug plans
 /// its tiles with its own mask and keys, as in the FA2 kernel and the emulator). Producer and
-/// consumers compute it identically.
+/// consumers compute it identically. Packed rows plan over the queries they hold.
 template <class Traits>
-__device__ __forceinline__ TileKeys tile_keys(const PrefillParams& p, const WorkTile& w) {
+__device__ __forceinline__ TileKeys tile_keys(const HopperKernelParams& kp, const WorkTile& w) {
+  const PrefillParams& p = kp.p;
+  const RowPack rp = row_pack<Traits>(kp);
   TileKeys k;
   pipeline::Semantics declared;
   declared.mask = p.mask;
   k.sem = pipeline::plant_bug(declared, Traits::kMutant, p.cache_path, Traits::kBlockN);
   k.seqlen_k = pipeline::semantic_keys(k.sem, p.seqlens_k ? p.seqlens_k[w.batch] : p.seqlen_k);
   const int m0 = w.m_block * Traits::kBlockM;
-  const int row_last = min(m0 + Traits::kBlockM, p.seqlen_q) - 1;
-  const pipeline::IndexRange<int> tiles =
-      pipeline::visited_tiles(pipeline::plan_tiles(k.sem.mask, m0, row_last, p.seqlen_q, k.seqlen_k), Traits::kBlockN);
+  const int query_first = rp.query(m0), query_last = rp.query(min(m0 + Traits::kBlockM, rp.rows(p.seqlen_q)) - 1);
+  const pipeline::IndexRange<int> tiles = pipeline::visited_tiles(
+      pipeline::plan_tiles(k.sem.mask, query_first, query_last, p.seqlen_q, k.seqlen_k), Traits::kBlockN);
   k.tile_begin = tiles.begin;
   k.tile_end = tiles.end;
   return k;
@@ -78,13 +81,14 @@ template <class Traits>
 __device__ __forceinline__ void load_q(const HopperKernelParams& kp, const WorkTile& w, uint8_t* smem,
                                        PipelineBarriers<Traits::kStages>& bars, QState<Traits>& q, bool issuer) {
   using L = SmemLayout<Traits>;
+  const RowPack rp = row_pack<Traits>(kp);  // packed: a box of {columns, pack heads, rows / pack queries}
   mbarrier_wait(&bars.q_empty[q.stage], q.phase ^ 1u, WaitSite::q_empty, kp.watchdog);
   if (issuer) {
     mbarrier_arrive_expect_tx(&bars.q_full[q.stage], Traits::kQBytes);
 #pragma unroll
     for (int c = 0; c < Traits::kColumnBlocks; ++c)
       tma_load_4d(smem + L::kQ + q.stage * Traits::kQBytes + c * L::kQBlockStride, &kp.tma_q, &bars.q_full[q.stage],
-                  c * Traits::kOperandColumns, w.head, w.m_block * Traits::kBlockM, w.batch);
+                  c * Traits::kOperandColumns, rp.first_head(w.head), rp.query(w.m_block * Traits::kBlockM), w.batch);
   }
   q.advance();
 }
@@ -202,7 +206,7 @@ __device__ __forceinline__ void producer_tile(const HopperKernelParams& kp, cons
                                               uint32_t& ragged_phase, uint32_t& o_phase, int lane) {
   using L = SmemLayout<Traits>;
   const PrefillParams& p = kp.p;
-  const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
+  const int kv_head = pipeline::semantic_kv_head(keys.sem, row_pack<Traits>(kp).first_head(w.head), p.num_heads_q, p.num_heads_kv);
   // O inside V's stages (Traits::kOInV): the previous work tile's O band must have been read by
   // its TMA store before this tile's first V lands there (one phase of o_free per work tile; the
   // CTA's first tile passes: a fresh barrier's parity-1 phase counts as complete). The consumers
@@ -291,7 +295,8 @@ struct ConsumerAccumulators {
 
 /// The KV tiles of a work tile that one consumer warpgroup's rows see: the tiles holding the
 /// union of their visible key ranges (`plan`, planned for the rows first_row..last_row of the
-/// warpgroup), inside the CTA's [tile_begin, tile_end); empty when the rows lie past S_q.
+/// warpgroup, whose first query is wg_query0), inside the CTA's [tile_begin, tile_end); empty when
+/// the rows lie past S_q.
 /// Only tiles taller than their KV tile (BLOCK_M > BLOCK_N: the three-warpgroup D 64 tiles) skip:
 /// there every causal diagonal block has tiles its first warpgroups do not see; the others keep
 /// the CTA's range (the code of before: the skip would act only on rows past S_q and on masks
@@ -299,11 +304,11 @@ struct ConsumerAccumulators {
 /// do not see: the fp16 rescale rounds O even where alpha = 1).
 template <class Traits>
 __device__ __forceinline__ pipeline::IndexRange<int> own_tiles(const TileKeys& keys, const pipeline::TilePlan<int>& plan,
-                                                               int wg_row0, int seqlen_q) {
+                                                               int wg_query0, int seqlen_q) {
   if constexpr (Traits::kMutant != Mutant::none || Traits::kBlockM <= Traits::kBlockN) {
     return {keys.tile_begin, keys.tile_end};
   } else {
-    if (wg_row0 >= seqlen_q) return {keys.tile_begin, keys.tile_begin};
+    if (wg_query0 >= seqlen_q) return {keys.tile_begin, keys.tile_begin};
     const pipeline::IndexRange<int> t = pipeline::visited_tiles(plan, Traits::kBlockN);
     const int begin = max(t.begin, keys.tile_begin), end = min(t.end, keys.tile_end);
     return end > begin ? pipeline::IndexRange<int>{begin, end} : pipeline::IndexRange<int>{keys.tile_begin, keys.tile_begin};
@@ -321,14 +326,16 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   constexpr int BN = Traits::kBlockN;
   constexpr bool kWithLo = ConsumerAccumulators<Traits>::kWithLo;
   const PrefillParams& p = kp.p;
+  const RowPack rp = row_pack<Traits>(kp);
   const int warp = thread_in_wg / 32, lane = thread_in_wg % 32;
-  const int wg_row0 = w.m_block * Traits::kBlockM + wg * kRowsPerWarpgroup;
-  const int rows[2] = {wg_row0 + warp * 16 + lane / 4, wg_row0 + warp * 16 + lane / 4 + 8};
+  const int wg_row0 = w.m_block * Traits::kBlockM + wg * kRowsPerWarpgroup;  // rows are packed (pack_gqa.cuh)
+  const int rows[2] = {rp.query(wg_row0 + warp * 16 + lane / 4), rp.query(wg_row0 + warp * 16 + lane / 4 + 8)};  // queries
   const int col_in_quad = (lane % 4) * 2;
   // Tiles fully visible to every row of this warpgroup skip the element mask (every tile for a
   // planted leak, whose bug is precisely skipping the bounds check); the others compare each key
   // with the row's visible interval (mask_tile_rows), the leak keeps the per-element rule.
-  const int first_row = min(wg_row0, p.seqlen_q - 1), last_row = min(wg_row0 + kRowsPerWarpgroup - 1, p.seqlen_q - 1);
+  const int first_row = min(rp.query(wg_row0), p.seqlen_q - 1);
+  const int last_row = min(rp.query(wg_row0 + kRowsPerWarpgroup - 1), p.seqlen_q - 1);
   const pipeline::TilePlan<int> plan = pipeline::plan_tiles(keys.sem.mask, first_row, last_row, p.seqlen_q, keys.seqlen_k);
   auto mask_tile = [&](float (&s)[BN / 8][4], int t) {
     const int n0 = t * BN;
@@ -345,7 +352,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
   // The score scale of key tile t in log2 units; FP8 folds in the Q block's and the K tile's
   // scales. Read at the top of the tile's iteration, so the K scale's global load is in flight
   // during the waits and the QK^T (the asm fences keep it from sinking to the softmax).
-  const int kv_head = pipeline::semantic_kv_head(keys.sem, w.head, p.num_heads_q, p.num_heads_kv);
+  const int kv_head = pipeline::semantic_kv_head(keys.sem, rp.first_head(w.head), p.num_heads_q, p.num_heads_kv);
   const int64_t kv_pair = static_cast<int64_t>(w.batch) * p.num_heads_kv + kv_head;
   float q_scale = 1.f;
   if constexpr (Traits::kFp8) {
@@ -368,7 +375,7 @@ __device__ __forceinline__ void consumer_tile(const HopperKernelParams& kp, cons
 
   // The KV tiles this warpgroup's own rows see, [own_begin, own_end) inside the CTA's; the
   // others it passes over (pass_tile).
-  const pipeline::IndexRange<int> own = own_tiles<Traits>(keys, plan, wg_row0, p.seqlen_q);
+  const pipeline::IndexRange<int> own = own_tiles<Traits>(keys, plan, rp.query(wg_row0), p.seqlen_q);
   // A KV tile outside the warpgroup's own range: every score would be -inf for each of its rows
   // (or its rows lie past S_q), so the tile's stages would give alpha = 1 (m unchanged; alpha = 0
   // while m = -inf with O = l = 0), P = 0, O and l unchanged: skipping the products is exact for

@@ -82,6 +82,7 @@ struct HopperKernelParams {
   const float* v_scale = nullptr;  ///< [B, H_kv]
   int q_blocks = 0, k_blocks = 0;
   float rotation_inverse = 1.f;    ///< 1 / D with the Hadamard rotation (its matrix is unnormalized)
+  int pack = 1;  ///< query heads per work tile (packed GQA rows, pack_gqa.cuh); 1: unpacked
 };
 
 }  // namespace attn::hopper

@@ -31,12 +31,15 @@ CUtensorMap make_tensor_map(const TensorMapShape& s) {
   if (s.box_rows < 1 || s.box_rows > 256) throw Error("TMA: box_rows " + std::to_string(s.box_rows) + " outside 1..256");
   if (s.box_columns * s.element_bytes != 128) throw Error("TMA: a box row must be 128 bytes (the swizzle width)");
   if (s.head_dim % s.box_columns != 0) throw Error("TMA: head_dim must be a multiple of the box width");
+  if (s.box_heads < 1 || s.box_heads > 256 || s.box_heads > s.heads)
+    throw Error("TMA: box_heads " + std::to_string(s.box_heads) + " outside 1..min(256, heads)");
   // Dimensions innermost first: D, H, S, B. Strides (bytes) of dimensions 1..3.
   const cuuint64_t dims[4] = {static_cast<cuuint64_t>(s.head_dim), static_cast<cuuint64_t>(s.heads),
                               static_cast<cuuint64_t>(s.seqlen), static_cast<cuuint64_t>(s.batch)};
   const cuuint64_t row_bytes = static_cast<cuuint64_t>(s.head_dim) * s.element_bytes;
   const cuuint64_t strides[3] = {row_bytes, row_bytes * dims[1], row_bytes * dims[1] * dims[2]};
-  const cuuint32_t box[4] = {static_cast<cuuint32_t>(s.box_columns), 1, static_cast<cuuint32_t>(s.box_rows), 1};
+  const cuuint32_t box[4] = {static_cast<cuuint32_t>(s.box_columns), static_cast<cuuint32_t>(s.box_heads),
+                             static_cast<cuuint32_t>(s.box_rows), 1};
   const cuuint32_t element_strides[4] = {1, 1, 1, 1};
   CUtensorMap map{};
   const CUresult r = encode_function()(

@@ -202,12 +202,12 @@ TEST_CASE("every chunked-prefill variant is within the FlashAttention rule over 
       const Truth truth = compute_truth(pr, in, quick_truth());
       const AttentionOutputs base = baseline_for(dtype).run(pr, in);
       const auto kernels = chunked_kernels(dtype, c.d, false);
-      REQUIRE(kernels.size() == 6);  // FA2 and fa3: contiguous, paged 16, paged 256
+      REQUIRE(kernels.size() == 8);  // FA2 and fa3: contiguous, paged 16, paged 256; fa3 pack-gqa: contiguous, paged 16
       for (const Kernel* k : kernels) tally.check(*k, pr, in, truth, base);
     }
   std::cout << "chunked prefill rule: " << tally.runs << " runs, " << tally.failures << " failures, worst error/bound "
             << tally.worst_ratio << "\n";
-  CHECK(tally.runs == 2 * static_cast<int>(cases.size()) * 6);
+  CHECK(tally.runs == 2 * static_cast<int>(cases.size()) * 8);
   CHECK(tally.failures == 0);
 }
 
@@ -241,9 +241,10 @@ TEST_CASE("chunked prefill on the fa3 kernel equals the fa3 prefill over the sam
       }
     }
   std::cout << "fa3 chunked == fa3 prefill: " << runs << " runs, " << differ << " elements differ\n";
-  // Per dtype: 4 cases x (contiguous, paged 16, paged 256), and the two D 64 cases x the two
-  // cache-path mutants (paged 16), each == the fa3 mutant it launches over the same keys.
-  CHECK(runs == 2 * (4 * 3 + 2 * 2));
+  // Per dtype: 4 cases x (contiguous, paged 16, paged 256, pack-gqa contiguous and paged 16), and
+  // the two D 64 cases x the two cache-path mutants (paged 16), each == the fa3 mutant it launches
+  // over the same keys.
+  CHECK(runs == 2 * (4 * 5 + 2 * 2));
 }
 
 TEST_CASE("paged and contiguous decode give bit-identical outputs", "[gpu][decode]") {

@@ -169,7 +169,7 @@ TEST_CASE("chunked prefill over an FP8 cache: contiguous and paged 16 per defaul
 TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, contiguous and paged, never the default; its cache-path mutants", "[decode][dispatch]") {
   for (DType dtype : {DType::fp16, DType::bf16})
     for (int d : {64, 128}) {
-      std::vector<int> pages;
+      std::vector<int> pages, packed_pages;
       int mutants = 0;
       for (const ChunkedPrefillVariant& v : chunked_variants()) {
         if (v.fp8_cache || v.prefill.rfind("fa3.", 0) != 0) continue;
@@ -189,12 +189,16 @@ TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, 
           CHECK(v.name.find(".fa3-paged16.mutant-") != std::string::npos);
           continue;
         }
-        pages.push_back(v.page_size);
-        const std::string suffix = v.page_size ? ".fa3-paged" + std::to_string(v.page_size) : std::string(".fa3");
+        const bool packed = v.name.find(".fa3-pack-gqa") != std::string::npos;
+        (packed ? packed_pages : pages).push_back(v.page_size);
+        const std::string suffix = (packed ? std::string(".fa3-pack-gqa") : std::string(".fa3")) +
+                                   (v.page_size ? "-paged" + std::to_string(v.page_size) : std::string());
         CHECK(v.name.substr(v.name.size() - suffix.size()) == suffix);
         const Kernel* prefill = all_kernels().find(v.prefill);
         REQUIRE(prefill != nullptr);
-        CHECK(prefill->info.is_default);  // the fa3 default tile of (dtype, D)
+        // the fa3 default tile of (dtype, D), or its pack-gqa variant (same tile, same arithmetic)
+        CHECK(prefill->info.is_default != packed);
+        if (packed) CHECK(v.prefill.substr(v.prefill.size() - 9) == ".pack-gqa");
         CHECK(prefill->info.design == "fa3");
         CHECK_FALSE(k->info.is_default);  // the chunked default stays the FA2 one (contiguous)
         REQUIRE(k->info.algorithm.has_value());
@@ -212,7 +216,9 @@ TEST_CASE("chunked prefill on the fa3 kernel: its default tile per dtype and D, 
         }
       }
       std::sort(pages.begin(), pages.end());
+      std::sort(packed_pages.begin(), packed_pages.end());
       CHECK(pages == std::vector<int>{0, 16, 256});
+      CHECK(packed_pages == std::vector<int>{0, 16});
       CHECK(mutants == (d == 64 ? 2 : 0));
     }
 }
