@@ -97,8 +97,9 @@ def instantiation_files(vs, family, include, launcher, traits, variant_name):
     for (dt, d, suffix), group in groups.items():
         text = HEADER + f'#include "{include}"\n\nnamespace attn {{\n'
         for v in group:
+            launch = launcher(v) if callable(launcher) else launcher
             text += (f"void {ident(variant_name(v))}(const PrefillParams& p, void* stream) {{\n"
-                     f"  {launcher}<{traits(v)}>(p, static_cast<cudaStream_t>(stream));\n}}\n")
+                     f"  {launch}<{traits(v)}>(p, static_cast<cudaStream_t>(stream));\n}}\n")
         files[f"kernels/generated/{family}_{dt}_d{d}{suffix}.cu"] = text + "}  // namespace attn\n"
     return files
 
@@ -191,8 +192,9 @@ def fa3_name(v):
 
 def write_fa3(t):
     vs = list(fa3_variants(t))
-    files = instantiation_files(vs, "fa3", "kernels/hopper/forward_kernel.cuh", "hopper::launch_fa3_forward",
-                                fa3_traits, fa3_name)
+    # A default tile's variant packs GQA rows where that leaves fewer work tiles (launch_fa3_default).
+    launcher = lambda v: "hopper::launch_fa3_default" if v["default"] else "hopper::launch_fa3_forward"
+    files = instantiation_files(vs, "fa3", "kernels/hopper/forward_kernel.cuh", launcher, fa3_traits, fa3_name)
     # FP8 variants: also the attention-only launcher (the benchmark times it on quantized inputs).
     for v in vs:
         if v["variant"] in FP8_VARIANTS:

@@ -3,7 +3,7 @@
 
 namespace attn {
 void launch_fa3_bf16_d128_m128n128(const PrefillParams& p, void* stream) {
-  hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>(p, static_cast<cudaStream_t>(stream));
+  hopper::launch_fa3_default<hopper::HopperTraits<DType::bf16, 128, 128, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>(p, static_cast<cudaStream_t>(stream));
 }
 void launch_fa3_bf16_d128_m128n176(const PrefillParams& p, void* stream) {
   hopper::launch_fa3_forward<hopper::HopperTraits<DType::bf16, 128, 176, 2, 2, PCastMode::input_dtype, 0, Mutant::none, true, true, Fp8Scaling::none, false, 0, true>>(p, static_cast<cudaStream_t>(stream));

@@ -160,7 +160,12 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
   const int64_t group = std::max(1, p.num_heads_q / std::max(1, p.num_heads_kv) / pack);
   const int64_t kv_bytes_per_pair = std::max<int64_t>(1, static_cast<int64_t>(p.seqlen_k) * D * 2 * 2 / group);
   s.pairs_per_section = static_cast<int>(std::clamp<int64_t>(device.l2_bytes / 2 / kv_bytes_per_pair, 1, pairs));
-  s.heavy_rows_last = p.mask.kind == MaskKind::causal_bottom_right || p.mask.kind == MaskKind::causal_top_left;
+  // Causal masks pair heavy and light m_blocks into one unit, but only where the tiles outnumber
+  // the CTAs: with fewer, every tile gets a CTA of its own at once (pairs would run two tiles in
+  // a row on half the CTAs: a packed 64-query chunk at group 4 ran at 0.51x, reports/h200/
+  // hopper-prefill/session26 call 2).
+  const bool causal = p.mask.kind == MaskKind::causal_bottom_right || p.mask.kind == MaskKind::causal_top_left;
+  s.heavy_rows_last = causal && pairs * s.num_m_blocks > device.multiprocessors;
   s.units_per_pair = schedule_units_per_pair(s.num_m_blocks, s.heavy_rows_last);
   const int64_t total = pairs * s.units_per_pair;
   if (pairs * s.num_m_blocks > 0x7fffffff) throw Error("fa3 prefill: more than 2^31 - 1 work tiles");
@@ -173,6 +178,18 @@ void launch_fa3_forward(const PrefillParams& p, cudaStream_t stream, bool reuse_
   }
   const int grid = static_cast<int>(std::min<int64_t>(total, device.multiprocessors));
   kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(kp);
+}
+
+/// The launcher of a default tile's variant: its packed-GQA twin where packing leaves fewer work
+/// tiles (gqa_packing_pays: short chunks and decode-like S_q with GQA), else itself. The same bits
+/// either way (tests/gpu/test_hopper.cpp [schedule]), so the variant's numerics stay one.
+template <class Traits>
+void launch_fa3_default(const PrefillParams& p, cudaStream_t stream) {
+  static_assert(!Traits::kFp8 && Traits::kMutant == Mutant::none && !Traits::kPackGqa);
+  if (gqa_packing_pays(p.seqlen_q, p.num_heads_q, p.num_heads_kv, Traits::kBlockM))
+    launch_fa3_forward<typename WithPackGqa<Traits>::type>(p, stream);
+  else
+    launch_fa3_forward<Traits>(p, stream);
 }
 
 }  // namespace attn::hopper

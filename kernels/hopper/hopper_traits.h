@@ -131,4 +131,14 @@ struct HopperTraits {
                 "FMA-pipe exponentials: FP8 only, a period dividing the tile's n8 column blocks");
 };
 
+/// The same variant with packed GQA rows (the default tiles' launchers pack where it pays:
+/// forward_kernel.cuh launch_fa3_default).
+template <class Traits>
+struct WithPackGqa;
+template <DType E, int D, int BN, int W, int S, PCastMode P, int R, Mutant M, bool PP, bool IO, Fp8Scaling F, bool Rot,
+          int Fma, bool Ilp, bool Pack>
+struct WithPackGqa<HopperTraits<E, D, BN, W, S, P, R, M, PP, IO, F, Rot, Fma, Ilp, Pack>> {
+  using type = HopperTraits<E, D, BN, W, S, P, R, M, PP, IO, F, Rot, Fma, Ilp, true>;
+};
+
 }  // namespace attn::hopper

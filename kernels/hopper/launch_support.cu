@@ -22,6 +22,14 @@ int gqa_pack(int64_t seqlen_q, int num_heads_q, int num_heads_kv) {
   return group;
 }
 
+bool gqa_packing_pays(int64_t seqlen_q, int num_heads_q, int num_heads_kv, int block_m) {
+  const int pack = gqa_pack(seqlen_q, num_heads_q, num_heads_kv);
+  if (pack == 1) return false;
+  const int64_t packed = static_cast<int64_t>(num_heads_kv) * ((seqlen_q * pack + block_m - 1) / block_m);
+  const int64_t unpacked = static_cast<int64_t>(num_heads_q) * ((seqlen_q + block_m - 1) / block_m);
+  return packed < unpacked;
+}
+
 namespace {
 
 struct WatchdogBuffer {

@@ -30,6 +30,12 @@ std::optional<std::string> fa3_paged_refusal(int page_size, int block_n, bool fp
 /// and the packed rows S_q x group stay below 2^30; otherwise 1, the unpacked kernel.
 int gqa_pack(int64_t seqlen_q, int num_heads_q, int num_heads_kv);
 
+/// Whether packing the group (gqa_pack > 1) leaves fewer work tiles of block_m rows than one head
+/// per tile: H_kv ceil(S_q G / BLOCK_M) < H_q ceil(S_q / BLOCK_M), i.e. the unpacked tiles would
+/// be partly empty (short chunks, decode-like S_q). Fewer tiles of the same keys never take more
+/// waves; the bits are the same either way.
+bool gqa_packing_pays(int64_t seqlen_q, int num_heads_q, int num_heads_kv, int block_m);
+
 /// Device pointer of the 8 host-mapped watchdog words (null when mapped memory is unavailable).
 unsigned int* watchdog_device_words();
 /// "" when the watchdog has not fired; else which wait site, block, thread and parity it saw

@@ -188,7 +188,7 @@ TEST_CASE("NaN in V past seqlens_k never reaches O", "[gpu][hopper][ragged]") {
 }
 
 // A schedule is not arithmetic: ping-pong off (noping), packed GQA rows (pack-gqa: groups 4 and 8
-// here, packed; group 1 runs unpacked), the softmax's tree max and skipped O * 1 (e4m3-ilp:
+// here, packed; group 1 runs unpacked; the defaults pack where it pays, not at S_q 384), the softmax's tree max and skipped O * 1 (e4m3-ilp:
 // HopperTraits::kSoftmaxIlp) keep every rounding of the variant whose
 // AlgorithmConfig they share, so the two must agree bit for bit wherever they run (masks, GQA,
 // ragged keys, tile and non-tile sizes, the four input distributions).
@@ -208,7 +208,7 @@ TEST_CASE("Hopper schedule-only variants give the bits of the variant with their
       ++pairs;
       int point = 0;
       int64_t differ = 0, total = 0;
-      for (int64_t sq : {1, 65, 300, 1000})
+      for (int64_t sq : {1, 65, 300, 384, 1000})  // 384: the defaults do not pack (full tiles), pack-gqa does
         for (int64_t sk : {7, 128, 300, 1000}) {
           ++point;
           Problem pr;

@@ -349,9 +349,12 @@ TEST_CASE("sanitizer sweep: every variant on small shapes", "[.sanitize]") {
 TEST_CASE("sanitizer sweep: the Hopper (fa3) variants on small shapes", "[.sanitize-hopper]") {
   sanitizer_sweep([](const KernelInfo& info) { return info.design == "fa3"; });
 }
-// The packed-GQA variants alone (the sweep's 4 query heads per KV head are packed).
-TEST_CASE("sanitizer sweep: the fa3 pack-gqa variants on small shapes", "[.sanitize-fa3-pack]") {
-  sanitizer_sweep([](const KernelInfo& info) { return info.design == "fa3" && info.name.ends_with(".pack-gqa"); });
+// The packed-GQA variants and the default tiles (which pack here: the sweep's 4 query heads per
+// KV head and S_q of 33 and 73 rows fill fewer tiles packed).
+TEST_CASE("sanitizer sweep: the fa3 pack-gqa variants and default tiles on small shapes", "[.sanitize-fa3-pack]") {
+  sanitizer_sweep([](const KernelInfo& info) {
+    return info.design == "fa3" && (info.is_default || info.name.ends_with(".pack-gqa"));
+  });
 }
 // The fa3 tile-edge leak mutants alone: their producer zeroes a ragged entry's padded K rows in
 // shared memory (mainloop.cuh) on the ragged case of the sweep (seqlens_k {S_k, 5}).
