@@ -294,19 +294,12 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
     }
     __syncwarp();  // the warp converged, its sO stores done, before the CTA barrier below
   }
-  // The sO stores above (consumers) against the sO reads below (every thread, the producer warp
-  // too). compute-sanitizer racecheck reported 5 hazards here on the H200 (reports/h200/decode/
-  // call2: the stores vs the reads of the one-split and partial paths, 128 each = 16 lanes x 8
-  // stores, one warp's stores of one item) with this __syncthreads() between them. Reasoned from
-  // the code (not seen in SASS): both role branches can end with their warp diverged — the
-  // producer's lanes leave the ragged last tile's copy loop (j < valid) and the inline-asm
-  // mbarrier spin at different times, the consumers' kh = 1 lanes skip the stores — and
-  // __syncthreads() is bar.sync 0, the .aligned barrier, which PTX executes per warp ("as if all
-  // the threads in a warp have executed the bar instruction", the arrival count incremented by
-  // the warp size): a diverged warp is undefined behaviour there, and its first lanes can count
-  // the whole warp in, or a warp twice, while other lanes are still storing. The fix: each branch
-  // ends in __syncwarp() (every lane there, its shared-memory stores ordered before the others'
-  // later accesses), so that every warp reaches the CTA barrier converged and done.
+  // The sO stores above (consumers) against the sO reads below. compute-sanitizer racecheck
+  // reported these stores against the epilogue's reads with this __syncthreads() between them, on
+  // the H200 in every call since reports/h200/decode/call2 (one warp's stores of one PV item each,
+  // intermittently), and ending both role branches converged (__syncwarp) did not change it. The
+  // reads are the consumers' alone since (session 27): the producer warp, whose lanes spun on
+  // mbarriers and left the copy loop apart, reads no sO, sM or sL row and only joins the barriers.
   __syncthreads();
   float* sO = reinterpret_cast<float*>(sStages);  // (R4, D)
   auto local_row = [&](int q) { return (q / rows_h) * rows4h + q % rows_h; };
@@ -321,8 +314,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
     if constexpr (Traits::kFp8Cache) value = pipeline::mul_rn(value, p.v_scale[hk0 + q / rows_h]);
     gO[x] = from_float(value, static_cast<T*>(nullptr));
   };
+  const bool consumer = threadIdx.x < Traits::kConsumers;
   if (num_splits == 1) {
-    for (int e = threadIdx.x; e < rows_real * D; e += Traits::kThreads) {
+    for (int e = threadIdx.x; consumer && e < rows_real * D; e += Traits::kConsumers) {
       const int q = e / D, d = e % D, r = local_row(q);
       const OutIndex at = out_index(q, d);
       const float l = sL[r];
@@ -332,7 +326,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kCtasPerSm) decode_b
     return;
   }
   const int64_t stride = static_cast<int64_t>(p.batch) * p.num_heads_q * p.seqlen_q;  // rows per split
-  for (int e = threadIdx.x; e < rows_real * D; e += Traits::kThreads) {
+  for (int e = threadIdx.x; consumer && e < rows_real * D; e += Traits::kConsumers) {
     const int q = e / D, d = e % D, r = local_row(q);
     const int64_t row = out_index(q, d).y;
     const float l = sL[r];
